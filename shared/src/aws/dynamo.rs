@@ -1,0 +1,308 @@
+//! Connections, tenants and idempotency records in DynamoDB.
+
+use super::sdk_error;
+use crate::domain::{Channel, Connection, ConnectionId, TenantId};
+use crate::ports::{Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The DynamoDB store: one table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn connection_key(tenant: &TenantId, id: &ConnectionId) -> Item {
+    key(format!("TENANT#{tenant}"), &format!("CONN#{id}"))
+}
+
+fn shop_key(channel: Channel, shop: &str) -> Item {
+    key(format!("SHOP#{channel}#{shop}"), "SHOP")
+}
+
+fn idem_key(k: &str) -> Item {
+    key(format!("IDEM#{k}"), "IDEM")
+}
+
+fn connection_item(c: &Connection) -> PortResult<Item> {
+    let mut item = connection_key(&c.tenant, &c.id);
+    let body = serde_json::to_string(c).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    item.insert("body".into(), s(body));
+    item.insert("channel".into(), s(c.channel.as_str()));
+    item.insert("shop".into(), s(c.shop.clone()));
+    Ok(item)
+}
+
+fn connection_from(item: &Item) -> PortResult<Connection> {
+    let body = get_s(item, "body").ok_or_else(|| PortError::Corrupt("connection without body".into()))?;
+    serde_json::from_str(body).map_err(|e| PortError::Corrupt(format!("connection: {e}")))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(&self, key: Item) -> PortResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb get", e))?;
+        Ok(out.item)
+    }
+}
+
+#[async_trait]
+impl Connections for DynamoStore {
+    async fn create(&self, c: &Connection) -> PortResult<CreateOutcome> {
+        let mut index = shop_key(c.channel, &c.shop);
+        index.insert("tenant".into(), s(c.tenant.as_str()));
+        index.insert("connection".into(), s(c.id.as_str()));
+        let put = |item: Item| -> PortResult<TransactWriteItem> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| PortError::Unavailable(e.to_string()))?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(index)?)
+            .transact_items(put(connection_item(c)?)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_transaction_canceled_exception());
+                if !cancelled {
+                    return Err(sdk_error("dynamodb create connection", e));
+                }
+                match self.find_by_shop(c.channel, &c.shop).await? {
+                    Some(existing) => Ok(CreateOutcome::ShopTaken(existing)),
+                    None => Err(PortError::Unavailable(
+                        "connection create conflicted but no owner was found; retry".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn update(&self, c: &Connection) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(connection_item(c)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb update connection", e))
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>> {
+        self.get_item(connection_key(tenant, id))
+            .await?
+            .map(|item| connection_from(&item))
+            .transpose()
+    }
+
+    async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>> {
+        let Some(index) = self.get_item(shop_key(channel, shop)).await? else {
+            return Ok(None);
+        };
+        let corrupt = || PortError::Corrupt(format!("shop index {channel}/{shop}"));
+        let tenant = get_s(&index, "tenant").and_then(|t| TenantId::parse(t).ok()).ok_or_else(corrupt)?;
+        let id = get_s(&index, "connection")
+            .and_then(|t| ConnectionId::parse(t).ok())
+            .ok_or_else(corrupt)?;
+        self.get(&tenant, &id).await
+    }
+
+    async fn list(&self, tenant: &TenantId) -> PortResult<Vec<Connection>> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(format!("TENANT#{tenant}")))
+            .expression_attribute_values(":prefix", s("CONN#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| {
+                item.map_err(|e| sdk_error("dynamodb list connections", e))
+                    .and_then(|item| connection_from(&item))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Tenants for DynamoStore {
+    async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()> {
+        let mut item = key(format!("TOKEN#{token_sha256}"), "TOKEN");
+        item.insert("tenant".into(), s(tenant.as_str()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb put token", e))
+    }
+
+    async fn tenant_for_token(&self, token_sha256: &str) -> PortResult<Option<TenantId>> {
+        let item = self.get_item(key(format!("TOKEN#{token_sha256}"), "TOKEN")).await?;
+        item.map(|item| {
+            get_s(&item, "tenant")
+                .and_then(|t| TenantId::parse(t).ok())
+                .ok_or_else(|| PortError::Corrupt("token without tenant".into()))
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl Idempotency for DynamoStore {
+    async fn claim(&self, k: &str, lease: Duration) -> PortResult<Claim> {
+        let now = now_ms();
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("in_progress"));
+        item.insert("lease_until".into(), n(now + lease.as_millis() as i64));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // New, or a crashed holder's lease ran out, or a done record's retention ran out
+            // (TTL deletion is lazy, so expiry is checked here too).
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :in_progress AND lease_until < :now) \
+                 OR (attribute_exists(#ttl) AND #ttl < :now_s)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now_s", n(now / 1000))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(e) => {
+                let lost = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if !lost {
+                    return Err(sdk_error("dynamodb claim", e));
+                }
+                let Some(existing) = self.get_item(idem_key(k)).await? else {
+                    // Released between our write and our read: the holder will retry.
+                    return Ok(Claim::InProgress);
+                };
+                if get_s(&existing, "state") == Some("done") {
+                    let record = match get_s(&existing, "record") {
+                        Some(r) => serde_json::from_str(r)
+                            .map_err(|e| PortError::Corrupt(format!("idempotency record: {e}")))?,
+                        None => serde_json::Value::Null,
+                    };
+                    Ok(Claim::Done(record))
+                } else {
+                    Ok(Claim::InProgress)
+                }
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        k: &str,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()> {
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("done"));
+        item.insert("record".into(), s(record.to_string()));
+        if let Some(retain) = retain {
+            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb complete", e))
+    }
+
+    async fn release(&self, k: &str) -> PortResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idem_key(k)))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("dynamodb release", e)),
+        }
+    }
+}
+

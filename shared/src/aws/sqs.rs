@@ -1,0 +1,88 @@
+//! A queue on SQS (standard or FIFO, told apart by the `.fifo` URL suffix).
+
+use super::sdk_error;
+use crate::ports::{OutMessage, PortResult, Queue, Received};
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::Client;
+use std::time::Duration;
+
+/// One SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    fifo: bool,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        let url = url.into();
+        let fifo = url.ends_with(".fifo");
+        Self { client, url, fifo }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, m: OutMessage) -> PortResult<()> {
+        let mut request = self.client.send_message().queue_url(&self.url).message_body(m.body);
+        if self.fifo {
+            request = request
+                .message_group_id(m.group_id.unwrap_or_else(|| "default".into()))
+                .set_message_deduplication_id(m.dedup_id);
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("sqs send", e))
+    }
+
+    async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(visibility.as_secs().max(1) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs receive", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                Some(Received {
+                    id: m.message_id?,
+                    receipt: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn ack(&self, receipt: &str) -> PortResult<()> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("sqs delete", e))
+    }
+}

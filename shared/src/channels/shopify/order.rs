@@ -1,0 +1,285 @@
+//! Shopify order webhook payloads (REST Order shape) into [`Order`].
+
+use crate::channels::{InterpretError, Interpreted};
+use crate::domain::{Address, Channel, ChannelOrderId, HoldCode, HoldReason, Order, OrderLine, Sku};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// The topics that carry an order to import. `orders/updated` and `orders/paid` import an
+/// order whose `orders/create` was lost or is late; the order key makes that happen once.
+const ORDER_TOPICS: &[&str] = &["orders/create", "orders/updated", "orders/paid"];
+
+#[derive(Deserialize)]
+struct RawOrder {
+    id: serde_json::Value,
+    name: Option<String>,
+    order_number: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+    updated_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    financial_status: Option<String>,
+    currency: Option<String>,
+    #[serde(default)]
+    test: bool,
+    email: Option<String>,
+    #[serde(default)]
+    line_items: Vec<RawLine>,
+    shipping_address: Option<RawAddress>,
+}
+
+#[derive(Deserialize)]
+struct RawLine {
+    id: serde_json::Value,
+    sku: Option<String>,
+    quantity: serde_json::Value,
+    name: Option<String>,
+    title: Option<String>,
+    #[serde(default = "yes")]
+    requires_shipping: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct RawAddress {
+    name: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    address1: Option<String>,
+    address2: Option<String>,
+    city: Option<String>,
+    province_code: Option<String>,
+    zip: Option<String>,
+    country_code: Option<String>,
+    phone: Option<String>,
+}
+
+/// Interprets a verified Shopify webhook payload.
+pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
+    if !ORDER_TOPICS.contains(&topic) {
+        return Ok(Interpreted::Ignored(format!("shopify topic {topic} is not handled")));
+    }
+    let fail = |reason: String| InterpretError {
+        channel: Channel::Shopify,
+        topic: topic.to_owned(),
+        reason,
+    };
+    let raw: RawOrder = serde_json::from_slice(payload).map_err(|e| fail(format!("not an order: {e}")))?;
+    normalize(raw).map(|o| Interpreted::Order(Box::new(o))).map_err(fail)
+}
+
+/// A Shopify id arrives as a JSON number (REST) or string; both become the decimal string.
+fn id_string(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Number(n) if n.is_u64() => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn clean(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn normalize(raw: RawOrder) -> Result<Order, String> {
+    let id = id_string(&raw.id).ok_or("order id is missing or not a positive integer")?;
+    let channel_order_id = ChannelOrderId::parse(id).map_err(|e| e.to_string())?;
+    let order_number = clean(raw.name)
+        .or_else(|| raw.order_number.as_ref().and_then(id_string))
+        .unwrap_or_else(|| channel_order_id.to_string());
+
+    let mut holds = Vec::new();
+    let mut lines = Vec::with_capacity(raw.line_items.len());
+    for (index, line) in raw.line_items.into_iter().enumerate() {
+        let line_id = id_string(&line.id).unwrap_or_else(|| format!("index-{index}"));
+        let quantity = match line.quantity.as_u64().and_then(|q| u32::try_from(q).ok()) {
+            Some(q) if q > 0 => q,
+            _ => {
+                holds.push(HoldReason::new(
+                    HoldCode::InvalidQuantity,
+                    format!("line {line_id} has quantity {} (expected a positive whole number)", line.quantity),
+                ));
+                0
+            }
+        };
+        let sku = match line.sku.as_deref().and_then(Sku::normalize) {
+            Some(Ok(sku)) => Some(sku),
+            Some(Err(e)) => {
+                holds.push(HoldReason::new(HoldCode::MissingSku, format!("line {line_id}: {e}")));
+                None
+            }
+            None => {
+                if line.requires_shipping {
+                    holds.push(HoldReason::new(
+                        HoldCode::MissingSku,
+                        format!("line {line_id} has no SKU"),
+                    ));
+                }
+                None
+            }
+        };
+        lines.push(OrderLine {
+            channel_line_id: line_id,
+            sku,
+            quantity,
+            title: clean(line.name).or(clean(line.title)),
+            requires_shipping: line.requires_shipping,
+        });
+    }
+
+    let needs_shipping = lines.iter().any(|l| l.requires_shipping);
+    if !needs_shipping {
+        holds.push(HoldReason::new(HoldCode::NoLines, "the order has no lines to ship"));
+    }
+    let ship_to = raw.shipping_address.map(|a| Address {
+        name: clean(a.name).or_else(|| {
+            clean(Some(
+                format!("{} {}", a.first_name.unwrap_or_default(), a.last_name.unwrap_or_default()),
+            ))
+        }),
+        company: clean(a.company),
+        address1: clean(a.address1),
+        address2: clean(a.address2),
+        city: clean(a.city),
+        province_code: clean(a.province_code),
+        postal_code: clean(a.zip),
+        country_code: clean(a.country_code),
+        phone: clean(a.phone),
+        email: clean(raw.email.clone()),
+    });
+    let usable = ship_to
+        .as_ref()
+        .is_some_and(|a| a.address1.is_some() && a.country_code.is_some());
+    if needs_shipping && !usable {
+        holds.push(HoldReason::new(
+            HoldCode::MissingAddress,
+            "the order needs shipping but has no shipping address with a street and country",
+        ));
+    }
+    if raw.test {
+        holds.push(HoldReason::new(HoldCode::TestOrder, "Shopify marks this as a test order"));
+    }
+
+    Ok(Order {
+        channel_order_id,
+        order_number,
+        placed_at: raw.created_at,
+        updated_at: raw.updated_at.unwrap_or(raw.created_at),
+        financial_status: clean(raw.financial_status),
+        cancelled: raw.cancelled_at.is_some(),
+        currency: clean(raw.currency),
+        lines,
+        ship_to,
+        hold_reasons: holds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn order(lines: serde_json::Value) -> serde_json::Value {
+        json!({
+            "id": 820982911946154508u64, "name": "#9999", "order_number": 9999,
+            "created_at": "2026-11-20T21:18:40+02:00", "updated_at": "2026-11-20T21:19:00+02:00",
+            "cancelled_at": null, "financial_status": "paid", "currency": "EUR", "test": false,
+            "email": "buyer@example.com",
+            "line_items": lines,
+            "shipping_address": {"first_name": "Ada", "last_name": "Lovelace", "address1": "1 Main St",
+                "city": "Dublin", "zip": "D01", "country_code": "IE", "province_code": null}
+        })
+    }
+
+    fn parse(v: serde_json::Value) -> Order {
+        match interpret("orders/create", &serde_json::to_vec(&v).unwrap()).unwrap() {
+            Interpreted::Order(o) => *o,
+            other => panic!("expected an order, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn normalizes_a_ready_order() {
+        let o = parse(order(json!([{"id": 1, "sku": "TS-001", "quantity": 2, "name": "Tee"}])));
+        assert_eq!(o.channel_order_id.as_str(), "820982911946154508");
+        assert_eq!(o.order_number, "#9999");
+        assert_eq!(o.placed_at.to_rfc3339(), "2026-11-20T19:18:40+00:00");
+        assert_eq!(o.lines[0].sku.as_ref().unwrap().as_str(), "TS-001");
+        assert_eq!(o.lines[0].quantity, 2);
+        let to = o.ship_to.unwrap();
+        assert_eq!(to.name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(to.postal_code.as_deref(), Some("D01"));
+        assert!(o.hold_reasons.is_empty(), "{:?}", o.hold_reasons);
+    }
+
+    #[test]
+    fn line_without_sku_is_kept_and_held() {
+        let o = parse(order(json!([
+            {"id": 1, "sku": "TS-001", "quantity": 1},
+            {"id": 2, "sku": "  ", "quantity": 1},
+            {"id": 3, "sku": null, "quantity": 1}
+        ])));
+        assert_eq!(o.lines.len(), 3);
+        assert_eq!(o.lines[1].sku, None);
+        let codes: Vec<_> = o.hold_reasons.iter().map(|h| (h.code, h.detail.clone())).collect();
+        assert_eq!(
+            codes,
+            vec![
+                (HoldCode::MissingSku, "line 2 has no SKU".to_owned()),
+                (HoldCode::MissingSku, "line 3 has no SKU".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn digital_line_without_sku_is_not_held() {
+        let o = parse(order(json!([
+            {"id": 1, "sku": "TS-001", "quantity": 1},
+            {"id": 2, "sku": "", "quantity": 1, "requires_shipping": false}
+        ])));
+        assert!(o.hold_reasons.is_empty());
+    }
+
+    #[test]
+    fn missing_address_zero_quantity_and_test_orders_are_held() {
+        let mut v = order(json!([{"id": 1, "sku": "A", "quantity": 0}]));
+        v["shipping_address"] = json!(null);
+        v["test"] = json!(true);
+        let codes: Vec<_> = parse(v).hold_reasons.iter().map(|h| h.code).collect();
+        assert_eq!(codes, vec![HoldCode::InvalidQuantity, HoldCode::MissingAddress, HoldCode::TestOrder]);
+    }
+
+    #[test]
+    fn other_topics_are_ignored_with_a_reason() {
+        match interpret("products/update", b"{}").unwrap() {
+            Interpreted::Ignored(r) => assert!(r.contains("products/update")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_orders_are_permanent_errors() {
+        for bad in [
+            json!({}),
+            json!({"id": -5, "created_at": "2026-01-01T00:00:00Z"}),
+            json!({"id": 1, "created_at": "yesterday"}),
+            json!({"id": 1, "created_at": "2026-01-01T00:00:00Z", "line_items": "x"}),
+            json!([1, 2]),
+        ] {
+            let err = interpret("orders/create", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(err.channel, Channel::Shopify);
+        }
+    }
+
+    #[test]
+    fn string_ids_and_big_numbers_survive() {
+        let mut v = order(json!([{"id": "gid-less", "sku": "A", "quantity": 1}]));
+        v["id"] = json!("5555555555555555555");
+        let o = parse(v);
+        assert_eq!(o.channel_order_id.as_str(), "5555555555555555555");
+        assert_eq!(o.lines[0].channel_line_id, "gid-less");
+    }
+}

@@ -1,0 +1,114 @@
+//! A connected store and its settings.
+
+use super::{ConnectionId, TenantId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The sales channels channel-sync knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Shopify,
+    Woocommerce,
+    Tiktok,
+    Ebay,
+    Veeqo,
+    Etsy,
+    Magento,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Shopify => "shopify",
+            Channel::Woocommerce => "woocommerce",
+            Channel::Tiktok => "tiktok",
+            Channel::Ebay => "ebay",
+            Channel::Veeqo => "veeqo",
+            Channel::Etsy => "etsy",
+            Channel::Magento => "magento",
+        }
+    }
+
+    /// Parses the path segment used in `/webhooks/{channel}`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "shopify" => Channel::Shopify,
+            "woocommerce" => Channel::Woocommerce,
+            "tiktok" => Channel::Tiktok,
+            "ebay" => Channel::Ebay,
+            "veeqo" => Channel::Veeqo,
+            "etsy" => Channel::Etsy,
+            "magento" => Channel::Magento,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a connection is working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    /// The channel rejected our credentials: no jobs until the merchant reconnects.
+    NeedsReauth,
+    /// Uninstalled or disconnected by the user: no jobs, history kept.
+    Disconnected,
+}
+
+/// Inventory sync mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// A full push once a day.
+    Daily,
+    /// Push on every stock change, plus the daily push.
+    Live,
+    /// Never push. The safe default until the merchant has audited SKUs.
+    #[default]
+    Disabled,
+}
+
+/// Per-connection settings the merchant controls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSettings {
+    #[serde(default)]
+    pub inventory_sync: SyncMode,
+    /// The channel location whose fulfillment orders we fulfil.
+    #[serde(default)]
+    pub fulfilment_location: Option<String>,
+    /// The channel location whose stock we set.
+    #[serde(default)]
+    pub inventory_location: Option<String>,
+}
+
+/// One connected store of one tenant. Credentials are not here: they live in the vault
+/// under [`Connection::credentials_name`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub tenant: TenantId,
+    pub channel: Channel,
+    /// The store's identity on its channel (Shopify: the myshopify.com domain).
+    pub shop: String,
+    pub display_name: Option<String>,
+    pub status: ConnectionStatus,
+    pub settings: ConnectionSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Connection {
+    /// The vault name of this connection's credentials.
+    pub fn credentials_name(&self) -> String {
+        format!("connections/{}", self.id)
+    }
+}

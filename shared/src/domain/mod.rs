@@ -1,0 +1,9 @@
+//! Plain domain types: no I/O, no channel JSON.
+
+mod connection;
+mod ids;
+mod order;
+
+pub use connection::{Channel, Connection, ConnectionSettings, ConnectionStatus, SyncMode};
+pub use ids::{ChannelOrderId, ConnectionId, InvalidId, ShopDomain, Sku, TenantId};
+pub use order::{Address, HoldCode, HoldReason, Order, OrderLine};

@@ -1,0 +1,82 @@
+//! A channel order, normalized: what the WMS needs to pick, pack and ship it.
+
+use super::{ChannelOrderId, Sku};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An order as the WMS sees it, whatever channel it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub channel_order_id: ChannelOrderId,
+    /// The number the merchant and buyer see (`#1001`).
+    pub order_number: String,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The channel's payment state as it spells it (`paid`, `pending`, …).
+    pub financial_status: Option<String>,
+    pub cancelled: bool,
+    pub currency: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub ship_to: Option<Address>,
+    /// Why the WMS should not ship this order as it is. Empty means ready.
+    pub hold_reasons: Vec<HoldReason>,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub channel_line_id: String,
+    /// `None` when the channel line has no SKU: the order is then held, never dropped.
+    pub sku: Option<Sku>,
+    pub quantity: u32,
+    pub title: Option<String>,
+    /// `false` for gift cards and digital goods: nothing to pick.
+    pub requires_shipping: bool,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub city: Option<String>,
+    pub province_code: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A reason to hold an order, machine-readable `code` plus a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldReason {
+    pub code: HoldCode,
+    pub detail: String,
+}
+
+/// The kinds of hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldCode {
+    /// A line has no SKU, or one the WMS cannot accept.
+    MissingSku,
+    /// A line's quantity is zero or not a whole number the WMS can ship.
+    InvalidQuantity,
+    /// The order needs shipping but has no usable address.
+    MissingAddress,
+    /// The order has no shippable lines at all.
+    NoLines,
+    /// The channel marks it as a test order.
+    TestOrder,
+}
+
+impl HoldReason {
+    pub fn new(code: HoldCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Connections, tenants and idempotency records in `store.sqlite`.
+
+use super::{now_ms, unavailable, Db, EmbeddedQueue};
+use crate::domain::{Channel, Connection, ConnectionId, TenantId};
+use crate::ports::{
+    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants,
+};
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    shop TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (channel, shop)
+);
+CREATE INDEX IF NOT EXISTS connections_by_tenant ON connections (tenant, id);
+CREATE TABLE IF NOT EXISTS tenant_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+    lease_until INTEGER,
+    record TEXT,
+    expires_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    tenant TEXT,
+    body TEXT NOT NULL,
+    dedup_id TEXT,
+    group_id TEXT,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (queue, dedup_id) WHERE dedup_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at, seq);
+CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages (queue, tenant, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+";
+
+/// The embedded store. Cheap to clone; clones share one SQLite connection.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    pub(crate) db: Db,
+    pub(crate) notify: Arc<Notify>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `store.sqlite` in `dir`.
+    pub fn open(dir: &Path) -> PortResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        Ok(Self {
+            db: Db::open(&dir.join("store.sqlite"), SCHEMA)?,
+            notify: Arc::new(Notify::new()),
+        })
+    }
+
+    /// A queue in this store. Messages received `max_receives` times without an ack move to
+    /// `dead_letter` (when given) instead of being delivered again.
+    pub fn queue(&self, name: &str, dead_letter: Option<&str>, max_receives: u32) -> EmbeddedQueue {
+        EmbeddedQueue::new(self.clone(), name, dead_letter, max_receives)
+    }
+
+    /// Wakes when any message is sent, so in-process consumers need not poll hard.
+    pub fn notified(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    /// Deletes idempotency records whose retention ran out. Returns how many.
+    pub async fn purge_expired(&self) -> PortResult<usize> {
+        self.db
+            .run(|c| {
+                c.execute(
+                    "DELETE FROM idempotency WHERE expires_at IS NOT NULL AND expires_at < ?1",
+                    params![now_ms()],
+                )
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+fn to_json(c: &Connection) -> PortResult<String> {
+    serde_json::to_string(c).map_err(|e| PortError::Corrupt(e.to_string()))
+}
+
+fn from_json(body: String) -> PortResult<Connection> {
+    serde_json::from_str(&body).map_err(|e| PortError::Corrupt(format!("connection: {e}")))
+}
+
+#[async_trait]
+impl Connections for EmbeddedStore {
+    async fn create(&self, connection: &Connection) -> PortResult<CreateOutcome> {
+        let body = to_json(connection)?;
+        let c = connection.clone();
+        self.db
+            .run(move |db| {
+                let tx = db.transaction().map_err(unavailable)?;
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT body FROM connections WHERE channel = ?1 AND shop = ?2",
+                        params![c.channel.as_str(), c.shop],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(body) = existing {
+                    return Ok(CreateOutcome::ShopTaken(from_json(body)?));
+                }
+                tx.execute(
+                    "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![c.id.as_str(), c.tenant.as_str(), c.channel.as_str(), c.shop, body],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(CreateOutcome::Created)
+            })
+            .await
+    }
+
+    async fn update(&self, connection: &Connection) -> PortResult<()> {
+        let body = to_json(connection)?;
+        let (id, tenant) = (connection.id.clone(), connection.tenant.clone());
+        self.db
+            .run(move |db| {
+                let n = db
+                    .execute(
+                        "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3",
+                        params![body, id.as_str(), tenant.as_str()],
+                    )
+                    .map_err(unavailable)?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(PortError::Corrupt(format!("connection {id} does not exist")))
+                }
+            })
+            .await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.db
+            .run(move |db| {
+                db.query_row(
+                    "SELECT body FROM connections WHERE id = ?1 AND tenant = ?2",
+                    params![id.as_str(), tenant.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map(from_json)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>> {
+        let shop = shop.to_owned();
+        self.db
+            .run(move |db| {
+                db.query_row(
+                    "SELECT body FROM connections WHERE channel = ?1 AND shop = ?2",
+                    params![channel.as_str(), shop],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map(from_json)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list(&self, tenant: &TenantId) -> PortResult<Vec<Connection>> {
+        let tenant = tenant.clone();
+        self.db
+            .run(move |db| {
+                let mut stmt = db
+                    .prepare("SELECT body FROM connections WHERE tenant = ?1 ORDER BY id")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![tenant.as_str()], |r| r.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable).and_then(from_json)).collect()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Tenants for EmbeddedStore {
+    async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()> {
+        let (tenant, hash) = (tenant.clone(), token_sha256.to_owned());
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "INSERT INTO tenant_tokens (token_sha256, tenant) VALUES (?1, ?2)
+                     ON CONFLICT (token_sha256) DO UPDATE SET tenant = excluded.tenant",
+                    params![hash, tenant.as_str()],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn tenant_for_token(&self, token_sha256: &str) -> PortResult<Option<TenantId>> {
+        let hash = token_sha256.to_owned();
+        self.db
+            .run(move |db| {
+                let raw: Option<String> = db
+                    .query_row(
+                        "SELECT tenant FROM tenant_tokens WHERE token_sha256 = ?1",
+                        params![hash],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                raw.map(|t| TenantId::parse(t).map_err(|e| PortError::Corrupt(e.to_string())))
+                    .transpose()
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Idempotency for EmbeddedStore {
+    async fn claim(&self, key: &str, lease: Duration) -> PortResult<Claim> {
+        let key = key.to_owned();
+        let lease_ms = lease.as_millis() as i64;
+        self.db
+            .run(move |db| {
+                let now = now_ms();
+                let tx = db.transaction().map_err(unavailable)?;
+                let row: Option<(String, Option<i64>, Option<String>, Option<i64>)> = tx
+                    .query_row(
+                        "SELECT state, lease_until, record, expires_at FROM idempotency WHERE key = ?1",
+                        params![key],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                let live = |expires: Option<i64>| expires.is_none_or(|e| e >= now);
+                match row {
+                    Some((state, _, record, expires)) if state == "done" && live(expires) => {
+                        let value = match record {
+                            Some(r) => serde_json::from_str(&r)
+                                .map_err(|e| PortError::Corrupt(format!("idempotency record: {e}")))?,
+                            None => serde_json::Value::Null,
+                        };
+                        return Ok(Claim::Done(value));
+                    }
+                    Some((state, Some(until), _, _)) if state == "in_progress" && until > now => {
+                        return Ok(Claim::InProgress);
+                    }
+                    _ => {}
+                }
+                tx.execute(
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
+                     VALUES (?1, 'in_progress', ?2, NULL, NULL)
+                     ON CONFLICT (key) DO UPDATE SET state = 'in_progress', lease_until = ?2,
+                        record = NULL, expires_at = NULL",
+                    params![key, now + lease_ms],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(Claim::Acquired)
+            })
+            .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()> {
+        let key = key.to_owned();
+        let record = record.to_string();
+        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
+                     VALUES (?1, 'done', NULL, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
+                        record = ?2, expires_at = ?3",
+                    params![key, record, expires],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn release(&self, key: &str) -> PortResult<()> {
+        let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'",
+                    params![key],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+}

@@ -1,0 +1,85 @@
+//! One error type for every HTTP route and its single mapping to a status and JSON body.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use serde_json::json;
+
+/// An HTTP failure. The message is for the caller; internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A channel we called failed; the message says which and how, without internals.
+    #[error("{0}")]
+    BadGateway(String),
+    /// Our own storage or queue failed: the caller should retry.
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::BadGateway(_) => "bad_gateway",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<crate::ports::PortError> for ApiError {
+    fn from(e: crate::ports::PortError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {}", r.body_text()))
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unavailable(cause) = &self {
+            tracing::error!(cause = %cause, "request failed on our side");
+        } else {
+            tracing::info!(status = self.status().as_u16(), reason = %self, "request refused");
+        }
+        let body = json!({"error": self.code(), "message": self.to_string()});
+        (self.status(), Json(body)).into_response()
+    }
+}

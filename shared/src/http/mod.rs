@@ -1,0 +1,10 @@
+//! HTTP routes as axum Routers: the same Router serves API Gateway (through `lambda_http`)
+//! and `channel-sync serve`.
+
+pub mod api;
+mod auth;
+mod error;
+pub mod webhooks;
+
+pub use auth::{bearer_tenant, token_sha256};
+pub use error::ApiError;

@@ -1,0 +1,183 @@
+//! `POST /webhooks/{channel}`: verify over the raw bytes, route to the connection, record
+//! the delivery durably, enqueue to `channel-events`, answer 200. Heavy work happens in the
+//! `order-import` consumer.
+
+use super::ApiError;
+use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
+use crate::domain::{Channel, Connection};
+use crate::messages::{ChannelEvent, VERSION};
+use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{json, value::RawValue, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Largest webhook body accepted (413 above). Shopify orders are a few KB to a few hundred;
+/// the limit keeps every accepted delivery within one queue message.
+pub const MAX_WEBHOOK_BODY: usize = 512 * 1024;
+/// How long a delivery id is remembered (Shopify retries for 4 hours; deliveries can be a
+/// day late).
+pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long an intake holds a delivery claim while it enqueues.
+const DELIVERY_LEASE: Duration = Duration::from_secs(30);
+
+/// What the intake needs.
+pub struct IntakeDeps {
+    pub connections: Arc<dyn Connections>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub channel_events: Arc<dyn Queue>,
+    /// One verifier per channel that has webhooks, built once from the app secrets.
+    pub verifiers: Vec<Arc<dyn WebhookVerifier>>,
+}
+
+impl IntakeDeps {
+    fn verifier(&self, channel: Channel) -> Option<&dyn WebhookVerifier> {
+        self.verifiers.iter().find(|v| v.channel() == channel).map(|v| v.as_ref())
+    }
+}
+
+/// The webhook routes.
+pub fn router(deps: Arc<IntakeDeps>) -> Router {
+    Router::new()
+        .route("/webhooks/{channel}", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+        .with_state(deps)
+}
+
+/// What happened to an accepted delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Recorded and enqueued.
+    Enqueued,
+    /// Seen before (or being handled right now): nothing more to do.
+    Duplicate,
+}
+
+impl From<WebhookRejection> for ApiError {
+    fn from(r: WebhookRejection) -> Self {
+        match r {
+            WebhookRejection::MissingSignature | WebhookRejection::BadSignature => {
+                ApiError::Unauthorized(r.to_string())
+            }
+            WebhookRejection::MissingHeader(_) | WebhookRejection::InvalidHeader(..) => {
+                ApiError::BadRequest(r.to_string())
+            }
+        }
+    }
+}
+
+async fn receive(
+    State(deps): State<Arc<IntakeDeps>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let unknown = || ApiError::NotFound(format!("no webhook endpoint for channel '{channel}'"));
+    let channel = Channel::parse(&channel).ok_or_else(unknown)?;
+    let verifier = deps.verifier(channel).ok_or_else(unknown)?;
+    let body = body?;
+    let (delivery, connection, payload) = authenticate(&deps, verifier, &headers, &body).await?;
+    let span = tracing::info_span!(
+        "webhook",
+        channel = %channel,
+        connection = %connection.id,
+        topic = %delivery.topic,
+        delivery = %delivery.delivery_id,
+    );
+    let outcome = accept(&deps, &connection, &delivery, payload).instrument(span).await?;
+    let status = match outcome {
+        Accepted::Enqueued => "accepted",
+        Accepted::Duplicate => "duplicate",
+    };
+    Ok(Json(json!({ "status": status })))
+}
+
+/// Everything that can refuse a delivery: signature (401), headers (400), body (400),
+/// unknown shop (404). Returns the payload as checked JSON whose bytes are the body's.
+pub async fn authenticate(
+    deps: &IntakeDeps,
+    verifier: &dyn WebhookVerifier,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Delivery, Connection, Box<RawValue>), ApiError> {
+    let delivery = verifier.authenticate(headers, body)?;
+    // Valid JSON is required before anything is recorded; the bytes themselves are kept.
+    let payload: Box<RawValue> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let connection = deps
+        .connections
+        .find_by_shop(verifier.channel(), &delivery.shop)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no connection for shop {}", delivery.shop)))?;
+    Ok((delivery, connection, payload))
+}
+
+/// Records the delivery (once per delivery id) and enqueues it. A failure to enqueue
+/// releases the claim and answers 503, so the channel's retry gets a clean second chance.
+pub async fn accept(
+    deps: &IntakeDeps,
+    connection: &Connection,
+    delivery: &Delivery,
+    payload: Box<RawValue>,
+) -> Result<Accepted, ApiError> {
+    let key = format!(
+        "delivery#{}#{}#{}",
+        connection.channel, delivery.shop, delivery.delivery_id
+    );
+    match deps.idempotency.claim(&key, DELIVERY_LEASE).await? {
+        Claim::Done(_) | Claim::InProgress => {
+            tracing::info!("duplicate delivery ignored");
+            return Ok(Accepted::Duplicate);
+        }
+        Claim::Acquired => {}
+    }
+    let enqueued = enqueue(deps, connection, delivery, payload).await;
+    if let Err(e) = enqueued {
+        if let Err(release) = deps.idempotency.release(&key).await {
+            tracing::error!(error = %release, "could not release the delivery claim");
+        }
+        return Err(e);
+    }
+    let record = json!({ "connection": connection.id, "topic": delivery.topic });
+    deps.idempotency
+        .complete(&key, &record, Some(DELIVERY_RETENTION))
+        .await?;
+    tracing::info!("delivery enqueued");
+    Ok(Accepted::Enqueued)
+}
+
+async fn enqueue(
+    deps: &IntakeDeps,
+    connection: &Connection,
+    delivery: &Delivery,
+    payload: Box<RawValue>,
+) -> Result<(), ApiError> {
+    let event = ChannelEvent {
+        v: VERSION,
+        channel: connection.channel,
+        tenant: connection.tenant.clone(),
+        connection: connection.id.clone(),
+        shop: delivery.shop.clone(),
+        topic: delivery.topic.clone(),
+        delivery_id: delivery.delivery_id.clone(),
+        received_at: chrono::Utc::now(),
+        triggered_at: delivery.triggered_at.clone(),
+        payload,
+    };
+    let body = serde_json::to_string(&event)
+        .map_err(|e| ApiError::Unavailable(format!("serialise channel event: {e}")))?;
+    deps.channel_events
+        .send(OutMessage {
+            body,
+            tenant: Some(connection.tenant.clone()),
+            ..OutMessage::default()
+        })
+        .await?;
+    Ok(())
+}

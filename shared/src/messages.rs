@@ -1,0 +1,181 @@
+//! Queue messages: versioned JSON (`"v": 1`). These serde types are the contract; the
+//! project's `docs/messages.md` documents them and tests round-trip them.
+
+use crate::domain::{
+    Address, Channel, ChannelOrderId, ConnectionId, HoldReason, Order, Sku, TenantId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The current version of every message this build writes.
+pub const VERSION: u32 = 1;
+
+/// `channel-events`: a verified webhook delivery, enqueued by the intake as it arrived.
+/// The payload is kept byte-for-byte (a JSON value, not a string, so nothing is re-escaped).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelEvent {
+    pub v: u32,
+    pub channel: Channel,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    /// The store's identity on the channel (Shopify: the myshopify.com domain).
+    pub shop: String,
+    pub topic: String,
+    /// The channel's delivery id, used for delivery-level dedup.
+    pub delivery_id: String,
+    pub received_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<String>,
+    pub payload: Box<RawValue>,
+}
+
+/// Messages channel-sync publishes to the WMS (`wms-orders`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum WmsOutbound {
+    #[serde(rename = "order.imported")]
+    OrderImported(OrderImported),
+}
+
+/// `order.imported`: a channel order, normalized, exactly once per
+/// (channel, shop, channel order id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderImported {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub shop: String,
+    pub channel_order_id: ChannelOrderId,
+    pub order_number: String,
+    pub placed_at: DateTime<Utc>,
+    pub channel_updated_at: DateTime<Utc>,
+    pub financial_status: Option<String>,
+    pub cancelled: bool,
+    pub currency: Option<String>,
+    pub lines: Vec<OrderImportedLine>,
+    pub ship_to: Option<Address>,
+    pub hold_reasons: Vec<HoldReason>,
+}
+
+/// One line of `order.imported`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderImportedLine {
+    /// `null` when the channel line has no SKU (the order then carries a `missing_sku` hold).
+    pub sku: Option<Sku>,
+    pub quantity: u32,
+    pub channel_line_id: String,
+    pub title: Option<String>,
+    pub requires_shipping: bool,
+}
+
+impl OrderImported {
+    /// Builds the message for an order of a connection.
+    pub fn new(
+        tenant: TenantId,
+        connection: ConnectionId,
+        channel: Channel,
+        shop: String,
+        order: Order,
+    ) -> Self {
+        Self {
+            v: VERSION,
+            tenant,
+            connection,
+            channel,
+            shop,
+            channel_order_id: order.channel_order_id,
+            order_number: order.order_number,
+            placed_at: order.placed_at,
+            channel_updated_at: order.updated_at,
+            financial_status: order.financial_status,
+            cancelled: order.cancelled,
+            currency: order.currency,
+            lines: order
+                .lines
+                .into_iter()
+                .map(|l| OrderImportedLine {
+                    sku: l.sku,
+                    quantity: l.quantity,
+                    channel_line_id: l.channel_line_id,
+                    title: l.title,
+                    requires_shipping: l.requires_shipping,
+                })
+                .collect(),
+            ship_to: order.ship_to,
+            hold_reasons: order.hold_reasons,
+        }
+    }
+}
+
+/// Messages the WMS sends to channel-sync (`wms-events`; `POST /wms/events` in `serve`).
+/// Accepted and queued now; their consumers arrive with the inventory and tracking work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum WmsInbound {
+    #[serde(rename = "stock.changed")]
+    StockChanged {
+        #[serde(default = "v1")]
+        v: u32,
+        tenant: TenantId,
+        sku: Sku,
+        available: i64,
+        at: DateTime<Utc>,
+    },
+    #[serde(rename = "product.upserted")]
+    ProductUpserted {
+        #[serde(default = "v1")]
+        v: u32,
+        tenant: TenantId,
+        sku: Sku,
+        name: String,
+        #[serde(default)]
+        components: Option<Vec<BundleComponent>>,
+    },
+    #[serde(rename = "shipment.dispatched")]
+    ShipmentDispatched {
+        #[serde(default = "v1")]
+        v: u32,
+        tenant: TenantId,
+        connection: ConnectionId,
+        channel_order_id: ChannelOrderId,
+        #[serde(default)]
+        lines: Option<Vec<ShippedLine>>,
+        carrier: String,
+        tracking_number: String,
+        #[serde(default)]
+        tracking_url: Option<String>,
+    },
+}
+
+fn v1() -> u32 {
+    VERSION
+}
+
+/// A component of a bundle product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleComponent {
+    pub sku: Sku,
+    pub quantity: u32,
+}
+
+/// A shipped line of a shipment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedLine {
+    pub sku: Sku,
+    pub quantity: u32,
+}
+
+impl WmsInbound {
+    /// The tenant the message belongs to.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            WmsInbound::StockChanged { tenant, .. }
+            | WmsInbound::ProductUpserted { tenant, .. }
+            | WmsInbound::ShipmentDispatched { tenant, .. } => tenant,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Ports: the small capabilities the handlers need from the outside world. Each has two
+//! adapters, `aws` (DynamoDB, SQS, Secrets Manager) and `embedded` (SQLite on disk), and one
+//! contract test suite (`tests/`) that both must pass.
+
+use crate::domain::{Channel, Connection, ConnectionId, TenantId};
+use async_trait::async_trait;
+use std::fmt;
+use std::time::Duration;
+
+/// A failure of a port. All of them are worth retrying except `Corrupt`.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The backing service failed or could not be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// What [`Connections::create`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    /// A new connection was stored.
+    Created,
+    /// The shop is already connected; here is that connection (possibly another tenant's).
+    ShopTaken(Connection),
+}
+
+/// Connected stores.
+#[async_trait]
+pub trait Connections: Send + Sync {
+    /// Stores a new connection and claims its shop atomically: one shop, one connection.
+    async fn create(&self, connection: &Connection) -> PortResult<CreateOutcome>;
+    /// Replaces an existing connection (settings, status).
+    async fn update(&self, connection: &Connection) -> PortResult<()>;
+    async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>>;
+    /// Routes a webhook: the connection that owns `shop` on `channel`.
+    async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;
+    async fn list(&self, tenant: &TenantId) -> PortResult<Vec<Connection>>;
+}
+
+/// Tenants and their API tokens. Only a SHA-256 hash of a token is ever stored.
+#[async_trait]
+pub trait Tenants: Send + Sync {
+    async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()>;
+    async fn tenant_for_token(&self, token_sha256: &str) -> PortResult<Option<TenantId>>;
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The caller owns the key until the lease runs out; it must `complete` or `release`.
+    Acquired,
+    /// Someone completed this key already; here is what they recorded.
+    Done(serde_json::Value),
+    /// Someone else holds a live lease on it.
+    InProgress,
+}
+
+/// Durable exactly-once decisions by conditional write. Used for webhook deliveries
+/// (`delivery#…`, kept a week) and order links (`order#channel#shop#id`, kept forever).
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    /// Claims `key` for `lease`. Succeeds when the key is new or its previous holder's lease
+    /// ran out without completing (a crashed worker).
+    async fn claim(&self, key: &str, lease: Duration) -> PortResult<Claim>;
+    /// Marks `key` done with `record`; `retain = None` keeps it forever.
+    async fn complete(
+        &self,
+        key: &str,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()>;
+    /// Gives up a claim so that the next attempt can take it at once.
+    async fn release(&self, key: &str) -> PortResult<()>;
+}
+
+/// A secret value. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value, for the one place that needs it (a signature, a request header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Credentials, one named secret (JSON) per connection or channel app.
+#[async_trait]
+pub trait Vault: Send + Sync {
+    async fn put(&self, name: &str, value: &Secret) -> PortResult<()>;
+    async fn get(&self, name: &str) -> PortResult<Option<Secret>>;
+    async fn delete(&self, name: &str) -> PortResult<()>;
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Default)]
+pub struct OutMessage {
+    pub body: String,
+    /// Deduplication id: a second send with the same id is dropped (SQS FIFO: within five
+    /// minutes; embedded: always).
+    pub dedup_id: Option<String>,
+    /// Ordering group (FIFO queues).
+    pub group_id: Option<String>,
+    /// The tenant it belongs to, for the embedded outbox's per-tenant reads.
+    pub tenant: Option<TenantId>,
+}
+
+/// A received message; hand `receipt` back to `ack` when done.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// A queue (SQS, or the embedded store's table).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, message: OutMessage) -> PortResult<()>;
+    /// Up to `max` messages, hidden from other receivers for `visibility`.
+    async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>>;
+    async fn ack(&self, receipt: &str) -> PortResult<()>;
+}
