@@ -1,1 +1,11 @@
-fn main(){}
+//! The `webhooks` Lambda: API Gateway HTTP API → the webhook Router.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = shared::aws::load_config().await;
+    let deps = webhooks::deps_from_env(&config).await?;
+    lambda_http::run(webhooks::app(Arc::new(deps))).await
+}

@@ -65,6 +65,11 @@ fn now_ms() -> i64 {
 }
 
 impl DynamoStore {
+    /// A client from the shared SDK configuration.
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(aws_sdk_dynamodb::Client::new(config), table)
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,

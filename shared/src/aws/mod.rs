@@ -20,6 +20,7 @@ pub mod provision;
 mod secrets;
 mod sqs;
 
+pub use aws_config::SdkConfig;
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsVault;
 pub use sqs::SqsQueue;

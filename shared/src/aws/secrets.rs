@@ -13,6 +13,11 @@ pub struct SecretsVault {
 }
 
 impl SecretsVault {
+    /// A client from the shared SDK configuration.
+    pub fn from_config(config: &aws_config::SdkConfig, prefix: impl Into<String>) -> Self {
+        Self::new(aws_sdk_secretsmanager::Client::new(config), prefix)
+    }
+
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
         Self {
             client,

@@ -16,6 +16,11 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// A client from the shared SDK configuration.
+    pub fn from_config(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        Self::new(aws_sdk_sqs::Client::new(config), url)
+    }
+
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         let url = url.into();
         let fifo = url.ends_with(".fifo");

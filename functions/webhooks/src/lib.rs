@@ -1,0 +1,180 @@
+//! Wiring of the `webhooks` Lambda: clients and app secrets are built once per cold start.
+//!
+//! Environment: `TABLE_NAME`, `CHANNEL_EVENTS_QUEUE_URL`, `SHOPIFY_APP_SECRET_ID` (a Secrets
+//! Manager secret, JSON `{"client_id", "client_secret", "previous_client_secret"?}`).
+
+use shared::aws::{DynamoStore, SecretsVault, SqsQueue};
+use shared::channels::shopify::ShopifyVerifier;
+use shared::ports::Secret;
+use shared::webhooks::IntakeDeps;
+use std::sync::Arc;
+
+pub use shared::webhooks::router as app;
+
+/// A configuration problem found at cold start (the function refuses to start).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("the Shopify app secret {0}")]
+    AppSecret(String),
+}
+
+fn env(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+/// The Shopify app's secrets as stored in Secrets Manager.
+#[derive(serde::Deserialize)]
+struct AppSecret {
+    client_secret: String,
+    #[serde(default)]
+    previous_client_secret: Option<String>,
+}
+
+/// Builds a verifier from the app secret's JSON: the current secret and, during a rotation,
+/// the previous one.
+pub fn shopify_verifier(app_secret_json: &Secret) -> Result<ShopifyVerifier, ConfigError> {
+    let parsed: AppSecret = serde_json::from_str(app_secret_json.expose())
+        .map_err(|_| ConfigError::AppSecret("is not JSON with a client_secret".into()))?;
+    let secrets: Vec<Secret> = std::iter::once(parsed.client_secret)
+        .chain(parsed.previous_client_secret)
+        .map(Secret::new)
+        .collect();
+    let verifier = ShopifyVerifier::new(&secrets);
+    if verifier.is_configured() {
+        Ok(verifier)
+    } else {
+        Err(ConfigError::AppSecret("has an empty client_secret".into()))
+    }
+}
+
+/// Everything the intake needs, from the environment.
+pub async fn deps_from_env(config: &shared::aws::SdkConfig) -> Result<IntakeDeps, ConfigError> {
+    let table = env("TABLE_NAME")?;
+    let queue_url = env("CHANNEL_EVENTS_QUEUE_URL")?;
+    let secret_id = env("SHOPIFY_APP_SECRET_ID")?;
+    let vault = SecretsVault::from_config(config, "");
+    let app_secret = vault
+        .get_by_id(&secret_id)
+        .await
+        .map_err(|e| ConfigError::AppSecret(format!("could not be read: {e}")))?
+        .ok_or_else(|| ConfigError::AppSecret("does not exist".into()))?;
+    let store = Arc::new(DynamoStore::from_config(config, table));
+    Ok(IntakeDeps {
+        connections: store.clone(),
+        idempotency: store,
+        channel_events: Arc::new(SqsQueue::from_config(config, queue_url)),
+        verifiers: vec![Arc::new(shopify_verifier(&app_secret)?)],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+    use shared::embedded::EmbeddedStore;
+    use shared::ports::{Connections, Queue};
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// The obviously fake secret `scripts/make-events.py` signed the sample events with.
+    const EVENT_SECRET: &str = "shpss_fake_secret_for_tests_only";
+
+    fn event(name: &str) -> lambda_http::Request {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let raw = std::fs::read_to_string(&path).unwrap();
+        lambda_http::request::from_str(&raw).unwrap()
+    }
+
+    async fn setup(dir: &std::path::Path) -> (Arc<IntakeDeps>, shared::embedded::EmbeddedQueue) {
+        let store = EmbeddedStore::open(dir).unwrap();
+        let now = chrono::Utc::now();
+        store
+            .create(&Connection {
+                id: ConnectionId::parse("c_demo").unwrap(),
+                tenant: TenantId::parse("dev").unwrap(),
+                channel: Channel::Shopify,
+                shop: "demo-shop.myshopify.com".into(),
+                display_name: None,
+                status: ConnectionStatus::Active,
+                settings: Default::default(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        let queue = store.queue("channel-events", None, 5);
+        let secret = Secret::new(format!(r#"{{"client_secret":"{EVENT_SECRET}"}}"#));
+        let deps = IntakeDeps {
+            connections: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            channel_events: Arc::new(queue.clone()),
+            verifiers: vec![Arc::new(shopify_verifier(&secret).unwrap())],
+        };
+        (Arc::new(deps), queue)
+    }
+
+    async fn status(deps: &Arc<IntakeDeps>, request: lambda_http::Request) -> u16 {
+        app(deps.clone()).oneshot(request).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn sample_event_is_accepted_once_with_its_exact_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, queue) = setup(dir.path()).await;
+        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 200);
+        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 200);
+        let messages = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(messages.len(), 1, "a repeated delivery is enqueued once");
+        let body: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();
+        assert_eq!(body["topic"], "orders/create");
+        assert_eq!(body["connection"], "c_demo");
+        // The payload's bytes inside the message are the delivery's bytes, escapes and all.
+        let original = std::fs::read_to_string(format!(
+            "{}/../../events/shopify-order-5kb.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert!(messages[0].body.contains(&original));
+    }
+
+    #[tokio::test]
+    async fn base64_encoded_body_verifies_over_the_decoded_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, queue) = setup(dir.path()).await;
+        assert_eq!(status(&deps, event("webhooks-shopify-orders-create-base64.json")).await, 200);
+        assert_eq!(queue.receive(10, Duration::from_secs(30)).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn wrong_app_secret_is_401_and_nothing_is_enqueued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, queue) = setup(dir.path()).await;
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let other = Secret::new(r#"{"client_secret":"shpss_some_other_fake"}"#);
+        let deps = Arc::new(IntakeDeps {
+            connections: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
+            channel_events: Arc::new(queue.clone()),
+            verifiers: vec![Arc::new(shopify_verifier(&other).unwrap())],
+        });
+        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 401);
+        assert_eq!(queue.depth().await.unwrap(), 0);
+    }
+
+    #[test]
+    fn app_secret_json_is_checked_at_cold_start() {
+        assert!(shopify_verifier(&Secret::new("not json")).is_err());
+        assert!(shopify_verifier(&Secret::new(r#"{"client_secret":""}"#)).is_err());
+        let rotated = shopify_verifier(&Secret::new(
+            r#"{"client_secret":"new","previous_client_secret":"old"}"#,
+        ))
+        .unwrap();
+        let sig = shared::channels::shopify::sign("old", b"{}");
+        assert!(rotated.verify(b"{}", &sig).is_ok());
+    }
+}

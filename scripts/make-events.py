@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Writes the sample events in events/ (run from the repo root; output is committed).
+
+The signing secret is obviously fake and also lives in the tests that use these files:
+    shpss_fake_secret_for_tests_only
+"""
+import base64, hashlib, hmac, json, pathlib
+
+SECRET = b"shpss_fake_secret_for_tests_only"
+SHOP = "demo-shop.myshopify.com"
+EVENTS = pathlib.Path("events")
+
+
+def address(first, last, street, city, zip_, country, province=None):
+    return {"first_name": first, "last_name": last, "name": f"{first} {last}", "company": None,
+            "address1": street, "address2": "", "city": city, "zip": zip_, "province": None,
+            "province_code": province, "country": country, "country_code": country,
+            "phone": "+353 1 555 0100", "latitude": 53.34, "longitude": -6.26}
+
+
+def line(i, sku, qty, title, price):
+    return {"id": 466157049 + i, "admin_graphql_api_id": f"gid://shopify/LineItem/{466157049 + i}",
+            "variant_id": 39072856 + i, "product_id": 632910392 + i, "sku": sku, "quantity": qty,
+            "fulfillable_quantity": qty, "fulfillment_service": "manual", "fulfillment_status": None,
+            "requires_shipping": True, "taxable": True, "gift_card": False, "name": title,
+            "title": title, "variant_title": "M / Black", "vendor": "Demo Apparel", "grams": 200,
+            "price": price, "price_set": {"shop_money": {"amount": price, "currency_code": "EUR"},
+                                           "presentment_money": {"amount": price, "currency_code": "EUR"}},
+            "total_discount": "0.00", "tax_lines": [{"title": "VAT", "price": "2.30", "rate": 0.23}],
+            "properties": [], "discount_allocations": []}
+
+
+def order(order_id, number, lines, note=""):
+    return {
+        "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+        "name": f"#{number}", "number": number - 1000, "order_number": number,
+        "email": "ada@example.com", "contact_email": "ada@example.com",
+        "created_at": "2026-11-26T10:15:00+01:00", "updated_at": "2026-11-26T10:15:02+01:00",
+        "processed_at": "2026-11-26T10:15:00+01:00", "cancelled_at": None, "cancel_reason": None,
+        "closed_at": None, "confirmed": True, "currency": "EUR", "presentment_currency": "EUR",
+        "financial_status": "paid", "fulfillment_status": None, "test": False,
+        "total_price": "59.90", "subtotal_price": "49.90", "total_tax": "10.00",
+        "total_discounts": "0.00", "total_weight": 600, "taxes_included": True,
+        "note": note, "note_attributes": [], "tags": "", "source_name": "web",
+        "browser_ip": "203.0.113.7", "landing_site": "/", "referring_site": "",
+        "customer": {"id": 115310627314723954, "email": "ada@example.com", "first_name": "Ada",
+                     "last_name": "Lovelace", "state": "enabled", "verified_email": True,
+                     "tags": "", "currency": "EUR", "created_at": "2025-01-01T00:00:00+00:00"},
+        "billing_address": address("Ada", "Lovelace", "1 Main Street", "Dublin", "D01 F5P2", "IE"),
+        "shipping_address": address("Ada", "Lovelace", "1 Main Street", "Dublin", "D01 F5P2", "IE"),
+        "shipping_lines": [{"id": 271878346596884015, "title": "Standard", "code": "Standard",
+                            "price": "10.00", "source": "shopify", "carrier_identifier": None}],
+        "line_items": lines,
+        "discount_codes": [], "payment_gateway_names": ["shopify_payments"],
+        "fulfillments": [], "refunds": [],
+    }
+
+
+def api_gateway(body: bytes, webhook_id: str, base64_body=False):
+    sig = base64.b64encode(hmac.new(SECRET, body, hashlib.sha256).digest()).decode()
+    return {
+        "version": "2.0", "routeKey": "POST /webhooks/{channel}", "rawPath": "/webhooks/shopify",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json", "user-agent": "Shopify-Captain-Hook",
+            "x-shopify-hmac-sha256": sig, "x-shopify-shop-domain": SHOP,
+            "x-shopify-topic": "orders/create", "x-shopify-api-version": "2026-10",
+            "x-shopify-webhook-id": webhook_id,
+            "x-shopify-event-id": "98880550-7158-44d4-b7cd-2c97c8a091b5",
+            "x-shopify-triggered-at": "2026-11-26T09:15:02.421Z",
+        },
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abcdef1234", "domainName": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abcdef1234", "http": {"method": "POST", "path": "/webhooks/shopify", "protocol": "HTTP/1.1",
+            "sourceIp": "34.0.0.1", "userAgent": "Shopify-Captain-Hook"}, "requestId": "req-1",
+            "routeKey": "POST /webhooks/{channel}", "stage": "$default", "time": "26/Nov/2026:09:15:02 +0000",
+            "timeEpoch": 1795684502000},
+        "pathParameters": {"channel": "shopify"},
+        "body": base64.b64encode(body).decode() if base64_body else body.decode(),
+        "isBase64Encoded": base64_body,
+    }
+
+
+def main():
+    EVENTS.mkdir(exist_ok=True)
+    # A realistic order of about 5 KB: Shopify's own escaping (\/ and \u0026) kept as sent.
+    lines = [line(i, f"TS-00{i + 1}", 1 + i % 2, f"Organic Tee {i + 1}", "24.95") for i in range(5)]
+    body = json.dumps(order(5630201856307, 1042, lines, note="Leave at door \u0026 ring"),
+                      separators=(",", ":"), ensure_ascii=True)
+    body = body.replace("/", "\\/").replace("&", "\\u0026").encode()
+    (EVENTS / "shopify-order-5kb.json").write_bytes(body)
+    with open(EVENTS / "webhooks-shopify-orders-create.json", "w") as f:
+        json.dump(api_gateway(body, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"), f, indent=2)
+    with open(EVENTS / "webhooks-shopify-orders-create-base64.json", "w") as f:
+        json.dump(api_gateway(body, "c6a11a55-59e3-4a1f-9d0b-6c4a0e1c9f10", base64_body=True), f, indent=2)
+
+    # An SQS batch for order-import: a good event, the same order again, a line without SKU,
+    # and a poison message.
+    def channel_event(delivery, payload):
+        return {"v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_demo0000000000000001",
+                "shop": SHOP, "topic": "orders/create", "delivery_id": delivery,
+                "received_at": "2026-11-26T09:15:02.500Z", "payload": payload}
+    first = json.loads(body)
+    no_sku = order(5630201856308, 1043, [line(0, "TS-001", 1, "Organic Tee", "24.95"),
+                                          dict(line(1, None, 1, "Custom print", "10.00"))])
+    bodies = [
+        json.dumps(channel_event("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", first)),
+        json.dumps(channel_event("0a0f6b1e-retry-of-same-order", first)),
+        json.dumps(channel_event("7d1c3e0f-no-sku", no_sku)),
+        "{\"v\":1,\"channel\":\"shopify\",\"truncated",
+    ]
+    records = []
+    for i, b in enumerate(bodies):
+        records.append({
+            "messageId": f"00000000-0000-4000-8000-00000000000{i + 1}", "receiptHandle": f"receipt-{i + 1}",
+            "body": b, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795684502500",
+                                      "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795684502600"},
+            "messageAttributes": {}, "md5OfBody": hashlib.md5(b.encode()).hexdigest(),
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:channel-events",
+            "awsRegion": "eu-west-1"})
+    with open(EVENTS / "order-import-sqs-batch.json", "w") as f:
+        json.dump({"Records": records}, f, indent=2)
+    print(f"order body: {len(body)} bytes")
+
+
+if __name__ == "__main__":
+    main()
