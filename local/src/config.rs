@@ -1,0 +1,86 @@
+//! Configuration from the environment, so scripts can drive `serve` non-interactively.
+
+use shared::ports::{PortError, Secret};
+use std::path::PathBuf;
+
+/// What `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHANNEL_SYNC_ADDR`, default `127.0.0.1:3000`.
+    pub addr: String,
+    /// `CHANNEL_SYNC_DATA`, default `.channel-sync/`.
+    pub data_dir: PathBuf,
+    /// `CHANNEL_SYNC_DEV_TOKEN`: the `dev` tenant's bearer token. When unset, one is generated
+    /// on first start and kept in `{data}/dev-token` (mode 0600).
+    pub dev_token: Option<Secret>,
+    /// `SHOPIFY_CLIENT_SECRET` and, during a rotation, `SHOPIFY_PREVIOUS_CLIENT_SECRET`.
+    pub shopify_secrets: Vec<Secret>,
+    /// `SHOPIFY_CLIENT_ID` (used by the install flow).
+    pub shopify_client_id: Option<String>,
+    /// `SHOPIFY_API_BASE`: replaces `https://{shop}` (tests, a local fake Shopify).
+    pub shopify_api_base: Option<String>,
+}
+
+/// Why `serve` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("embedded store: {0}")]
+    Store(PortError),
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads the environment; generates the dev token file when no token is given.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(var("CHANNEL_SYNC_DATA").unwrap_or_else(|| ".channel-sync".into()));
+        let dev_token = match var("CHANNEL_SYNC_DEV_TOKEN") {
+            Some(token) => Some(Secret::new(token)),
+            None => Some(dev_token_file(&data_dir)?),
+        };
+        let shopify_api_base = var("SHOPIFY_API_BASE");
+        if let Some(base) = &shopify_api_base {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(ConfigError::Invalid("SHOPIFY_API_BASE must be an http(s) URL".into()));
+            }
+        }
+        Ok(Self {
+            addr: var("CHANNEL_SYNC_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()),
+            data_dir,
+            dev_token,
+            shopify_secrets: ["SHOPIFY_CLIENT_SECRET", "SHOPIFY_PREVIOUS_CLIENT_SECRET"]
+                .into_iter()
+                .filter_map(var)
+                .map(Secret::new)
+                .collect(),
+            shopify_client_id: var("SHOPIFY_CLIENT_ID"),
+            shopify_api_base,
+        })
+    }
+}
+
+/// Reads `{data}/dev-token`, creating it (random, owner-only) on first start.
+fn dev_token_file(data_dir: &std::path::Path) -> Result<Secret, ConfigError> {
+    let path = data_dir.join("dev-token");
+    let io = |e: std::io::Error| ConfigError::Invalid(format!("{}: {e}", path.display()));
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let token = existing.trim().to_owned();
+        if !token.is_empty() {
+            return Ok(Secret::new(token));
+        }
+    }
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let token = format!("cs_dev_{}", hex::encode(rand::random::<[u8; 24]>()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut file, token.as_bytes()).map_err(io)?;
+    tracing::info!(path = %path.display(), "generated the dev tenant's bearer token");
+    Ok(Secret::new(token))
+}

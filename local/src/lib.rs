@@ -1,0 +1,165 @@
+//! The single-machine runner: the same Routers and consumers as the Lambda functions, wired
+//! to the embedded store, plus the WMS's HTTP side (`/wms/events`, `/wms/outbox`).
+
+mod config;
+mod wms;
+
+pub use config::{Config, ConfigError};
+
+use axum::routing::get;
+use axum::Router;
+use shared::api::ApiDeps;
+use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
+use shared::consumers::{order_import, run_loop};
+use shared::domain::TenantId;
+use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+use shared::http::token_sha256;
+use shared::ports::Tenants;
+use shared::webhooks::IntakeDeps;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Queue names of the embedded store (the SAM template's queues).
+pub mod queues {
+    pub const CHANNEL_EVENTS: &str = "channel-events";
+    pub const CHANNEL_EVENTS_DLQ: &str = "channel-events-dlq";
+    pub const WMS_ORDERS: &str = "wms-orders";
+    pub const WMS_EVENTS: &str = "wms-events";
+    pub const WMS_EVENTS_DLQ: &str = "wms-events-dlq";
+}
+
+/// How long a consumer owns a received message before it is delivered again.
+const VISIBILITY: Duration = Duration::from_secs(30);
+/// Receives before a message moves to its DLQ.
+const MAX_RECEIVES: u32 = 5;
+
+/// A running system: the Router plus what the background tasks need.
+pub struct System {
+    pub router: Router,
+    pub store: EmbeddedStore,
+    pub channel_events: EmbeddedQueue,
+    pub import: Arc<order_import::ImportDeps>,
+}
+
+/// Opens the store and wires every route.
+pub async fn build(config: &Config) -> Result<System, ConfigError> {
+    let store = EmbeddedStore::open(&config.data_dir).map_err(ConfigError::Store)?;
+    let vault = EmbeddedVault::open(&config.data_dir).map_err(ConfigError::Store)?;
+    if let Some(token) = &config.dev_token {
+        let dev = TenantId::parse("dev").map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        store
+            .put_token(&dev, &token_sha256(token.expose()))
+            .await
+            .map_err(ConfigError::Store)?;
+    }
+    let channel_events = store.queue(queues::CHANNEL_EVENTS, Some(queues::CHANNEL_EVENTS_DLQ), MAX_RECEIVES);
+    let wms_orders = store.queue(queues::WMS_ORDERS, None, MAX_RECEIVES);
+    let wms_events = store.queue(queues::WMS_EVENTS, Some(queues::WMS_EVENTS_DLQ), MAX_RECEIVES);
+    let verifier = ShopifyVerifier::new(&config.shopify_secrets);
+    if !verifier.is_configured() {
+        tracing::warn!("SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401");
+    }
+    let intake = IntakeDeps {
+        connections: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        channel_events: Arc::new(channel_events.clone()),
+        verifiers: vec![Arc::new(verifier)],
+    };
+    let api = ApiDeps {
+        connections: Arc::new(store.clone()),
+        tenants: Arc::new(store.clone()),
+        vault: Arc::new(vault),
+        shopify: ShopifyClient::new(config.shopify_api_base.clone())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    };
+    let wms = wms::WmsDeps {
+        tenants: Arc::new(store.clone()),
+        outbox: wms_orders.clone(),
+        inbound: wms_events,
+    };
+    let import = Arc::new(order_import::ImportDeps {
+        idempotency: Arc::new(store.clone()),
+        wms_orders: Arc::new(wms_orders),
+        dead_letter: Arc::new(store.queue(queues::CHANNEL_EVENTS_DLQ, None, MAX_RECEIVES)),
+    });
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(shared::webhooks::router(Arc::new(intake)))
+        .merge(shared::api::router(Arc::new(api)))
+        .merge(wms::router(Arc::new(wms)));
+    Ok(System {
+        router,
+        store,
+        channel_events,
+        import,
+    })
+}
+
+/// Serves until `shutdown` resolves; consumers and timers stop with it.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ConfigError> {
+    let system = build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .map_err(|e| ConfigError::Invalid(format!("cannot listen on {}: {e}", config.addr)))?;
+    let local = listener.local_addr().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    tracing::info!(addr = %local, data = %config.data_dir.display(), "channel-sync serving");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let consumer = tokio::spawn(run_loop(
+        Arc::new(system.channel_events.clone()),
+        system.import.clone(),
+        order_import::handle,
+        system.store.notified(),
+        VISIBILITY,
+        stop_rx.clone(),
+    ));
+    let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx));
+
+    let served = axum::serve(listener, system.router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = consumer.await;
+    let _ = janitor.await;
+    served.map_err(|e| ConfigError::Invalid(format!("server error: {e}")))
+}
+
+/// Hourly: forget delivery records past their retention.
+async fn janitor(store: EmbeddedStore, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match store.purge_expired().await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency records removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency records"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+

@@ -1,0 +1,252 @@
+//! The port contract suite. Each function states one behaviour every adapter set must show;
+//! `tests/embedded.rs` and `tests/aws.rs` run all of them against their backend.
+
+use chrono::Utc;
+use shared::domain::{
+    Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, SyncMode, TenantId,
+};
+use shared::ports::{
+    Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Secret, Tenants, Vault,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One adapter set.
+pub struct Backend {
+    pub connections: Arc<dyn Connections>,
+    pub tenants: Arc<dyn Tenants>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub vault: Arc<dyn Vault>,
+    /// A standard queue.
+    pub queue: Arc<dyn Queue>,
+    /// A queue that deduplicates (SQS FIFO; the embedded queue always does).
+    pub dedup_queue: Arc<dyn Queue>,
+}
+
+pub fn connection(tenant: &str, shop: &str) -> Connection {
+    let now = Utc::now();
+    Connection {
+        id: ConnectionId::generate(),
+        tenant: TenantId::parse(tenant).unwrap(),
+        channel: Channel::Shopify,
+        shop: shop.to_owned(),
+        display_name: Some("Demo".into()),
+        status: ConnectionStatus::Active,
+        settings: ConnectionSettings::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn unique_shop() -> String {
+    crate::unique("shop") + ".myshopify.com"
+}
+
+/// GIVEN a new connection WHEN it is created THEN it can be read by id, by shop and in its
+/// tenant's list, and only there.
+pub async fn connections_create_get_list(b: &Backend) {
+    let tenant = crate::unique("t");
+    let c = connection(&tenant, &unique_shop());
+    assert_eq!(b.connections.create(&c).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(b.connections.get(&c.tenant, &c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(b.connections.find_by_shop(Channel::Shopify, &c.shop).await.unwrap(), Some(c.clone()));
+    assert_eq!(b.connections.find_by_shop(Channel::Woocommerce, &c.shop).await.unwrap(), None);
+    assert_eq!(b.connections.list(&c.tenant).await.unwrap(), vec![c.clone()]);
+    let other = TenantId::parse(crate::unique("other")).unwrap();
+    assert_eq!(b.connections.get(&other, &c.id).await.unwrap(), None, "another tenant cannot read it");
+    assert!(b.connections.list(&other).await.unwrap().is_empty());
+}
+
+/// GIVEN a connected shop WHEN anyone creates a second connection for it THEN the first is
+/// returned and nothing new is stored.
+pub async fn connections_one_per_shop(b: &Backend) {
+    let shop = unique_shop();
+    let first = connection(&crate::unique("t"), &shop);
+    b.connections.create(&first).await.unwrap();
+    let second = connection(&crate::unique("t"), &shop);
+    assert_eq!(
+        b.connections.create(&second).await.unwrap(),
+        CreateOutcome::ShopTaken(first.clone())
+    );
+    assert_eq!(b.connections.get(&second.tenant, &second.id).await.unwrap(), None);
+}
+
+/// GIVEN many concurrent creates for one shop THEN exactly one wins.
+pub async fn connections_concurrent_create(b: &Backend) {
+    let shop = unique_shop();
+    let tenant = crate::unique("t");
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let connections = b.connections.clone();
+        let c = connection(&tenant, &shop);
+        tasks.push(tokio::spawn(async move { connections.create(&c).await.unwrap() }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        if t.await.unwrap() == CreateOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(b.connections.list(&TenantId::parse(tenant).unwrap()).await.unwrap().len(), 1);
+}
+
+/// GIVEN a connection WHEN it is updated THEN reads see the update; updating an unknown
+/// connection fails.
+pub async fn connections_update(b: &Backend) {
+    let mut c = connection(&crate::unique("t"), &unique_shop());
+    b.connections.create(&c).await.unwrap();
+    c.status = ConnectionStatus::Disconnected;
+    c.settings.inventory_sync = SyncMode::Live;
+    b.connections.update(&c).await.unwrap();
+    assert_eq!(b.connections.get(&c.tenant, &c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(b.connections.find_by_shop(Channel::Shopify, &c.shop).await.unwrap(), Some(c));
+    let ghost = connection(&crate::unique("t"), &unique_shop());
+    assert!(b.connections.update(&ghost).await.is_err());
+}
+
+/// Token hashes map to tenants; unknown hashes to nothing.
+pub async fn tenants_tokens(b: &Backend) {
+    let tenant = TenantId::parse(crate::unique("t")).unwrap();
+    let hash = shared::http::token_sha256(&crate::fake_secret("tok"));
+    assert_eq!(b.tenants.tenant_for_token(&hash).await.unwrap(), None);
+    b.tenants.put_token(&tenant, &hash).await.unwrap();
+    assert_eq!(b.tenants.tenant_for_token(&hash).await.unwrap(), Some(tenant));
+}
+
+/// Claim → in progress for others → done for everyone, with the record.
+pub async fn idempotency_claim_complete(b: &Backend) {
+    let key = crate::unique("order#shopify#demo");
+    let lease = Duration::from_secs(30);
+    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
+    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::InProgress);
+    let record = serde_json::json!({"order_number": "#1001", "note": "a & b / ü"});
+    b.idempotency.complete(&key, &record, None).await.unwrap();
+    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Done(record));
+}
+
+/// A released claim can be taken again at once; release never removes a done record.
+pub async fn idempotency_release(b: &Backend) {
+    let key = crate::unique("delivery");
+    let lease = Duration::from_secs(30);
+    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
+    b.idempotency.release(&key).await.unwrap();
+    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
+    b.idempotency.complete(&key, &serde_json::json!(1), None).await.unwrap();
+    b.idempotency.release(&key).await.unwrap();
+    assert!(matches!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Done(_)));
+    b.idempotency.release(&crate::unique("never-claimed")).await.unwrap();
+}
+
+/// A crashed holder's lease runs out and the key can be claimed again.
+pub async fn idempotency_lease_expiry(b: &Backend) {
+    let key = crate::unique("lease");
+    assert_eq!(b.idempotency.claim(&key, Duration::from_millis(300)).await.unwrap(), Claim::Acquired);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
+}
+
+/// A done record whose retention ran out is claimable again.
+pub async fn idempotency_retention(b: &Backend) {
+    let key = crate::unique("retain");
+    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
+    b.idempotency.complete(&key, &serde_json::json!({}), Some(Duration::from_secs(1))).await.unwrap();
+    assert!(matches!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Done(_)));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
+}
+
+/// Many concurrent claims of one key: exactly one acquires.
+pub async fn idempotency_concurrent_claims(b: &Backend) {
+    let key = crate::unique("race");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let idempotency = b.idempotency.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            idempotency.claim(&key, Duration::from_secs(30)).await.unwrap()
+        }));
+    }
+    let mut acquired = 0;
+    for t in tasks {
+        if t.await.unwrap() == Claim::Acquired {
+            acquired += 1;
+        }
+    }
+    assert_eq!(acquired, 1);
+}
+
+/// Secrets round-trip byte for byte (WooCommerce secrets with `&`, `;` and quotes broke
+/// peers), can be replaced, and are gone after delete.
+pub async fn vault_round_trip(b: &Backend) {
+    let name = format!("connections/{}", crate::unique("c"));
+    assert_eq!(b.vault.get(&name).await.unwrap(), None);
+    let value = Secret::new(r#"{"consumer_secret":"cs_a&b;c\"d'e<f>g%20 ü ✓"}"#);
+    b.vault.put(&name, &value).await.unwrap();
+    assert_eq!(b.vault.get(&name).await.unwrap(), Some(value));
+    let rotated = Secret::new(r#"{"access_token":"shpat_fake_rotated"}"#);
+    b.vault.put(&name, &rotated).await.unwrap();
+    assert_eq!(b.vault.get(&name).await.unwrap(), Some(rotated));
+    b.vault.delete(&name).await.unwrap();
+    assert_eq!(b.vault.get(&name).await.unwrap(), None);
+    b.vault.delete(&name).await.unwrap();
+}
+
+/// Send, receive (hidden while leased), redelivery after the visibility timeout with a
+/// higher receive count, ack removes.
+pub async fn queue_lease_and_ack(b: &Backend) {
+    b.queue
+        .send(OutMessage { body: r#"{"n":1}"#.into(), ..Default::default() })
+        .await
+        .unwrap();
+    let first = b.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].body, r#"{"n":1}"#);
+    assert_eq!(first[0].receive_count, 1);
+    assert!(b.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty(), "leased");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = b.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].receive_count, 2);
+    b.queue.ack(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(b.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty());
+}
+
+/// A repeated deduplication id is delivered once.
+pub async fn queue_dedup(b: &Backend) {
+    for _ in 0..3 {
+        b.dedup_queue
+            .send(OutMessage {
+                body: r#"{"type":"order.imported"}"#.into(),
+                dedup_id: Some("order-key-hash".into()),
+                group_id: Some("order-key-hash".into()),
+                tenant: Some(TenantId::parse("dev").unwrap()),
+            })
+            .await
+            .unwrap();
+    }
+    let got = b.dedup_queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.len(), 1);
+}
+
+/// Runs one contract test per `#[tokio::test]`, for a backend constructor.
+#[macro_export]
+macro_rules! contract_tests {
+    ($backend:expr) => {
+        $crate::contract_tests!(@each $backend;
+            connections_create_get_list, connections_one_per_shop, connections_concurrent_create,
+            connections_update, tenants_tokens, idempotency_claim_complete, idempotency_release,
+            idempotency_lease_expiry, idempotency_retention, idempotency_concurrent_claims,
+            vault_round_trip, queue_lease_and_ack, queue_dedup);
+    };
+    (@each $backend:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $backend.await;
+                $crate::contract::$name(&backend).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,197 @@
+//! The AWS adapters against `moto_server` (real AWS wire protocol on loopback): the port
+//! contract suite, and the Shopify flow end to end through the Lambda handlers' wiring.
+//! One moto serves the whole file; every test makes its own table and queues.
+
+use shared::aws::{provision, DynamoStore, SecretsVault, SqsQueue};
+use shared::domain::Channel;
+use shared::ports::{Connections, Queue, Vault};
+use std::sync::Arc;
+use std::time::Duration;
+use tests::contract::Backend;
+use tests::{moto_config, unique};
+
+async fn backend() -> Backend {
+    let config = moto_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let table = unique("table");
+    provision::create_table(&dynamo, &table).await.unwrap();
+    let (queue, _) = provision::create_queue_with_dlq(&sqs, &unique("q"), 5, 30).await.unwrap();
+    let (fifo, _) = provision::create_queue_with_dlq(&sqs, &(unique("q") + ".fifo"), 5, 30)
+        .await
+        .unwrap();
+    let store = Arc::new(DynamoStore::new(dynamo, table));
+    Backend {
+        connections: store.clone(),
+        tenants: store.clone(),
+        idempotency: store,
+        vault: Arc::new(SecretsVault::from_config(&config, unique("channel-sync") + "/")),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), queue)),
+        dedup_queue: Arc::new(SqsQueue::new(sqs, fifo)),
+    }
+}
+
+tests::contract_tests!(backend());
+
+/// A provisioned deployment: the names the SAM template would create, on moto.
+struct Deployment {
+    config: shared::aws::SdkConfig,
+    table: String,
+    channel_events: String,
+    channel_events_dlq: String,
+    wms_orders: String,
+    app_secret_id: String,
+    app_secret: String,
+}
+
+async fn deploy() -> Deployment {
+    let config = moto_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let table = unique("table");
+    provision::create_table(&dynamo, &table).await.unwrap();
+    let (channel_events, channel_events_dlq) =
+        provision::create_queue_with_dlq(&sqs, &unique("channel-events"), 5, 180).await.unwrap();
+    let (wms_orders, _) = provision::create_queue_with_dlq(&sqs, &(unique("wms-orders") + ".fifo"), 5, 60)
+        .await
+        .unwrap();
+    let app_secret = tests::fake_secret("shpss");
+    let app_secret_id = unique("shopify-app");
+    let vault = SecretsVault::from_config(&config, "");
+    vault
+        .put(
+            &app_secret_id,
+            &shared::ports::Secret::new(serde_json::json!({"client_id": "fake-client", "client_secret": app_secret}).to_string()),
+        )
+        .await
+        .unwrap();
+    Deployment { config, table, channel_events, channel_events_dlq, wms_orders, app_secret_id, app_secret }
+}
+
+fn order_body() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/shopify-order-5kb.json")).unwrap()
+}
+
+fn webhook(secret: &str, shop: &str, delivery: &str, body: &[u8]) -> http::Request<axum::body::Body> {
+    http::Request::post("/webhooks/shopify")
+        .header("content-type", "application/json")
+        .header("X-Shopify-Hmac-Sha256", shared::channels::shopify::sign(secret, body))
+        .header("X-Shopify-Shop-Domain", shop)
+        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Webhook-Id", delivery)
+        .body(axum::body::Body::from(body.to_vec()))
+        .unwrap()
+}
+
+async fn drain(queue: &SqsQueue) -> Vec<shared::ports::Received> {
+    let mut all = Vec::new();
+    for _ in 0..5 {
+        let batch = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        all.extend(batch);
+    }
+    all
+}
+
+fn sqs_event(messages: &[shared::ports::Received]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<_> = messages
+        .iter()
+        .map(|m| serde_json::json!({"messageId": m.id, "receiptHandle": m.receipt, "body": m.body}))
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+/// GIVEN the Lambda wiring on moto WHEN the same signed `orders/create` is delivered five
+/// times concurrently, and once more as a different delivery (a duplicate subscription)
+/// THEN `wms-orders` holds exactly one `order.imported`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopify_order_flows_once_through_the_aws_adapters() {
+    use tower::ServiceExt;
+    let d = deploy().await;
+    // The functions read their configuration from the environment, as in Lambda.
+    // SAFETY of set_var: only this test reads these variables.
+    std::env::set_var("TABLE_NAME", &d.table);
+    std::env::set_var("CHANNEL_EVENTS_QUEUE_URL", &d.channel_events);
+    std::env::set_var("CHANNEL_EVENTS_DLQ_URL", &d.channel_events_dlq);
+    std::env::set_var("WMS_ORDERS_QUEUE_URL", &d.wms_orders);
+    std::env::set_var("SHOPIFY_APP_SECRET_ID", &d.app_secret_id);
+    let intake = Arc::new(webhooks::deps_from_env(&d.config).await.unwrap());
+    let import = Arc::new(order_import::deps_from_env(&d.config).unwrap());
+
+    let shop = unique("flow") + ".myshopify.com";
+    let store = DynamoStore::from_config(&d.config, &d.table);
+    let connection = tests::contract::connection("dev", &shop);
+    store.create(&connection).await.unwrap();
+    assert!(store.find_by_shop(Channel::Shopify, &shop).await.unwrap().is_some());
+
+    let body = order_body();
+    let app = webhooks::app(intake);
+    let mut posts = Vec::new();
+    for _ in 0..5 {
+        let request = webhook(&d.app_secret, &shop, "delivery-1", &body);
+        posts.push(tokio::spawn(app.clone().oneshot(request)));
+    }
+    for post in posts {
+        assert_eq!(post.await.unwrap().unwrap().status(), 200);
+    }
+    let other_subscription = webhook(&d.app_secret, &shop, "delivery-2", &body);
+    assert_eq!(app.clone().oneshot(other_subscription).await.unwrap().status(), 200);
+
+    let sqs = aws_sdk_sqs::Client::new(&d.config);
+    let events = drain(&SqsQueue::new(sqs.clone(), d.channel_events.clone())).await;
+    assert_eq!(events.len(), 2, "one message per distinct delivery");
+    // Both deliveries in one batch, and the same batch again (an SQS redelivery).
+    for _ in 0..2 {
+        let response = order_import::handler(import.clone(), sqs_event(&events)).await.unwrap();
+        assert!(response.batch_item_failures.len() <= 1, "{:?}", response.batch_item_failures);
+    }
+    let out = drain(&SqsQueue::new(sqs, d.wms_orders.clone())).await;
+    assert_eq!(out.len(), 1, "exactly one order.imported");
+    let message: serde_json::Value = serde_json::from_str(&out[0].body).unwrap();
+    assert_eq!(message["type"], "order.imported");
+    assert_eq!(message["v"], 1);
+    assert_eq!(message["tenant"], "dev");
+    assert_eq!(message["connection"], connection.id.as_str());
+    assert_eq!(message["channel"], "shopify");
+    assert_eq!(message["channel_order_id"], "5630201856307");
+    assert_eq!(message["order_number"], "#1042");
+    assert_eq!(message["placed_at"], "2026-11-26T09:15:00Z");
+    assert_eq!(message["lines"].as_array().unwrap().len(), 5);
+    assert_eq!(message["lines"][0]["sku"], "TS-001");
+    assert_eq!(message["lines"][1]["quantity"], 2);
+    assert_eq!(message["ship_to"]["country_code"], "IE");
+    assert_eq!(message["hold_reasons"], serde_json::json!([]));
+}
+
+/// Rejections happen before anything is recorded: bad signature 401, unknown shop 404,
+/// non-JSON 400, oversized 413 — and the queue stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_webhooks_leave_nothing_behind_on_aws() {
+    use tower::ServiceExt;
+    let d = deploy().await;
+    let config = &d.config;
+    let store = Arc::new(DynamoStore::from_config(config, &d.table));
+    let shop = unique("rej") + ".myshopify.com";
+    store.create(&tests::contract::connection("dev", &shop)).await.unwrap();
+    let queue = SqsQueue::from_config(config, &d.channel_events);
+    let verifier = shared::channels::shopify::ShopifyVerifier::new(&[shared::ports::Secret::new(&d.app_secret)]);
+    let app = webhooks::app(Arc::new(shared::webhooks::IntakeDeps {
+        connections: store.clone(),
+        idempotency: store,
+        channel_events: Arc::new(queue.clone()),
+        verifiers: vec![Arc::new(verifier)],
+    }));
+    let body = order_body();
+    let cases = [
+        (webhook("shpss_wrong_fake", &shop, "d1", &body), 401),
+        (webhook(&d.app_secret, "nobody.myshopify.com", "d2", &body), 404),
+        (webhook(&d.app_secret, &shop, "d3", b"not json"), 400),
+        (webhook(&d.app_secret, &shop, "d4", &vec![b' '; 600 * 1024]), 413),
+    ];
+    for (request, status) in cases {
+        assert_eq!(app.clone().oneshot(request).await.unwrap().status(), status);
+    }
+    assert!(drain(&queue).await.is_empty());
+}
