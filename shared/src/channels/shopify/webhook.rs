@@ -78,6 +78,9 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, WebhookRejection> {
+    if headers.get_all(name).iter().nth(1).is_some() {
+        return Err(WebhookRejection::InvalidHeader(name, "sent more than once".into()));
+    }
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -217,6 +220,12 @@ mod tests {
         );
         let mut h = headers(VECTOR_SIG);
         h.insert("X-Shopify-Shop-Domain", "evil.example.com".parse().unwrap());
+        assert!(matches!(
+            v.authenticate(&h, VECTOR_BODY),
+            Err(WebhookRejection::InvalidHeader(SHOP, _))
+        ));
+        let mut h = headers(VECTOR_SIG);
+        h.append("X-Shopify-Shop-Domain", "other.myshopify.com".parse().unwrap());
         assert!(matches!(
             v.authenticate(&h, VECTOR_BODY),
             Err(WebhookRejection::InvalidHeader(SHOP, _))

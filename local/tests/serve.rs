@@ -1,0 +1,308 @@
+//! Black-box tests of `channel-sync serve`: the real binary on a free port, a `wiremock`
+//! Shopify behind `SHOPIFY_API_BASE`, driven over HTTP as a WMS or a script would.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SHOP: &str = "demo-shop.myshopify.com";
+
+struct Runner {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Env {
+    data: tempfile::TempDir,
+    token: String,
+    secret: String,
+    shopify: MockServer,
+}
+
+fn fake(prefix: &str) -> String {
+    format!("{prefix}_fake_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn env() -> Env {
+    let shopify = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"shop": {"name": "Demo Shop", "myshopifyDomain": SHOP}}
+        })))
+        .mount(&shopify)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("[API] Invalid API key or access token"))
+        .mount(&shopify)
+        .await;
+    Env {
+        data: tempfile::tempdir().unwrap(),
+        token: fake("cs_dev"),
+        secret: fake("shpss"),
+        shopify,
+    }
+}
+
+fn start(env: &Env) -> Runner {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
+        .arg("serve")
+        .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
+        .env("CHANNEL_SYNC_DATA", env.data.path())
+        .env("CHANNEL_SYNC_DEV_TOKEN", &env.token)
+        .env("SHOPIFY_CLIENT_SECRET", &env.secret)
+        .env("SHOPIFY_API_BASE", env.shopify.uri())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let runner = Runner { child, base: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return runner;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("channel-sync serve did not start");
+}
+
+/// Stops the runner the way an operator would (SIGTERM) and waits for it to exit.
+fn stop(mut runner: Runner) {
+    unsafe {
+        libc::kill(runner.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = runner.child.try_wait() {
+            assert!(status.success(), "serve exited with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("serve did not stop on SIGTERM");
+}
+
+fn order_body() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/shopify-order-5kb.json")).unwrap()
+}
+
+fn webhook(
+    client: &reqwest::Client,
+    runner: &Runner,
+    secret: &str,
+    shop: &str,
+    delivery: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let signature = shared::channels::shopify::sign(secret, &body);
+    client
+        .post(format!("{}/webhooks/shopify", runner.base))
+        .header("content-type", "application/json")
+        .header("X-Shopify-Hmac-Sha256", signature)
+        .header("X-Shopify-Shop-Domain", shop)
+        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Webhook-Id", delivery)
+        .body(body)
+}
+
+async fn outbox(client: &reqwest::Client, runner: &Runner, token: &str) -> Vec<Value> {
+    let response = client
+        .get(format!("{}/wms/outbox?after=0", runner.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["messages"].as_array().unwrap().clone()
+}
+
+/// Waits until the outbox has at least `n` messages, then a little longer so that a
+/// duplicate would have time to show up.
+async fn settled_outbox(client: &reqwest::Client, runner: &Runner, token: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if outbox(client, runner, token).await.len() >= n {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            return outbox(client, runner, token).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox never reached {n} messages");
+}
+
+async fn connect(client: &reqwest::Client, runner: &Runner, token: &str) -> reqwest::Response {
+    client
+        .post(format!("{}/api/connections", runner.base))
+        .bearer_auth(token)
+        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_fake_admin_token"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// GIVEN `serve` with a connected Shopify store WHEN one signed `orders/create` is posted five
+/// times concurrently THEN the outbox holds it exactly once, and still does after a restart
+/// and a sixth delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart() {
+    let env = env().await;
+    let client = reqwest::Client::new();
+    let runner = start(&env);
+
+    let created = connect(&client, &runner, &env.token).await;
+    assert_eq!(created.status(), 201);
+    let connection: Value = created.json().await.unwrap();
+    assert_eq!(connection["shop"], SHOP);
+    assert_eq!(connection["display_name"], "Demo Shop");
+    assert_eq!(connection["status"], "active");
+    assert!(!connection.to_string().contains("shpat_fake_admin_token"), "no secret in responses");
+
+    let mut posts = Vec::new();
+    for _ in 0..5 {
+        let request = webhook(&client, &runner, &env.secret, SHOP, "delivery-1", order_body());
+        posts.push(tokio::spawn(request.send()));
+    }
+    for post in posts {
+        assert_eq!(post.await.unwrap().unwrap().status(), 200);
+    }
+    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["type"], "order.imported");
+    assert_eq!(messages[0]["order_number"], "#1042");
+    assert_eq!(messages[0]["connection"], connection["id"]);
+
+    stop(runner);
+    let runner = start(&env);
+    assert_eq!(outbox(&client, &runner, &env.token).await, messages, "the outbox survives a restart");
+    let again = webhook(&client, &runner, &env.secret, SHOP, "delivery-1", order_body());
+    assert_eq!(again.send().await.unwrap().status(), 200);
+    let resubscribed = webhook(&client, &runner, &env.secret, SHOP, "delivery-7", order_body());
+    assert_eq!(resubscribed.send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(outbox(&client, &runner, &env.token).await.len(), 1);
+
+    // The connection survived too, and reconnecting the same shop does not duplicate it.
+    assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
+    let list: Value = client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["connections"].as_array().unwrap().len(), 1);
+    stop(runner);
+}
+
+/// Tampered, unsigned, unknown-shop, non-JSON and oversized requests get 401/401/404/400/413,
+/// and none of them reaches the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_webhooks_get_clear_4xx() {
+    let env = env().await;
+    let client = reqwest::Client::new();
+    let runner = start(&env);
+    assert_eq!(connect(&client, &runner, &env.token).await.status(), 201);
+
+    let body = order_body();
+    let mut tampered = body.clone();
+    let at = tampered.iter().position(|b| *b == b'1').unwrap();
+    tampered[at] = b'2';
+    let signature = shared::channels::shopify::sign(&env.secret, &body);
+    let tampered = client
+        .post(format!("{}/webhooks/shopify", runner.base))
+        .header("X-Shopify-Hmac-Sha256", signature)
+        .header("X-Shopify-Shop-Domain", SHOP)
+        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Webhook-Id", "t1")
+        .body(tampered);
+    let unsigned = client
+        .post(format!("{}/webhooks/shopify", runner.base))
+        .header("X-Shopify-Shop-Domain", SHOP)
+        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Webhook-Id", "t2")
+        .body(body.clone());
+    let cases = [
+        (tampered, 401),
+        (unsigned, 401),
+        (webhook(&client, &runner, &env.secret, "nobody.myshopify.com", "t3", body.clone()), 404),
+        (webhook(&client, &runner, &env.secret, SHOP, "t4", b"<html>not json</html>".to_vec()), 400),
+        (webhook(&client, &runner, &env.secret, SHOP, "t5", vec![b' '; 600 * 1024]), 413),
+        (webhook(&client, &runner, &env.secret, "evil.example.com", "t6", body.clone()), 400),
+        (webhook(&client, &runner, &env.secret, SHOP, "t7", body.clone()).header("X-Shopify-Shop-Domain", "other.myshopify.com"), 400),
+    ];
+    for (i, (request, status)) in cases.into_iter().enumerate() {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "case {i}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["message"].is_string(), "case {i}: a JSON error body");
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(outbox(&client, &runner, &env.token).await.is_empty());
+    stop(runner);
+}
+
+/// The management API and the WMS routes need the tenant's token; connecting checks the
+/// Shopify token first and validates the shop domain before any network call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_and_wms_routes_check_tokens_and_input() {
+    let env = env().await;
+    let client = reqwest::Client::new();
+    let runner = start(&env);
+    let base = &runner.base;
+
+    for url in ["/api/connections", "/wms/outbox"] {
+        let none = client.get(format!("{base}{url}")).send().await.unwrap();
+        assert_eq!(none.status(), 401, "{url}");
+        let wrong = client.get(format!("{base}{url}")).bearer_auth("cs_wrong_fake").send().await.unwrap();
+        assert_eq!(wrong.status(), 401, "{url}");
+    }
+    let post = |body: Value| {
+        client.post(format!("{base}/api/connections")).bearer_auth(&env.token).json(&body).send()
+    };
+    let bad_token = post(json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_revoked_fake"}));
+    assert_eq!(bad_token.await.unwrap().status(), 422);
+    let bad_shop = post(json!({"channel": "shopify", "shop_domain": "127.0.0.1", "access_token": "x"}));
+    assert_eq!(bad_shop.await.unwrap().status(), 422);
+    let unknown = post(json!({"channel": "shopify", "shop": SHOP}));
+    assert_eq!(unknown.await.unwrap().status(), 422);
+    let syntax = client
+        .post(format!("{base}/api/connections"))
+        .bearer_auth(&env.token)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(syntax.status(), 400);
+    let missing = client.get(format!("{base}/api/connections/c_nope")).bearer_auth(&env.token).send();
+    assert_eq!(missing.await.unwrap().status(), 404);
+
+    let event = |body: Value| client.post(format!("{base}/wms/events")).bearer_auth(&env.token).json(&body).send();
+    let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 12, "at": "2026-11-27T10:00:00Z"});
+    assert_eq!(event(stock.clone()).await.unwrap().status(), 202);
+    let mut other_tenant = stock.clone();
+    other_tenant["tenant"] = json!("someone-else");
+    assert_eq!(event(other_tenant).await.unwrap().status(), 403);
+    assert_eq!(event(json!({"type": "stock.changed", "tenant": "dev"})).await.unwrap().status(), 422);
+    assert_eq!(event(json!({"type": "teleport", "tenant": "dev"})).await.unwrap().status(), 422);
+    let cursor = client.get(format!("{base}/wms/outbox?after=abc")).bearer_auth(&env.token).send();
+    assert_eq!(cursor.await.unwrap().status(), 400);
+    stop(runner);
+}
