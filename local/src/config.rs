@@ -31,13 +31,17 @@ pub enum ConfigError {
 }
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 impl Config {
     /// Reads the environment; generates the dev token file when no token is given.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let data_dir = PathBuf::from(var("CHANNEL_SYNC_DATA").unwrap_or_else(|| ".channel-sync".into()));
+        let data_dir =
+            PathBuf::from(var("CHANNEL_SYNC_DATA").unwrap_or_else(|| ".channel-sync".into()));
         let dev_token = match var("CHANNEL_SYNC_DEV_TOKEN") {
             Some(token) => Some(Secret::new(token)),
             None => Some(dev_token_file(&data_dir)?),
@@ -45,7 +49,9 @@ impl Config {
         let shopify_api_base = var("SHOPIFY_API_BASE");
         if let Some(base) = &shopify_api_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(ConfigError::Invalid("SHOPIFY_API_BASE must be an http(s) URL".into()));
+                return Err(ConfigError::Invalid(
+                    "SHOPIFY_API_BASE must be an http(s) URL".into(),
+                ));
             }
         }
         Ok(Self {

@@ -53,12 +53,22 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             .await
             .map_err(ConfigError::Store)?;
     }
-    let channel_events = store.queue(queues::CHANNEL_EVENTS, Some(queues::CHANNEL_EVENTS_DLQ), MAX_RECEIVES);
+    let channel_events = store.queue(
+        queues::CHANNEL_EVENTS,
+        Some(queues::CHANNEL_EVENTS_DLQ),
+        MAX_RECEIVES,
+    );
     let wms_orders = store.queue(queues::WMS_ORDERS, None, MAX_RECEIVES);
-    let wms_events = store.queue(queues::WMS_EVENTS, Some(queues::WMS_EVENTS_DLQ), MAX_RECEIVES);
+    let wms_events = store.queue(
+        queues::WMS_EVENTS,
+        Some(queues::WMS_EVENTS_DLQ),
+        MAX_RECEIVES,
+    );
     let verifier = ShopifyVerifier::new(&config.shopify_secrets);
     if !verifier.is_configured() {
-        tracing::warn!("SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401");
+        tracing::warn!(
+            "SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401"
+        );
     }
     let intake = IntakeDeps {
         connections: Arc::new(store.clone()),
@@ -97,12 +107,17 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
 }
 
 /// Serves until `shutdown` resolves; consumers and timers stop with it.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ConfigError> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConfigError> {
     let system = build(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .map_err(|e| ConfigError::Invalid(format!("cannot listen on {}: {e}", config.addr)))?;
-    let local = listener.local_addr().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     tracing::info!(addr = %local, data = %config.data_dir.display(), "channel-sync serving");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -162,4 +177,3 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-

@@ -44,17 +44,17 @@ async fn outbox(
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
     let after = match query.after.as_deref() {
         None | Some("") => 0,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::BadRequest("after must be a cursor returned as next".into()))?,
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::BadRequest("after must be a cursor returned as next".into())
+        })?,
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries = deps.outbox.read_after(&tenant, after, limit).await?;
     let next = entries.last().map_or(after, |e| e.seq);
     let messages: Vec<Value> = entries.into_iter().map(|e| e.body).collect();
-    Ok(Json(json!({ "messages": messages, "next": next.to_string() })))
+    Ok(Json(
+        json!({ "messages": messages, "next": next.to_string() }),
+    ))
 }
 
 async fn post_event(
@@ -72,7 +72,9 @@ async fn post_event(
         }
     })?;
     if message.tenant() != &tenant {
-        return Err(ApiError::Forbidden("the message names another tenant".into()));
+        return Err(ApiError::Forbidden(
+            "the message names another tenant".into(),
+        ));
     }
     let body = serde_json::to_string(&message)
         .map_err(|e| ApiError::Unavailable(format!("serialise: {e}")))?;

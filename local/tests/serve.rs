@@ -45,7 +45,9 @@ async fn env() -> Env {
         .mount(&shopify)
         .await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_string("[API] Invalid API key or access token"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string("[API] Invalid API key or access token"),
+        )
         .mount(&shopify)
         .await;
     Env {
@@ -57,7 +59,11 @@ async fn env() -> Env {
 }
 
 fn start(env: &Env) -> Runner {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
         .arg("serve")
         .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
@@ -70,7 +76,10 @@ fn start(env: &Env) -> Runner {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let runner = Runner { child, base: format!("http://127.0.0.1:{port}") };
+    let runner = Runner {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -98,7 +107,8 @@ fn stop(mut runner: Runner) {
 }
 
 fn order_body() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/shopify-order-5kb.json")).unwrap()
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/shopify-order-5kb.json"))
+        .unwrap()
 }
 
 fn webhook(
@@ -134,7 +144,12 @@ async fn outbox(client: &reqwest::Client, runner: &Runner, token: &str) -> Vec<V
 
 /// Waits until the outbox has at least `n` messages, then a little longer so that a
 /// duplicate would have time to show up.
-async fn settled_outbox(client: &reqwest::Client, runner: &Runner, token: &str, n: usize) -> Vec<Value> {
+async fn settled_outbox(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    n: usize,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if outbox(client, runner, token).await.len() >= n {
@@ -171,11 +186,21 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
     assert_eq!(connection["shop"], SHOP);
     assert_eq!(connection["display_name"], "Demo Shop");
     assert_eq!(connection["status"], "active");
-    assert!(!connection.to_string().contains("shpat_fake_admin_token"), "no secret in responses");
+    assert!(
+        !connection.to_string().contains("shpat_fake_admin_token"),
+        "no secret in responses"
+    );
 
     let mut posts = Vec::new();
     for _ in 0..5 {
-        let request = webhook(&client, &runner, &env.secret, SHOP, "delivery-1", order_body());
+        let request = webhook(
+            &client,
+            &runner,
+            &env.secret,
+            SHOP,
+            "delivery-1",
+            order_body(),
+        );
         posts.push(tokio::spawn(request.send()));
     }
     for post in posts {
@@ -189,10 +214,28 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
 
     stop(runner);
     let runner = start(&env);
-    assert_eq!(outbox(&client, &runner, &env.token).await, messages, "the outbox survives a restart");
-    let again = webhook(&client, &runner, &env.secret, SHOP, "delivery-1", order_body());
+    assert_eq!(
+        outbox(&client, &runner, &env.token).await,
+        messages,
+        "the outbox survives a restart"
+    );
+    let again = webhook(
+        &client,
+        &runner,
+        &env.secret,
+        SHOP,
+        "delivery-1",
+        order_body(),
+    );
     assert_eq!(again.send().await.unwrap().status(), 200);
-    let resubscribed = webhook(&client, &runner, &env.secret, SHOP, "delivery-7", order_body());
+    let resubscribed = webhook(
+        &client,
+        &runner,
+        &env.secret,
+        SHOP,
+        "delivery-7",
+        order_body(),
+    );
     assert_eq!(resubscribed.send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(outbox(&client, &runner, &env.token).await.len(), 1);
@@ -242,11 +285,55 @@ async fn bad_webhooks_get_clear_4xx() {
     let cases = [
         (tampered, 401),
         (unsigned, 401),
-        (webhook(&client, &runner, &env.secret, "nobody.myshopify.com", "t3", body.clone()), 404),
-        (webhook(&client, &runner, &env.secret, SHOP, "t4", b"<html>not json</html>".to_vec()), 400),
-        (webhook(&client, &runner, &env.secret, SHOP, "t5", vec![b' '; 600 * 1024]), 413),
-        (webhook(&client, &runner, &env.secret, "evil.example.com", "t6", body.clone()), 400),
-        (webhook(&client, &runner, &env.secret, SHOP, "t7", body.clone()).header("X-Shopify-Shop-Domain", "other.myshopify.com"), 400),
+        (
+            webhook(
+                &client,
+                &runner,
+                &env.secret,
+                "nobody.myshopify.com",
+                "t3",
+                body.clone(),
+            ),
+            404,
+        ),
+        (
+            webhook(
+                &client,
+                &runner,
+                &env.secret,
+                SHOP,
+                "t4",
+                b"<html>not json</html>".to_vec(),
+            ),
+            400,
+        ),
+        (
+            webhook(
+                &client,
+                &runner,
+                &env.secret,
+                SHOP,
+                "t5",
+                vec![b' '; 600 * 1024],
+            ),
+            413,
+        ),
+        (
+            webhook(
+                &client,
+                &runner,
+                &env.secret,
+                "evil.example.com",
+                "t6",
+                body.clone(),
+            ),
+            400,
+        ),
+        (
+            webhook(&client, &runner, &env.secret, SHOP, "t7", body.clone())
+                .header("X-Shopify-Shop-Domain", "other.myshopify.com"),
+            400,
+        ),
     ];
     for (i, (request, status)) in cases.into_iter().enumerate() {
         let response = request.send().await.unwrap();
@@ -271,15 +358,27 @@ async fn management_and_wms_routes_check_tokens_and_input() {
     for url in ["/api/connections", "/wms/outbox"] {
         let none = client.get(format!("{base}{url}")).send().await.unwrap();
         assert_eq!(none.status(), 401, "{url}");
-        let wrong = client.get(format!("{base}{url}")).bearer_auth("cs_wrong_fake").send().await.unwrap();
+        let wrong = client
+            .get(format!("{base}{url}"))
+            .bearer_auth("cs_wrong_fake")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(wrong.status(), 401, "{url}");
     }
     let post = |body: Value| {
-        client.post(format!("{base}/api/connections")).bearer_auth(&env.token).json(&body).send()
+        client
+            .post(format!("{base}/api/connections"))
+            .bearer_auth(&env.token)
+            .json(&body)
+            .send()
     };
-    let bad_token = post(json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_revoked_fake"}));
+    let bad_token = post(
+        json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_revoked_fake"}),
+    );
     assert_eq!(bad_token.await.unwrap().status(), 422);
-    let bad_shop = post(json!({"channel": "shopify", "shop_domain": "127.0.0.1", "access_token": "x"}));
+    let bad_shop =
+        post(json!({"channel": "shopify", "shop_domain": "127.0.0.1", "access_token": "x"}));
     assert_eq!(bad_shop.await.unwrap().status(), 422);
     let unknown = post(json!({"channel": "shopify", "shop": SHOP}));
     assert_eq!(unknown.await.unwrap().status(), 422);
@@ -291,18 +390,42 @@ async fn management_and_wms_routes_check_tokens_and_input() {
         .await
         .unwrap();
     assert_eq!(syntax.status(), 400);
-    let missing = client.get(format!("{base}/api/connections/c_nope")).bearer_auth(&env.token).send();
+    let missing = client
+        .get(format!("{base}/api/connections/c_nope"))
+        .bearer_auth(&env.token)
+        .send();
     assert_eq!(missing.await.unwrap().status(), 404);
 
-    let event = |body: Value| client.post(format!("{base}/wms/events")).bearer_auth(&env.token).json(&body).send();
+    let event = |body: Value| {
+        client
+            .post(format!("{base}/wms/events"))
+            .bearer_auth(&env.token)
+            .json(&body)
+            .send()
+    };
     let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 12, "at": "2026-11-27T10:00:00Z"});
     assert_eq!(event(stock.clone()).await.unwrap().status(), 202);
     let mut other_tenant = stock.clone();
     other_tenant["tenant"] = json!("someone-else");
     assert_eq!(event(other_tenant).await.unwrap().status(), 403);
-    assert_eq!(event(json!({"type": "stock.changed", "tenant": "dev"})).await.unwrap().status(), 422);
-    assert_eq!(event(json!({"type": "teleport", "tenant": "dev"})).await.unwrap().status(), 422);
-    let cursor = client.get(format!("{base}/wms/outbox?after=abc")).bearer_auth(&env.token).send();
+    assert_eq!(
+        event(json!({"type": "stock.changed", "tenant": "dev"}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(
+        event(json!({"type": "teleport", "tenant": "dev"}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    let cursor = client
+        .get(format!("{base}/wms/outbox?after=abc"))
+        .bearer_auth(&env.token)
+        .send();
     assert_eq!(cursor.await.unwrap().status(), 400);
     stop(runner);
 }

@@ -1,1 +1,115 @@
-fn main(){}
+//! Shopify webhook intake, in process, on a realistic ~5 KB `orders/create`:
+//! - `verify_parse`: HMAC over the raw bytes + routing headers + JSON check + normalization
+//!   into an Order (the CPU part of intake and import);
+//! - `dedup_duplicate`: the durable dedup decision for a delivery already seen (one SQLite
+//!   read in a transaction);
+//! - `intake_embedded`: the whole intake of a new delivery on the embedded store: verify,
+//!   route (connection lookup), claim, enqueue, complete.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use http::HeaderMap;
+use shared::channels::shopify::{self, sign, ShopifyVerifier};
+use shared::channels::WebhookVerifier;
+use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+use shared::embedded::EmbeddedStore;
+use shared::ports::{Connections, Idempotency, Secret};
+use shared::webhooks::{accept, authenticate, IntakeDeps};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET: &str = "shpss_fake_bench_secret";
+const SHOP: &str = "demo-shop.myshopify.com";
+
+fn body() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/shopify-order-5kb.json"
+    ))
+    .unwrap()
+}
+
+fn headers(body: &[u8], delivery: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("x-shopify-hmac-sha256", sign(SECRET, body).parse().unwrap());
+    h.insert("x-shopify-shop-domain", SHOP.parse().unwrap());
+    h.insert("x-shopify-topic", "orders/create".parse().unwrap());
+    h.insert("x-shopify-webhook-id", delivery.parse().unwrap());
+    h
+}
+
+fn bench(c: &mut Criterion) {
+    let body = body();
+    let verifier = ShopifyVerifier::new(&[Secret::new(SECRET)]);
+    let mut group = c.benchmark_group("shopify_intake");
+    group.throughput(Throughput::Elements(1));
+
+    let h = headers(&body, "d-1");
+    group.bench_function("verify_parse", |b| {
+        b.iter(|| {
+            let delivery = verifier
+                .authenticate(black_box(&h), black_box(&body))
+                .unwrap();
+            let _raw: Box<serde_json::value::RawValue> = serde_json::from_slice(&body).unwrap();
+            black_box((
+                delivery,
+                shopify::interpret("orders/create", &body).unwrap(),
+            ))
+        })
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let now = chrono::Utc::now();
+    rt.block_on(store.create(&Connection {
+        id: ConnectionId::parse("c_bench").unwrap(),
+        tenant: TenantId::parse("dev").unwrap(),
+        channel: Channel::Shopify,
+        shop: SHOP.into(),
+        display_name: None,
+        status: ConnectionStatus::Active,
+        settings: Default::default(),
+        created_at: now,
+        updated_at: now,
+    }))
+    .unwrap();
+    rt.block_on(store.claim("delivery#seen", Duration::from_secs(30)))
+        .unwrap();
+    rt.block_on(store.complete("delivery#seen", &serde_json::json!({}), None))
+        .unwrap();
+    group.bench_function("dedup_duplicate", |b| {
+        b.iter(|| {
+            rt.block_on(store.claim(black_box("delivery#seen"), Duration::from_secs(30)))
+                .unwrap()
+        })
+    });
+
+    let deps = IntakeDeps {
+        connections: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        channel_events: Arc::new(store.queue("channel-events", None, 5)),
+        verifiers: vec![Arc::new(verifier.clone())],
+    };
+    let mut n = 0u64;
+    group.bench_function("intake_embedded", |b| {
+        b.iter(|| {
+            n += 1;
+            let h = headers(&body, &format!("d-{n}"));
+            rt.block_on(async {
+                let (delivery, connection, payload) =
+                    authenticate(&deps, &verifier, &h, &body).await.unwrap();
+                accept(&deps, &connection, &delivery, payload)
+                    .await
+                    .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -47,13 +47,38 @@ fn unique_shop() -> String {
 pub async fn connections_create_get_list(b: &Backend) {
     let tenant = crate::unique("t");
     let c = connection(&tenant, &unique_shop());
-    assert_eq!(b.connections.create(&c).await.unwrap(), CreateOutcome::Created);
-    assert_eq!(b.connections.get(&c.tenant, &c.id).await.unwrap(), Some(c.clone()));
-    assert_eq!(b.connections.find_by_shop(Channel::Shopify, &c.shop).await.unwrap(), Some(c.clone()));
-    assert_eq!(b.connections.find_by_shop(Channel::Woocommerce, &c.shop).await.unwrap(), None);
-    assert_eq!(b.connections.list(&c.tenant).await.unwrap(), vec![c.clone()]);
+    assert_eq!(
+        b.connections.create(&c).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        b.connections.get(&c.tenant, &c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        b.connections
+            .find_by_shop(Channel::Shopify, &c.shop)
+            .await
+            .unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        b.connections
+            .find_by_shop(Channel::Woocommerce, &c.shop)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        b.connections.list(&c.tenant).await.unwrap(),
+        vec![c.clone()]
+    );
     let other = TenantId::parse(crate::unique("other")).unwrap();
-    assert_eq!(b.connections.get(&other, &c.id).await.unwrap(), None, "another tenant cannot read it");
+    assert_eq!(
+        b.connections.get(&other, &c.id).await.unwrap(),
+        None,
+        "another tenant cannot read it"
+    );
     assert!(b.connections.list(&other).await.unwrap().is_empty());
 }
 
@@ -68,7 +93,10 @@ pub async fn connections_one_per_shop(b: &Backend) {
         b.connections.create(&second).await.unwrap(),
         CreateOutcome::ShopTaken(first.clone())
     );
-    assert_eq!(b.connections.get(&second.tenant, &second.id).await.unwrap(), None);
+    assert_eq!(
+        b.connections.get(&second.tenant, &second.id).await.unwrap(),
+        None
+    );
 }
 
 /// GIVEN many concurrent creates for one shop THEN exactly one wins.
@@ -79,7 +107,9 @@ pub async fn connections_concurrent_create(b: &Backend) {
     for _ in 0..5 {
         let connections = b.connections.clone();
         let c = connection(&tenant, &shop);
-        tasks.push(tokio::spawn(async move { connections.create(&c).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            connections.create(&c).await.unwrap()
+        }));
     }
     let mut created = 0;
     for t in tasks {
@@ -88,7 +118,14 @@ pub async fn connections_concurrent_create(b: &Backend) {
         }
     }
     assert_eq!(created, 1);
-    assert_eq!(b.connections.list(&TenantId::parse(tenant).unwrap()).await.unwrap().len(), 1);
+    assert_eq!(
+        b.connections
+            .list(&TenantId::parse(tenant).unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// GIVEN a connection WHEN it is updated THEN reads see the update; updating an unknown
@@ -99,8 +136,17 @@ pub async fn connections_update(b: &Backend) {
     c.status = ConnectionStatus::Disconnected;
     c.settings.inventory_sync = SyncMode::Live;
     b.connections.update(&c).await.unwrap();
-    assert_eq!(b.connections.get(&c.tenant, &c.id).await.unwrap(), Some(c.clone()));
-    assert_eq!(b.connections.find_by_shop(Channel::Shopify, &c.shop).await.unwrap(), Some(c));
+    assert_eq!(
+        b.connections.get(&c.tenant, &c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        b.connections
+            .find_by_shop(Channel::Shopify, &c.shop)
+            .await
+            .unwrap(),
+        Some(c)
+    );
     let ghost = connection(&crate::unique("t"), &unique_shop());
     assert!(b.connections.update(&ghost).await.is_err());
 }
@@ -111,49 +157,109 @@ pub async fn tenants_tokens(b: &Backend) {
     let hash = shared::http::token_sha256(&crate::fake_secret("tok"));
     assert_eq!(b.tenants.tenant_for_token(&hash).await.unwrap(), None);
     b.tenants.put_token(&tenant, &hash).await.unwrap();
-    assert_eq!(b.tenants.tenant_for_token(&hash).await.unwrap(), Some(tenant));
+    assert_eq!(
+        b.tenants.tenant_for_token(&hash).await.unwrap(),
+        Some(tenant)
+    );
 }
 
 /// Claim → in progress for others → done for everyone, with the record.
 pub async fn idempotency_claim_complete(b: &Backend) {
     let key = crate::unique("order#shopify#demo");
     let lease = Duration::from_secs(30);
-    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
-    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::InProgress);
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::InProgress
+    );
     let record = serde_json::json!({"order_number": "#1001", "note": "a & b / ü"});
     b.idempotency.complete(&key, &record, None).await.unwrap();
-    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Done(record));
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Done(record)
+    );
 }
 
 /// A released claim can be taken again at once; release never removes a done record.
 pub async fn idempotency_release(b: &Backend) {
     let key = crate::unique("delivery");
     let lease = Duration::from_secs(30);
-    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Acquired
+    );
     b.idempotency.release(&key).await.unwrap();
-    assert_eq!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Acquired);
-    b.idempotency.complete(&key, &serde_json::json!(1), None).await.unwrap();
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Acquired
+    );
+    b.idempotency
+        .complete(&key, &serde_json::json!(1), None)
+        .await
+        .unwrap();
     b.idempotency.release(&key).await.unwrap();
-    assert!(matches!(b.idempotency.claim(&key, lease).await.unwrap(), Claim::Done(_)));
-    b.idempotency.release(&crate::unique("never-claimed")).await.unwrap();
+    assert!(matches!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Done(_)
+    ));
+    b.idempotency
+        .release(&crate::unique("never-claimed"))
+        .await
+        .unwrap();
 }
 
 /// A crashed holder's lease runs out and the key can be claimed again.
 pub async fn idempotency_lease_expiry(b: &Backend) {
     let key = crate::unique("lease");
-    assert_eq!(b.idempotency.claim(&key, Duration::from_millis(300)).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        b.idempotency
+            .claim(&key, Duration::from_millis(300))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
 }
 
 /// A done record whose retention ran out is claimable again.
 pub async fn idempotency_retention(b: &Backend) {
     let key = crate::unique("retain");
-    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
-    b.idempotency.complete(&key, &serde_json::json!({}), Some(Duration::from_secs(1))).await.unwrap();
-    assert!(matches!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Done(_)));
+    assert_eq!(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    b.idempotency
+        .complete(&key, &serde_json::json!({}), Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::Done(_)
+    ));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(b.idempotency.claim(&key, Duration::from_secs(30)).await.unwrap(), Claim::Acquired);
+    assert_eq!(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
 }
 
 /// Many concurrent claims of one key: exactly one acquires.
@@ -164,7 +270,10 @@ pub async fn idempotency_concurrent_claims(b: &Backend) {
         let idempotency = b.idempotency.clone();
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
-            idempotency.claim(&key, Duration::from_secs(30)).await.unwrap()
+            idempotency
+                .claim(&key, Duration::from_secs(30))
+                .await
+                .unwrap()
         }));
     }
     let mut acquired = 0;
@@ -196,21 +305,36 @@ pub async fn vault_round_trip(b: &Backend) {
 /// higher receive count, ack removes.
 pub async fn queue_lease_and_ack(b: &Backend) {
     b.queue
-        .send(OutMessage { body: r#"{"n":1}"#.into(), ..Default::default() })
+        .send(OutMessage {
+            body: r#"{"n":1}"#.into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let first = b.queue.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].body, r#"{"n":1}"#);
     assert_eq!(first[0].receive_count, 1);
-    assert!(b.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty(), "leased");
+    assert!(
+        b.queue
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let again = b.queue.receive(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].receive_count, 2);
     b.queue.ack(&again[0].receipt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(b.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert!(b
+        .queue
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// A repeated deduplication id is delivered once.
@@ -226,7 +350,11 @@ pub async fn queue_dedup(b: &Backend) {
             .await
             .unwrap();
     }
-    let got = b.dedup_queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    let got = b
+        .dedup_queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
 }
 

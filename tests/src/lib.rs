@@ -97,7 +97,8 @@ fn moto_ready(port: u16) -> bool {
 
 /// SDK configuration pointing at moto, with obviously fake credentials.
 pub async fn moto_config() -> shared::aws::SdkConfig {
-    let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -108,7 +109,10 @@ pub async fn moto_config() -> shared::aws::SdkConfig {
 
 /// A name no other test uses (moto is shared by every test of the run).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A random test secret.

@@ -16,7 +16,9 @@ async fn backend() -> Backend {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let table = unique("table");
     provision::create_table(&dynamo, &table).await.unwrap();
-    let (queue, _) = provision::create_queue_with_dlq(&sqs, &unique("q"), 5, 30).await.unwrap();
+    let (queue, _) = provision::create_queue_with_dlq(&sqs, &unique("q"), 5, 30)
+        .await
+        .unwrap();
     let (fifo, _) = provision::create_queue_with_dlq(&sqs, &(unique("q") + ".fifo"), 5, 30)
         .await
         .unwrap();
@@ -25,7 +27,10 @@ async fn backend() -> Backend {
         connections: store.clone(),
         tenants: store.clone(),
         idempotency: store,
-        vault: Arc::new(SecretsVault::from_config(&config, unique("channel-sync") + "/")),
+        vault: Arc::new(SecretsVault::from_config(
+            &config,
+            unique("channel-sync") + "/",
+        )),
         queue: Arc::new(SqsQueue::new(sqs.clone(), queue)),
         dedup_queue: Arc::new(SqsQueue::new(sqs, fifo)),
     }
@@ -51,31 +56,57 @@ async fn deploy() -> Deployment {
     let table = unique("table");
     provision::create_table(&dynamo, &table).await.unwrap();
     let (channel_events, channel_events_dlq) =
-        provision::create_queue_with_dlq(&sqs, &unique("channel-events"), 5, 180).await.unwrap();
-    let (wms_orders, _) = provision::create_queue_with_dlq(&sqs, &(unique("wms-orders") + ".fifo"), 5, 60)
-        .await
-        .unwrap();
+        provision::create_queue_with_dlq(&sqs, &unique("channel-events"), 5, 180)
+            .await
+            .unwrap();
+    let (wms_orders, _) =
+        provision::create_queue_with_dlq(&sqs, &(unique("wms-orders") + ".fifo"), 5, 60)
+            .await
+            .unwrap();
     let app_secret = tests::fake_secret("shpss");
     let app_secret_id = unique("shopify-app");
     let vault = SecretsVault::from_config(&config, "");
     vault
         .put(
             &app_secret_id,
-            &shared::ports::Secret::new(serde_json::json!({"client_id": "fake-client", "client_secret": app_secret}).to_string()),
+            &shared::ports::Secret::new(
+                serde_json::json!({"client_id": "fake-client", "client_secret": app_secret})
+                    .to_string(),
+            ),
         )
         .await
         .unwrap();
-    Deployment { config, table, channel_events, channel_events_dlq, wms_orders, app_secret_id, app_secret }
+    Deployment {
+        config,
+        table,
+        channel_events,
+        channel_events_dlq,
+        wms_orders,
+        app_secret_id,
+        app_secret,
+    }
 }
 
 fn order_body() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/shopify-order-5kb.json")).unwrap()
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/shopify-order-5kb.json"
+    ))
+    .unwrap()
 }
 
-fn webhook(secret: &str, shop: &str, delivery: &str, body: &[u8]) -> http::Request<axum::body::Body> {
+fn webhook(
+    secret: &str,
+    shop: &str,
+    delivery: &str,
+    body: &[u8],
+) -> http::Request<axum::body::Body> {
     http::Request::post("/webhooks/shopify")
         .header("content-type", "application/json")
-        .header("X-Shopify-Hmac-Sha256", shared::channels::shopify::sign(secret, body))
+        .header(
+            "X-Shopify-Hmac-Sha256",
+            shared::channels::shopify::sign(secret, body),
+        )
         .header("X-Shopify-Shop-Domain", shop)
         .header("X-Shopify-Topic", "orders/create")
         .header("X-Shopify-Webhook-Id", delivery)
@@ -124,7 +155,11 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
     let store = DynamoStore::from_config(&d.config, &d.table);
     let connection = tests::contract::connection("dev", &shop);
     store.create(&connection).await.unwrap();
-    assert!(store.find_by_shop(Channel::Shopify, &shop).await.unwrap().is_some());
+    assert!(store
+        .find_by_shop(Channel::Shopify, &shop)
+        .await
+        .unwrap()
+        .is_some());
 
     let body = order_body();
     let app = webhooks::app(intake);
@@ -137,15 +172,28 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
         assert_eq!(post.await.unwrap().unwrap().status(), 200);
     }
     let other_subscription = webhook(&d.app_secret, &shop, "delivery-2", &body);
-    assert_eq!(app.clone().oneshot(other_subscription).await.unwrap().status(), 200);
+    assert_eq!(
+        app.clone()
+            .oneshot(other_subscription)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let sqs = aws_sdk_sqs::Client::new(&d.config);
     let events = drain(&SqsQueue::new(sqs.clone(), d.channel_events.clone())).await;
     assert_eq!(events.len(), 2, "one message per distinct delivery");
     // Both deliveries in one batch, and the same batch again (an SQS redelivery).
     for _ in 0..2 {
-        let response = order_import::handler(import.clone(), sqs_event(&events)).await.unwrap();
-        assert!(response.batch_item_failures.len() <= 1, "{:?}", response.batch_item_failures);
+        let response = order_import::handler(import.clone(), sqs_event(&events))
+            .await
+            .unwrap();
+        assert!(
+            response.batch_item_failures.len() <= 1,
+            "{:?}",
+            response.batch_item_failures
+        );
     }
     let out = drain(&SqsQueue::new(sqs, d.wms_orders.clone())).await;
     assert_eq!(out.len(), 1, "exactly one order.imported");
@@ -174,9 +222,14 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
     let config = &d.config;
     let store = Arc::new(DynamoStore::from_config(config, &d.table));
     let shop = unique("rej") + ".myshopify.com";
-    store.create(&tests::contract::connection("dev", &shop)).await.unwrap();
+    store
+        .create(&tests::contract::connection("dev", &shop))
+        .await
+        .unwrap();
     let queue = SqsQueue::from_config(config, &d.channel_events);
-    let verifier = shared::channels::shopify::ShopifyVerifier::new(&[shared::ports::Secret::new(&d.app_secret)]);
+    let verifier = shared::channels::shopify::ShopifyVerifier::new(&[shared::ports::Secret::new(
+        &d.app_secret,
+    )]);
     let app = webhooks::app(Arc::new(shared::webhooks::IntakeDeps {
         connections: store.clone(),
         idempotency: store,
@@ -186,9 +239,15 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
     let body = order_body();
     let cases = [
         (webhook("shpss_wrong_fake", &shop, "d1", &body), 401),
-        (webhook(&d.app_secret, "nobody.myshopify.com", "d2", &body), 404),
+        (
+            webhook(&d.app_secret, "nobody.myshopify.com", "d2", &body),
+            404,
+        ),
         (webhook(&d.app_secret, &shop, "d3", b"not json"), 400),
-        (webhook(&d.app_secret, &shop, "d4", &vec![b' '; 600 * 1024]), 413),
+        (
+            webhook(&d.app_secret, &shop, "d4", &vec![b' '; 600 * 1024]),
+            413,
+        ),
     ];
     for (request, status) in cases {
         assert_eq!(app.clone().oneshot(request).await.unwrap().status(), status);

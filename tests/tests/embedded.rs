@@ -27,12 +27,22 @@ async fn messages_received_too_often_move_to_the_dead_letter_queue() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let queue = store.queue("q", Some("q-dlq"), 2);
-    queue.send(OutMessage { body: "poison".into(), ..Default::default() }).await.unwrap();
+    queue
+        .send(OutMessage {
+            body: "poison".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     for _ in 0..2 {
         assert_eq!(queue.receive(10, Duration::ZERO).await.unwrap().len(), 1);
     }
     assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
-    let dlq = store.queue("q-dlq", None, 5).receive(10, Duration::from_secs(5)).await.unwrap();
+    let dlq = store
+        .queue("q-dlq", None, 5)
+        .receive(10, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].body, "poison");
 }
@@ -43,6 +53,9 @@ fn the_vault_file_is_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let _vault = EmbeddedVault::open(dir.path()).unwrap();
-    let mode = std::fs::metadata(dir.path().join("vault.sqlite")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("vault.sqlite"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }

@@ -15,7 +15,10 @@ pub use shared::consumers::order_import::ImportDeps;
 pub struct MissingEnv(&'static str);
 
 fn env(name: &'static str) -> Result<String, MissingEnv> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(MissingEnv(name))
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(MissingEnv(name))
 }
 
 /// Everything the consumer needs, from the environment.
@@ -23,25 +26,34 @@ pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, MissingEnv> {
     Ok(ImportDeps {
         idempotency: Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?)),
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-        dead_letter: Arc::new(SqsQueue::from_config(config, env("CHANNEL_EVENTS_DLQ_URL")?)),
+        dead_letter: Arc::new(SqsQueue::from_config(
+            config,
+            env("CHANNEL_EVENTS_DLQ_URL")?,
+        )),
     })
 }
 
 /// The SQS handler: every record handled on its own, failures reported per item.
-pub async fn handler(deps: Arc<ImportDeps>, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+pub async fn handler(
+    deps: Arc<ImportDeps>,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     Ok(sqs_batch(deps, event, order_import::handle).await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::embedded::EmbeddedStore;
     use shared::domain::TenantId;
+    use shared::embedded::EmbeddedStore;
     use shared::ports::Queue;
     use std::time::Duration;
 
     fn sample_batch() -> SqsEvent {
-        let path = format!("{}/../../events/order-import-sqs-batch.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/order-import-sqs-batch.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
@@ -59,7 +71,11 @@ mod tests {
         let response = handler(deps.clone(), sample_batch()).await.unwrap();
         // Records 1 and 2 carry the same order. Handled concurrently, one may find the other's
         // claim in progress: it is reported for retry, never imported a second time.
-        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         assert!(
             failed.is_empty()
                 || failed == ["00000000-0000-4000-8000-000000000001"]
@@ -69,10 +85,20 @@ mod tests {
 
         let tenant = TenantId::parse("dev").unwrap();
         let out = outbox.read_after(&tenant, 0, 100).await.unwrap();
-        let mut numbers: Vec<_> = out.iter().map(|m| m.body["order_number"].as_str().unwrap().to_owned()).collect();
+        let mut numbers: Vec<_> = out
+            .iter()
+            .map(|m| m.body["order_number"].as_str().unwrap().to_owned())
+            .collect();
         numbers.sort();
-        assert_eq!(numbers, vec!["#1042", "#1043"], "the repeated order is imported once");
-        let held = out.iter().find(|m| m.body["order_number"] == "#1043").unwrap();
+        assert_eq!(
+            numbers,
+            vec!["#1042", "#1043"],
+            "the repeated order is imported once"
+        );
+        let held = out
+            .iter()
+            .find(|m| m.body["order_number"] == "#1043")
+            .unwrap();
         assert_eq!(held.body["type"], "order.imported");
         assert_eq!(held.body["v"], 1);
         assert_eq!(held.body["lines"].as_array().unwrap().len(), 2);
@@ -82,7 +108,10 @@ mod tests {
         let dead = dlq.receive(10, Duration::from_secs(5)).await.unwrap();
         assert_eq!(dead.len(), 1);
         let dead: serde_json::Value = serde_json::from_str(&dead[0].body).unwrap();
-        assert!(dead["reason"].as_str().unwrap().contains("not a channel event"));
+        assert!(dead["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a channel event"));
 
         // The whole batch again (SQS redelivery): nothing new.
         let again = handler(deps, sample_batch()).await.unwrap();

@@ -119,15 +119,26 @@ mod tests {
     }
 
     async fn status(deps: &Arc<IntakeDeps>, request: lambda_http::Request) -> u16 {
-        app(deps.clone()).oneshot(request).await.unwrap().status().as_u16()
+        app(deps.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     #[tokio::test]
     async fn sample_event_is_accepted_once_with_its_exact_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let (deps, queue) = setup(dir.path()).await;
-        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 200);
-        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 200);
+        assert_eq!(
+            status(&deps, event("webhooks-shopify-orders-create.json")).await,
+            200
+        );
+        assert_eq!(
+            status(&deps, event("webhooks-shopify-orders-create.json")).await,
+            200
+        );
         let messages = queue.receive(10, Duration::from_secs(30)).await.unwrap();
         assert_eq!(messages.len(), 1, "a repeated delivery is enqueued once");
         let body: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();
@@ -146,8 +157,18 @@ mod tests {
     async fn base64_encoded_body_verifies_over_the_decoded_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let (deps, queue) = setup(dir.path()).await;
-        assert_eq!(status(&deps, event("webhooks-shopify-orders-create-base64.json")).await, 200);
-        assert_eq!(queue.receive(10, Duration::from_secs(30)).await.unwrap().len(), 1);
+        assert_eq!(
+            status(&deps, event("webhooks-shopify-orders-create-base64.json")).await,
+            200
+        );
+        assert_eq!(
+            queue
+                .receive(10, Duration::from_secs(30))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -162,7 +183,10 @@ mod tests {
             channel_events: Arc::new(queue.clone()),
             verifiers: vec![Arc::new(shopify_verifier(&other).unwrap())],
         });
-        assert_eq!(status(&deps, event("webhooks-shopify-orders-create.json")).await, 401);
+        assert_eq!(
+            status(&deps, event("webhooks-shopify-orders-create.json")).await,
+            401
+        );
         assert_eq!(queue.depth().await.unwrap(), 0);
     }
 

@@ -2,7 +2,9 @@
 
 use super::sdk_error;
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
-use crate::ports::{Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants};
+use crate::ports::{
+    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -27,7 +29,9 @@ fn n(v: i64) -> AttributeValue {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -56,7 +60,8 @@ fn connection_item(c: &Connection) -> PortResult<Item> {
 }
 
 fn connection_from(item: &Item) -> PortResult<Connection> {
-    let body = get_s(item, "body").ok_or_else(|| PortError::Corrupt("connection without body".into()))?;
+    let body =
+        get_s(item, "body").ok_or_else(|| PortError::Corrupt("connection without body".into()))?;
     serde_json::from_str(body).map_err(|e| PortError::Corrupt(format!("connection: {e}")))
 }
 
@@ -156,7 +161,9 @@ impl Connections for DynamoStore {
             return Ok(None);
         };
         let corrupt = || PortError::Corrupt(format!("shop index {channel}/{shop}"));
-        let tenant = get_s(&index, "tenant").and_then(|t| TenantId::parse(t).ok()).ok_or_else(corrupt)?;
+        let tenant = get_s(&index, "tenant")
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or_else(corrupt)?;
         let id = get_s(&index, "connection")
             .and_then(|t| ConnectionId::parse(t).ok())
             .ok_or_else(corrupt)?;
@@ -203,7 +210,9 @@ impl Tenants for DynamoStore {
     }
 
     async fn tenant_for_token(&self, token_sha256: &str) -> PortResult<Option<TenantId>> {
-        let item = self.get_item(key(format!("TOKEN#{token_sha256}"), "TOKEN")).await?;
+        let item = self
+            .get_item(key(format!("TOKEN#{token_sha256}"), "TOKEN"))
+            .await?;
         item.map(|item| {
             get_s(&item, "tenant")
                 .and_then(|t| TenantId::parse(t).ok())
@@ -310,4 +319,3 @@ impl Idempotency for DynamoStore {
         }
     }
 }
-

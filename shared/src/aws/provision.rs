@@ -17,7 +17,12 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Port
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
     let build = |e: aws_sdk_dynamodb::error::BuildError| sdk_error("dynamodb build", e);
     client
         .create_table()
@@ -79,12 +84,16 @@ pub async fn create_queue_with_dlq(
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .unwrap_or_default();
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives});
     let mut queue = client
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string());
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        );
     if fifo {
         queue = queue.attributes(QueueAttributeName::FifoQueue, "true");
     }

@@ -35,7 +35,11 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, m: OutMessage) -> PortResult<()> {
-        let mut request = self.client.send_message().queue_url(&self.url).message_body(m.body);
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(m.body);
         if self.fifo {
             request = request
                 .message_group_id(m.group_id.unwrap_or_else(|| "default".into()))

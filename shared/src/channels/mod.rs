@@ -61,10 +61,16 @@ pub struct InterpretError {
 }
 
 /// Interprets a verified webhook payload of `channel`.
-pub fn interpret(channel: Channel, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
+pub fn interpret(
+    channel: Channel,
+    topic: &str,
+    payload: &[u8],
+) -> Result<Interpreted, InterpretError> {
     match channel {
         Channel::Shopify => shopify::interpret(topic, payload),
-        other => Ok(Interpreted::Ignored(format!("{other} events are not handled yet"))),
+        other => Ok(Interpreted::Ignored(format!(
+            "{other} events are not handled yet"
+        ))),
     }
 }
 

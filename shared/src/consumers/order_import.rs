@@ -47,7 +47,8 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
         delivery = %event.delivery_id,
     );
     let _entered = span.enter();
-    let interpreted = channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
+    let interpreted =
+        channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
         Ok(Interpreted::Ignored(reason)) => {
@@ -58,11 +59,17 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
     };
     drop(_entered);
 
-    let key = order_key(event.channel.as_str(), &event.shop, order.channel_order_id.as_str());
+    let key = order_key(
+        event.channel.as_str(),
+        &event.shop,
+        order.channel_order_id.as_str(),
+    );
     match deps.idempotency.claim(&key, ORDER_LEASE).await {
         Ok(Claim::Acquired) => {}
         Ok(Claim::Done(_)) => return Disposition::Done("duplicate order".into()),
-        Ok(Claim::InProgress) => return Disposition::Retry("order is being imported by another worker".into()),
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("order is being imported by another worker".into())
+        }
         Err(e) => return Disposition::Retry(e.to_string()),
     }
     let order_number = order.order_number.clone();

@@ -109,7 +109,10 @@ pub struct ShopDomain(String);
 impl ShopDomain {
     pub fn parse(raw: &str) -> Result<Self, InvalidId> {
         let lower = raw.trim().to_ascii_lowercase();
-        let err = |reason| InvalidId { kind: "shop domain", reason };
+        let err = |reason| InvalidId {
+            kind: "shop domain",
+            reason,
+        };
         let name = lower
             .strip_suffix(".myshopify.com")
             .ok_or(err("must end in .myshopify.com"))?;
@@ -152,7 +155,9 @@ mod tests {
     #[test]
     fn shop_domain_rule() {
         assert_eq!(
-            ShopDomain::parse("Cool-Shop.myshopify.com").unwrap().as_str(),
+            ShopDomain::parse("Cool-Shop.myshopify.com")
+                .unwrap()
+                .as_str(),
             "cool-shop.myshopify.com"
         );
         for bad in [
@@ -181,7 +186,10 @@ mod tests {
 
     #[test]
     fn sku_keeps_slashes_and_refuses_control_chars() {
-        assert_eq!(Sku::normalize("  TS/001 ").unwrap().unwrap().as_str(), "TS/001");
+        assert_eq!(
+            Sku::normalize("  TS/001 ").unwrap().unwrap().as_str(),
+            "TS/001"
+        );
         assert!(Sku::normalize("   ").is_none());
         assert!(Sku::normalize("A\u{0}B").unwrap().is_err());
     }

@@ -27,7 +27,12 @@ pub struct OutboxEntry {
 }
 
 impl EmbeddedQueue {
-    pub(super) fn new(store: EmbeddedStore, name: &str, dead_letter: Option<&str>, max_receives: u32) -> Self {
+    pub(super) fn new(
+        store: EmbeddedStore,
+        name: &str,
+        dead_letter: Option<&str>,
+        max_receives: u32,
+    ) -> Self {
         Self {
             store,
             name: name.to_owned(),
@@ -42,7 +47,12 @@ impl EmbeddedQueue {
 
     /// Messages of `tenant` after cursor `after`, oldest first. The outbox is a log: reading
     /// does not remove anything, so a reader that crashes re-reads from its last cursor.
-    pub async fn read_after(&self, tenant: &TenantId, after: i64, limit: u32) -> PortResult<Vec<OutboxEntry>> {
+    pub async fn read_after(
+        &self,
+        tenant: &TenantId,
+        after: i64,
+        limit: u32,
+    ) -> PortResult<Vec<OutboxEntry>> {
         let (queue, tenant) = (self.name.clone(), tenant.clone());
         self.store
             .db
@@ -75,9 +85,11 @@ impl EmbeddedQueue {
         self.store
             .db
             .run(move |db| {
-                db.query_row("SELECT COUNT(*) FROM messages WHERE queue = ?1", params![queue], |r| {
-                    r.get::<_, i64>(0)
-                })
+                db.query_row(
+                    "SELECT COUNT(*) FROM messages WHERE queue = ?1",
+                    params![queue],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map(|n| n as u64)
                 .map_err(unavailable)
             })
@@ -115,7 +127,11 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>> {
-        let (queue, dlq, max_receives) = (self.name.clone(), self.dead_letter.clone(), self.max_receives);
+        let (queue, dlq, max_receives) = (
+            self.name.clone(),
+            self.dead_letter.clone(),
+            self.max_receives,
+        );
         let visibility_ms = visibility.as_millis() as i64;
         self.store
             .db

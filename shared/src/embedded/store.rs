@@ -146,7 +146,9 @@ impl Connections for EmbeddedStore {
                 if n == 1 {
                     Ok(())
                 } else {
-                    Err(PortError::Corrupt(format!("connection {id} does not exist")))
+                    Err(PortError::Corrupt(format!(
+                        "connection {id} does not exist"
+                    )))
                 }
             })
             .await
@@ -196,7 +198,8 @@ impl Connections for EmbeddedStore {
                 let rows = stmt
                     .query_map(params![tenant.as_str()], |r| r.get::<_, String>(0))
                     .map_err(unavailable)?;
-                rows.map(|r| r.map_err(unavailable).and_then(from_json)).collect()
+                rows.map(|r| r.map_err(unavailable).and_then(from_json))
+                    .collect()
             })
             .await
     }

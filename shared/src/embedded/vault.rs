@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use std::path::Path;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 /// The embedded credential vault.
 #[derive(Clone)]
@@ -21,7 +22,9 @@ impl EmbeddedVault {
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
         let path = dir.join("vault.sqlite");
         restrict(&path)?;
-        Ok(Self { db: Db::open(&path, SCHEMA)? })
+        Ok(Self {
+            db: Db::open(&path, SCHEMA)?,
+        })
     }
 }
 
@@ -64,9 +67,11 @@ impl Vault for EmbeddedVault {
         let name = name.to_owned();
         self.db
             .run(move |db| {
-                db.query_row("SELECT value FROM secrets WHERE name = ?1", params![name], |r| {
-                    r.get::<_, String>(0)
-                })
+                db.query_row(
+                    "SELECT value FROM secrets WHERE name = ?1",
+                    params![name],
+                    |r| r.get::<_, String>(0),
+                )
                 .optional()
                 .map(|v| v.map(Secret::new))
                 .map_err(unavailable)

@@ -48,7 +48,10 @@ enum NewConnection {
     },
 }
 
-async fn list(State(deps): State<Arc<ApiDeps>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(deps): State<Arc<ApiDeps>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
     let connections = deps.connections.list(&tenant).await?;
     Ok(Json(json!({ "connections": connections })))
@@ -102,25 +105,46 @@ async fn connect_shopify(
     access_token: String,
     settings: Option<ConnectionSettings>,
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
-    let shop = ShopDomain::parse(shop_domain).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let shop =
+        ShopDomain::parse(shop_domain).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let token = Secret::new(access_token.trim());
     if token.expose().is_empty() {
-        return Err(ApiError::Unprocessable("access_token must not be empty".into()));
+        return Err(ApiError::Unprocessable(
+            "access_token must not be empty".into(),
+        ));
     }
-    let info = deps.shopify.shop_info(&shop, &token).await.map_err(|e| match e {
-        ClientError::Unauthorized => {
-            ApiError::Unprocessable("Shopify rejected the access token for this shop".into())
-        }
-        ClientError::NotFound => {
-            ApiError::Unprocessable(format!("Shopify has no open shop at {shop}"))
-        }
-        other => ApiError::BadGateway(format!("could not reach Shopify to check the token: {other}")),
-    })?;
+    let info = deps
+        .shopify
+        .shop_info(&shop, &token)
+        .await
+        .map_err(|e| match e {
+            ClientError::Unauthorized => {
+                ApiError::Unprocessable("Shopify rejected the access token for this shop".into())
+            }
+            ClientError::NotFound => {
+                ApiError::Unprocessable(format!("Shopify has no open shop at {shop}"))
+            }
+            other => ApiError::BadGateway(format!(
+                "could not reach Shopify to check the token: {other}"
+            )),
+        })?;
     let credentials = Secret::new(json!({ "access_token": token.expose() }).to_string());
     let now = chrono::Utc::now();
 
-    if let Some(existing) = deps.connections.find_by_shop(Channel::Shopify, shop.as_str()).await? {
-        return reconnect(deps, &tenant, existing, &credentials, Some(info.name), settings).await;
+    if let Some(existing) = deps
+        .connections
+        .find_by_shop(Channel::Shopify, shop.as_str())
+        .await?
+    {
+        return reconnect(
+            deps,
+            &tenant,
+            existing,
+            &credentials,
+            Some(info.name),
+            settings,
+        )
+        .await;
     }
     let connection = Connection {
         id: ConnectionId::generate(),
@@ -134,7 +158,9 @@ async fn connect_shopify(
         updated_at: now,
     };
     // Credentials first: a stored connection always has them.
-    deps.vault.put(&connection.credentials_name(), &credentials).await?;
+    deps.vault
+        .put(&connection.credentials_name(), &credentials)
+        .await?;
     match deps.connections.create(&connection).await? {
         CreateOutcome::Created => {
             tracing::info!(connection = %connection.id, shop = %shop, "shopify store connected");
@@ -143,7 +169,15 @@ async fn connect_shopify(
         CreateOutcome::ShopTaken(existing) => {
             // Lost a race with another connect of the same shop.
             deps.vault.delete(&connection.credentials_name()).await?;
-            reconnect(deps, &tenant, existing, &credentials, Some(info.name), settings).await
+            reconnect(
+                deps,
+                &tenant,
+                existing,
+                &credentials,
+                Some(info.name),
+                settings,
+            )
+            .await
         }
     }
 }
@@ -162,7 +196,9 @@ async fn reconnect(
             existing.shop
         )));
     }
-    deps.vault.put(&existing.credentials_name(), credentials).await?;
+    deps.vault
+        .put(&existing.credentials_name(), credentials)
+        .await?;
     existing.status = ConnectionStatus::Active;
     existing.display_name = display_name.or(existing.display_name);
     if let Some(settings) = settings {

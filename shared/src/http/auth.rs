@@ -12,7 +12,10 @@ pub fn token_sha256(token: &str) -> String {
 }
 
 /// The tenant whose bearer token the request carries, or 401.
-pub async fn bearer_tenant(tenants: &dyn Tenants, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+pub async fn bearer_tenant(
+    tenants: &dyn Tenants,
+    headers: &HeaderMap,
+) -> Result<TenantId, ApiError> {
     let missing = || ApiError::Unauthorized("a bearer token is required".into());
     let value = headers
         .get(http::header::AUTHORIZATION)

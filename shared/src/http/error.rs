@@ -71,7 +71,10 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
-            ApiError::BadRequest(format!("could not read the request body: {}", r.body_text()))
+            ApiError::BadRequest(format!(
+                "could not read the request body: {}",
+                r.body_text()
+            ))
         }
     }
 }

@@ -38,7 +38,10 @@ pub struct IntakeDeps {
 
 impl IntakeDeps {
     fn verifier(&self, channel: Channel) -> Option<&dyn WebhookVerifier> {
-        self.verifiers.iter().find(|v| v.channel() == channel).map(|v| v.as_ref())
+        self.verifiers
+            .iter()
+            .find(|v| v.channel() == channel)
+            .map(|v| v.as_ref())
     }
 }
 
@@ -90,7 +93,9 @@ async fn receive(
         topic = %delivery.topic,
         delivery = %delivery.delivery_id,
     );
-    let outcome = accept(&deps, &connection, &delivery, payload).instrument(span).await?;
+    let outcome = accept(&deps, &connection, &delivery, payload)
+        .instrument(span)
+        .await?;
     let status = match outcome {
         Accepted::Enqueued => "accepted",
         Accepted::Duplicate => "duplicate",

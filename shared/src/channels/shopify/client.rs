@@ -76,7 +76,11 @@ impl ShopifyClient {
             200..=299 => {}
             401 | 403 => return Err(ClientError::Unauthorized),
             402 | 404 | 423 => return Err(ClientError::NotFound),
-            429 => return Err(ClientError::Throttled { retry_after_secs: retry_after }),
+            429 => {
+                return Err(ClientError::Throttled {
+                    retry_after_secs: retry_after,
+                })
+            }
             500..=599 => return Err(ClientError::Unavailable(format!("HTTP {status}"))),
             _ => return Err(ClientError::BadResponse(format!("HTTP {status}"))),
         }
@@ -85,12 +89,22 @@ impl ShopifyClient {
             .await
             .map_err(|_| ClientError::BadResponse("the response is not JSON".into()))?;
         if let Some(errors) = body.get("errors").and_then(|e| e.as_array()) {
-            let throttled = errors.iter().any(|e| e["extensions"]["code"] == "THROTTLED");
+            let throttled = errors
+                .iter()
+                .any(|e| e["extensions"]["code"] == "THROTTLED");
             if throttled {
-                return Err(ClientError::Throttled { retry_after_secs: retry_after });
+                return Err(ClientError::Throttled {
+                    retry_after_secs: retry_after,
+                });
             }
-            let messages: Vec<&str> = errors.iter().filter_map(|e| e["message"].as_str()).collect();
-            return Err(ClientError::BadResponse(format!("GraphQL errors: {}", messages.join("; "))));
+            let messages: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
+            return Err(ClientError::BadResponse(format!(
+                "GraphQL errors: {}",
+                messages.join("; ")
+            )));
         }
         match body.get("data") {
             Some(data) if !data.is_null() => Ok(data.clone()),
@@ -99,7 +113,11 @@ impl ShopifyClient {
     }
 
     /// Checks an Admin API access token by reading the shop's name.
-    pub async fn shop_info(&self, shop: &ShopDomain, token: &Secret) -> Result<ShopInfo, ClientError> {
+    pub async fn shop_info(
+        &self,
+        shop: &ShopDomain,
+        token: &Secret,
+    ) -> Result<ShopInfo, ClientError> {
         let data = self.graphql(shop, token, SHOP_QUERY, json!({})).await?;
         serde_json::from_value(data["shop"].clone())
             .map_err(|e| ClientError::BadResponse(format!("shop: {e}")))
@@ -159,7 +177,11 @@ mod tests {
     #[tokio::test]
     async fn statuses_are_classified() {
         for (status, check) in [
-            (401, (|e: &ClientError| matches!(e, ClientError::Unauthorized)) as fn(&ClientError) -> bool),
+            (
+                401,
+                (|e: &ClientError| matches!(e, ClientError::Unauthorized))
+                    as fn(&ClientError) -> bool,
+            ),
             (403, |e| matches!(e, ClientError::Unauthorized)),
             (404, |e| matches!(e, ClientError::NotFound)),
             (503, |e| matches!(e, ClientError::Unavailable(_))),
@@ -210,14 +232,22 @@ mod tests {
         let t = Secret::new("t");
         assert!(matches!(
             c.shop_info(&shop(), &t).await,
-            Err(ClientError::Throttled { retry_after_secs: Some(2) })
+            Err(ClientError::Throttled {
+                retry_after_secs: Some(2)
+            })
         ));
         assert!(matches!(
             c.shop_info(&shop(), &t).await,
-            Err(ClientError::Throttled { retry_after_secs: None })
+            Err(ClientError::Throttled {
+                retry_after_secs: None
+            })
         ));
-        assert!(matches!(c.shop_info(&shop(), &t).await, Err(ClientError::BadResponse(m)) if m.contains("not JSON")));
-        assert!(matches!(c.shop_info(&shop(), &t).await, Err(ClientError::BadResponse(m)) if m.contains("doesn't exist")));
+        assert!(
+            matches!(c.shop_info(&shop(), &t).await, Err(ClientError::BadResponse(m)) if m.contains("not JSON"))
+        );
+        assert!(
+            matches!(c.shop_info(&shop(), &t).await, Err(ClientError::BadResponse(m)) if m.contains("doesn't exist"))
+        );
     }
 
     #[tokio::test]
@@ -228,7 +258,10 @@ mod tests {
             .mount(&server)
             .await;
         let mut c = client_for(&server).await;
-        c.http = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+        c.http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
         assert!(matches!(
             c.shop_info(&shop(), &Secret::new("t")).await,
             Err(ClientError::Unavailable(m)) if m == "timed out"

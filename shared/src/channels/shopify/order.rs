@@ -1,7 +1,9 @@
 //! Shopify order webhook payloads (REST Order shape) into [`Order`].
 
 use crate::channels::{InterpretError, Interpreted};
-use crate::domain::{Address, Channel, ChannelOrderId, HoldCode, HoldReason, Order, OrderLine, Sku};
+use crate::domain::{
+    Address, Channel, ChannelOrderId, HoldCode, HoldReason, Order, OrderLine, Sku,
+};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -60,15 +62,20 @@ struct RawAddress {
 /// Interprets a verified Shopify webhook payload.
 pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
     if !ORDER_TOPICS.contains(&topic) {
-        return Ok(Interpreted::Ignored(format!("shopify topic {topic} is not handled")));
+        return Ok(Interpreted::Ignored(format!(
+            "shopify topic {topic} is not handled"
+        )));
     }
     let fail = |reason: String| InterpretError {
         channel: Channel::Shopify,
         topic: topic.to_owned(),
         reason,
     };
-    let raw: RawOrder = serde_json::from_slice(payload).map_err(|e| fail(format!("not an order: {e}")))?;
-    normalize(raw).map(|o| Interpreted::Order(Box::new(o))).map_err(fail)
+    let raw: RawOrder =
+        serde_json::from_slice(payload).map_err(|e| fail(format!("not an order: {e}")))?;
+    normalize(raw)
+        .map(|o| Interpreted::Order(Box::new(o)))
+        .map_err(fail)
 }
 
 /// A Shopify id arrives as a JSON number (REST) or string; both become the decimal string.
@@ -100,7 +107,10 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
             _ => {
                 holds.push(HoldReason::new(
                     HoldCode::InvalidQuantity,
-                    format!("line {line_id} has quantity {} (expected a positive whole number)", line.quantity),
+                    format!(
+                        "line {line_id} has quantity {} (expected a positive whole number)",
+                        line.quantity
+                    ),
                 ));
                 0
             }
@@ -108,7 +118,10 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         let sku = match line.sku.as_deref().and_then(Sku::normalize) {
             Some(Ok(sku)) => Some(sku),
             Some(Err(e)) => {
-                holds.push(HoldReason::new(HoldCode::MissingSku, format!("line {line_id}: {e}")));
+                holds.push(HoldReason::new(
+                    HoldCode::MissingSku,
+                    format!("line {line_id}: {e}"),
+                ));
                 None
             }
             None => {
@@ -132,13 +145,18 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
 
     let needs_shipping = lines.iter().any(|l| l.requires_shipping);
     if !needs_shipping {
-        holds.push(HoldReason::new(HoldCode::NoLines, "the order has no lines to ship"));
+        holds.push(HoldReason::new(
+            HoldCode::NoLines,
+            "the order has no lines to ship",
+        ));
     }
     let ship_to = raw.shipping_address.map(|a| Address {
         name: clean(a.name).or_else(|| {
-            clean(Some(
-                format!("{} {}", a.first_name.unwrap_or_default(), a.last_name.unwrap_or_default()),
-            ))
+            clean(Some(format!(
+                "{} {}",
+                a.first_name.unwrap_or_default(),
+                a.last_name.unwrap_or_default()
+            )))
         }),
         company: clean(a.company),
         address1: clean(a.address1),
@@ -160,7 +178,10 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         ));
     }
     if raw.test {
-        holds.push(HoldReason::new(HoldCode::TestOrder, "Shopify marks this as a test order"));
+        holds.push(HoldReason::new(
+            HoldCode::TestOrder,
+            "Shopify marks this as a test order",
+        ));
     }
 
     Ok(Order {
@@ -203,7 +224,9 @@ mod tests {
 
     #[test]
     fn normalizes_a_ready_order() {
-        let o = parse(order(json!([{"id": 1, "sku": "TS-001", "quantity": 2, "name": "Tee"}])));
+        let o = parse(order(
+            json!([{"id": 1, "sku": "TS-001", "quantity": 2, "name": "Tee"}]),
+        ));
         assert_eq!(o.channel_order_id.as_str(), "820982911946154508");
         assert_eq!(o.order_number, "#9999");
         assert_eq!(o.placed_at.to_rfc3339(), "2026-11-20T19:18:40+00:00");
@@ -224,7 +247,11 @@ mod tests {
         ])));
         assert_eq!(o.lines.len(), 3);
         assert_eq!(o.lines[1].sku, None);
-        let codes: Vec<_> = o.hold_reasons.iter().map(|h| (h.code, h.detail.clone())).collect();
+        let codes: Vec<_> = o
+            .hold_reasons
+            .iter()
+            .map(|h| (h.code, h.detail.clone()))
+            .collect();
         assert_eq!(
             codes,
             vec![
@@ -249,7 +276,14 @@ mod tests {
         v["shipping_address"] = json!(null);
         v["test"] = json!(true);
         let codes: Vec<_> = parse(v).hold_reasons.iter().map(|h| h.code).collect();
-        assert_eq!(codes, vec![HoldCode::InvalidQuantity, HoldCode::MissingAddress, HoldCode::TestOrder]);
+        assert_eq!(
+            codes,
+            vec![
+                HoldCode::InvalidQuantity,
+                HoldCode::MissingAddress,
+                HoldCode::TestOrder
+            ]
+        );
     }
 
     #[test]

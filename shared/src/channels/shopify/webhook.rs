@@ -77,9 +77,15 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, WebhookRejection> {
+fn header<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h str>, WebhookRejection> {
     if headers.get_all(name).iter().nth(1).is_some() {
-        return Err(WebhookRejection::InvalidHeader(name, "sent more than once".into()));
+        return Err(WebhookRejection::InvalidHeader(
+            name,
+            "sent more than once".into(),
+        ));
     }
     match headers.get(name) {
         None => Ok(None),
@@ -114,7 +120,10 @@ impl WebhookVerifier for ShopifyVerifier {
                 .ok_or(WebhookRejection::MissingHeader(WEBHOOK_ID))?,
         };
         if delivery_id.len() > 256 {
-            return Err(WebhookRejection::InvalidHeader(WEBHOOK_ID, "too long".into()));
+            return Err(WebhookRejection::InvalidHeader(
+                WEBHOOK_ID,
+                "too long".into(),
+            ));
         }
         Ok(Delivery {
             shop: shop.as_str().to_owned(),
@@ -140,7 +149,10 @@ mod tests {
     fn headers(sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert("X-Shopify-Hmac-Sha256", sig.parse().unwrap());
-        h.insert("X-Shopify-Shop-Domain", "demo.myshopify.com".parse().unwrap());
+        h.insert(
+            "X-Shopify-Shop-Domain",
+            "demo.myshopify.com".parse().unwrap(),
+        );
         h.insert("X-Shopify-Topic", "orders/create".parse().unwrap());
         h.insert("X-Shopify-Webhook-Id", "wh-1".parse().unwrap());
         h
@@ -157,10 +169,16 @@ mod tests {
         let v = verifier(&["hush"]);
         let mut with_newline = VECTOR_BODY.to_vec();
         with_newline.push(b'\n');
-        assert_eq!(v.verify(&with_newline, VECTOR_SIG), Err(WebhookRejection::BadSignature));
+        assert_eq!(
+            v.verify(&with_newline, VECTOR_SIG),
+            Err(WebhookRejection::BadSignature)
+        );
         let value: serde_json::Value = serde_json::from_slice(VECTOR_BODY).unwrap();
         let reserialised = serde_json::to_vec_pretty(&value).unwrap();
-        assert_eq!(v.verify(&reserialised, VECTOR_SIG), Err(WebhookRejection::BadSignature));
+        assert_eq!(
+            v.verify(&reserialised, VECTOR_SIG),
+            Err(WebhookRejection::BadSignature)
+        );
     }
 
     #[test]
@@ -169,14 +187,18 @@ mod tests {
         let sig = sign("hush", body);
         assert!(verifier(&["hush"]).verify(body, &sig).is_ok());
         let unescaped = "{\"note\":\"a/b & c \u{2028}\",\"name\":\"#1\"}";
-        assert!(verifier(&["hush"]).verify(unescaped.as_bytes(), &sig).is_err());
+        assert!(verifier(&["hush"])
+            .verify(unescaped.as_bytes(), &sig)
+            .is_err());
     }
 
     #[test]
     fn previous_secret_is_accepted_during_rotation() {
         let v = verifier(&["new-secret", "hush"]);
         assert!(v.verify(VECTOR_BODY, VECTOR_SIG).is_ok());
-        assert!(verifier(&["new-secret"]).verify(VECTOR_BODY, VECTOR_SIG).is_err());
+        assert!(verifier(&["new-secret"])
+            .verify(VECTOR_BODY, VECTOR_SIG)
+            .is_err());
     }
 
     #[test]
@@ -193,7 +215,9 @@ mod tests {
 
     #[test]
     fn authenticate_reads_routing_headers() {
-        let d = verifier(&["hush"]).authenticate(&headers(VECTOR_SIG), VECTOR_BODY).unwrap();
+        let d = verifier(&["hush"])
+            .authenticate(&headers(VECTOR_SIG), VECTOR_BODY)
+            .unwrap();
         assert_eq!(d.shop, "demo.myshopify.com");
         assert_eq!(d.topic, "orders/create");
         assert_eq!(d.delivery_id, "wh-1");
@@ -213,7 +237,10 @@ mod tests {
         let v = verifier(&["hush"]);
         let mut h = headers(VECTOR_SIG);
         h.remove("X-Shopify-Hmac-Sha256");
-        assert_eq!(v.authenticate(&h, VECTOR_BODY), Err(WebhookRejection::MissingSignature));
+        assert_eq!(
+            v.authenticate(&h, VECTOR_BODY),
+            Err(WebhookRejection::MissingSignature)
+        );
         assert_eq!(
             v.authenticate(&headers("not base64!"), VECTOR_BODY),
             Err(WebhookRejection::BadSignature)
@@ -225,13 +252,19 @@ mod tests {
             Err(WebhookRejection::InvalidHeader(SHOP, _))
         ));
         let mut h = headers(VECTOR_SIG);
-        h.append("X-Shopify-Shop-Domain", "other.myshopify.com".parse().unwrap());
+        h.append(
+            "X-Shopify-Shop-Domain",
+            "other.myshopify.com".parse().unwrap(),
+        );
         assert!(matches!(
             v.authenticate(&h, VECTOR_BODY),
             Err(WebhookRejection::InvalidHeader(SHOP, _))
         ));
         let mut h = headers(VECTOR_SIG);
         h.remove("X-Shopify-Topic");
-        assert_eq!(v.authenticate(&h, VECTOR_BODY), Err(WebhookRejection::MissingHeader(TOPIC)));
+        assert_eq!(
+            v.authenticate(&h, VECTOR_BODY),
+            Err(WebhookRejection::MissingHeader(TOPIC))
+        );
     }
 }
