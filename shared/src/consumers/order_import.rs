@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// How long one worker owns an order key while it publishes.
 pub const ORDER_LEASE: Duration = Duration::from_secs(60);
@@ -46,7 +47,10 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
         topic = %event.topic,
         delivery = %event.delivery_id,
     );
-    let _entered = span.enter();
+    import(&deps, event, &body).instrument(span).await
+}
+
+async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Disposition {
     let interpreted =
         channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
@@ -55,9 +59,8 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
             tracing::info!(reason = %reason, "event ignored");
             return Disposition::Done(format!("ignored: {reason}"));
         }
-        Err(e) => return dead_letter(&deps, &body, e.to_string()).await,
+        Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
-    drop(_entered);
 
     let key = order_key(
         event.channel.as_str(),

@@ -122,7 +122,8 @@ impl Queue for EmbeddedQueue {
                 .map_err(unavailable)
             })
             .await?;
-        self.store.notify.notify_waiters();
+        // A stored permit: the consumer wakes even if it was busy at this instant.
+        self.store.notify.notify_one();
         Ok(())
     }
 
