@@ -34,14 +34,34 @@ pub struct ChannelEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum WmsOutbound {
+    /// The first time channel-sync sees an order: exactly once per
+    /// (channel, shop, channel order id).
     #[serde(rename = "order.imported")]
-    OrderImported(OrderImported),
+    OrderImported(OrderSnapshot),
+    /// A newer state of an imported order (`channel_updated_at` only ever increases).
+    #[serde(rename = "order.updated")]
+    OrderUpdated(OrderSnapshot),
+    /// An imported order was cancelled on the channel.
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled(OrderCancelled),
 }
 
-/// `order.imported`: a channel order, normalized, exactly once per
-/// (channel, shop, channel order id).
+/// `order.cancelled`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderImported {
+pub struct OrderCancelled {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub shop: String,
+    pub channel_order_id: ChannelOrderId,
+    pub order_number: String,
+    pub channel_updated_at: DateTime<Utc>,
+}
+
+/// A channel order, normalized (`order.imported`, `order.updated`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderSnapshot {
     pub v: u32,
     pub tenant: TenantId,
     pub connection: ConnectionId,
@@ -54,14 +74,14 @@ pub struct OrderImported {
     pub financial_status: Option<String>,
     pub cancelled: bool,
     pub currency: Option<String>,
-    pub lines: Vec<OrderImportedLine>,
+    pub lines: Vec<OrderLineSnapshot>,
     pub ship_to: Option<Address>,
     pub hold_reasons: Vec<HoldReason>,
 }
 
-/// One line of `order.imported`.
+/// One line of an order message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OrderImportedLine {
+pub struct OrderLineSnapshot {
     /// `null` when the channel line has no SKU (the order then carries a `missing_sku` hold).
     pub sku: Option<Sku>,
     pub quantity: u32,
@@ -70,7 +90,7 @@ pub struct OrderImportedLine {
     pub requires_shipping: bool,
 }
 
-impl OrderImported {
+impl OrderSnapshot {
     /// Builds the message for an order of a connection.
     pub fn new(
         tenant: TenantId,
@@ -95,7 +115,7 @@ impl OrderImported {
             lines: order
                 .lines
                 .into_iter()
-                .map(|l| OrderImportedLine {
+                .map(|l| OrderLineSnapshot {
                     sku: l.sku,
                     quantity: l.quantity,
                     channel_line_id: l.channel_line_id,

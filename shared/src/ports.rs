@@ -76,6 +76,8 @@ pub trait Idempotency: Send + Sync {
     ) -> PortResult<()>;
     /// Gives up a claim so that the next attempt can take it at once.
     async fn release(&self, key: &str) -> PortResult<()>;
+    /// The record of a completed key (within its retention), without claiming it.
+    async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
 }
 
 /// A secret value. `Debug` and `Display` never show it.

@@ -65,6 +65,24 @@ fn connection_from(item: &Item) -> PortResult<Connection> {
     serde_json::from_str(body).map_err(|e| PortError::Corrupt(format!("connection: {e}")))
 }
 
+/// The record of a done, unexpired idempotency item.
+fn done_record(item: &Item) -> PortResult<Option<serde_json::Value>> {
+    let expired = item
+        .get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|ttl| ttl < now_ms() / 1000);
+    if get_s(item, "state") != Some("done") || expired {
+        return Ok(None);
+    }
+    match get_s(item, "record") {
+        Some(r) => serde_json::from_str(r)
+            .map(Some)
+            .map_err(|e| PortError::Corrupt(format!("idempotency record: {e}"))),
+        None => Ok(Some(serde_json::Value::Null)),
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -260,15 +278,9 @@ impl Idempotency for DynamoStore {
                     // Released between our write and our read: the holder will retry.
                     return Ok(Claim::InProgress);
                 };
-                if get_s(&existing, "state") == Some("done") {
-                    let record = match get_s(&existing, "record") {
-                        Some(r) => serde_json::from_str(r)
-                            .map_err(|e| PortError::Corrupt(format!("idempotency record: {e}")))?,
-                        None => serde_json::Value::Null,
-                    };
-                    Ok(Claim::Done(record))
-                } else {
-                    Ok(Claim::InProgress)
+                match done_record(&existing)? {
+                    Some(record) => Ok(Claim::Done(record)),
+                    None => Ok(Claim::InProgress),
                 }
             }
         }
@@ -294,6 +306,13 @@ impl Idempotency for DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| sdk_error("dynamodb complete", e))
+    }
+
+    async fn record(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
+        match self.get_item(idem_key(k)).await? {
+            Some(item) => done_record(&item),
+            None => Ok(None),
+        }
     }
 
     async fn release(&self, k: &str) -> PortResult<()> {

@@ -1,23 +1,28 @@
 //! `order-import`: a verified channel event becomes exactly one `order.imported` per
 //! (channel, shop, channel order id), whatever arrives twice, late or out of order.
 //!
-//! Exactly once, in three steps: claim the order key with a conditional write (a lease, so a
-//! crashed worker's claim expires), publish with a deduplication id derived from the key
-//! (SQS FIFO drops a re-publish within five minutes; the embedded outbox always), then mark
-//! the key done, forever. A worker that dies after publishing and before marking is covered
-//! by the deduplication id.
+//! Under a per-order lock (a conditional write with a lease, so a crashed worker's lock
+//! expires), the order key's record says what the WMS already has: nothing → `order.imported`;
+//! an older state → `order.updated` or `order.cancelled`; the same or a newer state → nothing
+//! (duplicates, retries, stale and out-of-order deliveries). The message is published with a
+//! deduplication id derived from (order key, kind, `updated_at`) — SQS FIFO drops a re-publish
+//! within five minutes, the embedded outbox always — and only then is the record advanced, so
+//! a worker that dies in between is covered by the deduplication id.
 
 use super::Disposition;
 use crate::channels::{self, Interpreted};
-use crate::messages::{ChannelEvent, OrderImported, WmsOutbound};
+use crate::domain::{ConnectionId, Order, TenantId};
+use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
 use crate::ports::{Claim, Idempotency, OutMessage, Queue};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// How long one worker owns an order key while it publishes.
+/// How long one worker holds an order's lock while it publishes.
 pub const ORDER_LEASE: Duration = Duration::from_secs(60);
 
 /// What the consumer needs.
@@ -67,55 +72,132 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         &event.shop,
         order.channel_order_id.as_str(),
     );
-    match deps.idempotency.claim(&key, ORDER_LEASE).await {
+    // One worker per order at a time: the lock is a lease, so a crashed worker's expires.
+    let lock = format!("lock#{key}");
+    match deps.idempotency.claim(&lock, ORDER_LEASE).await {
         Ok(Claim::Acquired) => {}
-        Ok(Claim::Done(_)) => return Disposition::Done("duplicate order".into()),
-        Ok(Claim::InProgress) => {
-            return Disposition::Retry("order is being imported by another worker".into())
+        Ok(Claim::Done(_)) | Ok(Claim::InProgress) => {
+            return Disposition::Retry("the order is being handled by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
     }
+    let result = decide_and_publish(deps, &event, *order, &key).await;
+    if let Err(e) = deps.idempotency.release(&lock).await {
+        tracing::warn!(error = %e, "could not release the order lock; it expires by itself");
+    }
+    result
+}
+
+/// What the order key's record remembers about the last state sent to the WMS.
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderRecord {
+    tenant: TenantId,
+    connection: ConnectionId,
+    order_number: String,
+    channel_updated_at: DateTime<Utc>,
+    cancelled: bool,
+    imported_at: DateTime<Utc>,
+    last: String,
+}
+
+/// Under the order's lock: import it the first time, send a newer state as an update or a
+/// cancellation, drop anything not newer than what the WMS already has.
+async fn decide_and_publish(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    order: Order,
+    key: &str,
+) -> Disposition {
+    let previous: Option<OrderRecord> = match deps.idempotency.record(key).await {
+        Ok(Some(value)) => match serde_json::from_value(value) {
+            Ok(record) => Some(record),
+            Err(e) => return Disposition::Retry(format!("unreadable order record: {e}")),
+        },
+        Ok(None) => None,
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    let updated_at = order.updated_at;
+    let cancelled = order.cancelled;
     let order_number = order.order_number.clone();
-    let message = WmsOutbound::OrderImported(OrderImported::new(
-        event.tenant.clone(),
-        event.connection.clone(),
-        event.channel,
-        event.shop.clone(),
-        *order,
-    ));
+    let channel_order_id = order.channel_order_id.clone();
+    let snapshot = |order: Order| {
+        OrderSnapshot::new(
+            event.tenant.clone(),
+            event.connection.clone(),
+            event.channel,
+            event.shop.clone(),
+            order,
+        )
+    };
+    let (message, kind, imported_at) = match &previous {
+        None => (
+            WmsOutbound::OrderImported(snapshot(order)),
+            "order.imported",
+            Utc::now(),
+        ),
+        Some(prev) if updated_at <= prev.channel_updated_at => {
+            tracing::info!(order = %order_number, "not newer than what the WMS has: ignored");
+            return Disposition::Done("duplicate or stale".into());
+        }
+        Some(prev) if cancelled && !prev.cancelled => (
+            WmsOutbound::OrderCancelled(OrderCancelled {
+                v: VERSION,
+                tenant: event.tenant.clone(),
+                connection: event.connection.clone(),
+                channel: event.channel,
+                shop: event.shop.clone(),
+                channel_order_id,
+                order_number: order_number.clone(),
+                channel_updated_at: updated_at,
+            }),
+            "order.cancelled",
+            prev.imported_at,
+        ),
+        Some(prev) => (
+            WmsOutbound::OrderUpdated(snapshot(order)),
+            "order.updated",
+            prev.imported_at,
+        ),
+    };
     let out = match serde_json::to_string(&message) {
         Ok(out) => out,
-        Err(e) => return Disposition::Retry(format!("serialise order.imported: {e}")),
+        Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
     };
-    let dedup = hex::encode(Sha256::digest(key.as_bytes()));
+    let group = hex::encode(Sha256::digest(key.as_bytes()));
+    let dedup = hex::encode(Sha256::digest(
+        format!("{key}#{kind}#{}", updated_at.to_rfc3339()).as_bytes(),
+    ));
     let sent = deps
         .wms_orders
         .send(OutMessage {
             body: out,
-            dedup_id: Some(dedup.clone()),
-            group_id: Some(dedup),
+            dedup_id: Some(dedup),
+            group_id: Some(group),
             tenant: Some(event.tenant.clone()),
         })
         .await;
     if let Err(e) = sent {
-        if let Err(release) = deps.idempotency.release(&key).await {
-            tracing::error!(error = %release, "could not release the order claim");
-        }
         return Disposition::Retry(e.to_string());
     }
-    let record = json!({
-        "tenant": event.tenant,
-        "connection": event.connection,
-        "order_number": order_number,
-        "delivery_id": event.delivery_id,
-        "imported_at": chrono::Utc::now(),
-    });
-    if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
+    let record = OrderRecord {
+        tenant: event.tenant.clone(),
+        connection: event.connection.clone(),
+        order_number: order_number.clone(),
+        channel_updated_at: updated_at,
+        cancelled: cancelled || previous.as_ref().is_some_and(|p| p.cancelled),
+        imported_at,
+        last: kind.to_owned(),
+    };
+    let record = match serde_json::to_value(&record) {
+        Ok(value) => value,
+        Err(e) => return Disposition::Retry(format!("serialise order record: {e}")),
+    };
+    if let Err(e) = deps.idempotency.complete(key, &record, None).await {
         // Published already: the retry re-publishes with the same dedup id.
         return Disposition::Retry(e.to_string());
     }
-    tracing::info!(order = %order_number, "order imported");
-    Disposition::Done("imported".into())
+    tracing::info!(order = %order_number, message = kind, "order sent to the WMS");
+    Disposition::Done(kind.into())
 }
 
 /// Sends a message that can never succeed to the DLQ with its reason, then acks it.
@@ -139,5 +221,175 @@ async fn dead_letter(deps: &ImportDeps, body: &str, reason: String) -> Dispositi
     {
         Ok(()) => Disposition::Done(format!("dead-lettered: {reason}")),
         Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore};
+    use serde_json::Value;
+
+    struct World {
+        deps: Arc<ImportDeps>,
+        outbox: EmbeddedQueue,
+        _dir: tempfile::TempDir,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let outbox = store.queue("wms-orders", None, 5);
+        let deps = Arc::new(ImportDeps {
+            idempotency: Arc::new(store.clone()),
+            wms_orders: Arc::new(outbox.clone()),
+            dead_letter: Arc::new(store.queue("dlq", None, 5)),
+        });
+        World {
+            deps,
+            outbox,
+            _dir: dir,
+        }
+    }
+
+    fn event(topic: &str, id: u64, updated_at: &str, cancelled: bool) -> String {
+        let payload = json!({
+            "id": id, "name": format!("#{id}"), "created_at": "2026-11-27T09:00:00Z",
+            "updated_at": updated_at, "cancelled_at": if cancelled { json!(updated_at) } else { json!(null) },
+            "financial_status": "paid",
+            "line_items": [{"id": 1, "sku": "TS-001", "quantity": 1}],
+            "shipping_address": {"address1": "1 Main St", "country_code": "IE"}
+        });
+        json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": topic, "delivery_id": uuid::Uuid::new_v4().to_string(),
+            "received_at": "2026-11-27T09:00:00Z", "payload": payload
+        })
+        .to_string()
+    }
+
+    async fn sent(w: &World) -> Vec<Value> {
+        let tenant = TenantId::parse("dev").unwrap();
+        w.outbox
+            .read_after(&tenant, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.body)
+            .collect()
+    }
+
+    fn kinds(messages: &[Value]) -> Vec<&str> {
+        messages
+            .iter()
+            .map(|m| m["type"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn create_update_stale_update_cancel() {
+        let w = world();
+        let t = |topic, at, c| handle(w.deps.clone(), event(topic, 1, at, c));
+        assert_eq!(
+            t("orders/create", "2026-11-27T09:00:00Z", false).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            t("orders/create", "2026-11-27T09:00:00Z", false).await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        assert_eq!(
+            t("orders/updated", "2026-11-27T09:05:00Z", false).await,
+            Disposition::Done("order.updated".into())
+        );
+        // A retried older delivery arrives after the newer one: ignored.
+        assert_eq!(
+            t("orders/paid", "2026-11-27T09:01:00Z", false).await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        assert_eq!(
+            t("orders/cancelled", "2026-11-27T09:10:00Z", true).await,
+            Disposition::Done("order.cancelled".into())
+        );
+        // A later update of a cancelled order is an update, never a second cancellation.
+        assert_eq!(
+            t("orders/updated", "2026-11-27T09:20:00Z", true).await,
+            Disposition::Done("order.updated".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(
+            kinds(&messages),
+            [
+                "order.imported",
+                "order.updated",
+                "order.cancelled",
+                "order.updated"
+            ]
+        );
+        assert_eq!(messages[1]["channel_updated_at"], "2026-11-27T09:05:00Z");
+        assert_eq!(messages[2]["channel_order_id"], "1");
+    }
+
+    #[tokio::test]
+    async fn update_before_create_imports_once() {
+        let w = world();
+        let t = |topic, at| handle(w.deps.clone(), event(topic, 2, at, false));
+        assert_eq!(
+            t("orders/updated", "2026-11-27T09:05:00Z").await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            t("orders/create", "2026-11-27T09:00:00Z").await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported"]);
+        assert_eq!(messages[0]["channel_updated_at"], "2026-11-27T09:05:00Z");
+    }
+
+    #[tokio::test]
+    async fn cancel_before_create_imports_a_held_cancelled_order() {
+        let w = world();
+        assert_eq!(
+            handle(
+                w.deps.clone(),
+                event("orders/cancelled", 3, "2026-11-27T09:10:00Z", true)
+            )
+            .await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            handle(
+                w.deps.clone(),
+                event("orders/create", 3, "2026-11-27T09:00:00Z", false)
+            )
+            .await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported"]);
+        assert_eq!(messages[0]["cancelled"], true);
+        assert_eq!(messages[0]["hold_reasons"][0]["code"], "cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_locked_order_is_retried_not_imported() {
+        let w = world();
+        let lock = format!("lock#{}", order_key("shopify", "demo.myshopify.com", "4"));
+        w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap();
+        let result = handle(
+            w.deps.clone(),
+            event("orders/create", 4, "2026-11-27T09:00:00Z", false),
+        )
+        .await;
+        assert!(matches!(result, Disposition::Retry(_)));
+        assert!(sent(&w).await.is_empty());
+        w.deps.idempotency.release(&lock).await.unwrap();
+        let result = handle(
+            w.deps.clone(),
+            event("orders/create", 4, "2026-11-27T09:00:00Z", false),
+        )
+        .await;
+        assert_eq!(result, Disposition::Done("order.imported".into()));
     }
 }

@@ -70,6 +70,8 @@ pub enum HoldCode {
     NoLines,
     /// The channel marks it as a test order.
     TestOrder,
+    /// The order was already cancelled when channel-sync first saw it.
+    Cancelled,
 }
 
 impl HoldReason {

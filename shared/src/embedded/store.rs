@@ -311,6 +311,29 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
+    async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
+        let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                let row: Option<Option<String>> = db
+                    .query_row(
+                        "SELECT record FROM idempotency WHERE key = ?1 AND state = 'done'
+                         AND (expires_at IS NULL OR expires_at >= ?2)",
+                        params![key, now_ms()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(|record| match record {
+                    Some(r) => serde_json::from_str(&r)
+                        .map_err(|e| PortError::Corrupt(format!("idempotency record: {e}"))),
+                    None => Ok(serde_json::Value::Null),
+                })
+                .transpose()
+            })
+            .await
+    }
+
     async fn release(&self, key: &str) -> PortResult<()> {
         let key = key.to_owned();
         self.db

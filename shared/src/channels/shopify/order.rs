@@ -7,9 +7,17 @@ use crate::domain::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-/// The topics that carry an order to import. `orders/updated` and `orders/paid` import an
-/// order whose `orders/create` was lost or is late; the order key makes that happen once.
-const ORDER_TOPICS: &[&str] = &["orders/create", "orders/updated", "orders/paid"];
+/// The topics whose payload is a whole order. Any of them imports an order seen for the first
+/// time (its `orders/create` may be lost or late); later ones update it. The consumer orders
+/// them by `updated_at`, never by arrival.
+const ORDER_TOPICS: &[&str] = &[
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+];
 
 #[derive(Deserialize)]
 struct RawOrder {
@@ -175,6 +183,12 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         holds.push(HoldReason::new(
             HoldCode::MissingAddress,
             "the order needs shipping but has no shipping address with a street and country",
+        ));
+    }
+    if raw.cancelled_at.is_some() {
+        holds.push(HoldReason::new(
+            HoldCode::Cancelled,
+            "the order is cancelled on Shopify",
         ));
     }
     if raw.test {
