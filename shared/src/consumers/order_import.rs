@@ -72,6 +72,15 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         &event.shop,
         order.channel_order_id.as_str(),
     );
+    // Fast path for duplicates: the record only moves forward, so "not newer" read without
+    // the lock is still "not newer" under it.
+    if let Ok(Some(previous)) = deps.idempotency.record(&key).await {
+        if let Ok(previous) = serde_json::from_value::<OrderRecord>(previous) {
+            if order.updated_at <= previous.channel_updated_at {
+                return Disposition::Done("duplicate or stale".into());
+            }
+        }
+    }
     // One worker per order at a time: the lock is a lease, so a crashed worker's expires.
     let lock = format!("lock#{key}");
     match deps.idempotency.claim(&lock, ORDER_LEASE).await {
