@@ -76,10 +76,11 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         channel_events: Arc::new(channel_events.clone()),
         verifiers: vec![Arc::new(verifier)],
     };
+    let vault = Arc::new(vault);
     let api = ApiDeps {
         connections: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
-        vault: Arc::new(vault),
+        vault: vault.clone(),
         shopify: ShopifyClient::new(config.shopify_api_base.clone())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?,
     };
@@ -89,6 +90,8 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         inbound: wms_events,
     };
     let import = Arc::new(order_import::ImportDeps {
+        connections: Arc::new(store.clone()),
+        vault,
         idempotency: Arc::new(store.clone()),
         wms_orders: Arc::new(wms_orders),
         dead_letter: Arc::new(store.queue(queues::CHANNEL_EVENTS_DLQ, None, MAX_RECEIVES)),

@@ -119,13 +119,33 @@ fn webhook(
     delivery: &str,
     body: Vec<u8>,
 ) -> reqwest::RequestBuilder {
+    signed(
+        client,
+        runner,
+        secret,
+        shop,
+        "orders/create",
+        delivery,
+        body,
+    )
+}
+
+fn signed(
+    client: &reqwest::Client,
+    runner: &Runner,
+    secret: &str,
+    shop: &str,
+    topic: &str,
+    delivery: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
     let signature = shared::channels::shopify::sign(secret, &body);
     client
         .post(format!("{}/webhooks/shopify", runner.base))
         .header("content-type", "application/json")
         .header("X-Shopify-Hmac-Sha256", signature)
         .header("X-Shopify-Shop-Domain", shop)
-        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Topic", topic)
         .header("X-Shopify-Webhook-Id", delivery)
         .body(body)
 }
@@ -427,5 +447,86 @@ async fn management_and_wms_routes_check_tokens_and_input() {
         .bearer_auth(&env.token)
         .send();
     assert_eq!(cursor.await.unwrap().status(), 400);
+    stop(runner);
+}
+
+/// Privacy webhooks: 401 unsigned, 200 for a shop we hold nothing about, forwarded to the WMS
+/// for a connected shop. `app/uninstalled` disconnects the store, keeps its history and tells
+/// the WMS; later orders from it are still recorded (nothing accepted is lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_and_uninstall_webhooks() {
+    let env = env().await;
+    let client = reqwest::Client::new();
+    let runner = start(&env);
+    let created: Value = connect(&client, &runner, &env.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let redact = serde_json::to_vec(&json!({"shop_id": 1, "shop_domain": SHOP, "customer": {"id": 42}, "orders_to_redact": [5630201856307u64]})).unwrap();
+
+    let unsigned = client
+        .post(format!("{}/webhooks/shopify", runner.base))
+        .header("X-Shopify-Shop-Domain", SHOP)
+        .header("X-Shopify-Topic", "customers/redact")
+        .header("X-Shopify-Webhook-Id", "p0")
+        .body(redact.clone());
+    assert_eq!(unsigned.send().await.unwrap().status(), 401);
+    let stranger = signed(
+        &client,
+        &runner,
+        &env.secret,
+        "stranger.myshopify.com",
+        "shop/redact",
+        "p1",
+        b"{\"shop_id\":9}".to_vec(),
+    );
+    let response = stranger.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "nothing held"
+    );
+    let ours = signed(
+        &client,
+        &runner,
+        &env.secret,
+        SHOP,
+        "customers/redact",
+        "p2",
+        redact,
+    );
+    assert_eq!(ours.send().await.unwrap().status(), 200);
+    let uninstall = signed(
+        &client,
+        &runner,
+        &env.secret,
+        SHOP,
+        "app/uninstalled",
+        "u1",
+        b"{\"id\":1}".to_vec(),
+    );
+    assert_eq!(uninstall.send().await.unwrap().status(), 200);
+
+    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let kinds: Vec<&str> = messages
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["privacy.request", "connection.disconnected"]);
+    assert_eq!(messages[0]["request"]["orders"], json!(["5630201856307"]));
+    let id = created["id"].as_str().unwrap();
+    let connection: Value = client
+        .get(format!("{}/api/connections/{id}", runner.base))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(connection["status"], "disconnected");
+    // Reconnecting re-activates the same connection.
+    assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
     stop(runner);
 }

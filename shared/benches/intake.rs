@@ -100,9 +100,9 @@ fn bench(c: &mut Criterion) {
             n += 1;
             let h = headers(&body, &format!("d-{n}"));
             rt.block_on(async {
-                let (delivery, connection, payload) =
-                    authenticate(&deps, &verifier, &h, &body).await.unwrap();
-                accept(&deps, &connection, &delivery, payload)
+                let v = authenticate(&deps, &verifier, &h, &body).await.unwrap();
+                let connection = v.connection.as_ref().unwrap();
+                accept(&deps, connection, &v.delivery, v.payload)
                     .await
                     .unwrap()
             })

@@ -44,6 +44,37 @@ pub enum WmsOutbound {
     /// An imported order was cancelled on the channel.
     #[serde(rename = "order.cancelled")]
     OrderCancelled(OrderCancelled),
+    /// A privacy request the WMS must act on (it holds the order data).
+    #[serde(rename = "privacy.request")]
+    PrivacyRequest(PrivacyMessage),
+    /// A store stopped being connected (app uninstalled, token revoked): no more orders or
+    /// pushes from it until it reconnects.
+    #[serde(rename = "connection.disconnected")]
+    ConnectionDisconnected(ConnectionMessage),
+}
+
+/// `privacy.request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyMessage {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub shop: String,
+    /// The channel delivery that carried it (also the message's dedup key).
+    pub delivery_id: String,
+    pub request: crate::channels::PrivacyRequest,
+}
+
+/// `connection.disconnected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionMessage {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub shop: String,
+    pub reason: String,
 }
 
 /// `order.cancelled`.

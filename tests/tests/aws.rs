@@ -148,6 +148,7 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
     std::env::set_var("CHANNEL_EVENTS_DLQ_URL", &d.channel_events_dlq);
     std::env::set_var("WMS_ORDERS_QUEUE_URL", &d.wms_orders);
     std::env::set_var("SHOPIFY_APP_SECRET_ID", &d.app_secret_id);
+    std::env::set_var("SECRETS_PREFIX", unique("channel-sync") + "/");
     let intake = Arc::new(webhooks::deps_from_env(&d.config).await.unwrap());
     let import = Arc::new(order_import::deps_from_env(&d.config).unwrap());
 

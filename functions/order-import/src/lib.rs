@@ -1,9 +1,10 @@
 //! Wiring of the `order-import` Lambda.
 //!
-//! Environment: `TABLE_NAME`, `WMS_ORDERS_QUEUE_URL`, `CHANNEL_EVENTS_DLQ_URL`.
+//! Environment: `TABLE_NAME`, `WMS_ORDERS_QUEUE_URL`, `CHANNEL_EVENTS_DLQ_URL`,
+//! `SECRETS_PREFIX` (where connection credentials live in Secrets Manager).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::{DynamoStore, SdkConfig, SqsQueue};
+use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::{order_import, sqs_batch};
 use std::sync::Arc;
 
@@ -23,8 +24,11 @@ fn env(name: &'static str) -> Result<String, MissingEnv> {
 
 /// Everything the consumer needs, from the environment.
 pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, MissingEnv> {
+    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     Ok(ImportDeps {
-        idempotency: Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?)),
+        connections: store.clone(),
+        vault: Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?)),
+        idempotency: store,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         dead_letter: Arc::new(SqsQueue::from_config(
             config,
@@ -64,6 +68,8 @@ mod tests {
         let outbox = store.queue("wms-orders", None, 5);
         let dlq = store.queue("channel-events-dlq", None, 5);
         let deps = Arc::new(ImportDeps {
+            connections: Arc::new(store.clone()),
+            vault: Arc::new(shared::embedded::EmbeddedVault::open(dir.path()).unwrap()),
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -47,8 +47,44 @@ pub trait WebhookVerifier: Send + Sync {
 pub enum Interpreted {
     /// An order to import (once).
     Order(Box<Order>),
+    /// The merchant removed our app: stop everything, delete credentials, keep history.
+    Uninstalled,
+    /// A privacy (GDPR) request to pass on to the WMS, which holds the order data.
+    Privacy(PrivacyRequest),
     /// Nothing to do, and why (recorded in logs and counted).
     Ignored(String),
+}
+
+/// A privacy request from a channel (Shopify's mandatory compliance webhooks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PrivacyRequest {
+    pub kind: PrivacyKind,
+    /// The channel's customer id, when the request is about one customer.
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_phone: Option<String>,
+    /// Channel order ids concerned (requested or to redact).
+    pub orders: Vec<String>,
+    /// The channel's id for a data request, to quote when answering it.
+    pub request_id: Option<String>,
+}
+
+/// The kinds of privacy request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyKind {
+    /// The customer asked for their data.
+    CustomerDataRequest,
+    /// Erase one customer's data.
+    CustomerRedact,
+    /// Erase everything about the shop (48 h after uninstall).
+    ShopRedact,
+}
+
+/// Whether `topic` is a privacy topic of `channel`: these are answered 200 even for a shop
+/// we do not know (we hold nothing about it), as app review expects.
+pub fn is_privacy_topic(channel: Channel, topic: &str) -> bool {
+    channel == Channel::Shopify && shopify::PRIVACY_TOPICS.contains(&topic)
 }
 
 /// A verified payload that cannot be understood. Permanent: retrying will not help.

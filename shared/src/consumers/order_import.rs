@@ -11,9 +11,11 @@
 
 use super::Disposition;
 use crate::channels::{self, Interpreted};
+use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
-use crate::ports::{Claim, Idempotency, OutMessage, Queue};
+use crate::messages::{ConnectionMessage, PrivacyMessage};
+use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,6 +29,8 @@ pub const ORDER_LEASE: Duration = Duration::from_secs(60);
 
 /// What the consumer needs.
 pub struct ImportDeps {
+    pub connections: Arc<dyn Connections>,
+    pub vault: Arc<dyn Vault>,
     pub idempotency: Arc<dyn Idempotency>,
     pub wms_orders: Arc<dyn Queue>,
     /// Where messages that can never succeed go, with the reason.
@@ -60,6 +64,10 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
+        Ok(Interpreted::Uninstalled) => {
+            return disconnect(deps, &event, "the app was uninstalled").await
+        }
+        Ok(Interpreted::Privacy(request)) => return forward_privacy(deps, &event, request).await,
         Ok(Interpreted::Ignored(reason)) => {
             tracing::info!(reason = %reason, "event ignored");
             return Disposition::Done(format!("ignored: {reason}"));
@@ -209,6 +217,105 @@ async fn decide_and_publish(
     Disposition::Done(kind.into())
 }
 
+/// Marks the connection disconnected and deletes its credentials; history (order records,
+/// the connection itself) is kept so a reinstall re-activates it without re-importing.
+async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Disposition {
+    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Disposition::Done("the connection no longer exists".into()),
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    // Credentials first: if this is retried, the deletion is idempotent.
+    if let Err(e) = deps.vault.delete(&connection.credentials_name()).await {
+        return Disposition::Retry(e.to_string());
+    }
+    if connection.status != ConnectionStatus::Disconnected {
+        let mut updated = connection.clone();
+        updated.status = ConnectionStatus::Disconnected;
+        updated.updated_at = Utc::now();
+        if let Err(e) = deps.connections.update(&updated).await {
+            return Disposition::Retry(e.to_string());
+        }
+    }
+    let message = WmsOutbound::ConnectionDisconnected(ConnectionMessage {
+        v: VERSION,
+        tenant: event.tenant.clone(),
+        connection: event.connection.clone(),
+        channel: event.channel,
+        shop: event.shop.clone(),
+        reason: reason.to_owned(),
+    });
+    match publish(
+        deps,
+        event,
+        &message,
+        &format!("disconnect#{}", event.delivery_id),
+    )
+    .await
+    {
+        Ok(()) => {
+            tracing::info!(reason, "connection disconnected, credentials deleted");
+            Disposition::Done("disconnected".into())
+        }
+        Err(e) => Disposition::Retry(e),
+    }
+}
+
+/// Passes a privacy request on to the WMS. channel-sync itself keeps no customer data at
+/// rest: order records hold ids, numbers and timestamps only (see docs/architecture.md).
+async fn forward_privacy(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    request: crate::channels::PrivacyRequest,
+) -> Disposition {
+    let kind = request.kind;
+    let message = WmsOutbound::PrivacyRequest(PrivacyMessage {
+        v: VERSION,
+        tenant: event.tenant.clone(),
+        connection: event.connection.clone(),
+        channel: event.channel,
+        shop: event.shop.clone(),
+        delivery_id: event.delivery_id.clone(),
+        request,
+    });
+    match publish(
+        deps,
+        event,
+        &message,
+        &format!("privacy#{}", event.delivery_id),
+    )
+    .await
+    {
+        Ok(()) => {
+            tracing::info!(kind = ?kind, "privacy request forwarded to the WMS");
+            Disposition::Done("privacy request forwarded".into())
+        }
+        Err(e) => Disposition::Retry(e),
+    }
+}
+
+/// Publishes a message to the WMS, deduplicated on `dedup_key`.
+async fn publish(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    message: &WmsOutbound,
+    dedup_key: &str,
+) -> Result<(), String> {
+    let body = serde_json::to_string(message).map_err(|e| format!("serialise: {e}"))?;
+    let dedup = hex::encode(Sha256::digest(
+        format!("{}#{}#{dedup_key}", event.channel, event.shop).as_bytes(),
+    ));
+    deps.wms_orders
+        .send(OutMessage {
+            body,
+            dedup_id: Some(dedup.clone()),
+            group_id: Some(dedup),
+            tenant: Some(event.tenant.clone()),
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Sends a message that can never succeed to the DLQ with its reason, then acks it.
 async fn dead_letter(deps: &ImportDeps, body: &str, reason: String) -> Disposition {
     tracing::warn!(reason = %reason, "message dead-lettered");
@@ -250,6 +357,8 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let outbox = store.queue("wms-orders", None, 5);
         let deps = Arc::new(ImportDeps {
+            connections: Arc::new(store.clone()),
+            vault: Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap()),
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
@@ -379,6 +488,106 @@ mod tests {
         assert_eq!(kinds(&messages), ["order.imported"]);
         assert_eq!(messages[0]["cancelled"], true);
         assert_eq!(messages[0]["hold_reasons"][0]["code"], "cancelled");
+    }
+
+    fn lifecycle_event(topic: &str, delivery: &str, payload: Value) -> String {
+        json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": topic, "delivery_id": delivery, "received_at": "2026-11-27T09:00:00Z", "payload": payload
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn uninstall_disconnects_deletes_credentials_and_tells_the_wms_once() {
+        use crate::domain::{Channel, Connection};
+        use crate::ports::Secret;
+        let w = world();
+        let now = Utc::now();
+        let connection = Connection {
+            id: ConnectionId::parse("c_1").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        w.deps.connections.create(&connection).await.unwrap();
+        let secret = Secret::new(r#"{"access_token":"shpat_fake"}"#);
+        w.deps
+            .vault
+            .put(&connection.credentials_name(), &secret)
+            .await
+            .unwrap();
+        handle(
+            w.deps.clone(),
+            event("orders/create", 7, "2026-11-27T09:00:00Z", false),
+        )
+        .await;
+
+        for _ in 0..2 {
+            let uninstall = lifecycle_event(
+                "app/uninstalled",
+                "u-1",
+                json!({"id": 1, "domain": "demo.myshopify.com"}),
+            );
+            assert_eq!(
+                handle(w.deps.clone(), uninstall).await,
+                Disposition::Done("disconnected".into())
+            );
+        }
+        let stored = w
+            .deps
+            .connections
+            .get(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::Disconnected);
+        assert_eq!(
+            w.deps
+                .vault
+                .get(&connection.credentials_name())
+                .await
+                .unwrap(),
+            None
+        );
+        let messages = sent(&w).await;
+        assert_eq!(
+            kinds(&messages),
+            ["order.imported", "connection.disconnected"]
+        );
+        assert_eq!(messages[1]["reason"], "the app was uninstalled");
+        // History is kept: the order is still known, a redelivery imports nothing.
+        assert_eq!(
+            handle(
+                w.deps.clone(),
+                event("orders/create", 7, "2026-11-27T09:00:00Z", false)
+            )
+            .await,
+            Disposition::Done("duplicate or stale".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn privacy_requests_are_forwarded_once() {
+        let w = world();
+        let payload = json!({"shop_id": 1, "customer": {"id": 42, "email": "a@example.com"}, "orders_to_redact": [7]});
+        for _ in 0..2 {
+            let request = lifecycle_event("customers/redact", "p-1", payload.clone());
+            assert_eq!(
+                handle(w.deps.clone(), request).await,
+                Disposition::Done("privacy request forwarded".into())
+            );
+        }
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["privacy.request"]);
+        assert_eq!(messages[0]["request"]["kind"], "customer_redact");
+        assert_eq!(messages[0]["request"]["orders"], json!(["7"]));
+        assert_eq!(messages[0]["request"]["customer_id"], "42");
     }
 
     #[tokio::test]

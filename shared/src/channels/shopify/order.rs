@@ -69,6 +69,9 @@ struct RawAddress {
 
 /// Interprets a verified Shopify webhook payload.
 pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
+    if let Some(lifecycle) = super::lifecycle::interpret(topic, payload) {
+        return lifecycle;
+    }
     if !ORDER_TOPICS.contains(&topic) {
         return Ok(Interpreted::Ignored(format!(
             "shopify topic {topic} is not handled"
