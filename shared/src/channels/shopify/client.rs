@@ -49,6 +49,19 @@ impl ShopifyClient {
         }
     }
 
+    /// `path` on the shop's admin host (or the configured API base).
+    pub fn shop_url(&self, shop: &ShopDomain, path: &str) -> String {
+        match &self.api_base {
+            Some(base) => format!("{base}{path}"),
+            None => format!("https://{shop}{path}"),
+        }
+    }
+
+    /// The HTTP client, for calls outside GraphQL (OAuth).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Runs one GraphQL document and returns its `data`.
     pub async fn graphql(
         &self,

@@ -3,7 +3,9 @@
 
 mod client;
 mod lifecycle;
+pub mod oauth;
 mod order;
+pub mod tokens;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient};
