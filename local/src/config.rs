@@ -19,6 +19,12 @@ pub struct Config {
     pub shopify_client_id: Option<String>,
     /// `SHOPIFY_API_BASE`: replaces `https://{shop}` (tests, a local fake Shopify).
     pub shopify_api_base: Option<String>,
+    /// `CHANNEL_SYNC_PUBLIC_URL`: the base of our OAuth redirect and webhook URLs, as the
+    /// channels reach us (default `http://{addr}`).
+    pub public_url: String,
+    /// `CHANNEL_SYNC_DASHBOARD_URL`: where the browser lands after an install (default
+    /// `{public_url}/oauth/done`, a page of `serve` that shows the outcome).
+    pub dashboard_url: String,
 }
 
 /// Why `serve` cannot start.
@@ -54,8 +60,31 @@ impl Config {
                 ));
             }
         }
+        let addr = var("CHANNEL_SYNC_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let public_url = var("CHANNEL_SYNC_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        for (name, url) in [
+            ("CHANNEL_SYNC_PUBLIC_URL", Some(&public_url)),
+            (
+                "CHANNEL_SYNC_DASHBOARD_URL",
+                var("CHANNEL_SYNC_DASHBOARD_URL").as_ref(),
+            ),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{name} must be an http(s) URL"
+                    )));
+                }
+            }
+        }
         Ok(Self {
-            addr: var("CHANNEL_SYNC_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()),
+            dashboard_url: var("CHANNEL_SYNC_DASHBOARD_URL")
+                .unwrap_or_else(|| format!("{public_url}/oauth/done")),
+            public_url,
+            addr,
             data_dir,
             dev_token,
             shopify_secrets: ["SHOPIFY_CLIENT_SECRET", "SHOPIFY_PREVIOUS_CLIENT_SECRET"]

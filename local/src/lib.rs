@@ -91,13 +91,32 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     };
     let import = Arc::new(order_import::ImportDeps {
         connections: Arc::new(store.clone()),
-        vault,
+        vault: vault.clone(),
         idempotency: Arc::new(store.clone()),
         wms_orders: Arc::new(wms_orders),
         dead_letter: Arc::new(store.queue(queues::CHANNEL_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
+    let oauth = shared::http::oauth::OAuthDeps {
+        connections: Arc::new(store.clone()),
+        tenants: Arc::new(store.clone()),
+        vault: vault.clone(),
+        idempotency: Arc::new(store.clone()),
+        shopify: ShopifyClient::new(config.shopify_api_base.clone())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+        app: match (&config.shopify_client_id, config.shopify_secrets.is_empty()) {
+            (Some(client_id), false) => Some(shared::http::oauth::ShopifyApp {
+                client_id: client_id.clone(),
+                secrets: config.shopify_secrets.clone(),
+                public_url: config.public_url.clone(),
+                dashboard_url: config.dashboard_url.clone(),
+            }),
+            _ => None,
+        },
+    };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/oauth/done", get(oauth_done))
+        .merge(shared::http::oauth::router(Arc::new(oauth)))
         .merge(shared::webhooks::router(Arc::new(intake)))
         .merge(shared::api::router(Arc::new(api)))
         .merge(wms::router(Arc::new(wms)));
@@ -107,6 +126,14 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         channel_events,
         import,
     })
+}
+
+/// Where the browser lands after an install when no dashboard is configured: the outcome as
+/// JSON (`shopify=connected&connection=…`, `shopify=claim&claim=…`, `shopify=error&reason=…`).
+async fn oauth_done(
+    axum::extract::Query(outcome): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> axum::Json<std::collections::BTreeMap<String, String>> {
+    axum::Json(outcome)
 }
 
 /// Serves until `shutdown` resolves; consumers and timers stop with it.

@@ -70,6 +70,7 @@ fn start(env: &Env) -> Runner {
         .env("CHANNEL_SYNC_DATA", env.data.path())
         .env("CHANNEL_SYNC_DEV_TOKEN", &env.token)
         .env("SHOPIFY_CLIENT_SECRET", &env.secret)
+        .env("SHOPIFY_CLIENT_ID", "fake-client-id")
         .env("SHOPIFY_API_BASE", env.shopify.uri())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -528,5 +529,234 @@ async fn privacy_and_uninstall_webhooks() {
     assert_eq!(connection["status"], "disconnected");
     // Reconnecting re-activates the same connection.
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
+    stop(runner);
+}
+
+fn now_secs() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string()
+}
+
+/// The query Shopify sends to the callback, signed with the app secret.
+fn callback_url(runner: &Runner, secret: &str, shop: &str, state: &str, code: &str) -> String {
+    let ts = now_secs();
+    let params = [
+        ("code", code),
+        ("shop", shop),
+        ("state", state),
+        ("timestamp", ts.as_str()),
+    ];
+    let hmac = shared::channels::shopify::oauth::sign_query(secret, &params);
+    format!("{}/oauth/shopify/callback?code={code}&hmac={hmac}&shop={shop}&state={state}&timestamp={ts}", runner.base)
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+async fn mount_token_endpoint(env: &Env, code: &str, scope: &str) {
+    Mock::given(method("POST"))
+        .and(path("/admin/oauth/access_token"))
+        .and(wiremock::matchers::body_partial_json(json!({"client_id": "fake-client-id", "code": code})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "shpat_fake_oauth", "scope": scope,
+            "expires_in": 3600, "refresh_token": "shprt_fake_oauth", "refresh_token_expires_in": 7776000
+        })))
+        .with_priority(1)
+        .expect(1)
+        .mount(&env.shopify)
+        .await;
+}
+
+const ALL_SCOPES: &str = "write_orders,write_products,write_inventory,read_locations,write_merchant_managed_fulfillment_orders";
+
+/// Dashboard install: start → Shopify's grant screen → callback (hmac, single-use state,
+/// code exchange, scopes) → connection; the state cannot be replayed, a bad hmac is 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_install_creates_the_connection() {
+    let env = env().await;
+    mount_token_endpoint(&env, "code-1", ALL_SCOPES).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let runner = start(&env);
+    let started: Value = client
+        .post(format!("{}/api/oauth/shopify/start", runner.base))
+        .bearer_auth(&env.token)
+        .json(&json!({"shop": SHOP}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = started["authorize_url"].as_str().unwrap();
+    assert!(authorize.starts_with(&format!(
+        "https://{SHOP}/admin/oauth/authorize?client_id=fake-client-id&scope="
+    )));
+    assert!(authorize.contains(&format!(
+        "redirect_uri=http%3A%2F%2F{}%2Foauth%2Fshopify%2Fcallback",
+        runner
+            .base
+            .trim_start_matches("http://")
+            .replace(':', "%3A")
+    )));
+    let state = query_param(authorize, "state").unwrap();
+
+    let tampered = callback_url(&runner, "shpss_wrong_fake", SHOP, &state, "code-1");
+    assert_eq!(client.get(tampered).send().await.unwrap().status(), 401);
+    let done = client
+        .get(callback_url(&runner, &env.secret, SHOP, &state, "code-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let landing = location(&done);
+    assert!(
+        landing.starts_with(&format!(
+            "{}/oauth/done?shopify=connected&connection=c_",
+            runner.base
+        )),
+        "{landing}"
+    );
+    let replay = client
+        .get(callback_url(&runner, &env.secret, SHOP, &state, "code-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400, "a state is single-use");
+
+    let list: Value = client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["connections"][0]["shop"], SHOP);
+    assert_eq!(list["connections"][0]["status"], "active");
+    stop(runner);
+}
+
+/// App Store install: no tenant is known, so the credentials wait under a one-time claim that
+/// the dashboard redeems with the tenant's token. Too few scopes → nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_store_install_is_bound_by_a_claim_never_by_a_guess() {
+    let env = env().await;
+    mount_token_endpoint(&env, "code-2", ALL_SCOPES).await;
+    mount_token_endpoint(&env, "code-3", "read_orders").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let runner = start(&env);
+
+    let ts = now_secs();
+    let hmac = shared::channels::shopify::oauth::sign_query(
+        &env.secret,
+        &[("shop", SHOP), ("timestamp", &ts)],
+    );
+    let install = client
+        .get(format!(
+            "{}/oauth/shopify/install?shop={SHOP}&timestamp={ts}&hmac={hmac}",
+            runner.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(install.status(), 303);
+    let state = query_param(&location(&install), "state").unwrap();
+    let stale = shared::channels::shopify::oauth::sign_query(
+        &env.secret,
+        &[("shop", SHOP), ("timestamp", "1337178173")],
+    );
+    let old = client
+        .get(format!(
+            "{}/oauth/shopify/install?shop={SHOP}&timestamp=1337178173&hmac={stale}",
+            runner.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 400);
+
+    let done = client
+        .get(callback_url(&runner, &env.secret, SHOP, &state, "code-2"))
+        .send()
+        .await
+        .unwrap();
+    let landing = location(&done);
+    assert_eq!(
+        query_param(&landing, "shopify").as_deref(),
+        Some("claim"),
+        "{landing}"
+    );
+    let code = query_param(&landing, "claim").unwrap();
+    let list = |client: &reqwest::Client| {
+        client
+            .get(format!("{}/api/connections", runner.base))
+            .bearer_auth(&env.token)
+            .send()
+    };
+    let before: Value = list(&client).await.unwrap().json().await.unwrap();
+    assert!(
+        before["connections"].as_array().unwrap().is_empty(),
+        "not bound to anyone yet"
+    );
+    let redeem = |code: String| {
+        client
+            .post(format!("{}/api/oauth/shopify/claim", runner.base))
+            .bearer_auth(&env.token)
+            .json(&json!({"claim": code}))
+            .send()
+    };
+    assert_eq!(redeem(code.clone()).await.unwrap().status(), 201);
+    assert_eq!(
+        redeem(code).await.unwrap().status(),
+        404,
+        "a claim is single-use"
+    );
+    let after: Value = list(&client).await.unwrap().json().await.unwrap();
+    assert_eq!(after["connections"][0]["shop"], SHOP);
+
+    // A second install with too few scopes stores nothing and says why.
+    let hmac = shared::channels::shopify::oauth::sign_query(
+        &env.secret,
+        &[("shop", SHOP), ("timestamp", &ts)],
+    );
+    let install = client
+        .get(format!(
+            "{}/oauth/shopify/install?shop={SHOP}&timestamp={ts}&hmac={hmac}",
+            runner.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let state = query_param(&location(&install), "state").unwrap();
+    let done = client
+        .get(callback_url(&runner, &env.secret, SHOP, &state, "code-3"))
+        .send()
+        .await
+        .unwrap();
+    let landing = location(&done);
+    assert_eq!(
+        query_param(&landing, "reason").as_deref(),
+        Some("missing_scopes"),
+        "{landing}"
+    );
     stop(runner);
 }

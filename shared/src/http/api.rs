@@ -2,6 +2,7 @@
 //! its own connections.
 
 use super::{bearer_tenant, ApiError};
+use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::ShopifyClient;
 use crate::channels::ClientError;
 use crate::domain::{
@@ -128,53 +129,77 @@ async fn connect_shopify(
                 "could not reach Shopify to check the token: {other}"
             )),
         })?;
-    let credentials = Secret::new(json!({ "access_token": token.expose() }).to_string());
-    let now = chrono::Utc::now();
+    let credentials = ShopifyCredentials::static_token(token.expose(), "").to_secret();
+    let (status, connection) = upsert_connection(
+        &*deps.connections,
+        &*deps.vault,
+        &tenant,
+        Channel::Shopify,
+        shop.as_str(),
+        &credentials,
+        Some(info.name),
+        settings,
+    )
+    .await?;
+    Ok((status, Json(connection)))
+}
 
-    if let Some(existing) = deps
-        .connections
-        .find_by_shop(Channel::Shopify, shop.as_str())
-        .await?
-    {
+/// Stores credentials and creates the connection for `shop`, or re-activates the existing one
+/// when the same tenant connects it again (so nothing is imported twice). Another tenant's
+/// shop → 409. Credentials are written first: a stored connection always has them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn upsert_connection(
+    connections: &dyn Connections,
+    vault: &dyn Vault,
+    tenant: &TenantId,
+    channel: Channel,
+    shop: &str,
+    credentials: &Secret,
+    display_name: Option<String>,
+    settings: Option<ConnectionSettings>,
+) -> Result<(StatusCode, Connection), ApiError> {
+    if let Some(existing) = connections.find_by_shop(channel, shop).await? {
         return reconnect(
-            deps,
-            &tenant,
+            connections,
+            vault,
+            tenant,
             existing,
-            &credentials,
-            Some(info.name),
+            credentials,
+            display_name,
             settings,
         )
         .await;
     }
+    let now = chrono::Utc::now();
     let connection = Connection {
         id: ConnectionId::generate(),
         tenant: tenant.clone(),
-        channel: Channel::Shopify,
-        shop: shop.as_str().to_owned(),
-        display_name: Some(info.name.clone()),
+        channel,
+        shop: shop.to_owned(),
+        display_name: display_name.clone(),
         status: ConnectionStatus::Active,
         settings: settings.clone().unwrap_or_default(),
         created_at: now,
         updated_at: now,
     };
-    // Credentials first: a stored connection always has them.
-    deps.vault
-        .put(&connection.credentials_name(), &credentials)
+    vault
+        .put(&connection.credentials_name(), credentials)
         .await?;
-    match deps.connections.create(&connection).await? {
+    match connections.create(&connection).await? {
         CreateOutcome::Created => {
-            tracing::info!(connection = %connection.id, shop = %shop, "shopify store connected");
-            Ok((StatusCode::CREATED, Json(connection)))
+            tracing::info!(connection = %connection.id, %channel, shop, "store connected");
+            Ok((StatusCode::CREATED, connection))
         }
         CreateOutcome::ShopTaken(existing) => {
             // Lost a race with another connect of the same shop.
-            deps.vault.delete(&connection.credentials_name()).await?;
+            vault.delete(&connection.credentials_name()).await?;
             reconnect(
-                deps,
-                &tenant,
+                connections,
+                vault,
+                tenant,
                 existing,
-                &credentials,
-                Some(info.name),
+                credentials,
+                display_name,
                 settings,
             )
             .await
@@ -183,29 +208,28 @@ async fn connect_shopify(
 }
 
 async fn reconnect(
-    deps: &ApiDeps,
+    connections: &dyn Connections,
+    vault: &dyn Vault,
     tenant: &TenantId,
     mut existing: Connection,
     credentials: &Secret,
     display_name: Option<String>,
     settings: Option<ConnectionSettings>,
-) -> Result<(StatusCode, Json<Connection>), ApiError> {
+) -> Result<(StatusCode, Connection), ApiError> {
     if &existing.tenant != tenant {
         return Err(ApiError::Conflict(format!(
             "{} is connected to another account",
             existing.shop
         )));
     }
-    deps.vault
-        .put(&existing.credentials_name(), credentials)
-        .await?;
+    vault.put(&existing.credentials_name(), credentials).await?;
     existing.status = ConnectionStatus::Active;
     existing.display_name = display_name.or(existing.display_name);
     if let Some(settings) = settings {
         existing.settings = settings;
     }
     existing.updated_at = chrono::Utc::now();
-    deps.connections.update(&existing).await?;
+    connections.update(&existing).await?;
     tracing::info!(connection = %existing.id, "store reconnected");
-    Ok((StatusCode::OK, Json(existing)))
+    Ok((StatusCode::OK, existing))
 }

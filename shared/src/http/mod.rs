@@ -4,6 +4,7 @@
 pub mod api;
 mod auth;
 mod error;
+pub mod oauth;
 pub mod webhooks;
 
 pub use auth::{bearer_tenant, token_sha256};
