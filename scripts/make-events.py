@@ -120,6 +120,15 @@ def main():
             "awsRegion": "eu-west-1"})
     with open(EVENTS / "order-import-sqs-batch.json", "w") as f:
         json.dump({"Records": records}, f, indent=2)
+    # The dashboard starting a Shopify install (oauth function).
+    start = api_gateway(b'{"shop":"demo-shop.myshopify.com"}', "unused")
+    start["routeKey"] = "POST /api/oauth/shopify/start"
+    start["rawPath"] = start["requestContext"]["http"]["path"] = "/api/oauth/shopify/start"
+    start["requestContext"]["routeKey"] = start["routeKey"]
+    start["headers"] = {"content-type": "application/json", "authorization": "Bearer cs_fake_event_token"}
+    start.pop("pathParameters")
+    with open(EVENTS / "oauth-shopify-start.json", "w") as f:
+        json.dump(start, f, indent=2)
     print(f"order body: {len(body)} bytes")
 
 

@@ -1,0 +1,11 @@
+//! The `oauth` Lambda: Shopify install (start, App Store install, callback, claim).
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = shared::aws::load_config().await;
+    let deps = oauth::deps_from_env(&config).await?;
+    lambda_http::run(oauth::app(Arc::new(deps))).await
+}
