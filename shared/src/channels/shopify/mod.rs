@@ -2,10 +2,12 @@
 //! Facts: `../shared/reference/channels-shopify-woocommerce-magento.md` §1.
 
 mod client;
+mod locations;
 mod order;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient};
+pub use locations::Location;
 pub use order::interpret;
 pub use webhook::{sign, ShopifyVerifier};
 
