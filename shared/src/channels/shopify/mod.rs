@@ -4,11 +4,13 @@
 mod client;
 mod locations;
 mod order;
+mod products;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient};
 pub use locations::Location;
 pub use order::interpret;
+pub use products::{sku_report, ProductStatus, SkuReport, Variant};
 pub use webhook::{sign, ShopifyVerifier};
 
 /// The one Admin API version this build speaks (GraphQL Admin API).
