@@ -5,12 +5,14 @@ mod client;
 mod locations;
 mod order;
 mod products;
+mod subscriptions;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient};
 pub use locations::Location;
 pub use order::interpret;
 pub use products::{sku_report, ProductStatus, SkuReport, Variant};
+pub use subscriptions::{EnsureReport, Subscription, ORDER_TOPICS};
 pub use webhook::{sign, ShopifyVerifier};
 
 /// The one Admin API version this build speaks (GraphQL Admin API).
