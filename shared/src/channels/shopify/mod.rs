@@ -4,6 +4,7 @@
 mod client;
 mod locations;
 mod order;
+mod orders_poll;
 mod products;
 mod subscriptions;
 mod webhook;
@@ -11,6 +12,7 @@ mod webhook;
 pub use client::{ShopInfo, ShopifyClient};
 pub use locations::Location;
 pub use order::interpret;
+pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
 pub use products::{sku_report, ProductStatus, SkuReport, Variant};
 pub use subscriptions::{EnsureReport, Subscription, ORDER_TOPICS};
 pub use webhook::{sign, ShopifyVerifier};
