@@ -3,14 +3,22 @@
 
 mod client;
 mod lifecycle;
+mod locations;
 pub mod oauth;
 mod order;
+mod orders_poll;
+mod products;
+mod subscriptions;
 pub mod tokens;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient};
 pub use lifecycle::PRIVACY_TOPICS;
+pub use locations::Location;
 pub use order::interpret;
+pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
+pub use products::{sku_report, ProductStatus, SkuReport, Variant};
+pub use subscriptions::{EnsureReport, Subscription, ORDER_TOPICS};
 pub use webhook::{sign, ShopifyVerifier};
 
 /// The one Admin API version this build speaks (GraphQL Admin API).
