@@ -81,8 +81,10 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
         vault: vault.clone(),
+        // A person waits for the connect answer: don't sit out a long throttle for them.
         shopify: ShopifyClient::new(config.shopify_api_base.clone())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?
+            .with_max_throttle_wait(Duration::from_secs(5)),
     };
     let wms = wms::WmsDeps {
         tenants: Arc::new(store.clone()),

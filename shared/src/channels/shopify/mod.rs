@@ -2,6 +2,7 @@
 //! Facts: `../shared/reference/channels-shopify-woocommerce-magento.md` §1.
 
 mod client;
+mod inventory;
 mod lifecycle;
 mod locations;
 pub mod oauth;
@@ -12,7 +13,8 @@ mod subscriptions;
 pub mod tokens;
 mod webhook;
 
-pub use client::{ShopInfo, ShopifyClient};
+pub use client::{ShopInfo, ShopifyClient, DEFAULT_BACKOFF_BASE, MAX_ATTEMPTS, MAX_THROTTLE_WAIT};
+pub use inventory::{ItemOutcome, QuantitySet, CODE_NOT_APPLIED, MAX_QUANTITIES_PER_CALL};
 pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
 pub use order::interpret;
