@@ -40,6 +40,8 @@ pub trait Connections: Send + Sync {
     /// Routes a webhook: the connection that owns `shop` on `channel`.
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;
     async fn list(&self, tenant: &TenantId) -> PortResult<Vec<Connection>>;
+    /// Every connection of every tenant, for the scheduler's fan-out.
+    async fn list_all(&self) -> PortResult<Vec<Connection>>;
 }
 
 /// Tenants and their API tokens. Only a SHA-256 hash of a token is ever stored.

@@ -210,6 +210,31 @@ impl Connections for DynamoStore {
             })
             .collect()
     }
+
+    async fn list_all(&self) -> PortResult<Vec<Connection>> {
+        // A scan is fine for the scheduler's fan-out (a few thousand connections at most);
+        // it reads connection items only.
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :tenant) AND begins_with(sk, :conn)")
+            .expression_attribute_values(":tenant", s("TENANT#"))
+            .expression_attribute_values(":conn", s("CONN#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| {
+                item.map_err(|e| sdk_error("dynamodb scan connections", e))
+                    .and_then(|item| connection_from(&item))
+            })
+            .collect()
+    }
 }
 
 #[async_trait]

@@ -96,12 +96,25 @@ pub struct InterpretError {
     pub reason: String,
 }
 
+/// The topic of channel events made by a reconciliation poll: the payload is an already
+/// normalized [`Order`], for any channel.
+pub const POLLED_ORDER_TOPIC: &str = "channel-sync/polled-order";
+
 /// Interprets a verified webhook payload of `channel`.
 pub fn interpret(
     channel: Channel,
     topic: &str,
     payload: &[u8],
 ) -> Result<Interpreted, InterpretError> {
+    if topic == POLLED_ORDER_TOPIC {
+        return serde_json::from_slice::<Order>(payload)
+            .map(|o| Interpreted::Order(Box::new(o)))
+            .map_err(|e| InterpretError {
+                channel,
+                topic: topic.to_owned(),
+                reason: format!("not a polled order: {e}"),
+            });
+    }
     match channel {
         Channel::Shopify => shopify::interpret(topic, payload),
         other => Ok(Interpreted::Ignored(format!(

@@ -105,6 +105,18 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     result
 }
 
+/// The `updated_at` of the state the WMS already has for an order, if it has any.
+pub async fn known_updated_at(
+    idempotency: &dyn Idempotency,
+    key: &str,
+) -> Result<Option<DateTime<Utc>>, crate::ports::PortError> {
+    Ok(idempotency
+        .record(key)
+        .await?
+        .and_then(|r| serde_json::from_value::<OrderRecord>(r).ok())
+        .map(|r| r.channel_updated_at))
+}
+
 /// What the order key's record remembers about the last state sent to the WMS.
 #[derive(Debug, Serialize, Deserialize)]
 struct OrderRecord {

@@ -203,6 +203,21 @@ impl Connections for EmbeddedStore {
             })
             .await
     }
+
+    async fn list_all(&self) -> PortResult<Vec<Connection>> {
+        self.db
+            .run(move |db| {
+                let mut stmt = db
+                    .prepare("SELECT body FROM connections ORDER BY tenant, id")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.map(|r| r.map_err(unavailable).and_then(from_json))
+                    .collect()
+            })
+            .await
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,4 @@
+//! Scheduled jobs: run by the `scheduler` function on an EventBridge schedule and by timers
+//! in `channel-sync serve`.
+
+pub mod reconcile;

@@ -1,0 +1,256 @@
+//! The reconciliation poll: the safety net for webhooks that never arrive.
+//!
+//! Per active Shopify connection, under a per-connection lease (EventBridge can fire twice):
+//! read the orders updated since the connection's watermark minus an overlap, page by page;
+//! every order the WMS does not have yet, or has an older state of, is enqueued on
+//! `channel-events` as a polled order, and the consumer decides exactly once as for webhooks.
+//! The watermark advances only after every page was enqueued. Orders that no webhook
+//! delivered are counted in the run record and logged as a warning.
+
+use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::ORDERS_PAGE_SIZE_WITHIN_COST;
+use crate::channels::{ClientError, POLLED_ORDER_TOPIC};
+use crate::consumers::order_import::{known_updated_at, order_key};
+use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
+use crate::messages::{ChannelEvent, VERSION};
+use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How far before the watermark each poll starts again (clock skew, late commits).
+pub const OVERLAP: ChronoDuration = ChronoDuration::minutes(10);
+/// Pages per run; a run that hits it keeps its progress and the next run continues.
+pub const MAX_PAGES: u32 = 500;
+const LOCK_LEASE: Duration = Duration::from_secs(300);
+/// Run records are kept this long.
+const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What the poll needs.
+pub struct ReconcileDeps {
+    pub connections: Arc<dyn Connections>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub channel_events: Arc<dyn Queue>,
+    pub tokens: Arc<ShopifyTokens>,
+}
+
+/// The record of one run for one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileRun {
+    pub connection: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The poll read orders updated at or after this instant.
+    pub since: DateTime<Utc>,
+    pub pages: u32,
+    /// Orders the poll saw.
+    pub found: u32,
+    /// Orders enqueued because the WMS lacks them or has an older state.
+    pub enqueued: u32,
+    /// Of those, orders the WMS never had: no webhook delivered them.
+    pub missed_by_webhooks: u32,
+    /// Orders Shopify returned that could not be read: (id, reason).
+    pub skipped: Vec<(String, String)>,
+    pub watermark_before: DateTime<Utc>,
+    pub watermark_after: DateTime<Utc>,
+    /// `completed`, `partial` (page limit), or why nothing ran.
+    pub outcome: String,
+}
+
+/// Why a connection's poll did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("store: {0}")]
+    Store(#[from] PortError),
+    #[error("Shopify: {0}")]
+    Channel(#[from] ClientError),
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// Polls every active Shopify connection; one connection's failure does not stop the others.
+pub async fn reconcile_all(
+    deps: &ReconcileDeps,
+) -> Result<Vec<(String, Result<ReconcileRun, ReconcileError>)>, PortError> {
+    let mut results = Vec::new();
+    for connection in deps.connections.list_all().await? {
+        if connection.channel != Channel::Shopify || connection.status != ConnectionStatus::Active {
+            continue;
+        }
+        let result = reconcile_connection(deps, &connection).await;
+        if let Err(e) = &result {
+            tracing::warn!(connection = %connection.id, error = %e, "reconciliation failed");
+        }
+        results.push((connection.id.to_string(), result));
+    }
+    Ok(results)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Watermark {
+    at: DateTime<Utc>,
+}
+
+/// Polls one connection (if no other run holds it).
+pub async fn reconcile_connection(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+) -> Result<ReconcileRun, ReconcileError> {
+    let started_at = Utc::now();
+    let lock = format!("reconcile-lock#{}", connection.id);
+    let watermark_key = format!("watermark#{}", connection.id);
+    let before = deps
+        .idempotency
+        .record(&watermark_key)
+        .await?
+        .and_then(|w| serde_json::from_value::<Watermark>(w).ok())
+        .map_or(connection.created_at, |w| w.at);
+    let mut run = ReconcileRun {
+        connection: connection.id.to_string(),
+        started_at,
+        finished_at: started_at,
+        since: before - OVERLAP,
+        pages: 0,
+        found: 0,
+        enqueued: 0,
+        missed_by_webhooks: 0,
+        skipped: Vec::new(),
+        watermark_before: before,
+        watermark_after: before,
+        outcome: String::new(),
+    };
+    if deps.idempotency.claim(&lock, LOCK_LEASE).await? != Claim::Acquired {
+        run.outcome = "skipped: another run holds this connection".into();
+        return Ok(run);
+    }
+    let result = poll(deps, connection, &mut run).await;
+    if let Err(e) = deps.idempotency.release(&lock).await {
+        tracing::warn!(error = %e, "could not release the reconcile lock; it expires");
+    }
+    result?;
+    run.finished_at = Utc::now();
+    if run.watermark_after > before {
+        deps.idempotency
+            .complete(&watermark_key, &json!({ "at": run.watermark_after }), None)
+            .await?;
+    }
+    let record = serde_json::to_value(&run).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    deps.idempotency
+        .complete(
+            &format!(
+                "reconcile-run#{}#{}",
+                connection.id,
+                started_at.timestamp_millis()
+            ),
+            &record,
+            Some(RUN_RETENTION),
+        )
+        .await?;
+    deps.idempotency
+        .complete(&format!("reconcile-last#{}", connection.id), &record, None)
+        .await?;
+    if run.missed_by_webhooks > 0 {
+        tracing::warn!(
+            connection = %connection.id,
+            missed = run.missed_by_webhooks,
+            "reconciliation found orders that no webhook delivered"
+        );
+    }
+    if !run.skipped.is_empty() {
+        tracing::warn!(connection = %connection.id, skipped = ?run.skipped, "orders Shopify returned could not be read");
+    }
+    tracing::info!(connection = %connection.id, found = run.found, enqueued = run.enqueued, outcome = %run.outcome, "reconciliation run");
+    Ok(run)
+}
+
+async fn poll(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    run: &mut ReconcileRun,
+) -> Result<(), ReconcileError> {
+    let token = deps.tokens.access_token(connection).await?;
+    let shop =
+        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let mut cursor: Option<String> = None;
+    let mut newest = run.watermark_before;
+    loop {
+        let page = deps
+            .tokens
+            .client
+            .orders_updated_since(
+                &shop,
+                &token,
+                run.since,
+                cursor.as_deref(),
+                ORDERS_PAGE_SIZE_WITHIN_COST,
+            )
+            .await?;
+        run.pages += 1;
+        run.skipped.extend(page.skipped);
+        for order in page.orders {
+            run.found += 1;
+            newest = newest.max(order.updated_at);
+            let key = order_key(
+                connection.channel.as_str(),
+                &connection.shop,
+                order.channel_order_id.as_str(),
+            );
+            let known = known_updated_at(&*deps.idempotency, &key).await?;
+            if known.is_some_and(|at| at >= order.updated_at) {
+                continue;
+            }
+            if known.is_none() {
+                run.missed_by_webhooks += 1;
+            }
+            enqueue(deps, connection, &order).await?;
+            run.enqueued += 1;
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            run.outcome = "completed".into();
+            break;
+        }
+        if run.pages >= MAX_PAGES {
+            run.outcome = "partial: page limit reached, the next run continues".into();
+            break;
+        }
+    }
+    // Everything up to `newest` is enqueued: only now may the watermark move.
+    run.watermark_after = newest;
+    Ok(())
+}
+
+async fn enqueue(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    order: &crate::domain::Order,
+) -> Result<(), PortError> {
+    let payload =
+        serde_json::value::to_raw_value(order).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let event = ChannelEvent {
+        v: VERSION,
+        channel: connection.channel,
+        tenant: connection.tenant.clone(),
+        connection: connection.id.clone(),
+        shop: connection.shop.clone(),
+        topic: POLLED_ORDER_TOPIC.to_owned(),
+        delivery_id: format!(
+            "poll:{}:{}",
+            order.channel_order_id,
+            order.updated_at.timestamp_millis()
+        ),
+        received_at: Utc::now(),
+        triggered_at: None,
+        payload,
+    };
+    let body = serde_json::to_string(&event).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    deps.channel_events
+        .send(OutMessage {
+            body,
+            tenant: Some(connection.tenant.clone()),
+            ..OutMessage::default()
+        })
+        .await
+}
