@@ -99,9 +99,10 @@ impl FoStatus {
 /// requested cost stays under the 1,000-point single-query cap [S] (a connection costs 2 + first
 /// × its node cost, nested connections multiply): ≈ 4 + 10 × (3 + 2 + 40 × 2 + 1) = 864. With
 /// `first: 50` on both levels it would be ≈ 5,300 and Shopify would refuse the query.
-/// `Order.fulfillmentOrders` returns closed and cancelled ones too (no `includeClosed` argument
-/// on this connection, unlike the shop-wide query) [S]; if a shop ever hid them, the planner
-/// answers [`PlanError::NoFulfillmentOrders`] instead of guessing. Only fulfillment orders this
+/// Whether `Order.fulfillmentOrders` lists closed and cancelled ones by default is not confirmed
+/// [U] (the shop-wide `fulfillmentOrders` query hides closed ones unless `includeClosed: true`
+/// [C]); if they were hidden, a finished order would plan to [`PlanError::NoFulfillmentOrders`]
+/// rather than `AlreadyFulfilled` — never to a wrong fulfillment. Only fulfillment orders this
 /// app's scopes allow are returned [C].
 const FULFILLMENT_ORDERS_QUERY: &str = "query ChannelSyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { id fulfillmentOrders(first: 10, after: $after) { nodes { id status assignedLocation { location { id } } lineItems(first: 40) { nodes { id remainingQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } pageInfo { hasNextPage endCursor } } } }";
 
