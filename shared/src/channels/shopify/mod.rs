@@ -2,6 +2,7 @@
 //! Facts: `../shared/reference/channels-shopify-woocommerce-magento.md` §1.
 
 mod client;
+mod fulfillment;
 mod inventory;
 mod lifecycle;
 mod locations;
@@ -14,6 +15,10 @@ pub mod tokens;
 mod webhook;
 
 pub use client::{ShopInfo, ShopifyClient, DEFAULT_BACKOFF_BASE, MAX_ATTEMPTS, MAX_THROTTLE_WAIT};
+pub use fulfillment::{
+    order_gid, plan_fulfillment, FoLine, FoStatus, FulfillmentCreated, FulfillmentError,
+    FulfillmentOrder, FulfillmentPlan, PlanError, PlanGroup, Tracking, UserError,
+};
 pub use inventory::{ItemOutcome, QuantitySet, CODE_NOT_APPLIED, MAX_QUANTITIES_PER_CALL};
 pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
