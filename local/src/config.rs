@@ -25,6 +25,9 @@ pub struct Config {
     /// `CHANNEL_SYNC_DASHBOARD_URL`: where the browser lands after an install (default
     /// `{public_url}/oauth/done`, a page of `serve` that shows the outcome).
     pub dashboard_url: String,
+    /// `CHANNEL_SYNC_RECONCILE_SECS`: seconds between reconciliation polls (default 600; 0
+    /// turns the timer off).
+    pub reconcile_every: Option<std::time::Duration>,
 }
 
 /// Why `serve` cannot start.
@@ -80,7 +83,17 @@ impl Config {
                 }
             }
         }
+        let reconcile_secs = match var("CHANNEL_SYNC_RECONCILE_SECS") {
+            None => 600,
+            Some(raw) => raw.parse::<u64>().map_err(|_| {
+                ConfigError::Invalid(
+                    "CHANNEL_SYNC_RECONCILE_SECS must be a whole number of seconds".into(),
+                )
+            })?,
+        };
         Ok(Self {
+            reconcile_every: (reconcile_secs > 0)
+                .then(|| std::time::Duration::from_secs(reconcile_secs)),
             dashboard_url: var("CHANNEL_SYNC_DASHBOARD_URL")
                 .unwrap_or_else(|| format!("{public_url}/oauth/done")),
             public_url,

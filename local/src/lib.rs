@@ -9,12 +9,14 @@ pub use config::{Config, ConfigError};
 use axum::routing::get;
 use axum::Router;
 use shared::api::ApiDeps;
+use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
 use shared::consumers::{order_import, run_loop};
 use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
 use shared::http::token_sha256;
-use shared::ports::Tenants;
+use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
+use shared::ports::{Secret, Tenants};
 use shared::webhooks::IntakeDeps;
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +39,7 @@ const MAX_RECEIVES: u32 = 5;
 /// A running system: the Router plus what the background tasks need.
 pub struct System {
     pub router: Router,
+    pub reconcile: Arc<ReconcileDeps>,
     pub store: EmbeddedStore,
     pub channel_events: EmbeddedQueue,
     pub import: Arc<order_import::ImportDeps>,
@@ -122,8 +125,27 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         .merge(shared::webhooks::router(Arc::new(intake)))
         .merge(shared::api::router(Arc::new(api)))
         .merge(wms::router(Arc::new(wms)));
+    let reconcile = Arc::new(ReconcileDeps {
+        connections: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        channel_events: Arc::new(channel_events.clone()),
+        tokens: Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(config.shopify_api_base.clone())
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            client_id: config.shopify_client_id.clone().unwrap_or_default(),
+            client_secret: config
+                .shopify_secrets
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Secret::new("")),
+            vault: vault.clone(),
+            connections: Arc::new(store.clone()),
+            locks: Arc::new(store.clone()),
+        }),
+    });
     Ok(System {
         router,
+        reconcile,
         store,
         channel_events,
         import,
@@ -161,7 +183,10 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
-    let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx));
+    let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx.clone()));
+    let poller = config
+        .reconcile_every
+        .map(|every| tokio::spawn(reconcile_timer(system.reconcile.clone(), every, stop_rx)));
 
     let served = axum::serve(listener, system.router)
         .with_graceful_shutdown(shutdown)
@@ -169,6 +194,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = consumer.await;
     let _ = janitor.await;
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
     served.map_err(|e| ConfigError::Invalid(format!("server error: {e}")))
 }
 
@@ -183,6 +211,31 @@ async fn janitor(store: EmbeddedStore, mut stop: tokio::sync::watch::Receiver<bo
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The reconciliation poll, every `every` (first run after one period).
+async fn reconcile_timer(
+    deps: Arc<ReconcileDeps>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match reconcile_all(&deps).await {
+            Ok(results) => {
+                let enqueued: u32 = results
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().ok())
+                    .map(|r| r.enqueued)
+                    .sum();
+                tracing::info!(connections = results.len(), enqueued, "reconciliation tick");
+            }
+            Err(e) => tracing::warn!(error = %e, "reconciliation tick failed"),
         }
     }
 }

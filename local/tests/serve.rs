@@ -59,6 +59,10 @@ async fn env() -> Env {
 }
 
 fn start(env: &Env) -> Runner {
+    start_with(env, &[])
+}
+
+fn start_with(env: &Env, extra: &[(&str, &str)]) -> Runner {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -66,6 +70,7 @@ fn start(env: &Env) -> Runner {
         .port();
     let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
         .arg("serve")
+        .envs(extra.iter().copied())
         .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
         .env("CHANNEL_SYNC_DATA", env.data.path())
         .env("CHANNEL_SYNC_DEV_TOKEN", &env.token)
@@ -758,5 +763,47 @@ async fn app_store_install_is_bound_by_a_claim_never_by_a_guess() {
         Some("missing_scopes"),
         "{landing}"
     );
+    stop(runner);
+}
+
+/// A webhook that never arrived: the reconciliation timer finds the order on Shopify and it
+/// reaches the outbox exactly once, however many times the poll sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciliation_poll_imports_a_missed_order_once() {
+    let env = env().await;
+    let node = json!({
+        "id": "gid://shopify/Order/777", "legacyResourceId": "777", "name": "#1777",
+        "createdAt": "2026-11-27T08:00:00Z", "updatedAt": "2099-01-01T00:00:00Z", "cancelledAt": null,
+        "displayFinancialStatus": "PAID", "test": false, "currencyCode": "EUR", "email": null,
+        "shippingAddress": {"name": "Ada", "firstName": null, "lastName": null, "company": null,
+            "address1": "1 Main St", "address2": null, "city": "Dublin", "provinceCode": null,
+            "zip": "D01", "countryCodeV2": "IE", "phone": null},
+        "lineItems": {"nodes": [{"id": "gid://shopify/LineItem/1", "sku": "TS-001", "quantity": 1,
+            "name": "Tee", "requiresShipping": true}], "pageInfo": {"hasNextPage": false}}
+    });
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
+        .and(wiremock::matchers::body_string_contains(
+            "ChannelSyncOrdersUpdatedSince",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": {"orders": {
+            "nodes": [node], "pageInfo": {"hasNextPage": false, "endCursor": null}}}})),
+        )
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    let client = reqwest::Client::new();
+    let runner = start_with(&env, &[("CHANNEL_SYNC_RECONCILE_SECS", "1")]);
+    assert_eq!(connect(&client, &runner, &env.token).await.status(), 201);
+    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let messages_later = outbox(&client, &runner, &env.token).await;
+    assert_eq!(messages_later, messages, "later polls add nothing");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["type"], "order.imported");
+    assert_eq!(messages[0]["order_number"], "#1777");
+    assert_eq!(messages[0]["channel_order_id"], "777");
     stop(runner);
 }

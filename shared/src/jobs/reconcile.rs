@@ -254,3 +254,240 @@ async fn enqueue(
         })
         .await
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::shopify::ShopifyClient;
+    use crate::consumers::order_import::{self, ImportDeps};
+    use crate::consumers::{drain_once, Disposition};
+    use crate::domain::{ConnectionId, TenantId};
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+    use crate::ports::{Secret, Vault};
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn node(id: u64, updated_at: &str) -> serde_json::Value {
+        json!({
+            "id": format!("gid://shopify/Order/{id}"), "legacyResourceId": id.to_string(), "name": format!("#{id}"),
+            "createdAt": "2026-11-27T08:00:00Z", "updatedAt": updated_at, "cancelledAt": null,
+            "displayFinancialStatus": "PAID", "test": false, "currencyCode": "EUR", "email": null,
+            "shippingAddress": {"name": "Ada", "firstName": null, "lastName": null, "company": null,
+                "address1": "1 Main St", "address2": null, "city": "Dublin", "provinceCode": null,
+                "zip": "D01", "countryCodeV2": "IE", "phone": null},
+            "lineItems": {"nodes": [{"id": "gid://shopify/LineItem/1", "sku": "TS-001", "quantity": 1,
+                "name": "Tee", "requiresShipping": true}], "pageInfo": {"hasNextPage": false}}
+        })
+    }
+
+    fn page(nodes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"orders": {"nodes": nodes,
+            "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}}}}))
+    }
+
+    struct World {
+        deps: ReconcileDeps,
+        import: Arc<ImportDeps>,
+        events: EmbeddedQueue,
+        outbox: EmbeddedQueue,
+        connection: Connection,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world(server: &MockServer) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let created = "2026-11-27T09:00:00Z".parse().unwrap();
+        let connection = Connection {
+            id: ConnectionId::parse("c_rec").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: created,
+            updated_at: created,
+        };
+        store.create(&connection).await.unwrap();
+        vault
+            .put(
+                &connection.credentials_name(),
+                &ShopifyCredentials::static_token("shpat_fake_poll", "").to_secret(),
+            )
+            .await
+            .unwrap();
+        let events = store.queue("channel-events", None, 5);
+        let outbox = store.queue("wms-orders", None, 5);
+        let tokens = Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(Some(server.uri())).unwrap(),
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            vault: vault.clone(),
+            connections: Arc::new(store.clone()),
+            locks: Arc::new(store.clone()),
+        });
+        let import = Arc::new(ImportDeps {
+            connections: Arc::new(store.clone()),
+            vault,
+            idempotency: Arc::new(store.clone()),
+            wms_orders: Arc::new(outbox.clone()),
+            dead_letter: Arc::new(store.queue("dlq", None, 5)),
+        });
+        World {
+            deps: ReconcileDeps {
+                connections: Arc::new(store.clone()),
+                idempotency: Arc::new(store),
+                channel_events: Arc::new(events.clone()),
+                tokens,
+            },
+            import,
+            events,
+            outbox,
+            connection,
+            _dir: dir,
+        }
+    }
+
+    async fn consume(w: &World) {
+        while drain_once(
+            &w.events,
+            w.import.clone(),
+            order_import::handle,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+            > 0
+        {}
+    }
+
+    #[tokio::test]
+    async fn the_poll_imports_what_webhooks_missed_once_and_advances_the_watermark() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/admin/api/2026-10/graphql.json"))
+            .and(header("X-Shopify-Access-Token", "shpat_fake_poll"))
+            .and(body_partial_json(json!({"variables": {"after": null, "query": "updated_at:>='2026-11-27T08:50:00Z'"}})))
+            .respond_with(page(vec![node(1, "2026-11-27T09:10:00Z"), node(2, "2026-11-27T09:20:00Z")], Some("c1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"variables": {"after": "c1"}})))
+            .respond_with(page(vec![node(3, "2026-11-27T09:30:00Z")], None))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        // Order 1 already came by webhook at this state.
+        let webhook = json!({"v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_rec",
+            "shop": "demo.myshopify.com", "topic": "orders/create", "delivery_id": "w1",
+            "received_at": "2026-11-27T09:10:01Z", "payload": {"id": 1, "name": "#1",
+            "created_at": "2026-11-27T08:00:00Z", "updated_at": "2026-11-27T09:10:00Z",
+            "line_items": [{"id": 1, "sku": "TS-001", "quantity": 1}],
+            "shipping_address": {"address1": "1 Main St", "country_code": "IE"}}});
+        assert_eq!(
+            order_import::handle(w.import.clone(), webhook.to_string()).await,
+            Disposition::Done("order.imported".into())
+        );
+
+        let run = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            (run.pages, run.found, run.enqueued, run.missed_by_webhooks),
+            (2, 3, 2, 2)
+        );
+        assert_eq!(run.outcome, "completed");
+        assert_eq!(
+            run.watermark_after.to_rfc3339(),
+            "2026-11-27T09:30:00+00:00"
+        );
+        consume(&w).await;
+        let tenant = TenantId::parse("dev").unwrap();
+        let numbers: Vec<String> = w
+            .outbox
+            .read_after(&tenant, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.body["order_number"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(numbers, ["#1", "#2", "#3"], "each order exactly once");
+        let last = w
+            .deps
+            .idempotency
+            .record("reconcile-last#c_rec")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(last["missed_by_webhooks"], 2);
+    }
+
+    #[tokio::test]
+    async fn a_second_run_starts_at_the_new_watermark_and_enqueues_nothing_known() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(
+                json!({"variables": {"query": "updated_at:>='2026-11-27T08:50:00Z'"}}),
+            ))
+            .respond_with(page(vec![node(5, "2026-11-27T09:40:00Z")], None))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(
+                json!({"variables": {"query": "updated_at:>='2026-11-27T09:30:00Z'"}}),
+            ))
+            .respond_with(page(vec![node(5, "2026-11-27T09:40:00Z")], None))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(first.enqueued, 1);
+        consume(&w).await;
+        let second = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            (second.found, second.enqueued, second.missed_by_webhooks),
+            (1, 0, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn overlapping_runs_and_failures_do_not_move_the_watermark() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        w.deps
+            .idempotency
+            .claim("reconcile-lock#c_rec", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let skipped = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert!(
+            skipped.outcome.starts_with("skipped"),
+            "{}",
+            skipped.outcome
+        );
+        w.deps
+            .idempotency
+            .release("reconcile-lock#c_rec")
+            .await
+            .unwrap();
+        assert!(matches!(
+            reconcile_connection(&w.deps, &w.connection).await,
+            Err(ReconcileError::Channel(_))
+        ));
+        assert_eq!(
+            w.deps.idempotency.record("watermark#c_rec").await.unwrap(),
+            None
+        );
+        assert_eq!(w.events.depth().await.unwrap(), 0);
+    }
+}
