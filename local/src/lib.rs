@@ -11,6 +11,7 @@ use axum::Router;
 use shared::api::ApiDeps;
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
+use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop};
 use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
@@ -29,6 +30,7 @@ pub mod queues {
     pub const WMS_ORDERS: &str = "wms-orders";
     pub const WMS_EVENTS: &str = "wms-events";
     pub const WMS_EVENTS_DLQ: &str = "wms-events-dlq";
+    pub const STOCK_EVENTS: &str = "stock-events";
 }
 
 /// How long a consumer owns a received message before it is delivered again.
@@ -39,6 +41,8 @@ const MAX_RECEIVES: u32 = 5;
 /// A running system: the Router plus what the background tasks need.
 pub struct System {
     pub router: Router,
+    pub wms_events: EmbeddedQueue,
+    pub wms_events_deps: Arc<WmsEventsDeps>,
     pub reconcile: Arc<ReconcileDeps>,
     pub store: EmbeddedStore,
     pub channel_events: EmbeddedQueue,
@@ -80,6 +84,19 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         verifiers: vec![Arc::new(verifier)],
     };
     let vault = Arc::new(vault);
+    let tokens = Arc::new(ShopifyTokens {
+        client: ShopifyClient::new(config.shopify_api_base.clone())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+        client_id: config.shopify_client_id.clone().unwrap_or_default(),
+        client_secret: config
+            .shopify_secrets
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Secret::new("")),
+        vault: vault.clone(),
+        connections: Arc::new(store.clone()),
+        locks: Arc::new(store.clone()),
+    });
     let api = ApiDeps {
         connections: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
@@ -92,8 +109,9 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     let wms = wms::WmsDeps {
         tenants: Arc::new(store.clone()),
         outbox: wms_orders.clone(),
-        inbound: wms_events,
+        inbound: wms_events.clone(),
     };
+    let wms_orders_out = wms_orders.clone();
     let import = Arc::new(order_import::ImportDeps {
         connections: Arc::new(store.clone()),
         vault: vault.clone(),
@@ -129,22 +147,20 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(channel_events.clone()),
-        tokens: Arc::new(ShopifyTokens {
-            client: ShopifyClient::new(config.shopify_api_base.clone())
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-            client_id: config.shopify_client_id.clone().unwrap_or_default(),
-            client_secret: config
-                .shopify_secrets
-                .first()
-                .cloned()
-                .unwrap_or_else(|| Secret::new("")),
-            vault: vault.clone(),
-            connections: Arc::new(store.clone()),
-            locks: Arc::new(store.clone()),
-        }),
+        tokens: tokens.clone(),
+    });
+    let wms_events_deps = Arc::new(WmsEventsDeps {
+        connections: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        shopify: tokens,
+        wms_orders: Arc::new(wms_orders_out),
+        stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
+        dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
     Ok(System {
         router,
+        wms_events,
+        wms_events_deps,
         reconcile,
         store,
         channel_events,
@@ -183,6 +199,14 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
+    let shipments = tokio::spawn(run_loop(
+        Arc::new(system.wms_events.clone()),
+        system.wms_events_deps.clone(),
+        wms_events::handle,
+        system.store.notified(),
+        VISIBILITY,
+        stop_rx.clone(),
+    ));
     let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx.clone()));
     let poller = config
         .reconcile_every
@@ -193,6 +217,7 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = consumer.await;
+    let _ = shipments.await;
     let _ = janitor.await;
     if let Some(poller) = poller {
         let _ = poller.await;

@@ -807,3 +807,108 @@ async fn the_reconciliation_poll_imports_a_missed_order_once() {
     assert_eq!(messages[0]["channel_order_id"], "777");
     stop(runner);
 }
+
+/// The scripted run: install (OAuth) → order webhook → shipment event from the WMS →
+/// `fulfillmentCreate` with the right tracking, once, against a loopback fake Shopify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_order_shipment_fulfillment() {
+    let env = env().await;
+    mount_token_endpoint(&env, "code-9", ALL_SCOPES).await;
+    let fo_line = |id: u32, sku: &str, remaining: u32| {
+        json!({"id": format!("gid://shopify/FulfillmentOrderLineItem/{id}"), "remainingQuantity": remaining,
+            "lineItem": {"id": format!("gid://shopify/LineItem/{id}"), "sku": sku}})
+    };
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_oauth"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"variables": {"id": "gid://shopify/Order/5630201856307"}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/5630201856307",
+                "fulfillmentOrders": {"nodes": [{
+                    "id": "gid://shopify/FulfillmentOrder/91", "status": "OPEN",
+                    "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
+                    "lineItems": {"nodes": [fo_line(1, "TS-001", 1), fo_line(2, "TS-002", 2)],
+                        "pageInfo": {"hasNextPage": false, "endCursor": null}}
+                }], "pageInfo": {"hasNextPage": false, "endCursor": null}}
+            }}})),
+        )
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_oauth"))
+        .and(wiremock::matchers::body_partial_json(json!({"variables": {"fulfillment": {
+            "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/91",
+                "fulfillmentOrderLineItems": [{"id": "gid://shopify/FulfillmentOrderLineItem/2", "quantity": 2}]}],
+            "notifyCustomer": false,
+            "trackingInfo": {"company": "DHL Express", "number": "JD014600003828", "url": "https://track.example/JD014600003828"}
+        }}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"fulfillmentCreate": {
+            "fulfillment": {"id": "gid://shopify/Fulfillment/555", "status": "SUCCESS"}, "userErrors": []}}})))
+        .with_priority(1)
+        .expect(1)
+        .mount(&env.shopify)
+        .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let runner = start(&env);
+
+    // 1. Install from the dashboard.
+    let started: Value = client
+        .post(format!("{}/api/oauth/shopify/start", runner.base))
+        .bearer_auth(&env.token)
+        .json(&json!({"shop": SHOP}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let state = query_param(started["authorize_url"].as_str().unwrap(), "state").unwrap();
+    let done = client
+        .get(callback_url(&runner, &env.secret, SHOP, &state, "code-9"))
+        .send()
+        .await
+        .unwrap();
+    let connection = query_param(&location(&done), "connection").expect("connected");
+
+    // 2. The order arrives by webhook.
+    let order = webhook(&client, &runner, &env.secret, SHOP, "d-9", order_body());
+    assert_eq!(order.send().await.unwrap().status(), 200);
+    settled_outbox(&client, &runner, &env.token, 1).await;
+
+    // 3. The WMS dispatches part of it (twice: a retried message).
+    let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
+        "channel_order_id": "5630201856307", "lines": [{"sku": "TS-002", "quantity": 2}],
+        "carrier": "DHL Express", "tracking_number": "JD014600003828",
+        "tracking_url": "https://track.example/JD014600003828"});
+    for _ in 0..2 {
+        let posted = client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(&env.token)
+            .json(&shipment)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+    }
+    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let kinds: Vec<&str> = messages
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["order.imported", "tracking.exported"]);
+    assert_eq!(
+        messages[1]["fulfillments"],
+        json!(["gid://shopify/Fulfillment/555"])
+    );
+    assert_eq!(messages[1]["tracking_number"], "JD014600003828");
+    stop(runner);
+    // Dropping the mock server checks fulfillmentCreate was called exactly once.
+}

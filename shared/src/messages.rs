@@ -51,6 +51,28 @@ pub enum WmsOutbound {
     /// pushes from it until it reconnects.
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected(ConnectionMessage),
+    /// Tracking was written to the channel.
+    #[serde(rename = "tracking.exported")]
+    TrackingExported(TrackingResult),
+    /// Tracking could not be written and will not be retried; `reason` says why.
+    #[serde(rename = "tracking.failed")]
+    TrackingFailed(TrackingResult),
+}
+
+/// `tracking.exported` / `tracking.failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingResult {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel_order_id: ChannelOrderId,
+    pub tracking_number: String,
+    /// The channel's fulfillment ids (exported).
+    #[serde(default)]
+    pub fulfillments: Vec<String>,
+    /// Why it failed (failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `privacy.request`.

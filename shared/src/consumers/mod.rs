@@ -2,6 +2,7 @@
 //! batch responses) and the in-process loops of `channel-sync serve`.
 
 pub mod order_import;
+pub mod wms_events;
 
 use crate::ports::{PortResult, Queue};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};

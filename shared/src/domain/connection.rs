@@ -88,6 +88,9 @@ pub struct ConnectionSettings {
     /// The channel location whose stock we set.
     #[serde(default)]
     pub inventory_location: Option<String>,
+    /// Whether the channel emails the buyer when we write tracking back.
+    #[serde(default)]
+    pub notify_customer: bool,
 }
 
 /// One connected store of one tenant. Credentials are not here: they live in the vault

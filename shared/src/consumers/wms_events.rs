@@ -1,0 +1,287 @@
+//! `wms-events` consumer: `shipment.dispatched` → tracking written back to the channel;
+//! `stock.changed` and `product.upserted` are passed on to `stock-events` for the inventory
+//! engine.
+//!
+//! Tracking export (Shopify): read the order's fulfillment orders, plan the shipped lines
+//! (everything when the WMS sends no lines; a partial shipment otherwise) at the connection's
+//! fulfilment location, then one `fulfillmentCreate` per location group with the tracking
+//! company, number and URL. Exactly once per (connection, order, tracking number): a claim with
+//! a lease guards the work and is completed with the fulfillment ids. Retries after a timeout
+//! re-read the fulfillment orders first, so a whole-order shipment that was in fact written
+//! ends as "already fulfilled". Permanent outcomes (already fulfilled, cancelled, order
+//! unknown, refused by Shopify, store disconnected) are recorded and reported to the WMS as
+//! `tracking.failed` with the reason, never retried forever.
+
+use super::Disposition;
+use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::{plan_fulfillment, FulfillmentError, PlanError, Tracking};
+use crate::channels::ClientError;
+use crate::domain::{Channel, ChannelOrderId, ConnectionId, ShopDomain, TenantId};
+use crate::messages::{ShippedLine, TrackingResult, WmsInbound, WmsOutbound, VERSION};
+use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SHIPMENT_LEASE: Duration = Duration::from_secs(120);
+
+/// What the consumer needs.
+pub struct WmsEventsDeps {
+    pub connections: Arc<dyn Connections>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub shopify: Arc<ShopifyTokens>,
+    /// Results for the WMS (`tracking.exported` / `tracking.failed`).
+    pub wms_orders: Arc<dyn Queue>,
+    /// Where stock and product messages wait for the inventory engine.
+    pub stock_events: Arc<dyn Queue>,
+    pub dead_letter: Arc<dyn Queue>,
+}
+
+/// Handles one `wms-events` message body.
+pub async fn handle(deps: Arc<WmsEventsDeps>, body: String) -> Disposition {
+    let message: WmsInbound = match serde_json::from_str(&body) {
+        Ok(m) => m,
+        Err(e) => return dead_letter(&deps, &body, format!("not a WMS message: {e}")).await,
+    };
+    match message {
+        WmsInbound::ShipmentDispatched {
+            tenant,
+            connection,
+            channel_order_id,
+            lines,
+            carrier,
+            tracking_number,
+            tracking_url,
+            ..
+        } => {
+            let shipment = Shipment {
+                tenant,
+                connection,
+                channel_order_id,
+                lines,
+                tracking: Tracking {
+                    company: carrier,
+                    number: tracking_number,
+                    url: tracking_url,
+                },
+            };
+            export_tracking(&deps, shipment).await
+        }
+        other => {
+            let forwarded = deps
+                .stock_events
+                .send(OutMessage {
+                    body,
+                    tenant: Some(other.tenant().clone()),
+                    ..OutMessage::default()
+                })
+                .await;
+            match forwarded {
+                Ok(()) => Disposition::Done("passed on to stock-events".into()),
+                Err(e) => Disposition::Retry(e.to_string()),
+            }
+        }
+    }
+}
+
+struct Shipment {
+    tenant: TenantId,
+    connection: ConnectionId,
+    channel_order_id: ChannelOrderId,
+    lines: Option<Vec<ShippedLine>>,
+    tracking: Tracking,
+}
+
+/// Why a shipment ends without tracking on the channel, for good.
+struct Permanent(String);
+
+enum Failure {
+    Permanent(Permanent),
+    Retry(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Unauthorized => {
+                Failure::Permanent(Permanent("Shopify rejected the store's credentials".into()))
+            }
+            ClientError::NotFound => {
+                Failure::Permanent(Permanent("the store is closed or unavailable".into()))
+            }
+            other => Failure::Retry(other.to_string()),
+        }
+    }
+}
+
+async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Disposition {
+    let key = format!(
+        "shipment#{}#{}#{}",
+        shipment.connection, shipment.channel_order_id, shipment.tracking.number
+    );
+    match deps.idempotency.claim(&key, SHIPMENT_LEASE).await {
+        Ok(Claim::Acquired) => {}
+        Ok(Claim::Done(_)) => return Disposition::Done("shipment already handled".into()),
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("the shipment is being exported by another worker".into())
+        }
+        Err(e) => return Disposition::Retry(e.to_string()),
+    }
+    let outcome = write_tracking(deps, &shipment).await;
+    let (message, record) = match outcome {
+        Ok(fulfillments) => (
+            WmsOutbound::TrackingExported(result(&shipment, fulfillments.clone(), None)),
+            json!({"exported": fulfillments}),
+        ),
+        Err(Failure::Permanent(Permanent(reason))) => (
+            WmsOutbound::TrackingFailed(result(&shipment, Vec::new(), Some(reason.clone()))),
+            json!({"failed": reason}),
+        ),
+        Err(Failure::Retry(reason)) => {
+            if let Err(e) = deps.idempotency.release(&key).await {
+                tracing::warn!(error = %e, "could not release the shipment claim; it expires");
+            }
+            return Disposition::Retry(reason);
+        }
+    };
+    let kind = if matches!(message, WmsOutbound::TrackingExported(_)) {
+        "tracking.exported"
+    } else {
+        "tracking.failed"
+    };
+    let body = match serde_json::to_string(&message) {
+        Ok(body) => body,
+        Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
+    };
+    let dedup = hex::encode(Sha256::digest(key.as_bytes()));
+    // Publish, then record. A crash in between lets the claim expire; the retry re-reads the
+    // fulfillment orders (finding the order fulfilled) and publishes under the same dedup id.
+    if let Err(e) = deps
+        .wms_orders
+        .send(OutMessage {
+            body,
+            dedup_id: Some(dedup.clone()),
+            group_id: Some(dedup),
+            tenant: Some(shipment.tenant.clone()),
+        })
+        .await
+    {
+        // Tracking is on the channel already; the retry re-plans, finds it fulfilled and
+        // reports again. Release so it can.
+        let _ = deps.idempotency.release(&key).await;
+        return Disposition::Retry(e.to_string());
+    }
+    if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
+        return Disposition::Retry(e.to_string());
+    }
+    tracing::info!(order = %shipment.channel_order_id, outcome = kind, "shipment handled");
+    Disposition::Done(kind.into())
+}
+
+fn result(s: &Shipment, fulfillments: Vec<String>, reason: Option<String>) -> TrackingResult {
+    TrackingResult {
+        v: VERSION,
+        tenant: s.tenant.clone(),
+        connection: s.connection.clone(),
+        channel_order_id: s.channel_order_id.clone(),
+        tracking_number: s.tracking.number.clone(),
+        fulfillments,
+        reason,
+    }
+}
+
+/// Writes the tracking; returns the fulfillment ids.
+async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec<String>, Failure> {
+    let permanent = |r: String| Failure::Permanent(Permanent(r));
+    let connection = deps
+        .connections
+        .get(&shipment.tenant, &shipment.connection)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .ok_or_else(|| {
+            permanent(format!(
+                "no connection {} for this tenant",
+                shipment.connection
+            ))
+        })?;
+    if connection.channel != Channel::Shopify {
+        return Err(permanent(format!(
+            "tracking export for {} is not built yet",
+            connection.channel
+        )));
+    }
+    let token = deps
+        .shopify
+        .access_token(&connection)
+        .await
+        .map_err(|e| match e {
+            TokenError::Unavailable(reason) => Failure::Retry(reason),
+            other => permanent(other.to_string()),
+        })?;
+    let shop = ShopDomain::parse(&connection.shop).map_err(|e| permanent(e.to_string()))?;
+    let client = &deps.shopify.client;
+    let orders = client
+        .fulfillment_orders(&shop, &token, shipment.channel_order_id.as_str())
+        .await?
+        .ok_or_else(|| permanent("the order does not exist on Shopify".into()))?;
+    let shipped: Option<Vec<(String, u32)>> = shipment.lines.as_ref().map(|lines| {
+        lines
+            .iter()
+            .map(|l| (l.sku.to_string(), l.quantity))
+            .collect()
+    });
+    let plan = plan_fulfillment(
+        &orders,
+        connection.settings.fulfilment_location.as_deref(),
+        shipped.as_deref(),
+    )
+    .map_err(|e| match e {
+        PlanError::AlreadyFulfilled => {
+            permanent("the order is already fulfilled on Shopify".into())
+        }
+        other => permanent(other.to_string()),
+    })?;
+    let mut ids = Vec::new();
+    for group in &plan.groups {
+        match client
+            .create_fulfillment(
+                &shop,
+                &token,
+                &group.by_fulfillment_order,
+                &shipment.tracking,
+                connection.settings.notify_customer,
+            )
+            .await
+        {
+            Ok(created) => ids.push(created.id),
+            Err(FulfillmentError::Client(e)) if ids.is_empty() => return Err(e.into()),
+            Err(FulfillmentError::Client(e)) => {
+                // Part of the shipment is on Shopify already: retrying would re-plan the rest.
+                return Err(Failure::Retry(format!(
+                    "after {} fulfillment(s): {e}",
+                    ids.len()
+                )));
+            }
+            Err(other) => return Err(permanent(other.to_string())),
+        }
+    }
+    Ok(ids)
+}
+
+async fn dead_letter(deps: &WmsEventsDeps, body: &str, reason: String) -> Disposition {
+    tracing::warn!(reason = %reason, "WMS message dead-lettered");
+    let wrapped = json!({"v": 1, "type": "dead_letter", "source": "wms-events", "reason": reason,
+        "at": chrono::Utc::now(), "body": body});
+    match deps
+        .dead_letter
+        .send(OutMessage {
+            body: wrapped.to_string(),
+            ..OutMessage::default()
+        })
+        .await
+    {
+        Ok(()) => Disposition::Done("dead-lettered".into()),
+        Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
+    }
+}
