@@ -285,3 +285,188 @@ async fn dead_letter(deps: &WmsEventsDeps, body: &str, reason: String) -> Dispos
         Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::shopify::ShopifyClient;
+    use crate::domain::{Connection, ConnectionStatus};
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+    use crate::ports::{Secret, Vault};
+    use serde_json::Value;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    struct World {
+        deps: Arc<WmsEventsDeps>,
+        outbox: EmbeddedQueue,
+        stock: EmbeddedQueue,
+        dlq: EmbeddedQueue,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world(server: &MockServer, status: ConnectionStatus) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let now = chrono::Utc::now();
+        let connection = Connection {
+            id: ConnectionId::parse("c_ship").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.create(&connection).await.unwrap();
+        vault
+            .put(
+                &connection.credentials_name(),
+                &ShopifyCredentials::static_token("shpat_fake_ship", "").to_secret(),
+            )
+            .await
+            .unwrap();
+        let (outbox, stock, dlq) = (
+            store.queue("wms-orders", None, 5),
+            store.queue("stock-events", None, 5),
+            store.queue("dlq", None, 5),
+        );
+        let deps = Arc::new(WmsEventsDeps {
+            connections: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            shopify: Arc::new(ShopifyTokens {
+                client: ShopifyClient::new(Some(server.uri())).unwrap(),
+                client_id: String::new(),
+                client_secret: Secret::new(""),
+                vault,
+                connections: Arc::new(store.clone()),
+                locks: Arc::new(store),
+            }),
+            wms_orders: Arc::new(outbox.clone()),
+            stock_events: Arc::new(stock.clone()),
+            dead_letter: Arc::new(dlq.clone()),
+        });
+        World {
+            deps,
+            outbox,
+            stock,
+            dlq,
+            _dir: dir,
+        }
+    }
+
+    fn shipment() -> String {
+        json!({"type": "shipment.dispatched", "tenant": "dev", "connection": "c_ship", "channel_order_id": "42",
+            "carrier": "UPS", "tracking_number": "1Z999", "tracking_url": null})
+        .to_string()
+    }
+
+    async fn outbox(w: &World) -> Vec<Value> {
+        let tenant = TenantId::parse("dev").unwrap();
+        w.outbox
+            .read_after(&tenant, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.body)
+            .collect()
+    }
+
+    fn fulfillment_orders(status: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {"id": "gid://shopify/Order/42",
+            "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1", "status": status,
+                "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
+                "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "remainingQuantity": 0,
+                    "lineItem": {"id": "gid://shopify/LineItem/1", "sku": "A"}}],
+                    "pageInfo": {"hasNextPage": false, "endCursor": null}}}],
+                "pageInfo": {"hasNextPage": false, "endCursor": null}}}}}))
+    }
+
+    #[tokio::test]
+    async fn poison_goes_to_the_dlq_and_stock_messages_are_passed_on() {
+        let server = MockServer::start().await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        assert!(matches!(
+            handle(w.deps.clone(), "{\"type\":".into()).await,
+            Disposition::Done(_)
+        ));
+        assert_eq!(w.dlq.depth().await.unwrap(), 1);
+        let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "A", "available": 3, "at": "2026-11-27T10:00:00Z"});
+        assert_eq!(
+            handle(w.deps.clone(), stock.to_string()).await,
+            Disposition::Done("passed on to stock-events".into())
+        );
+        assert_eq!(w.stock.depth().await.unwrap(), 1);
+        assert!(server.received_requests().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_already_fulfilled_order_is_reported_once_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(fulfillment_orders("CLOSED"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        assert_eq!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert_eq!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Done("shipment already handled".into())
+        );
+        let messages = outbox(&w).await;
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["type"], "tracking.failed");
+        assert_eq!(
+            messages[0]["reason"],
+            "the order is already fulfilled on Shopify"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_disconnected_store_gets_no_call_and_the_wms_is_told() {
+        let server = MockServer::start().await;
+        let w = world(&server, ConnectionStatus::Disconnected).await;
+        assert_eq!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert!(server.received_requests().await.unwrap().is_empty());
+        assert!(outbox(&w).await[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Disconnected"));
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_retried_and_the_retry_can_claim_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(fulfillment_orders("CANCELLED"))
+            .mount(&server)
+            .await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        assert!(matches!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Retry(_)
+        ));
+        assert!(outbox(&w).await.is_empty());
+        assert_eq!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert_eq!(outbox(&w).await[0]["reason"], "the order is cancelled");
+    }
+}
