@@ -17,6 +17,7 @@ use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
 use shared::http::token_sha256;
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
+use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
 use shared::ports::{Secret, Tenants};
 use shared::webhooks::IntakeDeps;
 use std::future::Future;
@@ -41,6 +42,7 @@ const MAX_RECEIVES: u32 = 5;
 /// A running system: the Router plus what the background tasks need.
 pub struct System {
     pub router: Router,
+    pub health: Arc<WebhookHealthDeps>,
     pub wms_events: EmbeddedQueue,
     pub wms_events_deps: Arc<WmsEventsDeps>,
     pub reconcile: Arc<ReconcileDeps>,
@@ -157,8 +159,15 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
         dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
+    let health = Arc::new(WebhookHealthDeps {
+        connections: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        tokens: reconcile.tokens.clone(),
+        callback_url: format!("{}/webhooks/shopify", config.public_url),
+    });
     Ok(System {
         router,
+        health,
         wms_events,
         wms_events_deps,
         reconcile,
@@ -207,6 +216,7 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
+    let health = tokio::spawn(webhook_health_timer(system.health.clone(), stop_rx.clone()));
     let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx.clone()));
     let poller = config
         .reconcile_every
@@ -219,6 +229,7 @@ pub async fn serve(
     let _ = consumer.await;
     let _ = shipments.await;
     let _ = janitor.await;
+    let _ = health.await;
     if let Some(poller) = poller {
         let _ = poller.await;
     }
@@ -261,6 +272,24 @@ async fn reconcile_timer(
                 tracing::info!(connections = results.len(), enqueued, "reconciliation tick");
             }
             Err(e) => tracing::warn!(error = %e, "reconciliation tick failed"),
+        }
+    }
+}
+
+/// The daily webhook subscription check (first one a minute after start).
+async fn webhook_health_timer(
+    deps: Arc<WebhookHealthDeps>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        wait = Duration::from_secs(24 * 3600);
+        if let Err(e) = check_all(&deps).await {
+            tracing::warn!(error = %e, "webhook health check failed");
         }
     }
 }

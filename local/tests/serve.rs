@@ -597,6 +597,29 @@ async fn dashboard_install_creates_the_connection() {
         .build()
         .unwrap();
     let runner = start(&env);
+    let hook_url = format!("{}/webhooks/shopify", runner.base);
+    // After the install, the store is subscribed to the topics we use: listed first (one
+    // exists already), only the missing ones created.
+    Mock::given(method("POST"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_oauth"))
+        .and(wiremock::matchers::body_string_contains("ChannelSyncWebhookSubscriptions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"webhookSubscriptions": {
+            "nodes": [{"id": "gid://shopify/WebhookSubscription/1", "topic": "APP_UNINSTALLED", "uri": hook_url}],
+            "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
+        .with_priority(1)
+        .expect(1)
+        .mount(&env.shopify)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_oauth"))
+        .and(wiremock::matchers::body_string_contains("ChannelSyncCreateWebhook"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"webhookSubscriptionCreate": {
+            "webhookSubscription": {"id": "gid://shopify/WebhookSubscription/2", "topic": "ORDERS_CREATE", "uri": hook_url},
+            "userErrors": []}}})))
+        .with_priority(1)
+        .expect(3)
+        .mount(&env.shopify)
+        .await;
     let started: Value = client
         .post(format!("{}/api/oauth/shopify/start", runner.base))
         .bearer_auth(&env.token)

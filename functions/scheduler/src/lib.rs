@@ -1,13 +1,15 @@
-//! Wiring of the `scheduler` Lambda (EventBridge Scheduler, every 10 minutes).
+//! Wiring of the `scheduler` Lambda. EventBridge Scheduler invokes it with `{"job": …}`:
+//! `reconcile` (every 10 minutes, the default) or `webhook-health` (daily).
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_EVENTS_QUEUE_URL`,
-//! `SHOPIFY_APP_SECRET_ID` (the app's client id and secret, for token refresh), optionally
-//! `SHOPIFY_API_BASE`.
+//! `SHOPIFY_APP_SECRET_ID` (the app's client id and secret, for token refresh),
+//! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), optionally `SHOPIFY_API_BASE`.
 
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::ShopifyClient;
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
+use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
 use shared::ports::Secret;
 use std::sync::Arc;
 
@@ -33,8 +35,14 @@ struct AppSecret {
     client_secret: String,
 }
 
+/// Everything the jobs need.
+pub struct SchedulerDeps {
+    pub reconcile: ReconcileDeps,
+    pub health: WebhookHealthDeps,
+}
+
 /// Everything the jobs need, from the environment.
-pub async fn deps_from_env(config: &SdkConfig) -> Result<ReconcileDeps, ConfigError> {
+pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
     let app = vault
@@ -56,42 +64,131 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<ReconcileDeps, ConfigEr
             .filter(|v| !v.is_empty()),
     )
     .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    Ok(ReconcileDeps {
+    let tokens = Arc::new(ShopifyTokens {
+        client,
+        client_id: app.client_id,
+        client_secret: Secret::new(app.client_secret),
+        vault,
         connections: store.clone(),
-        idempotency: store.clone(),
-        channel_events: Arc::new(SqsQueue::from_config(
-            config,
-            env("CHANNEL_EVENTS_QUEUE_URL")?,
-        )),
-        tokens: Arc::new(ShopifyTokens {
-            client,
-            client_id: app.client_id,
-            client_secret: Secret::new(app.client_secret),
-            vault,
+        locks: store.clone(),
+    });
+    let public_url = env("CHANNEL_SYNC_PUBLIC_URL")?;
+    Ok(SchedulerDeps {
+        reconcile: ReconcileDeps {
             connections: store.clone(),
-            locks: store,
-        }),
+            idempotency: store.clone(),
+            channel_events: Arc::new(SqsQueue::from_config(
+                config,
+                env("CHANNEL_EVENTS_QUEUE_URL")?,
+            )),
+            tokens: tokens.clone(),
+        },
+        health: WebhookHealthDeps {
+            connections: store.clone(),
+            idempotency: store,
+            tokens,
+            callback_url: format!("{}/webhooks/shopify", public_url.trim_end_matches('/')),
+        },
     })
 }
 
-/// One scheduled tick: reconcile every active connection; report how many failed. A failed
-/// connection is retried by the next tick, so the invocation itself does not fail for it.
+/// One scheduled tick. A connection that fails is logged and retried by the next tick, so
+/// the invocation itself fails only when the store cannot be read.
 pub async fn handler(
-    deps: Arc<ReconcileDeps>,
-    _event: serde_json::Value,
+    deps: Arc<SchedulerDeps>,
+    event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let results = reconcile_all(&deps).await?;
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    let enqueued: u32 = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .map(|r| r.enqueued)
-        .sum();
-    tracing::info!(
-        connections = results.len(),
-        failed,
-        enqueued,
-        "reconciliation tick"
-    );
-    Ok(serde_json::json!({"connections": results.len(), "failed": failed, "enqueued": enqueued}))
+    let job = event
+        .get("job")
+        .and_then(|j| j.as_str())
+        .unwrap_or("reconcile");
+    match job {
+        "reconcile" => {
+            let results = reconcile_all(&deps.reconcile).await?;
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            let enqueued: u32 = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .map(|r| r.enqueued)
+                .sum();
+            tracing::info!(
+                connections = results.len(),
+                failed,
+                enqueued,
+                "reconciliation tick"
+            );
+            Ok(
+                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "enqueued": enqueued}),
+            )
+        }
+        "webhook-health" => {
+            let results = check_all(&deps.health).await?;
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            let recreated: usize = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().and_then(|r| r.as_ref()))
+                .map(|r| r.created.len())
+                .sum();
+            tracing::info!(
+                connections = results.len(),
+                failed,
+                recreated,
+                "webhook health check"
+            );
+            Ok(
+                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "recreated": recreated}),
+            )
+        }
+        other => Err(format!("unknown job {other:?}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::embedded::{EmbeddedStore, EmbeddedVault};
+
+    fn deps(dir: &std::path::Path) -> Arc<SchedulerDeps> {
+        let store = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let tokens = Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
+            client_id: "fake".into(),
+            client_secret: Secret::new("shpss_fake"),
+            vault: Arc::new(EmbeddedVault::open(dir).unwrap()),
+            connections: store.clone(),
+            locks: store.clone(),
+        });
+        Arc::new(SchedulerDeps {
+            reconcile: ReconcileDeps {
+                connections: store.clone(),
+                idempotency: store.clone(),
+                channel_events: Arc::new(store.queue("channel-events", None, 5)),
+                tokens: tokens.clone(),
+            },
+            health: WebhookHealthDeps {
+                connections: store.clone(),
+                idempotency: store,
+                tokens,
+                callback_url: "https://sync.example/webhooks/shopify".into(),
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn jobs_are_chosen_by_the_schedule_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = deps(dir.path());
+        let r = handler(deps.clone(), serde_json::json!({})).await.unwrap();
+        assert_eq!(r["job"], "reconcile");
+        let r = handler(deps.clone(), serde_json::json!({"job": "webhook-health"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r["job"].as_str(), r["connections"].as_u64()),
+            (Some("webhook-health"), Some(0))
+        );
+        assert!(handler(deps, serde_json::json!({"job": "mine-bitcoin"}))
+            .await
+            .is_err());
+    }
 }

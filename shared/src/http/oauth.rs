@@ -18,7 +18,7 @@ use super::{bearer_tenant, ApiError};
 use crate::channels::shopify::oauth::{
     authorize_url, missing_scopes, verify_query, ShopifyCredentials,
 };
-use crate::channels::shopify::ShopifyClient;
+use crate::channels::shopify::{ShopifyClient, ORDER_TOPICS};
 use crate::domain::{Channel, ShopDomain, TenantId};
 use crate::ports::{Claim, Connections, Idempotency, Secret, Tenants, Vault};
 use axum::extract::rejection::BytesRejection;
@@ -308,15 +308,48 @@ async fn connect(
     )
     .await;
     match result {
-        Ok((_, connection)) => Ok(app.dashboard(&[
-            ("shopify", "connected"),
-            ("connection", connection.id.as_str()),
-        ])),
+        Ok((_, connection)) => {
+            subscribe(deps, app, &connection, shop, credentials).await;
+            Ok(app.dashboard(&[
+                ("shopify", "connected"),
+                ("connection", connection.id.as_str()),
+            ]))
+        }
         Err(ApiError::Conflict(_)) => Ok(app.dashboard(&[
             ("shopify", "error"),
             ("reason", "shop_owned_by_another_account"),
         ])),
         Err(e) => Err(e),
+    }
+}
+
+/// Subscribes the new store to the topics we use (list first, create only what is missing).
+/// Best effort: a failure is logged and the daily health check repairs it.
+async fn subscribe(
+    deps: &OAuthDeps,
+    app: &ShopifyApp,
+    connection: &crate::domain::Connection,
+    shop: &ShopDomain,
+    credentials: &ShopifyCredentials,
+) {
+    let url = format!("{}/webhooks/shopify", app.public_url.trim_end_matches('/'));
+    let token = Secret::new(credentials.access_token.clone());
+    match deps
+        .shopify
+        .ensure_subscriptions(shop, &token, ORDER_TOPICS, &url)
+        .await
+    {
+        Ok(report) => {
+            let record = json!({"at": chrono::Utc::now(), "existing": report.existing, "created": report.created});
+            let key = format!("webhook-health-last#{}", connection.id);
+            if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
+                tracing::warn!(error = %e, "could not record the subscriptions");
+            }
+            tracing::info!(connection = %connection.id, created = ?report.created, "webhook subscriptions ensured");
+        }
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "could not subscribe to webhooks; the daily check retries")
+        }
     }
 }
 
@@ -396,5 +429,12 @@ async fn claim(
     deps.idempotency
         .complete(&used, &json!(true), Some(CLAIM_TTL))
         .await?;
+    if let (Some(app), Some(creds), Ok(shop)) = (
+        deps.app.as_ref(),
+        ShopifyCredentials::from_secret(&credentials),
+        ShopDomain::parse(&record.shop),
+    ) {
+        subscribe(&deps, app, &connection, &shop, &creds).await;
+    }
     Ok((status, Json(connection)))
 }

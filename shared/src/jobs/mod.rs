@@ -2,3 +2,4 @@
 //! in `channel-sync serve`.
 
 pub mod reconcile;
+pub mod webhook_health;

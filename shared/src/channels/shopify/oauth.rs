@@ -135,6 +135,10 @@ pub struct ShopifyCredentials {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Installed through our app's OAuth flow, so our app secret signs its webhooks and we
+    /// manage its subscriptions. `false` for a merchant's custom-app token.
+    #[serde(default)]
+    pub via_oauth: bool,
 }
 
 impl std::fmt::Debug for ShopifyCredentials {
@@ -155,6 +159,7 @@ impl ShopifyCredentials {
             expires_at: None,
             refresh_token: None,
             refresh_expires_at: None,
+            via_oauth: false,
         }
     }
 
@@ -185,6 +190,7 @@ impl ShopifyCredentials {
             refresh_expires_at: r
                 .refresh_token_expires_in
                 .map(|s| now + ChronoDuration::seconds(s)),
+            via_oauth: true,
         }
     }
 }

@@ -38,7 +38,8 @@ pub struct ShopifyTokens {
 const LOCK_LEASE: Duration = Duration::from_secs(30);
 
 impl ShopifyTokens {
-    async fn stored(
+    /// The stored credentials of `connection`, if readable.
+    pub async fn stored(
         &self,
         connection: &Connection,
     ) -> Result<Option<ShopifyCredentials>, TokenError> {
@@ -181,6 +182,7 @@ mod tests {
             expires_at: Some(now + chrono::Duration::minutes(expires_in_mins)),
             refresh_token: Some("shprt_fake_old".into()),
             refresh_expires_at: None,
+            via_oauth: true,
         };
         vault
             .put(&connection.credentials_name(), &creds.to_secret())

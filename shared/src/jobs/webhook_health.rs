@@ -1,0 +1,194 @@
+//! Webhook subscriptions: created after an install, checked daily. Shopify deletes a
+//! shop's subscriptions after repeated failed deliveries without telling anyone; the daily
+//! check lists them and re-creates what is missing (list first, create only the missing), and
+//! records what it did. Only stores installed through our app are managed: a custom app's
+//! webhooks are signed with that app's secret, which channel-sync does not hold.
+
+use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::{EnsureReport, ORDER_TOPICS};
+use crate::channels::ClientError;
+use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
+use crate::ports::{Connections, Idempotency, PortError};
+use chrono::Utc;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What the check needs.
+pub struct WebhookHealthDeps {
+    pub connections: Arc<dyn Connections>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub tokens: Arc<ShopifyTokens>,
+    /// Where Shopify must deliver: `{public url}/webhooks/shopify`.
+    pub callback_url: String,
+}
+
+/// Why a check did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("store: {0}")]
+    Store(#[from] PortError),
+    #[error("Shopify: {0}")]
+    Channel(#[from] ClientError),
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// Ensures one connection's subscriptions; `None` when the store is not ours to manage.
+pub async fn ensure_for(
+    deps: &WebhookHealthDeps,
+    connection: &Connection,
+) -> Result<Option<EnsureReport>, HealthError> {
+    if connection.channel != Channel::Shopify || connection.status != ConnectionStatus::Active {
+        return Ok(None);
+    }
+    let managed = deps
+        .tokens
+        .stored(connection)
+        .await?
+        .is_some_and(|c| c.via_oauth);
+    if !managed {
+        return Ok(None);
+    }
+    let token = deps.tokens.access_token(connection).await?;
+    let shop =
+        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let report = deps
+        .tokens
+        .client
+        .ensure_subscriptions(&shop, &token, ORDER_TOPICS, &deps.callback_url)
+        .await?;
+    let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created});
+    deps.idempotency
+        .complete(
+            &format!("webhook-health-last#{}", connection.id),
+            &record,
+            None,
+        )
+        .await?;
+    if !report.created.is_empty() {
+        tracing::warn!(connection = %connection.id, created = ?report.created, "missing webhook subscriptions re-created");
+    }
+    Ok(Some(report))
+}
+
+/// The daily check over every connection; one failure does not stop the others.
+pub async fn check_all(
+    deps: &WebhookHealthDeps,
+) -> Result<Vec<(String, Result<Option<EnsureReport>, HealthError>)>, PortError> {
+    let mut results = Vec::new();
+    for connection in deps.connections.list_all().await? {
+        let result = ensure_for(deps, &connection).await;
+        if let Err(e) = &result {
+            tracing::warn!(connection = %connection.id, error = %e, "webhook health check failed");
+        }
+        results.push((connection.id.to_string(), result));
+    }
+    Ok(results)
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::shopify::ShopifyClient;
+    use crate::domain::{ConnectionId, TenantId};
+    use crate::embedded::{EmbeddedStore, EmbeddedVault};
+    use crate::ports::{Secret, Vault};
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    async fn deps(
+        server: &MockServer,
+        dir: &std::path::Path,
+        via_oauth: bool,
+    ) -> (WebhookHealthDeps, Connection) {
+        let store = EmbeddedStore::open(dir).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir).unwrap());
+        let now = Utc::now();
+        let connection = Connection {
+            id: ConnectionId::parse("c_hook").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.create(&connection).await.unwrap();
+        let mut creds = ShopifyCredentials::static_token("shpat_fake_hook", "");
+        creds.via_oauth = via_oauth;
+        vault
+            .put(&connection.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+        let tokens = Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(Some(server.uri())).unwrap(),
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            vault,
+            connections: Arc::new(store.clone()),
+            locks: Arc::new(store.clone()),
+        });
+        let deps = WebhookHealthDeps {
+            connections: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
+            tokens,
+            callback_url: "https://sync.example/webhooks/shopify".into(),
+        };
+        (deps, connection)
+    }
+
+    #[tokio::test]
+    async fn deleted_subscriptions_are_recreated_and_recorded() {
+        let server = MockServer::start().await;
+        let existing: Vec<serde_json::Value> = ["ORDERS_CREATE", "ORDERS_UPDATED", "APP_UNINSTALLED"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"id": format!("gid://shopify/WebhookSubscription/{i}"), "topic": t, "uri": "https://sync.example/webhooks/shopify"}))
+            .collect();
+        Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncWebhookSubscriptions"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"data": {"webhookSubscriptions": {
+                "nodes": existing, "pageInfo": {"hasNextPage": false, "endCursor": null}}}})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncCreateWebhook"))
+            .and(body_string_contains("ORDERS_CANCELLED"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"webhookSubscriptionCreate": {
+                "webhookSubscription": {"id": "gid://shopify/WebhookSubscription/9", "topic": "ORDERS_CANCELLED",
+                    "uri": "https://sync.example/webhooks/shopify"}, "userErrors": []}}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, _) = deps(&server, dir.path(), true).await;
+        let results = check_all(&deps).await.unwrap();
+        let report = results[0].1.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(report.created, vec!["ORDERS_CANCELLED"]);
+        let record = deps
+            .idempotency
+            .record("webhook-health-last#c_hook")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record["created"], json!(["ORDERS_CANCELLED"]));
+        // A custom-app store is not ours to manage: no calls at all (the expectations above
+        // count every request).
+        let dir = tempfile::tempdir().unwrap();
+        let (custom, connection) = deps_custom(&server, dir.path()).await;
+        assert!(ensure_for(&custom, &connection).await.unwrap().is_none());
+    }
+
+    async fn deps_custom(
+        server: &MockServer,
+        dir: &std::path::Path,
+    ) -> (WebhookHealthDeps, Connection) {
+        deps(server, dir, false).await
+    }
+}
