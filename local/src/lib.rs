@@ -107,6 +107,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         shopify: ShopifyClient::new(config.shopify_api_base.clone())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?
             .with_max_throttle_wait(Duration::from_secs(5)),
+        tokens: tokens.clone(),
     };
     let wms = wms::WmsDeps {
         tenants: Arc::new(store.clone()),

@@ -935,3 +935,100 @@ async fn install_order_shipment_fulfillment() {
     stop(runner);
     // Dropping the mock server checks fulfillmentCreate was called exactly once.
 }
+
+/// Locations come live from Shopify; settings change one field at a time, and a location must
+/// be one of the store's active locations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locations_and_settings() {
+    let env = env().await;
+    Mock::given(method("POST"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
+        .and(wiremock::matchers::body_string_contains("ChannelSyncLocations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"locations": {"nodes": [
+            {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true, "fulfillsOnlineOrders": true},
+            {"id": "gid://shopify/Location/2", "name": "Old shop", "isActive": false, "fulfillsOnlineOrders": false}
+        ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    let client = reqwest::Client::new();
+    let runner = start(&env);
+    let created: Value = connect(&client, &runner, &env.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let url = format!("{}/api/connections/{id}", runner.base);
+
+    let locations: Value = client
+        .get(format!("{url}/locations"))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(locations["locations"][0]["name"], "3PL Warehouse");
+    assert_eq!(locations["locations"][1]["active"], false);
+
+    let patch = |body: Value| {
+        client
+            .patch(&url)
+            .bearer_auth(&env.token)
+            .json(&body)
+            .send()
+    };
+    let ok = patch(json!({"settings": {"fulfilment_location": "gid://shopify/Location/1", "notify_customer": true}})).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let updated: Value = ok.json().await.unwrap();
+    assert_eq!(
+        updated["settings"]["fulfilment_location"],
+        "gid://shopify/Location/1"
+    );
+    assert_eq!(updated["settings"]["notify_customer"], true);
+    assert_eq!(
+        updated["settings"]["inventory_sync"], "disabled",
+        "untouched settings stay"
+    );
+    let live = patch(json!({"settings": {"inventory_sync": "live"}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        live.json::<Value>().await.unwrap()["settings"]["fulfilment_location"],
+        "gid://shopify/Location/1"
+    );
+    for bad in [
+        json!({"settings": {"fulfilment_location": "gid://shopify/Location/2"}}),
+        json!({"settings": {"fulfilment_location": "gid://shopify/Location/99"}}),
+        json!({"settings": {"inventory_sync": "hourly"}}),
+        json!({"settings": {"colour": "blue"}}),
+        json!({"status": "active"}),
+    ] {
+        assert_eq!(patch(bad.clone()).await.unwrap().status(), 422, "{bad}");
+    }
+    let stored: Value = client
+        .get(&url)
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["settings"]["inventory_sync"], "live");
+    assert_eq!(
+        stored["settings"]["fulfilment_location"],
+        "gid://shopify/Location/1"
+    );
+    let other = client
+        .patch(&url)
+        .bearer_auth("cs_wrong_fake")
+        .json(&json!({"settings": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
+    stop(runner);
+}

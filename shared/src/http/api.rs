@@ -3,7 +3,8 @@
 
 use super::{bearer_tenant, ApiError};
 use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::shopify::ShopifyClient;
+use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::{Location, ShopifyClient};
 use crate::channels::ClientError;
 use crate::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, ShopDomain, TenantId,
@@ -25,13 +26,16 @@ pub struct ApiDeps {
     pub tenants: Arc<dyn Tenants>,
     pub vault: Arc<dyn Vault>,
     pub shopify: ShopifyClient,
+    /// Tokens for calls on behalf of a connection (locations).
+    pub tokens: Arc<ShopifyTokens>,
 }
 
 /// The management routes.
 pub fn router(deps: Arc<ApiDeps>) -> Router {
     Router::new()
         .route("/api/connections", get(list).post(create))
-        .route("/api/connections/{id}", get(get_one))
+        .route("/api/connections/{id}", get(get_one).patch(patch_settings))
+        .route("/api/connections/{id}/locations", get(locations))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(deps)
 }
@@ -232,4 +236,140 @@ async fn reconnect(
     connections.update(&existing).await?;
     tracing::info!(connection = %existing.id, "store reconnected");
     Ok((StatusCode::OK, existing))
+}
+
+async fn owned_connection(
+    deps: &ApiDeps,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Connection, ApiError> {
+    let tenant = bearer_tenant(&*deps.tenants, headers).await?;
+    let not_found = || ApiError::NotFound(format!("no connection {id}"));
+    let parsed = ConnectionId::parse(id.to_owned()).map_err(|_| not_found())?;
+    deps.connections
+        .get(&tenant, &parsed)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The store's locations, live from the channel.
+async fn fetch_locations(
+    deps: &ApiDeps,
+    connection: &Connection,
+) -> Result<Vec<Location>, ApiError> {
+    if connection.channel != Channel::Shopify {
+        return Err(ApiError::Unprocessable(format!(
+            "locations of {} stores are not available yet",
+            connection.channel
+        )));
+    }
+    let token = deps
+        .tokens
+        .access_token(connection)
+        .await
+        .map_err(|e| match e {
+            TokenError::Unavailable(m) => {
+                ApiError::BadGateway(format!("could not get a token: {m}"))
+            }
+            other => ApiError::Conflict(other.to_string()),
+        })?;
+    let shop =
+        ShopDomain::parse(&connection.shop).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    deps.tokens
+        .client
+        .locations(&shop, &token)
+        .await
+        .map_err(|e| match e {
+            ClientError::Unauthorized => {
+                ApiError::Conflict("Shopify rejected the store's credentials: reconnect it".into())
+            }
+            other => {
+                ApiError::BadGateway(format!("could not read locations from Shopify: {other}"))
+            }
+        })
+}
+
+/// `GET /api/connections/{id}/locations`: where the merchant can fulfil and stock from.
+async fn locations(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let connection = owned_connection(&deps, &headers, &id).await?;
+    let locations = fetch_locations(&deps, &connection).await?;
+    let body: Vec<Value> = locations
+        .iter()
+        .map(|l| json!({"id": l.id, "name": l.name, "active": l.active, "fulfills_online_orders": l.fulfills_online_orders}))
+        .collect();
+    Ok(Json(json!({ "locations": body })))
+}
+
+/// `PATCH /api/connections/{id}` with `{"settings": {...}}`: only the given settings change;
+/// `null` clears a location. Location ids are checked against the store's active locations.
+async fn patch_settings(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Connection>, ApiError> {
+    let mut connection = owned_connection(&deps, &headers, &id).await?;
+    let body: Value = serde_json::from_slice(&body?)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let Some(changes) = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("settings"))
+        .and_then(Value::as_object)
+    else {
+        return Err(ApiError::Unprocessable(
+            "expected {\"settings\": {...}}".into(),
+        ));
+    };
+    let mut settings = serde_json::to_value(&connection.settings)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut new_locations = Vec::new();
+    for (key, value) in changes {
+        match key.as_str() {
+            "fulfilment_location" | "inventory_location" => match value {
+                Value::Null => {}
+                Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => {
+                    new_locations.push(s.trim().to_owned())
+                }
+                _ => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "{key} must be a location id or null"
+                    )))
+                }
+            },
+            "inventory_sync" | "notify_customer" => {}
+            other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
+        }
+        settings[key] = value.clone();
+    }
+    connection.settings = serde_json::from_value(settings)
+        .map_err(|e| ApiError::Unprocessable(format!("invalid settings: {e}")))?;
+    if !new_locations.is_empty() {
+        let known = fetch_locations(&deps, &connection).await?;
+        for wanted in new_locations {
+            let found = known
+                .iter()
+                .find(|l| l.id == wanted || l.id.rsplit('/').next() == Some(wanted.as_str()));
+            match found {
+                Some(l) if l.active => {}
+                Some(_) => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "location {wanted} is not active"
+                    )))
+                }
+                None => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "the store has no location {wanted}"
+                    )))
+                }
+            }
+        }
+    }
+    connection.updated_at = chrono::Utc::now();
+    deps.connections.update(&connection).await?;
+    Ok(Json(connection))
 }
