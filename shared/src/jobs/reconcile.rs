@@ -125,7 +125,13 @@ pub async fn reconcile_connection(
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
     }
-    let result = poll(deps, connection, &mut run).await;
+    let mut result = poll(deps, connection, &mut run).await;
+    if let Err(ReconcileError::Channel(ClientError::Unauthorized)) = &result {
+        // Uninstalled or revoked mid-run: stop this connection's jobs until it reconnects.
+        result = Err(ReconcileError::Token(
+            deps.tokens.mark_needs_reauth(connection).await,
+        ));
+    }
     if let Err(e) = deps.idempotency.release(&lock).await {
         tracing::warn!(error = %e, "could not release the reconcile lock; it expires");
     }
@@ -453,6 +459,53 @@ mod tests {
             (second.found, second.enqueued, second.missed_by_webhooks),
             (1, 0, 0)
         );
+    }
+
+    #[tokio::test]
+    async fn uninstalled_mid_run_keeps_what_was_enqueued_and_stops_the_connection() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"variables": {"after": null}})))
+            .respond_with(page(vec![node(8, "2026-11-27T09:10:00Z")], Some("c1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"variables": {"after": "c1"}})))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_string("[API] Invalid API key or access token"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let result = reconcile_connection(&w.deps, &w.connection).await;
+        assert!(
+            matches!(result, Err(ReconcileError::Token(TokenError::NeedsReauth))),
+            "{result:?}"
+        );
+        assert_eq!(
+            w.deps.idempotency.record("watermark#c_rec").await.unwrap(),
+            None,
+            "the watermark stays"
+        );
+        consume(&w).await;
+        let tenant = TenantId::parse("dev").unwrap();
+        assert_eq!(
+            w.outbox.read_after(&tenant, 0, 10).await.unwrap().len(),
+            1,
+            "page one is not lost"
+        );
+        let stored = w
+            .deps
+            .connections
+            .get(&tenant, &w.connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
+        // The next tick leaves it alone.
+        assert!(reconcile_all(&w.deps).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -51,7 +51,9 @@ impl ShopifyTokens {
         Ok(secret.as_ref().and_then(ShopifyCredentials::from_secret))
     }
 
-    async fn mark_needs_reauth(&self, connection: &Connection) -> TokenError {
+    /// Marks `connection` as needing re-authorisation (Shopify refused its credentials), which
+    /// stops its jobs until the merchant reconnects.
+    pub async fn mark_needs_reauth(&self, connection: &Connection) -> TokenError {
         let mut updated = connection.clone();
         updated.status = ConnectionStatus::NeedsReauth;
         updated.updated_at = Utc::now();
