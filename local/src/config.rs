@@ -13,6 +13,9 @@ pub struct Config {
     /// `CHANNEL_SYNC_DEV_TOKEN`: the `dev` tenant's bearer token. When unset, one is generated
     /// on first start and kept in `{data}/dev-token` (mode 0600).
     pub dev_token: Option<Secret>,
+    /// `CHANNEL_SYNC_ADMIN_TOKEN`: the operator's token for `POST /api/admin/tenants`
+    /// (unset: the route is off).
+    pub admin_token: Option<Secret>,
     /// `SHOPIFY_CLIENT_SECRET` and, during a rotation, `SHOPIFY_PREVIOUS_CLIENT_SECRET`.
     pub shopify_secrets: Vec<Secret>,
     /// `SHOPIFY_CLIENT_ID` (used by the install flow).
@@ -92,6 +95,7 @@ impl Config {
             })?,
         };
         Ok(Self {
+            admin_token: var("CHANNEL_SYNC_ADMIN_TOKEN").map(Secret::new),
             reconcile_every: (reconcile_secs > 0)
                 .then(|| std::time::Duration::from_secs(reconcile_secs)),
             dashboard_url: var("CHANNEL_SYNC_DASHBOARD_URL")

@@ -145,7 +145,16 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         .merge(shared::http::oauth::router(Arc::new(oauth)))
         .merge(shared::webhooks::router(Arc::new(intake)))
         .merge(shared::api::router(Arc::new(api)))
-        .merge(wms::router(Arc::new(wms)));
+        .merge(wms::router(Arc::new(wms)))
+        .merge(shared::http::admin::router(Arc::new(
+            shared::http::admin::AdminDeps {
+                tenants: Arc::new(store.clone()),
+                admin_token_sha256: config
+                    .admin_token
+                    .as_ref()
+                    .map(|t| token_sha256(t.expose())),
+            },
+        )));
     let reconcile = Arc::new(ReconcileDeps {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),

@@ -1032,3 +1032,74 @@ async fn locations_and_settings() {
     assert_eq!(other.status(), 401);
     stop(runner);
 }
+
+/// The operator issues a second tenant's token; that tenant sees none of `dev`'s connections
+/// or messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_isolated() {
+    let env = env().await;
+    let admin = fake("cs_admin");
+    let client = reqwest::Client::new();
+    let runner = start_with(&env, &[("CHANNEL_SYNC_ADMIN_TOKEN", admin.as_str())]);
+    let created: Value = connect(&client, &runner, &env.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order = webhook(&client, &runner, &env.secret, SHOP, "iso-1", order_body());
+    assert_eq!(order.send().await.unwrap().status(), 200);
+    settled_outbox(&client, &runner, &env.token, 1).await;
+
+    let issue = |auth: &str| {
+        client
+            .post(format!("{}/api/admin/tenants", runner.base))
+            .bearer_auth(auth)
+            .json(&json!({"tenant": "acme"}))
+            .send()
+    };
+    assert_eq!(
+        issue(&env.token).await.unwrap().status(),
+        401,
+        "a tenant token is not an admin token"
+    );
+    let issued: Value = issue(&admin).await.unwrap().json().await.unwrap();
+    let acme = issued["token"].as_str().unwrap();
+
+    let list: Value = client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["connections"], json!([]));
+    let id = created["id"].as_str().unwrap();
+    let theirs = client
+        .get(format!("{}/api/connections/{id}", runner.base))
+        .bearer_auth(acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404);
+    let patch = client
+        .patch(format!("{}/api/connections/{id}", runner.base))
+        .bearer_auth(acme)
+        .json(&json!({"settings": {"inventory_sync": "live"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 404);
+    assert!(outbox(&client, &runner, acme).await.is_empty());
+    let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "A", "available": 1, "at": "2026-11-27T10:00:00Z"});
+    let forged = client
+        .post(format!("{}/wms/events", runner.base))
+        .bearer_auth(acme)
+        .json(&stock)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    stop(runner);
+}

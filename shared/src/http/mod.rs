@@ -1,6 +1,7 @@
 //! HTTP routes as axum Routers: the same Router serves API Gateway (through `lambda_http`)
 //! and `channel-sync serve`.
 
+pub mod admin;
 pub mod api;
 mod auth;
 mod error;
