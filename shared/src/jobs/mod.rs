@@ -1,4 +1,5 @@
 //! Scheduled jobs: run by the `scheduler` function on an EventBridge schedule and by timers
 //! in `channel-sync serve`.
 
+pub mod products;
 pub mod reconcile;
