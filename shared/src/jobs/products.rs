@@ -1,0 +1,1094 @@
+//! The Shopify product import: every variant of a connected store, read page by page, becomes
+//! a `product.imported` message for the WMS and, where unambiguous, an entry of the SKU map
+//! the inventory engine pushes stock through (SKU → inventory item).
+//!
+//! Per active Shopify connection, under a per-connection lease (a scheduler can fire twice):
+//!
+//! - **Messages.** One `product.imported` per variant with a usable SKU, to `wms-orders`,
+//!   duplicates included (the WMS's SKU audit needs to see every variant carrying a SKU). The
+//!   deduplication id is SHA-256 of `product#{connection}#{variant_id}#{sku}#{status}`, so a
+//!   re-import of an unchanged variant is dropped by the queue: always by the embedded outbox,
+//!   but by SQS FIFO only within its 5-minute window, so on AWS the WMS must treat the message
+//!   as an idempotent upsert. The FIFO group is SHA-256 of `product#{connection}#{variant_id}`.
+//! - **SKU map.** One record per SKU (`skumap#{connection}#{sku}`; one big record would break
+//!   DynamoDB's 400 KB item limit), written only after *every* page was read, since a duplicate
+//!   can sit on the last page. A SKU carried by several variants of sellable products (see
+//!   [`sku_report`]), or only by several draft/archived ones, gets no entry: channel-sync never
+//!   guesses which variant takes the stock. A SKU carried by exactly one sellable variant maps
+//!   to it even if draft/archived copies carry it too (merchants keep old copies; nobody can
+//!   order them).
+//! - **Stale entries.** Nothing is deleted. Each entry carries the generation (run start, Unix
+//!   ms) that wrote it, and a completed map commits its generation in `products-map#{connection}`;
+//!   [`sku_entry`] ignores entries older than the committed generation. So a SKU that became a
+//!   duplicate, was renamed or whose variant was deleted stops resolving after the next complete
+//!   run, while the entries of a run still writing (newer) keep resolving.
+//! - **Run record.** `products-run#{connection}#{millis}` (30 days) and `products-last#{connection}`
+//!   (forever), like the reconciliation poll. Blank and duplicate SKUs are logged as warnings
+//!   and listed in the run (capped so the record stays far below 400 KB; totals are exact).
+
+use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::{sku_report, ProductStatus, Variant};
+use crate::channels::ClientError;
+use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, ShopDomain, Sku};
+use crate::messages::VERSION;
+use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Pages per run (250 variants each, so 100,000 variants). A run that hits it publishes what
+/// it read but leaves the SKU map alone: duplicates on unread pages would go unseen.
+pub const MAX_PAGES: u32 = 400;
+/// The per-connection lease. Longer than the reconciliation poll's because a full run can
+/// take long: each page costs ~752 points and Shopify restores 50–200 points/s depending on
+/// the plan, so 400 pages can take up to ~1 h. A crashed run blocks the next one this long.
+const LOCK_LEASE: Duration = Duration::from_secs(60 * 60);
+/// Run records are kept this long.
+const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// At most this many blank-SKU variants are listed in a run record (the total is exact).
+pub const MAX_LISTED_BLANK: usize = 1000;
+/// At most this many duplicate SKUs are listed in a run record (the total is exact) …
+pub const MAX_LISTED_DUPLICATES: usize = 200;
+/// … each with at most this many of its variants. Worst case with 255-byte SKUs and ~45-byte
+/// GIDs: 1000 × 45 + 200 × (255 + 10 × 45) ≈ 190 KB, under DynamoDB's 400 KB item limit.
+pub const MAX_LISTED_VARIANTS_PER_SKU: usize = 10;
+
+/// What the import needs.
+pub struct ProductsDeps {
+    pub idempotency: Arc<dyn Idempotency>,
+    pub wms_orders: Arc<dyn Queue>,
+    pub tokens: Arc<ShopifyTokens>,
+}
+
+/// The record of one import run for one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductsRun {
+    pub connection: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub pages: u32,
+    /// Variants read.
+    pub variants: u32,
+    /// `product.imported` messages sent (the queue drops those of unchanged variants).
+    pub published: u32,
+    /// SKU map entries written.
+    pub mapped: u32,
+    /// Variants of sellable products without a usable SKU (GIDs; the first
+    /// [`MAX_LISTED_BLANK`]). A SKU the domain refuses (control characters, over 255 bytes)
+    /// counts as blank, as it does for orders.
+    pub blank_skus: Vec<String>,
+    /// How many variants `blank_skus` would list without the cap.
+    pub blank_total: u32,
+    /// SKUs left out of the map because several variants carry them, with those variants
+    /// (capped, see [`MAX_LISTED_DUPLICATES`]): [`sku_report`]'s duplicates among sellable
+    /// products, plus SKUs carried only by several draft/archived variants.
+    pub duplicate_skus: BTreeMap<String, Vec<String>>,
+    /// How many SKUs `duplicate_skus` would list without the cap.
+    pub duplicate_total: u32,
+    /// `completed`, `partial: …` (page limit; map not updated), or `skipped: …` (why nothing ran).
+    pub outcome: String,
+}
+
+/// Why a connection's import did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ProductsError {
+    #[error("store: {0}")]
+    Store(#[from] PortError),
+    #[error("Shopify: {0}")]
+    Channel(#[from] ClientError),
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
+}
+
+/// One SKU map entry (`skumap#{connection}#{sku}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuMapEntry {
+    /// The inventory item's GID, what `inventorySetQuantities` takes.
+    pub inventory_item_id: String,
+    pub variant_id: String,
+    pub product_id: String,
+    /// Whether Shopify counts the item's stock; untracked items must not be pushed.
+    pub tracked: bool,
+    /// As in the `product.imported` message (`active`, `draft`, …).
+    pub product_status: String,
+    /// The run that wrote the entry (its start, Unix ms); see the module doc.
+    #[serde(default)]
+    pub generation: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MapGeneration {
+    generation: i64,
+}
+
+fn lock_key(connection: &ConnectionId) -> String {
+    format!("products-lock#{connection}")
+}
+
+fn map_key(connection: &ConnectionId, sku: &str) -> String {
+    format!("skumap#{connection}#{sku}")
+}
+
+fn generation_key(connection: &ConnectionId) -> String {
+    format!("products-map#{connection}")
+}
+
+/// The current map entry for `sku`: `None` when the SKU has no entry, or only one that the
+/// last complete import no longer wrote (duplicate now, renamed, deleted).
+pub async fn sku_entry(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    sku: &Sku,
+) -> Result<Option<SkuMapEntry>, PortError> {
+    let Some(raw) = idempotency
+        .record(&map_key(connection, sku.as_str()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let entry: SkuMapEntry = serde_json::from_value(raw)
+        .map_err(|e| PortError::Corrupt(format!("SKU map entry: {e}")))?;
+    let committed = match idempotency.record(&generation_key(connection)).await? {
+        Some(raw) => {
+            serde_json::from_value::<MapGeneration>(raw)
+                .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
+                .generation
+        }
+        None => 0,
+    };
+    Ok((entry.generation >= committed).then_some(entry))
+}
+
+/// The inventory item to push `sku`'s stock to on this connection: `None` when the SKU is not
+/// mapped (unknown, blank, duplicate — see [`sku_entry`]) or its item is untracked (Shopify
+/// keeps no count for it, so there is nothing to push).
+pub async fn inventory_item_for(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    sku: &Sku,
+) -> Result<Option<String>, PortError> {
+    Ok(sku_entry(idempotency, connection, sku)
+        .await?
+        .filter(|e| e.tracked)
+        .map(|e| e.inventory_item_id))
+}
+
+/// Imports one connection's products (if it is an active Shopify connection and no other run
+/// holds it). Runs that did nothing (skipped) are returned but not recorded, so
+/// `products-last` keeps the last real result.
+pub async fn import_products(
+    deps: &ProductsDeps,
+    connection: &Connection,
+) -> Result<ProductsRun, ProductsError> {
+    import_with_limit(deps, connection, MAX_PAGES).await
+}
+
+async fn import_with_limit(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    max_pages: u32,
+) -> Result<ProductsRun, ProductsError> {
+    let started_at = Utc::now();
+    let mut run = ProductsRun {
+        connection: connection.id.to_string(),
+        started_at,
+        finished_at: started_at,
+        pages: 0,
+        variants: 0,
+        published: 0,
+        mapped: 0,
+        blank_skus: Vec::new(),
+        blank_total: 0,
+        duplicate_skus: BTreeMap::new(),
+        duplicate_total: 0,
+        outcome: String::new(),
+    };
+    if connection.channel != Channel::Shopify {
+        run.outcome = format!("skipped: a {} connection, not Shopify", connection.channel);
+        return Ok(run);
+    }
+    if connection.status != ConnectionStatus::Active {
+        let status = match connection.status {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Disconnected => "disconnected",
+        };
+        run.outcome = format!("skipped: the connection is {status}");
+        return Ok(run);
+    }
+    let lock = lock_key(&connection.id);
+    if deps.idempotency.claim(&lock, LOCK_LEASE).await? != Claim::Acquired {
+        run.outcome = "skipped: another run holds this connection".into();
+        return Ok(run);
+    }
+    let result = import_and_record(deps, connection, &mut run, max_pages).await;
+    if let Err(e) = deps.idempotency.release(&lock).await {
+        tracing::warn!(error = %e, "could not release the products lock; it expires");
+    }
+    result?;
+    Ok(run)
+}
+
+async fn import_and_record(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    run: &mut ProductsRun,
+    max_pages: u32,
+) -> Result<(), ProductsError> {
+    import(deps, connection, run, max_pages).await?;
+    run.finished_at = Utc::now();
+    let record = serde_json::to_value(&*run).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    deps.idempotency
+        .complete(
+            &format!(
+                "products-run#{}#{}",
+                connection.id,
+                run.started_at.timestamp_millis()
+            ),
+            &record,
+            Some(RUN_RETENTION),
+        )
+        .await?;
+    deps.idempotency
+        .complete(&format!("products-last#{}", connection.id), &record, None)
+        .await?;
+    if run.blank_total > 0 {
+        tracing::warn!(
+            connection = %connection.id,
+            count = run.blank_total,
+            variants = ?run.blank_skus.iter().take(20).collect::<Vec<_>>(),
+            "variants of sellable products have no usable SKU: no stock sync, orders held"
+        );
+    }
+    if run.duplicate_total > 0 {
+        tracing::warn!(
+            connection = %connection.id,
+            count = run.duplicate_total,
+            skus = ?run.duplicate_skus.keys().take(20).collect::<Vec<_>>(),
+            "SKUs carried by several variants: left out of the SKU map"
+        );
+    }
+    tracing::info!(
+        connection = %connection.id,
+        variants = run.variants,
+        published = run.published,
+        mapped = run.mapped,
+        outcome = %run.outcome,
+        "product import run"
+    );
+    Ok(())
+}
+
+async fn import(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    run: &mut ProductsRun,
+    max_pages: u32,
+) -> Result<(), ProductsError> {
+    let token = deps.tokens.access_token(connection).await?;
+    let shop =
+        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let mut variants = Vec::new();
+    let mut cursor: Option<String> = None;
+    let complete = loop {
+        let (page, next) = deps
+            .tokens
+            .client
+            .variants_page(&shop, &token, cursor.as_deref())
+            .await?;
+        run.pages += 1;
+        for variant in page {
+            run.variants += 1;
+            let variant = usable_sku(variant);
+            if let Some(sku) = &variant.sku {
+                publish(deps, connection, &variant, sku).await?;
+                run.published += 1;
+            }
+            variants.push(variant);
+        }
+        cursor = next;
+        if cursor.is_none() {
+            break true;
+        }
+        if run.pages >= max_pages {
+            break false;
+        }
+    };
+
+    let report = sku_report(&variants);
+    let plan = plan_map(&variants);
+    let mut duplicates = report.duplicates;
+    duplicates.extend(plan.ambiguous_unsellable);
+    list_problems(run, report.blank, duplicates);
+
+    if !complete {
+        run.outcome = format!(
+            "partial: page limit ({max_pages}) reached; messages sent, SKU map not updated"
+        );
+        tracing::warn!(connection = %connection.id, pages = run.pages, "product import hit the page limit");
+        return Ok(());
+    }
+    let generation = run.started_at.timestamp_millis();
+    for (sku, variant) in plan.mapped {
+        let Some(inventory_item_id) = variant.inventory_item_id.clone() else {
+            // The schema says every variant has an inventory item; without one there is
+            // nothing to push stock to, so no entry.
+            tracing::warn!(variant = %variant.variant_id, "variant without an inventory item: not mapped");
+            continue;
+        };
+        let entry = SkuMapEntry {
+            inventory_item_id,
+            variant_id: variant.variant_id.clone(),
+            product_id: variant.product_id.clone(),
+            tracked: variant.tracked,
+            product_status: status_str(&variant.product_status),
+            generation,
+        };
+        let record = serde_json::to_value(&entry).map_err(|e| PortError::Corrupt(e.to_string()))?;
+        deps.idempotency
+            .complete(&map_key(&connection.id, sku), &record, None)
+            .await?;
+        run.mapped += 1;
+    }
+    commit_generation(&*deps.idempotency, &connection.id, generation).await?;
+    run.outcome = "completed".into();
+    Ok(())
+}
+
+/// Only after every entry is written. Never moves backwards: an overlapping older run (its
+/// lease expired) finishing last must not revive entries the newer run dropped.
+async fn commit_generation(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    generation: i64,
+) -> Result<(), PortError> {
+    let key = generation_key(connection);
+    // An unreadable record is replaced (the map heals) rather than blocking every run.
+    let current = idempotency
+        .record(&key)
+        .await?
+        .and_then(|raw| serde_json::from_value::<MapGeneration>(raw).ok())
+        .map_or(0, |g| g.generation);
+    if generation > current {
+        let record = serde_json::to_value(MapGeneration { generation })
+            .map_err(|e| PortError::Corrupt(e.to_string()))?;
+        idempotency.complete(&key, &record, None).await?;
+    }
+    Ok(())
+}
+
+/// A SKU the domain refuses (control characters, too long) is no SKU, as for order lines.
+fn usable_sku(mut variant: Variant) -> Variant {
+    if let Some(raw) = &variant.sku {
+        if let Err(e) = Sku::parse(raw.as_str()) {
+            tracing::warn!(variant = %variant.variant_id, error = %e, "unusable SKU: treated as blank");
+            variant.sku = None;
+        }
+    }
+    variant
+}
+
+struct MapPlan<'a> {
+    /// SKU → the one variant that takes its stock.
+    mapped: BTreeMap<&'a str, &'a Variant>,
+    /// SKUs with no sellable variant and several unsellable ones.
+    ambiguous_unsellable: BTreeMap<String, Vec<String>>,
+}
+
+/// Which variant each SKU maps to (see the module doc for the rules).
+fn plan_map(variants: &[Variant]) -> MapPlan<'_> {
+    let mut by_sku: BTreeMap<&str, (Vec<&Variant>, Vec<&Variant>)> = BTreeMap::new();
+    for v in variants {
+        if let Some(sku) = v.sku.as_deref() {
+            let (sellable, other) = by_sku.entry(sku).or_default();
+            if v.product_status.is_sellable() {
+                sellable.push(v);
+            } else {
+                other.push(v);
+            }
+        }
+    }
+    let mut plan = MapPlan {
+        mapped: BTreeMap::new(),
+        ambiguous_unsellable: BTreeMap::new(),
+    };
+    for (sku, (sellable, other)) in by_sku {
+        match (sellable.as_slice(), other.as_slice()) {
+            ([one], _) | ([], [one]) => {
+                plan.mapped.insert(sku, one);
+            }
+            ([], several) => {
+                plan.ambiguous_unsellable.insert(
+                    sku.to_owned(),
+                    several.iter().map(|v| v.variant_id.clone()).collect(),
+                );
+            }
+            // Several sellable variants: `sku_report`'s duplicates.
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// Puts blank and duplicate SKUs into the run, capped (see [`MAX_LISTED_BLANK`]).
+fn list_problems(
+    run: &mut ProductsRun,
+    blank: Vec<String>,
+    duplicates: BTreeMap<String, Vec<String>>,
+) {
+    run.blank_total = u32::try_from(blank.len()).unwrap_or(u32::MAX);
+    run.blank_skus = blank.into_iter().take(MAX_LISTED_BLANK).collect();
+    run.duplicate_total = u32::try_from(duplicates.len()).unwrap_or(u32::MAX);
+    run.duplicate_skus = duplicates
+        .into_iter()
+        .take(MAX_LISTED_DUPLICATES)
+        .map(|(sku, mut ids)| {
+            ids.truncate(MAX_LISTED_VARIANTS_PER_SKU);
+            (sku, ids)
+        })
+        .collect();
+}
+
+/// The status as the message and the map spell it: Shopify's value in lower case.
+fn status_str(status: &ProductStatus) -> String {
+    match status {
+        ProductStatus::Active => "active".into(),
+        ProductStatus::Draft => "draft".into(),
+        ProductStatus::Archived => "archived".into(),
+        ProductStatus::Unlisted => "unlisted".into(),
+        ProductStatus::Other(raw) => raw.to_ascii_lowercase(),
+    }
+}
+
+fn sha256_hex(input: &str) -> String {
+    hex::encode(Sha256::digest(input.as_bytes()))
+}
+
+/// Sends one `product.imported` message for a variant with a usable SKU.
+async fn publish(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    variant: &Variant,
+    sku: &str,
+) -> Result<(), PortError> {
+    let status = status_str(&variant.product_status);
+    let body = json!({
+        "type": "product.imported",
+        "v": VERSION,
+        "tenant": connection.tenant,
+        "connection": connection.id,
+        "channel": Channel::Shopify,
+        "sku": sku,
+        "variant_id": variant.variant_id,
+        "product_id": variant.product_id,
+        // The product's title (the query reads no variant title); missing reads as null.
+        "title": Some(variant.product_title.as_str()).filter(|t| !t.is_empty()),
+        "status": status,
+        "inventory_item_id": variant.inventory_item_id,
+        "tracked": variant.tracked,
+    });
+    deps.wms_orders
+        .send(OutMessage {
+            body: body.to_string(),
+            dedup_id: Some(sha256_hex(&format!(
+                "product#{}#{}#{sku}#{status}",
+                connection.id, variant.variant_id
+            ))),
+            group_id: Some(sha256_hex(&format!(
+                "product#{}#{}",
+                connection.id, variant.variant_id
+            ))),
+            tenant: Some(connection.tenant.clone()),
+        })
+        .await
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::shopify::ShopifyClient;
+    use crate::domain::TenantId;
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+    use crate::ports::{Connections, Received, Secret, Vault};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "shpat_fake_products";
+    /// The document `variants_page` sends, spelled out so a change to the wire shape fails here.
+    const VARIANTS_QUERY: &str = "query ChannelSyncVariants($first: Int!, $after: String) { productVariants(first: $first, after: $after) { nodes { id sku inventoryItem { id tracked } product { id status title } } pageInfo { hasNextPage endCursor } } }";
+
+    fn request(after: Option<&str>) -> MockBuilder {
+        Mock::given(method("POST"))
+            .and(path("/admin/api/2026-10/graphql.json"))
+            .and(header("X-Shopify-Access-Token", TOKEN))
+            .and(body_json(json!({
+                "query": VARIANTS_QUERY,
+                "variables": {"first": 250, "after": after}
+            })))
+    }
+
+    fn page(nodes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"productVariants": {
+            "nodes": nodes, "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}}}}))
+    }
+
+    /// A variant node; `n` numbers the variant, its inventory item (1000 + n) and product (500 + n).
+    fn node(n: u32, sku: Option<&str>, status: &str, tracked: bool) -> serde_json::Value {
+        json!({
+            "id": format!("gid://shopify/ProductVariant/{n}"),
+            "sku": sku,
+            "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", 1000 + n), "tracked": tracked},
+            "product": {"id": format!("gid://shopify/Product/{}", 500 + n), "status": status, "title": format!("Product {n}")}
+        })
+    }
+
+    fn gid(n: u32) -> String {
+        format!("gid://shopify/ProductVariant/{n}")
+    }
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+
+    struct World {
+        deps: ProductsDeps,
+        store: EmbeddedStore,
+        outbox: EmbeddedQueue,
+        connection: Connection,
+        _dir: tempfile::TempDir,
+    }
+
+    fn tokens(
+        server: &MockServer,
+        store: &EmbeddedStore,
+        vault: Arc<EmbeddedVault>,
+    ) -> Arc<ShopifyTokens> {
+        Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(Some(server.uri())).unwrap(),
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            vault,
+            connections: Arc::new(store.clone()),
+            locks: Arc::new(store.clone()),
+        })
+    }
+
+    async fn world(server: &MockServer) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let created = "2026-11-27T09:00:00Z".parse().unwrap();
+        let connection = Connection {
+            id: ConnectionId::parse("c_prod").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: created,
+            updated_at: created,
+        };
+        store.create(&connection).await.unwrap();
+        vault
+            .put(
+                &connection.credentials_name(),
+                &ShopifyCredentials::static_token(TOKEN, "").to_secret(),
+            )
+            .await
+            .unwrap();
+        let outbox = store.queue("wms-orders", None, 5);
+        World {
+            deps: ProductsDeps {
+                idempotency: Arc::new(store.clone()),
+                wms_orders: Arc::new(outbox.clone()),
+                tokens: tokens(server, &store, vault),
+            },
+            store,
+            outbox,
+            connection,
+            _dir: dir,
+        }
+    }
+
+    impl World {
+        async fn bodies(&self) -> Vec<serde_json::Value> {
+            self.outbox
+                .read_after(&self.connection.tenant, 0, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.body)
+                .collect()
+        }
+
+        async fn item(&self, s: &str) -> Option<String> {
+            inventory_item_for(&*self.deps.idempotency, &self.connection.id, &sku(s))
+                .await
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn two_pages_publish_map_and_report_blank_and_duplicate_skus() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(
+                vec![
+                    node(1, Some(" TS-001 "), "ACTIVE", true),
+                    node(2, None, "ACTIVE", true),
+                    node(3, Some("DUP"), "ACTIVE", true),
+                    node(4, Some("BAD\u{7}SKU"), "ACTIVE", true),
+                ],
+                Some("vc-1"),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        request(Some("vc-1"))
+            .respond_with(page(
+                vec![
+                    node(5, Some("DUP"), "UNLISTED", true),
+                    node(6, Some("TS-002"), "DRAFT", false),
+                    node(7, Some("TS-001"), "ARCHIVED", true),
+                    node(8, Some("OLD"), "ARCHIVED", true),
+                    node(9, Some("OLD"), "DRAFT", true),
+                    node(10, Some(""), "ACTIVE", true),
+                ],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+
+        let run = import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(run.outcome, "completed");
+        assert_eq!(
+            (run.pages, run.variants, run.published, run.mapped),
+            (2, 10, 7, 2)
+        );
+        assert_eq!(run.blank_skus, [gid(2), gid(4), gid(10)]);
+        assert_eq!(run.blank_total, 3);
+        assert_eq!(
+            run.duplicate_skus,
+            BTreeMap::from([
+                ("DUP".to_owned(), vec![gid(3), gid(5)]),
+                ("OLD".to_owned(), vec![gid(8), gid(9)]),
+            ])
+        );
+        assert_eq!(run.duplicate_total, 2);
+
+        // Every variant with a usable SKU is published, duplicates included, in page order.
+        let bodies = w.bodies().await;
+        let skus: Vec<&str> = bodies.iter().map(|b| b["sku"].as_str().unwrap()).collect();
+        assert_eq!(
+            skus,
+            ["TS-001", "DUP", "DUP", "TS-002", "TS-001", "OLD", "OLD"]
+        );
+        assert_eq!(
+            bodies[0],
+            json!({"type": "product.imported", "v": 1, "tenant": "dev", "connection": "c_prod",
+                "channel": "shopify", "sku": "TS-001", "variant_id": gid(1),
+                "product_id": "gid://shopify/Product/501", "title": "Product 1", "status": "active",
+                "inventory_item_id": "gid://shopify/InventoryItem/1001", "tracked": true})
+        );
+        assert_eq!(bodies[3]["status"], "draft");
+        assert_eq!(bodies[3]["tracked"], false);
+
+        // The map: the one sellable variant wins over an archived copy; a lone draft variant
+        // is mapped (but untracked, so nothing to push); duplicates are not mapped.
+        assert_eq!(
+            w.item("TS-001").await.as_deref(),
+            Some("gid://shopify/InventoryItem/1001")
+        );
+        assert_eq!(w.item("TS-002").await, None);
+        let ts2 = sku_entry(&*w.deps.idempotency, &w.connection.id, &sku("TS-002"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                ts2.inventory_item_id.as_str(),
+                ts2.variant_id.as_str(),
+                ts2.product_id.as_str(),
+                ts2.tracked,
+                ts2.product_status.as_str()
+            ),
+            (
+                "gid://shopify/InventoryItem/1006",
+                gid(6).as_str(),
+                "gid://shopify/Product/506",
+                false,
+                "draft"
+            )
+        );
+        for missing in ["DUP", "OLD", "BAD", "NOPE"] {
+            assert_eq!(w.item(missing).await, None, "{missing}");
+            assert_eq!(
+                w.store
+                    .record(&format!("skumap#c_prod#{missing}"))
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+
+        // Run records: the dated one and the last one hold the same run.
+        let dated = w
+            .store
+            .record(&format!(
+                "products-run#c_prod#{}",
+                run.started_at.timestamp_millis()
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let last = w
+            .store
+            .record("products-last#c_prod")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(dated, last);
+        assert_eq!(serde_json::from_value::<ProductsRun>(last).unwrap(), run);
+        // The lease was given back.
+        assert_eq!(
+            w.store
+                .claim("products-lock#c_prod", Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Claim::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn re_imports_publish_only_changed_variants() {
+        let server = MockServer::start().await;
+        let first = vec![
+            node(1, Some("A"), "ACTIVE", true),
+            node(2, Some("B"), "ACTIVE", true),
+        ];
+        request(None)
+            .respond_with(page(first, None))
+            .up_to_n_times(2)
+            .expect(2)
+            .mount(&server)
+            .await;
+        request(None)
+            .respond_with(page(
+                vec![
+                    node(1, Some("A"), "ACTIVE", true),
+                    node(2, Some("B"), "DRAFT", true),
+                ],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+
+        let one = import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(one.published, 2);
+        assert_eq!(w.outbox.depth().await.unwrap(), 2);
+        let two = import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((two.outcome.as_str(), two.published), ("completed", 2));
+        assert_eq!(
+            w.outbox.depth().await.unwrap(),
+            2,
+            "unchanged variants are dropped"
+        );
+        import_products(&w.deps, &w.connection).await.unwrap();
+        let bodies = w.bodies().await;
+        assert_eq!(bodies.len(), 3, "only the status change is new");
+        assert_eq!(
+            (bodies[2]["sku"].as_str(), bodies[2]["status"].as_str()),
+            (Some("B"), Some("draft"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sku_that_becomes_a_duplicate_or_disappears_stops_resolving() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(
+                vec![
+                    node(1, Some("A"), "ACTIVE", true),
+                    node(2, Some("B"), "ACTIVE", true),
+                ],
+                None,
+            ))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        request(None)
+            .respond_with(page(
+                vec![
+                    node(1, Some("A"), "ACTIVE", true),
+                    node(3, Some("A"), "ACTIVE", true),
+                ],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            w.item("A").await.as_deref(),
+            Some("gid://shopify/InventoryItem/1001")
+        );
+        assert_eq!(
+            w.item("B").await.as_deref(),
+            Some("gid://shopify/InventoryItem/1002")
+        );
+
+        // A run must start in a later millisecond to get a newer generation.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let run = import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            run.duplicate_skus,
+            BTreeMap::from([("A".to_owned(), vec![gid(1), gid(3)])])
+        );
+        assert_eq!(run.mapped, 0);
+        assert_eq!(w.item("A").await, None, "now ambiguous: never guess");
+        assert_eq!(w.item("B").await, None, "its variant is gone");
+        // The entries are still there (nothing is deleted), just outdated.
+        assert!(w.store.record("skumap#c_prod#A").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_page_limit_sends_messages_but_leaves_the_map_alone() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let run = import_with_limit(&w.deps, &w.connection, 1).await.unwrap();
+        assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
+        assert_eq!((run.pages, run.published, run.mapped), (1, 1, 0));
+        assert_eq!(w.outbox.depth().await.unwrap(), 1);
+        assert_eq!(w.item("A").await, None);
+        assert_eq!(w.store.record("products-map#c_prod").await.unwrap(), None);
+        assert!(w
+            .store
+            .record("products-last#c_prod")
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn the_lease_blocks_a_concurrent_run() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(vec![], None))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        assert_eq!(
+            w.store
+                .claim("products-lock#c_prod", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::Acquired
+        );
+        let run = import_products(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(run.outcome, "skipped: another run holds this connection");
+        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        assert_eq!(w.outbox.depth().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn inactive_or_other_connections_make_no_api_call() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(vec![], None))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        for (status, channel, outcome) in [
+            (
+                ConnectionStatus::NeedsReauth,
+                Channel::Shopify,
+                "skipped: the connection is needs_reauth",
+            ),
+            (
+                ConnectionStatus::Disconnected,
+                Channel::Shopify,
+                "skipped: the connection is disconnected",
+            ),
+            (
+                ConnectionStatus::Active,
+                Channel::Woocommerce,
+                "skipped: a woocommerce connection, not Shopify",
+            ),
+        ] {
+            let mut c = w.connection.clone();
+            c.status = status;
+            c.channel = channel;
+            let run = import_products(&w.deps, &c).await.unwrap();
+            assert_eq!(run.outcome, outcome);
+            assert_eq!(run.pages, 0);
+        }
+        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        // Not even the lease was taken.
+        assert_eq!(
+            w.store
+                .claim("products-lock#c_prod", Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Claim::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_is_an_error_that_keeps_the_map_and_frees_the_lease() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        request(Some("vc-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let err = import_products(&w.deps, &w.connection).await.unwrap_err();
+        assert!(
+            matches!(err, ProductsError::Channel(ClientError::BadResponse(_))),
+            "{err:?}"
+        );
+        assert_eq!(w.item("A").await, None);
+        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        assert_eq!(
+            w.store
+                .claim("products-lock#c_prod", Duration::from_secs(1))
+                .await
+                .unwrap(),
+            Claim::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_are_a_token_error_without_an_api_call() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(vec![], None))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        w.deps
+            .tokens
+            .vault
+            .delete(&w.connection.credentials_name())
+            .await
+            .unwrap();
+        assert!(matches!(
+            import_products(&w.deps, &w.connection).await,
+            Err(ProductsError::Token(TokenError::NeedsReauth))
+        ));
+    }
+
+    /// Keeps every message as sent, to check the ids the queue deduplicates and orders by.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<OutMessage>>);
+
+    #[async_trait]
+    impl Queue for Recorder {
+        async fn send(&self, message: OutMessage) -> Result<(), PortError> {
+            self.0.lock().unwrap().push(message);
+            Ok(())
+        }
+        async fn receive(&self, _: u32, _: Duration) -> Result<Vec<Received>, PortError> {
+            Ok(vec![])
+        }
+        async fn ack(&self, _: &str) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_carry_the_documented_dedup_and_group_ids() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(
+                vec![node(7, Some("A/1 x"), "SOMETHING_NEW", true)],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut w = world(&server).await;
+        let recorder = Arc::new(Recorder::default());
+        w.deps.wms_orders = recorder.clone();
+        import_products(&w.deps, &w.connection).await.unwrap();
+        let sent = recorder.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        let m = &sent[0];
+        let sha = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+        assert_eq!(
+            m.dedup_id.as_deref(),
+            Some(sha("product#c_prod#gid://shopify/ProductVariant/7#A/1 x#something_new").as_str())
+        );
+        assert_eq!(
+            m.group_id.as_deref(),
+            Some(sha("product#c_prod#gid://shopify/ProductVariant/7").as_str())
+        );
+        assert_eq!(m.tenant.as_ref().map(TenantId::as_str), Some("dev"));
+        let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        assert_eq!(body["status"], "something_new");
+    }
+
+    #[test]
+    fn run_records_list_problems_within_the_caps() {
+        let now = Utc::now();
+        let mut run = ProductsRun {
+            connection: "c".into(),
+            started_at: now,
+            finished_at: now,
+            pages: 0,
+            variants: 0,
+            published: 0,
+            mapped: 0,
+            blank_skus: vec![],
+            blank_total: 0,
+            duplicate_skus: BTreeMap::new(),
+            duplicate_total: 0,
+            outcome: String::new(),
+        };
+        let blank: Vec<String> = (0..MAX_LISTED_BLANK as u32 + 5).map(gid).collect();
+        let duplicates: BTreeMap<String, Vec<String>> = (0..MAX_LISTED_DUPLICATES + 3)
+            .map(|i| (format!("S{i:04}"), (0..15).map(gid).collect()))
+            .collect();
+        list_problems(&mut run, blank, duplicates);
+        assert_eq!(run.blank_total as usize, MAX_LISTED_BLANK + 5);
+        assert_eq!(run.blank_skus.len(), MAX_LISTED_BLANK);
+        assert_eq!(run.blank_skus[0], gid(0));
+        assert_eq!(run.duplicate_total as usize, MAX_LISTED_DUPLICATES + 3);
+        assert_eq!(run.duplicate_skus.len(), MAX_LISTED_DUPLICATES);
+        assert!(run
+            .duplicate_skus
+            .values()
+            .all(|ids| ids.len() == MAX_LISTED_VARIANTS_PER_SKU));
+        assert!(run.duplicate_skus.contains_key("S0000"));
+        assert!(!run
+            .duplicate_skus
+            .contains_key(&format!("S{:04}", MAX_LISTED_DUPLICATES)));
+    }
+}
