@@ -16,6 +16,7 @@ use shared::consumers::{order_import, run_loop};
 use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
 use shared::http::token_sha256;
+use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
 use shared::ports::{Secret, Tenants};
@@ -42,6 +43,7 @@ const MAX_RECEIVES: u32 = 5;
 /// A running system: the Router plus what the background tasks need.
 pub struct System {
     pub router: Router,
+    pub products: Arc<ProductsDeps>,
     pub health: Arc<WebhookHealthDeps>,
     pub wms_events: EmbeddedQueue,
     pub wms_events_deps: Arc<WmsEventsDeps>,
@@ -175,8 +177,14 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         tokens: reconcile.tokens.clone(),
         callback_url: format!("{}/webhooks/shopify", config.public_url),
     });
+    let products = Arc::new(ProductsDeps {
+        idempotency: Arc::new(store.clone()),
+        wms_orders: wms_events_deps.wms_orders.clone(),
+        tokens: reconcile.tokens.clone(),
+    });
     Ok(System {
         router,
+        products,
         health,
         wms_events,
         wms_events_deps,
@@ -226,7 +234,12 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
-    let health = tokio::spawn(webhook_health_timer(system.health.clone(), stop_rx.clone()));
+    let health = tokio::spawn(daily_jobs(
+        system.health.clone(),
+        system.products.clone(),
+        system.store.clone(),
+        stop_rx.clone(),
+    ));
     let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx.clone()));
     let poller = config
         .reconcile_every
@@ -286,9 +299,11 @@ async fn reconcile_timer(
     }
 }
 
-/// The daily webhook subscription check (first one a minute after start).
-async fn webhook_health_timer(
-    deps: Arc<WebhookHealthDeps>,
+/// The daily jobs — webhook subscription check, product import — first a minute after start.
+async fn daily_jobs(
+    health: Arc<WebhookHealthDeps>,
+    products: Arc<ProductsDeps>,
+    store: EmbeddedStore,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut wait = Duration::from_secs(60);
@@ -298,8 +313,11 @@ async fn webhook_health_timer(
             _ = stop.changed() => return,
         }
         wait = Duration::from_secs(24 * 3600);
-        if let Err(e) = check_all(&deps).await {
+        if let Err(e) = check_all(&health).await {
             tracing::warn!(error = %e, "webhook health check failed");
+        }
+        if let Err(e) = import_all(&products, &store).await {
+            tracing::warn!(error = %e, "product import failed");
         }
     }
 }

@@ -54,9 +54,30 @@ pub enum WmsOutbound {
     /// Tracking was written to the channel.
     #[serde(rename = "tracking.exported")]
     TrackingExported(TrackingResult),
+    /// A channel product variant with a SKU (the daily product import).
+    #[serde(rename = "product.imported")]
+    ProductImported(ProductImported),
     /// Tracking could not be written and will not be retried; `reason` says why.
     #[serde(rename = "tracking.failed")]
     TrackingFailed(TrackingResult),
+}
+
+/// `product.imported`: an upsert for the WMS (re-sent by every import on AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductImported {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub sku: Sku,
+    pub variant_id: String,
+    pub product_id: String,
+    pub title: Option<String>,
+    /// The channel's product status, lower case (`active`, `draft`, `archived`, `unlisted`).
+    pub status: String,
+    pub inventory_item_id: Option<String>,
+    pub tracked: bool,
 }
 
 /// `tracking.exported` / `tracking.failed`.

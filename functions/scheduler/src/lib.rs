@@ -1,13 +1,15 @@
 //! Wiring of the `scheduler` Lambda. EventBridge Scheduler invokes it with `{"job": …}`:
-//! `reconcile` (every 10 minutes, the default) or `webhook-health` (daily).
+//! `reconcile` (every 10 minutes, the default), `webhook-health` or `products` (daily).
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_EVENTS_QUEUE_URL`,
 //! `SHOPIFY_APP_SECRET_ID` (the app's client id and secret, for token refresh),
-//! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), optionally `SHOPIFY_API_BASE`.
+//! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
+//! (`product.imported`), optionally `SHOPIFY_API_BASE`.
 
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::ShopifyClient;
+use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
 use shared::ports::Secret;
@@ -39,6 +41,7 @@ struct AppSecret {
 pub struct SchedulerDeps {
     pub reconcile: ReconcileDeps,
     pub health: WebhookHealthDeps,
+    pub products: ProductsDeps,
 }
 
 /// Everything the jobs need, from the environment.
@@ -85,9 +88,14 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
         },
         health: WebhookHealthDeps {
             connections: store.clone(),
-            idempotency: store,
-            tokens,
+            idempotency: store.clone(),
+            tokens: tokens.clone(),
             callback_url: format!("{}/webhooks/shopify", public_url.trim_end_matches('/')),
+        },
+        products: ProductsDeps {
+            idempotency: store,
+            wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
+            tokens,
         },
     })
 }
@@ -139,6 +147,24 @@ pub async fn handler(
                 serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "recreated": recreated}),
             )
         }
+        "products" => {
+            let results = import_all(&deps.products, &*deps.reconcile.connections).await?;
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            let published: u32 = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .map(|r| r.published)
+                .sum();
+            tracing::info!(
+                connections = results.len(),
+                failed,
+                published,
+                "product import"
+            );
+            Ok(
+                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "published": published}),
+            )
+        }
         other => Err(format!("unknown job {other:?}").into()),
     }
 }
@@ -167,9 +193,14 @@ mod tests {
             },
             health: WebhookHealthDeps {
                 connections: store.clone(),
-                idempotency: store,
-                tokens,
+                idempotency: store.clone(),
+                tokens: tokens.clone(),
                 callback_url: "https://sync.example/webhooks/shopify".into(),
+            },
+            products: ProductsDeps {
+                idempotency: store.clone(),
+                wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
+                tokens,
             },
         })
     }

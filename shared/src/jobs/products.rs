@@ -701,6 +701,14 @@ mod tests {
                 "inventory_item_id": "gid://shopify/InventoryItem/1001", "tracked": true})
         );
         assert_eq!(bodies[3]["status"], "draft");
+        // Every body is a valid `product.imported` of the message contract.
+        for body in &bodies {
+            let typed: crate::messages::WmsOutbound = serde_json::from_value(body.clone()).unwrap();
+            assert!(matches!(
+                typed,
+                crate::messages::WmsOutbound::ProductImported(_)
+            ));
+        }
         assert_eq!(bodies[3]["tracked"], false);
 
         // The map: the one sellable variant wins over an archived copy; a lone draft variant
@@ -1091,4 +1099,23 @@ mod tests {
             .duplicate_skus
             .contains_key(&format!("S{:04}", MAX_LISTED_DUPLICATES)));
     }
+}
+
+/// Imports products for every connection; one failure does not stop the others.
+pub async fn import_all(
+    deps: &ProductsDeps,
+    connections: &dyn crate::ports::Connections,
+) -> Result<Vec<(String, Result<ProductsRun, ProductsError>)>, PortError> {
+    let mut results = Vec::new();
+    for connection in connections.list_all().await? {
+        if connection.status != crate::domain::ConnectionStatus::Active {
+            continue;
+        }
+        let result = import_products(deps, &connection).await;
+        if let Err(e) = &result {
+            tracing::warn!(connection = %connection.id, error = %e, "product import failed");
+        }
+        results.push((connection.id.to_string(), result));
+    }
+    Ok(results)
 }
