@@ -129,6 +129,42 @@ def main():
     start.pop("pathParameters")
     with open(EVENTS / "oauth-shopify-start.json", "w") as f:
         json.dump(start, f, indent=2)
+    # The management API listing connections (api function).
+    listing = api_gateway(b"", "unused")
+    listing.update({"routeKey": "GET /api/connections", "rawPath": "/api/connections", "body": None, "isBase64Encoded": False})
+    listing["requestContext"].update({"routeKey": "GET /api/connections"})
+    listing["requestContext"]["http"].update({"method": "GET", "path": "/api/connections"})
+    listing["headers"] = {"authorization": "Bearer cs_fake_event_token"}
+    listing.pop("pathParameters")
+    with open(EVENTS / "api-connections-list.json", "w") as f:
+        json.dump(listing, f, indent=2)
+
+    # EventBridge Scheduler's input for the scheduler function.
+    for job in ("reconcile", "webhook-health", "products"):
+        with open(EVENTS / f"scheduler-{job}.json", "w") as f:
+            json.dump({"job": job}, f, indent=2)
+
+    # An SQS batch for tracking-export: a shipment, a stock change, a poison message.
+    wms = [
+        json.dumps({"type": "shipment.dispatched", "tenant": "dev", "connection": "c_demo0000000000000001",
+                    "channel_order_id": "5630201856307", "lines": [{"sku": "TS-002", "quantity": 2}],
+                    "carrier": "DHL Express", "tracking_number": "JD014600003828",
+                    "tracking_url": "https://track.example/JD014600003828"}),
+        json.dumps({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 12,
+                    "at": "2026-11-27T10:00:00Z"}),
+        "not json at all",
+    ]
+    records = []
+    for i, b in enumerate(wms):
+        records.append({
+            "messageId": f"00000000-0000-4000-9000-00000000000{i + 1}", "receiptHandle": f"receipt-{i + 1}",
+            "body": b, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795684502500",
+                                      "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795684502600"},
+            "messageAttributes": {}, "md5OfBody": hashlib.md5(b.encode()).hexdigest(),
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:wms-events",
+            "awsRegion": "eu-west-1"})
+    with open(EVENTS / "tracking-export-sqs-batch.json", "w") as f:
+        json.dump({"Records": records}, f, indent=2)
     print(f"order body: {len(body)} bytes")
 
 

@@ -98,3 +98,60 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<(ApiDeps, AdminDeps), C
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::Tenants;
+    use tower::ServiceExt;
+
+    /// The sample event through the Router the Lambda runs: the token resolves to `dev`.
+    #[tokio::test]
+    async fn sample_list_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let dev = shared::domain::TenantId::parse("dev").unwrap();
+        store
+            .put_token(&dev, &token_sha256("cs_fake_event_token"))
+            .await
+            .unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let tokens = Arc::new(ShopifyTokens {
+            client: ShopifyClient::new(None).unwrap(),
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+            vault: vault.clone(),
+            connections: store.clone(),
+            locks: store.clone(),
+        });
+        let api = ApiDeps {
+            connections: store.clone(),
+            tenants: store.clone(),
+            vault,
+            shopify: ShopifyClient::new(None).unwrap(),
+            tokens,
+        };
+        let admin = AdminDeps {
+            tenants: store,
+            admin_token_sha256: None,
+        };
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/api-connections-list.json"
+        ))
+        .unwrap();
+        let request = lambda_http::request::from_str(&raw).unwrap();
+        let response = app(Arc::new(api), Arc::new(admin))
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body, serde_json::json!({"connections": []}));
+    }
+}

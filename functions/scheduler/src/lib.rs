@@ -223,3 +223,20 @@ mod tests {
             .is_err());
     }
 }
+
+#[cfg(test)]
+mod event_tests {
+    /// The sample schedule inputs name jobs the handler knows.
+    #[test]
+    fn sample_inputs_parse() {
+        for job in ["reconcile", "webhook-health", "products"] {
+            let path = format!(
+                "{}/../../events/scheduler-{job}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let input: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            assert_eq!(input["job"], job);
+        }
+    }
+}

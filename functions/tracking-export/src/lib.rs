@@ -86,3 +86,83 @@ pub async fn handler(
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     Ok(sqs_batch(deps, event, wms_events::handle).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+    use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::{Connections, Queue};
+
+    /// The sample batch through the Lambda handler: the shipment of a disconnected store is
+    /// reported to the WMS (no Shopify call), the stock change is passed on, the poison
+    /// message is dead-lettered, and nothing is retried.
+    #[tokio::test]
+    async fn sample_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let now = chrono::Utc::now();
+        store
+            .create(&Connection {
+                id: ConnectionId::parse("c_demo0000000000000001").unwrap(),
+                tenant: TenantId::parse("dev").unwrap(),
+                channel: Channel::Shopify,
+                shop: "demo-shop.myshopify.com".into(),
+                display_name: None,
+                status: ConnectionStatus::Disconnected,
+                settings: Default::default(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        let (outbox, stock, dlq) = (
+            store.queue("wms-orders", None, 5),
+            store.queue("stock-events", None, 5),
+            store.queue("dlq", None, 5),
+        );
+        let deps = Arc::new(WmsEventsDeps {
+            connections: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            shopify: Arc::new(ShopifyTokens {
+                // Nothing listens here: a call would fail the test.
+                client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
+                client_id: String::new(),
+                client_secret: Secret::new(""),
+                vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
+                connections: Arc::new(store.clone()),
+                locks: Arc::new(store.clone()),
+            }),
+            wms_orders: Arc::new(outbox.clone()),
+            stock_events: Arc::new(stock.clone()),
+            dead_letter: Arc::new(dlq.clone()),
+        });
+        let raw = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/tracking-export-sqs-batch.json"
+        ))
+        .unwrap();
+        let response = handler(deps, serde_json::from_str(&raw).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{:?}",
+            response.batch_item_failures
+        );
+        let results = outbox
+            .read_after(&TenantId::parse("dev").unwrap(), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].body["type"], "tracking.failed");
+        assert_eq!(stock.depth().await.unwrap(), 1);
+        assert_eq!(
+            dlq.receive(10, std::time::Duration::from_secs(5))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
