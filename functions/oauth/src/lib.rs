@@ -4,37 +4,13 @@
 //! `{"client_id", "client_secret", "previous_client_secret"?}`), `CHANNEL_SYNC_PUBLIC_URL`,
 //! `CHANNEL_SYNC_DASHBOARD_URL`, and optionally `SHOPIFY_API_BASE`.
 
+use shared::aws::lambda_env::{env, shopify_client, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault};
-use shared::channels::shopify::ShopifyClient;
 use shared::http::oauth::{OAuthDeps, ShopifyApp};
 use shared::ports::Secret;
 use std::sync::Arc;
 
 pub use shared::http::oauth::router as app;
-
-/// A configuration problem found at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-#[derive(serde::Deserialize)]
-struct AppSecret {
-    client_id: String,
-    client_secret: String,
-    #[serde(default)]
-    previous_client_secret: Option<String>,
-}
 
 /// The Shopify app from its Secrets Manager JSON and our URLs.
 pub fn shopify_app(
@@ -42,14 +18,10 @@ pub fn shopify_app(
     public_url: String,
     dashboard_url: String,
 ) -> Result<ShopifyApp, ConfigError> {
-    let parsed: AppSecret = serde_json::from_str(secret.expose()).map_err(|_| {
-        ConfigError::Invalid(
-            "the Shopify app secret is not JSON with client_id and client_secret".into(),
-        )
-    })?;
-    if parsed.client_id.is_empty() || parsed.client_secret.is_empty() {
+    let parsed = ShopifyAppSecret::parse(secret)?;
+    if parsed.client_id.is_empty() {
         return Err(ConfigError::Invalid(
-            "the Shopify app secret has an empty client_id or client_secret".into(),
+            "the Shopify app secret has an empty client_id".into(),
         ));
     }
     for (name, url) in [
@@ -63,11 +35,8 @@ pub fn shopify_app(
         }
     }
     Ok(ShopifyApp {
+        secrets: parsed.secrets(),
         client_id: parsed.client_id,
-        secrets: std::iter::once(parsed.client_secret)
-            .chain(parsed.previous_client_secret)
-            .map(Secret::new)
-            .collect(),
         public_url,
         dashboard_url,
     })
@@ -77,30 +46,19 @@ pub fn shopify_app(
 pub async fn deps_from_env(config: &SdkConfig) -> Result<OAuthDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app_secret = vault
-        .get_by_id(&env("SHOPIFY_APP_SECRET_ID")?)
-        .await
-        .map_err(|e| {
-            ConfigError::Invalid(format!("the Shopify app secret could not be read: {e}"))
-        })?
-        .ok_or_else(|| ConfigError::Invalid("the Shopify app secret does not exist".into()))?;
+    let secret =
+        shared::aws::lambda_env::read_secret(&vault, &env("SHOPIFY_APP_SECRET_ID")?).await?;
     let app = shopify_app(
-        &app_secret,
+        &secret,
         env("CHANNEL_SYNC_PUBLIC_URL")?,
         env("CHANNEL_SYNC_DASHBOARD_URL")?,
     )?;
-    let shopify = ShopifyClient::new(
-        std::env::var("SHOPIFY_API_BASE")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    )
-    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     Ok(OAuthDeps {
         connections: store.clone(),
         tenants: store.clone(),
         vault,
         idempotency: store,
-        shopify,
+        shopify: shopify_client(None)?,
         app: Some(app),
     })
 }
@@ -150,6 +108,7 @@ mod tests {
 #[cfg(test)]
 mod event_tests {
     use super::*;
+    use shared::channels::shopify::ShopifyClient;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::Tenants;
     use tower::ServiceExt;

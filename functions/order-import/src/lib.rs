@@ -4,26 +4,15 @@
 //! `SECRETS_PREFIX` (where connection credentials live in Secrets Manager).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::aws::lambda_env::{env, ConfigError};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::{order_import, sqs_batch};
 use std::sync::Arc;
 
 pub use shared::consumers::order_import::ImportDeps;
 
-/// A configuration problem found at cold start.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {0} is not set")]
-pub struct MissingEnv(&'static str);
-
-fn env(name: &'static str) -> Result<String, MissingEnv> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(MissingEnv(name))
-}
-
 /// Everything the consumer needs, from the environment.
-pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, MissingEnv> {
+pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     Ok(ImportDeps {
         connections: store.clone(),

@@ -6,36 +6,12 @@
 //! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
 //! (`product.imported`), optionally `SHOPIFY_API_BASE`.
 
+use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
-use shared::channels::shopify::tokens::ShopifyTokens;
-use shared::channels::shopify::ShopifyClient;
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
-use shared::ports::Secret;
 use std::sync::Arc;
-
-/// A configuration problem found at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-#[derive(serde::Deserialize)]
-struct AppSecret {
-    client_id: String,
-    client_secret: String,
-}
 
 /// Everything the jobs need.
 pub struct SchedulerDeps {
@@ -48,33 +24,8 @@ pub struct SchedulerDeps {
 pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app = vault
-        .get_by_id(&env("SHOPIFY_APP_SECRET_ID")?)
-        .await
-        .map_err(|e| {
-            ConfigError::Invalid(format!("the Shopify app secret could not be read: {e}"))
-        })?
-        .and_then(|s| serde_json::from_str::<AppSecret>(s.expose()).ok())
-        .ok_or_else(|| {
-            ConfigError::Invalid(
-                "the Shopify app secret is missing or not JSON with client_id and client_secret"
-                    .into(),
-            )
-        })?;
-    let client = ShopifyClient::new(
-        std::env::var("SHOPIFY_API_BASE")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    )
-    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let tokens = Arc::new(ShopifyTokens {
-        client,
-        client_id: app.client_id,
-        client_secret: Secret::new(app.client_secret),
-        vault,
-        connections: store.clone(),
-        locks: store.clone(),
-    });
+    let app = ShopifyAppSecret::load(&vault).await?;
+    let tokens = shopify_tokens(store.clone(), vault, &app, shopify_client(None)?);
     let public_url = env("CHANNEL_SYNC_PUBLIC_URL")?;
     Ok(SchedulerDeps {
         reconcile: ReconcileDeps {
@@ -172,7 +123,10 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::channels::shopify::tokens::ShopifyTokens;
+    use shared::channels::shopify::ShopifyClient;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::Secret;
 
     fn deps(dir: &std::path::Path) -> Arc<SchedulerDeps> {
         let store = Arc::new(EmbeddedStore::open(dir).unwrap());

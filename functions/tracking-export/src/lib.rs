@@ -6,70 +6,21 @@
 //! `SHOPIFY_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
-use shared::channels::shopify::tokens::ShopifyTokens;
-use shared::channels::shopify::ShopifyClient;
 use shared::consumers::sqs_batch;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
-use shared::ports::Secret;
 use std::sync::Arc;
-
-/// A configuration problem found at cold start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-#[derive(serde::Deserialize)]
-struct AppSecret {
-    client_id: String,
-    client_secret: String,
-}
 
 /// Everything the consumer needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<WmsEventsDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app = vault
-        .get_by_id(&env("SHOPIFY_APP_SECRET_ID")?)
-        .await
-        .map_err(|e| {
-            ConfigError::Invalid(format!("the Shopify app secret could not be read: {e}"))
-        })?
-        .and_then(|s| serde_json::from_str::<AppSecret>(s.expose()).ok())
-        .ok_or_else(|| {
-            ConfigError::Invalid(
-                "the Shopify app secret is missing or not JSON with client_id and client_secret"
-                    .into(),
-            )
-        })?;
-    let client = ShopifyClient::new(
-        std::env::var("SHOPIFY_API_BASE")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    )
-    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let app = ShopifyAppSecret::load(&vault).await?;
     Ok(WmsEventsDeps {
         connections: store.clone(),
         idempotency: store.clone(),
-        shopify: Arc::new(ShopifyTokens {
-            client,
-            client_id: app.client_id,
-            client_secret: Secret::new(app.client_secret),
-            vault,
-            connections: store.clone(),
-            locks: store,
-        }),
+        shopify: shopify_tokens(store, vault, &app, shopify_client(None)?),
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         stock_events: Arc::new(SqsQueue::from_config(
             config,
@@ -90,8 +41,11 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::channels::shopify::tokens::ShopifyTokens;
+    use shared::channels::shopify::ShopifyClient;
     use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::Secret;
     use shared::ports::{Connections, Queue};
 
     /// The sample batch through the Lambda handler: the shipment of a disconnected store is

@@ -3,7 +3,8 @@
 //! Environment: `TABLE_NAME`, `CHANNEL_EVENTS_QUEUE_URL`, `SHOPIFY_APP_SECRET_ID` (a Secrets
 //! Manager secret, JSON `{"client_id", "client_secret", "previous_client_secret"?}`).
 
-use shared::aws::{DynamoStore, SecretsVault, SqsQueue};
+use shared::aws::lambda_env::{env, ConfigError, ShopifyAppSecret};
+use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::channels::shopify::ShopifyVerifier;
 use shared::ports::Secret;
 use shared::webhooks::IntakeDeps;
@@ -11,64 +12,25 @@ use std::sync::Arc;
 
 pub use shared::webhooks::router as app;
 
-/// A configuration problem found at cold start (the function refuses to start).
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("the Shopify app secret {0}")]
-    AppSecret(String),
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-/// The Shopify app's secrets as stored in Secrets Manager.
-#[derive(serde::Deserialize)]
-struct AppSecret {
-    client_secret: String,
-    #[serde(default)]
-    previous_client_secret: Option<String>,
-}
-
 /// Builds a verifier from the app secret's JSON: the current secret and, during a rotation,
 /// the previous one.
 pub fn shopify_verifier(app_secret_json: &Secret) -> Result<ShopifyVerifier, ConfigError> {
-    let parsed: AppSecret = serde_json::from_str(app_secret_json.expose())
-        .map_err(|_| ConfigError::AppSecret("is not JSON with a client_secret".into()))?;
-    let secrets: Vec<Secret> = std::iter::once(parsed.client_secret)
-        .chain(parsed.previous_client_secret)
-        .map(Secret::new)
-        .collect();
-    let verifier = ShopifyVerifier::new(&secrets);
-    if verifier.is_configured() {
-        Ok(verifier)
-    } else {
-        Err(ConfigError::AppSecret("has an empty client_secret".into()))
-    }
+    Ok(ShopifyVerifier::new(
+        &ShopifyAppSecret::parse(app_secret_json)?.secrets(),
+    ))
 }
 
 /// Everything the intake needs, from the environment.
-pub async fn deps_from_env(config: &shared::aws::SdkConfig) -> Result<IntakeDeps, ConfigError> {
+pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError> {
     let table = env("TABLE_NAME")?;
     let queue_url = env("CHANNEL_EVENTS_QUEUE_URL")?;
-    let secret_id = env("SHOPIFY_APP_SECRET_ID")?;
-    let vault = SecretsVault::from_config(config, "");
-    let app_secret = vault
-        .get_by_id(&secret_id)
-        .await
-        .map_err(|e| ConfigError::AppSecret(format!("could not be read: {e}")))?
-        .ok_or_else(|| ConfigError::AppSecret("does not exist".into()))?;
+    let app = ShopifyAppSecret::load(&SecretsVault::from_config(config, "")).await?;
     let store = Arc::new(DynamoStore::from_config(config, table));
     Ok(IntakeDeps {
         connections: store.clone(),
         idempotency: store,
         channel_events: Arc::new(SqsQueue::from_config(config, queue_url)),
-        verifiers: vec![Arc::new(shopify_verifier(&app_secret)?)],
+        verifiers: vec![Arc::new(ShopifyVerifier::new(&app.secrets()))],
     })
 }
 

@@ -16,6 +16,7 @@
 //! is a conditional put (or a transaction, for connection + shop index).
 
 mod dynamo;
+pub mod lambda_env;
 pub mod provision;
 mod secrets;
 mod sqs;
