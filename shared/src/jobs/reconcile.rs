@@ -420,6 +420,8 @@ mod tests {
             .iter()
             .map(|m| m.body["order_number"].as_str().unwrap().to_owned())
             .collect();
+        let mut numbers = numbers;
+        numbers.sort();
         assert_eq!(numbers, ["#1", "#2", "#3"], "each order exactly once");
         let last = w
             .deps
