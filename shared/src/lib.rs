@@ -6,6 +6,7 @@ pub mod channels;
 pub mod consumers;
 pub mod domain;
 pub mod http;
+pub mod inventory;
 pub mod jobs;
 pub mod messages;
 pub mod ports;
