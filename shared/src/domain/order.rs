@@ -74,6 +74,98 @@ pub enum HoldCode {
     Cancelled,
 }
 
+impl OrderLine {
+    /// A line from a channel's raw values. A missing or unusable SKU on a line that needs
+    /// shipping, or a quantity that is not a positive whole number, becomes a hold on the order
+    /// (the line is kept, never dropped).
+    pub fn checked(
+        channel_line_id: String,
+        raw_sku: Option<&str>,
+        raw_quantity: &serde_json::Value,
+        title: Option<String>,
+        requires_shipping: bool,
+        holds: &mut Vec<HoldReason>,
+    ) -> OrderLine {
+        let line_id = &channel_line_id;
+        let quantity = match raw_quantity.as_u64().and_then(|q| u32::try_from(q).ok()) {
+            Some(q) if q > 0 => q,
+            _ => {
+                holds.push(HoldReason::new(
+                    HoldCode::InvalidQuantity,
+                    format!("line {line_id} has quantity {raw_quantity} (expected a positive whole number)"),
+                ));
+                0
+            }
+        };
+        let sku = match raw_sku.and_then(Sku::normalize) {
+            Some(Ok(sku)) => Some(sku),
+            Some(Err(e)) => {
+                holds.push(HoldReason::new(
+                    HoldCode::MissingSku,
+                    format!("line {line_id}: {e}"),
+                ));
+                None
+            }
+            None => {
+                if requires_shipping {
+                    holds.push(HoldReason::new(
+                        HoldCode::MissingSku,
+                        format!("line {line_id} has no SKU"),
+                    ));
+                }
+                None
+            }
+        };
+        OrderLine {
+            channel_line_id,
+            sku,
+            quantity,
+            title,
+            requires_shipping,
+        }
+    }
+}
+
+/// The order-level holds every channel shares, in a fixed order: nothing to ship, no usable
+/// address (street and country), cancelled, test order. `channel` names the channel in the
+/// sentences (`Shopify`).
+pub fn order_holds(
+    lines: &[OrderLine],
+    ship_to: Option<&Address>,
+    cancelled: bool,
+    test: bool,
+    channel: &str,
+) -> Vec<HoldReason> {
+    let mut holds = Vec::new();
+    let needs_shipping = lines.iter().any(|l| l.requires_shipping);
+    if !needs_shipping {
+        holds.push(HoldReason::new(
+            HoldCode::NoLines,
+            "the order has no lines to ship",
+        ));
+    }
+    let usable = ship_to.is_some_and(|a| a.address1.is_some() && a.country_code.is_some());
+    if needs_shipping && !usable {
+        holds.push(HoldReason::new(
+            HoldCode::MissingAddress,
+            "the order needs shipping but has no shipping address with a street and country",
+        ));
+    }
+    if cancelled {
+        holds.push(HoldReason::new(
+            HoldCode::Cancelled,
+            format!("the order is cancelled on {channel}"),
+        ));
+    }
+    if test {
+        holds.push(HoldReason::new(
+            HoldCode::TestOrder,
+            format!("{channel} marks this as a test order"),
+        ));
+    }
+    holds
+}
+
 impl HoldReason {
     pub fn new(code: HoldCode, detail: impl Into<String>) -> Self {
         Self {

@@ -1,9 +1,7 @@
 //! Shopify order webhook payloads (REST Order shape) into [`Order`].
 
 use crate::channels::{InterpretError, Interpreted};
-use crate::domain::{
-    Address, Channel, ChannelOrderId, HoldCode, HoldReason, Order, OrderLine, Sku,
-};
+use crate::domain::{order_holds, Address, Channel, ChannelOrderId, Order, OrderLine};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -113,54 +111,16 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
     let mut lines = Vec::with_capacity(raw.line_items.len());
     for (index, line) in raw.line_items.into_iter().enumerate() {
         let line_id = id_string(&line.id).unwrap_or_else(|| format!("index-{index}"));
-        let quantity = match line.quantity.as_u64().and_then(|q| u32::try_from(q).ok()) {
-            Some(q) if q > 0 => q,
-            _ => {
-                holds.push(HoldReason::new(
-                    HoldCode::InvalidQuantity,
-                    format!(
-                        "line {line_id} has quantity {} (expected a positive whole number)",
-                        line.quantity
-                    ),
-                ));
-                0
-            }
-        };
-        let sku = match line.sku.as_deref().and_then(Sku::normalize) {
-            Some(Ok(sku)) => Some(sku),
-            Some(Err(e)) => {
-                holds.push(HoldReason::new(
-                    HoldCode::MissingSku,
-                    format!("line {line_id}: {e}"),
-                ));
-                None
-            }
-            None => {
-                if line.requires_shipping {
-                    holds.push(HoldReason::new(
-                        HoldCode::MissingSku,
-                        format!("line {line_id} has no SKU"),
-                    ));
-                }
-                None
-            }
-        };
-        lines.push(OrderLine {
-            channel_line_id: line_id,
-            sku,
-            quantity,
-            title: clean(line.name).or(clean(line.title)),
-            requires_shipping: line.requires_shipping,
-        });
-    }
-
-    let needs_shipping = lines.iter().any(|l| l.requires_shipping);
-    if !needs_shipping {
-        holds.push(HoldReason::new(
-            HoldCode::NoLines,
-            "the order has no lines to ship",
+        lines.push(OrderLine::checked(
+            line_id,
+            line.sku.as_deref(),
+            &line.quantity,
+            clean(line.name).or(clean(line.title)),
+            line.requires_shipping,
+            &mut holds,
         ));
     }
+
     let ship_to = raw.shipping_address.map(|a| Address {
         name: clean(a.name).or_else(|| {
             clean(Some(format!(
@@ -179,27 +139,13 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         phone: clean(a.phone),
         email: clean(raw.email.clone()),
     });
-    let usable = ship_to
-        .as_ref()
-        .is_some_and(|a| a.address1.is_some() && a.country_code.is_some());
-    if needs_shipping && !usable {
-        holds.push(HoldReason::new(
-            HoldCode::MissingAddress,
-            "the order needs shipping but has no shipping address with a street and country",
-        ));
-    }
-    if raw.cancelled_at.is_some() {
-        holds.push(HoldReason::new(
-            HoldCode::Cancelled,
-            "the order is cancelled on Shopify",
-        ));
-    }
-    if raw.test {
-        holds.push(HoldReason::new(
-            HoldCode::TestOrder,
-            "Shopify marks this as a test order",
-        ));
-    }
+    holds.extend(order_holds(
+        &lines,
+        ship_to.as_ref(),
+        raw.cancelled_at.is_some(),
+        raw.test,
+        "Shopify",
+    ));
 
     Ok(Order {
         channel_order_id,
@@ -218,6 +164,7 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::HoldCode;
     use serde_json::json;
 
     fn order(lines: serde_json::Value) -> serde_json::Value {

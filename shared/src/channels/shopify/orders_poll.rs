@@ -10,9 +10,7 @@
 use super::locations::connection;
 use super::ShopifyClient;
 use crate::channels::ClientError;
-use crate::domain::{
-    Address, ChannelOrderId, HoldCode, HoldReason, Order, OrderLine, ShopDomain, Sku,
-};
+use crate::domain::{order_holds, Address, ChannelOrderId, Order, OrderLine, ShopDomain};
 use crate::ports::Secret;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -265,57 +263,18 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
             Some(gid) => gid_number(&gid, "LineItem").unwrap_or(gid),
             None => format!("index-{index}"),
         };
-        let quantity = match line.quantity.as_u64().and_then(|q| u32::try_from(q).ok()) {
-            Some(q) if q > 0 => q,
-            _ => {
-                holds.push(HoldReason::new(
-                    HoldCode::InvalidQuantity,
-                    format!(
-                        "line {line_id} has quantity {} (expected a positive whole number)",
-                        line.quantity
-                    ),
-                ));
-                0
-            }
-        };
         // `requiresShipping: Boolean!`; if it were missing, assume shipping (as the webhook
         // path does), so a missing SKU holds the order rather than letting it through.
-        let requires_shipping = line.requires_shipping.unwrap_or(true);
-        let sku = match line.sku.as_deref().and_then(Sku::normalize) {
-            Some(Ok(sku)) => Some(sku),
-            Some(Err(e)) => {
-                holds.push(HoldReason::new(
-                    HoldCode::MissingSku,
-                    format!("line {line_id}: {e}"),
-                ));
-                None
-            }
-            None => {
-                if requires_shipping {
-                    holds.push(HoldReason::new(
-                        HoldCode::MissingSku,
-                        format!("line {line_id} has no SKU"),
-                    ));
-                }
-                None
-            }
-        };
-        lines.push(OrderLine {
-            channel_line_id: line_id,
-            sku,
-            quantity,
-            title: clean(line.name),
-            requires_shipping,
-        });
-    }
-
-    let needs_shipping = lines.iter().any(|l| l.requires_shipping);
-    if !needs_shipping {
-        holds.push(HoldReason::new(
-            HoldCode::NoLines,
-            "the order has no lines to ship",
+        lines.push(OrderLine::checked(
+            line_id,
+            line.sku.as_deref(),
+            &line.quantity,
+            clean(line.name),
+            line.requires_shipping.unwrap_or(true),
+            &mut holds,
         ));
     }
+
     let ship_to = raw.shipping_address.map(|a| Address {
         name: clean(a.name).or_else(|| {
             clean(Some(format!(
@@ -334,28 +293,14 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
         phone: clean(a.phone),
         email: clean(raw.email.clone()),
     });
-    let usable = ship_to
-        .as_ref()
-        .is_some_and(|a| a.address1.is_some() && a.country_code.is_some());
-    if needs_shipping && !usable {
-        holds.push(HoldReason::new(
-            HoldCode::MissingAddress,
-            "the order needs shipping but has no shipping address with a street and country",
-        ));
-    }
-    if cancelled_at.is_some() {
-        holds.push(HoldReason::new(
-            HoldCode::Cancelled,
-            "the order is cancelled on Shopify",
-        ));
-    }
     let test = raw.test.unwrap_or(false);
-    if test {
-        holds.push(HoldReason::new(
-            HoldCode::TestOrder,
-            "Shopify marks this as a test order",
-        ));
-    }
+    holds.extend(order_holds(
+        &lines,
+        ship_to.as_ref(),
+        cancelled_at.is_some(),
+        test,
+        "Shopify",
+    ));
 
     Ok(Order {
         channel_order_id,
@@ -375,6 +320,7 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
 mod tests {
     use super::*;
     use crate::channels::Interpreted;
+    use crate::domain::{HoldCode, HoldReason};
     use chrono::TimeZone;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
