@@ -41,122 +41,150 @@ pub struct Availability {
     pub problems: BTreeMap<Sku, BundleProblem>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Mark {
-    Visiting,
-    Done,
-}
-
-struct Resolver<'a> {
-    stock: &'a HashMap<Sku, i64>,
-    bundles: &'a HashMap<Sku, Vec<Component>>,
-    marks: HashMap<&'a Sku, Mark>,
-    out: Availability,
-}
-
-impl<'a> Resolver<'a> {
-    /// Resolves `sku` (a bundle); `path` is the chain of bundles being resolved.
-    fn resolve(&mut self, sku: &'a Sku, path: &mut Vec<&'a Sku>) -> Result<i64, BundleProblem> {
-        match self.marks.get(sku) {
-            Some(Mark::Done) => {
-                return match self.out.problems.get(sku) {
-                    Some(p) => Err(p.clone()),
-                    None => Ok(self.out.available.get(sku).copied().unwrap_or(0)),
-                }
-            }
-            Some(Mark::Visiting) => {
-                let start = path.iter().position(|s| *s == sku).unwrap_or(0);
-                let mut cycle: Vec<Sku> = path[start..].iter().map(|s| (*s).clone()).collect();
-                cycle.push(sku.clone());
-                return Err(BundleProblem::Cycle { path: cycle });
-            }
-            None => {}
-        }
-        if path.len() >= MAX_DEPTH {
-            return Err(BundleProblem::TooDeep);
-        }
-        let Some(components) = self.bundles.get(sku) else {
-            return Ok(self.stock.get(sku).copied().unwrap_or(0));
-        };
-        self.marks.insert(sku, Mark::Visiting);
-        path.push(sku);
-        let mut result: Result<i64, BundleProblem> = Ok(i64::MAX);
-        for c in components {
-            let per_bundle = i64::from(c.quantity);
-            if per_bundle == 0 {
-                result = Err(BundleProblem::ZeroQuantity {
-                    component: c.sku.clone(),
-                });
-                break;
-            }
-            let available = if self.bundles.contains_key(&c.sku) {
-                match self.resolve(&c.sku, path) {
-                    Ok(n) => n,
-                    Err(BundleProblem::Cycle { path }) => {
-                        result = Err(BundleProblem::Cycle { path });
-                        break;
-                    }
-                    Err(other) => {
-                        result = Err(BundleProblem::BrokenComponent {
-                            component: c.sku.clone(),
-                            reason: other.to_string(),
-                        });
-                        break;
-                    }
-                }
-            } else {
-                match self.stock.get(&c.sku) {
-                    Some(n) => *n,
-                    None => {
-                        result = Err(BundleProblem::MissingComponent {
-                            component: c.sku.clone(),
-                        });
-                        break;
-                    }
-                }
-            };
-            let sets = available.max(0) / per_bundle;
-            if let Ok(min) = &mut result {
-                *min = (*min).min(sets);
-            }
-        }
-        path.pop();
-        self.marks.insert(sku, Mark::Done);
-        let result = result.map(|n| if n == i64::MAX { 0 } else { n });
-        match &result {
-            Ok(n) => {
-                self.out.available.insert(sku.clone(), *n);
-            }
-            Err(p) => {
-                self.out.problems.insert(sku.clone(), p.clone());
-            }
-        }
-        result
-    }
-}
-
 /// Sellable quantity of every SKU in `stock` and every bundle in `bundles`. A bundle with no
 /// components is sellable 0 (nothing to build it from).
+///
+/// Bundles are resolved bottom-up without recursion (a bundle once all of its component
+/// bundles are), so the result does not depend on iteration order and a hostile chain cannot
+/// exhaust the stack. Bundles left unresolved are on a cycle, or depend on one.
 pub fn compute(stock: &HashMap<Sku, i64>, bundles: &HashMap<Sku, Vec<Component>>) -> Availability {
-    let mut r = Resolver {
-        stock,
-        bundles,
-        marks: HashMap::with_capacity(bundles.len()),
-        out: Availability {
-            available: HashMap::with_capacity(stock.len() + bundles.len()),
-            problems: BTreeMap::new(),
-        },
+    let mut out = Availability {
+        available: HashMap::with_capacity(stock.len() + bundles.len()),
+        problems: BTreeMap::new(),
     };
     for (sku, n) in stock {
         if !bundles.contains_key(sku) {
-            r.out.available.insert(sku.clone(), *n);
+            out.available.insert(sku.clone(), *n);
         }
     }
-    for sku in bundles.keys() {
-        let mut path = Vec::new();
-        let _ = r.resolve(sku, &mut path);
+    // For each bundle: how many of its component bundles are still unresolved, and who uses it.
+    let mut waiting: HashMap<&Sku, usize> = HashMap::with_capacity(bundles.len());
+    let mut parents: HashMap<&Sku, Vec<&Sku>> = HashMap::new();
+    for (sku, components) in bundles {
+        let mut n = 0;
+        for c in components {
+            if bundles.contains_key(&c.sku) {
+                n += 1;
+                parents.entry(&c.sku).or_default().push(sku);
+            }
+        }
+        waiting.insert(sku, n);
     }
-    r.out
+    let mut ready: Vec<&Sku> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(s, _)| *s)
+        .collect();
+    let mut level: HashMap<&Sku, usize> = HashMap::with_capacity(bundles.len());
+    while let Some(sku) = ready.pop() {
+        let components = &bundles[sku];
+        let depth = 1 + components
+            .iter()
+            .filter_map(|c| level.get(&c.sku))
+            .max()
+            .copied()
+            .unwrap_or(0);
+        level.insert(sku, depth);
+        match quantity(components, &out, bundles, depth) {
+            Ok(n) => {
+                out.available.insert(sku.clone(), n);
+            }
+            Err(problem) => {
+                out.problems.insert(sku.clone(), problem);
+            }
+        }
+        for parent in parents.get(sku).into_iter().flatten() {
+            if let Some(n) = waiting.get_mut(parent) {
+                *n -= 1;
+                if *n == 0 {
+                    ready.push(parent);
+                }
+            }
+        }
+    }
+    let unresolved: Vec<&Sku> = bundles.keys().filter(|s| !level.contains_key(s)).collect();
+    for sku in unresolved {
+        let problem = cycle_problem(sku, bundles, &level);
+        out.problems.insert(sku.clone(), problem);
+    }
+    out
+}
+
+/// A resolved bundle's quantity from its components (all component bundles are resolved).
+fn quantity(
+    components: &[Component],
+    out: &Availability,
+    bundles: &HashMap<Sku, Vec<Component>>,
+    depth: usize,
+) -> Result<i64, BundleProblem> {
+    if depth > MAX_DEPTH {
+        return Err(BundleProblem::TooDeep);
+    }
+    let mut min = i64::MAX;
+    for c in components {
+        if c.quantity == 0 {
+            return Err(BundleProblem::ZeroQuantity {
+                component: c.sku.clone(),
+            });
+        }
+        let available = match out.available.get(&c.sku) {
+            Some(n) => *n,
+            None if bundles.contains_key(&c.sku) => {
+                let reason = out
+                    .problems
+                    .get(&c.sku)
+                    .map_or_else(|| "unresolved".to_owned(), |p| p.to_string());
+                return Err(BundleProblem::BrokenComponent {
+                    component: c.sku.clone(),
+                    reason,
+                });
+            }
+            None => {
+                return Err(BundleProblem::MissingComponent {
+                    component: c.sku.clone(),
+                })
+            }
+        };
+        min = min.min(available.max(0) / i64::from(c.quantity));
+    }
+    Ok(if min == i64::MAX { 0 } else { min })
+}
+
+/// Why an unresolved bundle is unresolved: the cycle it is on, or the cycle it depends on.
+fn cycle_problem(
+    start: &Sku,
+    bundles: &HashMap<Sku, Vec<Component>>,
+    resolved: &HashMap<&Sku, usize>,
+) -> BundleProblem {
+    let unresolved_component = |sku: &Sku| -> Option<Sku> {
+        let mut next: Vec<&Sku> = bundles[sku]
+            .iter()
+            .map(|c| &c.sku)
+            .filter(|c| bundles.contains_key(*c) && !resolved.contains_key(c))
+            .collect();
+        next.sort();
+        next.first().map(|s| (*s).clone())
+    };
+    let mut path: Vec<Sku> = vec![start.clone()];
+    loop {
+        let Some(next) = unresolved_component(path.last().unwrap_or(start)) else {
+            return BundleProblem::BrokenComponent {
+                component: start.clone(),
+                reason: "unresolved".into(),
+            };
+        };
+        if let Some(at) = path.iter().position(|s| *s == next) {
+            if at == 0 {
+                path.push(next);
+                return BundleProblem::Cycle { path };
+            }
+            return BundleProblem::BrokenComponent {
+                component: path[1].clone(),
+                reason: "it depends on a bundle cycle".into(),
+            };
+        }
+        path.push(next);
+    }
 }
 
 #[cfg(test)]
@@ -256,8 +284,13 @@ mod tests {
                 )
             })
             .collect();
-        let a = compute(&stock, &bundles);
-        assert!(a.available.contains_key(&sku("L3")));
-        assert!(a.problems.contains_key(&sku("L40")));
+        for _ in 0..20 {
+            // The same answer whatever order the maps iterate in.
+            let a = compute(&stock, &bundles);
+            assert_eq!(a.available[&sku("L16")], 100);
+            assert_eq!(a.problems[&sku("L17")], BundleProblem::TooDeep);
+            assert_eq!(a.problems[&sku("L40")], BundleProblem::TooDeep);
+            assert_eq!(a.problems.len(), 24);
+        }
     }
 }
