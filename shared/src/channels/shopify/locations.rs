@@ -91,6 +91,15 @@ pub(super) fn connection(data: &serde_json::Value, field: &str) -> Result<Connec
 
 /// Guards a paging loop: refuses a cursor seen before (a server looping on one page) and more
 /// than `max_pages` pages.
+/// A cursor-paged read of one top-level connection: the document (variables `$first`,
+/// `$after`), the connection's field, the page size and the most pages to follow.
+pub(super) struct Paged {
+    pub query: &'static str,
+    pub field: &'static str,
+    pub page_size: u32,
+    pub max_pages: usize,
+}
+
 pub(super) struct PageGuard {
     what: &'static str,
     max_pages: usize,
@@ -156,23 +165,43 @@ impl ShopifyClient {
         shop: &ShopDomain,
         token: &Secret,
     ) -> Result<Vec<Location>, ClientError> {
+        let paged = Paged {
+            query: LOCATIONS_QUERY,
+            field: "locations",
+            page_size: LOCATIONS_PAGE_SIZE,
+            max_pages: MAX_LOCATION_PAGES,
+        };
+        self.all_nodes(shop, token, &paged, |node| location(node.clone()))
+            .await
+    }
+
+    /// Every node of a top-level connection, following cursors (a cursor that does not move
+    /// or the page limit is a [`ClientError::BadResponse`], never an endless loop).
+    pub(super) async fn all_nodes<T>(
+        &self,
+        shop: &ShopDomain,
+        token: &Secret,
+        paged: &Paged,
+        map: impl Fn(&serde_json::Value) -> Result<T, ClientError>,
+    ) -> Result<Vec<T>, ClientError> {
         let mut out = Vec::new();
-        let mut guard = PageGuard::new("locations", MAX_LOCATION_PAGES);
+        let field = paged.field;
+        let mut guard = PageGuard::new(field, paged.max_pages);
         let mut after: Option<String> = None;
         loop {
             let data = self
                 .graphql(
                     shop,
                     token,
-                    LOCATIONS_QUERY,
-                    json!({ "first": LOCATIONS_PAGE_SIZE, "after": after }),
+                    paged.query,
+                    json!({ "first": paged.page_size, "after": after }),
                 )
                 .await?;
-            let page = connection(&data, "locations")?;
-            for node in page.nodes {
-                out.push(location(node)?);
+            let page = connection(&data, field)?;
+            for node in &page.nodes {
+                out.push(map(node)?);
             }
-            match guard.advance(page.page_info.next_cursor("locations")?)? {
+            match guard.advance(page.page_info.next_cursor(field)?)? {
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(out),
             }

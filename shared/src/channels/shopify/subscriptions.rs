@@ -7,7 +7,7 @@
 //! `webhookSubscriptions` returns only shop-scoped subscriptions, not the app-scoped ones
 //! declared in `shopify.app.toml` [C].
 
-use super::locations::{connection, PageGuard};
+use super::locations::Paged;
 use super::ShopifyClient;
 use crate::channels::ClientError;
 use crate::domain::ShopDomain;
@@ -105,27 +105,13 @@ impl ShopifyClient {
         shop: &ShopDomain,
         token: &Secret,
     ) -> Result<Vec<Subscription>, ClientError> {
-        let mut out = Vec::new();
-        let mut guard = PageGuard::new("webhookSubscriptions", MAX_SUBSCRIPTION_PAGES);
-        let mut after: Option<String> = None;
-        loop {
-            let data = self
-                .graphql(
-                    shop,
-                    token,
-                    SUBSCRIPTIONS_QUERY,
-                    json!({ "first": SUBSCRIPTIONS_PAGE_SIZE, "after": after }),
-                )
-                .await?;
-            let page = connection(&data, "webhookSubscriptions")?;
-            for node in &page.nodes {
-                out.push(subscription(node)?);
-            }
-            match guard.advance(page.page_info.next_cursor("webhookSubscriptions")?)? {
-                Some(cursor) => after = Some(cursor),
-                None => return Ok(out),
-            }
-        }
+        let paged = Paged {
+            query: SUBSCRIPTIONS_QUERY,
+            field: "webhookSubscriptions",
+            page_size: SUBSCRIPTIONS_PAGE_SIZE,
+            max_pages: MAX_SUBSCRIPTION_PAGES,
+        };
+        self.all_nodes(shop, token, &paged, subscription).await
     }
 
     /// Subscribes `uri` to `topic` (a `WebhookSubscriptionTopic` name) with JSON payloads.
