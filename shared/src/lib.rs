@@ -15,6 +15,8 @@ pub mod ports;
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(all(test, feature = "embedded"))]
+mod testkit;
 
 pub use http::api;
 pub use http::webhooks;

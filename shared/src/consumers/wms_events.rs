@@ -290,10 +290,11 @@ async fn dead_letter(deps: &WmsEventsDeps, body: &str, reason: String) -> Dispos
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::channels::shopify::ShopifyClient;
-    use crate::domain::{Connection, ConnectionStatus};
-    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
-    use crate::ports::{Secret, Vault};
+
+    use crate::domain::ConnectionStatus;
+    use crate::embedded::EmbeddedQueue;
+
+    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use serde_json::Value;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -308,28 +309,9 @@ mod tests {
 
     async fn world(server: &MockServer, status: ConnectionStatus) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
-        let now = chrono::Utc::now();
-        let connection = Connection {
-            id: ConnectionId::parse("c_ship").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Shopify,
-            shop: "demo.myshopify.com".into(),
-            display_name: None,
-            status,
-            settings: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
-        store.create(&connection).await.unwrap();
-        vault
-            .put(
-                &connection.credentials_name(),
-                &ShopifyCredentials::static_token("shpat_fake_ship", "").to_secret(),
-            )
-            .await
-            .unwrap();
+        let credentials = ShopifyCredentials::static_token("shpat_fake_ship", "");
+        let ShopifyFixture { store, tokens, .. } =
+            shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
         let (outbox, stock, dlq) = (
             store.queue("wms-orders", None, 5),
             store.queue("stock-events", None, 5),
@@ -338,14 +320,7 @@ mod tests {
         let deps = Arc::new(WmsEventsDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
-            shopify: Arc::new(ShopifyTokens {
-                client: ShopifyClient::new(Some(server.uri())).unwrap(),
-                client_id: String::new(),
-                client_secret: Secret::new(""),
-                vault,
-                connections: Arc::new(store.clone()),
-                locks: Arc::new(store),
-            }),
+            shopify: tokens,
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -514,7 +514,8 @@ mod tests {
     use crate::channels::shopify::ShopifyClient;
     use crate::domain::TenantId;
     use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
-    use crate::ports::{Connections, Received, Secret, Vault};
+    use crate::ports::{Received, Secret};
+    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use async_trait::async_trait;
     use std::sync::Mutex;
     use wiremock::matchers::{body_json, header, method, path};
@@ -582,28 +583,20 @@ mod tests {
 
     async fn world(server: &MockServer) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
-        let created = "2026-11-27T09:00:00Z".parse().unwrap();
-        let connection = Connection {
-            id: ConnectionId::parse("c_prod").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Shopify,
-            shop: "demo.myshopify.com".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: created,
-            updated_at: created,
-        };
-        store.create(&connection).await.unwrap();
-        vault
-            .put(
-                &connection.credentials_name(),
-                &ShopifyCredentials::static_token(TOKEN, "").to_secret(),
-            )
-            .await
-            .unwrap();
+        let credentials = ShopifyCredentials::static_token(TOKEN, "");
+        let ShopifyFixture {
+            store,
+            vault,
+            connection,
+            ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_prod",
+            ConnectionStatus::Active,
+            &credentials,
+            server.uri(),
+        )
+        .await;
         let outbox = store.queue("wms-orders", None, 5);
         World {
             deps: ProductsDeps {

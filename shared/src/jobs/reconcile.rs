@@ -265,12 +265,12 @@ async fn enqueue(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::channels::shopify::ShopifyClient;
+
     use crate::consumers::order_import::{self, ImportDeps};
     use crate::consumers::{drain_once, Disposition};
-    use crate::domain::{ConnectionId, TenantId};
-    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
-    use crate::ports::{Secret, Vault};
+    use crate::domain::TenantId;
+    use crate::embedded::EmbeddedQueue;
+    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use wiremock::matchers::{body_partial_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -303,38 +303,22 @@ mod tests {
 
     async fn world(server: &MockServer) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
-        let created = "2026-11-27T09:00:00Z".parse().unwrap();
-        let connection = Connection {
-            id: ConnectionId::parse("c_rec").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Shopify,
-            shop: "demo.myshopify.com".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: created,
-            updated_at: created,
-        };
-        store.create(&connection).await.unwrap();
-        vault
-            .put(
-                &connection.credentials_name(),
-                &ShopifyCredentials::static_token("shpat_fake_poll", "").to_secret(),
-            )
-            .await
-            .unwrap();
+        let credentials = ShopifyCredentials::static_token("shpat_fake_poll", "");
+        let ShopifyFixture {
+            store,
+            vault,
+            connection,
+            tokens,
+        } = shopify_fixture(
+            dir.path(),
+            "c_rec",
+            ConnectionStatus::Active,
+            &credentials,
+            server.uri(),
+        )
+        .await;
         let events = store.queue("channel-events", None, 5);
         let outbox = store.queue("wms-orders", None, 5);
-        let tokens = Arc::new(ShopifyTokens {
-            client: ShopifyClient::new(Some(server.uri())).unwrap(),
-            client_id: String::new(),
-            client_secret: Secret::new(""),
-            vault: vault.clone(),
-            connections: Arc::new(store.clone()),
-            locks: Arc::new(store.clone()),
-        });
         let import = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
             vault,

@@ -90,10 +90,8 @@ pub async fn check_all(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::channels::shopify::ShopifyClient;
-    use crate::domain::{ConnectionId, TenantId};
-    use crate::embedded::{EmbeddedStore, EmbeddedVault};
-    use crate::ports::{Secret, Vault};
+
+    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use wiremock::matchers::{body_string_contains, method};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -102,35 +100,21 @@ mod tests {
         dir: &std::path::Path,
         via_oauth: bool,
     ) -> (WebhookHealthDeps, Connection) {
-        let store = EmbeddedStore::open(dir).unwrap();
-        let vault = Arc::new(EmbeddedVault::open(dir).unwrap());
-        let now = Utc::now();
-        let connection = Connection {
-            id: ConnectionId::parse("c_hook").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Shopify,
-            shop: "demo.myshopify.com".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
-        store.create(&connection).await.unwrap();
         let mut creds = ShopifyCredentials::static_token("shpat_fake_hook", "");
         creds.via_oauth = via_oauth;
-        vault
-            .put(&connection.credentials_name(), &creds.to_secret())
-            .await
-            .unwrap();
-        let tokens = Arc::new(ShopifyTokens {
-            client: ShopifyClient::new(Some(server.uri())).unwrap(),
-            client_id: String::new(),
-            client_secret: Secret::new(""),
-            vault,
-            connections: Arc::new(store.clone()),
-            locks: Arc::new(store.clone()),
-        });
+        let ShopifyFixture {
+            store,
+            connection,
+            tokens,
+            ..
+        } = shopify_fixture(
+            dir,
+            "c_hook",
+            ConnectionStatus::Active,
+            &creds,
+            server.uri(),
+        )
+        .await;
         let deps = WebhookHealthDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store),

@@ -1,0 +1,63 @@
+//! Test fixtures shared by the job and consumer tests: an embedded store holding one
+//! Shopify connection with credentials, and token handling pointed at a fake Shopify.
+
+use crate::channels::shopify::oauth::ShopifyCredentials;
+use crate::channels::shopify::tokens::ShopifyTokens;
+use crate::channels::shopify::ShopifyClient;
+use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+use crate::embedded::{EmbeddedStore, EmbeddedVault};
+use crate::ports::{Connections, Secret, Vault};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One stored Shopify connection and what reaches it.
+pub(crate) struct ShopifyFixture {
+    pub store: EmbeddedStore,
+    pub vault: Arc<EmbeddedVault>,
+    pub connection: Connection,
+    pub tokens: Arc<ShopifyTokens>,
+}
+
+/// Stores connection `id` of tenant `dev` for `demo.myshopify.com` (created
+/// 2026-11-27T09:00:00Z) with `credentials`, and token handling calling `api_base`.
+pub(crate) async fn shopify_fixture(
+    dir: &Path,
+    id: &str,
+    status: ConnectionStatus,
+    credentials: &ShopifyCredentials,
+    api_base: String,
+) -> ShopifyFixture {
+    let store = EmbeddedStore::open(dir).unwrap();
+    let vault = Arc::new(EmbeddedVault::open(dir).unwrap());
+    let created = "2026-11-27T09:00:00Z".parse().unwrap();
+    let connection = Connection {
+        id: ConnectionId::parse(id).unwrap(),
+        tenant: TenantId::parse("dev").unwrap(),
+        channel: Channel::Shopify,
+        shop: "demo.myshopify.com".into(),
+        display_name: None,
+        status,
+        settings: Default::default(),
+        created_at: created,
+        updated_at: created,
+    };
+    store.create(&connection).await.unwrap();
+    vault
+        .put(&connection.credentials_name(), &credentials.to_secret())
+        .await
+        .unwrap();
+    let tokens = Arc::new(ShopifyTokens {
+        client: ShopifyClient::new(Some(api_base)).unwrap(),
+        client_id: "cid".into(),
+        client_secret: Secret::new("shpss_fake"),
+        vault: vault.clone(),
+        connections: Arc::new(store.clone()),
+        locks: Arc::new(store.clone()),
+    });
+    ShopifyFixture {
+        store,
+        vault,
+        connection,
+        tokens,
+    }
+}
