@@ -140,3 +140,62 @@ pub trait Queue: Send + Sync {
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>>;
     async fn ack(&self, receipt: &str) -> PortResult<()>;
 }
+
+/// A versioned record of a partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: String,
+    /// The writer's version (a timestamp, a generation): conditional writes compare it.
+    pub version: i64,
+    pub value: serde_json::Value,
+}
+
+/// One page of a partition, in key order. `next` is the key to continue after, when there
+/// may be more.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordPage {
+    pub records: Vec<Record>,
+    pub next: Option<String>,
+}
+
+/// The most keys [`Records::fetch_many`] takes in one call (DynamoDB's `BatchGetItem` limit).
+pub const MAX_FETCH_MANY: usize = 100;
+
+/// Records grouped in partitions and read back in key order, a page at a time: a tenant's
+/// stock snapshot and products, a connection's SKU map, what was last pushed, runs. Every
+/// write that must not go backwards is conditional on the stored version.
+#[async_trait]
+pub trait Records: Send + Sync {
+    /// Writes the record whatever is stored.
+    async fn put(
+        &self,
+        partition: &str,
+        key: &str,
+        version: i64,
+        value: &serde_json::Value,
+    ) -> PortResult<()>;
+    /// Writes only when nothing is stored or the stored version is lower; returns whether it
+    /// wrote (an older or equal version is refused, so replays and late events change nothing).
+    async fn put_if_newer(
+        &self,
+        partition: &str,
+        key: &str,
+        version: i64,
+        value: &serde_json::Value,
+    ) -> PortResult<bool>;
+    async fn fetch(&self, partition: &str, key: &str) -> PortResult<Option<Record>>;
+    /// The records found among `keys` (at most [`MAX_FETCH_MANY`]).
+    async fn fetch_many(&self, partition: &str, keys: &[String]) -> PortResult<Vec<Record>>;
+    async fn remove(&self, partition: &str, key: &str) -> PortResult<()>;
+    /// Deletes only when the stored version is still `version` (a newer write survives).
+    async fn remove_if_version(&self, partition: &str, key: &str, version: i64)
+        -> PortResult<bool>;
+    /// Up to `limit` records whose key starts with `prefix`, after `after`, in key order.
+    async fn page(
+        &self,
+        partition: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> PortResult<RecordPage>;
+}

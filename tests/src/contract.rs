@@ -6,7 +6,8 @@ use shared::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, SyncMode, TenantId,
 };
 use shared::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Secret, Tenants, Vault,
+    Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Records, Secret, Tenants,
+    Vault,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub struct Backend {
     pub connections: Arc<dyn Connections>,
     pub tenants: Arc<dyn Tenants>,
     pub idempotency: Arc<dyn Idempotency>,
+    pub records: Arc<dyn Records>,
     pub vault: Arc<dyn Vault>,
     /// A standard queue.
     pub queue: Arc<dyn Queue>,
@@ -358,6 +360,100 @@ pub async fn queue_dedup(b: &Backend) {
     assert_eq!(got.len(), 1);
 }
 
+/// GIVEN versioned records WHEN written conditionally THEN an older or equal version never
+/// replaces a newer one, and a removal conditional on an old version leaves a newer write.
+pub async fn records_versions(b: &Backend) {
+    let p = crate::unique("stock");
+    let r = &b.records;
+    assert!(r
+        .put_if_newer(&p, "A", 10, &serde_json::json!({"n": 1}))
+        .await
+        .unwrap());
+    assert!(!r
+        .put_if_newer(&p, "A", 9, &serde_json::json!({"n": 0}))
+        .await
+        .unwrap());
+    assert!(!r
+        .put_if_newer(&p, "A", 10, &serde_json::json!({"n": 9}))
+        .await
+        .unwrap());
+    assert!(r
+        .put_if_newer(&p, "A", 11, &serde_json::json!({"n": 2}))
+        .await
+        .unwrap());
+    let got = r.fetch(&p, "A").await.unwrap().unwrap();
+    assert_eq!((got.version, got.value), (11, serde_json::json!({"n": 2})));
+    assert!(!r.remove_if_version(&p, "A", 10).await.unwrap());
+    assert!(r.fetch(&p, "A").await.unwrap().is_some());
+    assert!(r.remove_if_version(&p, "A", 11).await.unwrap());
+    assert_eq!(r.fetch(&p, "A").await.unwrap(), None);
+    r.put(&p, "B", 5, &serde_json::json!("x")).await.unwrap();
+    r.put(&p, "B", 1, &serde_json::json!("y")).await.unwrap();
+    assert_eq!(r.fetch(&p, "B").await.unwrap().unwrap().version, 1);
+    r.remove(&p, "B").await.unwrap();
+    r.remove(&p, "B").await.unwrap();
+    assert_eq!(r.fetch(&p, "B").await.unwrap(), None);
+    // Another partition is another namespace.
+    assert_eq!(r.fetch(&crate::unique("stock"), "A").await.unwrap(), None);
+}
+
+/// GIVEN a partition of records WHEN it is paged, filtered by prefix, or read by keys THEN
+/// every matching record comes back once, in key order, and nothing from elsewhere.
+pub async fn records_pages_and_batches(b: &Backend) {
+    let p = crate::unique("map");
+    let r = &b.records;
+    let keys: Vec<String> = (0..25).map(|i| format!("sku#{i:03}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        r.put(&p, k, i as i64, &serde_json::json!({"i": i}))
+            .await
+            .unwrap();
+    }
+    r.put(&p, "other#1", 0, &serde_json::json!(null))
+        .await
+        .unwrap();
+    r.put(
+        &crate::unique("map"),
+        "sku#000",
+        0,
+        &serde_json::json!(null),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = r.page(&p, "sku#", after.as_deref(), 10).await.unwrap();
+        pages += 1;
+        assert!(page.records.len() <= 10);
+        seen.extend(page.records.iter().map(|rec| rec.key.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(seen, keys);
+    let all = r.page(&p, "", None, 100).await.unwrap();
+    assert_eq!(all.records.len(), 26);
+    assert_eq!(all.next, None);
+    let wanted = vec![
+        "sku#003".to_owned(),
+        "sku#999".to_owned(),
+        "sku#024".to_owned(),
+    ];
+    let mut got: Vec<(String, i64)> = r
+        .fetch_many(&p, &wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|rec| (rec.key, rec.version))
+        .collect();
+    got.sort();
+    assert_eq!(got, [("sku#003".to_owned(), 3), ("sku#024".to_owned(), 24)]);
+    assert!(r.fetch_many(&p, &[]).await.unwrap().is_empty());
+}
+
 /// Runs one contract test per `#[tokio::test]`, for a backend constructor.
 #[macro_export]
 macro_rules! contract_tests {
@@ -366,7 +462,8 @@ macro_rules! contract_tests {
             connections_create_get_list, connections_one_per_shop, connections_concurrent_create,
             connections_update, tenants_tokens, idempotency_claim_complete, idempotency_release,
             idempotency_lease_expiry, idempotency_retention, idempotency_concurrent_claims,
-            vault_round_trip, queue_lease_and_ack, queue_dedup);
+            vault_round_trip, queue_lease_and_ack, queue_dedup, records_versions,
+            records_pages_and_batches);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

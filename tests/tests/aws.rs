@@ -26,7 +26,8 @@ async fn backend() -> Backend {
     Backend {
         connections: store.clone(),
         tenants: store.clone(),
-        idempotency: store,
+        idempotency: store.clone(),
+        records: store,
         vault: Arc::new(SecretsVault::from_config(
             &config,
             unique("channel-sync") + "/",

@@ -12,6 +12,7 @@ async fn backend() -> Backend {
         connections: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
         vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
         queue: Arc::new(store.queue("q", Some("q-dlq"), 5)),
         dedup_queue: Arc::new(store.queue("wms-orders", None, 5)),

@@ -9,6 +9,7 @@
 //! WAL mode; every "exactly once" decision is one SQLite transaction.
 
 mod queue;
+mod records;
 mod store;
 mod vault;
 

@@ -49,6 +49,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (queue, dedup_id) W
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages (queue, tenant, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+CREATE TABLE IF NOT EXISTS records (
+    partition TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (partition, key)
+) WITHOUT ROWID;
 ";
 
 /// The embedded store. Cheap to clone; clones share one SQLite connection.
