@@ -179,6 +179,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     });
     let products = Arc::new(ProductsDeps {
         idempotency: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
         wms_orders: wms_events_deps.wms_orders.clone(),
         tokens: reconcile.tokens.clone(),
     });

@@ -44,7 +44,8 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
             callback_url: format!("{}/webhooks/shopify", public_url.trim_end_matches('/')),
         },
         products: ProductsDeps {
-            idempotency: store,
+            idempotency: store.clone(),
+            records: store,
             wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
             tokens,
         },
@@ -153,6 +154,7 @@ mod tests {
             },
             products: ProductsDeps {
                 idempotency: store.clone(),
+                records: Arc::new(store.clone()),
                 wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
                 tokens,
             },

@@ -10,8 +10,9 @@
 //!   re-import of an unchanged variant is dropped by the queue: always by the embedded outbox,
 //!   but by SQS FIFO only within its 5-minute window, so on AWS the WMS must treat the message
 //!   as an idempotent upsert. The FIFO group is SHA-256 of `product#{connection}#{variant_id}`.
-//! - **SKU map.** One record per SKU (`skumap#{connection}#{sku}`; one big record would break
-//!   DynamoDB's 400 KB item limit), written only after *every* page was read, since a duplicate
+//! - **SKU map.** One record per SKU in the partition `skumap#{connection}` (one big record
+//!   would break DynamoDB's 400 KB item limit; a partition is read in SKU order by the inventory
+//!   engine's full pushes, see [`mapped_page`]), written only after *every* page was read, since a duplicate
 //!   can sit on the last page. A SKU carried by several variants of sellable products (see
 //!   [`sku_report`]), or only by several draft/archived ones, gets no entry: channel-sync never
 //!   guesses which variant takes the stock. A SKU carried by exactly one sellable variant maps
@@ -31,7 +32,7 @@ use crate::channels::shopify::{sku_report, ProductStatus, Variant};
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, ShopDomain, Sku};
 use crate::messages::VERSION;
-use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue};
+use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue, Records};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -60,6 +61,8 @@ pub const MAX_LISTED_VARIANTS_PER_SKU: usize = 10;
 /// What the import needs.
 pub struct ProductsDeps {
     pub idempotency: Arc<dyn Idempotency>,
+    /// The SKU map.
+    pub records: Arc<dyn Records>,
     pub wms_orders: Arc<dyn Queue>,
     pub tokens: Arc<ShopifyTokens>,
 }
@@ -104,7 +107,7 @@ pub enum ProductsError {
     Token(#[from] TokenError),
 }
 
-/// One SKU map entry (`skumap#{connection}#{sku}`).
+/// One SKU map entry (partition `skumap#{connection}`, key: the SKU).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuMapEntry {
     /// The inventory item's GID, what `inventorySetQuantities` takes.
@@ -129,49 +132,91 @@ fn lock_key(connection: &ConnectionId) -> String {
     format!("products-lock#{connection}")
 }
 
-fn map_key(connection: &ConnectionId, sku: &str) -> String {
-    format!("skumap#{connection}#{sku}")
+/// The partition of a connection's SKU map.
+pub fn map_partition(connection: &ConnectionId) -> String {
+    format!("skumap#{connection}")
 }
 
 fn generation_key(connection: &ConnectionId) -> String {
     format!("products-map#{connection}")
 }
 
-/// The current map entry for `sku`: `None` when the SKU has no entry, or only one that the
-/// last complete import no longer wrote (duplicate now, renamed, deleted).
-pub async fn sku_entry(
+/// The generation of the last complete map (0: none yet).
+pub async fn committed_generation(
     idempotency: &dyn Idempotency,
     connection: &ConnectionId,
-    sku: &Sku,
-) -> Result<Option<SkuMapEntry>, PortError> {
-    let Some(raw) = idempotency
-        .record(&map_key(connection, sku.as_str()))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let entry: SkuMapEntry = serde_json::from_value(raw)
-        .map_err(|e| PortError::Corrupt(format!("SKU map entry: {e}")))?;
-    let committed = match idempotency.record(&generation_key(connection)).await? {
+) -> Result<i64, PortError> {
+    Ok(match idempotency.record(&generation_key(connection)).await? {
         Some(raw) => {
             serde_json::from_value::<MapGeneration>(raw)
                 .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
                 .generation
         }
         None => 0,
-    };
+    })
+}
+
+fn current_entry(
+    record: crate::ports::Record,
+    committed: i64,
+) -> Result<Option<SkuMapEntry>, PortError> {
+    let entry: SkuMapEntry = serde_json::from_value(record.value)
+        .map_err(|e| PortError::Corrupt(format!("SKU map entry {}: {e}", record.key)))?;
     Ok((entry.generation >= committed).then_some(entry))
+}
+
+/// The current map entry for `sku`: `None` when the SKU has no entry, or only one that the
+/// last complete import no longer wrote (duplicate now, renamed, deleted).
+pub async fn sku_entry(
+    records: &dyn Records,
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    sku: &Sku,
+) -> Result<Option<SkuMapEntry>, PortError> {
+    let Some(record) = records
+        .fetch(&map_partition(connection), sku.as_str())
+        .await?
+    else {
+        return Ok(None);
+    };
+    current_entry(record, committed_generation(idempotency, connection).await?)
+}
+
+/// One page of the current map in SKU order, after `after`: the entries and the key to go on
+/// after (`None` at the end). Outdated entries are skipped, so a page may hold fewer than
+/// `limit`.
+pub async fn mapped_page(
+    records: &dyn Records,
+    committed: i64,
+    connection: &ConnectionId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(Sku, SkuMapEntry)>, Option<String>), PortError> {
+    let page = records
+        .page(&map_partition(connection), "", after, limit)
+        .await?;
+    let mut out = Vec::with_capacity(page.records.len());
+    for record in page.records {
+        let Ok(sku) = Sku::parse(record.key.clone()) else {
+            continue;
+        };
+        if let Some(entry) = current_entry(record, committed)? {
+            out.push((sku, entry));
+        }
+    }
+    Ok((out, page.next))
 }
 
 /// The inventory item to push `sku`'s stock to on this connection: `None` when the SKU is not
 /// mapped (unknown, blank, duplicate — see [`sku_entry`]) or its item is untracked (Shopify
 /// keeps no count for it, so there is nothing to push).
 pub async fn inventory_item_for(
+    records: &dyn Records,
     idempotency: &dyn Idempotency,
     connection: &ConnectionId,
     sku: &Sku,
 ) -> Result<Option<String>, PortError> {
-    Ok(sku_entry(idempotency, connection, sku)
+    Ok(sku_entry(records, idempotency, connection, sku)
         .await?
         .filter(|e| e.tracked)
         .map(|e| e.inventory_item_id))
@@ -349,8 +394,8 @@ async fn import(
             generation,
         };
         let record = serde_json::to_value(&entry).map_err(|e| PortError::Corrupt(e.to_string()))?;
-        deps.idempotency
-            .complete(&map_key(&connection.id, sku), &record, None)
+        deps.records
+            .put(&map_partition(&connection.id), sku, generation, &record)
             .await?;
         run.mapped += 1;
     }
@@ -601,6 +646,7 @@ mod tests {
         World {
             deps: ProductsDeps {
                 idempotency: Arc::new(store.clone()),
+                records: Arc::new(store.clone()),
                 wms_orders: Arc::new(outbox.clone()),
                 tokens: tokens(server, &store, vault),
             },
@@ -623,7 +669,12 @@ mod tests {
         }
 
         async fn item(&self, s: &str) -> Option<String> {
-            inventory_item_for(&*self.deps.idempotency, &self.connection.id, &sku(s))
+            inventory_item_for(
+                &*self.deps.records,
+                &*self.deps.idempotency,
+                &self.connection.id,
+                &sku(s),
+            )
                 .await
                 .unwrap()
         }
@@ -711,7 +762,12 @@ mod tests {
             Some("gid://shopify/InventoryItem/1001")
         );
         assert_eq!(w.item("TS-002").await, None);
-        let ts2 = sku_entry(&*w.deps.idempotency, &w.connection.id, &sku("TS-002"))
+        let ts2 = sku_entry(
+            &*w.deps.records,
+            &*w.deps.idempotency,
+            &w.connection.id,
+            &sku("TS-002"),
+        )
             .await
             .unwrap()
             .unwrap();
@@ -733,13 +789,7 @@ mod tests {
         );
         for missing in ["DUP", "OLD", "BAD", "NOPE"] {
             assert_eq!(w.item(missing).await, None, "{missing}");
-            assert_eq!(
-                w.store
-                    .record(&format!("skumap#c_prod#{missing}"))
-                    .await
-                    .unwrap(),
-                None
-            );
+            assert_eq!(w.store.fetch("skumap#c_prod", missing).await.unwrap(), None);
         }
 
         // Run records: the dated one and the last one hold the same run.
@@ -863,7 +913,7 @@ mod tests {
         assert_eq!(w.item("A").await, None, "now ambiguous: never guess");
         assert_eq!(w.item("B").await, None, "its variant is gone");
         // The entries are still there (nothing is deleted), just outdated.
-        assert!(w.store.record("skumap#c_prod#A").await.unwrap().is_some());
+        assert!(w.store.fetch("skumap#c_prod", "A").await.unwrap().is_some());
     }
 
     #[tokio::test]
