@@ -3,3 +3,4 @@
 
 pub mod bundles;
 pub mod plan;
+pub mod stock;
