@@ -140,7 +140,7 @@ def main():
         json.dump(listing, f, indent=2)
 
     # EventBridge Scheduler's input for the scheduler function.
-    for job in ("reconcile", "webhook-health", "products"):
+    for job in ("reconcile", "webhook-health", "products", "inventory-daily"):
         with open(EVENTS / f"scheduler-{job}.json", "w") as f:
             json.dump({"job": job}, f, indent=2)
 

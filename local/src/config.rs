@@ -31,6 +31,29 @@ pub struct Config {
     /// `CHANNEL_SYNC_RECONCILE_SECS`: seconds between reconciliation polls (default 600; 0
     /// turns the timer off).
     pub reconcile_every: Option<std::time::Duration>,
+    /// `CHANNEL_SYNC_DAILY_PUSH_AT`: the daily full inventory push, `HH:MM` UTC (default
+    /// `03:00`).
+    pub daily_push_at: (u32, u32),
+    /// `CHANNEL_SYNC_LIVE_WINDOW_MS` (Live coalescing window, default 2000) and
+    /// `CHANNEL_SYNC_SETTLE_SECS` (how long a SKU whose channel quantity moved unexpectedly
+    /// is held, default 900).
+    pub engine: shared::inventory::engine::EngineSettings,
+}
+
+fn number(name: &str, default: u64) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u64>()
+            .map_err(|_| ConfigError::Invalid(format!("{name} must be a whole number"))),
+    }
+}
+
+/// `HH:MM` (UTC).
+pub fn parse_time_of_day(raw: &str) -> Option<(u32, u32)> {
+    let (h, m) = raw.split_once(':')?;
+    let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
 }
 
 /// Why `serve` cannot start.
@@ -94,7 +117,26 @@ impl Config {
                 )
             })?,
         };
+        let daily_push_at = match var("CHANNEL_SYNC_DAILY_PUSH_AT") {
+            None => (3, 0),
+            Some(raw) => parse_time_of_day(&raw).ok_or_else(|| {
+                ConfigError::Invalid("CHANNEL_SYNC_DAILY_PUSH_AT must be HH:MM (UTC)".into())
+            })?,
+        };
+        let window = number("CHANNEL_SYNC_LIVE_WINDOW_MS", 2000)?;
+        if !(1..=60_000).contains(&window) {
+            return Err(ConfigError::Invalid(
+                "CHANNEL_SYNC_LIVE_WINDOW_MS must be between 1 and 60000".into(),
+            ));
+        }
+        let engine = shared::inventory::engine::EngineSettings {
+            window: std::time::Duration::from_millis(window),
+            settle: std::time::Duration::from_secs(number("CHANNEL_SYNC_SETTLE_SECS", 900)?),
+            ..Default::default()
+        };
         Ok(Self {
+            daily_push_at,
+            engine,
             admin_token: var("CHANNEL_SYNC_ADMIN_TOKEN").map(Secret::new),
             reconcile_every: (reconcile_secs > 0)
                 .then(|| std::time::Duration::from_secs(reconcile_secs)),

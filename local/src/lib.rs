@@ -12,7 +12,10 @@ use shared::api::ApiDeps;
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
 use shared::consumers::wms_events::{self, WmsEventsDeps};
-use shared::consumers::{order_import, run_loop};
+use shared::consumers::{order_import, run_loop, run_loop_with};
+use shared::http::inventory_api::InventoryApiDeps;
+use shared::inventory::channel::Channels;
+use shared::inventory::engine;
 use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
 use shared::http::token_sha256;
@@ -33,7 +36,13 @@ pub mod queues {
     pub const WMS_EVENTS: &str = "wms-events";
     pub const WMS_EVENTS_DLQ: &str = "wms-events-dlq";
     pub const STOCK_EVENTS: &str = "stock-events";
+    pub const STOCK_EVENTS_DLQ: &str = "stock-events-dlq";
+    pub const INVENTORY_PUSH: &str = shared::inventory::engine::INVENTORY_PUSH_QUEUE;
+    pub const INVENTORY_PUSH_DLQ: &str = "inventory-push-dlq";
 }
+
+/// How long the pusher owns a message (a full-push chunk may wait out channel throttling).
+const PUSH_VISIBILITY: Duration = Duration::from_secs(15 * 60);
 
 /// How long a consumer owns a received message before it is delivered again.
 const VISIBILITY: Duration = Duration::from_secs(30);
@@ -51,6 +60,8 @@ pub struct System {
     pub store: EmbeddedStore,
     pub channel_events: EmbeddedQueue,
     pub import: Arc<order_import::ImportDeps>,
+    pub stock: Arc<engine::StockDeps>,
+    pub push: Arc<engine::PushDeps>,
 }
 
 /// Opens the store and wires every route.
@@ -101,7 +112,25 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         locks: Arc::new(store.clone()),
     });
+    let push_queue = Arc::new(store.queue(
+        queues::INVENTORY_PUSH,
+        Some(queues::INVENTORY_PUSH_DLQ),
+        MAX_RECEIVES,
+    ));
+    let live = Arc::new(engine::LiveTrigger {
+        connections: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
+        push_queue: push_queue.clone(),
+        settings: config.engine,
+    });
     let api = ApiDeps {
+        inventory: Arc::new(InventoryApiDeps {
+            connections: Arc::new(store.clone()),
+            tenants: Arc::new(store.clone()),
+            records: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            push_queue: push_queue.clone(),
+        }),
         connections: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
         vault: vault.clone(),
@@ -123,6 +152,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         idempotency: Arc::new(store.clone()),
         wms_orders: Arc::new(wms_orders),
         dead_letter: Arc::new(store.queue(queues::CHANNEL_EVENTS_DLQ, None, MAX_RECEIVES)),
+        inventory: live.clone(),
     });
     let oauth = shared::http::oauth::OAuthDeps {
         connections: Arc::new(store.clone()),
@@ -183,7 +213,25 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         wms_orders: wms_events_deps.wms_orders.clone(),
         tokens: reconcile.tokens.clone(),
     });
+    let stock = Arc::new(engine::StockDeps {
+        records: Arc::new(store.clone()),
+        live,
+        dead_letter: Arc::new(store.queue(queues::STOCK_EVENTS_DLQ, None, MAX_RECEIVES)),
+    });
+    let push = Arc::new(engine::PushDeps {
+        connections: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        channels: Arc::new(Channels {
+            shopify: reconcile.tokens.clone(),
+        }),
+        push_queue,
+        products: Some(products.clone()),
+        settings: config.engine,
+    });
     Ok(System {
+        stock,
+        push,
         router,
         products,
         health,
@@ -235,6 +283,37 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
+    let stock = tokio::spawn(run_loop(
+        Arc::new(system.store.queue(
+            queues::STOCK_EVENTS,
+            Some(queues::STOCK_EVENTS_DLQ),
+            MAX_RECEIVES,
+        )),
+        system.stock.clone(),
+        engine::handle_stock,
+        system.store.notified(),
+        VISIBILITY,
+        stop_rx.clone(),
+    ));
+    // One message at a time: one pusher per connection (and per machine).
+    let pusher = tokio::spawn(run_loop_with(
+        Arc::new(system.store.queue(
+            queues::INVENTORY_PUSH,
+            Some(queues::INVENTORY_PUSH_DLQ),
+            MAX_RECEIVES,
+        )),
+        system.push.clone(),
+        engine::handle_push,
+        system.store.notified(),
+        PUSH_VISIBILITY,
+        1,
+        stop_rx.clone(),
+    ));
+    let daily_push = tokio::spawn(daily_push_timer(
+        system.push.clone(),
+        config.daily_push_at,
+        stop_rx.clone(),
+    ));
     let health = tokio::spawn(daily_jobs(
         system.health.clone(),
         system.products.clone(),
@@ -252,6 +331,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = consumer.await;
     let _ = shipments.await;
+    let _ = stock.await;
+    let _ = pusher.await;
+    let _ = daily_push.await;
     let _ = janitor.await;
     let _ = health.await;
     if let Some(poller) = poller {
@@ -319,6 +401,39 @@ async fn daily_jobs(
         }
         if let Err(e) = import_all(&products, &store).await {
             tracing::warn!(error = %e, "product import failed");
+        }
+    }
+}
+
+/// Time until the next `hh:mm` UTC.
+fn until_next(at: (u32, u32), now: chrono::DateTime<chrono::Utc>) -> Duration {
+    let today = now
+        .date_naive()
+        .and_hms_opt(at.0, at.1, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    let next = if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    (next - now).to_std().unwrap_or(Duration::from_secs(60))
+}
+
+/// The daily full inventory push at `at` (UTC).
+async fn daily_push_timer(
+    deps: Arc<engine::PushDeps>,
+    at: (u32, u32),
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(until_next(at, chrono::Utc::now())) => {}
+            _ = stop.changed() => return,
+        }
+        match engine::start_daily(&*deps.connections, &*deps.records, &*deps.push_queue).await {
+            Ok(runs) => tracing::info!(runs = runs.len(), "daily inventory push started"),
+            Err(e) => tracing::warn!(error = %e, "daily inventory push could not start"),
         }
     }
 }

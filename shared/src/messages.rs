@@ -216,6 +216,10 @@ pub enum WmsInbound {
         sku: Sku,
         available: i64,
         at: DateTime<Utc>,
+        /// Orders whose units this level (and every later one) already accounts for: their
+        /// reservations are released (see "Oversell guard" in docs/architecture.md).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        orders: Vec<OrderRef>,
     },
     #[serde(rename = "product.upserted")]
     ProductUpserted {
@@ -253,6 +257,15 @@ fn v1() -> u32 {
 pub struct BundleComponent {
     pub sku: Sku,
     pub quantity: u32,
+}
+
+/// An order as the WMS names it back to channel-sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRef {
+    pub channel: Channel,
+    pub shop: String,
+    pub channel_order_id: ChannelOrderId,
 }
 
 /// A shipped line of a shipment.

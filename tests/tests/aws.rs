@@ -46,6 +46,7 @@ struct Deployment {
     channel_events: String,
     channel_events_dlq: String,
     wms_orders: String,
+    inventory_push: String,
     app_secret_id: String,
     app_secret: String,
 }
@@ -62,6 +63,10 @@ async fn deploy() -> Deployment {
             .unwrap();
     let (wms_orders, _) =
         provision::create_queue_with_dlq(&sqs, &(unique("wms-orders") + ".fifo"), 5, 60)
+            .await
+            .unwrap();
+    let (inventory_push, _) =
+        provision::create_queue_with_dlq(&sqs, &(unique("inventory-push") + ".fifo"), 5, 60)
             .await
             .unwrap();
     let app_secret = tests::fake_secret("shpss");
@@ -83,6 +88,7 @@ async fn deploy() -> Deployment {
         channel_events,
         channel_events_dlq,
         wms_orders,
+        inventory_push,
         app_secret_id,
         app_secret,
     }
@@ -148,6 +154,7 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
     std::env::set_var("CHANNEL_EVENTS_QUEUE_URL", &d.channel_events);
     std::env::set_var("CHANNEL_EVENTS_DLQ_URL", &d.channel_events_dlq);
     std::env::set_var("WMS_ORDERS_QUEUE_URL", &d.wms_orders);
+    std::env::set_var("INVENTORY_PUSH_QUEUE_URL", &d.inventory_push);
     std::env::set_var("SHOPIFY_APP_SECRET_ID", &d.app_secret_id);
     std::env::set_var("SECRETS_PREFIX", unique("channel-sync") + "/");
     let intake = Arc::new(webhooks::deps_from_env(&d.config).await.unwrap());

@@ -1,14 +1,15 @@
 //! Wiring of the `api` Lambda.
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `SHOPIFY_APP_SECRET_ID` (client id and secret,
-//! for token refresh), optionally `ADMIN_TOKEN_SECRET_ID` (a secret holding the operator's admin
+//! for token refresh), `INVENTORY_PUSH_QUEUE_URL` (Sync now), optionally `ADMIN_TOKEN_SECRET_ID` (a secret holding the operator's admin
 //! token; without it `/api/admin/tenants` answers 404) and `SHOPIFY_API_BASE`.
 
 use shared::api::ApiDeps;
 use shared::aws::lambda_env::{
     env, env_opt, read_secret, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret,
 };
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault};
+use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::admin::AdminDeps;
 use shared::http::token_sha256;
 use std::sync::Arc;
@@ -35,6 +36,16 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<(ApiDeps, AdminDeps), C
     let tokens = shopify_tokens(store.clone(), vault.clone(), &app, shopify_client(wait)?);
     Ok((
         ApiDeps {
+            inventory: Arc::new(InventoryApiDeps {
+                connections: store.clone(),
+                tenants: store.clone(),
+                records: store.clone(),
+                idempotency: store.clone(),
+                push_queue: Arc::new(SqsQueue::from_config(
+                    config,
+                    env("INVENTORY_PUSH_QUEUE_URL")?,
+                )),
+            }),
             connections: store.clone(),
             tenants: store.clone(),
             vault,
@@ -77,6 +88,13 @@ mod tests {
             locks: store.clone(),
         });
         let api = ApiDeps {
+            inventory: Arc::new(InventoryApiDeps {
+                connections: store.clone(),
+                tenants: store.clone(),
+                records: store.clone(),
+                idempotency: store.clone(),
+                push_queue: Arc::new(store.queue("inventory-push", None, 5)),
+            }),
             connections: store.clone(),
             tenants: store.clone(),
             vault,

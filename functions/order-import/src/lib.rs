@@ -1,12 +1,14 @@
 //! Wiring of the `order-import` Lambda.
 //!
 //! Environment: `TABLE_NAME`, `WMS_ORDERS_QUEUE_URL`, `CHANNEL_EVENTS_DLQ_URL`,
-//! `SECRETS_PREFIX` (where connection credentials live in Secrets Manager).
+//! `SECRETS_PREFIX` (where connection credentials live in Secrets Manager),
+//! `INVENTORY_PUSH_QUEUE_URL` (imported orders wake Live inventory pushes).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::aws::lambda_env::{env, ConfigError};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::{order_import, sqs_batch};
+use shared::inventory::engine::{EngineSettings, LiveTrigger};
 use std::sync::Arc;
 
 pub use shared::consumers::order_import::ImportDeps;
@@ -17,7 +19,16 @@ pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
     Ok(ImportDeps {
         connections: store.clone(),
         vault: Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?)),
-        idempotency: store,
+        idempotency: store.clone(),
+        inventory: Arc::new(LiveTrigger {
+            connections: store.clone(),
+            records: store,
+            push_queue: Arc::new(SqsQueue::from_config(
+                config,
+                env("INVENTORY_PUSH_QUEUE_URL")?,
+            )),
+            settings: EngineSettings::default(),
+        }),
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         dead_letter: Arc::new(SqsQueue::from_config(
             config,
@@ -62,6 +73,7 @@ mod tests {
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(dlq.clone()),
+            inventory: shared::inventory::engine::embedded_live_trigger(&store, Default::default()),
         });
         let response = handler(deps.clone(), sample_batch()).await.unwrap();
         // Records 1 and 2 carry the same order. Handled concurrently, one may find the other's

@@ -1,10 +1,11 @@
 //! Wiring of the `scheduler` Lambda. EventBridge Scheduler invokes it with `{"job": …}`:
-//! `reconcile` (every 10 minutes, the default), `webhook-health` or `products` (daily).
+//! `reconcile` (every 10 minutes, the default), `webhook-health`, `products` or
+//! `inventory-daily` (daily; the full push runs are chunked through `inventory-push`).
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_EVENTS_QUEUE_URL`,
 //! `SHOPIFY_APP_SECRET_ID` (the app's client id and secret, for token refresh),
 //! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
-//! (`product.imported`), optionally `SHOPIFY_API_BASE`.
+//! (`product.imported`), `INVENTORY_PUSH_QUEUE_URL`, optionally `SHOPIFY_API_BASE`.
 
 use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
@@ -18,6 +19,8 @@ pub struct SchedulerDeps {
     pub reconcile: ReconcileDeps,
     pub health: WebhookHealthDeps,
     pub products: ProductsDeps,
+    /// `inventory-push`: the daily full pushes are fanned out there, chunk by chunk.
+    pub push_queue: Arc<dyn shared::ports::Queue>,
 }
 
 /// Everything the jobs need, from the environment.
@@ -43,6 +46,10 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
             tokens: tokens.clone(),
             callback_url: format!("{}/webhooks/shopify", public_url.trim_end_matches('/')),
         },
+        push_queue: Arc::new(SqsQueue::from_config(
+            config,
+            env("INVENTORY_PUSH_QUEUE_URL")?,
+        )),
         products: ProductsDeps {
             idempotency: store.clone(),
             records: store,
@@ -117,6 +124,16 @@ pub async fn handler(
                 serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "published": published}),
             )
         }
+        "inventory-daily" => {
+            let runs = shared::inventory::engine::start_daily(
+                &*deps.reconcile.connections,
+                &*deps.products.records,
+                &*deps.push_queue,
+            )
+            .await?;
+            tracing::info!(runs = runs.len(), "daily inventory push fanned out");
+            Ok(serde_json::json!({"job": job, "runs": runs.len()}))
+        }
         other => Err(format!("unknown job {other:?}").into()),
     }
 }
@@ -154,10 +171,11 @@ mod tests {
             },
             products: ProductsDeps {
                 idempotency: store.clone(),
-                records: Arc::new(store.clone()),
+                records: store.clone(),
                 wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
                 tokens,
             },
+            push_queue: Arc::new(store.queue("inventory-push", None, 5)),
         })
     }
 
@@ -185,7 +203,7 @@ mod event_tests {
     /// The sample schedule inputs name jobs the handler knows.
     #[test]
     fn sample_inputs_parse() {
-        for job in ["reconcile", "webhook-health", "products"] {
+        for job in ["reconcile", "webhook-health", "products", "inventory-daily"] {
             let path = format!(
                 "{}/../../events/scheduler-{job}.json",
                 env!("CARGO_MANIFEST_DIR")

@@ -61,6 +61,23 @@ pub async fn run_loop<D, F, Fut>(
     handle: F,
     wake: Arc<tokio::sync::Notify>,
     visibility: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) where
+    D: Send + Sync + 'static,
+    F: Fn(Arc<D>, String) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Disposition> + Send + 'static,
+{
+    run_loop_with(queue, deps, handle, wake, visibility, 10, stop).await
+}
+
+/// [`run_loop`] receiving at most `batch` messages at a time (1: strictly one after another).
+pub async fn run_loop_with<D, F, Fut>(
+    queue: Arc<dyn Queue>,
+    deps: Arc<D>,
+    handle: F,
+    wake: Arc<tokio::sync::Notify>,
+    visibility: Duration,
+    batch: u32,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
     D: Send + Sync + 'static,
@@ -71,7 +88,7 @@ pub async fn run_loop<D, F, Fut>(
         if *stop.borrow() {
             return;
         }
-        match drain_once(&*queue, deps.clone(), handle, visibility).await {
+        match drain_batch(&*queue, deps.clone(), handle, visibility, batch).await {
             Ok(0) => {
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -101,7 +118,23 @@ where
     F: Fn(Arc<D>, String) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = Disposition> + Send + 'static,
 {
-    let batch = queue.receive(10, visibility).await?;
+    drain_batch(queue, deps, handle, visibility, 10).await
+}
+
+/// [`drain_once`] with at most `max` messages.
+pub async fn drain_batch<D, F, Fut>(
+    queue: &dyn Queue,
+    deps: Arc<D>,
+    handle: F,
+    visibility: Duration,
+    max: u32,
+) -> PortResult<usize>
+where
+    D: Send + Sync + 'static,
+    F: Fn(Arc<D>, String) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Disposition> + Send + 'static,
+{
+    let batch = queue.receive(max, visibility).await?;
     let received = batch.len();
     let mut tasks = tokio::task::JoinSet::new();
     for message in batch {

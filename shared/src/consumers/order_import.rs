@@ -35,6 +35,8 @@ pub struct ImportDeps {
     pub wms_orders: Arc<dyn Queue>,
     /// Where messages that can never succeed go, with the reason.
     pub dead_letter: Arc<dyn Queue>,
+    /// Reserves an imported order's units until the WMS applies it (the oversell guard).
+    pub inventory: Arc<crate::inventory::engine::LiveTrigger>,
 }
 
 /// The order key: the connection id is deliberately absent, so a reconnected store never
@@ -188,6 +190,24 @@ async fn decide_and_publish(
             prev.imported_at,
         ),
     };
+    // Before the WMS hears of it: from now on no push offers these units again.
+    let reserved = match &message {
+        WmsOutbound::OrderImported(order) if !order.cancelled => {
+            let lines: Vec<(crate::domain::Sku, u32)> = order
+                .lines
+                .iter()
+                .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
+                .collect();
+            deps.inventory
+                .order_imported(&event.tenant, &event.connection, key, &lines)
+                .await
+        }
+        WmsOutbound::OrderCancelled(_) => deps.inventory.order_cancelled(&event.tenant, key).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = reserved {
+        return Disposition::Retry(format!("could not record the order's reservation: {e}"));
+    }
     let out = match serde_json::to_string(&message) {
         Ok(out) => out,
         Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
@@ -374,6 +394,7 @@ mod tests {
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
+            inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
         });
         World {
             deps,

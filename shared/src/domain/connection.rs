@@ -91,6 +91,12 @@ pub struct ConnectionSettings {
     /// Whether the channel emails the buyer when we write tracking back.
     #[serde(default)]
     pub notify_customer: bool,
+    /// Units held back from every SKU's listed quantity.
+    #[serde(default)]
+    pub safety_buffer: u32,
+    /// Never list more than this many units of a SKU (`None`: no cap).
+    #[serde(default)]
+    pub max_listed: Option<u32>,
 }
 
 /// One connected store of one tenant. Credentials are not here: they live in the vault

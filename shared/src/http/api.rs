@@ -7,7 +7,8 @@ use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
 use crate::channels::shopify::{Location, ShopifyClient};
 use crate::channels::ClientError;
 use crate::domain::{
-    Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, ShopDomain, TenantId,
+    Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, ShopDomain, SyncMode,
+    TenantId,
 };
 use crate::ports::{Connections, CreateOutcome, Secret, Tenants, Vault};
 use axum::extract::rejection::BytesRejection;
@@ -28,16 +29,20 @@ pub struct ApiDeps {
     pub shopify: ShopifyClient,
     /// Tokens for calls on behalf of a connection (locations).
     pub tokens: Arc<ShopifyTokens>,
+    /// Sync now, runs, SKU audit (and the first push when inventory sync is switched on).
+    pub inventory: Arc<super::inventory_api::InventoryApiDeps>,
 }
 
 /// The management routes.
 pub fn router(deps: Arc<ApiDeps>) -> Router {
+    let inventory = super::inventory_api::router(deps.inventory.clone());
     Router::new()
         .route("/api/connections", get(list).post(create))
         .route("/api/connections/{id}", get(get_one).patch(patch_settings))
         .route("/api/connections/{id}/locations", get(locations))
-        .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(deps)
+        .merge(inventory)
+        .layer(DefaultBodyLimit::max(64 * 1024))
 }
 
 /// `POST /api/connections` bodies, by channel.
@@ -325,6 +330,7 @@ async fn patch_settings(
             "expected {\"settings\": {...}}".into(),
         ));
     };
+    let previous_mode = connection.settings.inventory_sync;
     let mut settings = serde_json::to_value(&connection.settings)
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let mut new_locations = Vec::new();
@@ -341,7 +347,7 @@ async fn patch_settings(
                     )))
                 }
             },
-            "inventory_sync" | "notify_customer" => {}
+            "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed" => {}
             other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
         }
         settings[key] = value.clone();
@@ -371,5 +377,19 @@ async fn patch_settings(
     }
     connection.updated_at = chrono::Utc::now();
     deps.connections.update(&connection).await?;
+    // Switched on: the store gets every quantity now, not at the next daily push.
+    if previous_mode == SyncMode::Disabled
+        && connection.settings.inventory_sync != SyncMode::Disabled
+        && connection.status == ConnectionStatus::Active
+    {
+        crate::inventory::engine::start_full(
+            &*deps.inventory.records,
+            &*deps.inventory.push_queue,
+            &connection,
+            crate::inventory::runs::RunKind::Enabled,
+            false,
+        )
+        .await?;
+    }
     Ok(Json(connection))
 }

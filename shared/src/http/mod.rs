@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 mod auth;
+pub mod inventory_api;
 mod error;
 pub mod oauth;
 pub mod webhooks;

@@ -1,6 +1,11 @@
-//! The inventory sync engine's pure core: bundle maths and push planning. No I/O: the
-//! stock snapshot, the SKU map and the channel clients are given to it.
+//! The inventory sync engine. Pure core: bundle maths ([`bundles`]) and push planning
+//! ([`plan`]). Around it: the WMS stock snapshot and reservations ([`stock`]), runs
+//! ([`runs`]), the channel seam ([`channel`]) and the consumers that move stock to channels
+//! ([`engine`]).
 
 pub mod bundles;
+pub mod channel;
+pub mod engine;
 pub mod plan;
+pub mod runs;
 pub mod stock;

@@ -325,6 +325,7 @@ mod tests {
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
+            inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
         });
         World {
             deps: ReconcileDeps {

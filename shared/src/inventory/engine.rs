@@ -1,0 +1,906 @@
+//! The inventory engine's moving parts: the `stock-events` consumer (WMS stock and products),
+//! the Live trigger (coalescing), and the `inventory-push` consumer (one pusher per
+//! connection: Live batches and chunked full pushes).
+//!
+//! **Coalescing.** A stock change marks the SKU dirty for every Live connection of the tenant
+//! (`dirty#{connection}`, one record per SKU, so a burst of changes to one SKU is one record)
+//! and sends a `push.live` message for the connection's current window (deduplicated per
+//! connection and window). The pusher waits for the window's end, reads every dirty SKU, adds
+//! every bundle containing one, and pushes the latest quantities in batches of the channel's
+//! maximum. A dirty record is removed only if it was not re-marked meanwhile.
+//!
+//! **One pusher per connection.** `inventory-push` is a FIFO queue with the connection as
+//! message group (AWS), and every push holds the lease `push-lock#{connection}`; a message that
+//! finds it held is retried later.
+//!
+//! **Never re-sell sold stock.** See `docs/architecture.md` ("Oversell guard"): reservations for
+//! imported orders the WMS has not applied, a per-connection model of the channel's quantity
+//! that imported orders decrement, and a compare-and-set (`changeFromQuantity`) on every write
+//! with a settle period after the channel moved unexpectedly.
+
+use super::bundles::Component;
+use super::channel::{ChannelInventory, ItemResult, PushError, PushItem};
+use super::plan::{listed_quantity, ListingRules};
+use super::runs::{self, PlannedQuantity, Run, RunKind, SkuFailure};
+use super::stock;
+use crate::consumers::Disposition;
+use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku, SyncMode, TenantId};
+use crate::jobs::products::{self, SkuMapEntry};
+use crate::messages::{WmsInbound, VERSION};
+use crate::ports::{
+    Claim, Connections, Idempotency, OutMessage, PortError, PortResult, Queue, Records,
+    MAX_FETCH_MANY,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SKUs per full-push message: a chunk is a handful of channel calls, far from Lambda's
+/// 15-minute limit even when the channel throttles.
+pub const FULL_CHUNK: usize = 1000;
+/// Dirty SKUs per Live message; more are continued by another message.
+pub const LIVE_CHUNK: usize = 5000;
+/// How long one push holds a connection.
+const PUSH_LEASE: Duration = Duration::from_secs(14 * 60);
+
+/// Engine timings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// The Live coalescing window.
+    pub window: Duration,
+    /// After the channel's quantity moved unexpectedly, how long to wait (for the order that
+    /// probably moved it to be imported) before overwriting.
+    pub settle: Duration,
+    /// SKUs per full-push message ([`FULL_CHUNK`]).
+    pub full_chunk: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(2),
+            settle: Duration::from_secs(15 * 60),
+            full_chunk: FULL_CHUNK,
+        }
+    }
+}
+
+/// `inventory-push` messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum PushMessage {
+    /// Push the connection's dirty SKUs once `window_end` has passed.
+    #[serde(rename = "push.live")]
+    Live {
+        v: u32,
+        tenant: TenantId,
+        connection: ConnectionId,
+        window_end: DateTime<Utc>,
+    },
+    /// One chunk of a full push: the mapped SKUs after `after`.
+    #[serde(rename = "push.full")]
+    Full {
+        v: u32,
+        tenant: TenantId,
+        connection: ConnectionId,
+        run: String,
+        #[serde(default)]
+        after: Option<String>,
+    },
+}
+
+fn dirty_partition(connection: &ConnectionId) -> String {
+    format!("dirty#{connection}")
+}
+
+fn pushed_partition(connection: &ConnectionId) -> String {
+    format!("pushed#{connection}")
+}
+
+/// What we believe the channel holds for a SKU: what we last wrote, minus what its orders
+/// took since. `stale_since`: when a write found the channel holding something else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelQuantity {
+    pub quantity: i64,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_since: Option<DateTime<Utc>>,
+}
+
+/// The per-connection listing rules from its settings.
+pub fn rules(connection: &Connection) -> ListingRules {
+    ListingRules {
+        buffer: connection.settings.safety_buffer,
+        cap: connection.settings.max_listed,
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> PortError {
+    PortError::Corrupt(e.to_string())
+}
+
+/// Sends the message for a connection (FIFO group: the connection).
+async fn send(queue: &dyn Queue, message: &PushMessage, dedup: String) -> PortResult<()> {
+    let (tenant, connection) = match message {
+        PushMessage::Live {
+            tenant, connection, ..
+        }
+        | PushMessage::Full {
+            tenant, connection, ..
+        } => (tenant, connection),
+    };
+    queue
+        .send(OutMessage {
+            body: serde_json::to_string(message).map_err(corrupt)?,
+            dedup_id: Some(hex::encode(Sha256::digest(dedup.as_bytes()))),
+            group_id: Some(connection.to_string()),
+            tenant: Some(tenant.clone()),
+        })
+        .await
+}
+
+/// Marks SKUs changed for every Live connection of a tenant and wakes their pushers.
+pub struct LiveTrigger {
+    pub connections: Arc<dyn Connections>,
+    pub records: Arc<dyn Records>,
+    pub push_queue: Arc<dyn Queue>,
+    pub settings: EngineSettings,
+}
+
+impl LiveTrigger {
+    /// Marks `skus` dirty for the tenant's active Live connections.
+    pub async fn changed(&self, tenant: &TenantId, skus: &[Sku]) -> PortResult<usize> {
+        if skus.is_empty() {
+            return Ok(0);
+        }
+        let live: Vec<Connection> = self
+            .connections
+            .list(tenant)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.status == ConnectionStatus::Active && c.settings.inventory_sync == SyncMode::Live
+            })
+            .collect();
+        let now = Utc::now().timestamp_millis();
+        let window = self.settings.window.as_millis().max(1) as i64;
+        let window_end = (now / window + 1) * window;
+        for connection in &live {
+            let partition = dirty_partition(&connection.id);
+            for sku in skus {
+                self.records
+                    .put(&partition, sku.as_str(), now, &serde_json::Value::Null)
+                    .await?;
+            }
+            // After the marks: a pusher that starts at the window's end sees them.
+            let message = PushMessage::Live {
+                v: VERSION,
+                tenant: tenant.clone(),
+                connection: connection.id.clone(),
+                window_end: DateTime::from_timestamp_millis(window_end).unwrap_or_default(),
+            };
+            send(
+                &*self.push_queue,
+                &message,
+                format!("live#{}#{window_end}", connection.id),
+            )
+            .await?;
+        }
+        Ok(live.len())
+    }
+
+    /// An order was imported: its units are reserved until the WMS applies it, the channel it
+    /// came from holds that many fewer, and Live connections get the lower quantity.
+    pub async fn order_imported(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        order_key: &str,
+        lines: &[(Sku, u32)],
+    ) -> PortResult<()> {
+        stock::reserve(&*self.records, tenant, order_key, lines, Utc::now()).await?;
+        let partition = pushed_partition(connection);
+        for (sku, quantity) in lines {
+            if let Some(record) = self.records.fetch(&partition, sku.as_str()).await? {
+                let mut model: ChannelQuantity =
+                    serde_json::from_value(record.value).map_err(corrupt)?;
+                model.quantity -= i64::from(*quantity);
+                let value = serde_json::to_value(&model).map_err(corrupt)?;
+                self.records
+                    .put(&partition, sku.as_str(), record.version + 1, &value)
+                    .await?;
+            }
+        }
+        let skus: Vec<Sku> = lines.iter().map(|(s, _)| s.clone()).collect();
+        self.changed(tenant, &skus).await.map(|_| ())
+    }
+
+    /// An order was cancelled on its channel: its reservation no longer holds.
+    pub async fn order_cancelled(&self, tenant: &TenantId, order_key: &str) -> PortResult<()> {
+        let released = stock::release(&*self.records, tenant, order_key).await?;
+        self.changed(tenant, &released).await.map(|_| ())
+    }
+}
+
+/// Starts a full push: records the run and queues its first chunk.
+pub async fn start_full(
+    records: &dyn Records,
+    push_queue: &dyn Queue,
+    connection: &Connection,
+    kind: RunKind,
+    dry_run: bool,
+) -> PortResult<Run> {
+    let run = Run::new(
+        connection.tenant.clone(),
+        connection.id.clone(),
+        kind,
+        dry_run,
+    );
+    runs::save(records, &run).await?;
+    let message = PushMessage::Full {
+        v: VERSION,
+        tenant: connection.tenant.clone(),
+        connection: connection.id.clone(),
+        run: run.id.clone(),
+        after: None,
+    };
+    send(push_queue, &message, format!("full#{}#", run.id)).await?;
+    Ok(run)
+}
+
+/// The daily fan-out: a full push run for every active connection whose inventory sync is
+/// Daily or Live (each run is chunked through `inventory-push`). A connection already running
+/// a full push is skipped.
+pub async fn start_daily(
+    connections: &dyn Connections,
+    records: &dyn Records,
+    push_queue: &dyn Queue,
+) -> PortResult<Vec<Run>> {
+    let mut started = Vec::new();
+    for connection in connections.list_all().await? {
+        if connection.status != ConnectionStatus::Active
+            || connection.settings.inventory_sync == SyncMode::Disabled
+        {
+            continue;
+        }
+        let full = [RunKind::Daily, RunKind::SyncNow, RunKind::Enabled];
+        if runs::active(records, &connection.id, &full).await?.is_some() {
+            continue;
+        }
+        started.push(start_full(records, push_queue, &connection, RunKind::Daily, false).await?);
+    }
+    Ok(started)
+}
+
+// ---------------------------------------------------------------------------------------------
+// stock-events
+
+/// What the `stock-events` consumer needs.
+pub struct StockDeps {
+    pub records: Arc<dyn Records>,
+    pub live: Arc<LiveTrigger>,
+    pub dead_letter: Arc<dyn Queue>,
+}
+
+/// Handles one `stock-events` message (a WMS `stock.changed` or `product.upserted`).
+pub async fn handle_stock(deps: Arc<StockDeps>, body: String) -> Disposition {
+    let message: WmsInbound = match serde_json::from_str(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return match deps
+                .dead_letter
+                .send(OutMessage {
+                    body: serde_json::json!({"reason": format!("not a WMS message: {e}"), "body": body})
+                        .to_string(),
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(()) => Disposition::Done("poison: sent to the DLQ".into()),
+                Err(e) => Disposition::Retry(e.to_string()),
+            }
+        }
+    };
+    match stock_message(&deps, message).await {
+        Ok(outcome) => Disposition::Done(outcome),
+        Err(e) => Disposition::Retry(e.to_string()),
+    }
+}
+
+async fn stock_message(deps: &StockDeps, message: WmsInbound) -> PortResult<String> {
+    match message {
+        WmsInbound::StockChanged {
+            tenant,
+            sku,
+            available,
+            at,
+            orders,
+            ..
+        } => {
+            let level = stock::StockLevel { available, at };
+            let newest = stock::apply_stock(&*deps.records, &tenant, &sku, &level).await?;
+            let mut changed = Vec::new();
+            if newest {
+                changed.push(sku.clone());
+            }
+            // The WMS applied these orders: their units are in its stock now.
+            for order in &orders {
+                let key = crate::consumers::order_import::order_key(
+                    order.channel.as_str(),
+                    &order.shop,
+                    order.channel_order_id.as_str(),
+                );
+                changed.extend(stock::release(&*deps.records, &tenant, &key).await?);
+            }
+            changed.sort();
+            changed.dedup();
+            let live = deps.live.changed(&tenant, &changed).await?;
+            Ok(if newest {
+                format!("stock of {sku} is {available}; {live} Live connection(s) notified")
+            } else {
+                format!("stale stock level for {sku} ignored")
+            })
+        }
+        WmsInbound::ProductUpserted {
+            tenant,
+            sku,
+            name,
+            components,
+            ..
+        } => {
+            let components = components.map(|list| {
+                list.into_iter()
+                    .map(|c| Component {
+                        sku: c.sku,
+                        quantity: c.quantity,
+                    })
+                    .collect()
+            });
+            let up = stock::upsert_product(&*deps.records, &tenant, &sku, &name, components).await?;
+            if let Some(problem) = &up.problem {
+                tracing::warn!(tenant = %tenant, sku = %sku, problem = %problem, "bundle definition refused");
+            }
+            if up.bundle_changed {
+                deps.live.changed(&tenant, &[sku.clone()]).await?;
+            }
+            Ok(match up.problem {
+                Some(p) => format!("product {sku} stored; bundle refused: {p}"),
+                None => format!("product {sku} stored"),
+            })
+        }
+        WmsInbound::ShipmentDispatched { .. } => Ok("not a stock message".into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// inventory-push
+
+/// What the `inventory-push` consumer needs.
+pub struct PushDeps {
+    pub connections: Arc<dyn Connections>,
+    pub records: Arc<dyn Records>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub channels: Arc<dyn ChannelInventory>,
+    pub push_queue: Arc<dyn Queue>,
+    /// Refreshes a connection's SKU map before its first full push (none yet).
+    pub products: Option<Arc<products::ProductsDeps>>,
+    pub settings: EngineSettings,
+}
+
+/// Handles one `inventory-push` message.
+pub async fn handle_push(deps: Arc<PushDeps>, body: String) -> Disposition {
+    let message: PushMessage = match serde_json::from_str(&body) {
+        Ok(m) => m,
+        // Only we write this queue: an unreadable message is a bug, not worth retrying.
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable inventory-push message dropped");
+            return Disposition::Done(format!("unreadable: {e}"));
+        }
+    };
+    let result = match message {
+        PushMessage::Live {
+            tenant,
+            connection,
+            window_end,
+            ..
+        } => live(&deps, &tenant, &connection, window_end).await,
+        PushMessage::Full {
+            tenant,
+            connection,
+            run,
+            after,
+            ..
+        } => full(&deps, &tenant, &connection, &run, after).await,
+    };
+    match result {
+        Ok(outcome) => Disposition::Done(outcome),
+        Err(e) => Disposition::Retry(e),
+    }
+}
+
+/// Holds `push-lock#{connection}` around `f`.
+async fn locked<T>(
+    deps: &PushDeps,
+    connection: &ConnectionId,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let lock = format!("push-lock#{connection}");
+    match deps.idempotency.claim(&lock, PUSH_LEASE).await {
+        Ok(Claim::Acquired) => {}
+        Ok(_) => return Err("another push holds the connection".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let result = f.await;
+    if let Err(e) = deps.idempotency.release(&lock).await {
+        tracing::warn!(error = %e, "could not release the push lock; it expires by itself");
+    }
+    result
+}
+
+async fn live(
+    deps: &PushDeps,
+    tenant: &TenantId,
+    id: &ConnectionId,
+    window_end: DateTime<Utc>,
+) -> Result<String, String> {
+    let connection = match deps.connections.get(tenant, id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok("the connection no longer exists".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    if connection.status != ConnectionStatus::Active
+        || connection.settings.inventory_sync != SyncMode::Live
+    {
+        return Ok(format!(
+            "no Live push: the connection is {:?} with inventory sync {:?}",
+            connection.status, connection.settings.inventory_sync
+        ));
+    }
+    // Coalescing: every change of the window is in the dirty set by its end.
+    let wait = (window_end - Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .min(deps.settings.window)
+        + Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+    locked(deps, id, live_locked(deps, &connection)).await
+}
+
+async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String, String> {
+    let records = &*deps.records;
+    let dirty = records
+        .page(&dirty_partition(&connection.id), "", None, LIVE_CHUNK)
+        .await
+        .map_err(|e| e.to_string())?;
+    if dirty.records.is_empty() {
+        return Ok("nothing to push".into());
+    }
+    let changed: Vec<Sku> = dirty
+        .records
+        .iter()
+        .filter_map(|r| Sku::parse(r.key.clone()).ok())
+        .collect();
+    let mut run = Run::new(
+        connection.tenant.clone(),
+        connection.id.clone(),
+        RunKind::Live,
+        false,
+    );
+    run.state = runs::RunState::Running;
+    run.started_at = Some(Utc::now());
+    let bundles = stock::bundles(records, &connection.tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let affected = stock::affected(&changed, &bundles);
+    let committed = products::committed_generation(&*deps.idempotency, &connection.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mapped = mapped_entries(records, &connection.id, committed, &affected)
+        .await
+        .map_err(|e| e.to_string())?;
+    run.total = Some(mapped.len() as u64);
+    let outcome = push_skus(deps, connection, &mut run, &mapped, &bundles, false).await;
+    match outcome {
+        Ok(()) => run.finish(None),
+        Err(PushError::Retry(e)) => return Err(e),
+        Err(e) => run.fail(e.to_string()),
+    }
+    for record in &dirty.records {
+        records
+            .remove_if_version(&dirty_partition(&connection.id), &record.key, record.version)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(next) = dirty.next {
+        // More dirty SKUs than one message takes: go on at once.
+        let message = PushMessage::Live {
+            v: VERSION,
+            tenant: connection.tenant.clone(),
+            connection: connection.id.clone(),
+            window_end: Utc::now(),
+        };
+        send(
+            &*deps.push_queue,
+            &message,
+            format!("live#{}#after#{next}#{}", connection.id, run.id),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    if run.pushed > 0 || run.failed > 0 {
+        runs::save(records, &run).await.map_err(|e| e.to_string())?;
+    }
+    Ok(format!(
+        "live: {} changed, {} pushed, {} unchanged, {} failed, {} call(s)",
+        changed.len(),
+        run.pushed,
+        run.unchanged,
+        run.failed,
+        run.calls
+    ))
+}
+
+/// The current map entries of `skus` on a connection.
+async fn mapped_entries(
+    records: &dyn Records,
+    connection: &ConnectionId,
+    committed: i64,
+    skus: &[Sku],
+) -> PortResult<Vec<(Sku, SkuMapEntry)>> {
+    let partition = products::map_partition(connection);
+    let mut out = Vec::new();
+    for chunk in skus.chunks(MAX_FETCH_MANY) {
+        let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
+        for record in records.fetch_many(&partition, &keys).await? {
+            let entry: SkuMapEntry = serde_json::from_value(record.value).map_err(corrupt)?;
+            if entry.generation >= committed {
+                if let Ok(sku) = Sku::parse(record.key) {
+                    out.push((sku, entry));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+async fn full(
+    deps: &PushDeps,
+    tenant: &TenantId,
+    id: &ConnectionId,
+    run_id: &str,
+    after: Option<String>,
+) -> Result<String, String> {
+    let records = &*deps.records;
+    let Some(mut run) = runs::get(records, tenant, run_id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(format!("run {run_id} not found"));
+    };
+    if run.state.finished() {
+        return Ok(format!("run {run_id} already finished"));
+    }
+    let connection = match deps.connections.get(tenant, id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            run.fail("the connection no longer exists");
+            runs::save(records, &run).await.map_err(|e| e.to_string())?;
+            return Ok("connection gone".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let refusal = if connection.status != ConnectionStatus::Active {
+        Some(format!(
+            "the connection is {:?}: nothing is pushed until it is reconnected",
+            connection.status
+        ))
+    } else if connection.settings.inventory_sync == SyncMode::Disabled && !run.dry_run {
+        Some("inventory sync is disabled for this connection".to_owned())
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        run.fail(reason.clone());
+        runs::save(records, &run).await.map_err(|e| e.to_string())?;
+        return Ok(reason);
+    }
+    locked(deps, id, full_locked(deps, &connection, run, after)).await
+}
+
+async fn full_locked(
+    deps: &PushDeps,
+    connection: &Connection,
+    mut run: Run,
+    after: Option<String>,
+) -> Result<String, String> {
+    let records = &*deps.records;
+    let id = &connection.id;
+    let mut committed = products::committed_generation(&*deps.idempotency, id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if after.is_none() {
+        if committed == 0 {
+            // No SKU map yet (a new connection): read the store's products first.
+            if let Some(products_deps) = &deps.products {
+                if let Err(e) = products::import_products(products_deps, connection).await {
+                    tracing::warn!(error = %e, connection = %id, "product import before the first push failed");
+                }
+                committed = products::committed_generation(&*deps.idempotency, id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        run.state = runs::RunState::Running;
+        run.started_at = Some(Utc::now());
+        run.total = Some(count_mapped(records, id, committed).await.map_err(|e| e.to_string())?);
+        runs::save(records, &run).await.map_err(|e| e.to_string())?;
+    }
+    let (entries, next) =
+        products::mapped_page(records, committed, id, after.as_deref(), deps.settings.full_chunk)
+            .await
+            .map_err(|e| e.to_string())?;
+    let bundles = stock::bundles(records, &connection.tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let before = run.clone();
+    match push_skus(deps, connection, &mut run, &entries, &bundles, true).await {
+        Ok(()) => {}
+        // Nothing recorded for this chunk: the retry redoes it under the same keys.
+        Err(PushError::Retry(e)) => return Err(e),
+        Err(e) => {
+            let mut failed = before;
+            failed.fail(e.to_string());
+            runs::save(records, &failed).await.map_err(|e| e.to_string())?;
+            return Ok(format!("run {} failed: {e}", failed.id));
+        }
+    }
+    match next {
+        Some(next) => {
+            runs::save(records, &run).await.map_err(|e| e.to_string())?;
+            let message = PushMessage::Full {
+                v: VERSION,
+                tenant: connection.tenant.clone(),
+                connection: id.clone(),
+                run: run.id.clone(),
+                after: Some(next.clone()),
+            };
+            send(
+                &*deps.push_queue,
+                &message,
+                format!("full#{}#{next}", run.id),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(format!("run {}: {} done, continued", run.id, run.done))
+        }
+        None => {
+            run.finish(None);
+            runs::save(records, &run).await.map_err(|e| e.to_string())?;
+            tracing::info!(run = %run.id, connection = %id, pushed = run.pushed, failed = run.failed, calls = run.calls, "full push finished");
+            Ok(format!(
+                "run {} finished: {} pushed, {} failed",
+                run.id, run.pushed, run.failed
+            ))
+        }
+    }
+}
+
+/// How many SKUs the current map holds.
+async fn count_mapped(records: &dyn Records, id: &ConnectionId, committed: i64) -> PortResult<u64> {
+    let mut total = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let (entries, next) =
+            products::mapped_page(records, committed, id, after.as_deref(), 1000).await?;
+        total += entries.len() as u64;
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(total),
+        }
+    }
+}
+
+/// Plans and pushes `entries` (mapped SKUs) for a connection, updating `run` and the
+/// channel model. `full` pushes every SKU (drift correction); otherwise only changes.
+async fn push_skus(
+    deps: &PushDeps,
+    connection: &Connection,
+    run: &mut Run,
+    entries: &[(Sku, SkuMapEntry)],
+    bundles: &HashMap<Sku, Vec<Component>>,
+    full: bool,
+) -> Result<(), PushError> {
+    let records = &*deps.records;
+    let retry = |e: PortError| PushError::Retry(e.to_string());
+    let skus: Vec<Sku> = entries.iter().map(|(s, _)| s.clone()).collect();
+    let reserved = stock::reserved(records, &connection.tenant)
+        .await
+        .map_err(retry)?;
+    let availability = stock::sellable(records, &connection.tenant, &skus, bundles, &reserved)
+        .await
+        .map_err(retry)?;
+    let pushed_partition = pushed_partition(&connection.id);
+    let mut models: HashMap<String, (i64, ChannelQuantity)> = HashMap::new();
+    for chunk in skus.chunks(MAX_FETCH_MANY) {
+        let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
+        for record in records
+            .fetch_many(&pushed_partition, &keys)
+            .await
+            .map_err(retry)?
+        {
+            let model: ChannelQuantity = serde_json::from_value(record.value)
+                .map_err(|e| PushError::Retry(e.to_string()))?;
+            models.insert(record.key, (record.version, model));
+        }
+    }
+    let rules = rules(connection);
+    let now = Utc::now();
+    let settle = chrono::Duration::from_std(deps.settings.settle).unwrap_or_default();
+    let mut items = Vec::new();
+    let mut failures = Vec::new();
+    for (sku, entry) in entries {
+        run.done += 1;
+        if !entry.tracked {
+            // The channel keeps no count for it: nothing to push.
+            run.unchanged += 1;
+            continue;
+        }
+        let Some(available) = availability.available.get(sku) else {
+            let (code, reason) = match availability.problems.get(sku) {
+                Some(problem) => ("bundle_problem", problem.to_string()),
+                None => (
+                    "no_stock_level",
+                    "the WMS has sent no stock level for this SKU".to_owned(),
+                ),
+            };
+            failures.push(SkuFailure {
+                sku: sku.clone(),
+                code: code.into(),
+                reason,
+            });
+            continue;
+        };
+        let quantity = listed_quantity(*available, rules);
+        let model = models.get(sku.as_str()).map(|(_, m)| m);
+        let change_from = match model {
+            Some(m) => match m.stale_since {
+                Some(since) if now - since < settle => {
+                    failures.push(SkuFailure {
+                        sku: sku.clone(),
+                        code: "held".into(),
+                        reason: format!(
+                            "the channel's quantity changed since our last write (an order not imported yet?): held until {}",
+                            (since + settle).to_rfc3339()
+                        ),
+                    });
+                    continue;
+                }
+                // Settled: whatever moved it has had time to reach us; overwrite.
+                Some(_) => None,
+                None if !full && m.quantity == quantity => {
+                    run.unchanged += 1;
+                    continue;
+                }
+                None => Some(m.quantity),
+            },
+            None => None,
+        };
+        items.push(PushItem {
+            sku: sku.clone(),
+            item: entry.inventory_item_id.clone(),
+            quantity,
+            change_from,
+        });
+    }
+    if run.dry_run {
+        run.pushed += items.len() as u64;
+        for item in items.iter().take(20 - run.sample.len().min(20)) {
+            run.sample.push(PlannedQuantity {
+                sku: item.sku.clone(),
+                quantity: item.quantity,
+            });
+        }
+    } else if !items.is_empty() {
+        let channel = deps.channels.for_connection(connection).await?;
+        let reference = format!("gid://channel-sync/SyncRun/{}", run.id);
+        for batch in items.chunks(channel.max_batch().max(1)) {
+            let key = batch_key(&run.id, batch);
+            run.calls += 1;
+            let results = channel.push(&reference, &key, batch).await?;
+            for (item, result) in batch.iter().zip(results) {
+                let (model, failure) = match result {
+                    ItemResult::Set => {
+                        run.pushed += 1;
+                        (
+                            Some(ChannelQuantity {
+                                quantity: item.quantity,
+                                at: now,
+                                stale_since: None,
+                            }),
+                            None,
+                        )
+                    }
+                    ItemResult::Stale => (
+                        Some(ChannelQuantity {
+                            quantity: item.change_from.unwrap_or(item.quantity),
+                            at: now,
+                            stale_since: Some(now),
+                        }),
+                        Some(SkuFailure {
+                            sku: item.sku.clone(),
+                            code: "channel_changed".into(),
+                            reason: "the channel's quantity changed since our last write (an order not imported yet?): not overwritten; held for the settle period".into(),
+                        }),
+                    ),
+                    ItemResult::Rejected { code, message } => (
+                        None,
+                        Some(SkuFailure {
+                            sku: item.sku.clone(),
+                            code,
+                            reason: message,
+                        }),
+                    ),
+                };
+                if let Some(model) = model {
+                    let version = models
+                        .get(item.sku.as_str())
+                        .map_or(0, |(v, _)| *v)
+                        .max(now.timestamp_millis());
+                    let value = serde_json::to_value(&model)
+                        .map_err(|e| PushError::Retry(e.to_string()))?;
+                    records
+                        .put(&pushed_partition, item.sku.as_str(), version, &value)
+                        .await
+                        .map_err(retry)?;
+                }
+                if let Some(failure) = failure {
+                    failures.push(failure);
+                }
+            }
+        }
+    }
+    for failure in failures {
+        runs::record_failure(records, run, failure)
+            .await
+            .map_err(retry)?;
+    }
+    Ok(())
+}
+
+/// The idempotency key of one batch: the same batch of the same run gets the same key (a
+/// retried message replays safely); any other content gets another.
+fn batch_key(run: &str, batch: &[PushItem]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(run.as_bytes());
+    for item in batch {
+        hash.update(
+            format!(
+                "|{}:{}:{:?}",
+                item.item, item.quantity, item.change_from
+            )
+            .as_bytes(),
+        );
+    }
+    format!("cs-{}", &hex::encode(hash.finalize())[..40])
+}
+
+/// A [`LiveTrigger`] on the embedded store, pushing to its `inventory-push` queue.
+#[cfg(feature = "embedded")]
+pub fn embedded_live_trigger(
+    store: &crate::embedded::EmbeddedStore,
+    settings: EngineSettings,
+) -> Arc<LiveTrigger> {
+    Arc::new(LiveTrigger {
+        connections: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
+        push_queue: Arc::new(store.queue(INVENTORY_PUSH_QUEUE, None, 5)),
+        settings,
+    })
+}
+
+/// The push queue's name in the embedded store.
+pub const INVENTORY_PUSH_QUEUE: &str = "inventory-push";

@@ -1,0 +1,269 @@
+//! Runs: every push (daily, Sync now, a Live batch) and every reconciliation poll leaves a
+//! record the dashboard reads — state, progress, per-SKU failures with reasons.
+//!
+//! | partition | key | value |
+//! |---|---|---|
+//! | `runs#{connection}` | `{inverted ms}#{run id}` (newest first) | [`Run`] |
+//! | `run-index` | run id | [`RunPointer`] |
+//! | `run-failures#{run id}` | SKU | [`SkuFailure`] |
+
+use crate::domain::{ConnectionId, Sku, TenantId};
+use crate::ports::{PortError, PortResult, Records};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Failures listed per run (the count is exact).
+pub const MAX_LISTED_FAILURES: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// The scheduled full push.
+    Daily,
+    /// An on-demand full push.
+    SyncNow,
+    /// A coalesced batch of stock changes.
+    Live,
+    /// The first full push after inventory sync was switched on.
+    Enabled,
+    /// The order reconciliation poll.
+    Reconciliation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    /// Every SKU was pushed (or had nothing to change).
+    Succeeded,
+    /// Finished, but some SKUs failed (see the failures).
+    CompletedWithFailures,
+    /// Stopped: the reason is in `message`.
+    Failed,
+}
+
+impl RunState {
+    pub fn finished(self) -> bool {
+        matches!(
+            self,
+            RunState::Succeeded | RunState::CompletedWithFailures | RunState::Failed
+        )
+    }
+}
+
+/// One run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub kind: RunKind,
+    pub state: RunState,
+    /// A plan only: nothing is written to the channel.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// SKUs to go through (known once the run has counted them).
+    pub total: Option<u64>,
+    /// SKUs gone through.
+    pub done: u64,
+    /// Quantities written (or, in a dry run, that would be).
+    pub pushed: u64,
+    /// SKUs whose quantity was already right (Live: skipped).
+    pub unchanged: u64,
+    pub failed: u64,
+    /// Channel calls made.
+    pub calls: u64,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, or a summary (reconciliation: counts).
+    pub message: Option<String>,
+    /// Up to 20 planned quantities, for dry runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<PlannedQuantity>,
+    /// Where the run's record sits in `runs#{connection}`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedQuantity {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// Where a run is, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPointer {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub key: String,
+}
+
+/// One SKU that failed in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuFailure {
+    pub sku: Sku,
+    pub code: String,
+    pub reason: String,
+}
+
+fn history(connection: &ConnectionId) -> String {
+    format!("runs#{connection}")
+}
+
+fn failures(run: &str) -> String {
+    format!("run-failures#{run}")
+}
+
+const INDEX: &str = "run-index";
+
+fn corrupt(e: serde_json::Error) -> PortError {
+    PortError::Corrupt(format!("run: {e}"))
+}
+
+impl Run {
+    /// A new, queued run.
+    pub fn new(tenant: TenantId, connection: ConnectionId, kind: RunKind, dry_run: bool) -> Self {
+        let now = Utc::now();
+        let random: [u8; 6] = rand::random();
+        let id = format!("r_{:x}{}", now.timestamp_millis(), hex::encode(random));
+        // Newest first in key order: invert the timestamp.
+        let key = format!("{:013}#{id}", 9_999_999_999_999 - now.timestamp_millis());
+        Self {
+            id,
+            tenant,
+            connection,
+            kind,
+            state: RunState::Queued,
+            dry_run,
+            total: None,
+            done: 0,
+            pushed: 0,
+            unchanged: 0,
+            failed: 0,
+            calls: 0,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            message: None,
+            sample: Vec::new(),
+            key,
+        }
+    }
+
+    /// Marks the run finished, succeeded unless something failed.
+    pub fn finish(&mut self, message: Option<String>) {
+        self.state = if self.failed > 0 {
+            RunState::CompletedWithFailures
+        } else {
+            RunState::Succeeded
+        };
+        self.finished_at = Some(Utc::now());
+        if message.is_some() {
+            self.message = message;
+        }
+    }
+
+    /// Marks the run failed with a reason.
+    pub fn fail(&mut self, reason: impl Into<String>) {
+        self.state = RunState::Failed;
+        self.finished_at = Some(Utc::now());
+        self.message = Some(reason.into());
+    }
+}
+
+/// Creates or updates a run.
+pub async fn save(records: &dyn Records, run: &Run) -> PortResult<()> {
+    let value = serde_json::to_value(run).map_err(corrupt)?;
+    let version = Utc::now().timestamp_millis();
+    records
+        .put(&history(&run.connection), &run.key, version, &value)
+        .await?;
+    {
+        let pointer = serde_json::to_value(RunPointer {
+            tenant: run.tenant.clone(),
+            connection: run.connection.clone(),
+            key: run.key.clone(),
+        })
+        .map_err(corrupt)?;
+        records.put(INDEX, &run.id, version, &pointer).await?;
+    }
+    Ok(())
+}
+
+/// A run by id, if it belongs to `tenant`.
+pub async fn get(records: &dyn Records, tenant: &TenantId, id: &str) -> PortResult<Option<Run>> {
+    let Some(pointer) = records.fetch(INDEX, id).await? else {
+        return Ok(None);
+    };
+    let pointer: RunPointer = serde_json::from_value(pointer.value).map_err(corrupt)?;
+    if &pointer.tenant != tenant {
+        return Ok(None);
+    }
+    match records
+        .fetch(&history(&pointer.connection), &pointer.key)
+        .await?
+    {
+        Some(r) => Ok(Some(serde_json::from_value(r.value).map_err(corrupt)?)),
+        None => Ok(None),
+    }
+}
+
+/// A connection's runs, newest first; `before` continues a listing.
+pub async fn list(
+    records: &dyn Records,
+    connection: &ConnectionId,
+    after: Option<&str>,
+    limit: usize,
+) -> PortResult<(Vec<Run>, Option<String>)> {
+    let page = records
+        .page(&history(connection), "", after, limit)
+        .await?;
+    let runs = page
+        .records
+        .into_iter()
+        .map(|r| serde_json::from_value(r.value).map_err(corrupt))
+        .collect::<PortResult<Vec<Run>>>()?;
+    Ok((runs, page.next))
+}
+
+/// Records a SKU's failure (the listing is capped; `run.failed` counts them all).
+pub async fn record_failure(
+    records: &dyn Records,
+    run: &mut Run,
+    failure: SkuFailure,
+) -> PortResult<()> {
+    run.failed += 1;
+    if run.failed as usize <= MAX_LISTED_FAILURES {
+        let value = serde_json::to_value(&failure).map_err(corrupt)?;
+        records
+            .put(&failures(&run.id), failure.sku.as_str(), 0, &value)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A run's listed failures, in SKU order.
+pub async fn failures_of(records: &dyn Records, run: &str) -> PortResult<Vec<SkuFailure>> {
+    let page = records
+        .page(&failures(run), "", None, MAX_LISTED_FAILURES)
+        .await?;
+    page.records
+        .into_iter()
+        .map(|r| serde_json::from_value(r.value).map_err(corrupt))
+        .collect()
+}
+
+/// The run in progress or queued of `kind` for a connection, if any (newest runs first, so
+/// only the most recent few are read).
+pub async fn active(
+    records: &dyn Records,
+    connection: &ConnectionId,
+    kinds: &[RunKind],
+) -> PortResult<Option<Run>> {
+    let (runs, _) = list(records, connection, None, 20).await?;
+    Ok(runs
+        .into_iter()
+        .find(|r| kinds.contains(&r.kind) && !r.state.finished()))
+}
