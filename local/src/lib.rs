@@ -1,6 +1,7 @@
 //! The single-machine runner: the same Routers and consumers as the Lambda functions, wired
 //! to the embedded store, plus the WMS's HTTP side (`/wms/events`, `/wms/outbox`).
 
+pub mod cli;
 mod config;
 mod wms;
 
@@ -13,12 +14,12 @@ use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
-use shared::http::inventory_api::InventoryApiDeps;
-use shared::inventory::channel::Channels;
-use shared::inventory::engine;
 use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
+use shared::inventory::channel::Channels;
+use shared::inventory::engine;
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};

@@ -15,6 +15,20 @@ struct Cli {
 enum Command {
     /// Serve every route and run every consumer (the default).
     Serve,
+    /// Push every mapped SKU of a connection now (Sync now) and follow the run.
+    Sync {
+        /// The connection id (`c_…`).
+        connection: String,
+        /// Plan only: show what would be pushed, write nothing to the channel.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Per connection: blank, duplicate and unmatched SKUs (exit 1 when not ready).
+    SkuAudit {
+        /// Print the whole audit as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -26,7 +40,20 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    let client = |result: Result<bool, String>| match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("channel-sync: {e}");
+            std::process::ExitCode::from(2)
+        }
+    };
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Sync {
+            connection,
+            dry_run,
+        } => client(local::cli::sync(&connection, dry_run).await),
+        Command::SkuAudit { json } => client(local::cli::sku_audit(json).await),
         Command::Serve => {
             let result = match local::Config::from_env() {
                 Ok(config) => local::serve(config, local::shutdown_signal()).await,

@@ -9,8 +9,8 @@ use shared::aws::lambda_env::{
     env, env_opt, read_secret, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret,
 };
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
-use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::admin::AdminDeps;
+use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
 use std::sync::Arc;
 use std::time::Duration;

@@ -97,7 +97,10 @@ async fn sync_now(
     let kinds = [RunKind::SyncNow, RunKind::Daily, RunKind::Enabled];
     if let Some(run) = runs::active(&*deps.records, &connection.id, &kinds).await? {
         if run.dry_run == request.dry_run {
-            return Ok((StatusCode::ACCEPTED, Json(json!({ "run": run, "existing": true }))));
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "run": run, "existing": true })),
+            ));
         }
     }
     let run = start_full(
@@ -223,7 +226,8 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
             .and_then(Value::as_object)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
-        let unknown_to_wms: BTreeSet<&Sku> = channel.iter().filter(|s| !wms.contains_key(*s)).collect();
+        let unknown_to_wms: BTreeSet<&Sku> =
+            channel.iter().filter(|s| !wms.contains_key(*s)).collect();
         let missing_on_channel: BTreeSet<&Sku> = wms
             .keys()
             .filter(|s| !channel.contains(*s) && !duplicates.contains(s.as_str()))

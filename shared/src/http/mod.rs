@@ -4,8 +4,8 @@
 pub mod admin;
 pub mod api;
 mod auth;
-pub mod inventory_api;
 mod error;
+pub mod inventory_api;
 pub mod oauth;
 pub mod webhooks;
 

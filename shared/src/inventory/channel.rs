@@ -2,8 +2,8 @@
 //! in by implementing [`InventoryChannel`] (its batch limit and an absolute-quantity write with
 //! a compare-and-set) and teaching [`ChannelInventory`] to build it.
 
-use crate::channels::shopify::{ItemOutcome, QuantitySet, MAX_QUANTITIES_PER_CALL};
 use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::{ItemOutcome, QuantitySet, MAX_QUANTITIES_PER_CALL};
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ShopDomain, Sku};
 use crate::ports::Secret;
@@ -29,7 +29,10 @@ pub enum ItemResult {
     /// there since our last write. Not written.
     Stale,
     /// The channel refused this item (e.g. a native bundle parent); the others are unaffected.
-    Rejected { code: String, message: String },
+    Rejected {
+        code: String,
+        message: String,
+    },
 }
 
 /// Why a whole batch could not be written.
@@ -174,9 +177,7 @@ impl InventoryChannel for ShopifyInventory {
                     ItemOutcome::Failed { code, .. } if code == "CHANGE_FROM_QUANTITY_STALE" => {
                         ItemResult::Stale
                     }
-                    ItemOutcome::Failed { code, message } => {
-                        ItemResult::Rejected { code, message }
-                    }
+                    ItemOutcome::Failed { code, message } => ItemResult::Rejected { code, message },
                 })
                 .collect()),
             Err(ClientError::Unauthorized) => {

@@ -267,7 +267,10 @@ pub async fn start_daily(
             continue;
         }
         let full = [RunKind::Daily, RunKind::SyncNow, RunKind::Enabled];
-        if runs::active(records, &connection.id, &full).await?.is_some() {
+        if runs::active(records, &connection.id, &full)
+            .await?
+            .is_some()
+        {
             continue;
         }
         started.push(start_full(records, push_queue, &connection, RunKind::Daily, false).await?);
@@ -289,20 +292,19 @@ pub struct StockDeps {
 pub async fn handle_stock(deps: Arc<StockDeps>, body: String) -> Disposition {
     let message: WmsInbound = match serde_json::from_str(&body) {
         Ok(m) => m,
-        Err(e) => {
-            return match deps
-                .dead_letter
-                .send(OutMessage {
-                    body: serde_json::json!({"reason": format!("not a WMS message: {e}"), "body": body})
+        Err(e) => return match deps
+            .dead_letter
+            .send(OutMessage {
+                body:
+                    serde_json::json!({"reason": format!("not a WMS message: {e}"), "body": body})
                         .to_string(),
-                    ..Default::default()
-                })
-                .await
-            {
-                Ok(()) => Disposition::Done("poison: sent to the DLQ".into()),
-                Err(e) => Disposition::Retry(e.to_string()),
-            }
-        }
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(()) => Disposition::Done("poison: sent to the DLQ".into()),
+            Err(e) => Disposition::Retry(e.to_string()),
+        },
     };
     match stock_message(&deps, message).await {
         Ok(outcome) => Disposition::Done(outcome),
@@ -359,12 +361,15 @@ async fn stock_message(deps: &StockDeps, message: WmsInbound) -> PortResult<Stri
                     })
                     .collect()
             });
-            let up = stock::upsert_product(&*deps.records, &tenant, &sku, &name, components).await?;
+            let up =
+                stock::upsert_product(&*deps.records, &tenant, &sku, &name, components).await?;
             if let Some(problem) = &up.problem {
                 tracing::warn!(tenant = %tenant, sku = %sku, problem = %problem, "bundle definition refused");
             }
             if up.bundle_changed {
-                deps.live.changed(&tenant, &[sku.clone()]).await?;
+                deps.live
+                    .changed(&tenant, std::slice::from_ref(&sku))
+                    .await?;
             }
             Ok(match up.problem {
                 Some(p) => format!("product {sku} stored; bundle refused: {p}"),
@@ -510,7 +515,11 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
     }
     for record in &dirty.records {
         records
-            .remove_if_version(&dirty_partition(&connection.id), &record.key, record.version)
+            .remove_if_version(
+                &dirty_partition(&connection.id),
+                &record.key,
+                record.version,
+            )
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -636,13 +645,22 @@ async fn full_locked(
         }
         run.state = runs::RunState::Running;
         run.started_at = Some(Utc::now());
-        run.total = Some(count_mapped(records, id, committed).await.map_err(|e| e.to_string())?);
+        run.total = Some(
+            count_mapped(records, id, committed)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
         runs::save(records, &run).await.map_err(|e| e.to_string())?;
     }
-    let (entries, next) =
-        products::mapped_page(records, committed, id, after.as_deref(), deps.settings.full_chunk)
-            .await
-            .map_err(|e| e.to_string())?;
+    let (entries, next) = products::mapped_page(
+        records,
+        committed,
+        id,
+        after.as_deref(),
+        deps.settings.full_chunk,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let bundles = stock::bundles(records, &connection.tenant)
         .await
         .map_err(|e| e.to_string())?;
@@ -654,7 +672,9 @@ async fn full_locked(
         Err(e) => {
             let mut failed = before;
             failed.fail(e.to_string());
-            runs::save(records, &failed).await.map_err(|e| e.to_string())?;
+            runs::save(records, &failed)
+                .await
+                .map_err(|e| e.to_string())?;
             return Ok(format!("run {} failed: {e}", failed.id));
         }
     }
@@ -877,13 +897,7 @@ fn batch_key(run: &str, batch: &[PushItem]) -> String {
     let mut hash = Sha256::new();
     hash.update(run.as_bytes());
     for item in batch {
-        hash.update(
-            format!(
-                "|{}:{}:{:?}",
-                item.item, item.quantity, item.change_from
-            )
-            .as_bytes(),
-        );
+        hash.update(format!("|{}:{}:{:?}", item.item, item.quantity, item.change_from).as_bytes());
     }
     format!("cs-{}", &hex::encode(hash.finalize())[..40])
 }
@@ -929,9 +943,11 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r["inventoryItemId"] == "gid://shopify/InventoryItem/666")
-                .map(|(i, _)| json!({"code": "NON_MUTABLE_INVENTORY_ITEM",
+                .map(|(i, _)| {
+                    json!({"code": "NON_MUTABLE_INVENTORY_ITEM",
                     "field": ["input", "quantities", i.to_string(), "inventoryItemId"],
-                    "message": "bundle parents cannot be adjusted"}))
+                    "message": "bundle parents cannot be adjusted"})
+                })
                 .collect();
             ResponseTemplate::new(200).set_body_json(json!({
                 "data": {"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": errors}},
@@ -1060,7 +1076,7 @@ mod tests {
         async fn stock(&self, sku: &str, available: i64, second: u32) -> Disposition {
             self.wms(json!({"type": "stock.changed", "tenant": "dev", "sku": sku,
                 "available": available, "at": format!("2026-11-27T10:00:{second:02}Z")}))
-            .await
+                .await
         }
 
         /// Runs the pusher until its queue is empty; returns how many messages it handled.
@@ -1127,9 +1143,11 @@ mod tests {
     async fn a_live_burst_is_one_call_bundles_follow_and_sold_stock_is_never_relisted() {
         let w = world(SyncMode::Live).await;
         w.map(&[("TS-001", 1001), ("TS-001-X3", 1003)]).await;
-        w.wms(json!({"type": "product.upserted", "tenant": "dev", "sku": "TS-001-X3",
-            "name": "Tee 3-pack", "components": [{"sku": "TS-001", "quantity": 3}]}))
-            .await;
+        w.wms(
+            json!({"type": "product.upserted", "tenant": "dev", "sku": "TS-001-X3",
+            "name": "Tee 3-pack", "components": [{"sku": "TS-001", "quantity": 3}]}),
+        )
+        .await;
         // A burst: 40 changes of one SKU, then a late, older event that must not win.
         for i in 1..=40 {
             w.stock("TS-001", 100 - i, 10 + i as u32).await;
@@ -1143,9 +1161,14 @@ mod tests {
         // One call (after the rate limit's retry) with the latest value and the bundle's.
         assert_eq!(
             w.calls().await,
-            [vec![row("1001", 12, Value::Null), row("1003", 4, Value::Null)]]
+            [vec![
+                row("1001", 12, Value::Null),
+                row("1003", 4, Value::Null)
+            ]]
         );
-        let (history, _) = runs::list(&w.store, &w.connection.id, None, 10).await.unwrap();
+        let (history, _) = runs::list(&w.store, &w.connection.id, None, 10)
+            .await
+            .unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(
             (history[0].kind, history[0].pushed, history[0].calls),
@@ -1166,14 +1189,17 @@ mod tests {
         w.drain().await;
         // The store already took the 2 units off TS-001 itself: only the bundle moves, by
         // compare-and-set against what we wrote.
-        assert_eq!(
-            w.calls().await[1..],
-            [vec![row("1003", 3, json!(4))]]
-        );
+        assert_eq!(w.calls().await[1..], [vec![row("1003", 3, json!(4))]]);
         // A full push while the order is still unapplied offers 10, not the WMS's 12.
-        let run = start_full(&w.store, &*w.push.push_queue, &w.connection, RunKind::SyncNow, false)
-            .await
-            .unwrap();
+        let run = start_full(
+            &w.store,
+            &*w.push.push_queue,
+            &w.connection,
+            RunKind::SyncNow,
+            false,
+        )
+        .await
+        .unwrap();
         w.drain().await;
         assert_eq!(
             w.calls().await[2..],
@@ -1186,10 +1212,12 @@ mod tests {
         assert_eq!(run.state, runs::RunState::Succeeded);
         assert_eq!((run.total, run.done, run.pushed), (Some(2), 2, 2));
         // The WMS applies the order (and says so): 10 left, nothing to push.
-        w.wms(json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 10,
+        w.wms(
+            json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 10,
             "at": "2026-11-27T10:01:00Z", "orders": [{"channel": "shopify",
-            "shop": "demo.myshopify.com", "channel_order_id": "1"}]}))
-            .await;
+            "shop": "demo.myshopify.com", "channel_order_id": "1"}]}),
+        )
+        .await;
         w.drain().await;
         assert_eq!(w.calls().await.len(), 3);
         assert!(stock::reserved(&w.store, &w.connection.tenant)
@@ -1208,9 +1236,15 @@ mod tests {
         }
         // Daily: a stock change pushes nothing by itself.
         assert_eq!(w.drain().await, 0);
-        let run = start_full(&w.store, &*w.push.push_queue, &w.connection, RunKind::SyncNow, false)
-            .await
-            .unwrap();
+        let run = start_full(
+            &w.store,
+            &*w.push.push_queue,
+            &w.connection,
+            RunKind::SyncNow,
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(run.state, runs::RunState::Queued);
         // Three chunks of two SKUs.
         assert_eq!(w.drain().await, 3);
@@ -1238,8 +1272,14 @@ mod tests {
         );
         // The refused bundle parent did not block D: resubmitted alone.
         let calls = w.calls().await;
-        assert_eq!(calls[0], [row("1", 5, Value::Null), row("2", 6, Value::Null)]);
-        assert_eq!(calls[1], [row("666", 7, Value::Null), row("4", 8, Value::Null)]);
+        assert_eq!(
+            calls[0],
+            [row("1", 5, Value::Null), row("2", 6, Value::Null)]
+        );
+        assert_eq!(
+            calls[1],
+            [row("666", 7, Value::Null), row("4", 8, Value::Null)]
+        );
         assert_eq!(calls[2], [row("4", 8, Value::Null)]);
         assert_eq!(calls.len(), 3);
 
@@ -1247,9 +1287,15 @@ mod tests {
         let mut disabled = w.connection.clone();
         disabled.settings.inventory_sync = SyncMode::Disabled;
         w.store.update(&disabled).await.unwrap();
-        let run = start_full(&w.store, &*w.push.push_queue, &disabled, RunKind::SyncNow, false)
-            .await
-            .unwrap();
+        let run = start_full(
+            &w.store,
+            &*w.push.push_queue,
+            &disabled,
+            RunKind::SyncNow,
+            false,
+        )
+        .await
+        .unwrap();
         w.drain().await;
         let run = runs::get(&w.store, &w.connection.tenant, &run.id)
             .await
@@ -1261,30 +1307,49 @@ mod tests {
             Some("inventory sync is disabled for this connection")
         );
         // A dry run still plans.
-        let dry = start_full(&w.store, &*w.push.push_queue, &disabled, RunKind::SyncNow, true)
-            .await
-            .unwrap();
+        let dry = start_full(
+            &w.store,
+            &*w.push.push_queue,
+            &disabled,
+            RunKind::SyncNow,
+            true,
+        )
+        .await
+        .unwrap();
         w.drain().await;
         let dry = runs::get(&w.store, &w.connection.tenant, &dry.id)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((dry.state, dry.pushed, dry.calls), (runs::RunState::CompletedWithFailures, 4, 0));
+        assert_eq!(
+            (dry.state, dry.pushed, dry.calls),
+            (runs::RunState::CompletedWithFailures, 4, 0)
+        );
         // Disconnected: refused too.
         let mut gone = disabled.clone();
         gone.settings.inventory_sync = SyncMode::Live;
         gone.status = ConnectionStatus::Disconnected;
         w.store.update(&gone).await.unwrap();
         w.stock("A", 50, 30).await;
-        let run = start_full(&w.store, &*w.push.push_queue, &gone, RunKind::SyncNow, false)
-            .await
-            .unwrap();
+        let run = start_full(
+            &w.store,
+            &*w.push.push_queue,
+            &gone,
+            RunKind::SyncNow,
+            false,
+        )
+        .await
+        .unwrap();
         w.drain().await;
         let run = runs::get(&w.store, &w.connection.tenant, &run.id)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(run.state, runs::RunState::Failed);
-        assert_eq!(w.calls().await.len(), 3, "no call after Disabled / disconnected");
+        assert_eq!(
+            w.calls().await.len(),
+            3,
+            "no call after Disabled / disconnected"
+        );
     }
 }

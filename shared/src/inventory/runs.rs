@@ -217,9 +217,7 @@ pub async fn list(
     after: Option<&str>,
     limit: usize,
 ) -> PortResult<(Vec<Run>, Option<String>)> {
-    let page = records
-        .page(&history(connection), "", after, limit)
-        .await?;
+    let page = records.page(&history(connection), "", after, limit).await?;
     let runs = page
         .records
         .into_iter()

@@ -146,14 +146,16 @@ pub async fn committed_generation(
     idempotency: &dyn Idempotency,
     connection: &ConnectionId,
 ) -> Result<i64, PortError> {
-    Ok(match idempotency.record(&generation_key(connection)).await? {
-        Some(raw) => {
-            serde_json::from_value::<MapGeneration>(raw)
-                .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
-                .generation
-        }
-        None => 0,
-    })
+    Ok(
+        match idempotency.record(&generation_key(connection)).await? {
+            Some(raw) => {
+                serde_json::from_value::<MapGeneration>(raw)
+                    .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
+                    .generation
+            }
+            None => 0,
+        },
+    )
 }
 
 fn current_entry(
@@ -675,8 +677,8 @@ mod tests {
                 &self.connection.id,
                 &sku(s),
             )
-                .await
-                .unwrap()
+            .await
+            .unwrap()
         }
     }
 
@@ -768,9 +770,9 @@ mod tests {
             &w.connection.id,
             &sku("TS-002"),
         )
-            .await
-            .unwrap()
-            .unwrap();
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(
             (
                 ts2.inventory_item_id.as_str(),
