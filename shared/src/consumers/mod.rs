@@ -4,7 +4,7 @@
 pub mod order_import;
 pub mod wms_events;
 
-use crate::ports::{PortResult, Queue};
+use crate::ports::{OutMessage, PortResult, Queue};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +16,35 @@ use std::time::Duration;
 pub enum Disposition {
     Done(String),
     Retry(String),
+}
+
+/// Sends a message that can never succeed to `dead_letter`, wrapped with its reason and the
+/// queue it came from; retried only if the DLQ itself cannot be reached.
+pub async fn dead_letter(
+    dead_letter: &dyn Queue,
+    source: &str,
+    body: &str,
+    reason: String,
+) -> Disposition {
+    tracing::warn!(source, reason = %reason, "message dead-lettered");
+    let wrapped = serde_json::json!({
+        "v": 1,
+        "type": "dead_letter",
+        "source": source,
+        "reason": reason,
+        "at": chrono::Utc::now(),
+        "body": body,
+    });
+    match dead_letter
+        .send(OutMessage {
+            body: wrapped.to_string(),
+            ..OutMessage::default()
+        })
+        .await
+    {
+        Ok(()) => Disposition::Done(format!("dead-lettered: {reason}")),
+        Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
+    }
 }
 
 /// Runs `handle` on every record of an SQS batch concurrently and reports the failures as

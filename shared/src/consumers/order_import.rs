@@ -18,7 +18,6 @@ use crate::messages::{ConnectionMessage, PrivacyMessage};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -348,35 +347,15 @@ async fn publish(
         .map_err(|e| e.to_string())
 }
 
-/// Sends a message that can never succeed to the DLQ with its reason, then acks it.
 async fn dead_letter(deps: &ImportDeps, body: &str, reason: String) -> Disposition {
-    tracing::warn!(reason = %reason, "message dead-lettered");
-    let wrapped = json!({
-        "v": 1,
-        "type": "dead_letter",
-        "source": "channel-events",
-        "reason": reason,
-        "at": chrono::Utc::now(),
-        "body": body,
-    });
-    match deps
-        .dead_letter
-        .send(OutMessage {
-            body: wrapped.to_string(),
-            ..OutMessage::default()
-        })
-        .await
-    {
-        Ok(()) => Disposition::Done(format!("dead-lettered: {reason}")),
-        Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
-    }
+    super::dead_letter(&*deps.dead_letter, "channel-events", body, reason).await
 }
 
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     struct World {
         deps: Arc<ImportDeps>,

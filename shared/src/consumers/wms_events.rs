@@ -270,20 +270,7 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
 }
 
 async fn dead_letter(deps: &WmsEventsDeps, body: &str, reason: String) -> Disposition {
-    tracing::warn!(reason = %reason, "WMS message dead-lettered");
-    let wrapped = json!({"v": 1, "type": "dead_letter", "source": "wms-events", "reason": reason,
-        "at": chrono::Utc::now(), "body": body});
-    match deps
-        .dead_letter
-        .send(OutMessage {
-            body: wrapped.to_string(),
-            ..OutMessage::default()
-        })
-        .await
-    {
-        Ok(()) => Disposition::Done("dead-lettered".into()),
-        Err(e) => Disposition::Retry(format!("could not dead-letter: {e}")),
-    }
+    super::dead_letter(&*deps.dead_letter, "wms-events", body, reason).await
 }
 
 #[cfg(all(test, feature = "embedded"))]

@@ -218,7 +218,7 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
         }
         let last = deps
             .idempotency
-            .record(&format!("products-last#{}", connection.id))
+            .record(&products::last_run_key(&connection.id))
             .await?;
         let duplicates: BTreeSet<String> = last
             .as_ref()

@@ -23,7 +23,7 @@ use super::channel::{ChannelInventory, ItemResult, PushError, PushItem};
 use super::plan::{listed_quantity, ListingRules};
 use super::runs::{self, PlannedQuantity, Run, RunKind, SkuFailure};
 use super::stock;
-use crate::consumers::Disposition;
+use crate::consumers::{dead_letter, Disposition};
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku, SyncMode, TenantId};
 use crate::jobs::products::{self, SkuMapEntry};
 use crate::messages::{WmsInbound, VERSION};
@@ -239,7 +239,7 @@ pub async fn start_full(
         kind,
         dry_run,
     );
-    runs::save(records, &run).await?;
+    runs::create(records, &run).await?;
     let message = PushMessage::Full {
         v: VERSION,
         tenant: connection.tenant.clone(),
@@ -292,19 +292,10 @@ pub struct StockDeps {
 pub async fn handle_stock(deps: Arc<StockDeps>, body: String) -> Disposition {
     let message: WmsInbound = match serde_json::from_str(&body) {
         Ok(m) => m,
-        Err(e) => return match deps
-            .dead_letter
-            .send(OutMessage {
-                body:
-                    serde_json::json!({"reason": format!("not a WMS message: {e}"), "body": body})
-                        .to_string(),
-                ..Default::default()
-            })
-            .await
-        {
-            Ok(()) => Disposition::Done("poison: sent to the DLQ".into()),
-            Err(e) => Disposition::Retry(e.to_string()),
-        },
+        Err(e) => {
+            let reason = format!("not a WMS message: {e}");
+            return dead_letter(&*deps.dead_letter, "stock-events", &body, reason).await;
+        }
     };
     match stock_message(&deps, message).await {
         Ok(outcome) => Disposition::Done(outcome),
@@ -503,7 +494,7 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
     let committed = products::committed_generation(&*deps.idempotency, &connection.id)
         .await
         .map_err(|e| e.to_string())?;
-    let mapped = mapped_entries(records, &connection.id, committed, &affected)
+    let mapped = products::entries_for(records, committed, &connection.id, &affected)
         .await
         .map_err(|e| e.to_string())?;
     run.total = Some(mapped.len() as u64);
@@ -540,7 +531,9 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
         .map_err(|e| e.to_string())?;
     }
     if run.pushed > 0 || run.failed > 0 {
-        runs::save(records, &run).await.map_err(|e| e.to_string())?;
+        runs::create(records, &run)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(format!(
         "live: {} changed, {} pushed, {} unchanged, {} failed, {} call(s)",
@@ -550,30 +543,6 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
         run.failed,
         run.calls
     ))
-}
-
-/// The current map entries of `skus` on a connection.
-async fn mapped_entries(
-    records: &dyn Records,
-    connection: &ConnectionId,
-    committed: i64,
-    skus: &[Sku],
-) -> PortResult<Vec<(Sku, SkuMapEntry)>> {
-    let partition = products::map_partition(connection);
-    let mut out = Vec::new();
-    for chunk in skus.chunks(MAX_FETCH_MANY) {
-        let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
-        for record in records.fetch_many(&partition, &keys).await? {
-            let entry: SkuMapEntry = serde_json::from_value(record.value).map_err(corrupt)?;
-            if entry.generation >= committed {
-                if let Ok(sku) = Sku::parse(record.key) {
-                    out.push((sku, entry));
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 async fn full(
@@ -1069,6 +1038,13 @@ mod tests {
             .unwrap();
         }
 
+        async fn run(&self, id: &str) -> Run {
+            runs::get(&self.store, &self.connection.tenant, id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+
         async fn wms(&self, message: Value) -> Disposition {
             handle_stock(self.stock.clone(), message.to_string()).await
         }
@@ -1205,10 +1181,7 @@ mod tests {
             w.calls().await[2..],
             [vec![row("1001", 10, json!(10)), row("1003", 3, json!(3))]]
         );
-        let run = runs::get(&w.store, &w.connection.tenant, &run.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = w.run(&run.id).await;
         assert_eq!(run.state, runs::RunState::Succeeded);
         assert_eq!((run.total, run.done, run.pushed), (Some(2), 2, 2));
         // The WMS applies the order (and says so): 10 left, nothing to push.
@@ -1248,10 +1221,7 @@ mod tests {
         assert_eq!(run.state, runs::RunState::Queued);
         // Three chunks of two SKUs.
         assert_eq!(w.drain().await, 3);
-        let run = runs::get(&w.store, &w.connection.tenant, &run.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = w.run(&run.id).await;
         assert_eq!(run.state, runs::RunState::CompletedWithFailures);
         assert_eq!(
             (run.total, run.done, run.pushed, run.failed, run.calls),
@@ -1297,10 +1267,7 @@ mod tests {
         .await
         .unwrap();
         w.drain().await;
-        let run = runs::get(&w.store, &w.connection.tenant, &run.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = w.run(&run.id).await;
         assert_eq!(run.state, runs::RunState::Failed);
         assert_eq!(
             run.message.as_deref(),
@@ -1317,10 +1284,7 @@ mod tests {
         .await
         .unwrap();
         w.drain().await;
-        let dry = runs::get(&w.store, &w.connection.tenant, &dry.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let dry = w.run(&dry.id).await;
         assert_eq!(
             (dry.state, dry.pushed, dry.calls),
             (runs::RunState::CompletedWithFailures, 4, 0)
@@ -1341,10 +1305,7 @@ mod tests {
         .await
         .unwrap();
         w.drain().await;
-        let run = runs::get(&w.store, &w.connection.tenant, &run.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let run = w.run(&run.id).await;
         assert_eq!(run.state, runs::RunState::Failed);
         assert_eq!(
             w.calls().await.len(),

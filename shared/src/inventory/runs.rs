@@ -173,23 +173,31 @@ impl Run {
     }
 }
 
-/// Creates or updates a run.
+/// Records a new run: its place in the history and its pointer by id.
+pub async fn create(records: &dyn Records, run: &Run) -> PortResult<()> {
+    let pointer = serde_json::to_value(RunPointer {
+        tenant: run.tenant.clone(),
+        connection: run.connection.clone(),
+        key: run.key.clone(),
+    })
+    .map_err(corrupt)?;
+    records
+        .put(INDEX, &run.id, run.created_at.timestamp_millis(), &pointer)
+        .await?;
+    save(records, run).await
+}
+
+/// Updates a created run.
 pub async fn save(records: &dyn Records, run: &Run) -> PortResult<()> {
     let value = serde_json::to_value(run).map_err(corrupt)?;
-    let version = Utc::now().timestamp_millis();
     records
-        .put(&history(&run.connection), &run.key, version, &value)
-        .await?;
-    {
-        let pointer = serde_json::to_value(RunPointer {
-            tenant: run.tenant.clone(),
-            connection: run.connection.clone(),
-            key: run.key.clone(),
-        })
-        .map_err(corrupt)?;
-        records.put(INDEX, &run.id, version, &pointer).await?;
-    }
-    Ok(())
+        .put(
+            &history(&run.connection),
+            &run.key,
+            Utc::now().timestamp_millis(),
+            &value,
+        )
+        .await
 }
 
 /// A run by id, if it belongs to `tenant`.

@@ -137,6 +137,11 @@ pub fn map_partition(connection: &ConnectionId) -> String {
     format!("skumap#{connection}")
 }
 
+/// The key of a connection's last product import run (a [`ProductsRun`]).
+pub fn last_run_key(connection: &ConnectionId) -> String {
+    format!("products-last#{connection}")
+}
+
 fn generation_key(connection: &ConnectionId) -> String {
     format!("products-map#{connection}")
 }
@@ -207,6 +212,30 @@ pub async fn mapped_page(
         }
     }
     Ok((out, page.next))
+}
+
+/// The current map entries of `skus` (those mapped), in SKU order.
+pub async fn entries_for(
+    records: &dyn Records,
+    committed: i64,
+    connection: &ConnectionId,
+    skus: &[Sku],
+) -> Result<Vec<(Sku, SkuMapEntry)>, PortError> {
+    let partition = map_partition(connection);
+    let mut out = Vec::new();
+    for chunk in skus.chunks(crate::ports::MAX_FETCH_MANY) {
+        let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
+        for record in records.fetch_many(&partition, &keys).await? {
+            let Ok(sku) = Sku::parse(record.key.clone()) else {
+                continue;
+            };
+            if let Some(entry) = current_entry(record, committed)? {
+                out.push((sku, entry));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// The inventory item to push `sku`'s stock to on this connection: `None` when the SKU is not
@@ -301,7 +330,7 @@ async fn import_and_record(
         )
         .await?;
     deps.idempotency
-        .complete(&format!("products-last#{}", connection.id), &record, None)
+        .complete(&last_run_key(&connection.id), &record, None)
         .await?;
     if run.blank_total > 0 {
         tracing::warn!(
