@@ -189,6 +189,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             },
         )));
     let reconcile = Arc::new(ReconcileDeps {
+        records: Arc::new(store.clone()),
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(channel_events.clone()),

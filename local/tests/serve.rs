@@ -1109,3 +1109,222 @@ async fn tenants_are_isolated() {
     assert_eq!(forged.status(), 403);
     stop(runner);
 }
+
+/// The inventory calls the fake Shopify received: each call's `(item number, quantity)` rows.
+async fn inventory_calls(shopify: &MockServer) -> Vec<Vec<(String, i64)>> {
+    shopify
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).ok()?;
+            let rows = body["variables"]["input"]["quantities"].as_array()?;
+            Some(
+                rows.iter()
+                    .map(|q| {
+                        (
+                            q["inventoryItemId"]
+                                .as_str()
+                                .unwrap()
+                                .rsplit('/')
+                                .next()
+                                .unwrap()
+                                .to_owned(),
+                            q["quantity"].as_i64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// GIVEN `serve` with a connected store WHEN inventory sync is switched to Live with a location
+/// and a safety buffer, the WMS sends a bundle and stock, then `channel-sync sync` and
+/// `channel-sync sku-audit` run THEN the first push reads the store's products, Live pushes the
+/// buffered quantities (bundle included), Sync now finishes with progress, the history lists
+/// every run, and the audit names the SKU the WMS does not know as a product.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
+    let env = env().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains("ChannelSyncLocations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"locations": {"nodes": [
+            {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true, "fulfillsOnlineOrders": true}
+        ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    let variant = |n: u32, sku: &str| {
+        json!({"id": format!("gid://shopify/ProductVariant/{n}"), "sku": sku,
+            "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", 1000 + n), "tracked": true},
+            "product": {"id": "gid://shopify/Product/1", "status": "ACTIVE", "title": "Tee"}})
+    };
+    Mock::given(method("POST"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
+        .and(wiremock::matchers::body_string_contains(
+            "ChannelSyncVariants",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"productVariants": {
+            "nodes": [variant(1, "TS-001"), variant(3, "TS-001-X3")],
+            "pageInfo": {"hasNextPage": false, "endCursor": null}}}}),
+        ))
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
+        .and(wiremock::matchers::body_string_contains(
+            "ChannelSyncSetAvailable",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": {"inventorySetQuantities": {
+            "inventoryAdjustmentGroup": null, "userErrors": []}}})),
+        )
+        .with_priority(1)
+        .mount(&env.shopify)
+        .await;
+    let client = reqwest::Client::new();
+    let runner = start_with(&env, &[("CHANNEL_SYNC_LIVE_WINDOW_MS", "100")]);
+    let created: Value = connect(&client, &runner, &env.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/connections/{id}", runner.base);
+    let patched = client
+        .patch(&url)
+        .bearer_auth(&env.token)
+        .json(
+            &json!({"settings": {"inventory_location": "gid://shopify/Location/1",
+            "inventory_sync": "live", "safety_buffer": 1}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let wms = |body: Value| {
+        client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(&env.token)
+            .json(&body)
+            .send()
+    };
+    // Wait for the first push (it reads the store's products, so the SKU map exists).
+    let runs_url = format!("{url}/runs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs: Value = client
+            .get(&runs_url)
+            .bearer_auth(&env.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let enabled = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "enabled");
+        if enabled.is_some_and(|r| r["state"] != "queued" && r["state"] != "running") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first push never finished: {runs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let until_pushed = |want: Vec<(String, i64)>| {
+        let shopify = &env.shopify;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !inventory_calls(shopify).await.contains(&want) {
+                assert!(Instant::now() < deadline, "never pushed: {want:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // Live: 13 − 1 (the buffer).
+    assert_eq!(
+        wms(
+            json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001", "available": 13,
+            "at": "2026-11-27T10:00:00Z"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        202
+    );
+    until_pushed(vec![("1001".to_owned(), 12)]).await;
+    // The 3-pack becomes a bundle: floor(13 / 3) − 1.
+    assert_eq!(
+        wms(
+            json!({"type": "product.upserted", "tenant": "dev", "sku": "TS-001-X3",
+            "name": "Tee 3-pack", "components": [{"sku": "TS-001", "quantity": 3}]})
+        )
+        .await
+        .unwrap()
+        .status(),
+        202
+    );
+    until_pushed(vec![("1003".to_owned(), 3)]).await;
+    assert_eq!(inventory_calls(&env.shopify).await.len(), 2);
+    let want = vec![("1001".to_owned(), 12), ("1003".to_owned(), 3)];
+
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_channel-sync"))
+            .args(args)
+            .env("CHANNEL_SYNC_URL", &runner.base)
+            .env("CHANNEL_SYNC_TOKEN", &env.token)
+            .env("CHANNEL_SYNC_DATA", env.data.path())
+            .output()
+            .unwrap()
+    };
+    let synced = cli(&["sync", &id]);
+    let stdout = String::from_utf8_lossy(&synced.stdout);
+    assert!(synced.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "succeeded: 2 of 2 SKUs, 2 pushed, 0 unchanged, 0 failed, 1 channel call(s)"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(inventory_calls(&env.shopify).await.last(), Some(&want));
+
+    let runs: Value = client
+        .get(&runs_url)
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sync_now", "live", "live", "enabled"]);
+
+    let audit = cli(&["sku-audit", "--json"]);
+    assert_eq!(
+        audit.status.code(),
+        Some(1),
+        "not ready: TS-001 is no WMS product"
+    );
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let connection = &audit["connections"][0];
+    assert_eq!(connection["mapped"], 2);
+    assert_eq!(connection["unknown_to_wms"]["skus"], json!(["TS-001"]));
+    assert_eq!(connection["missing_on_channel"]["total"], 0);
+    assert_eq!(connection["ready"], false);
+    stop(runner);
+}

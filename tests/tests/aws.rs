@@ -263,3 +263,177 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
     }
     assert!(drain(&queue).await.is_empty());
 }
+
+/// GIVEN the inventory engine on DynamoDB, SQS FIFO (`inventory-push`) and Secrets Manager
+/// (moto) and a Shopify that rate-limits its first call WHEN the WMS sends a bundle and a burst
+/// of stock changes, then a Sync now runs in chunks THEN the burst costs one call with the
+/// latest quantities (bundle included), and the run reports its progress to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_engine_runs_on_the_aws_adapters() {
+    use shared::channels::shopify::oauth::ShopifyCredentials;
+    use shared::channels::shopify::tokens::ShopifyTokens;
+    use shared::channels::shopify::ShopifyClient;
+    use shared::inventory::channel::Channels;
+    use shared::inventory::engine::{self, EngineSettings, LiveTrigger, PushDeps, StockDeps};
+    use shared::inventory::runs::{self, RunKind, RunState};
+    use shared::ports::{Idempotency, Records};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let d = deploy().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "gid://shopify/InventoryAdjustmentGroup/1"}, "userErrors": []}},
+            "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": 10,
+                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}}}
+        })))
+        .mount(&server)
+        .await;
+
+    let store = Arc::new(DynamoStore::from_config(&d.config, &d.table));
+    let vault = Arc::new(SecretsVault::from_config(
+        &d.config,
+        unique("channel-sync") + "/",
+    ));
+    let mut connection = tests::contract::connection("dev", &(unique("inv") + ".myshopify.com"));
+    connection.settings.inventory_sync = shared::domain::SyncMode::Live;
+    connection.settings.inventory_location = Some("gid://shopify/Location/1".into());
+    store.create(&connection).await.unwrap();
+    let credentials = ShopifyCredentials {
+        access_token: "shpat_fake_aws_engine".into(),
+        scope: "write_inventory".into(),
+        expires_at: None,
+        refresh_token: None,
+        refresh_expires_at: None,
+        via_oauth: false,
+    };
+    vault
+        .put(&connection.credentials_name(), &credentials.to_secret())
+        .await
+        .unwrap();
+    let map = format!("skumap#{}", connection.id);
+    for (sku, item) in [("TS-001", 1001), ("TS-001-X3", 1003)] {
+        let entry = serde_json::json!({"inventory_item_id": format!("gid://shopify/InventoryItem/{item}"),
+            "variant_id": "v", "product_id": "p", "tracked": true, "product_status": "active", "generation": 1});
+        store.put(&map, sku, 1, &entry).await.unwrap();
+    }
+    store
+        .complete(
+            &format!("products-map#{}", connection.id),
+            &serde_json::json!({"generation": 1}),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let queue = Arc::new(SqsQueue::from_config(&d.config, &d.inventory_push));
+    let settings = EngineSettings {
+        window: Duration::from_millis(300),
+        full_chunk: 1,
+        ..Default::default()
+    };
+    let stock = Arc::new(StockDeps {
+        records: store.clone(),
+        live: Arc::new(LiveTrigger {
+            connections: store.clone(),
+            records: store.clone(),
+            push_queue: queue.clone(),
+            settings,
+        }),
+        dead_letter: queue.clone(),
+    });
+    let tokens = Arc::new(ShopifyTokens {
+        client: ShopifyClient::new(Some(server.uri())).unwrap(),
+        client_id: "fake".into(),
+        client_secret: shared::ports::Secret::new(tests::fake_secret("shpss")),
+        vault,
+        connections: store.clone(),
+        locks: store.clone(),
+    });
+    let push = Arc::new(PushDeps {
+        connections: store.clone(),
+        records: store.clone(),
+        idempotency: store.clone(),
+        channels: Arc::new(Channels { shopify: tokens }),
+        push_queue: queue.clone(),
+        products: None,
+        settings,
+    });
+
+    let wms = |body: serde_json::Value| engine::handle_stock(stock.clone(), body.to_string());
+    wms(
+        serde_json::json!({"type": "product.upserted", "tenant": "dev", "sku": "TS-001-X3",
+        "name": "Tee 3-pack", "components": [{"sku": "TS-001", "quantity": 3}]}),
+    )
+    .await;
+    for i in 0..10 {
+        wms(
+            serde_json::json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001",
+            "available": 30 - i, "at": format!("2026-11-27T10:00:{i:02}Z")}),
+        )
+        .await;
+    }
+    wms(
+        serde_json::json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001",
+        "available": 12, "at": "2026-11-27T10:00:30Z"}),
+    )
+    .await;
+    // The pusher: one message at a time, as the Lambda's batch size of 1.
+    let pusher = || async {
+        loop {
+            let batch = queue.receive(1, Duration::from_secs(60)).await.unwrap();
+            let Some(message) = batch.into_iter().next() else {
+                return;
+            };
+            let outcome = engine::handle_push(push.clone(), message.body).await;
+            assert!(
+                matches!(outcome, shared::consumers::Disposition::Done(_)),
+                "{outcome:?}"
+            );
+            queue.ack(&message.receipt).await.unwrap();
+        }
+    };
+    pusher().await;
+    let bodies: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["variables"]["input"]
+                ["quantities"]
+                .clone()
+        })
+        .collect();
+    let expected = serde_json::json!([
+        {"inventoryItemId": "gid://shopify/InventoryItem/1001", "locationId": "gid://shopify/Location/1", "quantity": 12, "changeFromQuantity": null},
+        {"inventoryItemId": "gid://shopify/InventoryItem/1003", "locationId": "gid://shopify/Location/1", "quantity": 4, "changeFromQuantity": null}
+    ]);
+    // The 429, then its retry: the same single call.
+    assert_eq!(bodies, [expected.clone(), expected]);
+
+    let run = engine::start_full(&*store, &*queue, &connection, RunKind::SyncNow, false)
+        .await
+        .unwrap();
+    pusher().await;
+    let run = runs::get(&*store, &connection.tenant, &run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(
+        (run.total, run.done, run.pushed, run.calls),
+        (Some(2), 2, 2, 2)
+    );
+    // One chunk per SKU, each by compare-and-set against what the Live push wrote.
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}

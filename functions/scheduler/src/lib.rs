@@ -32,6 +32,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
     let public_url = env("CHANNEL_SYNC_PUBLIC_URL")?;
     Ok(SchedulerDeps {
         reconcile: ReconcileDeps {
+            records: store.clone(),
             connections: store.clone(),
             idempotency: store.clone(),
             channel_events: Arc::new(SqsQueue::from_config(
@@ -158,6 +159,7 @@ mod tests {
         });
         Arc::new(SchedulerDeps {
             reconcile: ReconcileDeps {
+                records: store.clone(),
                 connections: store.clone(),
                 idempotency: store.clone(),
                 channel_events: Arc::new(store.queue("channel-events", None, 5)),

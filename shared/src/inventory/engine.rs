@@ -253,7 +253,7 @@ pub async fn start_full(
 
 /// The daily fan-out: a full push run for every active connection whose inventory sync is
 /// Daily or Live (each run is chunked through `inventory-push`). A connection already running
-/// a full push is skipped.
+/// a full push is skipped. Every connection's run history is pruned to [`runs::KEEP_RUNS`].
 pub async fn start_daily(
     connections: &dyn Connections,
     records: &dyn Records,
@@ -261,6 +261,10 @@ pub async fn start_daily(
 ) -> PortResult<Vec<Run>> {
     let mut started = Vec::new();
     for connection in connections.list_all().await? {
+        let pruned = runs::prune(records, &connection.id, runs::KEEP_RUNS).await?;
+        if pruned > 0 {
+            tracing::info!(connection = %connection.id, pruned, "old runs pruned");
+        }
         if connection.status != ConnectionStatus::Active
             || connection.settings.inventory_sync == SyncMode::Disabled
         {
@@ -455,13 +459,16 @@ async fn live(
             connection.status, connection.settings.inventory_sync
         ));
     }
-    // Coalescing: every change of the window is in the dirty set by its end.
-    let wait = (window_end - Utc::now())
+    // Coalescing: every change of the window is in the dirty set by its end (plus a margin
+    // for clock skew between writers). A message whose window is long past does not wait.
+    let margin = chrono::Duration::milliseconds(50);
+    let wait = (window_end + margin - Utc::now())
         .to_std()
         .unwrap_or_default()
-        .min(deps.settings.window)
-        + Duration::from_millis(50);
-    tokio::time::sleep(wait).await;
+        .min(deps.settings.window + Duration::from_millis(50));
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
     locked(deps, id, live_locked(deps, &connection)).await
 }
 

@@ -234,6 +234,46 @@ pub async fn list(
     Ok((runs, page.next))
 }
 
+/// Runs kept per connection; older ones are pruned by the daily fan-out.
+pub const KEEP_RUNS: usize = 1000;
+
+/// Removes a connection's runs beyond the newest `keep` (history, pointer, failures).
+/// Returns how many were removed.
+pub async fn prune(
+    records: &dyn Records,
+    connection: &ConnectionId,
+    keep: usize,
+) -> PortResult<usize> {
+    let partition = history(connection);
+    let mut after: Option<String> = None;
+    let mut seen = 0usize;
+    let mut removed = 0usize;
+    loop {
+        let page = records.page(&partition, "", after.as_deref(), 500).await?;
+        for record in &page.records {
+            seen += 1;
+            if seen <= keep {
+                continue;
+            }
+            if let Ok(run) = serde_json::from_value::<Run>(record.value.clone()) {
+                let listed = records
+                    .page(&failures(&run.id), "", None, MAX_LISTED_FAILURES)
+                    .await?;
+                for failure in listed.records {
+                    records.remove(&failures(&run.id), &failure.key).await?;
+                }
+                records.remove(INDEX, &run.id).await?;
+            }
+            records.remove(&partition, &record.key).await?;
+            removed += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(removed),
+        }
+    }
+}
+
 /// Records a SKU's failure (the listing is capped; `run.failed` counts them all).
 pub async fn record_failure(
     records: &dyn Records,
@@ -272,4 +312,47 @@ pub async fn active(
     Ok(runs
         .into_iter()
         .find(|r| kinds.contains(&r.kind) && !r.state.finished()))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn history_is_newest_first_tenant_scoped_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let tenant = TenantId::parse("dev").unwrap();
+        let connection = ConnectionId::parse("c_runs").unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let mut run = Run::new(tenant.clone(), connection.clone(), RunKind::Live, false);
+            create(&store, &run).await.unwrap();
+            record_failure(
+                &store,
+                &mut run,
+                SkuFailure {
+                    sku: Sku::parse("A").unwrap(),
+                    code: "x".into(),
+                    reason: "y".into(),
+                },
+            )
+            .await
+            .unwrap();
+            ids.push(run.id.clone());
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let (listed, _) = list(&store, &connection, None, 10).await.unwrap();
+        let listed: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+        let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+        assert_eq!(listed, newest_first);
+        let other = TenantId::parse("other").unwrap();
+        assert_eq!(get(&store, &other, &ids[0]).await.unwrap(), None);
+        assert_eq!(prune(&store, &connection, 2).await.unwrap(), 3);
+        let (left, _) = list(&store, &connection, None, 10).await.unwrap();
+        assert_eq!(left.len(), 2);
+        assert_eq!(get(&store, &tenant, &ids[0]).await.unwrap(), None);
+        assert!(failures_of(&store, &ids[0]).await.unwrap().is_empty());
+        assert!(get(&store, &tenant, &ids[4]).await.unwrap().is_some());
+    }
 }

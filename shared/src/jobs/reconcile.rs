@@ -34,6 +34,8 @@ pub struct ReconcileDeps {
     pub idempotency: Arc<dyn Idempotency>,
     pub channel_events: Arc<dyn Queue>,
     pub tokens: Arc<ShopifyTokens>,
+    /// The connection's run history (runs that found work or trouble are listed there).
+    pub records: Arc<dyn crate::ports::Records>,
 }
 
 /// The record of one run for one connection.
@@ -157,6 +159,9 @@ pub async fn reconcile_connection(
     deps.idempotency
         .complete(&format!("reconcile-last#{}", connection.id), &record, None)
         .await?;
+    if run.enqueued > 0 || !run.skipped.is_empty() || run.outcome != "completed" {
+        record_in_history(deps, connection, &run).await?;
+    }
     if run.missed_by_webhooks > 0 {
         tracing::warn!(
             connection = %connection.id,
@@ -169,6 +174,36 @@ pub async fn reconcile_connection(
     }
     tracing::info!(connection = %connection.id, found = run.found, enqueued = run.enqueued, outcome = %run.outcome, "reconciliation run");
     Ok(run)
+}
+
+/// Lists a run in the connection's run history (`GET /api/connections/{id}/runs`). Quiet runs
+/// (nothing enqueued, nothing skipped) are not listed, or a 10-minute poll would drown the
+/// history; `reconcile-last#{connection}` always holds the latest.
+async fn record_in_history(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    run: &ReconcileRun,
+) -> Result<(), PortError> {
+    use crate::inventory::runs::{self, Run, RunKind};
+    let mut history = Run::new(
+        connection.tenant.clone(),
+        connection.id.clone(),
+        RunKind::Reconciliation,
+        false,
+    );
+    history.started_at = Some(run.started_at);
+    history.total = Some(u64::from(run.found));
+    history.done = u64::from(run.found);
+    history.failed = run.skipped.len() as u64;
+    history.finish(Some(format!(
+        "{}: {} order(s) found, {} enqueued ({} missed by webhooks), {} unreadable",
+        run.outcome,
+        run.found,
+        run.enqueued,
+        run.missed_by_webhooks,
+        run.skipped.len()
+    )));
+    runs::create(&*deps.records, &history).await
 }
 
 async fn poll(
@@ -329,6 +364,7 @@ mod tests {
         });
         World {
             deps: ReconcileDeps {
+                records: Arc::new(store.clone()),
                 connections: Arc::new(store.clone()),
                 idempotency: Arc::new(store),
                 channel_events: Arc::new(events.clone()),
@@ -445,6 +481,20 @@ mod tests {
         assert_eq!(
             (second.found, second.enqueued, second.missed_by_webhooks),
             (1, 0, 0)
+        );
+        // The history lists the run that found work, not the quiet one.
+        let (history, _) =
+            crate::inventory::runs::list(&*w.deps.records, &w.connection.id, None, 10)
+                .await
+                .unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            history[0].kind,
+            crate::inventory::runs::RunKind::Reconciliation
+        );
+        assert_eq!(
+            history[0].message.as_deref(),
+            Some("completed: 1 order(s) found, 1 enqueued (1 missed by webhooks), 0 unreadable")
         );
     }
 
