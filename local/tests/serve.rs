@@ -1195,6 +1195,24 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let url = format!("{}/api/connections/{id}", runner.base);
+    // Still Disabled: Sync now is refused with a reason; bad input and unknown runs are 4xx.
+    let sync = |body: &'static str| {
+        client
+            .post(format!("{url}/sync"))
+            .bearer_auth(&env.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(sync("").await.unwrap().status(), 409);
+    assert_eq!(sync("{\"dry_run\": 1}").await.unwrap().status(), 422);
+    let unknown = client
+        .get(format!("{}/api/runs/r_nope", runner.base))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     let patched = client
         .patch(&url)
         .bearer_auth(&env.token)

@@ -1207,6 +1207,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_daily_fan_out_starts_one_run_per_pushing_connection() {
+        let w = world(SyncMode::Daily).await;
+        let mut others = Vec::new();
+        for (id, mode, status) in [
+            ("c_live", SyncMode::Live, ConnectionStatus::Active),
+            ("c_off", SyncMode::Disabled, ConnectionStatus::Active),
+            ("c_reauth", SyncMode::Daily, ConnectionStatus::NeedsReauth),
+        ] {
+            let mut c = w.connection.clone();
+            c.id = ConnectionId::parse(id).unwrap();
+            c.shop = format!("{id}.myshopify.com").replace('_', "-");
+            c.settings.inventory_sync = mode;
+            c.status = status;
+            w.store.create(&c).await.unwrap();
+            others.push(c);
+        }
+        let started = start_daily(&w.store, &w.store, &*w.push.push_queue)
+            .await
+            .unwrap();
+        let mut got: Vec<(String, RunKind)> = started
+            .iter()
+            .map(|r| (r.connection.to_string(), r.kind))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            [
+                ("c_inv".to_owned(), RunKind::Daily),
+                ("c_live".to_owned(), RunKind::Daily)
+            ]
+        );
+        // Still queued: a second fan-out does not start them twice.
+        let again = start_daily(&w.store, &w.store, &*w.push.push_queue)
+            .await
+            .unwrap();
+        assert!(again.is_empty());
+    }
+
+    #[tokio::test]
     async fn sync_now_runs_in_chunks_reports_failures_and_respects_modes() {
         let w = world(SyncMode::Daily).await;
         w.map(&[("A", 1), ("B", 2), ("C", 666), ("D", 4), ("E", 5)])
