@@ -1331,6 +1331,18 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["sync_now", "live", "live", "enabled"]);
+    for (query, status) in [
+        ("?after=", 200),
+        (&*format!("?after={}", "x".repeat(300)), 422),
+    ] {
+        let answer = client
+            .get(format!("{runs_url}{query}"))
+            .bearer_auth(&env.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{query}");
+    }
 
     let audit = cli(&["sku-audit", "--json"]);
     assert_eq!(

@@ -128,8 +128,13 @@ async fn list_runs(
 ) -> Result<Json<Value>, ApiError> {
     let connection = owned(&deps, &headers, &id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let (list, next) =
-        runs::list(&*deps.records, &connection.id, q.after.as_deref(), limit).await?;
+    let after = q.after.filter(|a| !a.is_empty());
+    if after.as_ref().is_some_and(|a| a.len() > 200) {
+        return Err(ApiError::Unprocessable(
+            "after must be a `next` value from a previous page".into(),
+        ));
+    }
+    let (list, next) = runs::list(&*deps.records, &connection.id, after.as_deref(), limit).await?;
     Ok(Json(json!({ "runs": list, "next": next })))
 }
 

@@ -17,7 +17,7 @@ pub struct ListingRules {
 
 /// The quantity to list for `available` under `rules`.
 pub fn listed_quantity(available: i64, rules: ListingRules) -> i64 {
-    let after_buffer = (available - i64::from(rules.buffer)).max(0);
+    let after_buffer = available.saturating_sub(i64::from(rules.buffer)).max(0);
     match rules.cap {
         Some(cap) => after_buffer.min(i64::from(cap)),
         None => after_buffer,
@@ -93,6 +93,9 @@ mod tests {
         assert_eq!(listed_quantity(5, rules), 3);
         assert_eq!(listed_quantity(50, rules), 10);
         assert_eq!(listed_quantity(-4, ListingRules::default()), 0);
+        // Hostile WMS numbers never overflow.
+        assert_eq!(listed_quantity(i64::MIN, rules), 0);
+        assert_eq!(listed_quantity(i64::MAX, ListingRules::default()), i64::MAX);
     }
 
     #[test]

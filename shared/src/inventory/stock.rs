@@ -382,7 +382,7 @@ pub async fn sellable(
     let mut stock = stock_of(records, tenant, &leaves).await?;
     for (sku, n) in expand_reserved(reserved, bundles) {
         if let Some(level) = stock.get_mut(&sku) {
-            *level -= n;
+            *level = level.saturating_sub(n);
         }
     }
     for level in stock.values_mut() {
