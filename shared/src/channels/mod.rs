@@ -6,7 +6,12 @@
 //! - [`interpret`]: a verified payload into the domain (an order, or a reason to ignore it);
 //! - an API client (credentials check now; orders, fulfilment, inventory as they arrive).
 
+pub mod magento;
+pub mod rest;
 pub mod shopify;
+pub mod store;
+pub mod store_url;
+pub mod woocommerce;
 
 use crate::domain::{Channel, Order};
 use http::HeaderMap;

@@ -690,17 +690,7 @@ fn nothing_open(here: &[&FulfillmentOrder]) -> PlanError {
 // fulfillmentCreate
 // ---------------------------------------------------------------------------------------------
 
-/// Tracking details of one shipment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tracking {
-    /// The carrier, spelled exactly as in Shopify's supported-carrier list (case-sensitive) so
-    /// Shopify builds the tracking URL itself [C]. Blank → not sent.
-    pub company: String,
-    /// Required (a blank number is refused before sending).
-    pub number: String,
-    /// For carriers Shopify does not know. Blank or `None` → not sent.
-    pub url: Option<String>,
-}
+pub use crate::channels::store::Tracking;
 
 /// The created fulfillment.
 #[derive(Debug, Clone, PartialEq, Eq)]

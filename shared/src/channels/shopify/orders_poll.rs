@@ -16,18 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-/// One page of changed orders.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrdersPage {
-    /// Mapped orders, in Shopify's `UPDATED_AT` ascending order.
-    pub orders: Vec<Order>,
-    /// Pass back as `after` for the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
-    /// Nodes that could not be mapped: (the node's `id`, or `"?"` when it has none; why).
-    /// They do not fail the page, but the caller must log them: a skipped order is not
-    /// imported by this poll.
-    pub skipped: Vec<(String, String)>,
-}
+pub use crate::channels::store::OrdersPage;
 
 /// The orders document.
 ///

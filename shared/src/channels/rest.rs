@@ -1,0 +1,277 @@
+//! JSON over HTTP for the self-hosted REST channels (WooCommerce, Magento): one place that
+//! turns what a merchant's server can answer — JSON, an HTML error page, a WAF challenge, a
+//! redirect, a timeout — into a [`Reply`] or a classified [`ClientError`].
+
+use super::ClientError;
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+/// Largest body read from a store (a page of 100 orders is a few MB at most).
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// A JSON answer: 2xx, or a 4xx whose body is JSON (the channel explains what is wrong).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The body of a 2xx; the classified error otherwise: 401 and JSON 403 →
+    /// [`ClientError::Unauthorized`], 404 → [`ClientError::NotFound`], other 4xx →
+    /// [`ClientError::BadResponse`] with the channel's message.
+    pub fn ok(self) -> Result<Value, ClientError> {
+        if self.status.is_success() {
+            return Ok(self.body);
+        }
+        Err(match self.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ClientError::Unauthorized,
+            StatusCode::NOT_FOUND => ClientError::NotFound,
+            status => ClientError::BadResponse(format!("{status}: {}", self.message())),
+        })
+    }
+
+    /// The channel's error text: WooCommerce/WordPress `{code, message}`, Magento
+    /// `{message, parameters}` (with `%1`-style placeholders filled in).
+    pub fn message(&self) -> String {
+        let mut message = self
+            .body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        match self.body.get("parameters") {
+            Some(Value::Array(params)) => {
+                for (i, p) in params.iter().enumerate() {
+                    let text = p.as_str().map_or_else(|| p.to_string(), str::to_owned);
+                    message = message.replace(&format!("%{}", i + 1), &text);
+                }
+            }
+            Some(Value::Object(params)) => {
+                for (k, p) in params {
+                    let text = p.as_str().map_or_else(|| p.to_string(), str::to_owned);
+                    message = message.replace(&format!("%{k}"), &text);
+                }
+            }
+            _ => {}
+        }
+        let code = self.code();
+        let message: String = message.chars().take(300).collect();
+        match (code, message.is_empty()) {
+            (Some(code), false) => format!("{code}: {message}"),
+            (Some(code), true) => code.to_owned(),
+            (None, false) => message,
+            (None, true) => snippet(&self.body.to_string()),
+        }
+    }
+
+    /// WooCommerce/WordPress error `code` (`woocommerce_rest_cannot_create`, `rest_no_route`).
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+}
+
+/// Sends `request` and reads a JSON answer. Errors: timeouts and connection failures →
+/// [`ClientError::Unavailable`]; 429 and 503 with `Retry-After` → [`ClientError::Throttled`];
+/// other 5xx → `Unavailable`; 401 → `Unauthorized`; a 403 that is not JSON (a firewall's
+/// page) → `BadResponse`; a redirect → `BadResponse` naming where (store clients never
+/// follow redirects); a body that is not JSON (an HTML page, a maintenance page, a PHP
+/// warning before the JSON) → `BadResponse` saying so.
+pub async fn call(request: reqwest::RequestBuilder) -> Result<Reply, ClientError> {
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE && headers.contains_key("retry-after"))
+    {
+        return Err(ClientError::Throttled {
+            retry_after_secs: retry_after(&headers),
+        });
+    }
+    if status.is_redirection() {
+        let to = headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        return Err(ClientError::BadResponse(format!(
+            "the store redirected ({status}) to {}: check the store URL (https, www, path)",
+            snippet(to)
+        )));
+    }
+    let bytes = read_limited(response).await?;
+    if status.is_server_error() {
+        return Err(ClientError::Unavailable(format!(
+            "the store answered {status}: {}",
+            snippet(&String::from_utf8_lossy(&bytes))
+        )));
+    }
+    let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+    match parsed {
+        Ok(body) => Ok(Reply {
+            status,
+            headers,
+            body,
+        }),
+        Err(_) if status == StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized),
+        Err(_) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let looks_html = text.trim_start().starts_with('<')
+                || headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("html"));
+            Err(ClientError::BadResponse(if looks_html {
+                format!(
+                    "the store answered {status} with an HTML page instead of JSON (is this the right store URL, and is its REST API reachable?): {}",
+                    snippet(&text)
+                )
+            } else {
+                format!(
+                    "the store answered {status} with something that is not JSON: {}",
+                    snippet(&text)
+                )
+            }))
+        }
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if out.len() + chunk.len() > MAX_BODY {
+            return Err(ClientError::BadResponse(format!(
+                "the store's answer is larger than {MAX_BODY} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn transport(e: reqwest::Error) -> ClientError {
+    if e.is_timeout() {
+        ClientError::Unavailable("the store did not answer in time".into())
+    } else if e.is_connect() {
+        ClientError::Unavailable(format!("could not connect to the store: {}", root(&e)))
+    } else {
+        ClientError::Unavailable(format!("request to the store failed: {}", root(&e)))
+    }
+}
+
+/// The innermost cause (DNS refusals of the guarded resolver read better than reqwest's
+/// wrapper text). The URL is not included: it may carry query credentials.
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on stores and read as unknown).
+pub fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The first 200 characters, on one line.
+pub fn snippet(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    one_line.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    async fn reply(template: ResponseTemplate) -> Result<Reply, ClientError> {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        call(client.get(server.uri())).await
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_answer_is_classified() {
+        let ok = reply(ResponseTemplate::new(200).set_body_json(serde_json::json!({"a": 1})))
+            .await
+            .unwrap();
+        assert_eq!(ok.ok().unwrap()["a"], 1);
+
+        let html = reply(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<!DOCTYPE html><html>Maintenance</html>"),
+        )
+        .await;
+        assert!(
+            matches!(&html, Err(ClientError::BadResponse(m)) if m.contains("HTML page instead of JSON") && m.contains("Maintenance")),
+            "{html:?}"
+        );
+        let php = reply(ResponseTemplate::new(200).set_body_string("Warning: x {\"a\":1}")).await;
+        assert!(matches!(php, Err(ClientError::BadResponse(m)) if m.contains("not JSON")));
+
+        assert!(matches!(
+            reply(ResponseTemplate::new(401).set_body_string("<html>no</html>")).await,
+            Err(ClientError::Unauthorized)
+        ));
+        let json_403 = reply(
+            ResponseTemplate::new(403)
+                .set_body_json(serde_json::json!({"code": "x", "message": "revoked"})),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(json_403.ok(), Err(ClientError::Unauthorized)));
+        assert!(matches!(
+            reply(ResponseTemplate::new(403).set_body_string("<html>Cloudflare</html>")).await,
+            Err(ClientError::BadResponse(m)) if m.contains("HTML")
+        ));
+        assert!(matches!(
+            reply(ResponseTemplate::new(429).insert_header("retry-after", "7")).await,
+            Err(ClientError::Throttled {
+                retry_after_secs: Some(7)
+            })
+        ));
+        assert!(matches!(
+            reply(ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>")).await,
+            Err(ClientError::Unavailable(m)) if m.contains("502")
+        ));
+        assert!(matches!(
+            reply(ResponseTemplate::new(301).insert_header("location", "https://www.shop.example/")).await,
+            Err(ClientError::BadResponse(m)) if m.contains("https://www.shop.example/")
+        ));
+        assert!(matches!(
+            reply(ResponseTemplate::new(200).set_delay(Duration::from_secs(3))).await,
+            Err(ClientError::Unavailable(m)) if m.contains("in time")
+        ));
+        let magento = reply(ResponseTemplate::new(400).set_body_json(
+            serde_json::json!({"message": "The \"%1\" value is invalid.", "parameters": ["qty"]}),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(magento.message(), "The \"qty\" value is invalid.");
+        assert!(
+            matches!(magento.ok(), Err(ClientError::BadResponse(m)) if m.contains("400") && m.contains("qty"))
+        );
+    }
+}

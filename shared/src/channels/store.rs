@@ -1,0 +1,136 @@
+//! The channel-neutral contract the jobs use: what a connected store offers whatever its
+//! channel (orders changed since, product listings, tracking write-back). Each channel
+//! implements [`StoreApi`]; the reconciliation poll, the product import and the tracking
+//! export only know this trait. (Shopify's fulfillment-order planning stays inside its own
+//! implementation: a second and third channel showed the plan is Shopify's, not everyone's.)
+
+use crate::domain::Order;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::ClientError;
+
+/// One page of orders changed since an instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrdersPage {
+    /// Mapped orders.
+    pub orders: Vec<Order>,
+    /// Pass back for the next page; `None` on the last page. Opaque: a GraphQL cursor for
+    /// Shopify, a page number for page-numbered APIs.
+    pub next_cursor: Option<String>,
+    /// Orders that could not be mapped: (the channel's id, or `"?"`; why). They do not fail
+    /// the page, but the caller must record them: a skipped order is not imported by this poll.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// One sellable thing of a store that can carry a SKU (a Shopify variant, a WooCommerce simple
+/// product or variation, a Magento simple product).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The channel's id of the variant/product that carries the SKU.
+    pub variant_id: String,
+    /// Trimmed; `None` when blank.
+    pub sku: Option<String>,
+    /// What the channel's inventory write takes for this listing (opaque to everyone but the
+    /// channel's [`crate::inventory::channel::InventoryChannel`]). `None`: nothing to push to.
+    pub inventory_item_id: Option<String>,
+    /// Whether the channel counts this listing's stock (Shopify `tracked`, WooCommerce
+    /// `manage_stock`, Magento `manage_stock`). Untracked listings are never pushed.
+    pub tracked: bool,
+    /// The parent product's id (the listing's own id for a simple product).
+    pub product_id: String,
+    pub product_title: String,
+    /// The channel's status as it spells it, lowercased (`active`, `publish`, `draft`, `1`…).
+    pub status: String,
+    /// Whether buyers can order it (so its SKU matters). Unknown statuses count as sellable.
+    pub sellable: bool,
+}
+
+/// One page of listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingsPage {
+    pub listings: Vec<Listing>,
+    /// `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Tracking details of one shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    /// The carrier as the WMS names it. Shopify wants its supported-carrier spelling
+    /// (case-sensitive); other channels map it (see each channel). Blank → not sent.
+    pub company: String,
+    /// Required (a blank number is refused before sending).
+    pub number: String,
+    /// For carriers the channel does not know. Blank or `None` → not sent.
+    pub url: Option<String>,
+}
+
+/// One shipped line, by SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippedSku {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// Why tracking was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    /// Transport, credentials, rate limit: classified as for every call.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The channel refused it for good (order unknown, already shipped, cancelled…): the
+    /// reason goes to the WMS as `tracking.failed`, never retried.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a connected store offers the jobs.
+#[async_trait]
+pub trait StoreApi: Send + Sync {
+    /// Orders updated at or after `since`, one page, oldest changes first where the channel
+    /// can sort so. `cursor` is what the previous page returned.
+    async fn orders_updated_since(
+        &self,
+        since: DateTime<Utc>,
+        cursor: Option<&str>,
+    ) -> Result<OrdersPage, ClientError>;
+
+    /// Every listing, one page at a time.
+    async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError>;
+
+    /// Writes a shipment's tracking to the order and marks it shipped. `lines` is `None` for
+    /// "everything". Must be safe to call again after a timeout for the same tracking number
+    /// (the caller claims each (connection, order, tracking number) once, but a lost answer is
+    /// retried): implementations check what the order already carries first. Returns the
+    /// channel's ids of what it created (or found).
+    async fn write_tracking(
+        &self,
+        channel_order_id: &str,
+        lines: Option<&[ShippedSku]>,
+        tracking: &Tracking,
+        notify_customer: bool,
+    ) -> Result<Vec<String>, ShipError>;
+}
+
+/// Why a store could not be connected. Each is a sentence for the merchant (a 422, except
+/// [`ConnectError::Unreachable`], a 502).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL answers, but not as this channel (no WordPress, no Magento REST API…).
+    #[error("{0}")]
+    NotTheChannel(String),
+    /// The platform is there but its REST API is not available (WooCommerce inactive,
+    /// permalinks off, REST disabled…).
+    #[error("{0}")]
+    NoApi(String),
+    /// The credentials are wrong or revoked.
+    #[error("{0}")]
+    WrongCredentials(String),
+    /// The credentials work but cannot write (read-only key, missing ACL resources).
+    #[error("{0}")]
+    InsufficientPermissions(String),
+    /// Network trouble, timeouts, 5xx: try again later.
+    #[error("{0}")]
+    Unreachable(String),
+}
