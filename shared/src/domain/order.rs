@@ -20,6 +20,13 @@ pub struct Order {
     pub ship_to: Option<Address>,
     /// Why the WMS should not ship this order as it is. Empty means ready.
     pub hold_reasons: Vec<HoldReason>,
+    /// Why the order is not (yet) one to ship at all, for channels whose orders exist before
+    /// they are paid or confirmed (WooCommerce `pending`/`on-hold`, Magento `new`…), or were
+    /// cancelled or shipped elsewhere before channel-sync first saw them. `None`: ready.
+    /// An order the WMS does not have yet is not imported while this is set; one it has
+    /// flows on as an update or a cancellation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
 }
 
 /// One line of an order.

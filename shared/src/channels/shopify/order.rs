@@ -158,6 +158,7 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         lines,
         ship_to,
         hold_reasons: holds,
+        awaiting: None,
     })
 }
 

@@ -302,6 +302,7 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
         lines,
         ship_to,
         hold_reasons: holds,
+        awaiting: None,
     })
 }
 
