@@ -38,6 +38,10 @@ pub struct Config {
     /// `CHANNEL_SYNC_SETTLE_SECS` (how long a SKU whose channel quantity moved unexpectedly
     /// is held, default 900).
     pub engine: shared::inventory::engine::EngineSettings,
+    /// `CHANNEL_SYNC_ALLOW_PRIVATE_STORES=1`: the one test switch letting WooCommerce and
+    /// Magento store URLs be plain http on private/loopback addresses (tests and local demos
+    /// with a fake store). Off by default.
+    pub url_policy: shared::channels::store_url::UrlPolicy,
 }
 
 fn number(name: &str, default: u64) -> Result<u64, ConfigError> {
@@ -137,6 +141,7 @@ impl Config {
         Ok(Self {
             daily_push_at,
             engine,
+            url_policy: shared::channels::store_url::UrlPolicy::from_env(),
             admin_token: var("CHANNEL_SYNC_ADMIN_TOKEN").map(Secret::new),
             reconcile_every: (reconcile_secs > 0)
                 .then(|| std::time::Duration::from_secs(reconcile_secs)),

@@ -12,6 +12,7 @@ use axum::Router;
 use shared::api::ApiDeps;
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
+use shared::channels::stores::Stores;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
 use shared::domain::TenantId;
@@ -113,6 +114,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         locks: Arc::new(store.clone()),
     });
+    let stores = Arc::new(Stores::new(tokens.clone(), config.url_policy));
     let push_queue = Arc::new(store.queue(
         queues::INVENTORY_PUSH,
         Some(queues::INVENTORY_PUSH_DLQ),
@@ -193,12 +195,12 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(channel_events.clone()),
-        tokens: tokens.clone(),
+        stores: stores.clone(),
     });
     let wms_events_deps = Arc::new(WmsEventsDeps {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
-        shopify: tokens,
+        stores: stores.clone(),
         wms_orders: Arc::new(wms_orders_out),
         stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
         dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
@@ -206,14 +208,14 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     let health = Arc::new(WebhookHealthDeps {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
-        tokens: reconcile.tokens.clone(),
+        tokens: tokens.clone(),
         callback_url: format!("{}/webhooks/shopify", config.public_url),
     });
     let products = Arc::new(ProductsDeps {
         idempotency: Arc::new(store.clone()),
         records: Arc::new(store.clone()),
         wms_orders: wms_events_deps.wms_orders.clone(),
-        tokens: reconcile.tokens.clone(),
+        stores: stores.clone(),
     });
     let stock = Arc::new(engine::StockDeps {
         records: Arc::new(store.clone()),
@@ -225,7 +227,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         records: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         channels: Arc::new(Channels {
-            shopify: reconcile.tokens.clone(),
+            stores: stores.clone(),
         }),
         push_queue,
         products: Some(products.clone()),

@@ -39,6 +39,9 @@ pub trait Connections: Send + Sync {
     async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>>;
     /// Routes a webhook: the connection that owns `shop` on `channel`.
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;
+    /// Routes a webhook whose URL names the connection (WooCommerce's per-connection
+    /// secrets): the connection with this id, whatever its tenant.
+    async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>>;
     async fn list(&self, tenant: &TenantId) -> PortResult<Vec<Connection>>;
     /// Every connection of every tenant, for the scheduler's fan-out.
     async fn list_all(&self) -> PortResult<Vec<Connection>>;

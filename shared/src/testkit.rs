@@ -4,6 +4,8 @@
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::tokens::ShopifyTokens;
 use crate::channels::shopify::ShopifyClient;
+use crate::channels::store_url::UrlPolicy;
+use crate::channels::stores::Stores;
 use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::{Connections, Secret, Vault};
@@ -16,6 +18,18 @@ pub(crate) struct ShopifyFixture {
     pub vault: Arc<EmbeddedVault>,
     pub connection: Connection,
     pub tokens: Arc<ShopifyTokens>,
+    /// Opens stores through `tokens` (and a loopback-allowed client for self-hosted stores).
+    pub stores: Arc<Stores>,
+}
+
+/// [`Stores`] for tests: Shopify through `tokens`, self-hosted stores on loopback allowed.
+pub(crate) fn test_stores(tokens: Arc<ShopifyTokens>) -> Arc<Stores> {
+    Arc::new(Stores::new(
+        tokens,
+        UrlPolicy {
+            allow_private: true,
+        },
+    ))
 }
 
 /// Stores connection `id` of tenant `dev` for `demo.myshopify.com` (created
@@ -54,10 +68,12 @@ pub(crate) async fn shopify_fixture(
         connections: Arc::new(store.clone()),
         locks: Arc::new(store.clone()),
     });
+    let stores = test_stores(tokens.clone());
     ShopifyFixture {
         store,
         vault,
         connection,
         tokens,
+        stores,
     }
 }

@@ -72,6 +72,17 @@ pub async fn connections_create_get_list(b: &Backend) {
         None
     );
     assert_eq!(
+        b.connections.find_by_id(&c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        b.connections
+            .find_by_id(&ConnectionId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
         b.connections.list(&c.tenant).await.unwrap(),
         vec![c.clone()]
     );

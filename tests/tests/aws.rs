@@ -363,7 +363,12 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
         connections: store.clone(),
         records: store.clone(),
         idempotency: store.clone(),
-        channels: Arc::new(Channels { shopify: tokens }),
+        channels: Arc::new(Channels {
+            stores: Arc::new(shared::channels::stores::Stores::new(
+                tokens,
+                Default::default(),
+            )),
+        }),
         push_queue: queue.clone(),
         products: None,
         settings,

@@ -6,7 +6,9 @@
 //! when a first push reads the store's products), optionally `SHOPIFY_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
+use shared::aws::lambda_env::{
+    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
+};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::inventory::channel::Channels;
@@ -19,13 +21,18 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> 
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
     let app = ShopifyAppSecret::load(&vault).await?;
-    let tokens = shopify_tokens(store.clone(), vault, &app, shopify_client(None)?);
+    let stores = stores(shopify_tokens(
+        store.clone(),
+        vault,
+        &app,
+        shopify_client(None)?,
+    ));
     Ok(PushDeps {
         connections: store.clone(),
         records: store.clone(),
         idempotency: store.clone(),
         channels: Arc::new(Channels {
-            shopify: tokens.clone(),
+            stores: stores.clone(),
         }),
         push_queue: Arc::new(SqsQueue::from_config(
             config,
@@ -35,7 +42,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> 
             idempotency: store.clone(),
             records: store,
             wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-            tokens,
+            stores,
         })),
         settings: EngineSettings::default(),
     })

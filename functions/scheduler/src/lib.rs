@@ -7,7 +7,9 @@
 //! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
 //! (`product.imported`), `INVENTORY_PUSH_QUEUE_URL`, optionally `SHOPIFY_API_BASE`.
 
-use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
+use shared::aws::lambda_env::{
+    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
+};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
@@ -29,6 +31,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
     let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
     let app = ShopifyAppSecret::load(&vault).await?;
     let tokens = shopify_tokens(store.clone(), vault, &app, shopify_client(None)?);
+    let stores = stores(tokens.clone());
     let public_url = env("CHANNEL_SYNC_PUBLIC_URL")?;
     Ok(SchedulerDeps {
         reconcile: ReconcileDeps {
@@ -39,7 +42,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
                 config,
                 env("CHANNEL_EVENTS_QUEUE_URL")?,
             )),
-            tokens: tokens.clone(),
+            stores: stores.clone(),
         },
         health: WebhookHealthDeps {
             connections: store.clone(),
@@ -55,7 +58,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
             idempotency: store.clone(),
             records: store,
             wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-            tokens,
+            stores,
         },
     })
 }
@@ -144,6 +147,7 @@ mod tests {
     use super::*;
     use shared::channels::shopify::tokens::ShopifyTokens;
     use shared::channels::shopify::ShopifyClient;
+    use shared::channels::stores::Stores;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::Secret;
 
@@ -163,7 +167,7 @@ mod tests {
                 connections: store.clone(),
                 idempotency: store.clone(),
                 channel_events: Arc::new(store.queue("channel-events", None, 5)),
-                tokens: tokens.clone(),
+                stores: Arc::new(Stores::new(tokens.clone(), Default::default())),
             },
             health: WebhookHealthDeps {
                 connections: store.clone(),
@@ -175,7 +179,7 @@ mod tests {
                 idempotency: store.clone(),
                 records: store.clone(),
                 wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
-                tokens,
+                stores: Arc::new(Stores::new(tokens, Default::default())),
             },
             push_queue: Arc::new(store.queue("inventory-push", None, 5)),
         })

@@ -6,7 +6,9 @@
 //! `SHOPIFY_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret};
+use shared::aws::lambda_env::{
+    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
+};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
@@ -20,7 +22,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<WmsEventsDeps, ConfigEr
     Ok(WmsEventsDeps {
         connections: store.clone(),
         idempotency: store.clone(),
-        shopify: shopify_tokens(store, vault, &app, shopify_client(None)?),
+        stores: stores(shopify_tokens(store, vault, &app, shopify_client(None)?)),
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         stock_events: Arc::new(SqsQueue::from_config(
             config,
@@ -43,6 +45,7 @@ mod tests {
     use super::*;
     use shared::channels::shopify::tokens::ShopifyTokens;
     use shared::channels::shopify::ShopifyClient;
+    use shared::channels::stores::Stores;
     use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::Secret;
@@ -78,15 +81,18 @@ mod tests {
         let deps = Arc::new(WmsEventsDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
-            shopify: Arc::new(ShopifyTokens {
-                // Nothing listens here: a call would fail the test.
-                client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
-                client_id: String::new(),
-                client_secret: Secret::new(""),
-                vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
-                connections: Arc::new(store.clone()),
-                locks: Arc::new(store.clone()),
-            }),
+            stores: Arc::new(Stores::new(
+                Arc::new(ShopifyTokens {
+                    // Nothing listens here: a call would fail the test.
+                    client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
+                    client_id: String::new(),
+                    client_secret: Secret::new(""),
+                    vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
+                    connections: Arc::new(store.clone()),
+                    locks: Arc::new(store.clone()),
+                }),
+                Default::default(),
+            )),
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -47,6 +47,15 @@ fn shop_key(channel: Channel, shop: &str) -> Item {
     key(format!("SHOP#{channel}#{shop}"), "SHOP")
 }
 
+/// The id index of a connection (`find_by_id`): immutable (tenant, id), so it is written with
+/// the connection and again on every update (which also covers connections created before
+/// the index existed).
+fn id_index(c: &Connection) -> Item {
+    let mut item = key(format!("CONNID#{}", c.id), "ID");
+    item.insert("tenant".into(), s(c.tenant.as_str()));
+    item
+}
+
 fn idem_key(k: &str) -> Item {
     key(format!("IDEM#{k}"), "IDEM")
 }
@@ -135,6 +144,7 @@ impl Connections for DynamoStore {
             .transact_write_items()
             .transact_items(put(index)?)
             .transact_items(put(connection_item(c)?)?)
+            .transact_items(put(id_index(c))?)
             .send()
             .await;
         match result {
@@ -164,8 +174,25 @@ impl Connections for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await
+            .map_err(|e| sdk_error("dynamodb update connection", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(id_index(c)))
+            .send()
+            .await
             .map(|_| ())
-            .map_err(|e| sdk_error("dynamodb update connection", e))
+            .map_err(|e| sdk_error("dynamodb connection id index", e))
+    }
+
+    async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>> {
+        let Some(index) = self.get_item(key(format!("CONNID#{id}"), "ID")).await? else {
+            return Ok(None);
+        };
+        let tenant = get_s(&index, "tenant")
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or_else(|| PortError::Corrupt(format!("connection id index {id}")))?;
+        self.get(&tenant, id).await
     }
 
     async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>> {

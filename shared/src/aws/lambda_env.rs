@@ -108,3 +108,13 @@ pub fn shopify_tokens(
         locks: store,
     })
 }
+
+/// Every channel's store on the table and the vault (Shopify through `tokens`). Store URLs
+/// follow [`crate::channels::store_url::UrlPolicy::from_env`]: strict unless the documented
+/// test switch is set, which the SAM template never does.
+pub fn stores(tokens: Arc<ShopifyTokens>) -> Arc<crate::channels::stores::Stores> {
+    Arc::new(crate::channels::stores::Stores::new(
+        tokens,
+        crate::channels::store_url::UrlPolicy::from_env(),
+    ))
+}

@@ -11,6 +11,7 @@ pub mod rest;
 pub mod shopify;
 pub mod store;
 pub mod store_url;
+pub mod stores;
 pub mod woocommerce;
 
 use crate::domain::{Channel, Order};

@@ -7,6 +7,7 @@
 use crate::domain::Order;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 use super::ClientError;
 
@@ -133,4 +134,40 @@ pub enum ConnectError {
     /// Network trouble, timeouts, 5xx: try again later.
     #[error("{0}")]
     Unreachable(String),
+}
+
+/// SKU problems across a store's listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkuReport {
+    /// Sellable listings without a SKU (their ids, in input order). Orders for them are held
+    /// with `missing_sku`, and their stock cannot be synced.
+    pub blank: Vec<String>,
+    /// SKUs carried by more than one sellable listing, with those listings' ids (input
+    /// order). Stock for such a SKU cannot be pushed unambiguously.
+    pub duplicates: BTreeMap<String, Vec<String>>,
+}
+
+/// Blank and duplicate SKUs among sellable listings.
+///
+/// Unsellable ones (draft, archived, disabled) are left out of both lists on purpose:
+/// merchants keep old copies of products with the same SKU, nobody can order them, and
+/// reporting them would bury the real problems. SKUs are compared exactly after trimming
+/// (case matters, as in [`crate::domain::Sku`]).
+pub fn sku_report(listings: &[Listing]) -> SkuReport {
+    let mut report = SkuReport::default();
+    let mut by_sku: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for l in listings.iter().filter(|l| l.sellable) {
+        match &l.sku {
+            None => report.blank.push(l.variant_id.clone()),
+            Some(sku) => by_sku
+                .entry(sku.clone())
+                .or_default()
+                .push(l.variant_id.clone()),
+        }
+    }
+    report.duplicates = by_sku
+        .into_iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .collect();
+    report
 }

@@ -146,6 +146,14 @@ async fn decide_and_publish(
         Ok(None) => None,
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    if previous.is_none() {
+        if let Some(reason) = &order.awaiting {
+            // Unpaid, on hold, or cancelled/shipped before we saw it: nothing for the WMS
+            // until a later state makes it one to ship (no record, so that state imports it).
+            tracing::info!(order = %order.order_number, reason = %reason, "not ready to ship: not imported");
+            return Disposition::Done(format!("not imported: {reason}"));
+        }
+    }
     let updated_at = order.updated_at;
     let cancelled = order.cancelled;
     let order_number = order.order_number.clone();

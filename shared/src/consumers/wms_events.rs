@@ -2,21 +2,21 @@
 //! `stock.changed` and `product.upserted` are passed on to `stock-events` for the inventory
 //! engine.
 //!
-//! Tracking export (Shopify): read the order's fulfillment orders, plan the shipped lines
-//! (everything when the WMS sends no lines; a partial shipment otherwise) at the connection's
-//! fulfilment location, then one `fulfillmentCreate` per location group with the tracking
-//! company, number and URL. Exactly once per (connection, order, tracking number): a claim with
-//! a lease guards the work and is completed with the fulfillment ids. Retries after a timeout
-//! re-read the fulfillment orders first, so a whole-order shipment that was in fact written
-//! ends as "already fulfilled". Permanent outcomes (already fulfilled, cancelled, order
-//! unknown, refused by Shopify, store disconnected) are recorded and reported to the WMS as
-//! `tracking.failed` with the reason, never retried forever.
+//! Tracking export, any channel: the connection's store ([`crate::channels::store::StoreApi`])
+//! writes the tracking (Shopify: fulfillment orders; WooCommerce: Shipment Tracking or a
+//! customer note, then `completed`; Magento: `/order/{id}/ship` with `tracks[]`). Exactly once
+//! per (connection, order, tracking number): a claim with a lease guards the work and is
+//! completed with the channel's ids. Each channel's write checks what the order already
+//! carries first, so a retry after a lost answer does not write twice. Permanent outcomes
+//! (already fulfilled, cancelled, order unknown, refused by the channel, store disconnected or
+//! its credentials revoked — the connection is then marked `needs_reauth`) are recorded and
+//! reported to the WMS as `tracking.failed` with the reason, never retried forever.
 
 use super::Disposition;
-use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
-use crate::channels::shopify::{plan_fulfillment, FulfillmentError, PlanError, Tracking};
+use crate::channels::store::{ShipError, ShippedSku, Tracking};
+use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
-use crate::domain::{Channel, ChannelOrderId, ConnectionId, ShopDomain, TenantId};
+use crate::domain::{ChannelOrderId, ConnectionId, TenantId};
 use crate::messages::{ShippedLine, TrackingResult, WmsInbound, WmsOutbound, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
 use serde_json::json;
@@ -30,7 +30,8 @@ const SHIPMENT_LEASE: Duration = Duration::from_secs(120);
 pub struct WmsEventsDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
-    pub shopify: Arc<ShopifyTokens>,
+    /// Opens the connection's store, whatever its channel.
+    pub stores: Arc<Stores>,
     /// Results for the WMS (`tracking.exported` / `tracking.failed`).
     pub wms_orders: Arc<dyn Queue>,
     /// Where stock and product messages wait for the inventory engine.
@@ -99,20 +100,6 @@ struct Permanent(String);
 enum Failure {
     Permanent(Permanent),
     Retry(String),
-}
-
-impl From<ClientError> for Failure {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Unauthorized => {
-                Failure::Permanent(Permanent("Shopify rejected the store's credentials".into()))
-            }
-            ClientError::NotFound => {
-                Failure::Permanent(Permanent("the store is closed or unavailable".into()))
-            }
-            other => Failure::Retry(other.to_string()),
-        }
-    }
 }
 
 async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Disposition {
@@ -191,7 +178,7 @@ fn result(s: &Shipment, fulfillments: Vec<String>, reason: Option<String>) -> Tr
     }
 }
 
-/// Writes the tracking; returns the fulfillment ids.
+/// Writes the tracking through the connection's store; returns the channel's ids.
 async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec<String>, Failure> {
     let permanent = |r: String| Failure::Permanent(Permanent(r));
     let connection = deps
@@ -205,68 +192,43 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
                 shipment.connection
             ))
         })?;
-    if connection.channel != Channel::Shopify {
-        return Err(permanent(format!(
-            "tracking export for {} is not built yet",
-            connection.channel
-        )));
-    }
-    let token = deps
-        .shopify
-        .access_token(&connection)
-        .await
-        .map_err(|e| match e {
-            TokenError::Unavailable(reason) => Failure::Retry(reason),
-            other => permanent(other.to_string()),
-        })?;
-    let shop = ShopDomain::parse(&connection.shop).map_err(|e| permanent(e.to_string()))?;
-    let client = &deps.shopify.client;
-    let orders = client
-        .fulfillment_orders(&shop, &token, shipment.channel_order_id.as_str())
-        .await?
-        .ok_or_else(|| permanent("the order does not exist on Shopify".into()))?;
-    let shipped: Option<Vec<(String, u32)>> = shipment.lines.as_ref().map(|lines| {
-        lines
-            .iter()
-            .map(|l| (l.sku.to_string(), l.quantity))
-            .collect()
-    });
-    let plan = plan_fulfillment(
-        &orders,
-        connection.settings.fulfilment_location.as_deref(),
-        shipped.as_deref(),
-    )
-    .map_err(|e| match e {
-        PlanError::AlreadyFulfilled => {
-            permanent("the order is already fulfilled on Shopify".into())
-        }
+    let store = deps.stores.open(&connection).await.map_err(|e| match e {
+        OpenError::Unavailable(reason) => Failure::Retry(reason),
         other => permanent(other.to_string()),
     })?;
-    let mut ids = Vec::new();
-    for group in &plan.groups {
-        match client
-            .create_fulfillment(
-                &shop,
-                &token,
-                &group.by_fulfillment_order,
-                &shipment.tracking,
-                connection.settings.notify_customer,
-            )
-            .await
-        {
-            Ok(created) => ids.push(created.id),
-            Err(FulfillmentError::Client(e)) if ids.is_empty() => return Err(e.into()),
-            Err(FulfillmentError::Client(e)) => {
-                // Part of the shipment is on Shopify already: retrying would re-plan the rest.
-                return Err(Failure::Retry(format!(
-                    "after {} fulfillment(s): {e}",
-                    ids.len()
-                )));
-            }
-            Err(other) => return Err(permanent(other.to_string())),
+    let lines: Option<Vec<ShippedSku>> = shipment.lines.as_ref().map(|lines| {
+        lines
+            .iter()
+            .map(|l| ShippedSku {
+                sku: l.sku.to_string(),
+                quantity: l.quantity,
+            })
+            .collect()
+    });
+    let written = store
+        .write_tracking(
+            shipment.channel_order_id.as_str(),
+            lines.as_deref(),
+            &shipment.tracking,
+            connection.settings.notify_customer,
+        )
+        .await;
+    match written {
+        Ok(ids) => Ok(ids),
+        Err(ShipError::Permanent(reason)) => Err(permanent(reason)),
+        Err(ShipError::Client(ClientError::Unauthorized)) => {
+            deps.stores.mark_needs_reauth(&connection).await;
+            Err(permanent(format!(
+                "{} rejected the store's credentials: the store must be reconnected",
+                connection.channel
+            )))
         }
+        Err(ShipError::Client(ClientError::NotFound)) => Err(permanent(format!(
+            "the {} store is closed or unavailable",
+            connection.channel
+        ))),
+        Err(ShipError::Client(other)) => Err(Failure::Retry(other.to_string())),
     }
-    Ok(ids)
 }
 
 async fn dead_letter(deps: &WmsEventsDeps, body: &str, reason: String) -> Disposition {
@@ -297,7 +259,7 @@ mod tests {
     async fn world(server: &MockServer, status: ConnectionStatus) -> World {
         let dir = tempfile::tempdir().unwrap();
         let credentials = ShopifyCredentials::static_token("shpat_fake_ship", "");
-        let ShopifyFixture { store, tokens, .. } =
+        let ShopifyFixture { store, stores, .. } =
             shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
         let (outbox, stock, dlq) = (
             store.queue("wms-orders", None, 5),
@@ -307,7 +269,7 @@ mod tests {
         let deps = Arc::new(WmsEventsDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
-            shopify: tokens,
+            stores,
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),
             dead_letter: Arc::new(dlq.clone()),

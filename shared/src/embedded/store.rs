@@ -178,6 +178,23 @@ impl Connections for EmbeddedStore {
             .await
     }
 
+    async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>> {
+        let id = id.clone();
+        self.db
+            .run(move |db| {
+                db.query_row(
+                    "SELECT body FROM connections WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map(from_json)
+                .transpose()
+            })
+            .await
+    }
+
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>> {
         let shop = shop.to_owned();
         self.db

@@ -4,6 +4,7 @@
 
 use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
 use crate::channels::shopify::{ItemOutcome, QuantitySet, MAX_QUANTITIES_PER_CALL};
+use crate::channels::stores::Stores;
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ShopDomain, Sku};
 use crate::ports::Secret;
@@ -77,7 +78,7 @@ pub trait ChannelInventory: Send + Sync {
 
 /// The channels this build can push to.
 pub struct Channels {
-    pub shopify: Arc<ShopifyTokens>,
+    pub stores: Arc<Stores>,
 }
 
 #[async_trait]
@@ -100,19 +101,20 @@ impl ChannelInventory for Channels {
                     })?;
                 let shop = ShopDomain::parse(&connection.shop)
                     .map_err(|e| PushError::Setup(e.to_string()))?;
-                let token = self
-                    .shopify
-                    .access_token(connection)
-                    .await
-                    .map_err(|e| match e {
-                        TokenError::NeedsReauth => PushError::NeedsReauth,
-                        TokenError::NotActive(s) => {
-                            PushError::Setup(format!("the connection is {s:?}"))
-                        }
-                        other => PushError::Retry(other.to_string()),
-                    })?;
+                let token =
+                    self.stores
+                        .shopify
+                        .access_token(connection)
+                        .await
+                        .map_err(|e| match e {
+                            TokenError::NeedsReauth => PushError::NeedsReauth,
+                            TokenError::NotActive(s) => {
+                                PushError::Setup(format!("the connection is {s:?}"))
+                            }
+                            other => PushError::Retry(other.to_string()),
+                        })?;
                 Ok(Box::new(ShopifyInventory {
-                    tokens: self.shopify.clone(),
+                    tokens: self.stores.shopify.clone(),
                     connection: connection.clone(),
                     shop,
                     token,

@@ -1000,7 +1000,9 @@ mod tests {
                 connections: Arc::new(store.clone()),
                 records: Arc::new(store.clone()),
                 idempotency: Arc::new(store.clone()),
-                channels: Arc::new(Channels { shopify: tokens }),
+                channels: Arc::new(Channels {
+                    stores: crate::testkit::test_stores(tokens),
+                }),
                 push_queue: live.push_queue.clone(),
                 products: None,
                 settings,

@@ -27,10 +27,10 @@
 //!   (forever), like the reconciliation poll. Blank and duplicate SKUs are logged as warnings
 //!   and listed in the run (capped so the record stays far below 400 KB; totals are exact).
 
-use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
-use crate::channels::shopify::{sku_report, ProductStatus, Variant};
+use crate::channels::store::{sku_report, Listing};
+use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
-use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, ShopDomain, Sku};
+use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku};
 use crate::messages::VERSION;
 use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue, Records};
 use chrono::{DateTime, Utc};
@@ -64,7 +64,8 @@ pub struct ProductsDeps {
     /// The SKU map.
     pub records: Arc<dyn Records>,
     pub wms_orders: Arc<dyn Queue>,
-    pub tokens: Arc<ShopifyTokens>,
+    /// Opens the connection's store, whatever its channel.
+    pub stores: Arc<Stores>,
 }
 
 /// The record of one import run for one connection.
@@ -101,10 +102,10 @@ pub struct ProductsRun {
 pub enum ProductsError {
     #[error("store: {0}")]
     Store(#[from] PortError),
-    #[error("Shopify: {0}")]
+    #[error("channel: {0}")]
     Channel(#[from] ClientError),
-    #[error("token: {0}")]
-    Token(#[from] TokenError),
+    #[error("{0}")]
+    Open(#[from] OpenError),
 }
 
 /// One SKU map entry (partition `skumap#{connection}`, key: the SKU).
@@ -283,10 +284,6 @@ async fn import_with_limit(
         duplicate_total: 0,
         outcome: String::new(),
     };
-    if connection.channel != Channel::Shopify {
-        run.outcome = format!("skipped: a {} connection, not Shopify", connection.channel);
-        return Ok(run);
-    }
     if connection.status != ConnectionStatus::Active {
         let status = match connection.status {
             ConnectionStatus::Active => "active",
@@ -301,7 +298,11 @@ async fn import_with_limit(
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
     }
-    let result = import_and_record(deps, connection, &mut run, max_pages).await;
+    let mut result = import_and_record(deps, connection, &mut run, max_pages).await;
+    if let Err(ProductsError::Channel(ClientError::Unauthorized)) = &result {
+        // Revoked mid-run: stop this connection's jobs until it reconnects.
+        result = Err(deps.stores.mark_needs_reauth(connection).await.into());
+    }
     if let Err(e) = deps.idempotency.release(&lock).await {
         tracing::warn!(error = %e, "could not release the products lock; it expires");
     }
@@ -365,19 +366,14 @@ async fn import(
     run: &mut ProductsRun,
     max_pages: u32,
 ) -> Result<(), ProductsError> {
-    let token = deps.tokens.access_token(connection).await?;
-    let shop =
-        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let store = deps.stores.open(connection).await?;
     let mut variants = Vec::new();
     let mut cursor: Option<String> = None;
     let complete = loop {
-        let (page, next) = deps
-            .tokens
-            .client
-            .variants_page(&shop, &token, cursor.as_deref())
-            .await?;
+        let page = store.listings_page(cursor.as_deref()).await?;
+        let next = page.next_cursor;
         run.pages += 1;
-        for variant in page {
+        for variant in page.listings {
             run.variants += 1;
             let variant = usable_sku(variant);
             if let Some(sku) = &variant.sku {
@@ -421,7 +417,7 @@ async fn import(
             variant_id: variant.variant_id.clone(),
             product_id: variant.product_id.clone(),
             tracked: variant.tracked,
-            product_status: status_str(&variant.product_status),
+            product_status: variant.status.clone(),
             generation,
         };
         let record = serde_json::to_value(&entry).map_err(|e| PortError::Corrupt(e.to_string()))?;
@@ -458,7 +454,7 @@ async fn commit_generation(
 }
 
 /// A SKU the domain refuses (control characters, too long) is no SKU, as for order lines.
-fn usable_sku(mut variant: Variant) -> Variant {
+fn usable_sku(mut variant: Listing) -> Listing {
     if let Some(raw) = &variant.sku {
         if let Err(e) = Sku::parse(raw.as_str()) {
             tracing::warn!(variant = %variant.variant_id, error = %e, "unusable SKU: treated as blank");
@@ -470,18 +466,18 @@ fn usable_sku(mut variant: Variant) -> Variant {
 
 struct MapPlan<'a> {
     /// SKU → the one variant that takes its stock.
-    mapped: BTreeMap<&'a str, &'a Variant>,
+    mapped: BTreeMap<&'a str, &'a Listing>,
     /// SKUs with no sellable variant and several unsellable ones.
     ambiguous_unsellable: BTreeMap<String, Vec<String>>,
 }
 
 /// Which variant each SKU maps to (see the module doc for the rules).
-fn plan_map(variants: &[Variant]) -> MapPlan<'_> {
-    let mut by_sku: BTreeMap<&str, (Vec<&Variant>, Vec<&Variant>)> = BTreeMap::new();
+fn plan_map(variants: &[Listing]) -> MapPlan<'_> {
+    let mut by_sku: BTreeMap<&str, (Vec<&Listing>, Vec<&Listing>)> = BTreeMap::new();
     for v in variants {
         if let Some(sku) = v.sku.as_deref() {
             let (sellable, other) = by_sku.entry(sku).or_default();
-            if v.product_status.is_sellable() {
+            if v.sellable {
                 sellable.push(v);
             } else {
                 other.push(v);
@@ -529,17 +525,6 @@ fn list_problems(
         .collect();
 }
 
-/// The status as the message and the map spell it: Shopify's value in lower case.
-fn status_str(status: &ProductStatus) -> String {
-    match status {
-        ProductStatus::Active => "active".into(),
-        ProductStatus::Draft => "draft".into(),
-        ProductStatus::Archived => "archived".into(),
-        ProductStatus::Unlisted => "unlisted".into(),
-        ProductStatus::Other(raw) => raw.to_ascii_lowercase(),
-    }
-}
-
 fn sha256_hex(input: &str) -> String {
     hex::encode(Sha256::digest(input.as_bytes()))
 }
@@ -548,16 +533,16 @@ fn sha256_hex(input: &str) -> String {
 async fn publish(
     deps: &ProductsDeps,
     connection: &Connection,
-    variant: &Variant,
+    variant: &Listing,
     sku: &str,
 ) -> Result<(), PortError> {
-    let status = status_str(&variant.product_status);
+    let status = variant.status.as_str();
     let body = json!({
         "type": "product.imported",
         "v": VERSION,
         "tenant": connection.tenant,
         "connection": connection.id,
-        "channel": Channel::Shopify,
+        "channel": connection.channel,
         "sku": sku,
         "variant_id": variant.variant_id,
         "product_id": variant.product_id,
@@ -587,10 +572,9 @@ async fn publish(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::channels::shopify::ShopifyClient;
-    use crate::domain::TenantId;
-    use crate::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
-    use crate::ports::{Received, Secret};
+    use crate::domain::{Channel, TenantId};
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore};
+    use crate::ports::Received;
     use crate::testkit::{shopify_fixture, ShopifyFixture};
     use async_trait::async_trait;
     use std::sync::Mutex;
@@ -642,28 +626,13 @@ mod tests {
         _dir: tempfile::TempDir,
     }
 
-    fn tokens(
-        server: &MockServer,
-        store: &EmbeddedStore,
-        vault: Arc<EmbeddedVault>,
-    ) -> Arc<ShopifyTokens> {
-        Arc::new(ShopifyTokens {
-            client: ShopifyClient::new(Some(server.uri())).unwrap(),
-            client_id: String::new(),
-            client_secret: Secret::new(""),
-            vault,
-            connections: Arc::new(store.clone()),
-            locks: Arc::new(store.clone()),
-        })
-    }
-
     async fn world(server: &MockServer) -> World {
         let dir = tempfile::tempdir().unwrap();
         let credentials = ShopifyCredentials::static_token(TOKEN, "");
         let ShopifyFixture {
             store,
-            vault,
             connection,
+            stores,
             ..
         } = shopify_fixture(
             dir.path(),
@@ -679,7 +648,7 @@ mod tests {
                 idempotency: Arc::new(store.clone()),
                 records: Arc::new(store.clone()),
                 wms_orders: Arc::new(outbox.clone()),
-                tokens: tokens(server, &store, vault),
+                stores,
             },
             store,
             outbox,
@@ -1012,11 +981,6 @@ mod tests {
                 Channel::Shopify,
                 "skipped: the connection is disconnected",
             ),
-            (
-                ConnectionStatus::Active,
-                Channel::Woocommerce,
-                "skipped: a woocommerce connection, not Shopify",
-            ),
         ] {
             let mut c = w.connection.clone();
             c.status = status;
@@ -1076,14 +1040,14 @@ mod tests {
             .await;
         let w = world(&server).await;
         w.deps
-            .tokens
+            .stores
             .vault
             .delete(&w.connection.credentials_name())
             .await
             .unwrap();
         assert!(matches!(
             import_products(&w.deps, &w.connection).await,
-            Err(ProductsError::Token(TokenError::NeedsReauth))
+            Err(ProductsError::Open(OpenError::NeedsReauth))
         ));
     }
 

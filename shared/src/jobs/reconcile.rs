@@ -1,17 +1,17 @@
 //! The reconciliation poll: the safety net for webhooks that never arrive.
 //!
-//! Per active Shopify connection, under a per-connection lease (EventBridge can fire twice):
+//! Per active connection of a channel with a [`crate::channels::store::StoreApi`] (Shopify,
+//! WooCommerce, Magento), under a per-connection lease (EventBridge can fire twice):
 //! read the orders updated since the connection's watermark minus an overlap, page by page;
 //! every order the WMS does not have yet, or has an older state of, is enqueued on
 //! `channel-events` as a polled order, and the consumer decides exactly once as for webhooks.
 //! The watermark advances only after every page was enqueued. Orders that no webhook
 //! delivered are counted in the run record and logged as a warning.
 
-use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
-use crate::channels::shopify::ORDERS_PAGE_SIZE_WITHIN_COST;
+use crate::channels::stores::{OpenError, Stores};
 use crate::channels::{ClientError, POLLED_ORDER_TOPIC};
 use crate::consumers::order_import::{known_updated_at, order_key};
-use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
+use crate::domain::{Channel, Connection, ConnectionStatus};
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -33,7 +33,8 @@ pub struct ReconcileDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
     pub channel_events: Arc<dyn Queue>,
-    pub tokens: Arc<ShopifyTokens>,
+    /// Opens the connection's store, whatever its channel.
+    pub stores: Arc<Stores>,
     /// The connection's run history (runs that found work or trouble are listed there).
     pub records: Arc<dyn crate::ports::Records>,
 }
@@ -51,6 +52,10 @@ pub struct ReconcileRun {
     pub found: u32,
     /// Orders enqueued because the WMS lacks them or has an older state.
     pub enqueued: u32,
+    /// Orders the WMS does not have that are not ready to ship yet (unpaid, on hold…):
+    /// left for a later poll, when their change brings them back.
+    #[serde(default)]
+    pub not_ready: u32,
     /// Of those, orders the WMS never had: no webhook delivered them.
     pub missed_by_webhooks: u32,
     /// Orders Shopify returned that could not be read: (id, reason).
@@ -66,19 +71,24 @@ pub struct ReconcileRun {
 pub enum ReconcileError {
     #[error("store: {0}")]
     Store(#[from] PortError),
-    #[error("Shopify: {0}")]
+    #[error("channel: {0}")]
     Channel(#[from] ClientError),
-    #[error("token: {0}")]
-    Token(#[from] TokenError),
+    #[error("{0}")]
+    Open(#[from] OpenError),
 }
 
-/// Polls every active Shopify connection; one connection's failure does not stop the others.
+/// The channels whose orders the poll reads.
+pub const POLLED_CHANNELS: &[Channel] = &[Channel::Shopify, Channel::Woocommerce, Channel::Magento];
+
+/// Polls every active connection; one connection's failure does not stop the others.
 pub async fn reconcile_all(
     deps: &ReconcileDeps,
 ) -> Result<Vec<(String, Result<ReconcileRun, ReconcileError>)>, PortError> {
     let mut results = Vec::new();
     for connection in deps.connections.list_all().await? {
-        if connection.channel != Channel::Shopify || connection.status != ConnectionStatus::Active {
+        if !POLLED_CHANNELS.contains(&connection.channel)
+            || connection.status != ConnectionStatus::Active
+        {
             continue;
         }
         let result = reconcile_connection(deps, &connection).await;
@@ -117,6 +127,7 @@ pub async fn reconcile_connection(
         pages: 0,
         found: 0,
         enqueued: 0,
+        not_ready: 0,
         missed_by_webhooks: 0,
         skipped: Vec::new(),
         watermark_before: before,
@@ -130,9 +141,7 @@ pub async fn reconcile_connection(
     let mut result = poll(deps, connection, &mut run).await;
     if let Err(ReconcileError::Channel(ClientError::Unauthorized)) = &result {
         // Uninstalled or revoked mid-run: stop this connection's jobs until it reconnects.
-        result = Err(ReconcileError::Token(
-            deps.tokens.mark_needs_reauth(connection).await,
-        ));
+        result = Err(deps.stores.mark_needs_reauth(connection).await.into());
     }
     if let Err(e) = deps.idempotency.release(&lock).await {
         tracing::warn!(error = %e, "could not release the reconcile lock; it expires");
@@ -211,22 +220,12 @@ async fn poll(
     connection: &Connection,
     run: &mut ReconcileRun,
 ) -> Result<(), ReconcileError> {
-    let token = deps.tokens.access_token(connection).await?;
-    let shop =
-        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    let store = deps.stores.open(connection).await?;
     let mut cursor: Option<String> = None;
     let mut newest = run.watermark_before;
     loop {
-        let page = deps
-            .tokens
-            .client
-            .orders_updated_since(
-                &shop,
-                &token,
-                run.since,
-                cursor.as_deref(),
-                ORDERS_PAGE_SIZE_WITHIN_COST,
-            )
+        let page = store
+            .orders_updated_since(run.since, cursor.as_deref())
             .await?;
         run.pages += 1;
         run.skipped.extend(page.skipped);
@@ -240,6 +239,12 @@ async fn poll(
             );
             let known = known_updated_at(&*deps.idempotency, &key).await?;
             if known.is_some_and(|at| at >= order.updated_at) {
+                continue;
+            }
+            if known.is_none() && order.awaiting.is_some() {
+                // Not one to ship (yet): the consumer would ignore it; its next change
+                // brings it back to a later poll.
+                run.not_ready += 1;
                 continue;
             }
             if known.is_none() {
@@ -343,7 +348,8 @@ mod tests {
             store,
             vault,
             connection,
-            tokens,
+            stores,
+            ..
         } = shopify_fixture(
             dir.path(),
             "c_rec",
@@ -368,7 +374,7 @@ mod tests {
                 connections: Arc::new(store.clone()),
                 idempotency: Arc::new(store),
                 channel_events: Arc::new(events.clone()),
-                tokens,
+                stores,
             },
             import,
             events,
@@ -518,7 +524,7 @@ mod tests {
         let w = world(&server).await;
         let result = reconcile_connection(&w.deps, &w.connection).await;
         assert!(
-            matches!(result, Err(ReconcileError::Token(TokenError::NeedsReauth))),
+            matches!(result, Err(ReconcileError::Open(OpenError::NeedsReauth))),
             "{result:?}"
         );
         assert_eq!(

@@ -24,7 +24,7 @@ pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
 pub use order::interpret;
 pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
-pub use products::{sku_report, ProductStatus, SkuReport, Variant};
+pub use products::{ProductStatus, Variant};
 pub use subscriptions::{EnsureReport, Subscription, ORDER_TOPICS};
 pub use webhook::{sign, ShopifyVerifier};
 

@@ -8,12 +8,12 @@
 
 use super::locations::connection;
 use super::ShopifyClient;
+use crate::channels::store::Listing;
 use crate::channels::ClientError;
 use crate::domain::ShopDomain;
 use crate::ports::Secret;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// A product's status on Shopify. Unknown values are kept, never refused: Shopify adds enum
 /// values between versions (`UNLISTED` arrived in 2025-10).
@@ -44,6 +44,17 @@ impl ProductStatus {
     pub fn is_sellable(&self) -> bool {
         !matches!(self, Self::Draft | Self::Archived)
     }
+
+    /// Lowercase, as in `product.imported` (`active`, `draft`, …; unknown values as sent).
+    pub fn as_lowercase(&self) -> String {
+        match self {
+            Self::Active => "active".into(),
+            Self::Draft => "draft".into(),
+            Self::Archived => "archived".into(),
+            Self::Unlisted => "unlisted".into(),
+            Self::Other(raw) => raw.to_ascii_lowercase(),
+        }
+    }
 }
 
 /// One product variant and what inventory sync needs to know about it.
@@ -64,15 +75,19 @@ pub struct Variant {
     pub product_status: ProductStatus,
 }
 
-/// SKU problems across a shop's variants.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SkuReport {
-    /// Variants of sellable products without a SKU (variant GIDs, in input order). Orders for
-    /// them are held with `missing_sku`, and their stock cannot be synced.
-    pub blank: Vec<String>,
-    /// SKUs carried by more than one variant of sellable products, with those variants' GIDs
-    /// (input order). Stock for such a SKU cannot be pushed unambiguously.
-    pub duplicates: BTreeMap<String, Vec<String>>,
+impl From<Variant> for Listing {
+    fn from(v: Variant) -> Self {
+        Listing {
+            sellable: v.product_status.is_sellable(),
+            status: v.product_status.as_lowercase(),
+            variant_id: v.variant_id,
+            sku: v.sku,
+            inventory_item_id: v.inventory_item_id,
+            tracked: v.tracked,
+            product_id: v.product_id,
+            product_title: v.product_title,
+        }
+    }
 }
 
 /// `first` is a variable so the exact request is visible in tests; always 250 (the connection
@@ -170,32 +185,6 @@ impl ShopifyClient {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((variants, page.page_info.next_cursor("productVariants")?))
     }
-}
-
-/// Blank and duplicate SKUs among variants of sellable products (see
-/// [`ProductStatus::is_sellable`]).
-///
-/// Draft and archived products are left out of both lists on purpose: merchants keep old
-/// copies of products with the same SKU, nobody can order them, and reporting them would bury
-/// the real problems. SKUs are compared exactly after trimming (case matters, as in
-/// [`crate::domain::Sku`]).
-pub fn sku_report(variants: &[Variant]) -> SkuReport {
-    let mut report = SkuReport::default();
-    let mut by_sku: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for v in variants.iter().filter(|v| v.product_status.is_sellable()) {
-        match &v.sku {
-            None => report.blank.push(v.variant_id.clone()),
-            Some(sku) => by_sku
-                .entry(sku.clone())
-                .or_default()
-                .push(v.variant_id.clone()),
-        }
-    }
-    report.duplicates = by_sku
-        .into_iter()
-        .filter(|(_, ids)| ids.len() > 1)
-        .collect();
-    report
 }
 
 #[cfg(test)]
@@ -362,6 +351,8 @@ mod tests {
 
     #[test]
     fn report_counts_only_sellable_products() {
+        use crate::channels::store::{sku_report, SkuReport};
+        use std::collections::BTreeMap;
         use ProductStatus::*;
         let variants = vec![
             v("v1", Some("A"), Active),
@@ -376,7 +367,8 @@ mod tests {
             v("v10", Some("C"), Active),
             v("v11", Some("c"), Active),
         ];
-        let report = sku_report(&variants);
+        let listings: Vec<Listing> = variants.into_iter().map(Listing::from).collect();
+        let report = sku_report(&listings);
         assert_eq!(report.blank, vec!["v6".to_owned(), "v8".to_owned()]);
         assert_eq!(
             report.duplicates,
