@@ -99,6 +99,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(channel_events.clone()),
         verifiers: vec![Arc::new(verifier)],
+        connection_verifiers: Vec::new(),
     };
     let vault = Arc::new(vault);
     let tokens = Arc::new(ShopifyTokens {
@@ -141,7 +142,9 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         shopify: ShopifyClient::new(config.shopify_api_base.clone())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?
             .with_max_throttle_wait(Duration::from_secs(5)),
-        tokens: tokens.clone(),
+        stores: stores.clone(),
+        url_policy: config.url_policy,
+        public_url: config.public_url.trim_end_matches('/').to_owned(),
     };
     let wms = wms::WmsDeps {
         tenants: Arc::new(store.clone()),

@@ -93,6 +93,7 @@ fn bench(c: &mut Criterion) {
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(store.queue("channel-events", None, 5)),
         verifiers: vec![Arc::new(verifier.clone())],
+        connection_verifiers: Vec::new(),
     };
     let mut n = 0u64;
     group.bench_function("intake_embedded", |b| {

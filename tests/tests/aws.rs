@@ -244,6 +244,7 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
         idempotency: store,
         channel_events: Arc::new(queue.clone()),
         verifiers: vec![Arc::new(verifier)],
+        connection_verifiers: Vec::new(),
     }));
     let body = order_body();
     let cases = [

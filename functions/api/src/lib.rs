@@ -6,9 +6,11 @@
 
 use shared::api::ApiDeps;
 use shared::aws::lambda_env::{
-    env, env_opt, read_secret, shopify_client, shopify_tokens, ConfigError, ShopifyAppSecret,
+    env, env_opt, read_secret, shopify_client, shopify_tokens, stores, ConfigError,
+    ShopifyAppSecret,
 };
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::channels::store_url::UrlPolicy;
 use shared::http::admin::AdminDeps;
 use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
@@ -50,7 +52,11 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<(ApiDeps, AdminDeps), C
             tenants: store.clone(),
             vault,
             shopify: shopify_client(wait)?,
-            tokens,
+            stores: stores(tokens),
+            url_policy: UrlPolicy::from_env(),
+            public_url: env("CHANNEL_SYNC_PUBLIC_URL")?
+                .trim_end_matches('/')
+                .to_owned(),
         },
         AdminDeps {
             tenants: store,
@@ -64,6 +70,7 @@ mod tests {
     use super::*;
     use shared::channels::shopify::tokens::ShopifyTokens;
     use shared::channels::shopify::ShopifyClient;
+    use shared::channels::stores::Stores;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::{Secret, Tenants};
     use tower::ServiceExt;
@@ -99,7 +106,9 @@ mod tests {
             tenants: store.clone(),
             vault,
             shopify: ShopifyClient::new(None).unwrap(),
-            tokens,
+            stores: Arc::new(Stores::new(tokens, UrlPolicy::default())),
+            url_policy: UrlPolicy::default(),
+            public_url: "https://sync.example".into(),
         };
         let admin = AdminDeps {
             tenants: store,

@@ -31,6 +31,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError
         idempotency: store,
         channel_events: Arc::new(SqsQueue::from_config(config, queue_url)),
         verifiers: vec![Arc::new(ShopifyVerifier::new(&app.secrets()))],
+        connection_verifiers: Vec::new(),
     })
 }
 
@@ -76,6 +77,7 @@ mod tests {
             idempotency: Arc::new(store.clone()),
             channel_events: Arc::new(queue.clone()),
             verifiers: vec![Arc::new(shopify_verifier(&secret).unwrap())],
+            connection_verifiers: Vec::new(),
         };
         (Arc::new(deps), queue)
     }
@@ -144,6 +146,7 @@ mod tests {
             idempotency: Arc::new(store),
             channel_events: Arc::new(queue.clone()),
             verifiers: vec![Arc::new(shopify_verifier(&other).unwrap())],
+            connection_verifiers: Vec::new(),
         });
         assert_eq!(
             status(&deps, event("webhooks-shopify-orders-create.json")).await,

@@ -3,8 +3,10 @@
 
 use super::{bearer_tenant, ApiError};
 use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
+use crate::channels::shopify::tokens::TokenError;
 use crate::channels::shopify::{Location, ShopifyClient};
+use crate::channels::store_url::UrlPolicy;
+use crate::channels::stores::Stores;
 use crate::channels::ClientError;
 use crate::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, ShopDomain, SyncMode,
@@ -27,8 +29,14 @@ pub struct ApiDeps {
     pub tenants: Arc<dyn Tenants>,
     pub vault: Arc<dyn Vault>,
     pub shopify: ShopifyClient,
-    /// Tokens for calls on behalf of a connection (locations).
-    pub tokens: Arc<ShopifyTokens>,
+    /// Calls on behalf of a connection (locations, sources), any channel; its `http` client
+    /// also checks new WooCommerce and Magento stores.
+    pub stores: Arc<Stores>,
+    /// Which store URLs merchants may connect (strict unless the documented test switch).
+    pub url_policy: UrlPolicy,
+    /// `CHANNEL_SYNC_PUBLIC_URL`: WooCommerce delivers webhooks to
+    /// `{public_url}/webhooks/woocommerce/{connection_id}`.
+    pub public_url: String,
     /// Sync now, runs, SKU audit (and the first push when inventory sync is switched on).
     pub inventory: Arc<super::inventory_api::InventoryApiDeps>,
 }
@@ -269,7 +277,8 @@ async fn fetch_locations(
         )));
     }
     let token = deps
-        .tokens
+        .stores
+        .shopify
         .access_token(connection)
         .await
         .map_err(|e| match e {
@@ -280,7 +289,8 @@ async fn fetch_locations(
         })?;
     let shop =
         ShopDomain::parse(&connection.shop).map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    deps.tokens
+    deps.stores
+        .shopify
         .client
         .locations(&shop, &token)
         .await

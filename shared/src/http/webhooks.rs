@@ -1,6 +1,7 @@
-//! `POST /webhooks/{channel}`: verify over the raw bytes, route to the connection, record
-//! the delivery durably, enqueue to `channel-events`, answer 200. Heavy work happens in the
-//! `order-import` consumer.
+//! `POST /webhooks/{channel}` (app-wide secret, routed by the shop the headers name) and
+//! `POST /webhooks/{channel}/{connection_id}` (a secret per connection, WooCommerce): verify
+//! over the raw bytes, route to the connection, record the delivery durably, enqueue to
+//! `channel-events`, answer 200. Heavy work happens in the `order-import` consumer.
 
 use super::ApiError;
 use crate::channels::{is_privacy_topic, Delivery, WebhookRejection, WebhookVerifier};
@@ -34,6 +35,25 @@ pub struct IntakeDeps {
     pub channel_events: Arc<dyn Queue>,
     /// One verifier per channel that has webhooks, built once from the app secrets.
     pub verifiers: Vec<Arc<dyn WebhookVerifier>>,
+    /// One verifier per channel whose webhook secret belongs to the connection.
+    pub connection_verifiers: Vec<Arc<dyn ConnectionVerifier>>,
+}
+
+/// A channel whose webhooks are signed with a per-connection secret and delivered to
+/// `/webhooks/{channel}/{connection_id}`.
+#[async_trait::async_trait]
+pub trait ConnectionVerifier: Send + Sync {
+    fn channel(&self) -> Channel;
+    /// An unsigned handshake the channel sends when a webhook is created (WooCommerce's
+    /// `webhook_id=N` ping): answered 200 before anything else, and nothing is recorded.
+    fn is_handshake(&self, headers: &HeaderMap, body: &[u8]) -> bool;
+    /// Verifies the signature over the exact `body` bytes with `connection`'s secret.
+    async fn authenticate(
+        &self,
+        connection: &Connection,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Delivery, ApiError>;
 }
 
 impl IntakeDeps {
@@ -49,6 +69,10 @@ impl IntakeDeps {
 pub fn router(deps: Arc<IntakeDeps>) -> Router {
     Router::new()
         .route("/webhooks/{channel}", post(receive))
+        .route(
+            "/webhooks/{channel}/{connection}",
+            post(receive_for_connection),
+        )
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(deps)
 }
@@ -97,6 +121,56 @@ async fn receive(
     let span = tracing::info_span!(
         "webhook",
         channel = %channel,
+        connection = %connection.id,
+        topic = %delivery.topic,
+        delivery = %delivery.delivery_id,
+    );
+    let outcome = accept(&deps, &connection, &delivery, payload)
+        .instrument(span)
+        .await?;
+    let status = match outcome {
+        Accepted::Enqueued => "accepted",
+        Accepted::Duplicate => "duplicate",
+    };
+    Ok(Json(json!({ "status": status })))
+}
+
+async fn receive_for_connection(
+    State(deps): State<Arc<IntakeDeps>>,
+    Path((channel, connection_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let unknown = || ApiError::NotFound(format!("no webhook endpoint for channel '{channel}'"));
+    let parsed = Channel::parse(&channel).ok_or_else(unknown)?;
+    let verifier = deps
+        .connection_verifiers
+        .iter()
+        .find(|v| v.channel() == parsed)
+        .ok_or_else(unknown)?;
+    let body = body?;
+    if verifier.is_handshake(&headers, &body) {
+        tracing::info!(channel = %parsed, "webhook creation ping answered");
+        return Ok(Json(json!({ "status": "ping" })));
+    }
+    let no_connection = || ApiError::NotFound(format!("no {parsed} connection {connection_id}"));
+    let id =
+        crate::domain::ConnectionId::parse(connection_id.clone()).map_err(|_| no_connection())?;
+    let connection = deps
+        .connections
+        .find_by_id(&id)
+        .await?
+        .filter(|c| c.channel == parsed)
+        .ok_or_else(no_connection)?;
+    let mut delivery = verifier.authenticate(&connection, &headers, &body).await?;
+    // The connection in the URL is the route; the channel's own idea of the store (a home
+    // URL) is only informative.
+    delivery.shop = connection.shop.clone();
+    let payload: Box<RawValue> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let span = tracing::info_span!(
+        "webhook",
+        channel = %parsed,
         connection = %connection.id,
         topic = %delivery.topic,
         delivery = %delivery.delivery_id,
