@@ -63,7 +63,11 @@ impl Api {
             .header(http::header::ACCEPT, "application/json")
     }
 
-    pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Reply, ClientError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Reply, ClientError> {
         rest::call(self.request(Method::GET, self.url(path, query))).await
     }
 
@@ -107,6 +111,8 @@ pub(crate) fn page_cursor(cursor: Option<&str>) -> Result<u64, ClientError> {
             .parse::<u64>()
             .ok()
             .filter(|p| (1..=1_000_000).contains(p))
-            .ok_or_else(|| ClientError::BadResponse(format!("invalid page cursor {:?}", rest::snippet(c)))),
+            .ok_or_else(|| {
+                ClientError::BadResponse(format!("invalid page cursor {:?}", rest::snippet(c)))
+            }),
     }
 }

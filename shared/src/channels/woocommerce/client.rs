@@ -39,7 +39,8 @@ pub struct WebhookReport {
 }
 
 const NOT_WORDPRESS: &str = "is not a WordPress site, or its REST API is disabled";
-const NO_WC_API: &str = "WordPress answers but WooCommerce's REST API (wc/v3) is not available: is WooCommerce active?";
+const NO_WC_API: &str =
+    "WordPress answers but WooCommerce's REST API (wc/v3) is not available: is WooCommerce active?";
 const WRONG_KEYS: &str = "WooCommerce rejected the consumer key and secret";
 const READ_ONLY: &str = "the key is read-only: create a key with Read/Write permission";
 
@@ -80,8 +81,9 @@ impl WooClient {
         consumer_key: &str,
         consumer_secret: &str,
     ) -> Result<WooStoreInfo, ConnectError> {
-        let not_wordpress =
-            |why: String| ConnectError::NotTheChannel(format!("{} {NOT_WORDPRESS} ({why})", url.as_str()));
+        let not_wordpress = |why: String| {
+            ConnectError::NotTheChannel(format!("{} {NOT_WORDPRESS} ({why})", url.as_str()))
+        };
         // 1. The WordPress REST index, anonymously.
         let index = rest::call(
             self.http
@@ -117,7 +119,9 @@ impl WooClient {
             Err(e) => return Err(unreachable(e)),
         };
         let Some(namespaces) = index.get("namespaces").and_then(Value::as_array) else {
-            return Err(not_wordpress("/wp-json/ does not list REST namespaces".into()));
+            return Err(not_wordpress(
+                "/wp-json/ does not list REST namespaces".into(),
+            ));
         };
         if !namespaces.iter().any(|n| n.as_str() == Some("wc/v3")) {
             return Err(ConnectError::NoApi(NO_WC_API.into()));
@@ -129,7 +133,12 @@ impl WooClient {
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
 
-        let api = Api::new(self.http.clone(), url.clone(), consumer_key, consumer_secret);
+        let api = Api::new(
+            self.http.clone(),
+            url.clone(),
+            consumer_key,
+            consumer_secret,
+        );
         // 2. An authenticated read.
         match api
             .get(
@@ -218,8 +227,8 @@ impl WooClient {
         creds: &WooCredentials,
         delivery_url: &str,
     ) -> Result<WebhookReport, ClientError> {
-        let api = Api::from_credentials(self.http.clone(), creds)
-            .map_err(ClientError::BadResponse)?;
+        let api =
+            Api::from_credentials(self.http.clone(), creds).map_err(ClientError::BadResponse)?;
         let path = format!("{API_ROOT}/webhooks");
         let mut ours: Vec<(String, String, String)> = Vec::new(); // (id, topic, status)
         let mut page = 1u64;

@@ -90,7 +90,8 @@ mod tests {
         for secret in ["ck_abc", "cs_def", "whsecret"] {
             assert!(!debug.contains(secret), "{debug}");
         }
-        let err = WooCredentials::from_secret(&Secret::new("{\"consumer_secret\":\"cs_x\"")).unwrap_err();
+        let err =
+            WooCredentials::from_secret(&Secret::new("{\"consumer_secret\":\"cs_x\"")).unwrap_err();
         assert!(!err.contains("cs_x"), "{err}");
     }
 

@@ -161,10 +161,7 @@ impl InventoryChannel for WooInventory {
                         ),
                         Some(entry) => match entry.get("error") {
                             Some(error) if !error.is_null() => rejected(
-                                error
-                                    .get("code")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or("error"),
+                                error.get("code").and_then(Value::as_str).unwrap_or("error"),
                                 error
                                     .get("message")
                                     .and_then(Value::as_str)

@@ -59,7 +59,9 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
     let placed_at = date(obj, "date_created")?.ok_or("date_created_gmt is missing")?;
     let updated_at = date(obj, "date_modified")?.unwrap_or(placed_at);
 
-    let status = text(obj, "status")?.ok_or("status is missing")?.to_lowercase();
+    let status = text(obj, "status")?
+        .ok_or("status is missing")?
+        .to_lowercase();
     let (cancelled, awaiting) = match status.as_str() {
         "processing" => (false, None),
         "pending" => (false, Some("awaiting payment".to_owned())),
@@ -70,9 +72,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
             Some("checkout not finished (draft order)".to_owned()),
         ),
         "completed" => (false, Some("already completed on WooCommerce".to_owned())),
-        "cancelled" | "refunded" | "trash" => {
-            (true, Some("cancelled on WooCommerce".to_owned()))
-        }
+        "cancelled" | "refunded" | "trash" => (true, Some("cancelled on WooCommerce".to_owned())),
         other => (
             false,
             Some(format!("status {other} is not one channel-sync imports")),
@@ -83,7 +83,11 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         Some(Value::String(s)) => !s.trim().is_empty(),
         Some(other) => return Err(format!("date_paid_gmt is not a string: {other}")),
     };
-    let financial_status = Some(if paid { "paid".to_owned() } else { status.clone() });
+    let financial_status = Some(if paid {
+        "paid".to_owned()
+    } else {
+        status.clone()
+    });
 
     let mut holds = Vec::new();
     let items = match obj.get("line_items") {
@@ -131,9 +135,8 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
     let ship_to = match source {
         None => None,
         Some(a) => {
-            let part = |k: &str| -> Result<Option<String>, String> {
-                Ok(clean(text(a, k)?.as_deref()))
-            };
+            let part =
+                |k: &str| -> Result<Option<String>, String> { Ok(clean(text(a, k)?.as_deref())) };
             let name = [part("first_name")?, part("last_name")?]
                 .into_iter()
                 .flatten()
@@ -198,7 +201,9 @@ pub(crate) fn id_string(v: Option<&Value>) -> Option<String> {
 }
 
 fn clean(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// A string field: absent or null → `None`; another type → an error naming the field.
@@ -238,9 +243,12 @@ fn date(obj: &Map<String, Value>, base: &str) -> Result<Option<DateTime<Utc>>, S
             None => return Ok(None),
         },
     };
-    parse_date(raw.trim())
-        .map(Some)
-        .ok_or_else(|| format!("{key} is not a date: {}", raw.chars().take(40).collect::<String>()))
+    parse_date(raw.trim()).map(Some).ok_or_else(|| {
+        format!(
+            "{key} is not a date: {}",
+            raw.chars().take(40).collect::<String>()
+        )
+    })
 }
 
 pub(crate) fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
@@ -370,13 +378,34 @@ mod tests {
             (json!([]), "not a JSON object"),
             (json!({"status": "processing"}), "order id"),
             (json!({"id": -1, "status": "processing"}), "order id"),
-            (json!({"id": 1, "status": "processing"}), "date_created_gmt is missing"),
-            (json!({"id": 1, "status": "processing", "date_created_gmt": "yesterday"}), "not a date"),
-            (json!({"id": 1, "date_created_gmt": "2017-03-22T19:28:02"}), "status"),
-            (json!({"id": 1, "status": 5, "date_created_gmt": "2017-03-22T19:28:02"}), "status is not a string"),
-            (json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "line_items": {}}), "line_items"),
-            (json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "line_items": [{"id": 2, "sku": 5}]}), "sku is not a string"),
-            (json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "shipping": "x"}), "shipping is not an object"),
+            (
+                json!({"id": 1, "status": "processing"}),
+                "date_created_gmt is missing",
+            ),
+            (
+                json!({"id": 1, "status": "processing", "date_created_gmt": "yesterday"}),
+                "not a date",
+            ),
+            (
+                json!({"id": 1, "date_created_gmt": "2017-03-22T19:28:02"}),
+                "status",
+            ),
+            (
+                json!({"id": 1, "status": 5, "date_created_gmt": "2017-03-22T19:28:02"}),
+                "status is not a string",
+            ),
+            (
+                json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "line_items": {}}),
+                "line_items",
+            ),
+            (
+                json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "line_items": [{"id": 2, "sku": 5}]}),
+                "sku is not a string",
+            ),
+            (
+                json!({"id": 1, "status": "processing", "date_created_gmt": "2017-03-22T19:28:02", "shipping": "x"}),
+                "shipping is not an object",
+            ),
         ];
         for (v, expected) in cases {
             let err = map_order(&v).unwrap_err();

@@ -42,7 +42,9 @@ fn array(reply: Reply, what: &str) -> Result<(Reply, Vec<Value>), ClientError> {
     let headers = reply.clone();
     match reply.ok()? {
         Value::Array(items) => Ok((headers, items)),
-        _ => Err(ClientError::BadResponse(format!("{what} is not a JSON array"))),
+        _ => Err(ClientError::BadResponse(format!(
+            "{what} is not a JSON array"
+        ))),
     }
 }
 
@@ -191,8 +193,8 @@ impl StoreApi for WooStore {
                 )),
             }
         }
-        let next_cursor =
-            (!items.is_empty() && has_next(&reply, page, items.len())).then(|| (page + 1).to_string());
+        let next_cursor = (!items.is_empty() && has_next(&reply, page, items.len()))
+            .then(|| (page + 1).to_string());
         Ok(OrdersPage {
             orders,
             next_cursor,
@@ -314,7 +316,9 @@ impl StoreApi for WooStore {
             return Err(ShipError::Permanent("the tracking number is blank".into()));
         }
         let order_id = channel_order_id.trim();
-        if order_id.is_empty() || order_id.len() > 20 || !order_id.bytes().all(|b| b.is_ascii_digit())
+        if order_id.is_empty()
+            || order_id.len() > 20
+            || !order_id.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(ShipError::Permanent(format!(
                 "{:?} is not a WooCommerce order id",
@@ -353,9 +357,11 @@ impl StoreApi for WooStore {
                 _ => None,
             },
             Ok(reply) if reply.status == http::StatusCode::NOT_FOUND => None,
-            Ok(reply) => return Err(client_error(reply.ok().err().unwrap_or_else(|| {
-                ClientError::BadResponse("unexpected Shipment Tracking answer".into())
-            }))),
+            Ok(reply) => {
+                return Err(client_error(reply.ok().err().unwrap_or_else(|| {
+                    ClientError::BadResponse("unexpected Shipment Tracking answer".into())
+                })))
+            }
             Err(ClientError::NotFound) => None,
             Err(e) => return Err(client_error(e)),
         };
@@ -377,7 +383,9 @@ impl StoreApi for WooStore {
                     ids.push(
                         found
                             .get("tracking_id")
-                            .and_then(|v| v.as_str().map(str::to_owned).or_else(|| id_string(Some(v))))
+                            .and_then(|v| {
+                                v.as_str().map(str::to_owned).or_else(|| id_string(Some(v)))
+                            })
                             .unwrap_or_else(|| number.to_owned()),
                     );
                 } else {
@@ -401,7 +409,9 @@ impl StoreApi for WooStore {
                     ids.push(
                         created
                             .get("tracking_id")
-                            .and_then(|v| v.as_str().map(str::to_owned).or_else(|| id_string(Some(v))))
+                            .and_then(|v| {
+                                v.as_str().map(str::to_owned).or_else(|| id_string(Some(v)))
+                            })
                             .unwrap_or_else(|| number.to_owned()),
                     );
                 }

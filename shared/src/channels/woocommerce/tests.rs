@@ -93,7 +93,11 @@ async fn check(server: &MockServer) -> Result<WooStoreInfo, ConnectError> {
 #[tokio::test]
 async fn connect_succeeds_with_read_write_keys() {
     let server = MockServer::start().await;
-    mount_index(&server, json!(["oembed/1.0", "wp/v2", "wc/v3", "wc/store/v1"])).await;
+    mount_index(
+        &server,
+        json!(["oembed/1.0", "wp/v2", "wc/v3", "wc/store/v1"]),
+    )
+    .await;
     mount_orders_read(&server, json_reply(200, json!([{"id": 1}]))).await;
     mount_write_check(&server, json_reply(200, json!({}))).await;
     let info = check(&server).await.unwrap();
@@ -483,7 +487,10 @@ async fn poll_pages_by_number_and_skips_unmappable_orders() {
         .map(|o| o.channel_order_id.as_str())
         .collect();
     assert_eq!(ids, ["11", "13"]);
-    assert_eq!(first.orders[1].awaiting.as_deref(), Some("on hold on WooCommerce"));
+    assert_eq!(
+        first.orders[1].awaiting.as_deref(),
+        Some("on hold on WooCommerce")
+    );
     assert_eq!(first.skipped.len(), 1);
     assert_eq!(first.skipped[0].0, "12");
     assert!(first.skipped[0].1.contains("date_created_gmt"));
@@ -501,7 +508,10 @@ async fn poll_without_total_pages_goes_on_while_pages_are_full() {
     let full: Vec<Value> = (1..=100).map(|i| wc_order(i, "processing")).collect();
     mount_orders_page(&server, "1", json_reply(200, Value::Array(full))).await;
     let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 30, 0).unwrap();
-    let page = store(&server).orders_updated_since(since, None).await.unwrap();
+    let page = store(&server)
+        .orders_updated_since(since, None)
+        .await
+        .unwrap();
     assert_eq!(page.orders.len(), 100);
     assert_eq!(page.next_cursor.as_deref(), Some("2"));
 }
@@ -595,7 +605,15 @@ async fn listings_cover_simple_and_variable_products() {
         .await;
     let page = store(&server).listings_page(None).await.unwrap();
     assert_eq!(page.next_cursor.as_deref(), Some("2"));
-    let summary: Vec<(&str, &str, Option<&str>, Option<&str>, bool, bool)> = page
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        bool,
+        bool,
+    );
+    let summary: Vec<Row> = page
         .listings
         .iter()
         .map(|l| {
@@ -613,9 +631,30 @@ async fn listings_cover_simple_and_variable_products() {
         summary,
         vec![
             ("10", "10", Some("TS-1"), Some("product:10"), true, true),
-            ("21", "20", Some("HOOD-S"), Some("variation:20:21"), true, true),
-            ("22", "20", Some("HOOD-M"), Some("variation:20:22"), false, true),
-            ("23", "20", Some("HOOD-L"), Some("variation:20:23"), true, false),
+            (
+                "21",
+                "20",
+                Some("HOOD-S"),
+                Some("variation:20:21"),
+                true,
+                true
+            ),
+            (
+                "22",
+                "20",
+                Some("HOOD-M"),
+                Some("variation:20:22"),
+                false,
+                true
+            ),
+            (
+                "23",
+                "20",
+                Some("HOOD-L"),
+                Some("variation:20:23"),
+                true,
+                false
+            ),
             ("50", "50", None, Some("product:50"), false, false),
         ]
     );
@@ -909,7 +948,9 @@ async fn tracking_refusals() {
         url: None,
     };
     assert!(matches!(
-        store(&server).write_tracking("727", None, &blank, true).await,
+        store(&server)
+            .write_tracking("727", None, &blank, true)
+            .await,
         Err(ShipError::Permanent(_))
     ));
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -951,14 +992,18 @@ async fn tracking_refusals() {
         .mount(&server)
         .await;
     assert!(matches!(
-        store(&server).write_tracking("727", None, &dhl(None), true).await,
+        store(&server)
+            .write_tracking("727", None, &dhl(None), true)
+            .await,
         Err(ShipError::Client(ClientError::Unauthorized))
     ));
 
     // Not an order id: nothing is called.
     let server = MockServer::start().await;
     assert!(matches!(
-        store(&server).write_tracking("../x", None, &dhl(None), true).await,
+        store(&server)
+            .write_tracking("../x", None, &dhl(None), true)
+            .await,
         Err(ShipError::Permanent(_))
     ));
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -1046,7 +1091,9 @@ async fn stock_batches_split_at_100_and_report_per_item() {
             message: "Invalid ID.".into()
         }
     );
-    assert!(matches!(by_item("product:3"), ItemResult::Rejected { code, .. } if code == "missing_from_response"));
+    assert!(
+        matches!(by_item("product:3"), ItemResult::Rejected { code, .. } if code == "missing_from_response")
+    );
     assert_eq!(
         by_item("product:4"),
         ItemResult::Rejected {
@@ -1057,7 +1104,9 @@ async fn stock_batches_split_at_100_and_report_per_item() {
     assert_eq!(by_item("product:150"), ItemResult::Set);
     assert_eq!(by_item("variation:70:71"), ItemResult::Set);
     assert_eq!(by_item("variation:70:72"), ItemResult::Set);
-    assert!(matches!(by_item("bogus"), ItemResult::Rejected { code, .. } if code == "invalid_item"));
+    assert!(
+        matches!(by_item("bogus"), ItemResult::Rejected { code, .. } if code == "invalid_item")
+    );
     // No request ever carries manage_stock.
     for request in server.received_requests().await.unwrap() {
         assert!(!String::from_utf8_lossy(&request.body).contains("manage_stock"));
@@ -1085,7 +1134,11 @@ async fn stock_whole_request_refusals() {
         .await;
     let inventory = WooInventory::new(client(), creds(&server)).unwrap();
     let results = inventory
-        .push("r", "k", &[push_item("product:10", 1), push_item("variation:8:9", 1)])
+        .push(
+            "r",
+            "k",
+            &[push_item("product:10", 1), push_item("variation:8:9", 1)],
+        )
         .await
         .unwrap();
     assert!(matches!(&results[0], ItemResult::Rejected { code, message }
@@ -1101,7 +1154,9 @@ async fn stock_whole_request_refusals() {
         .await;
     let inventory = WooInventory::new(client(), creds(&server)).unwrap();
     assert!(matches!(
-        inventory.push("r", "k", &[push_item("product:10", 1)]).await,
+        inventory
+            .push("r", "k", &[push_item("product:10", 1)])
+            .await,
         Err(PushError::NeedsReauth)
     ));
 
@@ -1118,7 +1173,9 @@ async fn stock_whole_request_refusals() {
             .await;
         let inventory = WooInventory::new(client(), creds(&server)).unwrap();
         assert!(matches!(
-            inventory.push("r", "k", &[push_item("product:10", 1)]).await,
+            inventory
+                .push("r", "k", &[push_item("product:10", 1)])
+                .await,
             Err(PushError::Retry(_))
         ));
     }

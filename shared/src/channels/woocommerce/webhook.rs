@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn ping_is_recognised_only_unsigned_and_exact() {
         let mut bare = HeaderMap::new();
-        bare.insert("content-type", "application/x-www-form-urlencoded".parse().unwrap());
+        bare.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
         assert!(is_ping(&bare, b"webhook_id=3"));
         assert!(!is_ping(&bare, b"webhook_id="));
         assert!(!is_ping(&bare, b"webhook_id=3&x=1"));
