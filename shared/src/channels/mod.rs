@@ -123,6 +123,7 @@ pub fn interpret(
     }
     match channel {
         Channel::Shopify => shopify::interpret(topic, payload),
+        Channel::Woocommerce => woocommerce::interpret(topic, payload),
         other => Ok(Interpreted::Ignored(format!(
             "{other} events are not handled yet"
         ))),

@@ -10,7 +10,7 @@ use super::shopify::tokens::{ShopifyTokens, TokenError};
 use super::shopify::{plan_fulfillment, FulfillmentError, PlanError};
 use super::store::Listing;
 use super::store::{ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi, Tracking};
-use super::ClientError;
+use super::{magento, woocommerce, ClientError};
 use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
 use crate::ports::{Connections, Secret, Vault};
 use async_trait::async_trait;
@@ -84,14 +84,62 @@ impl Stores {
                     fulfilment_location: connection.settings.fulfilment_location.clone(),
                 }))
             }
+            Channel::Woocommerce => {
+                let creds = self.woocommerce_credentials(connection).await?;
+                let store = woocommerce::WooStore::new(self.woocommerce(), creds)
+                    .map_err(OpenError::Setup)?;
+                Ok(Box::new(store))
+            }
+            Channel::Magento => {
+                let creds = self.magento_credentials(connection).await?;
+                let store =
+                    magento::MagentoStore::new(self.magento(), creds).map_err(OpenError::Setup)?;
+                Ok(Box::new(store))
+            }
             other => Err(OpenError::Setup(format!(
                 "{other} stores are not supported by this build"
             ))),
         }
     }
 
+    /// The WooCommerce client on the guarded HTTP client.
+    pub fn woocommerce(&self) -> woocommerce::WooClient {
+        woocommerce::WooClient::new(self.http.clone())
+    }
+
+    /// The Magento client on the guarded HTTP client.
+    pub fn magento(&self) -> magento::MagentoClient {
+        magento::MagentoClient::new(self.http.clone())
+    }
+
+    /// A WooCommerce connection's credentials (unreadable ones are a setup problem: the
+    /// merchant reconnects).
+    pub async fn woocommerce_credentials(
+        &self,
+        connection: &Connection,
+    ) -> Result<woocommerce::WooCredentials, OpenError> {
+        let secret = self.secret(connection).await?;
+        woocommerce::WooCredentials::from_secret(&secret).map_err(|e| {
+            OpenError::Setup(format!(
+                "the stored credentials are unreadable ({e}): reconnect the store"
+            ))
+        })
+    }
+
+    /// A Magento connection's credentials.
+    pub async fn magento_credentials(
+        &self,
+        connection: &Connection,
+    ) -> Result<magento::MagentoCredentials, OpenError> {
+        let secret = self.secret(connection).await?;
+        magento::MagentoCredentials::from_secret(&secret).map_err(|e| {
+            OpenError::Setup(format!(
+                "the stored credentials are unreadable ({e}): reconnect the store"
+            ))
+        })
+    }
+
     /// The stored credentials; missing ones put the connection in `needs_reauth`.
-    #[allow(dead_code)]
     async fn secret(&self, connection: &Connection) -> Result<Secret, OpenError> {
         match self.vault.get(&connection.credentials_name()).await {
             Ok(Some(secret)) => Ok(secret),
