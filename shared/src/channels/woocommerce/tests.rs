@@ -1193,3 +1193,44 @@ fn unusable_stored_urls_are_refused() {
     c.store_url = "ftp://shop.example.com".into();
     assert!(WooInventory::new(client(), c).is_err());
 }
+
+#[tokio::test]
+async fn partial_shipment_with_the_extension_adds_tracking_and_a_private_note() {
+    let server = MockServer::start().await;
+    mount_order(&server, "processing").await;
+    mount_trackings(&server, json_reply(200, json!([]))).await;
+    Mock::given(method("POST"))
+        .and(path(TRACKINGS))
+        .and(header("authorization", AUTH))
+        .respond_with(json_reply(201, json!({"tracking_id": "t7"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders/727/notes"))
+        .respond_with(json_reply(200, json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/orders/727/notes"))
+        .and(header("authorization", AUTH))
+        .and(body_json(json!({
+            "note": "Partially shipped with DHL: tracking number JD0123. The order stays processing until everything has shipped.",
+            "customer_note": false
+        })))
+        .respond_with(json_reply(201, json!({"id": 46})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_complete(&server, 0).await;
+    let lines = [ShippedSku {
+        sku: "HOOD-M".into(),
+        quantity: 1,
+    }];
+    let ids = store(&server)
+        .write_tracking("727", Some(&lines), &dhl(None), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["t7".to_owned(), "46".to_owned()]);
+}
