@@ -13,6 +13,7 @@ use shared::api::ApiDeps;
 use shared::channels::shopify::tokens::ShopifyTokens;
 use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
 use shared::channels::stores::Stores;
+use shared::channels::woocommerce::WooVerifier;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
 use shared::domain::TenantId;
@@ -94,14 +95,14 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             "SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401"
         );
     }
+    let vault = Arc::new(vault);
     let intake = IntakeDeps {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         channel_events: Arc::new(channel_events.clone()),
         verifiers: vec![Arc::new(verifier)],
-        connection_verifiers: Vec::new(),
+        connection_verifiers: vec![Arc::new(WooVerifier::new(vault.clone()))],
     };
-    let vault = Arc::new(vault);
     let tokens = Arc::new(ShopifyTokens {
         client: ShopifyClient::new(config.shopify_api_base.clone())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?,
@@ -211,8 +212,8 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     let health = Arc::new(WebhookHealthDeps {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
-        tokens: tokens.clone(),
-        callback_url: format!("{}/webhooks/shopify", config.public_url),
+        stores: stores.clone(),
+        public_url: config.public_url.clone(),
     });
     let products = Arc::new(ProductsDeps {
         idempotency: Arc::new(store.clone()),

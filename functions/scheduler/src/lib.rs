@@ -47,8 +47,8 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigEr
         health: WebhookHealthDeps {
             connections: store.clone(),
             idempotency: store.clone(),
-            tokens: tokens.clone(),
-            callback_url: format!("{}/webhooks/shopify", public_url.trim_end_matches('/')),
+            stores: stores.clone(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
         },
         push_queue: Arc::new(SqsQueue::from_config(
             config,
@@ -98,7 +98,7 @@ pub async fn handler(
             let recreated: usize = results
                 .iter()
                 .filter_map(|(_, r)| r.as_ref().ok().and_then(|r| r.as_ref()))
-                .map(|r| r.created.len())
+                .map(|r| r.created.len() + r.reenabled.len())
                 .sum();
             tracing::info!(
                 connections = results.len(),
@@ -172,8 +172,8 @@ mod tests {
             health: WebhookHealthDeps {
                 connections: store.clone(),
                 idempotency: store.clone(),
-                tokens: tokens.clone(),
-                callback_url: "https://sync.example/webhooks/shopify".into(),
+                stores: Arc::new(Stores::new(tokens.clone(), Default::default())),
+                public_url: "https://sync.example".into(),
             },
             products: ProductsDeps {
                 idempotency: store.clone(),

@@ -6,6 +6,7 @@
 use shared::aws::lambda_env::{env, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::channels::shopify::ShopifyVerifier;
+use shared::channels::woocommerce::WooVerifier;
 use shared::ports::Secret;
 use shared::webhooks::IntakeDeps;
 use std::sync::Arc;
@@ -31,7 +32,10 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError
         idempotency: store,
         channel_events: Arc::new(SqsQueue::from_config(config, queue_url)),
         verifiers: vec![Arc::new(ShopifyVerifier::new(&app.secrets()))],
-        connection_verifiers: Vec::new(),
+        // WooCommerce: each connection's webhook secret, kept with its credentials.
+        connection_verifiers: vec![Arc::new(WooVerifier::new(Arc::new(
+            SecretsVault::from_config(config, env("SECRETS_PREFIX")?),
+        )))],
     })
 }
 

@@ -1,7 +1,7 @@
 //! The WMS's management API (`/api/...`), bearer token per tenant. A tenant only ever sees
 //! its own connections.
 
-use super::{bearer_tenant, ApiError};
+use super::{bearer_tenant, connect, ApiError};
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::tokens::TokenError;
 use crate::channels::shopify::{Location, ShopifyClient};
@@ -64,6 +64,27 @@ enum NewConnection {
         #[serde(default)]
         settings: Option<ConnectionSettings>,
     },
+    /// A WooCommerce store's REST API key (Read/Write).
+    Woocommerce {
+        store_url: String,
+        consumer_key: String,
+        consumer_secret: String,
+        #[serde(default)]
+        settings: Option<ConnectionSettings>,
+    },
+    /// A Magento 2 integration's four credentials.
+    Magento {
+        store_url: String,
+        /// The REST store code (`all` by default).
+        #[serde(default)]
+        store_code: Option<String>,
+        consumer_key: String,
+        consumer_secret: String,
+        access_token: String,
+        access_token_secret: String,
+        #[serde(default)]
+        settings: Option<ConnectionSettings>,
+    },
 }
 
 async fn list(
@@ -94,7 +115,7 @@ async fn create(
     State(deps): State<Arc<ApiDeps>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Connection>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
     let body = body?;
     let request: NewConnection = serde_json::from_slice(&body).map_err(|e| {
@@ -104,13 +125,60 @@ async fn create(
             ApiError::Unprocessable(format!("invalid connection: {e}"))
         }
     })?;
-    match request {
+    let (status, body) = match request {
         NewConnection::Shopify {
             shop_domain,
             access_token,
             settings,
-        } => connect_shopify(&deps, tenant, &shop_domain, access_token, settings).await,
-    }
+        } => {
+            let (status, Json(connection)) =
+                connect_shopify(&deps, tenant, &shop_domain, access_token, settings).await?;
+            let body = serde_json::to_value(connection)
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            (status, body)
+        }
+        NewConnection::Woocommerce {
+            store_url,
+            consumer_key,
+            consumer_secret,
+            settings,
+        } => {
+            connect::connect_woocommerce(
+                &deps,
+                tenant,
+                &store_url,
+                &consumer_key,
+                &consumer_secret,
+                settings,
+            )
+            .await?
+        }
+        NewConnection::Magento {
+            store_url,
+            store_code,
+            consumer_key,
+            consumer_secret,
+            access_token,
+            access_token_secret,
+            settings,
+        } => {
+            connect::connect_magento(
+                &deps,
+                tenant,
+                connect::MagentoConnect {
+                    store_url: &store_url,
+                    store_code: store_code.as_deref(),
+                    consumer_key: &consumer_key,
+                    consumer_secret: &consumer_secret,
+                    access_token: &access_token,
+                    access_token_secret: &access_token_secret,
+                },
+                settings,
+            )
+            .await?
+        }
+    };
+    Ok((status, Json(body)))
 }
 
 /// Connects a Shopify store with an Admin API access token: the token is checked with a
@@ -270,11 +338,19 @@ async fn fetch_locations(
     deps: &ApiDeps,
     connection: &Connection,
 ) -> Result<Vec<Location>, ApiError> {
-    if connection.channel != Channel::Shopify {
-        return Err(ApiError::Unprocessable(format!(
-            "locations of {} stores are not available yet",
-            connection.channel
-        )));
+    match connection.channel {
+        Channel::Shopify => {}
+        Channel::Magento => return magento_sources(deps, connection).await,
+        Channel::Woocommerce => {
+            return Err(ApiError::Unprocessable(
+                "WooCommerce has no locations: stock is set on each product".into(),
+            ))
+        }
+        other => {
+            return Err(ApiError::Unprocessable(format!(
+                "locations of {other} stores are not available yet"
+            )))
+        }
     }
     let token = deps
         .stores
@@ -302,6 +378,39 @@ async fn fetch_locations(
                 ApiError::BadGateway(format!("could not read locations from Shopify: {other}"))
             }
         })
+}
+
+/// A Magento store's MSI sources as locations (none without MSI).
+async fn magento_sources(
+    deps: &ApiDeps,
+    connection: &Connection,
+) -> Result<Vec<Location>, ApiError> {
+    let creds = deps
+        .stores
+        .magento_credentials(connection)
+        .await
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let sources = deps
+        .stores
+        .magento()
+        .sources(&creds)
+        .await
+        .map_err(|e| match e {
+            ClientError::Unauthorized => {
+                ApiError::Conflict("Magento rejected the store's credentials: reconnect it".into())
+            }
+            other => ApiError::BadGateway(format!("could not read sources from Magento: {other}")),
+        })?;
+    Ok(sources
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| Location {
+            id: s.code,
+            name: s.name,
+            active: s.enabled,
+            fulfills_online_orders: true,
+        })
+        .collect())
 }
 
 /// `GET /api/connections/{id}/locations`: where the merchant can fulfil and stock from.
@@ -364,6 +473,25 @@ async fn patch_settings(
     }
     connection.settings = serde_json::from_value(settings)
         .map_err(|e| ApiError::Unprocessable(format!("invalid settings: {e}")))?;
+    if connection.channel == Channel::Woocommerce {
+        connect::check_location_settings(connection.channel, Some(&connection.settings))?;
+    }
+    if connection.channel == Channel::Magento && !new_locations.is_empty() {
+        if connection.settings.fulfilment_location.is_some() {
+            connect::check_magento_locations(&connection.settings, true, &[])?;
+        }
+        let sources = magento_sources(&deps, &connection).await?;
+        let sources: Vec<crate::channels::magento::Source> = sources
+            .into_iter()
+            .map(|l| crate::channels::magento::Source {
+                code: l.id,
+                name: l.name,
+                enabled: l.active,
+            })
+            .collect();
+        connect::check_magento_locations(&connection.settings, !sources.is_empty(), &sources)?;
+        new_locations.clear();
+    }
     if !new_locations.is_empty() {
         let known = fetch_locations(&deps, &connection).await?;
         for wanted in new_locations {

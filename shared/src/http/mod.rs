@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 mod auth;
+pub mod connect;
 mod error;
 pub mod inventory_api;
 pub mod oauth;

@@ -2,9 +2,11 @@
 //! in by implementing [`InventoryChannel`] (its batch limit and an absolute-quantity write with
 //! a compare-and-set) and teaching [`ChannelInventory`] to build it.
 
+use crate::channels::magento::MagentoInventory;
 use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
 use crate::channels::shopify::{ItemOutcome, QuantitySet, MAX_QUANTITIES_PER_CALL};
-use crate::channels::stores::Stores;
+use crate::channels::stores::{OpenError, Stores};
+use crate::channels::woocommerce::WooInventory;
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ShopDomain, Sku};
 use crate::ports::Secret;
@@ -121,10 +123,81 @@ impl ChannelInventory for Channels {
                     location: shopify_location_gid(&location),
                 }))
             }
+            Channel::Woocommerce => {
+                let creds = self
+                    .stores
+                    .woocommerce_credentials(connection)
+                    .await
+                    .map_err(open_error)?;
+                let inner = WooInventory::new(self.stores.woocommerce(), creds)
+                    .map_err(PushError::Setup)?;
+                Ok(Box::new(MarksReauth {
+                    inner,
+                    stores: self.stores.clone(),
+                    connection: connection.clone(),
+                }))
+            }
+            Channel::Magento => {
+                let creds = self
+                    .stores
+                    .magento_credentials(connection)
+                    .await
+                    .map_err(open_error)?;
+                // The MSI source to stock; `default` is the source every MSI store has.
+                let source = connection
+                    .settings
+                    .inventory_location
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned());
+                let inner = MagentoInventory::new(self.stores.magento(), creds, source)
+                    .map_err(PushError::Setup)?;
+                Ok(Box::new(MarksReauth {
+                    inner,
+                    stores: self.stores.clone(),
+                    connection: connection.clone(),
+                }))
+            }
             other => Err(PushError::Setup(format!(
                 "inventory push to {other} stores is not available yet"
             ))),
         }
+    }
+}
+
+fn open_error(e: OpenError) -> PushError {
+    match e {
+        OpenError::NeedsReauth => PushError::NeedsReauth,
+        OpenError::NotActive(s) => PushError::Setup(format!("the connection is {s:?}")),
+        OpenError::Setup(m) => PushError::Setup(m),
+        OpenError::Unavailable(m) => PushError::Retry(m),
+    }
+}
+
+/// Puts the connection in `needs_reauth` when the channel refuses its credentials, so its
+/// jobs stop until the merchant reconnects.
+struct MarksReauth<T> {
+    inner: T,
+    stores: Arc<Stores>,
+    connection: Connection,
+}
+
+#[async_trait]
+impl<T: InventoryChannel> InventoryChannel for MarksReauth<T> {
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+
+    async fn push(
+        &self,
+        reference: &str,
+        key: &str,
+        items: &[PushItem],
+    ) -> Result<Vec<ItemResult>, PushError> {
+        let result = self.inner.push(reference, key, items).await;
+        if let Err(PushError::NeedsReauth) = &result {
+            self.stores.mark_needs_reauth(&self.connection).await;
+        }
+        result
     }
 }
 

@@ -1,15 +1,24 @@
-//! Webhook subscriptions: created after an install, checked daily. Shopify deletes a
-//! shop's subscriptions after repeated failed deliveries without telling anyone; the daily
-//! check lists them and re-creates what is missing (list first, create only the missing), and
-//! records what it did. Only stores installed through our app are managed: a custom app's
-//! webhooks are signed with that app's secret, which channel-sync does not hold.
+//! Webhook subscriptions: created at connect, checked daily, because channels drop them
+//! without telling anyone.
+//!
+//! - **Shopify** deletes a shop's subscriptions after repeated failed deliveries. The check
+//!   lists them and re-creates what is missing (list first, create only the missing). Only
+//!   stores installed through our app are managed: a custom app's webhooks are signed with
+//!   that app's secret, which channel-sync does not hold.
+//! - **WooCommerce** sets a webhook to `disabled` after more than 5 consecutive failed
+//!   deliveries, and never retries. The check re-enables ours (with our secret) and re-creates
+//!   missing ones; the reconciliation poll has meanwhile imported what was missed.
+//!
+//! Each check is recorded in `webhook-health-last#{connection}`.
 
-use crate::channels::shopify::tokens::{ShopifyTokens, TokenError};
 use crate::channels::shopify::{EnsureReport, ORDER_TOPICS};
+use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
+use crate::http::connect::woocommerce_delivery_url;
 use crate::ports::{Connections, Idempotency, PortError};
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -17,9 +26,29 @@ use std::sync::Arc;
 pub struct WebhookHealthDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
-    pub tokens: Arc<ShopifyTokens>,
-    /// Where Shopify must deliver: `{public url}/webhooks/shopify`.
-    pub callback_url: String,
+    pub stores: Arc<Stores>,
+    /// `CHANNEL_SYNC_PUBLIC_URL`: Shopify delivers to `{public_url}/webhooks/shopify`,
+    /// WooCommerce to `{public_url}/webhooks/woocommerce/{connection_id}`.
+    pub public_url: String,
+}
+
+/// What one connection's check found and did (topics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    pub existing: Vec<String>,
+    pub created: Vec<String>,
+    /// Subscriptions the channel had disabled or paused, switched back on.
+    pub reenabled: Vec<String>,
+}
+
+impl From<EnsureReport> for HealthReport {
+    fn from(r: EnsureReport) -> Self {
+        Self {
+            existing: r.existing,
+            created: r.created,
+            reenabled: Vec::new(),
+        }
+    }
 }
 
 /// Why a check did not complete.
@@ -27,37 +56,71 @@ pub struct WebhookHealthDeps {
 pub enum HealthError {
     #[error("store: {0}")]
     Store(#[from] PortError),
-    #[error("Shopify: {0}")]
+    #[error("channel: {0}")]
     Channel(#[from] ClientError),
-    #[error("token: {0}")]
-    Token(#[from] TokenError),
+    #[error("{0}")]
+    Open(#[from] OpenError),
 }
 
 /// Ensures one connection's subscriptions; `None` when the store is not ours to manage.
 pub async fn ensure_for(
     deps: &WebhookHealthDeps,
     connection: &Connection,
-) -> Result<Option<EnsureReport>, HealthError> {
-    if connection.channel != Channel::Shopify || connection.status != ConnectionStatus::Active {
+) -> Result<Option<HealthReport>, HealthError> {
+    if connection.status != ConnectionStatus::Active {
         return Ok(None);
     }
-    let managed = deps
-        .tokens
-        .stored(connection)
-        .await?
-        .is_some_and(|c| c.via_oauth);
-    if !managed {
-        return Ok(None);
-    }
-    let token = deps.tokens.access_token(connection).await?;
-    let shop =
-        ShopDomain::parse(&connection.shop).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    let report = deps
-        .tokens
-        .client
-        .ensure_subscriptions(&shop, &token, ORDER_TOPICS, &deps.callback_url)
-        .await?;
-    let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created});
+    let base = deps.public_url.trim_end_matches('/');
+    let result = match connection.channel {
+        Channel::Shopify => {
+            let tokens = &deps.stores.shopify;
+            let managed = tokens
+                .stored(connection)
+                .await
+                .map_err(OpenError::from)?
+                .is_some_and(|c| c.via_oauth);
+            if !managed {
+                return Ok(None);
+            }
+            let token = tokens
+                .access_token(connection)
+                .await
+                .map_err(OpenError::from)?;
+            let shop = ShopDomain::parse(&connection.shop)
+                .map_err(|e| PortError::Corrupt(e.to_string()))?;
+            tokens
+                .client
+                .ensure_subscriptions(
+                    &shop,
+                    &token,
+                    ORDER_TOPICS,
+                    &format!("{base}/webhooks/shopify"),
+                )
+                .await
+                .map(HealthReport::from)
+        }
+        Channel::Woocommerce => {
+            let creds = deps.stores.woocommerce_credentials(connection).await?;
+            deps.stores
+                .woocommerce()
+                .ensure_webhooks(&creds, &woocommerce_delivery_url(base, connection))
+                .await
+                .map(|r| HealthReport {
+                    existing: r.existing,
+                    created: r.created,
+                    reenabled: r.reenabled,
+                })
+        }
+        _ => return Ok(None),
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(ClientError::Unauthorized) => {
+            return Err(deps.stores.mark_needs_reauth(connection).await.into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled});
     deps.idempotency
         .complete(
             &format!("webhook-health-last#{}", connection.id),
@@ -65,8 +128,8 @@ pub async fn ensure_for(
             None,
         )
         .await?;
-    if !report.created.is_empty() {
-        tracing::warn!(connection = %connection.id, created = ?report.created, "missing webhook subscriptions re-created");
+    if !report.created.is_empty() || !report.reenabled.is_empty() {
+        tracing::warn!(connection = %connection.id, created = ?report.created, reenabled = ?report.reenabled, "missing or disabled webhook subscriptions repaired");
     }
     Ok(Some(report))
 }
@@ -74,7 +137,7 @@ pub async fn ensure_for(
 /// The daily check over every connection; one failure does not stop the others.
 pub async fn check_all(
     deps: &WebhookHealthDeps,
-) -> Result<Vec<(String, Result<Option<EnsureReport>, HealthError>)>, PortError> {
+) -> Result<Vec<(String, Result<Option<HealthReport>, HealthError>)>, PortError> {
     let mut results = Vec::new();
     for connection in deps.connections.list_all().await? {
         let result = ensure_for(deps, &connection).await;
@@ -105,7 +168,7 @@ mod tests {
         let ShopifyFixture {
             store,
             connection,
-            tokens,
+            stores,
             ..
         } = shopify_fixture(
             dir,
@@ -118,8 +181,8 @@ mod tests {
         let deps = WebhookHealthDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store),
-            tokens,
-            callback_url: "https://sync.example/webhooks/shopify".into(),
+            stores,
+            public_url: "https://sync.example".into(),
         };
         (deps, connection)
     }

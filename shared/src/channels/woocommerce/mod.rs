@@ -13,6 +13,7 @@
 mod api;
 mod client;
 mod credentials;
+mod intake;
 mod inventory;
 mod order;
 mod store;
@@ -20,6 +21,7 @@ mod webhook;
 
 pub use client::{WebhookReport, WooClient, WooStoreInfo};
 pub use credentials::{generate_webhook_secret, WooCredentials};
+pub use intake::WooVerifier;
 pub use inventory::{WooInventory, MAX_BATCH};
 pub use order::{interpret, map_order};
 pub use store::WooStore;

@@ -1,0 +1,197 @@
+//! WooCommerce webhook intake: `POST /webhooks/woocommerce/{connection_id}`, signed with the
+//! secret channel-sync generated for that connection (kept with its credentials in the vault).
+//!
+//! Secrets are cached for [`SECRET_TTL`] per connection so a burst of deliveries costs one
+//! vault read; a signature that fails against a cached secret is checked once more against a
+//! fresh read (the secret may have just been replaced by a reconnect).
+
+use super::{is_ping, verify, WooCredentials};
+use crate::domain::{Channel, Connection, ConnectionId};
+use crate::http::webhooks::ConnectionVerifier;
+use crate::http::ApiError;
+use crate::ports::Vault;
+use http::HeaderMap;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::channels::{Delivery, WebhookRejection};
+
+/// How long a connection's webhook secret is reused without reading the vault again.
+pub const SECRET_TTL: Duration = Duration::from_secs(60);
+/// Cached connections at most (a cache full of stale entries is simply cleared).
+const MAX_CACHED: usize = 10_000;
+
+/// Verifies WooCommerce deliveries with each connection's own secret.
+pub struct WooVerifier {
+    vault: Arc<dyn Vault>,
+    cache: Mutex<HashMap<ConnectionId, (Instant, Arc<String>)>>,
+}
+
+impl WooVerifier {
+    pub fn new(vault: Arc<dyn Vault>) -> Self {
+        Self {
+            vault,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, id: &ConnectionId) -> Option<Arc<String>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < SECRET_TTL)
+            .map(|(_, secret)| secret.clone())
+    }
+
+    async fn fresh(&self, connection: &Connection) -> Result<Arc<String>, ApiError> {
+        let stored = self
+            .vault
+            .get(&connection.credentials_name())
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the connection has no credentials: reconnect it".into())
+            })?;
+        let creds = WooCredentials::from_secret(&stored).map_err(|_| {
+            ApiError::Unauthorized("the connection's credentials are unreadable".into())
+        })?;
+        let secret = Arc::new(creds.webhook_secret);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(connection.id.clone(), (Instant::now(), secret.clone()));
+        Ok(secret)
+    }
+}
+
+fn rejected(r: WebhookRejection) -> ApiError {
+    r.into()
+}
+
+#[async_trait::async_trait]
+impl ConnectionVerifier for WooVerifier {
+    fn channel(&self) -> Channel {
+        Channel::Woocommerce
+    }
+
+    fn is_handshake(&self, headers: &HeaderMap, body: &[u8]) -> bool {
+        is_ping(headers, body)
+    }
+
+    async fn authenticate(
+        &self,
+        connection: &Connection,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Delivery, ApiError> {
+        if let Some(secret) = self.cached(&connection.id) {
+            match verify(headers, body, &[secret.as_str()]) {
+                Ok(delivery) => return Ok(delivery),
+                Err(WebhookRejection::BadSignature) => {}
+                Err(other) => return Err(rejected(other)),
+            }
+        }
+        let secret = self.fresh(connection).await?;
+        verify(headers, body, &[secret.as_str()]).map_err(rejected)
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::domain::{ConnectionStatus, TenantId};
+    use crate::embedded::EmbeddedVault;
+    use http::HeaderValue;
+
+    fn connection() -> Connection {
+        let now = chrono::Utc::now();
+        Connection {
+            id: ConnectionId::parse("c_woo_intake").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Woocommerce,
+            shop: "shop.example".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn creds(secret: &str) -> WooCredentials {
+        WooCredentials {
+            store_url: "https://shop.example".into(),
+            consumer_key: "ck_fake".into(),
+            consumer_secret: "cs_fake".into(),
+            webhook_secret: secret.into(),
+        }
+    }
+
+    fn headers(body: &[u8], secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-wc-webhook-signature",
+            HeaderValue::from_str(&super::super::sign(secret, body)).unwrap(),
+        );
+        h.insert(
+            "x-wc-webhook-topic",
+            HeaderValue::from_static("order.updated"),
+        );
+        h.insert("x-wc-webhook-delivery-id", HeaderValue::from_static("d1"));
+        h.insert(
+            "x-wc-webhook-source",
+            HeaderValue::from_static("https://shop.example/"),
+        );
+        h
+    }
+
+    #[tokio::test]
+    async fn the_connection_secret_verifies_and_a_replaced_secret_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let c = connection();
+        vault
+            .put(&c.credentials_name(), &creds("firstSecret1").to_secret())
+            .await
+            .unwrap();
+        let verifier = WooVerifier::new(vault.clone());
+        let body = br#"{"id":1}"#;
+        let delivery = verifier
+            .authenticate(&c, &headers(body, "firstSecret1"), body)
+            .await
+            .unwrap();
+        assert_eq!(
+            (delivery.topic.as_str(), delivery.delivery_id.as_str()),
+            ("order.updated", "d1")
+        );
+        // Another secret is refused…
+        assert!(matches!(
+            verifier
+                .authenticate(&c, &headers(body, "someoneElse"), body)
+                .await,
+            Err(ApiError::Unauthorized(_))
+        ));
+        // …until the vault holds it: the cached one fails, the fresh read passes.
+        vault
+            .put(&c.credentials_name(), &creds("secondSecret2").to_secret())
+            .await
+            .unwrap();
+        assert!(verifier
+            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .await
+            .is_ok());
+        // No credentials at all: 401, never a panic.
+        vault.delete(&c.credentials_name()).await.unwrap();
+        let mut other = c.clone();
+        other.id = ConnectionId::parse("c_woo_other").unwrap();
+        assert!(matches!(
+            verifier
+                .authenticate(&other, &headers(body, "x"), body)
+                .await,
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(verifier.is_handshake(&HeaderMap::new(), b"webhook_id=12"));
+        assert!(!verifier.is_handshake(&headers(body, "x"), b"webhook_id=12"));
+    }
+}
