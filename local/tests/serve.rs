@@ -9,29 +9,16 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod common;
+use common::{fake, outbox, spawn, stop, Runner};
+
 const SHOP: &str = "demo-shop.myshopify.com";
-
-struct Runner {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Env {
     data: tempfile::TempDir,
     token: String,
     secret: String,
     shopify: MockServer,
-}
-
-fn fake(prefix: &str) -> String {
-    format!("{prefix}_fake_{}", uuid::Uuid::new_v4().simple())
 }
 
 async fn env() -> Env {
@@ -63,53 +50,14 @@ fn start(env: &Env) -> Runner {
 }
 
 fn start_with(env: &Env, extra: &[(&str, &str)]) -> Runner {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
-        .arg("serve")
-        .envs(extra.iter().copied())
-        .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
-        .env("CHANNEL_SYNC_DATA", env.data.path())
-        .env("CHANNEL_SYNC_DEV_TOKEN", &env.token)
-        .env("SHOPIFY_CLIENT_SECRET", &env.secret)
-        .env("SHOPIFY_CLIENT_ID", "fake-client-id")
-        .env("SHOPIFY_API_BASE", env.shopify.uri())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let runner = Runner {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return runner;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("channel-sync serve did not start");
-}
-
-/// Stops the runner the way an operator would (SIGTERM) and waits for it to exit.
-fn stop(mut runner: Runner) {
-    unsafe {
-        libc::kill(runner.child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = runner.child.try_wait() {
-            assert!(status.success(), "serve exited with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("serve did not stop on SIGTERM");
+    let api_base = env.shopify.uri();
+    let mut envs: Vec<(&str, &str)> = vec![
+        ("SHOPIFY_CLIENT_SECRET", &env.secret),
+        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
+        ("SHOPIFY_API_BASE", &api_base),
+    ];
+    envs.extend_from_slice(extra);
+    spawn(env.data.path(), &env.token, &envs)
 }
 
 fn order_body() -> Vec<u8> {
@@ -154,18 +102,6 @@ fn signed(
         .header("X-Shopify-Topic", topic)
         .header("X-Shopify-Webhook-Id", delivery)
         .body(body)
-}
-
-async fn outbox(client: &reqwest::Client, runner: &Runner, token: &str) -> Vec<Value> {
-    let response = client
-        .get(format!("{}/wms/outbox?after=0", runner.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["messages"].as_array().unwrap().clone()
 }
 
 /// Waits until the outbox has at least `n` messages, then a little longer so that a

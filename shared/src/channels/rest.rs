@@ -106,6 +106,14 @@ pub async fn call(request: reqwest::RequestBuilder) -> Result<Reply, ClientError
             snippet(&String::from_utf8_lossy(&bytes))
         )));
     }
+    // A 2xx with an empty body (some void endpoints) is an empty answer, not an error.
+    if status.is_success() && bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Reply {
+            status,
+            headers,
+            body: Value::Null,
+        });
+    }
     let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
     match parsed {
         Ok(body) => Ok(Reply {
@@ -228,6 +236,8 @@ mod tests {
             matches!(&html, Err(ClientError::BadResponse(m)) if m.contains("HTML page instead of JSON") && m.contains("Maintenance")),
             "{html:?}"
         );
+        let empty = reply(ResponseTemplate::new(204)).await.unwrap();
+        assert_eq!(empty.body, serde_json::Value::Null);
         let php = reply(ResponseTemplate::new(200).set_body_string("Warning: x {\"a\":1}")).await;
         assert!(matches!(php, Err(ClientError::BadResponse(m)) if m.contains("not JSON")));
 

@@ -1,0 +1,106 @@
+//! What the black-box tests of `channel-sync serve` share: the real binary on a free port,
+//! stopped like an operator would, and the WMS outbox read over HTTP.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Runner {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn fake(prefix: &str) -> String {
+    format!("{prefix}_fake_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts `channel-sync serve` on a free port with its data in `data`, the `dev` tenant's
+/// `token`, and `envs`; returns once it accepts connections.
+pub fn spawn(data: &Path, token: &str, envs: &[(&str, &str)]) -> Runner {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
+        .arg("serve")
+        .envs(envs.iter().copied())
+        .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
+        .env("CHANNEL_SYNC_DATA", data)
+        .env("CHANNEL_SYNC_DEV_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let runner = Runner {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return runner;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("channel-sync serve did not start");
+}
+
+/// Stops the runner the way an operator would (SIGTERM) and waits for it to exit.
+pub fn stop(mut runner: Runner) {
+    unsafe {
+        libc::kill(runner.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = runner.child.try_wait() {
+            assert!(status.success(), "serve exited with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("serve did not stop on SIGTERM");
+}
+
+pub async fn outbox(client: &reqwest::Client, runner: &Runner, token: &str) -> Vec<Value> {
+    let response = client
+        .get(format!("{}/wms/outbox?after=0", runner.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["messages"].as_array().unwrap().clone()
+}
+
+/// Waits (up to 15 s) until some outbox message satisfies `found`, and returns it.
+pub async fn wait_for_message(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    found: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(m) = outbox(client, runner, token).await.into_iter().find(|m| found(m)) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no such outbox message; the outbox holds {:?}",
+        outbox(client, runner, token).await
+    );
+}
