@@ -259,7 +259,7 @@ impl StoreApi for MagentoStore {
             },
             StatusCode::BAD_REQUEST => Err(ShipError::Permanent(format!(
                 "Magento refused the shipment: {}",
-                reply.message()
+                super::error_message(&reply)
             ))),
             StatusCode::NOT_FOUND => Err(ShipError::Permanent(format!(
                 "the order does not exist on Magento ({})",
@@ -335,7 +335,7 @@ fn listing(product: &Value) -> Option<Listing> {
         .get("extension_attributes")
         .and_then(|e| e.get("stock_item"))
         .and_then(|s| s.get("manage_stock"))
-        .map_or(true, super::truthy);
+        .is_none_or(super::truthy);
     let (status, sellable) = match product.get("status") {
         Some(v) if v.as_u64() == Some(1) || v.as_str() == Some("1") => ("enabled".to_owned(), true),
         Some(v) if v.as_u64() == Some(2) || v.as_str() == Some("2") => {
