@@ -86,7 +86,7 @@ impl MagentoInventory {
             return Ok(Some(vec![ItemResult::Set; items.len()]));
         }
         if reply.status == StatusCode::BAD_REQUEST {
-            let message = reply.message();
+            let message = super::error_message(&reply);
             return Ok(Some(
                 items
                     .iter()
@@ -143,7 +143,7 @@ impl MagentoInventory {
             s if s.is_success() => Ok(ItemResult::Set),
             StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => Ok(ItemResult::Rejected {
                 code: "rejected".into(),
-                message: reply.message(),
+                message: super::error_message(&reply),
             }),
             _ => Err(reply_error(reply)),
         }
@@ -188,22 +188,44 @@ impl InventoryChannel for MagentoInventory {
         _key: &str,
         items: &[PushItem],
     ) -> Result<Vec<ItemResult>, PushError> {
-        let mut results = Vec::with_capacity(items.len());
+        // Items without a Magento SKU cannot be sent; the others go in requests of 20.
+        let mut results: Vec<Option<ItemResult>> = items
+            .iter()
+            .map(|i| {
+                i.item.trim().is_empty().then(|| ItemResult::Rejected {
+                    code: "no_item".into(),
+                    message: "no Magento SKU is known for this item".into(),
+                })
+            })
+            .collect();
+        let sendable: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_none()).collect();
         let mut msi = true;
-        for chunk in items.chunks(MAX_BATCH) {
+        for chunk in sendable.chunks(MAX_BATCH) {
+            let batch: Vec<PushItem> = chunk.iter().map(|&i| items[i].clone()).collect();
             if msi {
-                match self.msi(chunk).await? {
+                match self.msi(&batch).await? {
                     Some(chunk_results) => {
-                        results.extend(chunk_results);
+                        for (&i, result) in chunk.iter().zip(chunk_results) {
+                            results[i] = Some(result);
+                        }
                         continue;
                     }
                     None => msi = false,
                 }
             }
-            for item in chunk {
-                results.push(self.legacy(item).await?);
+            for &i in chunk {
+                results[i] = Some(self.legacy(&items[i]).await?);
             }
         }
+        let results = results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| ItemResult::Rejected {
+                    code: "not_sent".into(),
+                    message: "not sent".into(),
+                })
+            })
+            .collect();
         Ok(results)
     }
 }

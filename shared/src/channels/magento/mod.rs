@@ -191,6 +191,31 @@ pub(crate) fn is_no_route(reply: &Reply) -> bool {
             .is_some_and(|m| m.trim() == NO_ROUTE)
 }
 
+/// Magento's error text with its placeholders filled, plus the `errors[]` list of validation
+/// failures (`Validation Failed` alone says little).
+pub(crate) fn error_message(reply: &Reply) -> String {
+    let mut message = reply.message();
+    if let Some(errors) = reply.body.get("errors").and_then(Value::as_array) {
+        let details: Vec<String> = errors
+            .iter()
+            .take(20)
+            .map(|e| {
+                Reply {
+                    status: reply.status,
+                    headers: http::HeaderMap::new(),
+                    body: e.clone(),
+                }
+                .message()
+            })
+            .filter(|m| !m.is_empty())
+            .collect();
+        if !details.is_empty() {
+            message = format!("{message}: {}", details.join("; "));
+        }
+    }
+    message
+}
+
 /// Whether a reply is an ACL refusal (a resource not granted to the integration).
 pub(crate) fn is_acl_refusal(reply: &Reply) -> bool {
     (reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN)

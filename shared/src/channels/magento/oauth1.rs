@@ -6,6 +6,15 @@
 //! plus the decoded query parameters, each name and value percent-encoded with only
 //! `ALPHA DIGIT - . _ ~` left alone, sorted by name then value). JSON bodies are not part of it.
 //! The key is `encode(consumer_secret)&encode(token_secret)`.
+//!
+//! Magento's side (`Magento\Framework\Oauth\Helper\Request`): it rebuilds the URL from the
+//! request (`scheme://host` + the raw request URI), splits the query on `&`/`=` and decodes
+//! each name and value — with `rawurldecode` in older releases (so a `+` stays a `+`,
+//! magento/magento2 PR #34896), `urldecode` in newer ones. Hence every query name and value is
+//! sent RFC 3986-encoded, spaces as `%20` and never `+`, and no name is repeated (Magento keys
+//! the parameters by name). Known Magento-side failures this cannot fix: SKUs with `/` or `&`
+//! in a path segment (magento/magento2#37830, #37913), and stores behind a TLS-terminating
+//! proxy that see themselves as `http` (the base URI then differs).
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};

@@ -259,7 +259,7 @@ impl StoreApi for MagentoStore {
             },
             StatusCode::BAD_REQUEST => Err(ShipError::Permanent(format!(
                 "Magento refused the shipment: {}",
-                reply.message()
+                super::error_message(&reply)
             ))),
             StatusCode::NOT_FOUND => Err(ShipError::Permanent(format!(
                 "the order does not exist on Magento ({})",
@@ -288,6 +288,17 @@ fn shipment_items(order: &Value, lines: &[ShippedSku]) -> Result<Vec<Value>, Shi
                 .collect()
         })
         .unwrap_or_default();
+    let children: Vec<&str> = order
+        .get("items")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| id_string(i.get("parent_item_id")).is_some())
+                .filter_map(|i| Some(i.get("sku")?.as_str()?.trim()))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut out: Vec<(String, u64)> = Vec::new();
     for line in lines {
         if line.quantity == 0 {
@@ -303,9 +314,15 @@ fn shipment_items(order: &Value, lines: &[ShippedSku]) -> Result<Vec<Value>, Shi
                     .find(|(_, sku)| sku.eq_ignore_ascii_case(wanted))
             });
         let Some((item_id, _)) = found else {
-            return Err(ShipError::Permanent(format!(
-                "SKU {wanted} is not a line of this Magento order"
-            )));
+            let component = children.contains(&wanted);
+            return Err(ShipError::Permanent(if component {
+                format!(
+                    "SKU {wanted} is a component of a bundle on this Magento order: Magento ships \
+                     bundles by their top-level line, so ship the whole order or the whole bundle"
+                )
+            } else {
+                format!("SKU {wanted} is not a line of this Magento order")
+            }));
         };
         match out.iter_mut().find(|(id, _)| id == item_id) {
             Some((_, qty)) => *qty += u64::from(line.quantity),
@@ -335,7 +352,7 @@ fn listing(product: &Value) -> Option<Listing> {
         .get("extension_attributes")
         .and_then(|e| e.get("stock_item"))
         .and_then(|s| s.get("manage_stock"))
-        .map_or(true, super::truthy);
+        .is_none_or(super::truthy);
     let (status, sellable) = match product.get("status") {
         Some(v) if v.as_u64() == Some(1) || v.as_str() == Some("1") => ("enabled".to_owned(), true),
         Some(v) if v.as_u64() == Some(2) || v.as_str() == Some("2") => {
@@ -360,4 +377,47 @@ fn listing(product: &Value) -> Option<Listing> {
         status,
         sellable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipment_items_map_skus_to_top_level_lines() {
+        let order = json!({"items": [
+            {"item_id": 1, "sku": "SHIRT-M", "product_type": "configurable", "parent_item_id": null},
+            {"item_id": 2, "sku": "SHIRT-M", "product_type": "simple", "parent_item_id": 1},
+            {"item_id": 3, "sku": "KIT", "product_type": "bundle"},
+            {"item_id": 4, "sku": "KIT-A", "product_type": "simple", "parent_item_id": 3}
+        ]});
+        let shipped = |sku: &str, quantity| ShippedSku {
+            sku: sku.into(),
+            quantity,
+        };
+        let items = shipment_items(
+            &order,
+            &[
+                shipped("SHIRT-M", 1),
+                shipped("shirt-m", 1),
+                shipped("KIT", 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            items,
+            vec![
+                json!({"order_item_id": 1, "qty": 2}),
+                json!({"order_item_id": 3, "qty": 2})
+            ]
+        );
+        assert!(matches!(
+            shipment_items(&order, &[shipped("KIT-A", 1)]),
+            Err(ShipError::Permanent(m)) if m.contains("component of a bundle")
+        ));
+        assert!(matches!(
+            shipment_items(&order, &[shipped("NOPE", 1)]),
+            Err(ShipError::Permanent(m)) if m.contains("NOPE") && m.contains("not a line")
+        ));
+    }
 }

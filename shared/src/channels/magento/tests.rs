@@ -378,6 +378,7 @@ async fn connect_to_something_that_is_not_magento() {
             .insert_header("content-type", "text/html")
             .set_body_string("<html>Not Found</html>"),
         json_reply(404, json!({"error": "nope"})),
+        json_reply(404, json!("nope")),
         json_reply(200, json!([1, 2])),
     ] {
         let server = MockServer::start().await;
@@ -402,6 +403,21 @@ async fn connect_to_something_that_is_not_magento() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn connect_with_a_store_code_magento_does_not_route_is_no_api() {
+    let server = MockServer::start().await;
+    on("GET", "/orders")
+        .and(page_size_1())
+        .respond_with(no_route())
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert!(matches!(
+        client().check_connection(&store_url(&server), &creds(&server)).await,
+        Err(ConnectError::NoApi(m)) if m.contains(NO_ROUTE) && m.contains("store code")
+    ));
 }
 
 #[tokio::test]
@@ -927,16 +943,20 @@ async fn msi_validation_refusals_reject_the_request_items() {
         .expect(1)
         .mount(&server)
         .await;
+    let mut blank = item("B", 1);
+    blank.item = " ".into();
     let results = inventory(&server)
-        .push("r", "k", &[item("A", 1), item("NOPE", 2)])
+        .push("r", "k", &[item("A", 1), blank, item("NOPE", 2)])
         .await
         .unwrap();
+    assert!(matches!(&results[1], ItemResult::Rejected { code, .. } if code == "no_item"));
+    let results = vec![results[0].clone(), results[2].clone()];
     assert_eq!(
         results,
         vec![
             ItemResult::Rejected {
                 code: "rejected".into(),
-                message: "Validation Failed".into()
+                message: "Validation Failed: Product with SKU \"NOPE\" does not exist.".into()
             };
             2
         ]
