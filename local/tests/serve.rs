@@ -2,9 +2,8 @@
 //! Shopify behind `SHOPIFY_API_BASE`, driven over HTTP as a WMS or a script would.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

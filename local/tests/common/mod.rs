@@ -94,7 +94,11 @@ pub async fn wait_for_message(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if let Some(m) = outbox(client, runner, token).await.into_iter().find(|m| found(m)) {
+        if let Some(m) = outbox(client, runner, token)
+            .await
+            .into_iter()
+            .find(|m| found(m))
+        {
             return m;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
