@@ -586,4 +586,74 @@ mod tests {
         );
         assert_eq!(w.events.depth().await.unwrap(), 0);
     }
+
+    /// A WooCommerce connection through the same poll: `modified_after` in GMT, only the
+    /// processing order is enqueued; the unpaid and the already-completed ones are counted as
+    /// not ready and never reach the WMS.
+    #[tokio::test]
+    async fn a_woocommerce_poll_enqueues_only_orders_ready_to_ship() {
+        use crate::channels::woocommerce::WooCredentials;
+        let server = MockServer::start().await;
+        let woo_order = |id: u64, status: &str| {
+            json!({"id": id, "number": id.to_string(), "status": status,
+                "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T09:00:00",
+                "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+                "line_items": [{"id": id * 10, "sku": "TS-001", "quantity": 1, "name": "Tee"}]})
+        };
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param(
+                "modified_after",
+                "2026-11-27T08:50:00",
+            ))
+            .and(wiremock::matchers::query_param("dates_are_gmt", "true"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([
+                        woo_order(1, "processing"),
+                        woo_order(2, "pending"),
+                        woo_order(3, "completed")
+                    ]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let mut woo = w.connection.clone();
+        woo.id = crate::domain::ConnectionId::parse("c_woo_rec").unwrap();
+        woo.channel = Channel::Woocommerce;
+        woo.shop = "shop.example".into();
+        w.deps.connections.create(&woo).await.unwrap();
+        let creds = WooCredentials {
+            store_url: server.uri(),
+            consumer_key: "ck_fake".into(),
+            consumer_secret: "cs_fake".into(),
+            webhook_secret: "whfake".into(),
+        };
+        w.deps
+            .stores
+            .vault
+            .put(&woo.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+        let run = reconcile_connection(&w.deps, &woo).await.unwrap();
+        assert_eq!(
+            (
+                run.found,
+                run.enqueued,
+                run.not_ready,
+                run.missed_by_webhooks
+            ),
+            (3, 1, 2, 1)
+        );
+        assert_eq!(run.outcome, "completed");
+        consume(&w).await;
+        let tenant = TenantId::parse("dev").unwrap();
+        let messages = w.outbox.read_after(&tenant, 0, 100).await.unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].body["type"], "order.imported");
+        assert_eq!(messages[0].body["channel"], "woocommerce");
+        assert_eq!(messages[0].body["channel_order_id"], "1");
+    }
 }

@@ -238,4 +238,94 @@ mod tests {
     ) -> (WebhookHealthDeps, Connection) {
         deps(server, dir, false).await
     }
+
+    /// WooCommerce disabled our `order.created` webhook after failed deliveries: the check
+    /// switches it back on with our secret and records it; revoked keys mark the connection
+    /// `needs_reauth`.
+    #[tokio::test]
+    async fn disabled_woocommerce_webhooks_are_reenabled_and_revoked_keys_need_reauth() {
+        use crate::channels::woocommerce::WooCredentials;
+        use crate::domain::ConnectionId;
+        use wiremock::matchers::{body_json, path};
+        let server = MockServer::start().await;
+        let url = "https://sync.example/webhooks/woocommerce/c_woo_hook";
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/webhooks"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([
+                        {"id": 5, "topic": "order.created", "status": "disabled", "delivery_url": url},
+                        {"id": 6, "topic": "order.updated", "status": "active", "delivery_url": url}
+                    ]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path("/wp-json/wc/v3/webhooks/5"))
+            .and(body_json(
+                json!({"status": "active", "secret": "wooSecret123"}),
+            ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": 5, "status": "active"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, shopify) = deps(&server, dir.path(), false).await;
+        let mut woo = shopify.clone();
+        woo.id = ConnectionId::parse("c_woo_hook").unwrap();
+        woo.channel = Channel::Woocommerce;
+        woo.shop = "shop.example".into();
+        deps.connections.create(&woo).await.unwrap();
+        let creds = WooCredentials {
+            store_url: server.uri(),
+            consumer_key: "ck_fake".into(),
+            consumer_secret: "cs_fake".into(),
+            webhook_secret: "wooSecret123".into(),
+        };
+        deps.stores
+            .vault
+            .put(&woo.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+        let report = ensure_for(&deps, &woo).await.unwrap().unwrap();
+        assert_eq!(report.reenabled, vec!["order.created"]);
+        assert_eq!(report.existing, vec!["order.updated"]);
+        assert!(report.created.is_empty());
+        let record = deps
+            .idempotency
+            .record("webhook-health-last#c_woo_hook")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record["reenabled"], json!(["order.created"]));
+
+        // Keys revoked: 401 → the connection stops until the merchant reconnects.
+        server.reset().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"code": "woocommerce_rest_authentication_error", "message": "Invalid signature"}),
+            ))
+            .mount(&server)
+            .await;
+        assert!(matches!(
+            ensure_for(&deps, &woo).await,
+            Err(HealthError::Open(OpenError::NeedsReauth))
+        ));
+        let now = deps
+            .connections
+            .get(&woo.tenant, &woo.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.status, ConnectionStatus::NeedsReauth);
+    }
 }
