@@ -242,6 +242,22 @@ async fn a_woocommerce_store_end_to_end() {
         assert_eq!(body["status"], "active");
         assert!(hook.headers.get("authorization").is_some());
     }
+    // Reconnecting the same store (new keys) keeps the connection and its webhook secret.
+    let again = client
+        .post(api("/connections"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"channel": "woocommerce", "store_url": format!("{}/", woo.uri()),
+            "consumer_key": "ck_fake_1234", "consumer_secret": "cs_fake_5678"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], id.as_str());
+    let created = requests_to(&woo, "POST", &format!("{WC}/webhooks")).await;
+    assert!(created.len() >= 2);
+    assert!(created.iter().all(|h| json_of(h)["secret"] == secret));
     // Credentials never come back from the API.
     let listed = client
         .get(api("/connections"))
@@ -342,6 +358,24 @@ async fn a_woocommerce_store_end_to_end() {
     assert_eq!(imported["ship_to"]["country_code"], "IE");
     assert_eq!(imported["hold_reasons"], json!([]));
 
+    // The merchant allocates this store's orders to a WMS warehouse from now on.
+    let allocated = client
+        .patch(api(&format!("/connections/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({"settings": {"order_allocation": "DUB-1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allocated.status(), 200);
+    let refused = client
+        .patch(api(&format!("/connections/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({"settings": {"order_allocation": ""}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+
     // Pending (unpaid): accepted, never imported. Then order 3, ready.
     let pending = woo_order(2, "pending", "2026-11-27T08:00:20", "TS-001");
     delivery(
@@ -369,10 +403,12 @@ async fn a_woocommerce_store_end_to_end() {
     .send()
     .await
     .unwrap();
-    wait_for_message(&client, &runner, &token, |m| {
+    let third = wait_for_message(&client, &runner, &token, |m| {
         m["type"] == "order.imported" && m["channel_order_id"] == "3"
     })
     .await;
+    assert_eq!(third["allocation"], "DUB-1");
+    assert!(imported.get("allocation").is_none());
     let cancelled = woo_order(1, "cancelled", "2026-11-27T09:00:00", "TS-001");
     delivery(
         &client,

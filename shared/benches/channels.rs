@@ -34,8 +34,10 @@ fn woo_order() -> Vec<u8> {
 fn magento_order() -> Value {
     let mut items = Vec::new();
     for i in 0..6 {
-        items.push(json!({"item_id": 100 + 2 * i, "sku": format!("TS-{i:03}-M"), "qty_ordered": 2.0,
-            "product_type": "configurable", "name": "Tee"}));
+        items.push(
+            json!({"item_id": 100 + 2 * i, "sku": format!("TS-{i:03}-M"), "qty_ordered": 2.0,
+            "product_type": "configurable", "name": "Tee"}),
+        );
         items.push(json!({"item_id": 101 + 2 * i, "parent_item_id": 100 + 2 * i,
             "sku": format!("TS-{i:03}-M"), "qty_ordered": 2.0, "product_type": "simple", "name": "Tee M"}));
     }
@@ -55,7 +57,10 @@ fn benches(c: &mut Criterion) {
         "x-wc-webhook-signature",
         HeaderValue::from_str(&woocommerce::sign(secret, &body)).unwrap(),
     );
-    headers.insert("x-wc-webhook-topic", HeaderValue::from_static("order.created"));
+    headers.insert(
+        "x-wc-webhook-topic",
+        HeaderValue::from_static("order.created"),
+    );
     headers.insert("x-wc-webhook-delivery-id", HeaderValue::from_static("d1"));
     c.bench_function("woocommerce webhook: verify + map order", |b| {
         b.iter(|| {
@@ -75,17 +80,20 @@ fn benches(c: &mut Criterion) {
         token_secret: "ts0123456789abcdef0123456789abcd",
     };
     let url = "https://shop.example.com/rest/all/V1/orders?searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D=updated_at&searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bvalue%5D=2026-11-27%2008%3A00%3A00&searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bcondition_type%5D=gteq&searchCriteria%5BpageSize%5D=100&searchCriteria%5BcurrentPage%5D=1";
-    c.bench_function("magento: OAuth 1.0a HMAC-SHA256 header (orders search)", |b| {
-        b.iter(|| {
-            black_box(authorization_header(
-                "GET",
-                black_box(url),
-                &keys,
-                "abcdefghijklmnopqrstuvwxyz012345",
-                1_795_000_000,
-            ))
-        })
-    });
+    c.bench_function(
+        "magento: OAuth 1.0a HMAC-SHA256 header (orders search)",
+        |b| {
+            b.iter(|| {
+                black_box(authorization_header(
+                    "GET",
+                    black_box(url),
+                    &keys,
+                    "abcdefghijklmnopqrstuvwxyz012345",
+                    1_795_000_000,
+                ))
+            })
+        },
+    );
 }
 
 criterion_group!(channel_benches, benches);

@@ -151,6 +151,9 @@ pub struct OrderSnapshot {
     pub lines: Vec<OrderLineSnapshot>,
     pub ship_to: Option<Address>,
     pub hold_reasons: Vec<HoldReason>,
+    /// The connection's `order_allocation` setting: the WMS warehouse to allocate the order to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<String>,
 }
 
 /// One line of an order message.
@@ -199,6 +202,7 @@ impl OrderSnapshot {
                 .collect(),
             ship_to: order.ship_to,
             hold_reasons: order.hold_reasons,
+            allocation: None,
         }
     }
 }

@@ -154,18 +154,25 @@ async fn decide_and_publish(
             return Disposition::Done(format!("not imported: {reason}"));
         }
     }
+    // Where the merchant wants the WMS to allocate this connection's orders.
+    let allocation = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(connection) => connection.and_then(|c| c.settings.order_allocation),
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
     let updated_at = order.updated_at;
     let cancelled = order.cancelled;
     let order_number = order.order_number.clone();
     let channel_order_id = order.channel_order_id.clone();
     let snapshot = |order: Order| {
-        OrderSnapshot::new(
+        let mut snapshot = OrderSnapshot::new(
             event.tenant.clone(),
             event.connection.clone(),
             event.channel,
             event.shop.clone(),
             order,
-        )
+        );
+        snapshot.allocation = allocation.clone();
+        snapshot
     };
     let (message, kind, imported_at) = match &previous {
         None => (

@@ -97,6 +97,10 @@ pub struct ConnectionSettings {
     /// Never list more than this many units of a SKU (`None`: no cap).
     #[serde(default)]
     pub max_listed: Option<u32>,
+    /// The WMS warehouse this connection's orders are allocated to, passed on as `allocation`
+    /// in `order.imported` / `order.updated` (`None`: the WMS decides).
+    #[serde(default)]
+    pub order_allocation: Option<String>,
 }
 
 /// One connected store of one tenant. Credentials are not here: they live in the vault

@@ -87,6 +87,16 @@ enum NewConnection {
     },
 }
 
+impl NewConnection {
+    fn settings(&self) -> Option<&ConnectionSettings> {
+        match self {
+            NewConnection::Shopify { settings, .. }
+            | NewConnection::Woocommerce { settings, .. }
+            | NewConnection::Magento { settings, .. } => settings.as_ref(),
+        }
+    }
+}
+
 async fn list(
     State(deps): State<Arc<ApiDeps>>,
     headers: HeaderMap,
@@ -125,6 +135,20 @@ async fn create(
             ApiError::Unprocessable(format!("invalid connection: {e}"))
         }
     })?;
+    if let Some(allocation) = request
+        .settings()
+        .and_then(|s| s.order_allocation.as_deref())
+    {
+        if allocation.trim().is_empty()
+            || allocation.len() > 100
+            || allocation.chars().any(char::is_control)
+        {
+            return Err(ApiError::Unprocessable(
+                "order_allocation must be a WMS warehouse code (1 to 100 characters) or null"
+                    .into(),
+            ));
+        }
+    }
     let (status, body) = match request {
         NewConnection::Shopify {
             shop_domain,
@@ -465,6 +489,17 @@ async fn patch_settings(
                         "{key} must be a location id or null"
                     )))
                 }
+            },
+            "order_allocation" => match value {
+                Value::Null => {}
+                Value::String(s)
+                    if !s.trim().is_empty()
+                        && s.len() <= 100
+                        && !s.chars().any(char::is_control) => {}
+                _ => return Err(ApiError::Unprocessable(
+                    "order_allocation must be a WMS warehouse code (1 to 100 characters) or null"
+                        .into(),
+                )),
             },
             "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed" => {}
             other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
