@@ -81,8 +81,53 @@ def api_gateway(body: bytes, webhook_id: str, base64_body=False):
     }
 
 
+WOO_SECRET = b"wooFakeSecretForTestsOnly0123456789abcd"
+WOO_CONNECTION = "c_demo0000000000000woo"
+
+
+def woocommerce_gateway(body: bytes, signed=True, content_type="application/json"):
+    """An API Gateway event of a WooCommerce delivery to /webhooks/woocommerce/{connection}."""
+    path = f"/webhooks/woocommerce/{WOO_CONNECTION}"
+    headers = {"content-type": content_type,
+               "user-agent": "WooCommerce/9.4.0 Hookshot (WordPress/6.7)"}
+    if signed:
+        headers.update({
+            "x-wc-webhook-signature": base64.b64encode(hmac.new(WOO_SECRET, body, hashlib.sha256).digest()).decode(),
+            "x-wc-webhook-topic": "order.created", "x-wc-webhook-resource": "order",
+            "x-wc-webhook-event": "created", "x-wc-webhook-id": "11",
+            "x-wc-webhook-delivery-id": "4f1c2a9e0b7d4e3f8a6b5c4d3e2f1a0b",
+            "x-wc-webhook-source": "https://shop.example.com/",
+        })
+    return {
+        "version": "2.0", "routeKey": "POST /webhooks/{channel}/{connection}", "rawPath": path,
+        "rawQueryString": "", "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abcdef1234", "domainName": "abcdef1234.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abcdef1234", "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+            "sourceIp": "34.0.0.2", "userAgent": headers["user-agent"]}, "requestId": "req-woo",
+            "routeKey": "POST /webhooks/{channel}/{connection}", "stage": "$default", "time": "26/Nov/2026:09:15:02 +0000",
+            "timeEpoch": 1795684502000},
+        "pathParameters": {"channel": "woocommerce", "connection": WOO_CONNECTION},
+        "body": body.decode(), "isBase64Encoded": False,
+    }
+
+
 def main():
     EVENTS.mkdir(exist_ok=True)
+    woo_order = {"id": 727, "number": "727", "status": "processing", "currency": "EUR",
+                 "date_created_gmt": "2026-11-26T09:14:58", "date_modified_gmt": "2026-11-26T09:15:01",
+                 "date_paid_gmt": "2026-11-26T09:15:00",
+                 "billing": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+                 "shipping": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "969 Market",
+                              "city": "San Francisco", "state": "CA", "postcode": "94103", "country": "US"},
+                 "line_items": [{"id": 315, "product_id": 93, "variation_id": 94, "quantity": 2,
+                                 "sku": "TS-001-M", "name": "Organic Tee - M"}]}
+    woo_body = json.dumps(woo_order, separators=(",", ":")).encode()
+    with open(EVENTS / "webhooks-woocommerce-order-created.json", "w") as f:
+        json.dump(woocommerce_gateway(woo_body), f, indent=2)
+    with open(EVENTS / "webhooks-woocommerce-ping.json", "w") as f:
+        json.dump(woocommerce_gateway(b"webhook_id=11", signed=False,
+                                      content_type="application/x-www-form-urlencoded"), f, indent=2)
     # A realistic order of about 5 KB: Shopify's own escaping (\/ and \u0026) kept as sent.
     lines = [line(i, f"TS-00{i + 1}", 1 + i % 2, f"Organic Tee {i + 1}", "24.95") for i in range(5)]
     body = json.dumps(order(5630201856307, 1042, lines, note="Leave at door \u0026 ring"),

@@ -1,7 +1,9 @@
 //! Wiring of the `webhooks` Lambda: clients and app secrets are built once per cold start.
 //!
 //! Environment: `TABLE_NAME`, `CHANNEL_EVENTS_QUEUE_URL`, `SHOPIFY_APP_SECRET_ID` (a Secrets
-//! Manager secret, JSON `{"client_id", "client_secret", "previous_client_secret"?}`).
+//! Manager secret, JSON `{"client_id", "client_secret", "previous_client_secret"?}`),
+//! `SECRETS_PREFIX` (connection credentials: WooCommerce webhooks are signed with a secret per
+//! connection, read on demand and cached for a minute).
 
 use shared::aws::lambda_env::{env, ConfigError, ShopifyAppSecret};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
@@ -119,6 +121,77 @@ mod tests {
         ))
         .unwrap();
         assert!(messages[0].body.contains(&original));
+    }
+
+    /// The WooCommerce sample events through the Lambda's Router: the creation ping is
+    /// answered 200 with nothing recorded; the signed order, delivered to the connection's own
+    /// URL, is verified with that connection's secret from the vault and enqueued once.
+    #[tokio::test]
+    async fn woocommerce_events_reach_the_connection_route() {
+        use shared::channels::woocommerce::{WooCredentials, WooVerifier};
+        use shared::embedded::EmbeddedVault;
+        use shared::ports::Vault;
+        let dir = tempfile::tempdir().unwrap();
+        let (deps, queue) = setup(dir.path()).await;
+        let now = chrono::Utc::now();
+        let woo = Connection {
+            id: ConnectionId::parse("c_demo0000000000000woo").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Woocommerce,
+            shop: "shop.example.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        deps.connections.create(&woo).await.unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let creds = WooCredentials {
+            store_url: "https://shop.example.com".into(),
+            consumer_key: "ck_fake".into(),
+            consumer_secret: "cs_fake".into(),
+            // What scripts/make-events.py signed the sample with (obviously fake).
+            webhook_secret: "wooFakeSecretForTestsOnly0123456789abcd".into(),
+        };
+        vault
+            .put(&woo.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+        let deps = Arc::new(IntakeDeps {
+            connections: deps.connections.clone(),
+            idempotency: deps.idempotency.clone(),
+            channel_events: deps.channel_events.clone(),
+            verifiers: Vec::new(),
+            connection_verifiers: vec![Arc::new(WooVerifier::new(vault))],
+        });
+        assert_eq!(
+            status(&deps, event("webhooks-woocommerce-ping.json")).await,
+            200
+        );
+        assert_eq!(queue.depth().await.unwrap(), 0);
+        for _ in 0..2 {
+            assert_eq!(
+                status(&deps, event("webhooks-woocommerce-order-created.json")).await,
+                200
+            );
+        }
+        let messages = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(messages.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&messages[0].body).unwrap();
+        assert_eq!(
+            (
+                body["channel"].as_str(),
+                body["topic"].as_str(),
+                body["shop"].as_str()
+            ),
+            (
+                Some("woocommerce"),
+                Some("order.created"),
+                Some("shop.example.com")
+            )
+        );
+        assert_eq!(body["payload"]["line_items"][0]["sku"], "TS-001-M");
     }
 
     #[tokio::test]
