@@ -6,6 +6,7 @@
 //! - [`interpret`]: a verified payload into the domain (an order, or a reason to ignore it);
 //! - an API client (credentials check now; orders, fulfilment, inventory as they arrive).
 
+pub mod body_hmac;
 pub mod magento;
 pub mod rest;
 pub mod shopify;

@@ -118,14 +118,24 @@ async fn receive(
         tracing::info!(shop = %delivery.shop, topic = %delivery.topic, "privacy webhook for a shop we hold nothing about");
         return Ok(Json(json!({ "status": "nothing held" })));
     };
+    accept_and_answer(&deps, &connection, &delivery, payload).await
+}
+
+/// Records and enqueues an authenticated delivery, and says how it went.
+async fn accept_and_answer(
+    deps: &IntakeDeps,
+    connection: &Connection,
+    delivery: &Delivery,
+    payload: Box<RawValue>,
+) -> Result<Json<Value>, ApiError> {
     let span = tracing::info_span!(
         "webhook",
-        channel = %channel,
+        channel = %connection.channel,
         connection = %connection.id,
         topic = %delivery.topic,
         delivery = %delivery.delivery_id,
     );
-    let outcome = accept(&deps, &connection, &delivery, payload)
+    let outcome = accept(deps, connection, delivery, payload)
         .instrument(span)
         .await?;
     let status = match outcome {
@@ -168,21 +178,7 @@ async fn receive_for_connection(
     delivery.shop = connection.shop.clone();
     let payload: Box<RawValue> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    let span = tracing::info_span!(
-        "webhook",
-        channel = %parsed,
-        connection = %connection.id,
-        topic = %delivery.topic,
-        delivery = %delivery.delivery_id,
-    );
-    let outcome = accept(&deps, &connection, &delivery, payload)
-        .instrument(span)
-        .await?;
-    let status = match outcome {
-        Accepted::Enqueued => "accepted",
-        Accepted::Duplicate => "duplicate",
-    };
-    Ok(Json(json!({ "status": status })))
+    accept_and_answer(&deps, &connection, &delivery, payload).await
 }
 
 /// A delivery that passed every check.
