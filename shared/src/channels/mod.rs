@@ -58,6 +58,10 @@ pub enum Interpreted {
     Uninstalled,
     /// A privacy (GDPR) request to pass on to the WMS, which holds the order data.
     Privacy(PrivacyRequest),
+    /// The channel deleted the order (WooCommerce `order.deleted`: trashed or erased; the
+    /// payload carries only its id). An order the WMS has is cancelled; one it lacks is
+    /// ignored.
+    Deleted(String),
     /// Nothing to do, and why (recorded in logs and counted).
     Ignored(String),
 }

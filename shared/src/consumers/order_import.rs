@@ -65,6 +65,10 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
+        Ok(Interpreted::Deleted(id)) => match deleted(&event, &id) {
+            Ok(order) => Box::new(order),
+            Err(reason) => return dead_letter(deps, body, reason).await,
+        },
         Ok(Interpreted::Uninstalled) => {
             return disconnect(deps, &event, "the app was uninstalled").await
         }
@@ -104,6 +108,26 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         tracing::warn!(error = %e, "could not release the order lock; it expires by itself");
     }
     result
+}
+
+/// A deleted order as a cancellation at the time we heard of it (the channel sends no time):
+/// the consumer cancels it if the WMS has it and ignores it otherwise (`awaiting`).
+fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
+    let channel_order_id = crate::domain::ChannelOrderId::parse(id.to_owned())
+        .map_err(|e| format!("deleted order id: {e}"))?;
+    Ok(Order {
+        order_number: id.to_owned(),
+        channel_order_id,
+        placed_at: event.received_at,
+        updated_at: event.received_at,
+        financial_status: None,
+        cancelled: true,
+        currency: None,
+        lines: Vec::new(),
+        ship_to: None,
+        hold_reasons: Vec::new(),
+        awaiting: Some(format!("deleted on {}", event.channel)),
+    })
 }
 
 /// The `updated_at` of the state the WMS already has for an order, if it has any.
@@ -192,7 +216,8 @@ async fn decide_and_publish(
                 channel: event.channel,
                 shop: event.shop.clone(),
                 channel_order_id,
-                order_number: order_number.clone(),
+                // The WMS knows the order by the number it was imported with.
+                order_number: prev.order_number.clone(),
                 channel_updated_at: updated_at,
             }),
             "order.cancelled",
