@@ -35,29 +35,39 @@ impl Reply {
     /// The channel's error text: WooCommerce/WordPress `{code, message}`, Magento
     /// `{message, parameters}` (with `%1`-style placeholders filled in).
     pub fn message(&self) -> String {
-        let mut message = self
+        // Bounded before anything is substituted: a hostile store must not make us build a
+        // huge string (at most 300 characters of template, 10 parameters of 200).
+        let mut message: String = self
             .body
             .get("message")
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_owned();
+            .chars()
+            .take(300)
+            .collect();
+        let text = |p: &Value| -> String {
+            p.as_str()
+                .map_or_else(|| p.to_string(), str::to_owned)
+                .chars()
+                .take(200)
+                .collect()
+        };
         match self.body.get("parameters") {
             Some(Value::Array(params)) => {
-                for (i, p) in params.iter().enumerate() {
-                    let text = p.as_str().map_or_else(|| p.to_string(), str::to_owned);
-                    message = message.replace(&format!("%{}", i + 1), &text);
+                for (i, p) in params.iter().take(10).enumerate() {
+                    message = message.replacen(&format!("%{}", i + 1), &text(p), 3);
                 }
             }
             Some(Value::Object(params)) => {
-                for (k, p) in params {
-                    let text = p.as_str().map_or_else(|| p.to_string(), str::to_owned);
-                    message = message.replace(&format!("%{k}"), &text);
+                for (k, p) in params.iter().take(10) {
+                    let key: String = k.chars().take(50).collect();
+                    message = message.replacen(&format!("%{key}"), &text(p), 3);
                 }
             }
             _ => {}
         }
         let code = self.code();
-        let message: String = message.chars().take(300).collect();
+        let message: String = message.chars().take(600).collect();
         match (code, message.is_empty()) {
             (Some(code), false) => format!("{code}: {message}"),
             (Some(code), true) => code.to_owned(),
@@ -68,7 +78,10 @@ impl Reply {
 
     /// WooCommerce/WordPress error `code` (`woocommerce_rest_cannot_create`, `rest_no_route`).
     pub fn code(&self) -> Option<&str> {
-        self.body.get("code").and_then(Value::as_str)
+        self.body
+            .get("code")
+            .and_then(Value::as_str)
+            .map(|c| c.get(..c.len().min(100)).unwrap_or(""))
     }
 }
 
@@ -280,6 +293,13 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(magento.message(), "The \"qty\" value is invalid.");
+        // A hostile message stays small whatever its parameters.
+        let hostile = Reply {
+            status: StatusCode::BAD_REQUEST,
+            headers: HeaderMap::new(),
+            body: serde_json::json!({"message": "%1".repeat(100_000), "parameters": ["x".repeat(1_000_000)]}),
+        };
+        assert!(hostile.message().len() <= 1000);
         assert!(
             matches!(magento.ok(), Err(ClientError::BadResponse(m)) if m.contains("400") && m.contains("qty"))
         );

@@ -127,6 +127,7 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
         ship_to: None,
         hold_reasons: Vec::new(),
         awaiting: Some(format!("deleted on {}", event.channel)),
+        fulfilled: false,
     })
 }
 
@@ -176,6 +177,20 @@ async fn decide_and_publish(
             // until a later state makes it one to ship (no record, so that state imports it).
             tracing::info!(order = %order.order_number, reason = %reason, "not ready to ship: not imported");
             return Disposition::Done(format!("not imported: {reason}"));
+        }
+    }
+    // Known, not cancelled, but no longer ready (back on hold, payment reversed): the update
+    // carries a hold so the WMS does not ship it until a later state clears it.
+    let mut order = order;
+    if previous.is_some() && !order.cancelled && !order.fulfilled {
+        if let Some(reason) = &order.awaiting {
+            order.hold_reasons.push(crate::domain::HoldReason::new(
+                crate::domain::HoldCode::NotReady,
+                format!(
+                    "{} no longer lists the order as ready to ship: {reason}",
+                    event.channel
+                ),
+            ));
         }
     }
     // Where the merchant wants the WMS to allocate this connection's orders.
@@ -661,5 +676,104 @@ mod tests {
         )
         .await;
         assert_eq!(result, Disposition::Done("order.imported".into()));
+    }
+
+    fn woo(topic: &str, received_at: &str, payload: Value) -> String {
+        json!({
+            "v": 1, "channel": "woocommerce", "tenant": "dev", "connection": "c_1", "shop": "shop.example",
+            "topic": topic, "delivery_id": uuid::Uuid::new_v4().to_string(),
+            "received_at": received_at, "payload": payload
+        })
+        .to_string()
+    }
+
+    fn woo_order(status: &str, modified: &str) -> Value {
+        json!({"id": 7, "number": "1007", "status": status,
+            "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": modified,
+            "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+            "line_items": [{"id": 70, "sku": "TS-001", "quantity": 1, "name": "Tee"}]})
+    }
+
+    /// WooCommerce: an unpaid order is not imported; paid, it is; back on hold, the update
+    /// carries a `not_ready` hold; completed (after shipping) it carries none; trashed, the WMS
+    /// gets `order.cancelled` with the number it imported; a deleted order it never had is
+    /// ignored.
+    #[tokio::test]
+    async fn channel_states_after_import_hold_or_cancel() {
+        let w = world();
+        let run = |body: String| handle(w.deps.clone(), body);
+        assert_eq!(
+            run(woo(
+                "order.created",
+                "2026-11-27T08:00:01Z",
+                woo_order("pending", "2026-11-27T08:00:00")
+            ))
+            .await,
+            Disposition::Done("not imported: awaiting payment".into())
+        );
+        assert_eq!(
+            run(woo(
+                "order.updated",
+                "2026-11-27T08:01:01Z",
+                woo_order("processing", "2026-11-27T08:01:00")
+            ))
+            .await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            run(woo(
+                "order.updated",
+                "2026-11-27T08:02:01Z",
+                woo_order("on-hold", "2026-11-27T08:02:00")
+            ))
+            .await,
+            Disposition::Done("order.updated".into())
+        );
+        assert_eq!(
+            run(woo(
+                "order.updated",
+                "2026-11-27T08:03:01Z",
+                woo_order("completed", "2026-11-27T08:03:00")
+            ))
+            .await,
+            Disposition::Done("order.updated".into())
+        );
+        assert_eq!(
+            run(woo(
+                "order.deleted",
+                "2026-11-27T08:04:00Z",
+                json!({"id": 7})
+            ))
+            .await,
+            Disposition::Done("order.cancelled".into())
+        );
+        assert_eq!(
+            run(woo(
+                "order.deleted",
+                "2026-11-27T08:05:00Z",
+                json!({"id": 99})
+            ))
+            .await,
+            Disposition::Done("not imported: deleted on woocommerce".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(
+            kinds(&messages),
+            [
+                "order.imported",
+                "order.updated",
+                "order.updated",
+                "order.cancelled"
+            ]
+        );
+        assert_eq!(messages[0]["hold_reasons"], json!([]));
+        assert_eq!(messages[1]["hold_reasons"][0]["code"], "not_ready");
+        assert!(messages[1]["hold_reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("on hold"));
+        assert_eq!(messages[2]["hold_reasons"], json!([]));
+        assert_eq!(messages[3]["order_number"], "1007");
+        assert_eq!(messages[3]["channel_order_id"], "7");
     }
 }

@@ -227,6 +227,12 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
             "the {} store is closed or unavailable",
             connection.channel
         ))),
+        // A 4xx the channel explained, or an answer we cannot use: retrying the same write
+        // cannot change it, so the WMS hears why instead of the message ending in the DLQ.
+        Err(ShipError::Client(ClientError::BadResponse(reason))) => Err(permanent(format!(
+            "{} refused the tracking: {reason}",
+            connection.channel
+        ))),
         Err(ShipError::Client(other)) => Err(Failure::Retry(other.to_string())),
     }
 }

@@ -27,6 +27,10 @@ pub struct Order {
     /// flows on as an update or a cancellation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<String>,
+    /// The channel marks the order shipped or completed (by us or by someone else). With
+    /// `awaiting` set this is not a reason to hold an imported order: it left already.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fulfilled: bool,
 }
 
 /// One line of an order.
@@ -79,6 +83,9 @@ pub enum HoldCode {
     TestOrder,
     /// The order was already cancelled when channel-sync first saw it.
     Cancelled,
+    /// The channel no longer lists an imported order as ready to ship (back on hold, payment
+    /// reversed, under review): do not ship until an update clears it.
+    NotReady,
 }
 
 impl OrderLine {

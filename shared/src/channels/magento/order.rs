@@ -213,6 +213,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting,
+        fulfilled: state == Some("complete"),
     })
 }
 

@@ -3,7 +3,13 @@
 //!
 //! Secrets are cached for [`SECRET_TTL`] per connection so a burst of deliveries costs one
 //! vault read; a signature that fails against a cached secret is checked once more against a
-//! fresh read (the secret may have just been replaced by a reconnect).
+//! fresh read (the secret may have just been replaced by a reconnect), at most once per
+//! [`MIN_REFRESH`] per connection, so forged requests cannot turn into a vault read each.
+//!
+//! The delivery id is `X-WC-Webhook-Delivery-ID` plus a hash of the body: WooCommerce builds
+//! that header as `wp_hash(webhook_id . time())`, the same for every delivery one webhook makes
+//! within a second, so on its own it would drop a second order sent in the same second as a
+//! "duplicate". With the body hash, only a repeat of the same delivery is a duplicate.
 
 use super::{is_ping, verify, WooCredentials};
 use crate::domain::{Channel, Connection, ConnectionId};
@@ -11,6 +17,7 @@ use crate::http::webhooks::ConnectionVerifier;
 use crate::http::ApiError;
 use crate::ports::Vault;
 use http::HeaderMap;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +26,8 @@ use crate::channels::{Delivery, WebhookRejection};
 
 /// How long a connection's webhook secret is reused without reading the vault again.
 pub const SECRET_TTL: Duration = Duration::from_secs(60);
+/// The vault is read again for a failing signature at most this often per connection.
+pub const MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Cached connections at most (a cache full of stale entries is simply cleared).
 const MAX_CACHED: usize = 10_000;
 
@@ -36,12 +45,13 @@ impl WooVerifier {
         }
     }
 
-    fn cached(&self, id: &ConnectionId) -> Option<Arc<String>> {
+    /// The cached secret and whether it was read recently (within [`MIN_REFRESH`]).
+    fn cached(&self, id: &ConnectionId) -> Option<(Arc<String>, bool)> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .get(id)
             .filter(|(at, _)| at.elapsed() < SECRET_TTL)
-            .map(|(_, secret)| secret.clone())
+            .map(|(at, secret)| (secret.clone(), at.elapsed() < MIN_REFRESH))
     }
 
     async fn fresh(&self, connection: &Connection) -> Result<Arc<String>, ApiError> {
@@ -65,6 +75,17 @@ impl WooVerifier {
     }
 }
 
+#[cfg(test)]
+impl WooVerifier {
+    /// Makes every cached entry `by` older (tests of the refresh rules).
+    fn age_cache(&self, by: Duration) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (at, _) in cache.values_mut() {
+            *at -= by;
+        }
+    }
+}
+
 fn rejected(r: WebhookRejection) -> ApiError {
     r.into()
 }
@@ -85,15 +106,23 @@ impl ConnectionVerifier for WooVerifier {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Delivery, ApiError> {
-        if let Some(secret) = self.cached(&connection.id) {
-            match verify(headers, body, &[secret.as_str()]) {
-                Ok(delivery) => return Ok(delivery),
-                Err(WebhookRejection::BadSignature) => {}
-                Err(other) => return Err(rejected(other)),
+        let verified = match self.cached(&connection.id) {
+            Some((secret, recent)) => match verify(headers, body, &[secret.as_str()]) {
+                Err(WebhookRejection::BadSignature) if !recent => {
+                    let secret = self.fresh(connection).await?;
+                    verify(headers, body, &[secret.as_str()])
+                }
+                other => other,
+            },
+            None => {
+                let secret = self.fresh(connection).await?;
+                verify(headers, body, &[secret.as_str()])
             }
-        }
-        let secret = self.fresh(connection).await?;
-        verify(headers, body, &[secret.as_str()]).map_err(rejected)
+        };
+        let mut delivery = verified.map_err(rejected)?;
+        let digest = hex::encode(&Sha256::digest(body)[..16]);
+        delivery.delivery_id = format!("{}:{digest}", delivery.delivery_id);
+        Ok(delivery)
     }
 }
 
@@ -161,9 +190,11 @@ mod tests {
             .authenticate(&c, &headers(body, "firstSecret1"), body)
             .await
             .unwrap();
-        assert_eq!(
-            (delivery.topic.as_str(), delivery.delivery_id.as_str()),
-            ("order.updated", "d1")
+        assert_eq!(delivery.topic, "order.updated");
+        assert!(
+            delivery.delivery_id.starts_with("d1:"),
+            "{}",
+            delivery.delivery_id
         );
         // Another secret is refused…
         assert!(matches!(
@@ -172,7 +203,8 @@ mod tests {
                 .await,
             Err(ApiError::Unauthorized(_))
         ));
-        // …until the vault holds it: the cached one fails, the fresh read passes.
+        // …even once the vault holds it, for MIN_REFRESH (forged requests cannot force a
+        // vault read each)…
         vault
             .put(&c.credentials_name(), &creds("secondSecret2").to_secret())
             .await
@@ -180,7 +212,25 @@ mod tests {
         assert!(verifier
             .authenticate(&c, &headers(body, "secondSecret2"), body)
             .await
+            .is_err());
+        // …then the cached one fails and the fresh read passes.
+        verifier.age_cache(MIN_REFRESH);
+        assert!(verifier
+            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .await
             .is_ok());
+        // Two different bodies with WooCommerce's same-second delivery id are two deliveries.
+        let other = br#"{"id":2}"#;
+        let first = verifier
+            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .await
+            .unwrap();
+        let second = verifier
+            .authenticate(&c, &headers(other, "secondSecret2"), other)
+            .await
+            .unwrap();
+        assert!(first.delivery_id.starts_with("d1:"));
+        assert_ne!(first.delivery_id, second.delivery_id);
         // No credentials at all: 401, never a panic.
         vault.delete(&c.credentials_name()).await.unwrap();
         let mut other = c.clone();

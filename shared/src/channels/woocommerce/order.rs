@@ -184,6 +184,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting,
+        fulfilled: status == "completed",
     })
 }
 
