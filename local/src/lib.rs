@@ -205,6 +205,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
         stores: stores.clone(),
+        records: Arc::new(store.clone()),
         wms_orders: Arc::new(wms_orders_out),
         stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
         dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
@@ -232,6 +233,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         idempotency: Arc::new(store.clone()),
         channels: Arc::new(Channels {
             stores: stores.clone(),
+            records: Arc::new(store.clone()),
         }),
         push_queue,
         products: Some(products.clone()),

@@ -606,7 +606,16 @@ async fn a_magento_store_end_to_end() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("{base}/products")))
-        .respond_with(json(json!({"items": [], "total_count": 0})))
+        .respond_with(json(
+            json!({"items": [{"id": 5, "sku": "TS-001-M", "name": "Tee M",
+            "type_id": "simple", "status": 1,
+            "extension_attributes": {"stock_item": {"manage_stock": true}}}], "total_count": 1}),
+        ))
+        .mount(&magento)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{base}/inventory/source-items")))
+        .respond_with(json(json!([])))
         .mount(&magento)
         .await;
     Mock::given(method("GET"))
@@ -671,21 +680,73 @@ async fn a_magento_store_end_to_end() {
     assert_eq!(imported["lines"][0]["sku"], "TS-001-M");
     assert_eq!(imported["lines"][0]["quantity"], 2);
 
-    client
-        .post(format!("{}/wms/events", runner.base))
+    // Stock: Magento subtracts its own reservation (order 12, 2 units) from the source
+    // quantity, and deducts the source at shipment; so the source is the listed quantity plus
+    // the units of imported, unshipped orders. WMS 5, order 12 reserved (not yet applied by the
+    // WMS) → listed 3, source 3 + 2 = 5; Magento's salable = 5 − 2 = 3.
+    let wms_event = |body: Value| {
+        client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    wms_event(
+        json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001-M",
+        "available": 5, "at": "2026-11-27T10:00:00Z"}),
+    )
+    .await
+    .unwrap();
+    let live = client
+        .patch(format!("{}/api/connections/{id}", runner.base))
         .bearer_auth(&token)
-        .json(
-            &json!({"type": "shipment.dispatched", "tenant": "dev", "connection": id,
-            "channel_order_id": "12", "carrier": "UPS", "tracking_number": "1Z999"}),
-        )
+        .json(&json!({"settings": {"inventory_sync": "live"}}))
         .send()
         .await
         .unwrap();
+    assert_eq!(live.status(), 200);
+    let source_items = format!("{base}/inventory/source-items");
+    let pushed = until_requested(&magento, "POST", &source_items, 1).await;
+    assert_eq!(
+        json_of(&pushed[0]),
+        json!({"sourceItems": [{"sku": "TS-001-M", "source_code": "dublin", "quantity": 5, "status": 1}]})
+    );
+
+    wms_event(
+        json!({"type": "shipment.dispatched", "tenant": "dev", "connection": id,
+        "channel_order_id": "12", "carrier": "UPS", "tracking_number": "1Z999"}),
+    )
+    .await
+    .unwrap();
     let exported = wait_for_message(&client, &runner, &token, |m| {
         m["type"] == "tracking.exported" && m["channel_order_id"] == "12"
     })
     .await;
     assert_eq!(exported["fulfillments"], json!(["555"]));
+    // Shipped: Magento deducted the source (5 − 2 = 3), the WMS has applied order 12, and our
+    // listed quantity is still 3, so nothing needs pushing. Then one unit arrives at the
+    // warehouse: WMS 4 → the source is 4, nothing unshipped is added back any more.
+    let applied = wms_event(
+        json!({"type": "stock.changed", "tenant": "dev", "sku": "TS-001-M",
+        "available": 4, "at": "2026-11-27T11:00:00Z",
+        "orders": [{"channel": "magento", "shop": connected["shop"], "channel_order_id": "12"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bodies: Vec<Value> = requests_to(&magento, "POST", &source_items)
+            .await
+            .iter()
+            .map(json_of)
+            .collect();
+        if bodies.iter().any(|b| b["sourceItems"][0]["quantity"] == 4) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never pushed 4: {bodies:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let ship = requests_to(&magento, "POST", "/rest/all/V1/order/12/ship").await;
     assert_eq!(ship.len(), 1);
     assert_eq!(

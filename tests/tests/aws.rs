@@ -369,6 +369,7 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
                 tokens,
                 Default::default(),
             )),
+            records: store.clone(),
         }),
         push_queue: queue.clone(),
         products: None,

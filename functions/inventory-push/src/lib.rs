@@ -33,6 +33,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> 
         idempotency: store.clone(),
         channels: Arc::new(Channels {
             stores: stores.clone(),
+            records: store.clone(),
         }),
         push_queue: Arc::new(SqsQueue::from_config(
             config,

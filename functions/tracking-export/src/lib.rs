@@ -22,6 +22,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<WmsEventsDeps, ConfigEr
     Ok(WmsEventsDeps {
         connections: store.clone(),
         idempotency: store.clone(),
+        records: store.clone(),
         stores: stores(shopify_tokens(store, vault, &app, shopify_client(None)?)),
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         stock_events: Arc::new(SqsQueue::from_config(
@@ -81,6 +82,7 @@ mod tests {
         let deps = Arc::new(WmsEventsDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            records: Arc::new(store.clone()),
             stores: Arc::new(Stores::new(
                 Arc::new(ShopifyTokens {
                     // Nothing listens here: a call would fail the test.

@@ -13,6 +13,7 @@ use super::Disposition;
 use crate::channels::{self, Interpreted};
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
+use crate::inventory::unshipped;
 use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
 use crate::messages::{ConnectionMessage, PrivacyMessage};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
@@ -252,11 +253,42 @@ async fn decide_and_publish(
                 .iter()
                 .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
                 .collect();
-            deps.inventory
-                .order_imported(&event.tenant, &event.connection, key, &lines)
+            let unshipped = if unshipped::applies_to(event.channel) {
+                unshipped::imported(
+                    &*deps.inventory.records,
+                    &event.connection,
+                    order.channel_order_id.as_str(),
+                    &lines,
+                )
                 .await
+            } else {
+                Ok(())
+            };
+            match unshipped {
+                Ok(()) => {
+                    deps.inventory
+                        .order_imported(&event.tenant, &event.connection, key, &lines)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
         }
-        WmsOutbound::OrderCancelled(_) => deps.inventory.order_cancelled(&event.tenant, key).await,
+        WmsOutbound::OrderCancelled(c) => {
+            let unshipped = if unshipped::applies_to(event.channel) {
+                unshipped::cancelled(
+                    &*deps.inventory.records,
+                    &event.connection,
+                    c.channel_order_id.as_str(),
+                )
+                .await
+            } else {
+                Ok(())
+            };
+            match unshipped {
+                Ok(()) => deps.inventory.order_cancelled(&event.tenant, key).await,
+                Err(e) => Err(e),
+            }
+        }
         _ => Ok(()),
     };
     if let Err(e) = reserved {

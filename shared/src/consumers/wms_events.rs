@@ -16,7 +16,8 @@ use super::Disposition;
 use crate::channels::store::{ShipError, ShippedSku, Tracking};
 use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
-use crate::domain::{ChannelOrderId, ConnectionId, TenantId};
+use crate::domain::{ChannelOrderId, ConnectionId, Sku, TenantId};
+use crate::inventory::unshipped;
 use crate::messages::{ShippedLine, TrackingResult, WmsInbound, WmsOutbound, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
 use serde_json::json;
@@ -32,6 +33,8 @@ pub struct WmsEventsDeps {
     pub idempotency: Arc<dyn Idempotency>,
     /// Opens the connection's store, whatever its channel.
     pub stores: Arc<Stores>,
+    /// Where the units of imported, unshipped orders are kept (Magento's source quantity).
+    pub records: Arc<dyn crate::ports::Records>,
     /// Results for the WMS (`tracking.exported` / `tracking.failed`).
     pub wms_orders: Arc<dyn Queue>,
     /// Where stock and product messages wait for the inventory engine.
@@ -214,7 +217,30 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
         )
         .await;
     match written {
-        Ok(ids) => Ok(ids),
+        Ok(ids) => {
+            if unshipped::applies_to(connection.channel) {
+                // Magento deducted the shipped units from the source: stop adding them back.
+                let shipped: Option<Vec<(Sku, u32)>> = shipment
+                    .lines
+                    .as_ref()
+                    .map(|lines| lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect());
+                if let Err(e) = unshipped::shipped(
+                    &*deps.records,
+                    &connection.id,
+                    shipment.channel_order_id.as_str(),
+                    &shipment.tracking.number,
+                    shipped.as_deref(),
+                )
+                .await
+                {
+                    // The tracking is written; the retry finds it and records this again.
+                    return Err(Failure::Retry(format!(
+                        "tracking written, but the unshipped units could not be updated: {e}"
+                    )));
+                }
+            }
+            Ok(ids)
+        }
         Err(ShipError::Permanent(reason)) => Err(permanent(reason)),
         Err(ShipError::Client(ClientError::Unauthorized)) => {
             deps.stores.mark_needs_reauth(&connection).await;
@@ -276,6 +302,7 @@ mod tests {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
             stores,
+            records: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -9,6 +9,7 @@ use crate::channels::stores::{OpenError, Stores};
 use crate::channels::woocommerce::WooInventory;
 use crate::channels::ClientError;
 use crate::domain::{Channel, Connection, ShopDomain, Sku};
+use crate::ports::Records;
 use crate::ports::Secret;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -81,6 +82,9 @@ pub trait ChannelInventory: Send + Sync {
 /// The channels this build can push to.
 pub struct Channels {
     pub stores: Arc<Stores>,
+    /// The units of imported, unshipped orders (added back for Magento, see
+    /// [`super::unshipped`]).
+    pub records: Arc<dyn Records>,
 }
 
 #[async_trait]
@@ -152,7 +156,11 @@ impl ChannelInventory for Channels {
                 let inner = MagentoInventory::new(self.stores.magento(), creds, source)
                     .map_err(PushError::Setup)?;
                 Ok(Box::new(MarksReauth {
-                    inner,
+                    inner: AddsUnshipped {
+                        inner,
+                        records: self.records.clone(),
+                        connection: connection.id.clone(),
+                    },
                     stores: self.stores.clone(),
                     connection: connection.clone(),
                 }))
@@ -170,6 +178,44 @@ fn open_error(e: OpenError) -> PushError {
         OpenError::NotActive(s) => PushError::Setup(format!("the connection is {s:?}")),
         OpenError::Setup(m) => PushError::Setup(m),
         OpenError::Unavailable(m) => PushError::Retry(m),
+    }
+}
+
+/// Sets the quantity plus the units of this connection's imported, unshipped orders, for
+/// channels that subtract their own reservations and deduct at shipment (see
+/// [`super::unshipped`]).
+struct AddsUnshipped<T> {
+    inner: T,
+    records: Arc<dyn Records>,
+    connection: crate::domain::ConnectionId,
+}
+
+#[async_trait]
+impl<T: InventoryChannel> InventoryChannel for AddsUnshipped<T> {
+    fn max_batch(&self) -> usize {
+        self.inner.max_batch()
+    }
+
+    async fn push(
+        &self,
+        reference: &str,
+        key: &str,
+        items: &[PushItem],
+    ) -> Result<Vec<ItemResult>, PushError> {
+        let open = super::unshipped::units(&*self.records, &self.connection)
+            .await
+            .map_err(|e| PushError::Retry(e.to_string()))?;
+        let adjusted: Vec<PushItem> = items
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                if let Some(units) = open.get(&item.sku) {
+                    item.quantity = item.quantity.max(0).saturating_add(*units);
+                }
+                item
+            })
+            .collect();
+        self.inner.push(reference, key, &adjusted).await
     }
 }
 

@@ -1002,6 +1002,7 @@ mod tests {
                 idempotency: Arc::new(store.clone()),
                 channels: Arc::new(Channels {
                     stores: crate::testkit::test_stores(tokens),
+                    records: Arc::new(store.clone()),
                 }),
                 push_queue: live.push_queue.clone(),
                 products: None,

@@ -9,3 +9,4 @@ pub mod engine;
 pub mod plan;
 pub mod runs;
 pub mod stock;
+pub mod unshipped;
