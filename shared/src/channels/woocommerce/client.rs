@@ -9,7 +9,7 @@ use crate::channels::store_url::StoreUrl;
 use crate::channels::ClientError;
 use http::StatusCode;
 use reqwest::Method;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The WooCommerce REST client. Cheap to clone; build the `reqwest::Client` with
@@ -28,14 +28,33 @@ pub struct WooStoreInfo {
     pub wc_version: Option<String>,
 }
 
-/// What [`WooClient::ensure_webhooks`] found and did, by topic.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What [`WooClient::ensure_webhooks`] found and did, by topic. Each topic is in exactly
+/// one list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookReport {
-    /// Ours and already active.
+    /// Ours, already active and listed with our secret: nothing sent.
+    #[serde(default)]
     pub existing: Vec<String>,
+    #[serde(default)]
     pub created: Vec<String>,
     /// Ours, paused by an admin or disabled by WooCommerce after delivery failures, now active.
+    #[serde(default)]
     pub reenabled: Vec<String>,
+    /// Ours and active, but listed with another secret or with none: our secret was sent
+    /// again (`PUT /webhooks/{id} {status:"active", secret}`). Absent in reports recorded
+    /// before this field existed, hence `#[serde(default)]`.
+    #[serde(default)]
+    pub updated: Vec<String>,
+}
+
+/// One webhook of ours (same `delivery_url`) from the listing.
+struct Listed {
+    id: String,
+    topic: String,
+    /// Lowercased.
+    status: String,
+    /// The `secret` field, when the listing has one.
+    secret: Option<String>,
 }
 
 const NOT_WORDPRESS: &str = "is not a WordPress site, or its REST API is disabled";
@@ -222,6 +241,16 @@ impl WooClient {
     /// created with `POST /webhooks {name, topic, delivery_url, secret, status:"active"}`.
     /// The secret is always sent (without it WooCommerce signs with a hash of the user, §2.1).
     /// Never creates a duplicate of an existing webhook of ours.
+    ///
+    /// Secret drift: an active webhook of ours is left alone only when the listing shows
+    /// our secret. One listed with another secret (the connection was re-created with a new
+    /// one) or with no `secret` field gets `PUT /webhooks/{id} {status:"active", secret}`
+    /// (reported in [`WebhookReport::updated`]): a webhook signing with a secret we do not
+    /// hold would have every delivery refused. Note: WooCommerce's own `wc/v3` webhook
+    /// responses do not include `secret` (the v2/v3 controller leaves it out of the
+    /// response, though its schema lists it for the `edit` context), so against a stock
+    /// store every active webhook of ours is re-sent our secret on each call; the PUT is
+    /// idempotent and does not ping (the webhook is already active).
     pub async fn ensure_webhooks(
         &self,
         creds: &WooCredentials,
@@ -230,7 +259,7 @@ impl WooClient {
         let api =
             Api::from_credentials(self.http.clone(), creds).map_err(ClientError::BadResponse)?;
         let path = format!("{API_ROOT}/webhooks");
-        let mut ours: Vec<(String, String, String)> = Vec::new(); // (id, topic, status)
+        let mut ours: Vec<Listed> = Vec::new();
         let mut page = 1u64;
         loop {
             let page_text = page.to_string();
@@ -251,7 +280,15 @@ impl WooClient {
                 };
                 let topic = hook.get("topic").and_then(Value::as_str).unwrap_or("");
                 let status = hook.get("status").and_then(Value::as_str).unwrap_or("");
-                ours.push((id, topic.to_owned(), status.to_ascii_lowercase()));
+                ours.push(Listed {
+                    id,
+                    topic: topic.to_owned(),
+                    status: status.to_ascii_lowercase(),
+                    secret: hook
+                        .get("secret")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                });
             }
             if !has_next(&more_reply, page, hooks.len()) || hooks.is_empty() || page >= 100 {
                 break;
@@ -259,20 +296,37 @@ impl WooClient {
             page += 1;
         }
 
+        let activate = json!({"status": "active", "secret": creds.webhook_secret});
         let mut report = WebhookReport::default();
         for topic in WEBHOOK_TOPICS {
-            let mine: Vec<&(String, String, String)> =
-                ours.iter().filter(|(_, t, _)| t == topic).collect();
-            if mine.iter().any(|(_, _, s)| s == "active") {
-                report.existing.push((*topic).to_owned());
-            } else if let Some((id, _, _)) = mine.first() {
-                api.send(
-                    Method::PUT,
-                    &format!("{path}/{id}"),
-                    &json!({"status": "active", "secret": creds.webhook_secret}),
-                )
-                .await?
-                .ok()?;
+            let mine: Vec<&Listed> = ours.iter().filter(|h| h.topic == *topic).collect();
+            let active: Vec<&Listed> = mine
+                .iter()
+                .copied()
+                .filter(|h| h.status == "active")
+                .collect();
+            if !active.is_empty() {
+                // Every active one of ours that does not show our secret is given it: one
+                // signing with another secret would have its deliveries refused.
+                let mut updated = false;
+                for hook in active {
+                    if hook.secret.as_deref() == Some(creds.webhook_secret.as_str()) {
+                        continue;
+                    }
+                    api.send(Method::PUT, &format!("{path}/{}", hook.id), &activate)
+                        .await?
+                        .ok()?;
+                    updated = true;
+                }
+                if updated {
+                    report.updated.push((*topic).to_owned());
+                } else {
+                    report.existing.push((*topic).to_owned());
+                }
+            } else if let Some(hook) = mine.first() {
+                api.send(Method::PUT, &format!("{path}/{}", hook.id), &activate)
+                    .await?
+                    .ok()?;
                 report.reenabled.push((*topic).to_owned());
             } else {
                 api.send(

@@ -11,10 +11,18 @@ use serde_json::{Map, Value};
 /// imports an order seen for the first time and updates one already known.
 const ORDER_TOPICS: &[&str] = &["order.created", "order.updated"];
 
-/// Interprets a verified WooCommerce webhook payload. `order.deleted` (the payload is only
-/// `{"id": …}`, §2.1), `order.restored` and every other topic are ignored.
+/// The topic of a trashed or erased order; its payload is only `{"id": …}` (§2.1).
+const DELETED_TOPIC: &str = "order.deleted";
+
+/// Interprets a verified WooCommerce webhook payload.
+///
+/// - `order.created` / `order.updated`: the whole order → [`Interpreted::Order`].
+/// - `order.deleted`: `{"id": …}` (a number or a string of digits) →
+///   [`Interpreted::Deleted`] with that id; a payload without a usable id is an
+///   [`InterpretError`].
+/// - `order.restored` and every other topic are ignored.
 pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
-    if !ORDER_TOPICS.contains(&topic) {
+    if !ORDER_TOPICS.contains(&topic) && topic != DELETED_TOPIC {
         return Ok(Interpreted::Ignored(format!(
             "woocommerce topic {topic} is not handled"
         )));
@@ -26,6 +34,11 @@ pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretEr
     };
     let value: Value =
         serde_json::from_slice(payload).map_err(|e| fail(format!("not JSON: {e}")))?;
+    if topic == DELETED_TOPIC {
+        return id_string(value.get("id"))
+            .map(Interpreted::Deleted)
+            .ok_or_else(|| fail("order id is missing or not a positive integer".into()));
+    }
     map_order(&value)
         .map(|o| Interpreted::Order(Box::new(o)))
         .map_err(fail)
@@ -420,13 +433,42 @@ mod tests {
     }
 
     #[test]
+    fn interpret_order_deleted_is_deleted_with_the_id() {
+        assert_eq!(
+            interpret("order.deleted", br#"{"id":727}"#),
+            Ok(Interpreted::Deleted("727".into()))
+        );
+        assert_eq!(
+            interpret("order.deleted", br#"{"id":" 728 "}"#),
+            Ok(Interpreted::Deleted("728".into()))
+        );
+        for bad in [
+            &br#"{}"#[..],
+            br#"{"id":null}"#,
+            br#"{"id":0}"#,
+            br#"{"id":-3}"#,
+            br#"{"id":"abc"}"#,
+            br#"{"id":""}"#,
+            br#"{"id":1.5}"#,
+            br#"[727]"#,
+        ] {
+            let err = interpret("order.deleted", bad).unwrap_err();
+            assert_eq!(err.channel, Channel::Woocommerce);
+            assert_eq!(err.topic, "order.deleted");
+            assert!(err.reason.contains("order id"), "{}", err.reason);
+        }
+        let err = interpret("order.deleted", b"{nope").unwrap_err();
+        assert!(err.reason.contains("not JSON"));
+    }
+
+    #[test]
     fn interpret_routes_topics() {
         let body = serde_json::to_vec(&order()).unwrap();
         for topic in ["order.created", "order.updated"] {
             assert!(matches!(interpret(topic, &body), Ok(Interpreted::Order(_))));
         }
         assert!(matches!(
-            interpret("order.deleted", br#"{"id":727}"#),
+            interpret("order.restored", br#"{"id":727}"#),
             Ok(Interpreted::Ignored(_))
         ));
         assert!(matches!(

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A connected WooCommerce store.
 #[derive(Clone)]
@@ -79,7 +79,8 @@ impl WooStore {
         Ok(all)
     }
 
-    /// Whether the order's notes already carry `number`; the id of that note.
+    /// The id of a note channel-sync wrote for tracking `number` (see [`is_tracking_note`]),
+    /// if the order has one.
     async fn find_note(&self, order_id: &str, number: &str) -> Result<Option<String>, ClientError> {
         let reply = self
             .api
@@ -88,11 +89,11 @@ impl WooStore {
         let (_, notes) = array(reply, "the order notes")?;
         Ok(notes
             .iter()
-            .find(|n| str_of(n, "note").contains(number))
+            .find(|n| is_tracking_note(str_of(n, "note"), number))
             .map(|n| id_string(n.get("id")).unwrap_or_else(|| "note".into())))
     }
 
-    /// Adds `text` as an order note unless a note already carries `number`.
+    /// Adds `text` as an order note unless channel-sync already wrote one for `number`.
     async fn ensure_note(
         &self,
         order_id: &str,
@@ -116,14 +117,101 @@ impl WooStore {
     }
 }
 
-/// Whether `lines` ships every line item's full quantity (by SKU). `None` = everything.
-fn ships_everything(order: &Value, lines: Option<&[ShippedSku]>) -> bool {
-    let Some(lines) = lines else {
-        return true;
-    };
-    let mut shipped: HashMap<&str, u64> = HashMap::new();
+/// Whether `text` is a tracking note channel-sync wrote for tracking `number`: it starts
+/// with `Shipped` or `Partially shipped` (the only two ways our notes start) and has
+/// `: tracking number {number}` followed by the end of the note, a space (before the
+/// tracking URL) or `". "` (before the partial-shipment sentence). Merely containing the
+/// number is not enough: a short tracking number also appears inside unrelated notes
+/// (payment ids, other carriers' numbers), and treating those as ours would silently drop
+/// this shipment's note. The carrier and URL parts are not compared, so a note WooCommerce
+/// stored with HTML-escaped characters still matches.
+fn is_tracking_note(text: &str, number: &str) -> bool {
+    let text = text.trim();
+    if !(text.starts_with("Shipped") || text.starts_with("Partially shipped")) {
+        return false;
+    }
+    let needle = format!(": tracking number {number}");
+    text.match_indices(&needle).any(|(at, _)| {
+        let rest = &text[at + needle.len()..];
+        rest.is_empty() || rest.starts_with(' ') || rest.starts_with(". ") || rest == "."
+    })
+}
+
+/// The order `meta_data` key where channel-sync records what each shipment shipped:
+/// a JSON object `{tracking number: {sku: quantity}}`, stored as a JSON *string* (a PHP
+/// array with numeric-looking keys could come back as a JSON list, a string comes back as
+/// written). The leading underscore hides it from the order screen's custom fields box; the
+/// REST API still returns it. Each shipment replaces its own entry (so a retry is
+/// idempotent) and keeps the others.
+pub(crate) const SHIPPED_META: &str = "_channel_sync_shipped";
+
+/// Quantities per SKU, by tracking number.
+type ShippedRecord = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// What earlier shipments recorded in [`SHIPPED_META`] (a JSON string, or an object if a
+/// plugin stored it decoded). Unreadable entries count as nothing shipped: the order then
+/// stays open rather than being completed by mistake.
+fn shipped_record(order: &Value) -> ShippedRecord {
+    let mut record = ShippedRecord::new();
+    for meta in order
+        .get("meta_data")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        if str_of(meta, "key") != SHIPPED_META {
+            continue;
+        }
+        let value = match meta.get("value") {
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            _ => None,
+        };
+        let Some(Value::Object(by_tracking)) = value else {
+            continue;
+        };
+        for (tracking, skus) in by_tracking {
+            let Value::Object(skus) = skus else {
+                continue;
+            };
+            let entry = record.entry(tracking.trim().to_owned()).or_default();
+            entry.clear();
+            for (sku, quantity) in skus {
+                let sku = sku.trim();
+                if let (false, Some(q)) = (sku.is_empty(), quantity.as_u64()) {
+                    *entry.entry(sku.to_owned()).or_default() += q;
+                }
+            }
+        }
+    }
+    record
+}
+
+/// One shipment's quantities by SKU (blank SKUs and zero quantities left out).
+fn by_sku(lines: &[ShippedSku]) -> BTreeMap<String, u64> {
+    let mut shipped = BTreeMap::new();
     for l in lines {
-        *shipped.entry(l.sku.trim()).or_default() += u64::from(l.quantity);
+        let sku = l.sku.trim();
+        if !sku.is_empty() && l.quantity > 0 {
+            *shipped.entry(sku.to_owned()).or_default() += u64::from(l.quantity);
+        }
+    }
+    shipped
+}
+
+/// Whether the quantities shipped so far (every shipment of `record`) cover every line
+/// item's quantity, by SKU.
+///
+/// Line items without a SKU are left out: the WMS ships by SKU, so no shipment can ever
+/// name them, and counting them would keep such an order open forever. They do not ship
+/// unnoticed: an order with a blank-SKU line is held at import ([`map_order`]), so it only
+/// reaches the WMS once someone has dealt with it.
+fn covers_every_line(order: &Value, record: &ShippedRecord) -> bool {
+    let mut shipped: HashMap<&str, u64> = HashMap::new();
+    for skus in record.values() {
+        for (sku, q) in skus {
+            *shipped.entry(sku.as_str()).or_default() += q;
+        }
     }
     let mut ordered: HashMap<String, u64> = HashMap::new();
     for item in order
@@ -136,15 +224,61 @@ fn ships_everything(order: &Value, lines: Option<&[ShippedSku]>) -> bool {
         if quantity == 0 {
             continue;
         }
-        match clean_sku(item) {
-            // A line without a SKU cannot be matched: it is not known to be shipped.
-            None => return false,
-            Some(sku) => *ordered.entry(sku).or_default() += quantity,
+        if let Some(sku) = clean_sku(item) {
+            *ordered.entry(sku).or_default() += quantity;
         }
     }
     ordered
         .iter()
         .all(|(sku, q)| shipped.get(sku.as_str()).copied().unwrap_or(0) >= *q)
+}
+
+/// The two passes of the orders poll: `status=any` (every status but `trash`), then
+/// `status=trash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Any,
+    Trash,
+}
+
+const TRASH_CURSOR: &str = "trash:";
+
+impl Pass {
+    fn status(self) -> &'static str {
+        match self {
+            Pass::Any => "any",
+            Pass::Trash => "trash",
+        }
+    }
+
+    /// The cursor of `page` in this pass: a bare number for the `any` pass (the format of
+    /// cursors saved before the trash pass existed), `trash:N` for the trash pass.
+    fn cursor(self, page: u64) -> String {
+        match self {
+            Pass::Any => page.to_string(),
+            Pass::Trash => format!("{TRASH_CURSOR}{page}"),
+        }
+    }
+}
+
+/// `None` → page 1 of the `any` pass; `"N"` → page N of the `any` pass; `"trash:N"` → page
+/// N of the trash pass. Anything else is refused.
+fn poll_cursor(cursor: Option<&str>) -> Result<(Pass, u64), ClientError> {
+    let Some(c) = cursor else {
+        return Ok((Pass::Any, 1));
+    };
+    let trimmed = c.trim();
+    match trimmed.strip_prefix(TRASH_CURSOR) {
+        Some(page) => page_cursor(Some(page))
+            .map(|p| (Pass::Trash, p))
+            .map_err(|_| {
+                ClientError::BadResponse(format!(
+                    "invalid page cursor {:?}",
+                    crate::channels::rest::snippet(c)
+                ))
+            }),
+        None => page_cursor(Some(trimmed)).map(|p| (Pass::Any, p)),
+    }
 }
 
 fn client_error(e: ClientError) -> ShipError {
@@ -153,17 +287,22 @@ fn client_error(e: ClientError) -> ShipError {
 
 #[async_trait]
 impl StoreApi for WooStore {
-    /// `GET /orders?modified_after=…&dates_are_gmt=true&status=any&orderby=id&order=asc
-    /// &per_page=100&page=N`. WooCommerce cannot sort by modification date (§2.3), so pages
-    /// go by id; the cursor is the page number. `dates_are_gmt=true` because `modified_after`
-    /// was read in the site timezone otherwise (issue #12594). An order that changes during
-    /// the walk can move pages; the next poll (from the same `since`) catches it.
+    /// `GET /orders?modified_after=…&dates_are_gmt=true&status=…&orderby=id&order=asc
+    /// &per_page=100&page=N`, in two passes: `status=any` first, then `status=trash`, because
+    /// `any` leaves trashed orders out and a trashed order must reach the WMS (it maps to
+    /// cancelled). WooCommerce cannot sort by modification date (§2.3), so pages go by id.
+    /// The cursor is `"N"` for page N of the `any` pass (as before the trash pass existed)
+    /// and `"trash:N"` for page N of the trash pass; after the last `any` page it is
+    /// `"trash:1"`, after the last trash page `None`. `dates_are_gmt=true` because
+    /// `modified_after` was read in the site timezone otherwise (issue #12594). An order
+    /// that changes during the walk can move pages; the next poll (from the same `since`)
+    /// catches it.
     async fn orders_updated_since(
         &self,
         since: DateTime<Utc>,
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError> {
-        let page = page_cursor(cursor)?;
+        let (pass, page) = poll_cursor(cursor)?;
         let since_text = since.format("%Y-%m-%dT%H:%M:%S").to_string();
         let page_text = page.to_string();
         let reply = self
@@ -173,7 +312,7 @@ impl StoreApi for WooStore {
                 &[
                     ("modified_after", &since_text),
                     ("dates_are_gmt", "true"),
-                    ("status", "any"),
+                    ("status", pass.status()),
                     ("orderby", "id"),
                     ("order", "asc"),
                     ("per_page", "100"),
@@ -193,8 +332,14 @@ impl StoreApi for WooStore {
                 )),
             }
         }
-        let next_cursor = (!items.is_empty() && has_next(&reply, page, items.len()))
-            .then(|| (page + 1).to_string());
+        let next_cursor = if !items.is_empty() && has_next(&reply, page, items.len()) {
+            Some(pass.cursor(page + 1))
+        } else {
+            match pass {
+                Pass::Any => Some(Pass::Trash.cursor(1)),
+                Pass::Trash => None,
+            }
+        };
         Ok(OrdersPage {
             orders,
             next_cursor,
@@ -297,13 +442,20 @@ impl StoreApi for WooStore {
     ///    not be one of the extension's providers). Without the extension: an order note
     ///    (`customer_note` = `notify_customer`, which emails the buyer) unless one already
     ///    carries the tracking number.
-    /// 3. `PUT /orders/{id} {"status":"completed"}` unless already completed, after the
-    ///    tracking (the Completed email shows the extension's tracking, §2.4), and only when
-    ///    `lines` covers every line item's full quantity by SKU: a partial shipment leaves the
-    ///    status and says so in a note. WooCommerce sends its Completed email whatever
-    ///    `notify_customer` says (its email settings decide).
+    /// 3. `PUT /orders/{id}`, after the tracking (the Completed email shows the extension's
+    ///    tracking, §2.4), with `"status":"completed"` unless already completed, when the
+    ///    order is fully shipped: `lines` is `None` ("everything"), or the quantities shipped
+    ///    so far (this shipment plus the earlier ones recorded in [`SHIPPED_META`]) cover
+    ///    every line item's quantity by SKU (lines without a SKU are left out, see
+    ///    [`covers_every_line`]). With `lines`, the same request records this shipment in
+    ///    `meta_data` [`SHIPPED_META`], so the last parcel of a multi-parcel order completes
+    ///    it. A partial shipment leaves the status and says so in a note. WooCommerce sends
+    ///    its Completed email whatever `notify_customer` says (its email settings decide).
     ///
-    /// A retry finds the tracking (or note) already there and adds nothing.
+    /// A retry finds the tracking (or our note, [`is_tracking_note`]) and its shipment
+    /// record already there and adds nothing. Two shipments of one order written at the same
+    /// moment could each miss the other's record (WooCommerce has no compare-and-set); the
+    /// order then stays open until a later shipment or the merchant completes it.
     async fn write_tracking(
         &self,
         channel_order_id: &str,
@@ -347,7 +499,21 @@ impl StoreApi for WooStore {
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty());
-        let complete = ships_everything(&order, lines);
+        // Whether the order is now fully shipped, and the updated shipment record to save
+        // (only when this shipment's entry is new or different: a retry writes nothing).
+        let (complete, record) = match lines {
+            None => (true, None),
+            Some(lines) => {
+                let mut record = shipped_record(&order);
+                let this = by_sku(lines);
+                let changed = record.get(number) != Some(&this);
+                record.insert(number.to_owned(), this);
+                (
+                    covers_every_line(&order, &record),
+                    changed.then_some(record),
+                )
+            }
+        };
         let mut ids = Vec::new();
 
         // The Shipment Tracking extension, if installed.
@@ -440,13 +606,92 @@ impl StoreApi for WooStore {
             }
         }
 
+        // One update, after the tracking: the shipment record and, when everything has
+        // shipped, the status.
+        let mut update = serde_json::Map::new();
         if complete && status != "completed" {
+            update.insert("status".into(), json!("completed"));
+        }
+        if let Some(record) = record {
+            let value = serde_json::to_string(&record)
+                .map_err(|e| client_error(ClientError::BadResponse(e.to_string())))?;
+            update.insert(
+                "meta_data".into(),
+                json!([{"key": SHIPPED_META, "value": value}]),
+            );
+        }
+        if !update.is_empty() {
             self.api
-                .send(Method::PUT, &order_path, &json!({"status": "completed"}))
+                .send(Method::PUT, &order_path, &Value::Object(update))
                 .await
                 .and_then(Reply::ok)
                 .map_err(client_error)?;
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_tracking_notes_match() {
+        for ours in [
+            "Shipped with DHL: tracking number JD0123",
+            "Shipped: tracking number JD0123",
+            "Shipped with DHL: tracking number JD0123 https://track.example.com/JD0123",
+            "Partially shipped with DHL: tracking number JD0123",
+            "Partially shipped with DHL: tracking number JD0123. The order stays processing until everything has shipped.",
+            "  Shipped with P&amp;O: tracking number JD0123 ",
+        ] {
+            assert!(is_tracking_note(ours, "JD0123"), "{ours}");
+        }
+        for other in [
+            "Payment captured (transaction JD0123).",
+            "Shipped with UPS: tracking number JD01234",
+            "Shipped with UPS: tracking number XJD0123",
+            "Order status changed: tracking number JD0123",
+            "Customer note: Shipped with DHL: tracking number JD0123? no",
+            "",
+        ] {
+            assert!(!is_tracking_note(other, "JD0123"), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_shipment_record_reads_strings_objects_and_ignores_garbage() {
+        let order = json!({"meta_data": [
+            {"key": "other", "value": "{\"X\":{\"A\":9}}"},
+            {"key": SHIPPED_META, "value": "{\"T1\":{\"A\":2,\" B \":1,\"\":4,\"C\":-1},\"T2\":[1]}"},
+            {"key": SHIPPED_META, "value": {"T3": {"A": 1}}},
+            {"key": SHIPPED_META, "value": "not json"},
+            {"key": SHIPPED_META, "value": 5}
+        ]});
+        let record = shipped_record(&order);
+        assert_eq!(
+            serde_json::to_value(&record).unwrap(),
+            json!({"T1": {"A": 2, "B": 1}, "T3": {"A": 1}})
+        );
+        assert!(shipped_record(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn completion_sums_every_recorded_shipment_and_skips_skuless_lines() {
+        let order = json!({"line_items": [
+            {"sku": "A", "quantity": 2},
+            {"sku": "A", "quantity": 1},
+            {"sku": "B", "quantity": 1},
+            {"sku": "", "quantity": 5},
+            {"quantity": 1},
+            {"sku": "Z", "quantity": 0}
+        ]});
+        let mut record = ShippedRecord::new();
+        record.insert("T1".into(), BTreeMap::from([("A".into(), 2)]));
+        assert!(!covers_every_line(&order, &record));
+        record.insert("T2".into(), BTreeMap::from([("B".into(), 1)]));
+        assert!(!covers_every_line(&order, &record));
+        record.insert("T3".into(), BTreeMap::from([("A".into(), 1)]));
+        assert!(covers_every_line(&order, &record));
     }
 }

@@ -276,7 +276,7 @@ async fn ensure_webhooks_creates_only_the_missing_topic() {
     mount_webhook_list(
         &server,
         json!([
-            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY},
+            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             // Someone else's webhook on our other topic is not ours.
             {"id": 5, "topic": "order.updated", "status": "active", "delivery_url": "https://erp.example.com/hook"}
         ]),
@@ -306,6 +306,7 @@ async fn ensure_webhooks_creates_only_the_missing_topic() {
             existing: vec!["order.created".into()],
             created: vec!["order.updated".into()],
             reenabled: vec![],
+            updated: vec![],
         }
     );
 }
@@ -316,7 +317,7 @@ async fn ensure_webhooks_reenables_a_disabled_one() {
     mount_webhook_list(
         &server,
         json!([
-            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY},
+            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             {"id": 9, "topic": "order.updated", "status": "disabled", "delivery_url": DELIVERY}
         ]),
     )
@@ -349,8 +350,8 @@ async fn ensure_webhooks_changes_nothing_when_both_are_active() {
     mount_webhook_list(
         &server,
         json!([
-            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY},
-            {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY}
+            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"}
         ]),
     )
     .await;
@@ -359,7 +360,7 @@ async fn ensure_webhooks_changes_nothing_when_both_are_active() {
         .await
         .unwrap();
     assert_eq!(report.existing.len(), 2);
-    assert!(report.created.is_empty() && report.reenabled.is_empty());
+    assert!(report.created.is_empty() && report.reenabled.is_empty() && report.updated.is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
@@ -385,7 +386,7 @@ async fn ensure_webhooks_pages_through_the_list() {
             json_reply(
                 200,
                 json!([
-                    {"id": 104, "topic": "order.created", "status": "active", "delivery_url": DELIVERY},
+                    {"id": 104, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
                     {"id": 107, "topic": "order.updated", "status": "paused", "delivery_url": DELIVERY}
                 ]),
             )
@@ -407,6 +408,94 @@ async fn ensure_webhooks_pages_through_the_list() {
         .unwrap();
     assert_eq!(report.reenabled, vec!["order.updated".to_owned()]);
     assert_eq!(report.existing, vec!["order.created".to_owned()]);
+}
+
+/// Secret drift: an active webhook of ours listed with another secret, or with none, is sent
+/// ours again; one listed with ours is left alone.
+#[tokio::test]
+async fn ensure_webhooks_resends_our_secret_when_the_listing_shows_another_or_none() {
+    let server = MockServer::start().await;
+    mount_webhook_list(
+        &server,
+        json!([
+            // Re-created connection: the store still signs with the old secret.
+            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "oldsecret"},
+            // No secret field at all (WooCommerce's own listing leaves it out).
+            {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY}
+        ]),
+    )
+    .await;
+    for id in ["4", "7"] {
+        Mock::given(method("PUT"))
+            .and(path(format!("/wp-json/wc/v3/webhooks/{id}")))
+            .and(header("authorization", AUTH))
+            .and(body_json(json!({"status": "active", "secret": "whsec123"})))
+            .respond_with(json_reply(200, json!({"id": id, "status": "active"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .respond_with(json_reply(201, json!({})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let report = client()
+        .ensure_webhooks(&creds(&server), DELIVERY)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        WebhookReport {
+            existing: vec![],
+            created: vec![],
+            reenabled: vec![],
+            updated: vec!["order.created".into(), "order.updated".into()],
+        }
+    );
+}
+
+#[tokio::test]
+async fn ensure_webhooks_leaves_a_webhook_with_our_secret_alone() {
+    let server = MockServer::start().await;
+    mount_webhook_list(
+        &server,
+        json!([
+            {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY, "secret": "oldsecret"}
+        ]),
+    )
+    .await;
+    Mock::given(method("PUT"))
+        .and(path("/wp-json/wc/v3/webhooks/7"))
+        .and(body_json(json!({"status": "active", "secret": "whsec123"})))
+        .respond_with(json_reply(200, json!({"id": 7})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/wp-json/wc/v3/webhooks/4"))
+        .respond_with(json_reply(200, json!({"id": 4})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let report = client()
+        .ensure_webhooks(&creds(&server), DELIVERY)
+        .await
+        .unwrap();
+    assert_eq!(report.existing, vec!["order.created".to_owned()]);
+    assert_eq!(report.updated, vec!["order.updated".to_owned()]);
+    assert!(report.created.is_empty() && report.reenabled.is_empty());
+}
+
+#[test]
+fn webhook_reports_recorded_without_updated_still_read() {
+    let report: WebhookReport = serde_json::from_value(
+        json!({"existing": ["order.created"], "created": [], "reenabled": ["order.updated"]}),
+    )
+    .unwrap();
+    assert!(report.updated.is_empty());
+    assert_eq!(serde_json::to_value(&report).unwrap()["updated"], json!([]));
 }
 
 #[tokio::test]
@@ -441,11 +530,20 @@ fn wc_order(id: u64, status: &str) -> Value {
 }
 
 async fn mount_orders_page(server: &MockServer, page: &str, template: ResponseTemplate) {
+    mount_orders_pass(server, "any", page, template).await
+}
+
+async fn mount_orders_pass(
+    server: &MockServer,
+    status: &str,
+    page: &str,
+    template: ResponseTemplate,
+) {
     Mock::given(method("GET"))
         .and(path("/wp-json/wc/v3/orders"))
         .and(query_param("modified_after", "2026-11-20T08:30:00"))
         .and(query_param("dates_are_gmt", "true"))
-        .and(query_param("status", "any"))
+        .and(query_param("status", status))
         .and(query_param("orderby", "id"))
         .and(query_param("order", "asc"))
         .and(query_param("per_page", "100"))
@@ -498,8 +596,118 @@ async fn poll_pages_by_number_and_skips_unmappable_orders() {
         .orders_updated_since(since, first.next_cursor.as_deref())
         .await
         .unwrap();
-    assert_eq!(second.next_cursor, None);
+    // The last page of the `any` pass leads to the trash pass.
+    assert_eq!(second.next_cursor.as_deref(), Some("trash:1"));
     assert!(second.orders[0].cancelled);
+}
+
+/// `status=any` leaves trashed orders out: after the last `any` page the poll walks
+/// `status=trash` with the same parameters, and a trashed order arrives cancelled.
+#[tokio::test]
+async fn poll_walks_trashed_orders_after_the_any_pass() {
+    let server = MockServer::start().await;
+    mount_orders_pass(
+        &server,
+        "any",
+        "1",
+        json_reply(200, json!([wc_order(11, "processing")])).insert_header("X-WP-TotalPages", "1"),
+    )
+    .await;
+    // A full trash page without X-WP-TotalPages: there may be more.
+    let trashed: Vec<Value> = (101..=200).map(|i| wc_order(i, "trash")).collect();
+    mount_orders_pass(
+        &server,
+        "trash",
+        "1",
+        json_reply(200, Value::Array(trashed)),
+    )
+    .await;
+    mount_orders_pass(
+        &server,
+        "trash",
+        "2",
+        json_reply(200, json!([wc_order(201, "trash")])).insert_header("X-WP-TotalPages", "2"),
+    )
+    .await;
+    let store = store(&server);
+    let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 30, 0).unwrap();
+    let mut cursor: Option<String> = None;
+    let mut cursors = Vec::new();
+    let mut cancelled = Vec::new();
+    loop {
+        let page = store
+            .orders_updated_since(since, cursor.as_deref())
+            .await
+            .unwrap();
+        cancelled.extend(
+            page.orders
+                .iter()
+                .filter(|o| o.cancelled)
+                .map(|o| o.channel_order_id.as_str().to_owned()),
+        );
+        cursor = page.next_cursor;
+        cursors.push(cursor.clone());
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        cursors,
+        [Some("trash:1".to_owned()), Some("trash:2".to_owned()), None]
+    );
+    assert_eq!(cancelled.len(), 101);
+    assert_eq!(cancelled.last().map(String::as_str), Some("201"));
+    let statuses: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
+            format!("{}:{}", q["status"], q["page"])
+        })
+        .collect();
+    assert_eq!(statuses, ["any:1", "trash:1", "trash:2"]);
+}
+
+#[tokio::test]
+async fn poll_cursors_keep_bare_numbers_and_refuse_garbage() {
+    let server = MockServer::start().await;
+    // An empty `any` page: on to the trash pass.
+    mount_orders_pass(&server, "any", "3", json_reply(200, json!([]))).await;
+    mount_orders_pass(
+        &server,
+        "trash",
+        "4",
+        json_reply(200, json!([])).insert_header("X-WP-TotalPages", "4"),
+    )
+    .await;
+    let store = store(&server);
+    let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 30, 0).unwrap();
+    let page = store.orders_updated_since(since, Some("3")).await.unwrap();
+    assert_eq!(page.next_cursor.as_deref(), Some("trash:1"));
+    let page = store
+        .orders_updated_since(since, Some("trash:4"))
+        .await
+        .unwrap();
+    assert_eq!(page.next_cursor, None);
+    for bad in [
+        "trash:",
+        "trash:0",
+        "trash:x",
+        "any:1",
+        "trash:1:2",
+        "-1",
+        "",
+    ] {
+        assert!(
+            matches!(
+                store.orders_updated_since(since, Some(bad)).await,
+                Err(ClientError::BadResponse(m)) if m.contains("invalid page cursor")
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -708,6 +916,24 @@ async fn mount_complete(server: &MockServer, times: u64) {
         .await;
 }
 
+/// `PUT /orders/727` with exactly `body`, `times` times.
+async fn mount_order_update(server: &MockServer, body: Value, times: u64) {
+    Mock::given(method("PUT"))
+        .and(path("/wp-json/wc/v3/orders/727"))
+        .and(header("authorization", AUTH))
+        .and(body_json(body))
+        .respond_with(json_reply(200, order_json("processing")))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// The `meta_data` update recording `record` ({tracking: {sku: qty}}) as channel-sync's
+/// shipment record (a JSON string).
+fn shipped_meta(record: Value) -> Value {
+    json!([{"key": "_channel_sync_shipped", "value": record.to_string()}])
+}
+
 async fn no_route(server: &MockServer) {
     mount_trackings(
         server,
@@ -855,7 +1081,16 @@ async fn tracking_without_the_extension_is_a_customer_note() {
         .expect(1)
         .mount(&server)
         .await;
-    mount_complete(&server, 1).await;
+    // Completed, with this shipment recorded, in one update.
+    mount_order_update(
+        &server,
+        json!({
+            "status": "completed",
+            "meta_data": shipped_meta(json!({"JD0123": {"HOOD-M": 1, "TS-1": 2}}))
+        }),
+        1,
+    )
+    .await;
     let lines = [
         ShippedSku {
             sku: "TS-1".into(),
@@ -927,6 +1162,13 @@ async fn partial_shipment_is_noted_but_not_completed() {
         .mount(&server)
         .await;
     mount_complete(&server, 0).await;
+    // The status stays; what this parcel shipped is recorded for the next one.
+    mount_order_update(
+        &server,
+        json!({"meta_data": shipped_meta(json!({"JD0123": {"TS-1": 2}}))}),
+        1,
+    )
+    .await;
     let lines = [ShippedSku {
         sku: "TS-1".into(),
         quantity: 2,
@@ -1224,6 +1466,12 @@ async fn partial_shipment_with_the_extension_adds_tracking_and_a_private_note() 
         .mount(&server)
         .await;
     mount_complete(&server, 0).await;
+    mount_order_update(
+        &server,
+        json!({"meta_data": shipped_meta(json!({"JD0123": {"HOOD-M": 1}}))}),
+        1,
+    )
+    .await;
     let lines = [ShippedSku {
         sku: "HOOD-M".into(),
         quantity: 1,
@@ -1233,4 +1481,244 @@ async fn partial_shipment_with_the_extension_adds_tracking_and_a_private_note() 
         .await
         .unwrap();
     assert_eq!(ids, vec!["t7".to_owned(), "46".to_owned()]);
+}
+
+// ---------- multi-parcel orders and our notes ----------
+
+/// `GET /orders/727` answering `order`.
+async fn mount_order_value(server: &MockServer, order: Value) {
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders/727"))
+        .and(header("authorization", AUTH))
+        .respond_with(json_reply(200, order))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// `GET /orders/727/notes` answering `notes`.
+async fn mount_notes(server: &MockServer, notes: Value) {
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders/727/notes"))
+        .and(header("authorization", AUTH))
+        .respond_with(json_reply(200, notes))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// `POST /orders/727/notes` with exactly `note`, answering id `id`.
+async fn mount_note_post(server: &MockServer, note: &str, customer_note: bool, id: u64) {
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/orders/727/notes"))
+        .and(header("authorization", AUTH))
+        .and(body_json(
+            json!({"note": note, "customer_note": customer_note}),
+        ))
+        .respond_with(json_reply(201, json!({"id": id})))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn parcel(number: &str) -> Tracking {
+    Tracking {
+        company: "DHL".into(),
+        number: number.into(),
+        url: None,
+    }
+}
+
+/// The second parcel of a two-parcel order completes it: the first parcel's quantities were
+/// recorded on the order, and with this one they cover every line.
+#[tokio::test]
+async fn the_last_parcel_of_a_multi_parcel_order_completes_it() {
+    let server = MockServer::start().await;
+    let mut order = order_json("processing");
+    order["meta_data"] = json!([
+        {"id": 90, "key": "_billing_vat", "value": "IE123"},
+        {"id": 91, "key": "_channel_sync_shipped", "value": json!({"JD0001": {"TS-1": 2}}).to_string()}
+    ]);
+    mount_order_value(&server, order).await;
+    no_route(&server).await;
+    mount_notes(
+        &server,
+        json!([{"id": 45, "note": "Partially shipped with DHL: tracking number JD0001"}]),
+    )
+    .await;
+    mount_note_post(
+        &server,
+        "Shipped with DHL: tracking number JD0123",
+        true,
+        47,
+    )
+    .await;
+    mount_order_update(
+        &server,
+        json!({
+            "status": "completed",
+            "meta_data": shipped_meta(json!({"JD0001": {"TS-1": 2}, "JD0123": {"HOOD-M": 1}}))
+        }),
+        1,
+    )
+    .await;
+    let lines = [ShippedSku {
+        sku: "HOOD-M".into(),
+        quantity: 1,
+    }];
+    let ids = store(&server)
+        .write_tracking("727", Some(&lines), &parcel("JD0123"), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["47".to_owned()]);
+}
+
+/// Three parcels: the second one still leaves a line short, so the order stays open.
+#[tokio::test]
+async fn a_middle_parcel_leaves_the_order_open() {
+    let server = MockServer::start().await;
+    let mut order = order_json("processing");
+    // Recorded as an object by some plugin: read as well.
+    order["meta_data"] = json!([
+        {"id": 91, "key": "_channel_sync_shipped", "value": {"JD0001": {"TS-1": 1}}}
+    ]);
+    mount_order_value(&server, order).await;
+    no_route(&server).await;
+    mount_notes(&server, json!([])).await;
+    mount_note_post(
+        &server,
+        "Partially shipped with DHL: tracking number JD0002",
+        true,
+        48,
+    )
+    .await;
+    mount_complete(&server, 0).await;
+    mount_order_update(
+        &server,
+        json!({"meta_data": shipped_meta(json!({"JD0001": {"TS-1": 1}, "JD0002": {"HOOD-M": 1}}))}),
+        1,
+    )
+    .await;
+    let lines = [ShippedSku {
+        sku: "HOOD-M".into(),
+        quantity: 1,
+    }];
+    let ids = store(&server)
+        .write_tracking("727", Some(&lines), &parcel("JD0002"), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["48".to_owned()]);
+}
+
+/// A retry of a partial parcel whose note and record are already on the order writes
+/// nothing.
+#[tokio::test]
+async fn a_partial_parcel_retry_writes_nothing() {
+    let server = MockServer::start().await;
+    let mut order = order_json("processing");
+    order["meta_data"] = json!([
+        {"id": 91, "key": "_channel_sync_shipped", "value": json!({"JD0123": {"TS-1": 2}}).to_string()}
+    ]);
+    mount_order_value(&server, order).await;
+    no_route(&server).await;
+    mount_notes(
+        &server,
+        json!([{"id": 45, "note": "Partially shipped with DHL: tracking number JD0123"}]),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(json_reply(201, json!({})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(json_reply(200, json!({})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let lines = [ShippedSku {
+        sku: "TS-1".into(),
+        quantity: 2,
+    }];
+    let ids = store(&server)
+        .write_tracking("727", Some(&lines), &parcel("JD0123"), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["45".to_owned()]);
+}
+
+/// A line item without a SKU cannot be shipped by SKU: it does not keep the order open.
+#[tokio::test]
+async fn lines_without_a_sku_do_not_block_completion() {
+    let server = MockServer::start().await;
+    let mut order = order_json("processing");
+    order["line_items"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": 3, "sku": "  ", "quantity": 1, "name": "Gift wrap"}));
+    mount_order_value(&server, order).await;
+    no_route(&server).await;
+    mount_notes(&server, json!([])).await;
+    mount_note_post(
+        &server,
+        "Shipped with DHL: tracking number JD0123",
+        false,
+        49,
+    )
+    .await;
+    mount_order_update(
+        &server,
+        json!({
+            "status": "completed",
+            "meta_data": shipped_meta(json!({"JD0123": {"HOOD-M": 1, "TS-1": 2}}))
+        }),
+        1,
+    )
+    .await;
+    let lines = [
+        ShippedSku {
+            sku: "TS-1".into(),
+            quantity: 2,
+        },
+        ShippedSku {
+            sku: "HOOD-M".into(),
+            quantity: 1,
+        },
+    ];
+    let ids = store(&server)
+        .write_tracking("727", Some(&lines), &parcel("JD0123"), false)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["49".to_owned()]);
+}
+
+/// A note that merely contains the tracking number (a payment id, another carrier's longer
+/// number) is not ours: our note is still written.
+#[tokio::test]
+async fn unrelated_notes_with_the_number_do_not_count_as_ours() {
+    let server = MockServer::start().await;
+    mount_order(&server, "processing").await;
+    no_route(&server).await;
+    mount_notes(
+        &server,
+        json!([
+            {"id": 3, "note": "Payment captured via Stripe (charge ch_JD0123)."},
+            {"id": 4, "note": "Shipped with UPS: tracking number JD01234"},
+            {"id": 5, "note": "Customer asked about JD0123 on the phone"}
+        ]),
+    )
+    .await;
+    mount_note_post(
+        &server,
+        "Shipped with DHL: tracking number JD0123",
+        true,
+        50,
+    )
+    .await;
+    mount_complete(&server, 1).await;
+    let ids = store(&server)
+        .write_tracking("727", None, &dhl(None), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["50".to_owned()]);
 }
