@@ -220,7 +220,7 @@ async fn a_woocommerce_store_end_to_end() {
     assert_eq!(connected["display_name"], "Demo Woo");
     assert_eq!(
         connected["webhooks"]["created"],
-        json!(["order.created", "order.updated"])
+        json!(["order.created", "order.updated", "order.deleted"])
     );
     // The key's write access was checked without side effects, then the webhooks created
     // with our URL and a secret of ours, authenticated with the key.
@@ -229,7 +229,7 @@ async fn a_woocommerce_store_end_to_end() {
         json!({})
     );
     let created = requests_to(&woo, "POST", &format!("{WC}/webhooks")).await;
-    assert_eq!(created.len(), 2);
+    assert_eq!(created.len(), 3);
     let secret = json_of(&created[0])["secret"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 32 && secret.chars().all(|c| c.is_ascii_alphanumeric()));
     for hook in &created {

@@ -26,7 +26,7 @@ pub enum CreateOutcome {
     /// A new connection was stored.
     Created,
     /// The shop is already connected; here is that connection (possibly another tenant's).
-    ShopTaken(Connection),
+    ShopTaken(Box<Connection>),
 }
 
 /// Connected stores.

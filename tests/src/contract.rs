@@ -104,7 +104,7 @@ pub async fn connections_one_per_shop(b: &Backend) {
     let second = connection(&crate::unique("t"), &shop);
     assert_eq!(
         b.connections.create(&second).await.unwrap(),
-        CreateOutcome::ShopTaken(first.clone())
+        CreateOutcome::ShopTaken(Box::new(first.clone()))
     );
     assert_eq!(
         b.connections.get(&second.tenant, &second.id).await.unwrap(),

@@ -157,7 +157,7 @@ impl Connections for DynamoStore {
                     return Err(sdk_error("dynamodb create connection", e));
                 }
                 match self.find_by_shop(c.channel, &c.shop).await? {
-                    Some(existing) => Ok(CreateOutcome::ShopTaken(existing)),
+                    Some(existing) => Ok(CreateOutcome::ShopTaken(Box::new(existing))),
                     None => Err(PortError::Unavailable(
                         "connection create conflicted but no owner was found; retry".into(),
                     )),

@@ -126,7 +126,7 @@ impl Connections for EmbeddedStore {
                     .optional()
                     .map_err(unavailable)?;
                 if let Some(body) = existing {
-                    return Ok(CreateOutcome::ShopTaken(from_json(body)?));
+                    return Ok(CreateOutcome::ShopTaken(Box::new(from_json(body)?)));
                 }
                 tx.execute(
                     "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",

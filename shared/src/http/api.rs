@@ -306,7 +306,7 @@ pub(crate) async fn upsert_connection(
                 connections,
                 vault,
                 tenant,
-                existing,
+                *existing,
                 credentials,
                 display_name,
                 settings,

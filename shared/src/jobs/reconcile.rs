@@ -607,6 +607,7 @@ mod tests {
                 "2026-11-27T08:50:00",
             ))
             .and(wiremock::matchers::query_param("dates_are_gmt", "true"))
+            .and(wiremock::matchers::query_param("status", "any"))
             .respond_with(
                 ResponseTemplate::new(200)
                     .set_body_json(json!([
@@ -614,6 +615,18 @@ mod tests {
                         woo_order(2, "pending"),
                         woo_order(3, "completed")
                     ]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        // The second pass reads trashed orders (none here).
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("status", "trash"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([]))
                     .insert_header("X-WP-TotalPages", "1"),
             )
             .expect(1)
@@ -640,12 +653,13 @@ mod tests {
         let run = reconcile_connection(&w.deps, &woo).await.unwrap();
         assert_eq!(
             (
+                run.pages,
                 run.found,
                 run.enqueued,
                 run.not_ready,
                 run.missed_by_webhooks
             ),
-            (3, 1, 2, 1)
+            (2, 3, 1, 2, 1)
         );
         assert_eq!(run.outcome, "completed");
         consume(&w).await;

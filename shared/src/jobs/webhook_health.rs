@@ -39,6 +39,8 @@ pub struct HealthReport {
     pub created: Vec<String>,
     /// Subscriptions the channel had disabled or paused, switched back on.
     pub reenabled: Vec<String>,
+    /// Active subscriptions whose secret was (re)set to ours.
+    pub updated: Vec<String>,
 }
 
 impl From<EnsureReport> for HealthReport {
@@ -47,6 +49,7 @@ impl From<EnsureReport> for HealthReport {
             existing: r.existing,
             created: r.created,
             reenabled: Vec::new(),
+            updated: Vec::new(),
         }
     }
 }
@@ -109,6 +112,7 @@ pub async fn ensure_for(
                     existing: r.existing,
                     created: r.created,
                     reenabled: r.reenabled,
+                    updated: r.updated,
                 })
         }
         _ => return Ok(None),
@@ -120,7 +124,7 @@ pub async fn ensure_for(
         }
         Err(e) => return Err(e.into()),
     };
-    let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled});
+    let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled, "updated": report.updated});
     deps.idempotency
         .complete(
             &format!("webhook-health-last#{}", connection.id),
@@ -255,7 +259,8 @@ mod tests {
                 ResponseTemplate::new(200)
                     .set_body_json(json!([
                         {"id": 5, "topic": "order.created", "status": "disabled", "delivery_url": url},
-                        {"id": 6, "topic": "order.updated", "status": "active", "delivery_url": url}
+                        {"id": 6, "topic": "order.updated", "status": "active", "delivery_url": url, "secret": "wooSecret123"},
+                        {"id": 7, "topic": "order.deleted", "status": "active", "delivery_url": url, "secret": "wooSecret123"}
                     ]))
                     .insert_header("X-WP-TotalPages", "1"),
             )
@@ -298,7 +303,7 @@ mod tests {
             .unwrap();
         let report = ensure_for(&deps, &woo).await.unwrap().unwrap();
         assert_eq!(report.reenabled, vec!["order.created"]);
-        assert_eq!(report.existing, vec!["order.updated"]);
+        assert_eq!(report.existing, vec!["order.updated", "order.deleted"]);
         assert!(report.created.is_empty());
         let record = deps
             .idempotency

@@ -28,8 +28,9 @@ pub use store::WooStore;
 pub use webhook::{is_ping, sign, verify};
 
 /// The webhook topics channel-sync subscribes to (§2.1: there is no "paid" or "cancelled"
-/// topic; `order.updated` carries those changes in `status` / `date_paid_gmt`).
-pub const WEBHOOK_TOPICS: &[&str] = &["order.created", "order.updated"];
+/// topic; `order.updated` carries those changes in `status` / `date_paid_gmt`; trashing an
+/// order fires `order.deleted`, whose payload is only the id).
+pub const WEBHOOK_TOPICS: &[&str] = &["order.created", "order.updated", "order.deleted"];
 
 /// The REST namespace root, below the store URL.
 pub(crate) const API_ROOT: &str = "/wp-json/wc/v3";

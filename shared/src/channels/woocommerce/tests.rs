@@ -277,6 +277,7 @@ async fn ensure_webhooks_creates_only_the_missing_topic() {
         &server,
         json!([
             {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 54, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             // Someone else's webhook on our other topic is not ours.
             {"id": 5, "topic": "order.updated", "status": "active", "delivery_url": "https://erp.example.com/hook"}
         ]),
@@ -303,7 +304,7 @@ async fn ensure_webhooks_creates_only_the_missing_topic() {
     assert_eq!(
         report,
         WebhookReport {
-            existing: vec!["order.created".into()],
+            existing: vec!["order.created".into(), "order.deleted".into()],
             created: vec!["order.updated".into()],
             reenabled: vec![],
             updated: vec![],
@@ -318,6 +319,7 @@ async fn ensure_webhooks_reenables_a_disabled_one() {
         &server,
         json!([
             {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 54, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             {"id": 9, "topic": "order.updated", "status": "disabled", "delivery_url": DELIVERY}
         ]),
     )
@@ -340,7 +342,10 @@ async fn ensure_webhooks_reenables_a_disabled_one() {
         .await
         .unwrap();
     assert_eq!(report.reenabled, vec!["order.updated".to_owned()]);
-    assert_eq!(report.existing, vec!["order.created".to_owned()]);
+    assert_eq!(
+        report.existing,
+        vec!["order.created".to_owned(), "order.deleted".to_owned()]
+    );
     assert!(report.created.is_empty());
 }
 
@@ -351,6 +356,7 @@ async fn ensure_webhooks_changes_nothing_when_both_are_active() {
         &server,
         json!([
             {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 54, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"}
         ]),
     )
@@ -359,7 +365,7 @@ async fn ensure_webhooks_changes_nothing_when_both_are_active() {
         .ensure_webhooks(&creds(&server), DELIVERY)
         .await
         .unwrap();
-    assert_eq!(report.existing.len(), 2);
+    assert_eq!(report.existing.len(), 3);
     assert!(report.created.is_empty() && report.reenabled.is_empty() && report.updated.is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
@@ -387,6 +393,7 @@ async fn ensure_webhooks_pages_through_the_list() {
                 200,
                 json!([
                     {"id": 104, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+                    {"id": 154, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
                     {"id": 107, "topic": "order.updated", "status": "paused", "delivery_url": DELIVERY}
                 ]),
             )
@@ -407,7 +414,10 @@ async fn ensure_webhooks_pages_through_the_list() {
         .await
         .unwrap();
     assert_eq!(report.reenabled, vec!["order.updated".to_owned()]);
-    assert_eq!(report.existing, vec!["order.created".to_owned()]);
+    assert_eq!(
+        report.existing,
+        vec!["order.created".to_owned(), "order.deleted".to_owned()]
+    );
 }
 
 /// Secret drift: an active webhook of ours listed with another secret, or with none, is sent
@@ -420,6 +430,7 @@ async fn ensure_webhooks_resends_our_secret_when_the_listing_shows_another_or_no
         json!([
             // Re-created connection: the store still signs with the old secret.
             {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "oldsecret"},
+            {"id": 54, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             // No secret field at all (WooCommerce's own listing leaves it out).
             {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY}
         ]),
@@ -447,7 +458,7 @@ async fn ensure_webhooks_resends_our_secret_when_the_listing_shows_another_or_no
     assert_eq!(
         report,
         WebhookReport {
-            existing: vec![],
+            existing: vec!["order.deleted".into()],
             created: vec![],
             reenabled: vec![],
             updated: vec!["order.created".into(), "order.updated".into()],
@@ -462,6 +473,7 @@ async fn ensure_webhooks_leaves_a_webhook_with_our_secret_alone() {
         &server,
         json!([
             {"id": 4, "topic": "order.created", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
+            {"id": 54, "topic": "order.deleted", "status": "active", "delivery_url": DELIVERY, "secret": "whsec123"},
             {"id": 7, "topic": "order.updated", "status": "active", "delivery_url": DELIVERY, "secret": "oldsecret"}
         ]),
     )
@@ -483,7 +495,10 @@ async fn ensure_webhooks_leaves_a_webhook_with_our_secret_alone() {
         .ensure_webhooks(&creds(&server), DELIVERY)
         .await
         .unwrap();
-    assert_eq!(report.existing, vec!["order.created".to_owned()]);
+    assert_eq!(
+        report.existing,
+        vec!["order.created".to_owned(), "order.deleted".to_owned()]
+    );
     assert_eq!(report.updated, vec!["order.updated".to_owned()]);
     assert!(report.created.is_empty() && report.reenabled.is_empty());
 }
