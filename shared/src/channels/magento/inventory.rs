@@ -11,11 +11,20 @@
 //! not yet shipped): the WMS must push the **physical** quantity, not physical minus unshipped
 //! orders, or those orders count twice (reference §3.5; magento/inventory#2725).
 //!
+//! When a request of several source items is refused (400: one unknown SKU fails the whole
+//! list), its items are sent again one per request, so only the bad ones are rejected, each
+//! with its own message.
+//!
+//! A SKU that is `.` or `..` is never sent (as a path segment the URL parser would resolve
+//! it): it is rejected as `invalid_sku`.
+//!
 //! SKUs in paths are percent-encoded; a `/` becomes `%2F`, which some web servers refuse or
 //! decode before Magento sees it (Apache without `AllowEncodedSlashes NoDecode`): such SKUs
 //! can fail on the legacy path.
 
-use super::{is_acl_refusal, is_no_route, segment, MagentoClient, MagentoCredentials, Target};
+use super::{
+    is_acl_refusal, is_dot_segment, is_no_route, segment, MagentoClient, MagentoCredentials, Target,
+};
 use crate::channels::rest::Reply;
 use crate::channels::ClientError;
 use crate::inventory::channel::{InventoryChannel, ItemResult, PushError, PushItem};
@@ -55,7 +64,8 @@ impl MagentoInventory {
         })
     }
 
-    async fn msi(&self, items: &[PushItem]) -> Result<Option<Vec<ItemResult>>, PushError> {
+    /// One `POST /V1/inventory/source-items` of `items`.
+    async fn post_source_items(&self, items: &[PushItem]) -> Result<Reply, PushError> {
         let source_items: Vec<Value> = items
             .iter()
             .map(|i| {
@@ -69,8 +79,7 @@ impl MagentoInventory {
             })
             .collect();
         let body = json!({ "sourceItems": source_items });
-        let reply = self
-            .client
+        self.client
             .send(
                 &self.target,
                 Method::POST,
@@ -78,30 +87,42 @@ impl MagentoInventory {
                 Some(&body),
             )
             .await
-            .map_err(push_error)?;
+            .map_err(push_error)
+    }
+
+    /// `Ok(None)` when the store has no MSI. A refused request of several items is retried
+    /// one item per request.
+    async fn msi(&self, items: &[PushItem]) -> Result<Option<Vec<ItemResult>>, PushError> {
+        let reply = self.post_source_items(items).await?;
         if is_no_route(&reply) {
             return Ok(None);
         }
         if reply.status.is_success() {
             return Ok(Some(vec![ItemResult::Set; items.len()]));
         }
-        if reply.status == StatusCode::BAD_REQUEST {
-            let message = super::error_message(&reply);
-            return Ok(Some(
-                items
-                    .iter()
-                    .map(|_| ItemResult::Rejected {
-                        code: "rejected".into(),
-                        message: message.clone(),
-                    })
-                    .collect(),
-            ));
+        if reply.status != StatusCode::BAD_REQUEST {
+            return Err(reply_error(reply));
         }
-        Err(reply_error(reply))
+        if items.len() == 1 {
+            return Ok(Some(vec![rejected(&reply)]));
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let reply = self.post_source_items(std::slice::from_ref(item)).await?;
+            results.push(match reply.status {
+                s if s.is_success() => ItemResult::Set,
+                StatusCode::BAD_REQUEST => rejected(&reply),
+                _ => return Err(reply_error(reply)),
+            });
+        }
+        Ok(Some(results))
     }
 
     async fn legacy(&self, item: &PushItem) -> Result<ItemResult, PushError> {
-        let sku = segment(&item.item);
+        let sku = match segment(&item.item) {
+            Ok(sku) => sku,
+            Err(message) => return Ok(invalid_sku(message)),
+        };
         let reply = self
             .client
             .send(
@@ -115,7 +136,10 @@ impl MagentoInventory {
         if reply.status == StatusCode::NOT_FOUND {
             return Ok(ItemResult::Rejected {
                 code: "not_found".into(),
-                message: format!("no such product on Magento ({})", reply.message()),
+                message: format!(
+                    "no such product on Magento ({})",
+                    super::message_of(reply.status, &reply.body)
+                ),
             });
         }
         if !reply.status.is_success() {
@@ -129,12 +153,21 @@ impl MagentoInventory {
         };
         let quantity = item.quantity.max(0);
         let body = json!({"stockItem": {"qty": quantity, "is_in_stock": quantity > 0}});
+        let item_segment = match segment(&item_id) {
+            Ok(s) => s,
+            Err(message) => {
+                return Ok(ItemResult::Rejected {
+                    code: "no_stock_item".into(),
+                    message: format!("Magento returned an unusable stock item id: {message}"),
+                })
+            }
+        };
         let reply = self
             .client
             .send(
                 &self.target,
                 Method::PUT,
-                &format!("/products/{sku}/stockItems/{}", segment(&item_id)),
+                &format!("/products/{sku}/stockItems/{item_segment}"),
                 Some(&body),
             )
             .await
@@ -150,6 +183,21 @@ impl MagentoInventory {
     }
 }
 
+/// A refused item, with Magento's reasons.
+fn rejected(reply: &Reply) -> ItemResult {
+    ItemResult::Rejected {
+        code: "rejected".into(),
+        message: super::error_message(reply),
+    }
+}
+
+fn invalid_sku(message: String) -> ItemResult {
+    ItemResult::Rejected {
+        code: "invalid_sku".into(),
+        message,
+    }
+}
+
 fn push_error(e: ClientError) -> PushError {
     match e {
         ClientError::Unauthorized => PushError::NeedsReauth,
@@ -162,7 +210,7 @@ fn reply_error(reply: Reply) -> PushError {
     if is_acl_refusal(&reply) {
         return PushError::Setup(format!(
             "the Magento integration lacks access to inventory: grant the Inventory resources ({})",
-            reply.message()
+            super::message_of(reply.status, &reply.body)
         ));
     }
     match reply.ok() {
@@ -188,14 +236,23 @@ impl InventoryChannel for MagentoInventory {
         _key: &str,
         items: &[PushItem],
     ) -> Result<Vec<ItemResult>, PushError> {
-        // Items without a Magento SKU cannot be sent; the others go in requests of 20.
+        // Items without a usable Magento SKU cannot be sent; the others go in requests of 20.
         let mut results: Vec<Option<ItemResult>> = items
             .iter()
             .map(|i| {
-                i.item.trim().is_empty().then(|| ItemResult::Rejected {
-                    code: "no_item".into(),
-                    message: "no Magento SKU is known for this item".into(),
-                })
+                if i.item.trim().is_empty() {
+                    Some(ItemResult::Rejected {
+                        code: "no_item".into(),
+                        message: "no Magento SKU is known for this item".into(),
+                    })
+                } else if is_dot_segment(&i.item) {
+                    Some(invalid_sku(format!(
+                        "SKU {:?} cannot be sent to Magento ('.' and '..' are URL path navigation)",
+                        i.item.trim()
+                    )))
+                } else {
+                    None
+                }
             })
             .collect();
         let sendable: Vec<usize> = (0..items.len()).filter(|&i| results[i].is_none()).collect();

@@ -7,8 +7,10 @@
 //! redirects and timeouts.
 //!
 //! Magento answers 401 both for credentials it rejects (bad signature, unknown consumer,
-//! revoked token) and for ACL refusals (`The consumer isn't authorized to access %resources.`):
-//! the connection check tells them apart by that message.
+//! revoked token) and for ACL refusals (`The consumer isn't authorized to access %resources.`).
+//! Both the connection check and every [`StoreApi`](crate::channels::store::StoreApi) call tell
+//! them apart by that message: an ACL refusal names the resource to grant and never turns into
+//! [`ClientError::Unauthorized`] (which would stop the whole connection for re-authorisation).
 
 pub mod inventory;
 pub mod oauth1;
@@ -177,8 +179,25 @@ pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
 /// One path segment (a SKU, an id), percent-encoded. Magento's router decodes `%2F` in a
 /// SKU only when the web server lets encoded slashes through (Apache needs
 /// `AllowEncodedSlashes NoDecode`); SKUs with `/` may fail on such stores.
-pub(crate) fn segment(value: &str) -> String {
-    oauth1::encode(value)
+///
+/// `Err` for a value that is blank, `.` or `..` once trimmed: the URL parser resolves dot
+/// segments (and their `%2E` spellings), so the request would go to another path.
+pub(crate) fn segment(value: &str) -> Result<String, String> {
+    if is_dot_segment(value) {
+        return Err(format!(
+            "{:?} cannot be sent as a Magento URL path segment ('.' and '..' are path navigation)",
+            value.trim()
+        ));
+    }
+    if value.trim().is_empty() {
+        return Err("a blank value cannot be sent as a Magento URL path segment".into());
+    }
+    Ok(oauth1::encode(value))
+}
+
+/// Whether `value`, trimmed, is `.` or `..`.
+pub(crate) fn is_dot_segment(value: &str) -> bool {
+    matches!(value.trim(), "." | "..")
 }
 
 /// Whether a reply is Magento's "no such route" answer.
@@ -191,22 +210,83 @@ pub(crate) fn is_no_route(reply: &Reply) -> bool {
             .is_some_and(|m| m.trim() == NO_ROUTE)
 }
 
+/// Longest Magento message template substituted here (characters, before substitution).
+const MAX_TEMPLATE: usize = 300;
+/// Most `parameters` substituted into one message.
+const MAX_PARAMETERS: usize = 10;
+/// Longest parameter substituted (characters).
+const MAX_PARAMETER: usize = 200;
+
+fn truncated(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// A bounded copy of a Magento error `{message, parameters, code}`: the template cut to
+/// [`MAX_TEMPLATE`] characters, at most [`MAX_PARAMETERS`] parameters of at most
+/// [`MAX_PARAMETER`] characters (names too), so filling the placeholders stays cheap whatever
+/// the store sends. A body without a string `message` is returned whole.
+fn bounded_error(body: &Value) -> std::borrow::Cow<'_, Value> {
+    let Some(message) = body.get("message").and_then(Value::as_str) else {
+        return std::borrow::Cow::Borrowed(body);
+    };
+    let text = |p: &Value| {
+        Value::String(truncated(
+            &p.as_str().map_or_else(|| p.to_string(), str::to_owned),
+            MAX_PARAMETER,
+        ))
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "message".into(),
+        Value::String(truncated(message, MAX_TEMPLATE)),
+    );
+    match body.get("parameters") {
+        Some(Value::Array(params)) => {
+            out.insert(
+                "parameters".into(),
+                Value::Array(params.iter().take(MAX_PARAMETERS).map(text).collect()),
+            );
+        }
+        Some(Value::Object(params)) => {
+            out.insert(
+                "parameters".into(),
+                Value::Object(
+                    params
+                        .iter()
+                        .take(MAX_PARAMETERS)
+                        .map(|(k, p)| (truncated(k, MAX_PARAMETER), text(p)))
+                        .collect(),
+                ),
+            );
+        }
+        _ => {}
+    }
+    if let Some(code) = body.get("code").and_then(Value::as_str) {
+        out.insert("code".into(), Value::String(truncated(code, MAX_PARAMETER)));
+    }
+    std::borrow::Cow::Owned(Value::Object(out))
+}
+
+/// Magento's `{message, parameters}` text with its placeholders filled, through
+/// [`bounded_error`] (at most 300 characters of template, 10 parameters of 200).
+pub(crate) fn message_of(status: StatusCode, body: &Value) -> String {
+    Reply {
+        status,
+        headers: http::HeaderMap::new(),
+        body: bounded_error(body).into_owned(),
+    }
+    .message()
+}
+
 /// Magento's error text with its placeholders filled, plus the `errors[]` list of validation
-/// failures (`Validation Failed` alone says little).
+/// failures (`Validation Failed` alone says little). Bounded: see [`message_of`].
 pub(crate) fn error_message(reply: &Reply) -> String {
-    let mut message = reply.message();
+    let mut message = message_of(reply.status, &reply.body);
     if let Some(errors) = reply.body.get("errors").and_then(Value::as_array) {
         let details: Vec<String> = errors
             .iter()
             .take(20)
-            .map(|e| {
-                Reply {
-                    status: reply.status,
-                    headers: http::HeaderMap::new(),
-                    body: e.clone(),
-                }
-                .message()
-            })
+            .map(|e| message_of(reply.status, e))
             .filter(|m| !m.is_empty())
             .collect();
         if !details.is_empty() {
@@ -216,10 +296,38 @@ pub(crate) fn error_message(reply: &Reply) -> String {
     message
 }
 
-/// Whether a reply is an ACL refusal (a resource not granted to the integration).
+/// Whether a reply is an ACL refusal (a resource not granted to the integration). Magento
+/// answers it with 401, like revoked credentials: it must not be read as one.
 pub(crate) fn is_acl_refusal(reply: &Reply) -> bool {
     (reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN)
-        && reply.message().contains(ACL_REFUSAL)
+        && reply
+            .body
+            .get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| truncated(m, MAX_TEMPLATE).contains(ACL_REFUSAL))
+}
+
+/// What an ACL refusal says the integration lacks: its `resources` parameter
+/// (`Magento_Sales::sales`), else `fallback`.
+pub(crate) fn acl_resource(reply: &Reply, fallback: &str) -> String {
+    let named = match reply.body.get("parameters") {
+        Some(Value::Object(params)) => params.get("resources"),
+        Some(Value::Array(params)) => params.first(),
+        _ => None,
+    };
+    named
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| fallback.to_owned(), |r| truncated(r, MAX_PARAMETER))
+}
+
+/// The sentence for an ACL refusal met outside the connection check.
+pub(crate) fn acl_refusal_text(reply: &Reply, fallback: &str) -> String {
+    format!(
+        "the integration lacks access to {}: grant it in System › Integrations",
+        acl_resource(reply, fallback)
+    )
 }
 
 impl MagentoClient {
@@ -254,8 +362,8 @@ impl MagentoClient {
         rest::call(request).await
     }
 
-    /// Checks a store before it is connected: orders (Sales), products (Catalog), then MSI
-    /// sources (Inventory; their absence means a legacy-stock store, not an error).
+    /// Checks a store before it is connected: orders (Sales), products (Catalog), shipments
+    /// (Sales, `Magento_Sales::shipment`: tracking write-back reads them), then MSI sources (Inventory; their absence means a legacy-stock store, not an error).
     pub async fn check_connection(
         &self,
         url: &StoreUrl,
@@ -281,6 +389,15 @@ impl MagentoClient {
             )
             .await;
         connect_step(products, where_, "products (Magento_Catalog)")?;
+        let shipments = self
+            .send(
+                &target,
+                reqwest::Method::GET,
+                &format!("/shipments?{}", query(&[("searchCriteria[pageSize]", "1")])),
+                None,
+            )
+            .await;
+        connect_step(shipments, where_, "shipments (Magento_Sales::shipment)")?;
         let what = "inventory sources (Magento_InventoryApi)";
         let odd = || {
             ConnectError::NotTheChannel(format!(
@@ -410,23 +527,23 @@ fn connect_step(
         }
         Ok(reply) if is_acl_refusal(&reply) => Err(ConnectError::InsufficientPermissions(format!(
             "the integration lacks access to {what}: grant Sales, Catalog and Inventory resources ({})",
-            reply.message()
+            message_of(reply.status, &reply.body)
         ))),
         Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => Err(wrong()),
         Ok(reply) if reply.status == StatusCode::FORBIDDEN => {
             Err(ConnectError::InsufficientPermissions(format!(
                 "the integration lacks access to {what}: grant Sales, Catalog and Inventory resources ({})",
-                reply.message()
+                message_of(reply.status, &reply.body)
             )))
         }
         Ok(reply) if reply.status == StatusCode::NOT_FOUND => {
             if reply.body.get("message").and_then(Value::as_str).is_some() {
                 Err(ConnectError::NoApi(format!(
                     "Magento at {where_} has no REST route for {what} ({}): check the store code",
-                    reply.message()
+                    message_of(reply.status, &reply.body)
                 )))
             } else {
-                Err(not_magento(&format!("404 {}", reply.message())))
+                Err(not_magento(&format!("404 {}", message_of(reply.status, &reply.body))))
             }
         }
         Ok(reply) => {
@@ -434,10 +551,10 @@ fn connect_step(
                 Err(ConnectError::NoApi(format!(
                     "Magento at {where_} refused the {what} request ({}: {}): check the store code",
                     reply.status,
-                    reply.message()
+                    message_of(reply.status, &reply.body)
                 )))
             } else {
-                Err(not_magento(&format!("{} {}", reply.status, reply.message())))
+                Err(not_magento(&format!("{} {}", reply.status, message_of(reply.status, &reply.body))))
             }
         }
         Err(ClientError::Unauthorized) => Err(wrong()),

@@ -1,14 +1,34 @@
-//! [`StoreApi`] for Magento: orders changed since (`GET /V1/orders` with searchCriteria),
-//! listings (`GET /V1/products`), tracking write-back (`POST /V1/order/{id}/ship`).
+//! [`StoreApi`] for Magento: orders changed since (`GET /V1/orders` with searchCriteria,
+//! keyset-paged on `updated_at`), listings (`GET /V1/products`), tracking write-back
+//! (`POST /V1/order/{id}/ship`).
+//!
+//! An ACL refusal (401 "The consumer isn't authorized to access %resources.") is never
+//! [`ClientError::Unauthorized`]: reads give [`ClientError::BadResponse`] naming the resource
+//! to grant, tracking gives [`ShipError::Permanent`] with the same sentence.
+//!
+//! ## The orders poll
+//!
+//! Page numbers over `updated_at ASC` skip orders: one updated during the walk moves to the
+//! end and every later order shifts back a page. So each request starts again at
+//! `currentPage=1` with the filter `updated_at >= cursor` (sorted `updated_at ASC`, then
+//! `entity_id ASC`), and the next cursor is the last order's `updated_at`. Orders of that
+//! exact second are read again (duplicates are harmless downstream). When a whole page is
+//! made of orders of the cursor's own second, starting again would not advance: the cursor
+//! then carries a page number within that second, `"{YYYY-MM-DD HH:MM:SS}|{page}"`, and only
+//! then is `currentPage` above 1. A page shorter than [`PAGE_SIZE`] ends the walk.
 
-use super::order::{id_string, map_order};
-use super::{query, segment, MagentoClient, MagentoCredentials, Target};
+use super::order::{id_string, map_order, timestamp};
+use super::{
+    acl_refusal_text, is_acl_refusal, is_dot_segment, query, segment, MagentoClient,
+    MagentoCredentials, Target,
+};
+use crate::channels::rest::Reply;
 use crate::channels::store::{
     Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi, Tracking,
 };
 use crate::channels::ClientError;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use http::StatusCode;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -32,12 +52,15 @@ impl MagentoStore {
         })
     }
 
-    async fn get(&self, path_and_query: &str) -> Result<crate::channels::rest::Reply, ClientError> {
+    async fn get(&self, path_and_query: &str) -> Result<Reply, ClientError> {
         self.client
             .send(&self.target, Method::GET, path_and_query, None)
             .await
     }
 }
+
+/// Largest page number a cursor may carry.
+const MAX_PAGE: u32 = 1_000_000;
 
 /// A page cursor: a page number from 1. `None` → 1.
 fn page(cursor: Option<&str>) -> Result<u32, ClientError> {
@@ -47,9 +70,99 @@ fn page(cursor: Option<&str>) -> Result<u32, ClientError> {
             .trim()
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
+            .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| ClientError::BadResponse(format!("invalid page cursor {c:?}"))),
     }
+}
+
+/// Magento's timestamp format (UTC).
+const TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+/// Where the orders poll stands: orders updated at or after `at` (whole seconds, UTC), and
+/// the page within them (1 except when a whole page had only orders of that second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OrdersCursor {
+    at: NaiveDateTime,
+    page: u32,
+}
+
+impl OrdersCursor {
+    /// `None` → `since`, page 1; otherwise `"{YYYY-MM-DD HH:MM:SS}"` or `"…|{page}"`.
+    fn read(since: DateTime<Utc>, cursor: Option<&str>) -> Result<Self, ClientError> {
+        let Some(raw) = cursor else {
+            let at = since.naive_utc();
+            return Ok(Self {
+                at: at.with_nanosecond(0).unwrap_or(at),
+                page: 1,
+            });
+        };
+        let invalid = || {
+            ClientError::BadResponse(format!(
+                "invalid orders cursor {:?}",
+                raw.chars().take(64).collect::<String>()
+            ))
+        };
+        let (at, page) = match raw.trim().split_once('|') {
+            Some((at, page)) => (at, page.trim().parse::<u32>().map_err(|_| invalid())?),
+            None => (raw.trim(), 1),
+        };
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(invalid());
+        }
+        let at = NaiveDateTime::parse_from_str(at.trim(), TIME).map_err(|_| invalid())?;
+        Ok(Self { at, page })
+    }
+
+    fn at_text(&self) -> String {
+        self.at.format(TIME).to_string()
+    }
+
+    fn write(&self) -> String {
+        if self.page == 1 {
+            self.at_text()
+        } else {
+            format!("{}|{}", self.at_text(), self.page)
+        }
+    }
+
+    /// The cursor after a page of `items` read at `self`; `None` when the page was short.
+    fn after(&self, items: &[Value]) -> Option<Self> {
+        if items.len() < PAGE_SIZE as usize {
+            return None;
+        }
+        // Sorted by updated_at: the newest readable one is the last order's.
+        let newest = items
+            .iter()
+            .filter_map(|i| timestamp(i.get("updated_at")))
+            .map(|t| t.naive_utc())
+            .map(|t| t.with_nanosecond(0).unwrap_or(t))
+            .max();
+        match newest {
+            Some(at) if at > self.at => Some(Self { at, page: 1 }),
+            // A whole page of the cursor's own second: the next page within it.
+            _ => (self.page < MAX_PAGE).then_some(Self {
+                at: self.at,
+                page: self.page + 1,
+            }),
+        }
+    }
+}
+
+/// The body of a read's reply; an ACL refusal names the resource (`fallback` when the reply
+/// does not) instead of becoming [`ClientError::Unauthorized`].
+fn read_ok(reply: Reply, fallback: &str) -> Result<Value, ClientError> {
+    if is_acl_refusal(&reply) {
+        return Err(ClientError::BadResponse(acl_refusal_text(&reply, fallback)));
+    }
+    reply.ok()
+}
+
+/// [`read_ok`] inside `write_tracking`: an ACL refusal is permanent.
+fn ship_ok(reply: Reply, fallback: &str) -> Result<Value, ShipError> {
+    if is_acl_refusal(&reply) {
+        return Err(ShipError::Permanent(acl_refusal_text(&reply, fallback)));
+    }
+    Ok(reply.ok()?)
 }
 
 /// `items` and `total_count` of a search result.
@@ -93,30 +206,32 @@ impl StoreApi for MagentoStore {
         since: DateTime<Utc>,
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError> {
-        let n = page(cursor)?;
-        let since = since.format("%Y-%m-%d %H:%M:%S").to_string();
+        let at = OrdersCursor::read(since, cursor)?;
+        let from = at.at_text();
         let size = PAGE_SIZE.to_string();
-        let current = n.to_string();
+        let current = at.page.to_string();
         let q = query(&[
             (
                 "searchCriteria[filter_groups][0][filters][0][field]",
                 "updated_at",
             ),
-            (
-                "searchCriteria[filter_groups][0][filters][0][value]",
-                &since,
-            ),
+            ("searchCriteria[filter_groups][0][filters][0][value]", &from),
             (
                 "searchCriteria[filter_groups][0][filters][0][condition_type]",
                 "gteq",
             ),
             ("searchCriteria[sortOrders][0][field]", "updated_at"),
             ("searchCriteria[sortOrders][0][direction]", "ASC"),
+            ("searchCriteria[sortOrders][1][field]", "entity_id"),
+            ("searchCriteria[sortOrders][1][direction]", "ASC"),
             ("searchCriteria[pageSize]", &size),
             ("searchCriteria[currentPage]", &current),
         ]);
-        let body = self.get(&format!("/orders?{q}")).await?.ok()?;
-        let (items, total) = search_result(&body)?;
+        let body = read_ok(
+            self.get(&format!("/orders?{q}")).await?,
+            "orders (Magento_Sales::actions_view)",
+        )?;
+        let (items, _) = search_result(&body)?;
         let mut orders = Vec::with_capacity(items.len());
         let mut skipped = Vec::new();
         for item in items {
@@ -130,7 +245,7 @@ impl StoreApi for MagentoStore {
         }
         Ok(OrdersPage {
             orders,
-            next_cursor: next_page(n, items, total),
+            next_cursor: at.after(items).map(|c| c.write()),
             skipped,
         })
     }
@@ -145,7 +260,10 @@ impl StoreApi for MagentoStore {
             ("searchCriteria[sortOrders][0][field]", "entity_id"),
             ("searchCriteria[sortOrders][0][direction]", "ASC"),
         ]);
-        let body = self.get(&format!("/products?{q}")).await?.ok()?;
+        let body = read_ok(
+            self.get(&format!("/products?{q}")).await?,
+            "products (Magento_Catalog::products)",
+        )?;
         let (items, total) = search_result(&body)?;
         let listings = items.iter().filter_map(listing).collect();
         Ok(ListingsPage {
@@ -172,6 +290,17 @@ impl StoreApi for MagentoStore {
                 id.chars().take(64).collect::<String>()
             )));
         }
+        if let Some(bad) = lines
+            .unwrap_or_default()
+            .iter()
+            .find(|l| is_dot_segment(&l.sku))
+        {
+            return Err(ShipError::Permanent(format!(
+                "SKU {:?} is not a Magento SKU ('.' and '..' cannot be sent)",
+                bad.sku.trim()
+            )));
+        }
+        let order_path = segment(id).map_err(ShipError::Permanent)?;
 
         // 1. Idempotency: a shipment of this order may already carry our tracking number
         //    (a retry after a lost answer).
@@ -186,7 +315,10 @@ impl StoreApi for MagentoStore {
                 "eq",
             ),
         ]);
-        let shipments = self.get(&format!("/shipments?{q}")).await?.ok()?;
+        let shipments = ship_ok(
+            self.get(&format!("/shipments?{q}")).await?,
+            "shipments (Magento_Sales::shipment)",
+        )?;
         let (items, _) = search_result(&shipments)?;
         for shipment in items {
             let tracks = shipment.get("tracks").and_then(Value::as_array);
@@ -206,13 +338,13 @@ impl StoreApi for MagentoStore {
         }
 
         // 2. The order must exist and still be shippable.
-        let reply = self.get(&format!("/orders/{}", segment(id))).await?;
+        let reply = self.get(&format!("/orders/{order_path}")).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(ShipError::Permanent(
                 "the order does not exist on Magento".into(),
             ));
         }
-        let order = reply.ok()?;
+        let order = ship_ok(reply, "orders (Magento_Sales::actions_view)")?;
         let state = order.get("state").and_then(Value::as_str).unwrap_or("");
         let refusal = match state {
             "canceled" => Some("the order is cancelled on Magento (state canceled)"),
@@ -226,7 +358,7 @@ impl StoreApi for MagentoStore {
             return Err(ShipError::Permanent(refusal.into()));
         }
 
-        // 3. Ship.
+        // 3. Ship: the whole order (no `items`) when the lines cover every shippable line.
         let company = tracking.company.trim();
         let mut body = json!({
             "notify": notify_customer,
@@ -238,17 +370,25 @@ impl StoreApi for MagentoStore {
             }],
         });
         if let Some(lines) = lines {
-            body["items"] = Value::Array(shipment_items(&order, lines)?);
+            if !covers_whole_order(&order, lines) {
+                body["items"] = Value::Array(shipment_items(&order, lines)?);
+            }
         }
         let reply = self
             .client
             .send(
                 &self.target,
                 Method::POST,
-                &format!("/order/{}/ship", segment(id)),
+                &format!("/order/{order_path}/ship"),
                 Some(&body),
             )
             .await?;
+        if is_acl_refusal(&reply) {
+            return Err(ShipError::Permanent(acl_refusal_text(
+                &reply,
+                "shipping (Magento_Sales::ship)",
+            )));
+        }
         match reply.status {
             s if s.is_success() => match id_string(Some(&reply.body)) {
                 Some(shipment_id) => Ok(vec![shipment_id]),
@@ -263,7 +403,7 @@ impl StoreApi for MagentoStore {
             ))),
             StatusCode::NOT_FOUND => Err(ShipError::Permanent(format!(
                 "the order does not exist on Magento ({})",
-                reply.message()
+                super::message_of(reply.status, &reply.body)
             ))),
             _ => Err(ShipError::Client(reply.ok().err().unwrap_or_else(|| {
                 ClientError::BadResponse("unexpected answer".into())
@@ -272,62 +412,168 @@ impl StoreApi for MagentoStore {
     }
 }
 
-/// `items` of a partial shipment: each shipped SKU to the top-level order item whose SKU
-/// matches (a configurable parent row carries the child's SKU).
-fn shipment_items(order: &Value, lines: &[ShippedSku]) -> Result<Vec<Value>, ShipError> {
-    let top_level: Vec<(String, &str)> = order
+/// A shipped SKU as compared with the order's: trimmed, case-insensitive (Magento SKUs are
+/// unique regardless of case).
+fn sku_key(sku: &str) -> String {
+    sku.trim().to_lowercase()
+}
+
+/// Adds `qty` to `key`'s entry (kept in first-seen order).
+fn add_to(totals: &mut Vec<(String, u64)>, key: String, qty: u64) {
+    match totals.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, total)) => *total += qty,
+        None => totals.push((key, qty)),
+    }
+}
+
+/// Whether `lines` ship every shippable line of the order as [`map_order`] gives them (bundle
+/// components, configurables by their parent row), by SKU and quantity, and nothing else:
+/// the shipment then names no `items` (the whole order).
+fn covers_whole_order(order: &Value, lines: &[ShippedSku]) -> bool {
+    let Ok(mapped) = map_order(order) else {
+        return false;
+    };
+    let mut wanted: Vec<(String, u64)> = Vec::new();
+    for line in mapped.lines.iter().filter(|l| l.requires_shipping) {
+        let Some(sku) = &line.sku else { return false };
+        if line.quantity == 0 {
+            return false;
+        }
+        add_to(&mut wanted, sku_key(sku.as_str()), u64::from(line.quantity));
+    }
+    if wanted.is_empty() {
+        return false;
+    }
+    let mut shipped: Vec<(String, u64)> = Vec::new();
+    for line in lines.iter().filter(|l| l.quantity > 0) {
+        add_to(&mut shipped, sku_key(&line.sku), u64::from(line.quantity));
+    }
+    shipped
+        .iter()
+        .all(|(k, _)| wanted.iter().any(|(w, _)| w == k))
+        && wanted.iter().all(|(k, need)| {
+            shipped
+                .iter()
+                .find(|(s, _)| s == k)
+                .is_some_and(|(_, got)| got >= need)
+        })
+}
+
+/// One row of a Magento order's `items`.
+struct Row<'a> {
+    id: String,
+    sku: &'a str,
+    parent: Option<String>,
+    product_type: &'a str,
+    qty_ordered: Option<u64>,
+}
+
+/// `qty_ordered` (`2`, `2.0000`, `"2.0000"`) when it is a whole non-negative number.
+fn whole(v: Option<&Value>) -> Option<u64> {
+    let f = match v? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= u32::MAX as f64).then_some(f as u64)
+}
+
+fn rows(order: &Value) -> Vec<Row<'_>> {
+    order
         .get("items")
         .and_then(Value::as_array)
         .map(|items| {
             items
                 .iter()
-                .filter(|i| id_string(i.get("parent_item_id")).is_none())
                 .filter_map(|i| {
-                    Some((id_string(i.get("item_id"))?, i.get("sku")?.as_str()?.trim()))
+                    Some(Row {
+                        id: id_string(i.get("item_id"))?,
+                        sku: i.get("sku").and_then(Value::as_str).unwrap_or("").trim(),
+                        parent: id_string(i.get("parent_item_id")),
+                        product_type: i.get("product_type").and_then(Value::as_str).unwrap_or(""),
+                        qty_ordered: whole(i.get("qty_ordered")),
+                    })
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    let children: Vec<&str> = order
-        .get("items")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter(|i| id_string(i.get("parent_item_id")).is_some())
-                .filter_map(|i| Some(i.get("sku")?.as_str()?.trim()))
-                .collect()
+        .unwrap_or_default()
+}
+
+/// The rows whose SKU is `wanted`: exact matches, else case-insensitive ones.
+fn matching<'r, 'a>(candidates: &[&'r Row<'a>], wanted: &str) -> Vec<&'r Row<'a>> {
+    let exact: Vec<&Row> = candidates
+        .iter()
+        .copied()
+        .filter(|r| r.sku == wanted)
+        .collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    candidates
+        .iter()
+        .copied()
+        .filter(|r| r.sku.eq_ignore_ascii_case(wanted))
+        .collect()
+}
+
+/// `items` of a partial shipment. A shipped SKU goes to the top-level order item whose SKU
+/// matches (a configurable parent row carries the child's SKU). A bundle component (the lines
+/// the WMS knows, see [`map_order`]) goes to its bundle's top-level item, Magento's unit of
+/// shipment: qty = the whole bundles the components cover (shipped ÷ per-bundle quantity,
+/// per-bundle = component `qty_ordered` ÷ bundle `qty_ordered`). A bundle covered only in
+/// part is refused.
+fn shipment_items(order: &Value, lines: &[ShippedSku]) -> Result<Vec<Value>, ShipError> {
+    let rows = rows(order);
+    let top_level: Vec<&Row> = rows.iter().filter(|r| r.parent.is_none()).collect();
+    // Components: children of a parent that is not configurable.
+    let components: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            r.parent.as_ref().is_some_and(|p| {
+                rows.iter()
+                    .any(|parent| parent.id == *p && parent.product_type != "configurable")
+            })
         })
-        .unwrap_or_default();
+        .collect();
     let mut out: Vec<(String, u64)> = Vec::new();
+    // bundle item id → (component item id → shipped qty)
+    let mut bundles: Vec<(String, Vec<(String, u64)>)> = Vec::new();
     for line in lines {
         if line.quantity == 0 {
             continue;
         }
         let wanted = line.sku.trim();
-        let found = top_level
-            .iter()
-            .find(|(_, sku)| *sku == wanted)
-            .or_else(|| {
-                top_level
-                    .iter()
-                    .find(|(_, sku)| sku.eq_ignore_ascii_case(wanted))
-            });
-        let Some((item_id, _)) = found else {
-            let component = children.contains(&wanted);
-            return Err(ShipError::Permanent(if component {
-                format!(
-                    "SKU {wanted} is a component of a bundle on this Magento order: Magento ships \
-                     bundles by their top-level line, so ship the whole order or the whole bundle"
-                )
-            } else {
-                format!("SKU {wanted} is not a line of this Magento order")
-            }));
-        };
-        match out.iter_mut().find(|(id, _)| id == item_id) {
-            Some((_, qty)) => *qty += u64::from(line.quantity),
-            None => out.push((item_id.clone(), u64::from(line.quantity))),
+        let qty = u64::from(line.quantity);
+        if let Some(row) = matching(&top_level, wanted).first() {
+            add_to(&mut out, row.id.clone(), qty);
+            continue;
         }
+        let found = matching(&components, wanted);
+        let component = match found.as_slice() {
+            [] => {
+                return Err(ShipError::Permanent(format!(
+                    "SKU {wanted} is not a line of this Magento order"
+                )))
+            }
+            [one] => *one,
+            _ => {
+                return Err(ShipError::Permanent(format!(
+                    "SKU {wanted} is a component of more than one bundle on this Magento order: \
+                     Magento ships bundles by their top-level line, so ship the whole order"
+                )))
+            }
+        };
+        let parent = component.parent.clone().unwrap_or_default();
+        // The bundle's place in `items` is where its first component was named.
+        add_to(&mut out, parent.clone(), 0);
+        match bundles.iter_mut().find(|(p, _)| *p == parent) {
+            Some((_, shipped)) => add_to(shipped, component.id.clone(), qty),
+            None => bundles.push((parent, vec![(component.id.clone(), qty)])),
+        }
+    }
+    for (parent_id, shipped) in &bundles {
+        let count = whole_bundles(&rows, parent_id, shipped)?;
+        add_to(&mut out, parent_id.clone(), count);
     }
     Ok(out
         .into_iter()
@@ -336,6 +582,61 @@ fn shipment_items(order: &Value, lines: &[ShippedSku]) -> Result<Vec<Value>, Shi
             json!({"order_item_id": order_item_id, "qty": qty})
         })
         .collect())
+}
+
+/// How many whole bundles `shipped` (component item id → qty) covers; `Permanent` when the
+/// components do not make a whole number of bundles (some missing, some short).
+fn whole_bundles(
+    rows: &[Row],
+    parent_id: &str,
+    shipped: &[(String, u64)],
+) -> Result<u64, ShipError> {
+    let parent = rows.iter().find(|r| r.id == parent_id);
+    let parent_sku = parent.map_or(parent_id, |p| p.sku);
+    let unreadable = || {
+        ShipError::Permanent(format!(
+            "the quantities of bundle {parent_sku} on this Magento order are not whole numbers: \
+             its per-bundle component quantities are unknown, so ship the whole order"
+        ))
+    };
+    let bundles_ordered = parent
+        .and_then(|p| p.qty_ordered)
+        .filter(|q| *q > 0)
+        .ok_or_else(unreadable)?;
+    let mut count: Option<u64> = None;
+    let mut whole = true;
+    let mut parts = Vec::new();
+    for child in rows
+        .iter()
+        .filter(|r| r.parent.as_deref() == Some(parent_id))
+    {
+        let ordered = child
+            .qty_ordered
+            .filter(|q| *q > 0)
+            .ok_or_else(unreadable)?;
+        if ordered % bundles_ordered != 0 {
+            return Err(unreadable());
+        }
+        let per_bundle = ordered / bundles_ordered;
+        let got = shipped
+            .iter()
+            .find(|(id, _)| *id == child.id)
+            .map_or(0, |(_, q)| *q);
+        parts.push(format!("{} {got} of {per_bundle} per bundle", child.sku));
+        if got % per_bundle != 0 || count.is_some_and(|c| c != got / per_bundle) {
+            whole = false;
+        }
+        count.get_or_insert(got / per_bundle);
+    }
+    match count {
+        Some(n) if whole && n > 0 => Ok(n),
+        _ => Err(ShipError::Permanent(format!(
+            "the shipment covers only part of bundle {parent_sku} on this Magento order ({}): \
+             Magento ships a bundle by its top-level line, so ship whole bundles (each \
+             component in its per-bundle quantity) or the whole order",
+            parts.join(", ")
+        ))),
+    }
 }
 
 /// A product of the catalog as a listing: simple, virtual and downloadable products carry
@@ -411,13 +712,148 @@ mod tests {
                 json!({"order_item_id": 3, "qty": 2})
             ]
         );
+        // Without quantities, a component cannot be turned into whole bundles.
         assert!(matches!(
             shipment_items(&order, &[shipped("KIT-A", 1)]),
-            Err(ShipError::Permanent(m)) if m.contains("component of a bundle")
+            Err(ShipError::Permanent(m)) if m.contains("KIT") && m.contains("whole order")
         ));
         assert!(matches!(
             shipment_items(&order, &[shipped("NOPE", 1)]),
             Err(ShipError::Permanent(m)) if m.contains("NOPE") && m.contains("not a line")
         ));
+    }
+
+    fn bundle_order() -> Value {
+        json!({"items": [
+            {"item_id": 3, "sku": "KIT", "qty_ordered": "2.0000", "product_type": "bundle"},
+            {"item_id": 4, "sku": "KIT-A", "qty_ordered": 2, "product_type": "simple", "parent_item_id": 3},
+            {"item_id": 5, "sku": "KIT-B", "qty_ordered": 4, "product_type": "simple", "parent_item_id": 3},
+            {"item_id": 6, "sku": "MUG", "qty_ordered": 1, "product_type": "simple"}
+        ]})
+    }
+
+    fn shipped(sku: &str, quantity: u32) -> ShippedSku {
+        ShippedSku {
+            sku: sku.into(),
+            quantity,
+        }
+    }
+
+    #[test]
+    fn bundle_components_ship_their_bundle_by_whole_bundles() {
+        let order = bundle_order();
+        // One bundle: KIT-A 1 (1 per bundle) and KIT-B 2 (2 per bundle).
+        assert_eq!(
+            shipment_items(
+                &order,
+                &[shipped("MUG", 1), shipped("KIT-A", 1), shipped("kit-b", 2)]
+            )
+            .unwrap(),
+            vec![
+                json!({"order_item_id": 6, "qty": 1}),
+                json!({"order_item_id": 3, "qty": 1})
+            ]
+        );
+        // Split over two lines of the same component.
+        assert_eq!(
+            shipment_items(
+                &order,
+                &[
+                    shipped("KIT-A", 1),
+                    shipped("KIT-B", 4),
+                    shipped("KIT-A", 1)
+                ]
+            )
+            .unwrap(),
+            vec![json!({"order_item_id": 3, "qty": 2})]
+        );
+        for partial in [
+            vec![shipped("KIT-A", 1)],                      // KIT-B missing
+            vec![shipped("KIT-A", 1), shipped("KIT-B", 1)], // half a KIT-B set
+            vec![shipped("KIT-A", 2), shipped("KIT-B", 2)], // 2 of A, 1 of B
+        ] {
+            let got = shipment_items(&order, &partial);
+            assert!(
+                matches!(&got, Err(ShipError::Permanent(m))
+                    if m.contains("only part of bundle KIT") && m.contains("KIT-B")),
+                "{partial:?}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shipment_covering_the_mapped_lines_is_the_whole_order() {
+        let mut order = bundle_order();
+        order["entity_id"] = json!(42);
+        order["created_at"] = json!("2026-11-20 10:00:00");
+        let all = [shipped("KIT-A", 2), shipped("MUG", 1), shipped("KIT-B", 4)];
+        assert!(covers_whole_order(&order, &all));
+        assert!(covers_whole_order(
+            &order,
+            &[
+                shipped("kit-a", 1),
+                shipped("KIT-A", 1),
+                shipped("MUG", 1),
+                shipped("KIT-B", 4)
+            ]
+        ));
+        assert!(!covers_whole_order(&order, &all[..2]));
+        assert!(!covers_whole_order(
+            &order,
+            &[shipped("KIT-A", 2), shipped("MUG", 1), shipped("KIT-B", 3)]
+        ));
+        // An SKU that is not on the order is never "the whole order".
+        let mut extra = all.to_vec();
+        extra.push(shipped("OTHER", 1));
+        assert!(!covers_whole_order(&order, &extra));
+        // The bundle parent's SKU is not a mapped line.
+        assert!(!covers_whole_order(
+            &order,
+            &[shipped("KIT", 2), shipped("MUG", 1)]
+        ));
+    }
+
+    #[test]
+    fn orders_cursor_round_trips_and_advances() {
+        let since = DateTime::parse_from_rfc3339("2026-11-20T08:05:09.750Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let first = OrdersCursor::read(since, None).unwrap();
+        assert_eq!(first.write(), "2026-11-20 08:05:09");
+        assert_eq!(first.page, 1);
+        let same = OrdersCursor::read(since, Some("2026-11-20 08:05:09|3")).unwrap();
+        assert_eq!(same.page, 3);
+        assert_eq!(same.write(), "2026-11-20 08:05:09|3");
+        assert_eq!(
+            OrdersCursor::read(since, Some("2026-11-20 08:05:09")).unwrap(),
+            first
+        );
+        for bad in [
+            "2",
+            "abc",
+            "2026-11-20 08:05:09|0",
+            "2026-11-20 08:05:09|x",
+            "|2",
+        ] {
+            assert!(OrdersCursor::read(since, Some(bad)).is_err(), "{bad}");
+        }
+        let at = |t: &str| json!({"updated_at": t});
+        let short = vec![at("2026-11-21 00:00:00"); 99];
+        assert_eq!(first.after(&short), None);
+        let mut full = vec![at("2026-11-20 08:05:09"); 99];
+        full.push(at("2026-11-21 00:00:00"));
+        assert_eq!(first.after(&full).unwrap().write(), "2026-11-21 00:00:00");
+        let stuck = vec![at("2026-11-20 08:05:09"); 100];
+        assert_eq!(
+            first.after(&stuck).unwrap().write(),
+            "2026-11-20 08:05:09|2"
+        );
+        assert_eq!(same.after(&stuck).unwrap().write(), "2026-11-20 08:05:09|4");
+        // Unreadable times cannot move the cursor forward: the page number does.
+        let unreadable = vec![json!({}); 100];
+        assert_eq!(
+            first.after(&unreadable).unwrap().write(),
+            "2026-11-20 08:05:09|2"
+        );
     }
 }

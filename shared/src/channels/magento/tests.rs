@@ -169,18 +169,22 @@ fn sources_query() -> QueryIs {
 }
 
 async fn mount_orders_and_products_ok(server: &MockServer) {
-    on("GET", "/orders")
-        .and(page_size_1())
-        .respond_with(json_reply(200, json!({"items": [], "total_count": 0})))
-        .expect(1)
-        .mount(server)
-        .await;
-    on("GET", "/products")
-        .and(page_size_1())
-        .respond_with(json_reply(200, json!({"items": [], "total_count": 0})))
-        .expect(1)
-        .mount(server)
-        .await;
+    for p in ["/orders", "/products", "/shipments"] {
+        on("GET", p)
+            .and(page_size_1())
+            .respond_with(json_reply(200, json!({"items": [], "total_count": 0})))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+fn acl_refusal(resource: &str) -> ResponseTemplate {
+    json_reply(
+        401,
+        json!({"message": "The consumer isn't authorized to access %resources.",
+               "parameters": {"resources": resource}}),
+    )
 }
 
 // ---------------------------------------------------------------- credentials
@@ -329,6 +333,63 @@ async fn connect_acl_refusals_ask_for_resources() {
 }
 
 #[tokio::test]
+async fn connect_checks_the_shipment_permission() {
+    let server = MockServer::start().await;
+    for p in ["/orders", "/products"] {
+        on("GET", p)
+            .and(page_size_1())
+            .respond_with(json_reply(200, json!({"items": [], "total_count": 0})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    on("GET", "/shipments")
+        .and(page_size_1())
+        .respond_with(acl_refusal("Magento_Sales::shipment"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    on("GET", "/inventory/sources")
+        .respond_with(no_route())
+        .expect(0)
+        .mount(&server)
+        .await;
+    let err = client()
+        .check_connection(&store_url(&server), &creds(&server))
+        .await
+        .unwrap_err();
+    match err {
+        ConnectError::InsufficientPermissions(m) => {
+            assert!(m.contains("shipments"), "{m}");
+            assert!(m.contains("Magento_Sales::shipment"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A revoked token on the shipments step is still wrong credentials.
+    let server = MockServer::start().await;
+    for p in ["/orders", "/products"] {
+        on("GET", p)
+            .and(page_size_1())
+            .respond_with(json_reply(200, json!({"items": [], "total_count": 0})))
+            .mount(&server)
+            .await;
+    }
+    on("GET", "/shipments")
+        .and(page_size_1())
+        .respond_with(json_reply(401, json!({"message": "The token is revoked"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert!(matches!(
+        client()
+            .check_connection(&store_url(&server), &creds(&server))
+            .await,
+        Err(ConnectError::WrongCredentials(_))
+    ));
+}
+
+#[tokio::test]
 async fn connect_rejected_or_revoked_credentials() {
     for body in [
         json!({"message": "The signature is invalid. Verify and try again."}),
@@ -471,22 +532,21 @@ async fn the_signature_matcher_refuses_a_wrong_secret() {
 
 // ---------------------------------------------------------------- orders
 
-fn orders_query(page: &str) -> QueryIs {
+fn orders_query(from: &str, page: &str) -> QueryIs {
     query_is(&[
         (
             "searchCriteria[filter_groups][0][filters][0][field]",
             "updated_at",
         ),
-        (
-            "searchCriteria[filter_groups][0][filters][0][value]",
-            "2026-11-20 08:05:09",
-        ),
+        ("searchCriteria[filter_groups][0][filters][0][value]", from),
         (
             "searchCriteria[filter_groups][0][filters][0][condition_type]",
             "gteq",
         ),
         ("searchCriteria[sortOrders][0][field]", "updated_at"),
         ("searchCriteria[sortOrders][0][direction]", "ASC"),
+        ("searchCriteria[sortOrders][1][field]", "entity_id"),
+        ("searchCriteria[sortOrders][1][direction]", "ASC"),
         ("searchCriteria[pageSize]", "100"),
         ("searchCriteria[currentPage]", page),
     ])
@@ -504,53 +564,121 @@ fn raw_order(id: u64, items: serde_json::Value) -> serde_json::Value {
     })
 }
 
+/// An order updated at `updated_at`, with one line.
+fn order_at(id: u64, updated_at: &str) -> serde_json::Value {
+    let mut o = raw_order(
+        id,
+        json!([{"item_id": id * 10, "sku": "MUG", "qty_ordered": 1, "product_type": "simple"}]),
+    );
+    o["updated_at"] = json!(updated_at);
+    o
+}
+
 #[tokio::test]
-async fn orders_are_paged_by_total_count_and_configurables_mapped_once() {
+async fn orders_are_keyset_paged_on_updated_at() {
     let server = MockServer::start().await;
     let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 5, 9).unwrap();
+    // 1. From `since`: a full page, the configurable mapped once, one unreadable order; the
+    //    last order was updated at 09:00:00.
+    let mut first: Vec<serde_json::Value> = vec![
+        raw_order(
+            1,
+            json!([
+                {"item_id": 10, "sku": "SHIRT-M", "qty_ordered": 2.0, "product_type": "configurable", "parent_item_id": null},
+                {"item_id": 11, "sku": "SHIRT-M", "qty_ordered": 1.0, "product_type": "simple", "parent_item_id": 10}
+            ]),
+        ),
+        json!({"entity_id": 2, "created_at": "garbage"}),
+    ];
+    first[0]["updated_at"] = json!("2026-11-20 08:05:09");
+    first.extend((3..=100).map(|id| order_at(id, "2026-11-20 09:00:00")));
     on("GET", "/orders")
-        .and(orders_query("1"))
+        .and(orders_query("2026-11-20 08:05:09", "1"))
         .respond_with(json_reply(
             200,
-            json!({"items": [
-                raw_order(1, json!([
-                    {"item_id": 10, "sku": "SHIRT-M", "qty_ordered": 2.0, "product_type": "configurable", "parent_item_id": null},
-                    {"item_id": 11, "sku": "SHIRT-M", "qty_ordered": 1.0, "product_type": "simple", "parent_item_id": 10}
-                ])),
-                {"entity_id": 2, "created_at": "garbage"}
-            ], "total_count": 150}),
+            json!({"items": first, "total_count": 5000}),
         ))
         .expect(1)
         .mount(&server)
         .await;
+    // 2. From 09:00:00: a full page of orders all of that second → the next page within it.
+    let second: Vec<_> = (200..300)
+        .map(|id| order_at(id, "2026-11-20 09:00:00"))
+        .collect();
     on("GET", "/orders")
-        .and(orders_query("2"))
+        .and(orders_query("2026-11-20 09:00:00", "1"))
+        .respond_with(json_reply(
+            200,
+            json!({"items": second, "total_count": 5000}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // 3. Page 2 within 09:00:00: short → the walk ends (whatever total_count says).
+    let third: Vec<_> = (300..310)
+        .map(|id| order_at(id, "2026-11-20 09:00:00"))
+        .chain([order_at(310, "2026-11-20 09:30:00")])
+        .collect();
+    on("GET", "/orders")
+        .and(orders_query("2026-11-20 09:00:00", "2"))
+        .respond_with(json_reply(
+            200,
+            json!({"items": third, "total_count": 5000}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let store = store(&server);
+    let page = store.orders_updated_since(since, None).await.unwrap();
+    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00"));
+    assert_eq!(page.orders.len(), 99);
+    let o = &page.orders[0];
+    assert_eq!(o.lines.len(), 1);
+    assert_eq!(o.lines[0].sku.as_ref().unwrap().as_str(), "SHIRT-M");
+    assert_eq!(o.lines[0].quantity, 2);
+    assert!(o.hold_reasons.is_empty(), "{:?}", o.hold_reasons);
+    assert_eq!(page.skipped.len(), 1);
+    assert_eq!(page.skipped[0].0, "2");
+
+    let page = store
+        .orders_updated_since(since, page.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(page.orders.len(), 100);
+    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00|2"));
+
+    let page = store
+        .orders_updated_since(since, page.next_cursor.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(page.orders.len(), 11);
+    assert_eq!(page.next_cursor, None);
+}
+
+#[tokio::test]
+async fn orders_map_bundles_to_their_components() {
+    let server = MockServer::start().await;
+    let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 5, 9).unwrap();
+    on("GET", "/orders")
+        .and(orders_query("2026-11-20 08:05:09", "1"))
         .respond_with(json_reply(
             200,
             json!({"items": [raw_order(3, json!([
                 {"item_id": 30, "sku": "KIT", "qty_ordered": 1, "product_type": "bundle"},
                 {"item_id": 31, "sku": "KIT-A", "qty_ordered": 1, "product_type": "simple", "parent_item_id": 30},
                 {"item_id": 32, "sku": "KIT-B", "qty_ordered": 2, "product_type": "simple", "parent_item_id": 30}
-            ]))], "total_count": 150}),
+            ]))], "total_count": 1}),
         ))
         .expect(1)
         .mount(&server)
         .await;
-    let store = store(&server);
-    let first = store.orders_updated_since(since, None).await.unwrap();
-    assert_eq!(first.next_cursor.as_deref(), Some("2"));
-    assert_eq!(first.orders.len(), 1);
-    let o = &first.orders[0];
-    assert_eq!(o.lines.len(), 1);
-    assert_eq!(o.lines[0].sku.as_ref().unwrap().as_str(), "SHIRT-M");
-    assert_eq!(o.lines[0].quantity, 2);
-    assert!(o.hold_reasons.is_empty(), "{:?}", o.hold_reasons);
-    assert_eq!(first.skipped.len(), 1);
-    assert_eq!(first.skipped[0].0, "2");
-
-    let second = store.orders_updated_since(since, Some("2")).await.unwrap();
-    assert_eq!(second.next_cursor, None);
-    let skus: Vec<_> = second.orders[0]
+    let page = store(&server)
+        .orders_updated_since(since, None)
+        .await
+        .unwrap();
+    assert_eq!(page.next_cursor, None);
+    let skus: Vec<_> = page.orders[0]
         .lines
         .iter()
         .map(|l| (l.sku.as_ref().unwrap().as_str().to_owned(), l.quantity))
@@ -563,14 +691,20 @@ async fn orders_errors_are_classified() {
     let server = MockServer::start().await;
     let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 5, 9).unwrap();
     on("GET", "/orders")
-        .and(orders_query("1"))
+        .and(orders_query("2026-11-20 08:05:09", "1"))
         .respond_with(json_reply(200, json!("not an object")))
         .expect(1)
         .mount(&server)
         .await;
     on("GET", "/orders")
-        .and(orders_query("2"))
+        .and(orders_query("2026-11-21 00:00:00", "1"))
         .respond_with(json_reply(401, json!({"message": "The token is revoked"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    on("GET", "/orders")
+        .and(orders_query("2026-11-22 00:00:00", "2"))
+        .respond_with(acl_refusal("Magento_Sales::actions_view"))
         .expect(1)
         .mount(&server)
         .await;
@@ -580,13 +714,25 @@ async fn orders_errors_are_classified() {
         Err(ClientError::BadResponse(_))
     ));
     assert!(matches!(
-        store.orders_updated_since(since, Some("2")).await,
+        store
+            .orders_updated_since(since, Some("2026-11-21 00:00:00"))
+            .await,
         Err(ClientError::Unauthorized)
     ));
-    assert!(matches!(
-        store.orders_updated_since(since, Some("abc")).await,
-        Err(ClientError::BadResponse(_))
-    ));
+    // A missing permission is not revoked credentials.
+    let acl = store
+        .orders_updated_since(since, Some("2026-11-22 00:00:00|2"))
+        .await;
+    assert!(
+        matches!(&acl, Err(ClientError::BadResponse(m)) if m == "the integration lacks access to Magento_Sales::actions_view: grant it in System › Integrations"),
+        "{acl:?}"
+    );
+    for bad in ["abc", "2", "2026-11-21 00:00:00|0"] {
+        assert!(matches!(
+            store.orders_updated_since(since, Some(bad)).await,
+            Err(ClientError::BadResponse(_))
+        ));
+    }
 }
 
 // ---------------------------------------------------------------- listings
@@ -645,6 +791,21 @@ async fn listings_are_simple_products_paged() {
     assert!(blank.tracked);
     let last = store.listings_page(Some("2")).await.unwrap();
     assert_eq!(last.next_cursor, None);
+}
+
+#[tokio::test]
+async fn listings_acl_refusal_is_not_unauthorized() {
+    let server = MockServer::start().await;
+    on("GET", "/products")
+        .respond_with(acl_refusal("Magento_Catalog::products"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got = store(&server).listings_page(None).await;
+    assert!(
+        matches!(&got, Err(ClientError::BadResponse(m)) if m == "the integration lacks access to Magento_Catalog::products: grant it in System › Integrations"),
+        "{got:?}"
+    );
 }
 
 // ---------------------------------------------------------------- tracking
@@ -940,7 +1101,7 @@ async fn msi_validation_refusals_reject_the_request_items() {
             400,
             json!({"message": "Validation Failed", "errors": [{"message": "Product with SKU \"%1\" does not exist.", "parameters": ["NOPE"]}]}),
         ))
-        .expect(1)
+        .expect(3)
         .mount(&server)
         .await;
     let mut blank = item("B", 1);
@@ -1063,4 +1224,318 @@ async fn push_failures_are_classified() {
         inv.push("r", "k", &items).await,
         Err(PushError::Retry(_))
     ));
+}
+
+// ---------------------------------------------------------------- ACL refusals in tracking
+
+#[tokio::test]
+async fn tracking_acl_refusals_are_permanent_not_unauthorized() {
+    let lacks =
+        |r: &str| format!("the integration lacks access to {r}: grant it in System › Integrations");
+    // The shipments search.
+    let server = MockServer::start().await;
+    on("GET", "/shipments")
+        .and(shipments_query())
+        .respond_with(acl_refusal("Magento_Sales::shipment"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got = store(&server)
+        .write_tracking("42", None, &ups("1Z"), true)
+        .await;
+    assert!(
+        matches!(&got, Err(ShipError::Permanent(m)) if *m == lacks("Magento_Sales::shipment")),
+        "{got:?}"
+    );
+
+    // The order read.
+    let server = MockServer::start().await;
+    on("GET", "/shipments")
+        .respond_with(json_reply(200, json!({"items": []})))
+        .mount(&server)
+        .await;
+    on("GET", "/orders/42")
+        .respond_with(acl_refusal("Magento_Sales::actions_view"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got = store(&server)
+        .write_tracking("42", None, &ups("1Z"), true)
+        .await;
+    assert!(
+        matches!(&got, Err(ShipError::Permanent(m)) if *m == lacks("Magento_Sales::actions_view")),
+        "{got:?}"
+    );
+
+    // The ship request (a 403 and no parameters: the resource is named by us).
+    let server = MockServer::start().await;
+    on("GET", "/shipments")
+        .respond_with(json_reply(200, json!({"items": []})))
+        .mount(&server)
+        .await;
+    on("GET", "/orders/42")
+        .respond_with(json_reply(200, shippable_order()))
+        .mount(&server)
+        .await;
+    on("POST", "/order/42/ship")
+        .respond_with(json_reply(
+            401,
+            json!({"message": "The consumer isn't authorized to access %resources."}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let got = store(&server)
+        .write_tracking("42", None, &ups("1Z"), true)
+        .await;
+    assert!(
+        matches!(&got, Err(ShipError::Permanent(m)) if *m == lacks("shipping (Magento_Sales::ship)")),
+        "{got:?}"
+    );
+}
+
+// ---------------------------------------------------------------- bundles in tracking
+
+fn bundle_order() -> serde_json::Value {
+    let mut o = raw_order(
+        42,
+        json!([
+            {"item_id": 200, "sku": "KIT", "qty_ordered": "2.0000", "product_type": "bundle"},
+            {"item_id": 201, "sku": "KIT-A", "qty_ordered": "2.0000", "product_type": "simple", "parent_item_id": 200},
+            {"item_id": 202, "sku": "KIT-B", "qty_ordered": "4.0000", "product_type": "simple", "parent_item_id": 200},
+            {"item_id": 203, "sku": "MUG", "qty_ordered": 1, "product_type": "simple"},
+            {"item_id": 204, "sku": "EBOOK", "qty_ordered": 1, "product_type": "downloadable"}
+        ]),
+    );
+    o["state"] = json!("processing");
+    o
+}
+
+async fn bundle_server() -> MockServer {
+    let server = MockServer::start().await;
+    on("GET", "/shipments")
+        .and(shipments_query())
+        .respond_with(json_reply(200, json!({"items": []})))
+        .mount(&server)
+        .await;
+    on("GET", "/orders/42")
+        .respond_with(json_reply(200, bundle_order()))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn skus(lines: &[(&str, u32)]) -> Vec<ShippedSku> {
+    lines
+        .iter()
+        .map(|(sku, quantity)| ShippedSku {
+            sku: (*sku).into(),
+            quantity: *quantity,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn lines_covering_every_shippable_line_ship_the_whole_order() {
+    let server = bundle_server().await;
+    // No `items`: the whole order, bundle included.
+    on("POST", "/order/42/ship")
+        .and(body_json(json!({"notify": true, "appendComment": false,
+            "tracks": [{"track_number": "1Z1", "title": "UPS", "carrier_code": "ups"}]})))
+        .respond_with(json_reply(200, json!(90)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let lines = skus(&[("KIT-A", 2), ("MUG", 1), ("KIT-B", 4)]);
+    let ids = store(&server)
+        .write_tracking("42", Some(&lines), &ups("1Z1"), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["90".to_owned()]);
+}
+
+#[tokio::test]
+async fn bundle_components_ship_their_bundle_line_by_whole_bundles() {
+    let server = bundle_server().await;
+    on("POST", "/order/42/ship")
+        .and(body_json(json!({"notify": true, "appendComment": false,
+            "items": [{"order_item_id": 200, "qty": 1}],
+            "tracks": [{"track_number": "1Z2", "title": "UPS", "carrier_code": "ups"}]})))
+        .respond_with(json_reply(200, json!(91)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = store(&server);
+    let lines = skus(&[("KIT-A", 1), ("KIT-B", 2)]);
+    let ids = store
+        .write_tracking("42", Some(&lines), &ups("1Z2"), true)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec!["91".to_owned()]);
+
+    // Half a bundle: refused, nothing sent.
+    let partial = skus(&[("KIT-A", 1), ("KIT-B", 1), ("MUG", 1)]);
+    let got = store
+        .write_tracking("42", Some(&partial), &ups("1Z3"), true)
+        .await;
+    assert!(
+        matches!(&got, Err(ShipError::Permanent(m))
+            if m.contains("only part of bundle KIT") && m.contains("KIT-B 1 of 2 per bundle")),
+        "{got:?}"
+    );
+}
+
+// ---------------------------------------------------------------- dot segments
+
+#[tokio::test]
+async fn dot_skus_are_never_sent() {
+    let server = MockServer::start().await;
+    let store = store(&server);
+    for sku in [".", " .. "] {
+        let lines = skus(&[(sku, 1)]);
+        let got = store
+            .write_tracking("42", Some(&lines), &ups("1Z"), true)
+            .await;
+        assert!(
+            matches!(&got, Err(ShipError::Permanent(m)) if m.contains("cannot be sent")),
+            "{got:?}"
+        );
+    }
+    let results = inventory(&server)
+        .push("r", "k", &[item(".", 1), item("..", 2)])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert!(
+            matches!(r, ItemResult::Rejected { code, .. } if code == "invalid_sku"),
+            "{r:?}"
+        );
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // A legacy store with a dot SKU among good ones: only the good one is sent.
+    on("POST", "/inventory/source-items")
+        .respond_with(no_route())
+        .expect(1)
+        .mount(&server)
+        .await;
+    on("GET", "/stockItems/OK")
+        .respond_with(json_reply(200, json!({"item_id": 3})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    on("PUT", "/products/OK/stockItems/3")
+        .respond_with(json_reply(200, json!(3)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let results = inventory(&server)
+        .push("r", "k", &[item("..", 1), item("OK", 2)])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], ItemResult::Rejected { code, .. } if code == "invalid_sku"));
+    assert_eq!(results[1], ItemResult::Set);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3);
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent, source_items(&[item("OK", 2)]));
+
+    assert!(segment(".").is_err());
+    assert!(segment("..").is_err());
+    assert!(segment(" ").is_err());
+    assert_eq!(segment("...").unwrap(), "...");
+    assert_eq!(segment(".a").unwrap(), ".a");
+}
+
+// ---------------------------------------------------------------- MSI refusals per item
+
+#[tokio::test]
+async fn a_refused_msi_request_is_retried_one_item_per_request() {
+    let server = MockServer::start().await;
+    let items = [item("A", 1), item("BAD", 2), item("C", 3)];
+    on("POST", "/inventory/source-items")
+        .and(body_json(source_items(&items)))
+        .respond_with(json_reply(
+            400,
+            json!({"message": "Validation Failed", "errors": [{"message": "Product with SKU \"%1\" does not exist.", "parameters": ["BAD"]}]}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for ok in [&items[0], &items[2]] {
+        on("POST", "/inventory/source-items")
+            .and(body_json(source_items(std::slice::from_ref(ok))))
+            .respond_with(json_reply(200, json!([])))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    on("POST", "/inventory/source-items")
+        .and(body_json(source_items(&items[1..2])))
+        .respond_with(json_reply(
+            400,
+            json!({"message": "Product with SKU \"%1\" does not exist.", "parameters": ["BAD"]}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let results = inventory(&server).push("r", "k", &items).await.unwrap();
+    assert_eq!(
+        results,
+        vec![
+            ItemResult::Set,
+            ItemResult::Rejected {
+                code: "rejected".into(),
+                message: "Product with SKU \"BAD\" does not exist.".into()
+            },
+            ItemResult::Set
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- bounded messages
+
+#[test]
+fn error_messages_are_bounded_before_substitution() {
+    let huge = "%1".repeat(50_000);
+    let param = "p".repeat(10_000);
+    let body = json!({
+        "message": huge,
+        "parameters": vec![param.clone(); 100],
+        "errors": vec![json!({"message": "%a %b", "parameters": {"a": param, "b": "x"}}); 100],
+    });
+    let reply = rest::Reply {
+        status: StatusCode::BAD_REQUEST,
+        headers: http::HeaderMap::new(),
+        body,
+    };
+    let started = std::time::Instant::now();
+    let message = error_message(&reply);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // 21 messages (the reply and 20 errors) of at most 300 characters, with separators.
+    assert!(message.chars().count() <= 21 * 302, "{}", message.len());
+    assert!(message.starts_with("ppp"));
+
+    let bounded = bounded_error(&reply.body);
+    assert_eq!(bounded["message"].as_str().unwrap().chars().count(), 300);
+    let params = bounded["parameters"].as_array().unwrap();
+    assert_eq!(params.len(), 10);
+    assert!(params
+        .iter()
+        .all(|p| p.as_str().unwrap().chars().count() == 200));
+
+    let mut named = serde_json::Map::new();
+    for i in 0..50 {
+        named.insert(format!("{i}{}", "k".repeat(300)), json!(i));
+    }
+    let body = json!({"message": "m", "parameters": named, "code": "c"});
+    let bounded = bounded_error(&body);
+    let named = bounded["parameters"].as_object().unwrap();
+    assert_eq!(named.len(), 10);
+    assert!(named.keys().all(|k| k.chars().count() <= 200));
+    assert_eq!(bounded["code"], "c");
+    // A body without a message is left alone.
+    let plain = json!({"error": "x"});
+    assert_eq!(*bounded_error(&plain), plain);
 }
