@@ -97,6 +97,14 @@ pub trait StoreApi: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError>;
 
+    /// Whether the orders poll walks orders oldest change first, so a run stopped by its page
+    /// limit may advance the watermark to the newest change it saw. `false` for channels that
+    /// cannot sort by modification (WooCommerce sorts by id): a partial run then keeps the
+    /// watermark and the next run reads the window again.
+    fn sorted_by_change(&self) -> bool {
+        true
+    }
+
     /// Every listing, one page at a time.
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError>;
 

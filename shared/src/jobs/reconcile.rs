@@ -260,6 +260,10 @@ async fn poll(
         }
         if run.pages >= MAX_PAGES {
             run.outcome = "partial: page limit reached, the next run continues".into();
+            if !store.sorted_by_change() {
+                // Unread pages may hold older changes than `newest`: read the window again.
+                return Ok(());
+            }
             break;
         }
     }
