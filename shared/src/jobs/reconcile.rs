@@ -110,6 +110,14 @@ pub async fn reconcile_connection(
     deps: &ReconcileDeps,
     connection: &Connection,
 ) -> Result<ReconcileRun, ReconcileError> {
+    reconcile_with_limit(deps, connection, MAX_PAGES).await
+}
+
+async fn reconcile_with_limit(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    max_pages: u32,
+) -> Result<ReconcileRun, ReconcileError> {
     let started_at = Utc::now();
     let lock = format!("reconcile-lock#{}", connection.id);
     let watermark_key = format!("watermark#{}", connection.id);
@@ -138,7 +146,7 @@ pub async fn reconcile_connection(
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
     }
-    let mut result = poll(deps, connection, &mut run).await;
+    let mut result = poll(deps, connection, &mut run, max_pages).await;
     if let Err(ReconcileError::Channel(ClientError::Unauthorized)) = &result {
         // Uninstalled or revoked mid-run: stop this connection's jobs until it reconnects.
         result = Err(deps.stores.mark_needs_reauth(connection).await.into());
@@ -219,6 +227,7 @@ async fn poll(
     deps: &ReconcileDeps,
     connection: &Connection,
     run: &mut ReconcileRun,
+    max_pages: u32,
 ) -> Result<(), ReconcileError> {
     let store = deps.stores.open(connection).await?;
     let mut cursor: Option<String> = None;
@@ -258,7 +267,7 @@ async fn poll(
             run.outcome = "completed".into();
             break;
         }
-        if run.pages >= MAX_PAGES {
+        if run.pages >= max_pages {
             run.outcome = "partial: page limit reached, the next run continues".into();
             if !store.sorted_by_change() {
                 // Unread pages may hold older changes than `newest`: read the window again.
@@ -673,5 +682,57 @@ mod tests {
         assert_eq!(messages[0].body["type"], "order.imported");
         assert_eq!(messages[0].body["channel"], "woocommerce");
         assert_eq!(messages[0].body["channel_order_id"], "1");
+    }
+
+    /// WooCommerce lists orders by id, not by change: a run stopped by its page limit must not
+    /// move the watermark past orders on pages it did not read.
+    #[tokio::test]
+    async fn a_page_limited_woocommerce_run_keeps_the_watermark() {
+        use crate::channels::woocommerce::WooCredentials;
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("page", "1"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([{"id": 9, "number": "9", "status": "processing",
+                        "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T09:59:00",
+                        "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+                        "line_items": [{"id": 90, "sku": "TS-001", "quantity": 1, "name": "Tee"}]}]))
+                    .insert_header("X-WP-TotalPages", "3"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let mut woo = w.connection.clone();
+        woo.id = crate::domain::ConnectionId::parse("c_woo_lim").unwrap();
+        woo.channel = Channel::Woocommerce;
+        woo.shop = "limited.example".into();
+        w.deps.connections.create(&woo).await.unwrap();
+        let creds = WooCredentials {
+            store_url: server.uri(),
+            consumer_key: "ck_fake".into(),
+            consumer_secret: "cs_fake".into(),
+            webhook_secret: "whfake".into(),
+        };
+        w.deps
+            .stores
+            .vault
+            .put(&woo.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+        let run = reconcile_with_limit(&w.deps, &woo, 1).await.unwrap();
+        assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
+        assert_eq!((run.found, run.enqueued), (1, 1));
+        assert_eq!(run.watermark_after, run.watermark_before);
+        assert_eq!(
+            w.deps
+                .idempotency
+                .record("watermark#c_woo_lim")
+                .await
+                .unwrap(),
+            None
+        );
     }
 }
