@@ -7,6 +7,14 @@
 //!   cargo run --release -p local --example load -- 2000 32
 //! ```
 //! The shop must already be connected. Only loopback targets are allowed.
+//!
+//! `LOAD_CHANNEL=woocommerce` measures the WooCommerce route instead: the example starts a
+//! fake WooCommerce store (wiremock), connects it through the API (start `serve` with
+//! `CHANNEL_SYNC_ALLOW_PRIVATE_STORES=1`), and posts signed `order.created` deliveries to
+//! `/webhooks/woocommerce/{connection}` with the secret channel-sync generated.
+//! ```sh
+//! CHANNEL_SYNC_DEV_TOKEN=… LOAD_CHANNEL=woocommerce LOAD_LINES=12 cargo run --release -p local --example load -- 3000 32
+//! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,27 +38,37 @@ async fn main() {
         "load runs target loopback only"
     );
     let token = std::env::var("CHANNEL_SYNC_DEV_TOKEN").expect("CHANNEL_SYNC_DEV_TOKEN");
-    let secret = std::env::var("SHOPIFY_CLIENT_SECRET").expect("SHOPIFY_CLIENT_SECRET");
-    let shop = std::env::var("LOAD_SHOP").unwrap_or_else(|_| "demo-shop.myshopify.com".into());
-    let template = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/shopify-order-5kb.json"
-    ))
-    .expect("sample order");
     let run = uuid::Uuid::new_v4().simple().to_string();
     let client = reqwest::Client::new();
+    // Kept alive for the whole run (the fake store answers nothing after connect, but the
+    // connection's URL must stay valid).
+    let mut _store = None;
+    let target = if std::env::var("LOAD_CHANNEL").as_deref() == Ok("woocommerce") {
+        let (server, target) = woocommerce_target(&client, &base, &token).await;
+        _store = Some(server);
+        target
+    } else {
+        Target::Shopify {
+            secret: std::env::var("SHOPIFY_CLIENT_SECRET").expect("SHOPIFY_CLIENT_SECRET"),
+            shop: std::env::var("LOAD_SHOP").unwrap_or_else(|_| "demo-shop.myshopify.com".into()),
+            template: std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../events/shopify-order-5kb.json"
+            ))
+            .expect("sample order"),
+        }
+    };
+    let target = Arc::new(target);
     let before = outbox_len(&client, &base, &token).await;
 
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, base, secret, shop, template, run, next) = (
+        let (client, base, target, run, next) = (
             client.clone(),
             base.clone(),
-            secret.clone(),
-            shop.clone(),
-            template.clone(),
+            target.clone(),
             run.clone(),
             next.clone(),
         );
@@ -64,20 +82,9 @@ async fn main() {
                 }
                 let order_id =
                     9_000_000_000_000u64 + (u64::from_str_radix(&run[..8], 16).unwrap() << 20) + n;
-                let body =
-                    template.replacen("\"id\":5630201856307", &format!("\"id\":{order_id}"), 1);
-                let signature = shared::channels::shopify::sign(&secret, body.as_bytes());
+                let request = target.request(&client, &base, &run, n, order_id);
                 let t = Instant::now();
-                let response = client
-                    .post(format!("{base}/webhooks/shopify"))
-                    .header("X-Shopify-Hmac-Sha256", signature)
-                    .header("X-Shopify-Shop-Domain", &shop)
-                    .header("X-Shopify-Topic", "orders/create")
-                    .header("X-Shopify-Webhook-Id", format!("{run}-{n}"))
-                    .body(body)
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await;
+                let response = request.timeout(Duration::from_secs(10)).send().await;
                 match response {
                     Ok(r) if r.status() == 200 => latencies.push(t.elapsed()),
                     _ => failures += 1,
@@ -146,4 +153,161 @@ async fn outbox_len(client: &reqwest::Client, base: &str, token: &str) -> u64 {
         }
         after = page["next"].as_str().unwrap().to_owned();
     }
+}
+
+/// Where the deliveries go.
+enum Target {
+    Shopify {
+        secret: String,
+        shop: String,
+        template: String,
+    },
+    Woocommerce {
+        secret: String,
+        connection: String,
+        template: String,
+    },
+}
+
+impl Target {
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        run: &str,
+        n: u64,
+        order_id: u64,
+    ) -> reqwest::RequestBuilder {
+        match self {
+            Target::Shopify {
+                secret,
+                shop,
+                template,
+            } => {
+                let body =
+                    template.replacen("\"id\":5630201856307", &format!("\"id\":{order_id}"), 1);
+                client
+                    .post(format!("{base}/webhooks/shopify"))
+                    .header(
+                        "X-Shopify-Hmac-Sha256",
+                        shared::channels::shopify::sign(secret, body.as_bytes()),
+                    )
+                    .header("X-Shopify-Shop-Domain", shop)
+                    .header("X-Shopify-Topic", "orders/create")
+                    .header("X-Shopify-Webhook-Id", format!("{run}-{n}"))
+                    .body(body)
+            }
+            Target::Woocommerce {
+                secret,
+                connection,
+                template,
+            } => {
+                let body = template.replacen("\"id\":727", &format!("\"id\":{order_id}"), 1);
+                client
+                    .post(format!("{base}/webhooks/woocommerce/{connection}"))
+                    .header(
+                        "X-WC-Webhook-Signature",
+                        shared::channels::woocommerce::sign(secret, body.as_bytes()),
+                    )
+                    .header("X-WC-Webhook-Topic", "order.created")
+                    .header("X-WC-Webhook-Delivery-ID", format!("{run}-{n}"))
+                    .header("X-WC-Webhook-Source", "https://shop.example/")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+            }
+        }
+    }
+}
+
+/// A fake WooCommerce store, connected through the API; returns it and the delivery target.
+async fn woocommerce_target(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> (wiremock::MockServer, Target) {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let store = MockServer::start().await;
+    let ok = |v: serde_json::Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(v)
+            .insert_header("X-WP-TotalPages", "1")
+    };
+    Mock::given(method("GET"))
+        .and(path("/wp-json/"))
+        .respond_with(ok(json!({"name": "Load Woo", "namespaces": ["wc/v3"]})))
+        .mount(&store)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok(json!([])))
+        .mount(&store)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/webhooks/batch"))
+        .respond_with(ok(json!({})))
+        .mount(&store)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/webhooks"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&store)
+        .await;
+    let connected: serde_json::Value = client
+        .post(format!("{base}/api/connections"))
+        .bearer_auth(token)
+        .json(&json!({"channel": "woocommerce", "store_url": store.uri(),
+            "consumer_key": "ck_load_fake", "consumer_secret": "cs_load_fake"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connection = connected["id"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!("connect failed (is CHANNEL_SYNC_ALLOW_PRIVATE_STORES=1 set?): {connected}")
+        })
+        .to_owned();
+    let created = store.received_requests().await.unwrap();
+    let secret = created
+        .iter()
+        .filter(|r| r.url.path() == "/wp-json/wc/v3/webhooks" && r.method.as_str() == "POST")
+        .find_map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|b| b["secret"].as_str().map(str::to_owned))
+        })
+        .expect("the webhook secret");
+    let line_count: u64 = std::env::var("LOAD_LINES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12)
+        .clamp(1, 100);
+    let lines: Vec<serde_json::Value> = (0..line_count)
+        .map(|i| {
+            json!({"id": 300 + i, "product_id": 93, "variation_id": 94 + i, "quantity": 2,
+                "sku": format!("TS-{i:03}-M"), "name": format!("T-shirt {i} - Medium"),
+                "meta_data": [{"id": i, "key": "pa_size", "value": "m"}], "subtotal": "20.00", "total": "20.00"})
+        })
+        .collect();
+    let template = serde_json::to_string(&json!({
+        "id": 727, "number": "727", "status": "processing", "currency": "EUR",
+        "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T08:00:08",
+        "date_paid_gmt": "2026-11-27T08:00:05",
+        "billing": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        "shipping": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Loop Rd",
+            "city": "Dublin", "postcode": "D01", "country": "IE"},
+        "line_items": lines
+    }))
+    .unwrap();
+    (
+        store,
+        Target::Woocommerce {
+            secret,
+            connection,
+            template,
+        },
+    )
 }
