@@ -1,7 +1,7 @@
 //! The WMS's management API (`/api/...`), bearer token per tenant. A tenant only ever sees
 //! its own connections.
 
-use super::{bearer_tenant, connect, ApiError};
+use super::{bearer_tenant, connect, owned_connection, ApiError};
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::tokens::TokenError;
 use crate::channels::shopify::{Location, ShopifyClient};
@@ -111,14 +111,9 @@ async fn get_one(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Connection>, ApiError> {
-    let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
-    let not_found = || ApiError::NotFound(format!("no connection {id}"));
-    let parsed = ConnectionId::parse(id.clone()).map_err(|_| not_found())?;
-    deps.connections
-        .get(&tenant, &parsed)
-        .await?
+    owned_connection(&*deps.tenants, &*deps.connections, &headers, &id)
+        .await
         .map(Json)
-        .ok_or_else(not_found)
 }
 
 async fn create(
@@ -343,20 +338,6 @@ async fn reconnect(
     Ok((StatusCode::OK, existing))
 }
 
-async fn owned_connection(
-    deps: &ApiDeps,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Connection, ApiError> {
-    let tenant = bearer_tenant(&*deps.tenants, headers).await?;
-    let not_found = || ApiError::NotFound(format!("no connection {id}"));
-    let parsed = ConnectionId::parse(id.to_owned()).map_err(|_| not_found())?;
-    deps.connections
-        .get(&tenant, &parsed)
-        .await?
-        .ok_or_else(not_found)
-}
-
 /// The store's locations, live from the channel.
 async fn fetch_locations(
     deps: &ApiDeps,
@@ -443,7 +424,7 @@ async fn locations(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let connection = owned_connection(&deps, &headers, &id).await?;
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
     let locations = fetch_locations(&deps, &connection).await?;
     let body: Vec<Value> = locations
         .iter()
@@ -460,7 +441,8 @@ async fn patch_settings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Connection>, ApiError> {
-    let mut connection = owned_connection(&deps, &headers, &id).await?;
+    let mut connection =
+        owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
     let body: Value = serde_json::from_slice(&body?)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     let Some(changes) = body

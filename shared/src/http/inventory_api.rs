@@ -6,8 +6,8 @@
 //! - `GET /api/sku-audit` → per connection: blank SKUs, duplicate SKUs, channel SKUs unknown
 //!   to the WMS, WMS SKUs missing on the channel, refused bundles
 
-use super::{bearer_tenant, ApiError};
-use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku, SyncMode, TenantId};
+use super::{bearer_tenant, owned_connection, ApiError};
+use crate::domain::{ConnectionStatus, Sku, SyncMode, TenantId};
 use crate::inventory::bundles::compute;
 use crate::inventory::engine::start_full;
 use crate::inventory::runs::{self, RunKind};
@@ -46,20 +46,6 @@ pub fn router(deps: Arc<InventoryApiDeps>) -> Router {
         .with_state(deps)
 }
 
-async fn owned(
-    deps: &InventoryApiDeps,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Connection, ApiError> {
-    let tenant = bearer_tenant(&*deps.tenants, headers).await?;
-    let not_found = || ApiError::NotFound(format!("no connection {id}"));
-    let parsed = ConnectionId::parse(id.to_owned()).map_err(|_| not_found())?;
-    deps.connections
-        .get(&tenant, &parsed)
-        .await?
-        .ok_or_else(not_found)
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SyncRequest {
@@ -75,7 +61,7 @@ async fn sync_now(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let connection = owned(&deps, &headers, &id).await?;
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
     let body = body?;
     let request: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SyncRequest::default()
@@ -126,7 +112,7 @@ async fn list_runs(
     Query(q): Query<RunsQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let connection = owned(&deps, &headers, &id).await?;
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let after = q.after.filter(|a| !a.is_empty());
     if after.as_ref().is_some_and(|a| a.len() > 200) {

@@ -10,5 +10,5 @@ pub mod inventory_api;
 pub mod oauth;
 pub mod webhooks;
 
-pub use auth::{bearer_tenant, token_sha256};
+pub use auth::{bearer_tenant, owned_connection, token_sha256};
 pub use error::ApiError;
