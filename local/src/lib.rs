@@ -144,7 +144,6 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             .map_err(|e| ConfigError::Invalid(e.to_string()))?
             .with_max_throttle_wait(Duration::from_secs(5)),
         stores: stores.clone(),
-        url_policy: config.url_policy,
         public_url: config.public_url.trim_end_matches('/').to_owned(),
     };
     let wms = wms::WmsDeps {

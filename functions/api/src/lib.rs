@@ -10,7 +10,6 @@ use shared::aws::lambda_env::{
     ShopifyAppSecret,
 };
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
-use shared::channels::store_url::UrlPolicy;
 use shared::http::admin::AdminDeps;
 use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
@@ -53,7 +52,6 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<(ApiDeps, AdminDeps), C
             vault,
             shopify: shopify_client(wait)?,
             stores: stores(tokens),
-            url_policy: UrlPolicy::from_env(),
             public_url: env("CHANNEL_SYNC_PUBLIC_URL")?
                 .trim_end_matches('/')
                 .to_owned(),
@@ -106,8 +104,7 @@ mod tests {
             tenants: store.clone(),
             vault,
             shopify: ShopifyClient::new(None).unwrap(),
-            stores: Arc::new(Stores::new(tokens, UrlPolicy::default())),
-            url_policy: UrlPolicy::default(),
+            stores: Arc::new(Stores::new(tokens, Default::default())),
             public_url: "https://sync.example".into(),
         };
         let admin = AdminDeps {

@@ -26,6 +26,8 @@ pub struct Stores {
     /// [`super::store_url::store_client`], so it never reaches private addresses (outside the
     /// documented test switch) and never follows redirects.
     pub http: reqwest::Client,
+    /// Which store URLs merchants may connect: the policy `http` was built with.
+    pub policy: super::store_url::UrlPolicy,
 }
 
 /// Why a connection's store cannot be used now.
@@ -63,6 +65,7 @@ impl Stores {
             connections: shopify.connections.clone(),
             vault: shopify.vault.clone(),
             http: super::store_url::store_client(policy, super::store_url::REQUEST_TIMEOUT),
+            policy,
             shopify,
         }
     }

@@ -5,7 +5,6 @@ use super::{bearer_tenant, connect, owned_connection, ApiError};
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::tokens::TokenError;
 use crate::channels::shopify::{Location, ShopifyClient};
-use crate::channels::store_url::UrlPolicy;
 use crate::channels::stores::Stores;
 use crate::channels::ClientError;
 use crate::domain::{
@@ -32,8 +31,6 @@ pub struct ApiDeps {
     /// Calls on behalf of a connection (locations, sources), any channel; its `http` client
     /// also checks new WooCommerce and Magento stores.
     pub stores: Arc<Stores>,
-    /// Which store URLs merchants may connect (strict unless the documented test switch).
-    pub url_policy: UrlPolicy,
     /// `CHANNEL_SYNC_PUBLIC_URL`: WooCommerce delivers webhooks to
     /// `{public_url}/webhooks/woocommerce/{connection_id}`.
     pub public_url: String,

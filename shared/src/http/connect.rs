@@ -27,7 +27,8 @@ fn credential(name: &str, raw: &str) -> Result<String, ApiError> {
 }
 
 async fn store_url(deps: &ApiDeps, raw: &str) -> Result<StoreUrl, ApiError> {
-    deps.url_policy
+    deps.stores
+        .policy
         .check(raw)
         .await
         .map_err(|e| ApiError::Unprocessable(e.to_string()))
