@@ -2,6 +2,7 @@
 //! its own connections.
 
 use super::{bearer_tenant, connect, owned_connection, ApiError};
+use crate::channels::magento::Source;
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::shopify::tokens::TokenError;
 use crate::channels::shopify::{Location, ShopifyClient};
@@ -342,7 +343,19 @@ async fn fetch_locations(
 ) -> Result<Vec<Location>, ApiError> {
     match connection.channel {
         Channel::Shopify => {}
-        Channel::Magento => return magento_sources(deps, connection).await,
+        Channel::Magento => {
+            return Ok(magento_sources(deps, connection)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| Location {
+                    id: s.code,
+                    name: s.name,
+                    active: s.enabled,
+                    fulfills_online_orders: true,
+                })
+                .collect())
+        }
         Channel::Woocommerce => {
             return Err(ApiError::Unprocessable(
                 "WooCommerce has no locations: stock is set on each product".into(),
@@ -383,17 +396,17 @@ async fn fetch_locations(
 }
 
 /// A Magento store's MSI sources as locations (none without MSI).
+/// A Magento store's MSI sources (`None`: the store has no MSI).
 async fn magento_sources(
     deps: &ApiDeps,
     connection: &Connection,
-) -> Result<Vec<Location>, ApiError> {
+) -> Result<Option<Vec<Source>>, ApiError> {
     let creds = deps
         .stores
         .magento_credentials(connection)
         .await
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let sources = deps
-        .stores
+    deps.stores
         .magento()
         .sources(&creds)
         .await
@@ -402,17 +415,7 @@ async fn magento_sources(
                 ApiError::Conflict("Magento rejected the store's credentials: reconnect it".into())
             }
             other => ApiError::BadGateway(format!("could not read sources from Magento: {other}")),
-        })?;
-    Ok(sources
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| Location {
-            id: s.code,
-            name: s.name,
-            active: s.enabled,
-            fulfills_online_orders: true,
         })
-        .collect())
 }
 
 /// `GET /api/connections/{id}/locations`: where the merchant can fulfil and stock from.
@@ -491,19 +494,8 @@ async fn patch_settings(
         connect::check_location_settings(connection.channel, Some(&connection.settings))?;
     }
     if connection.channel == Channel::Magento && !new_locations.is_empty() {
-        if connection.settings.fulfilment_location.is_some() {
-            connect::check_magento_locations(&connection.settings, true, &[])?;
-        }
         let sources = magento_sources(&deps, &connection).await?;
-        let sources: Vec<crate::channels::magento::Source> = sources
-            .into_iter()
-            .map(|l| crate::channels::magento::Source {
-                code: l.id,
-                name: l.name,
-                enabled: l.active,
-            })
-            .collect();
-        connect::check_magento_locations(&connection.settings, !sources.is_empty(), &sources)?;
+        connect::check_magento_locations(&connection.settings, sources.as_deref())?;
         new_locations.clear();
     }
     if !new_locations.is_empty() {

@@ -183,7 +183,7 @@ pub async fn connect_magento(
         .await
         .map_err(|e| connect_error("Magento", e))?;
     if let Some(settings) = &settings {
-        check_magento_locations(settings, info.msi, &info.sources)?;
+        check_magento_locations(settings, info.msi.then_some(info.sources.as_slice()))?;
     }
     let shop = url.identity();
     let (status, connection) = upsert_connection(
@@ -224,13 +224,12 @@ pub fn check_location_settings(
     Ok(())
 }
 
-/// Magento: `inventory_location` is an enabled MSI source code (stores without MSI have
-/// none); `fulfilment_location` is not used, because choosing a shipment's source through
-/// `/order/{id}/ship` is unconfirmed.
+/// Magento: `inventory_location` is an enabled MSI source code among `sources` (`None`: the
+/// store has no MSI, so no sources); `fulfilment_location` is not used, because choosing a
+/// shipment's source through `/order/{id}/ship` is unconfirmed.
 pub fn check_magento_locations(
     settings: &ConnectionSettings,
-    msi: bool,
-    sources: &[crate::channels::magento::Source],
+    sources: Option<&[crate::channels::magento::Source]>,
 ) -> Result<(), ApiError> {
     if settings.fulfilment_location.is_some() {
         return Err(ApiError::Unprocessable(
@@ -241,11 +240,11 @@ pub fn check_magento_locations(
     let Some(wanted) = &settings.inventory_location else {
         return Ok(());
     };
-    if !msi {
+    let Some(sources) = sources else {
         return Err(ApiError::Unprocessable(
             "this Magento store has no Multi-Source Inventory: stock goes to the legacy stock item, so leave inventory_location unset".into(),
         ));
-    }
+    };
     match sources.iter().find(|s| &s.code == wanted) {
         Some(s) if s.enabled => Ok(()),
         Some(_) => Err(ApiError::Unprocessable(format!(
