@@ -85,6 +85,19 @@ enum NewConnection {
     },
 }
 
+/// `order_allocation`: a WMS warehouse code, 1 to 100 printable characters.
+fn check_allocation(allocation: Option<&str>) -> Result<(), ApiError> {
+    match allocation {
+        Some(a) if a.trim().is_empty() || a.len() > 100 || a.chars().any(char::is_control) => {
+            Err(ApiError::Unprocessable(
+                "order_allocation must be a WMS warehouse code (1 to 100 characters) or null"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl NewConnection {
     fn settings(&self) -> Option<&ConnectionSettings> {
         match self {
@@ -128,19 +141,8 @@ async fn create(
             ApiError::Unprocessable(format!("invalid connection: {e}"))
         }
     })?;
-    if let Some(allocation) = request
-        .settings()
-        .and_then(|s| s.order_allocation.as_deref())
-    {
-        if allocation.trim().is_empty()
-            || allocation.len() > 100
-            || allocation.chars().any(char::is_control)
-        {
-            return Err(ApiError::Unprocessable(
-                "order_allocation must be a WMS warehouse code (1 to 100 characters) or null"
-                    .into(),
-            ));
-        }
+    if let Some(settings) = request.settings() {
+        check_allocation(settings.order_allocation.as_deref())?;
     }
     let (status, body) = match request {
         NewConnection::Shopify {
@@ -472,17 +474,7 @@ async fn patch_settings(
                     )))
                 }
             },
-            "order_allocation" => match value {
-                Value::Null => {}
-                Value::String(s)
-                    if !s.trim().is_empty()
-                        && s.len() <= 100
-                        && !s.chars().any(char::is_control) => {}
-                _ => return Err(ApiError::Unprocessable(
-                    "order_allocation must be a WMS warehouse code (1 to 100 characters) or null"
-                        .into(),
-                )),
-            },
+            "order_allocation" => {} // checked once the settings are parsed
             "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed" => {}
             other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
         }
@@ -490,6 +482,7 @@ async fn patch_settings(
     }
     connection.settings = serde_json::from_value(settings)
         .map_err(|e| ApiError::Unprocessable(format!("invalid settings: {e}")))?;
+    check_allocation(connection.settings.order_allocation.as_deref())?;
     if connection.channel == Channel::Woocommerce {
         connect::check_location_settings(connection.channel, Some(&connection.settings))?;
     }
