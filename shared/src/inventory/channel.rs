@@ -155,12 +155,12 @@ impl ChannelInventory for Channels {
                     .unwrap_or_else(|| "default".to_owned());
                 let inner = MagentoInventory::new(self.stores.magento(), creds, source)
                     .map_err(PushError::Setup)?;
+                // Read once per channel handle (one push message), not per batch of 20.
+                let open = super::unshipped::units(&*self.records, &connection.id)
+                    .await
+                    .map_err(|e| PushError::Retry(e.to_string()))?;
                 Ok(Box::new(MarksReauth {
-                    inner: AddsUnshipped {
-                        inner,
-                        records: self.records.clone(),
-                        connection: connection.id.clone(),
-                    },
+                    inner: AddsUnshipped { inner, open },
                     stores: self.stores.clone(),
                     connection: connection.clone(),
                 }))
@@ -186,8 +186,8 @@ fn open_error(e: OpenError) -> PushError {
 /// [`super::unshipped`]).
 struct AddsUnshipped<T> {
     inner: T,
-    records: Arc<dyn Records>,
-    connection: crate::domain::ConnectionId,
+    /// Unshipped units per SKU when the handle was built.
+    open: std::collections::HashMap<crate::domain::Sku, i64>,
 }
 
 #[async_trait]
@@ -202,14 +202,11 @@ impl<T: InventoryChannel> InventoryChannel for AddsUnshipped<T> {
         key: &str,
         items: &[PushItem],
     ) -> Result<Vec<ItemResult>, PushError> {
-        let open = super::unshipped::units(&*self.records, &self.connection)
-            .await
-            .map_err(|e| PushError::Retry(e.to_string()))?;
         let adjusted: Vec<PushItem> = items
             .iter()
             .map(|item| {
                 let mut item = item.clone();
-                if let Some(units) = open.get(&item.sku) {
+                if let Some(units) = self.open.get(&item.sku) {
                     item.quantity = item.quantity.max(0).saturating_add(*units);
                 }
                 item
