@@ -346,12 +346,35 @@ mod tests {
 
     #[tokio::test]
     async fn the_guarded_client_cannot_reach_loopback_by_name() {
+        // A server that answers on loopback: only the resolver can stop the strict client.
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(wiremock::ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let url = format!("http://localhost:{}/", server.address().port());
         let client = store_client(STRICT, Duration::from_secs(5));
         let err = client
-            .get("http://localhost:9/")
+            .get(&url)
             .send()
             .await
             .expect_err("loopback must not be reachable");
         assert!(err.is_connect() || err.is_request(), "{err}");
+        let mut cause: &dyn std::error::Error = &err;
+        let mut chain = cause.to_string();
+        while let Some(next) = cause.source() {
+            chain.push_str(&format!(": {next}"));
+            cause = next;
+        }
+        assert!(chain.contains("no public address"), "{chain}");
+        assert!(server.received_requests().await.unwrap().is_empty());
+        // The test switch's client reaches the same server.
+        let open = store_client(
+            UrlPolicy {
+                allow_private: true,
+            },
+            Duration::from_secs(5),
+        );
+        assert_eq!(open.get(&url).send().await.unwrap().status(), 200);
     }
 }
