@@ -77,3 +77,32 @@ pub(crate) async fn shopify_fixture(
         stores,
     }
 }
+
+/// Stores a WooCommerce connection like `like` (tenant, status, dates) with id `id` for
+/// `shop`, and its credentials: the store at `store_url`, webhook secret `webhook_secret`.
+pub(crate) async fn woo_connection(
+    stores: &Stores,
+    like: &Connection,
+    id: &str,
+    shop: &str,
+    store_url: String,
+    webhook_secret: &str,
+) -> Connection {
+    let mut woo = like.clone();
+    woo.id = ConnectionId::parse(id).unwrap();
+    woo.channel = Channel::Woocommerce;
+    woo.shop = shop.into();
+    stores.connections.create(&woo).await.unwrap();
+    let creds = crate::channels::woocommerce::WooCredentials {
+        store_url,
+        consumer_key: "ck_fake".into(),
+        consumer_secret: "cs_fake".into(),
+        webhook_secret: webhook_secret.into(),
+    };
+    stores
+        .vault
+        .put(&woo.credentials_name(), &creds.to_secret())
+        .await
+        .unwrap();
+    woo
+}

@@ -605,7 +605,6 @@ mod tests {
     /// not ready and never reach the WMS.
     #[tokio::test]
     async fn a_woocommerce_poll_enqueues_only_orders_ready_to_ship() {
-        use crate::channels::woocommerce::WooCredentials;
         let server = MockServer::start().await;
         let woo_order = |id: u64, status: &str| {
             json!({"id": id, "number": id.to_string(), "status": status,
@@ -646,23 +645,15 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        let mut woo = w.connection.clone();
-        woo.id = crate::domain::ConnectionId::parse("c_woo_rec").unwrap();
-        woo.channel = Channel::Woocommerce;
-        woo.shop = "shop.example".into();
-        w.deps.connections.create(&woo).await.unwrap();
-        let creds = WooCredentials {
-            store_url: server.uri(),
-            consumer_key: "ck_fake".into(),
-            consumer_secret: "cs_fake".into(),
-            webhook_secret: "whfake".into(),
-        };
-        w.deps
-            .stores
-            .vault
-            .put(&woo.credentials_name(), &creds.to_secret())
-            .await
-            .unwrap();
+        let woo = crate::testkit::woo_connection(
+            &w.deps.stores,
+            &w.connection,
+            "c_woo_rec",
+            "shop.example",
+            server.uri(),
+            "whfake",
+        )
+        .await;
         let run = reconcile_connection(&w.deps, &woo).await.unwrap();
         assert_eq!(
             (
@@ -688,7 +679,6 @@ mod tests {
     /// move the watermark past orders on pages it did not read.
     #[tokio::test]
     async fn a_page_limited_woocommerce_run_keeps_the_watermark() {
-        use crate::channels::woocommerce::WooCredentials;
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/wp-json/wc/v3/orders"))
@@ -705,23 +695,15 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        let mut woo = w.connection.clone();
-        woo.id = crate::domain::ConnectionId::parse("c_woo_lim").unwrap();
-        woo.channel = Channel::Woocommerce;
-        woo.shop = "limited.example".into();
-        w.deps.connections.create(&woo).await.unwrap();
-        let creds = WooCredentials {
-            store_url: server.uri(),
-            consumer_key: "ck_fake".into(),
-            consumer_secret: "cs_fake".into(),
-            webhook_secret: "whfake".into(),
-        };
-        w.deps
-            .stores
-            .vault
-            .put(&woo.credentials_name(), &creds.to_secret())
-            .await
-            .unwrap();
+        let woo = crate::testkit::woo_connection(
+            &w.deps.stores,
+            &w.connection,
+            "c_woo_lim",
+            "limited.example",
+            server.uri(),
+            "whfake",
+        )
+        .await;
         let run = reconcile_with_limit(&w.deps, &woo, 1).await.unwrap();
         assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
         assert_eq!((run.found, run.enqueued), (1, 1));

@@ -248,8 +248,6 @@ mod tests {
     /// `needs_reauth`.
     #[tokio::test]
     async fn disabled_woocommerce_webhooks_are_reenabled_and_revoked_keys_need_reauth() {
-        use crate::channels::woocommerce::WooCredentials;
-        use crate::domain::ConnectionId;
         use wiremock::matchers::{body_json, path};
         let server = MockServer::start().await;
         let url = "https://sync.example/webhooks/woocommerce/c_woo_hook";
@@ -285,22 +283,15 @@ mod tests {
             .await;
         let dir = tempfile::tempdir().unwrap();
         let (deps, shopify) = deps(&server, dir.path(), false).await;
-        let mut woo = shopify.clone();
-        woo.id = ConnectionId::parse("c_woo_hook").unwrap();
-        woo.channel = Channel::Woocommerce;
-        woo.shop = "shop.example".into();
-        deps.connections.create(&woo).await.unwrap();
-        let creds = WooCredentials {
-            store_url: server.uri(),
-            consumer_key: "ck_fake".into(),
-            consumer_secret: "cs_fake".into(),
-            webhook_secret: "wooSecret123".into(),
-        };
-        deps.stores
-            .vault
-            .put(&woo.credentials_name(), &creds.to_secret())
-            .await
-            .unwrap();
+        let woo = crate::testkit::woo_connection(
+            &deps.stores,
+            &shopify,
+            "c_woo_hook",
+            "shop.example",
+            server.uri(),
+            "wooSecret123",
+        )
+        .await;
         let report = ensure_for(&deps, &woo).await.unwrap().unwrap();
         assert_eq!(report.reenabled, vec!["order.created"]);
         assert_eq!(report.existing, vec!["order.updated", "order.deleted"]);
