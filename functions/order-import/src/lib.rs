@@ -5,10 +5,9 @@
 //! `INVENTORY_PUSH_QUEUE_URL` (imported orders wake Live inventory pushes).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, ConfigError};
+use shared::aws::lambda_env::{env, live_trigger, ConfigError};
 use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
 use shared::consumers::{order_import, sqs_batch};
-use shared::inventory::engine::{EngineSettings, LiveTrigger};
 use std::sync::Arc;
 
 pub use shared::consumers::order_import::ImportDeps;
@@ -20,15 +19,7 @@ pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
         connections: store.clone(),
         vault: Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?)),
         idempotency: store.clone(),
-        inventory: Arc::new(LiveTrigger {
-            connections: store.clone(),
-            records: store,
-            push_queue: Arc::new(SqsQueue::from_config(
-                config,
-                env("INVENTORY_PUSH_QUEUE_URL")?,
-            )),
-            settings: EngineSettings::default(),
-        }),
+        inventory: live_trigger(config, store.clone())?,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         dead_letter: Arc::new(SqsQueue::from_config(
             config,

@@ -5,10 +5,10 @@
 //! Environment: `TABLE_NAME`, `INVENTORY_PUSH_QUEUE_URL`, `STOCK_EVENTS_DLQ_URL`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, ConfigError};
+use shared::aws::lambda_env::{env, live_trigger, ConfigError};
 use shared::aws::{DynamoStore, SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
-use shared::inventory::engine::{self, EngineSettings, LiveTrigger, StockDeps};
+use shared::inventory::engine::{self, StockDeps};
 use std::sync::Arc;
 
 /// Everything the consumer needs, from the environment.
@@ -16,15 +16,7 @@ pub fn deps_from_env(config: &SdkConfig) -> Result<StockDeps, ConfigError> {
     let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
     Ok(StockDeps {
         records: store.clone(),
-        live: Arc::new(LiveTrigger {
-            connections: store.clone(),
-            records: store,
-            push_queue: Arc::new(SqsQueue::from_config(
-                config,
-                env("INVENTORY_PUSH_QUEUE_URL")?,
-            )),
-            settings: EngineSettings::default(),
-        }),
+        live: live_trigger(config, store.clone())?,
         dead_letter: Arc::new(SqsQueue::from_config(config, env("STOCK_EVENTS_DLQ_URL")?)),
     })
 }

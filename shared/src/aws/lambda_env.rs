@@ -118,3 +118,20 @@ pub fn stores(tokens: Arc<ShopifyTokens>) -> Arc<crate::channels::stores::Stores
         crate::channels::store_url::UrlPolicy::from_env(),
     ))
 }
+
+/// The Live-mode trigger on the table and `INVENTORY_PUSH_QUEUE_URL` (order import and the
+/// stock-events consumer both mark SKUs dirty through it).
+pub fn live_trigger(
+    config: &super::SdkConfig,
+    store: Arc<DynamoStore>,
+) -> Result<Arc<crate::inventory::engine::LiveTrigger>, ConfigError> {
+    Ok(Arc::new(crate::inventory::engine::LiveTrigger {
+        connections: store.clone(),
+        records: store,
+        push_queue: Arc::new(super::SqsQueue::from_config(
+            config,
+            env("INVENTORY_PUSH_QUEUE_URL")?,
+        )),
+        settings: crate::inventory::engine::EngineSettings::default(),
+    }))
+}
