@@ -111,6 +111,42 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     result
 }
 
+/// What the inventory engine must know before the WMS hears of an order: its reservation
+/// (the oversell guard) and, for channels that deduct at shipment, its unshipped units.
+async fn record_inventory(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    message: &WmsOutbound,
+    key: &str,
+) -> crate::ports::PortResult<()> {
+    let records = &*deps.inventory.records;
+    let deducts = unshipped::applies_to(event.channel);
+    match message {
+        WmsOutbound::OrderImported(order) if !order.cancelled => {
+            let lines: Vec<(crate::domain::Sku, u32)> = order
+                .lines
+                .iter()
+                .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
+                .collect();
+            if deducts {
+                let id = order.channel_order_id.as_str();
+                unshipped::imported(records, &event.connection, id, &lines).await?;
+            }
+            deps.inventory
+                .order_imported(&event.tenant, &event.connection, key, &lines)
+                .await
+        }
+        WmsOutbound::OrderCancelled(c) => {
+            if deducts {
+                let id = c.channel_order_id.as_str();
+                unshipped::cancelled(records, &event.connection, id).await?;
+            }
+            deps.inventory.order_cancelled(&event.tenant, key).await
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A deleted order as a cancellation at the time we heard of it (the channel sends no time):
 /// the consumer cancels it if the WMS has it and ignores it otherwise (`awaiting`).
 fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
@@ -246,51 +282,7 @@ async fn decide_and_publish(
         ),
     };
     // Before the WMS hears of it: from now on no push offers these units again.
-    let reserved = match &message {
-        WmsOutbound::OrderImported(order) if !order.cancelled => {
-            let lines: Vec<(crate::domain::Sku, u32)> = order
-                .lines
-                .iter()
-                .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
-                .collect();
-            let unshipped = if unshipped::applies_to(event.channel) {
-                unshipped::imported(
-                    &*deps.inventory.records,
-                    &event.connection,
-                    order.channel_order_id.as_str(),
-                    &lines,
-                )
-                .await
-            } else {
-                Ok(())
-            };
-            match unshipped {
-                Ok(()) => {
-                    deps.inventory
-                        .order_imported(&event.tenant, &event.connection, key, &lines)
-                        .await
-                }
-                Err(e) => Err(e),
-            }
-        }
-        WmsOutbound::OrderCancelled(c) => {
-            let unshipped = if unshipped::applies_to(event.channel) {
-                unshipped::cancelled(
-                    &*deps.inventory.records,
-                    &event.connection,
-                    c.channel_order_id.as_str(),
-                )
-                .await
-            } else {
-                Ok(())
-            };
-            match unshipped {
-                Ok(()) => deps.inventory.order_cancelled(&event.tenant, key).await,
-                Err(e) => Err(e),
-            }
-        }
-        _ => Ok(()),
-    };
+    let reserved = record_inventory(deps, event, &message, key).await;
     if let Err(e) = reserved {
         return Disposition::Retry(format!("could not record the order's reservation: {e}"));
     }
