@@ -16,12 +16,10 @@ pub struct Config {
     /// `CHANNEL_SYNC_ADMIN_TOKEN`: the operator's token for `POST /api/admin/tenants`
     /// (unset: the route is off).
     pub admin_token: Option<Secret>,
-    /// `SHOPIFY_CLIENT_SECRET` and, during a rotation, `SHOPIFY_PREVIOUS_CLIENT_SECRET`.
-    pub shopify_secrets: Vec<Secret>,
-    /// `SHOPIFY_CLIENT_ID` (used by the install flow).
-    pub shopify_client_id: Option<String>,
-    /// `SHOPIFY_API_BASE`: replaces `https://{shop}` (tests, a local fake Shopify).
-    pub shopify_api_base: Option<String>,
+    /// Every channel app, for each channel `NAME`: `NAME_CLIENT_ID`, `NAME_CLIENT_SECRET`,
+    /// `NAME_PREVIOUS_CLIENT_SECRET` (during a rotation) and `NAME_API_BASE` (replaces the
+    /// channel's API host: tests, a local fake store), e.g. `SHOPIFY_CLIENT_SECRET`.
+    pub apps: shared::channels::context::ChannelApps,
     /// `CHANNEL_SYNC_PUBLIC_URL`: the base of our OAuth redirect and webhook URLs, as the
     /// channels reach us (default `http://{addr}`).
     pub public_url: String,
@@ -85,12 +83,16 @@ impl Config {
             Some(token) => Some(Secret::new(token)),
             None => Some(dev_token_file(&data_dir)?),
         };
-        let shopify_api_base = var("SHOPIFY_API_BASE");
-        if let Some(base) = &shopify_api_base {
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(ConfigError::Invalid(
-                    "SHOPIFY_API_BASE must be an http(s) URL".into(),
-                ));
+        let channels = shared::domain::Channel::ALL;
+        let apps = shared::channels::context::ChannelApps::from_env(channels);
+        for channel in channels {
+            if let Some(base) = apps.get(channel).api_base {
+                if !(base.starts_with("http://") || base.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{}_API_BASE must be an http(s) URL",
+                        channel.as_str().to_ascii_uppercase()
+                    )));
+                }
             }
         }
         let addr = var("CHANNEL_SYNC_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
@@ -151,13 +153,7 @@ impl Config {
             addr,
             data_dir,
             dev_token,
-            shopify_secrets: ["SHOPIFY_CLIENT_SECRET", "SHOPIFY_PREVIOUS_CLIENT_SECRET"]
-                .into_iter()
-                .filter_map(var)
-                .map(Secret::new)
-                .collect(),
-            shopify_client_id: var("SHOPIFY_CLIENT_ID"),
-            shopify_api_base,
+            apps,
         })
     }
 }

@@ -10,14 +10,12 @@ pub use config::{Config, ConfigError};
 use axum::routing::get;
 use axum::Router;
 use shared::api::ApiDeps;
-use shared::channels::shopify::tokens::ShopifyTokens;
-use shared::channels::shopify::{ShopifyClient, ShopifyVerifier};
-use shared::channels::stores::Stores;
-use shared::channels::woocommerce::WooVerifier;
+use shared::channels::registry::Registry;
+use shared::channels::shopify::ShopifyClient;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
-use shared::domain::TenantId;
-use shared::embedded::{EmbeddedQueue, EmbeddedStore, EmbeddedVault};
+use shared::domain::{Channel, TenantId};
+use shared::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
 use shared::inventory::channel::Channels;
@@ -25,7 +23,7 @@ use shared::inventory::engine;
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
-use shared::ports::{Secret, Tenants};
+use shared::ports::Tenants;
 use shared::webhooks::IntakeDeps;
 use std::future::Future;
 use std::sync::Arc;
@@ -69,8 +67,7 @@ pub struct System {
 
 /// Opens the store and wires every route.
 pub async fn build(config: &Config) -> Result<System, ConfigError> {
-    let store = EmbeddedStore::open(&config.data_dir).map_err(ConfigError::Store)?;
-    let vault = EmbeddedVault::open(&config.data_dir).map_err(ConfigError::Store)?;
+    let (ports, store) = shared::embedded::ports(&config.data_dir).map_err(ConfigError::Store)?;
     if let Some(token) = &config.dev_token {
         let dev = TenantId::parse("dev").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         store
@@ -89,93 +86,79 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         Some(queues::WMS_EVENTS_DLQ),
         MAX_RECEIVES,
     );
-    let verifier = ShopifyVerifier::new(&config.shopify_secrets);
-    if !verifier.is_configured() {
+    let shopify_app = config.apps.get(Channel::Shopify);
+    if shopify_app.secrets.is_empty() {
         tracing::warn!(
             "SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401"
         );
     }
-    let vault = Arc::new(vault);
-    let intake = IntakeDeps {
-        connections: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
-        channel_events: Arc::new(channel_events.clone()),
-        verifiers: vec![Arc::new(verifier)],
-        connection_verifiers: vec![Arc::new(WooVerifier::new(vault.clone()))],
-    };
-    let tokens = Arc::new(ShopifyTokens {
-        client: ShopifyClient::new(config.shopify_api_base.clone())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-        client_id: config.shopify_client_id.clone().unwrap_or_default(),
-        client_secret: config
-            .shopify_secrets
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Secret::new("")),
-        vault: vault.clone(),
-        connections: Arc::new(store.clone()),
-        locks: Arc::new(store.clone()),
-    });
-    let stores = Arc::new(Stores::new(tokens.clone(), config.url_policy));
+    let channels = Registry::on(
+        &ports,
+        config.url_policy,
+        &config.public_url,
+        config.apps.clone(),
+    )
+    .map_err(ConfigError::Invalid)?;
+    let intake = IntakeDeps::new(
+        ports.connections.clone(),
+        ports.idempotency.clone(),
+        Arc::new(channel_events.clone()),
+        channels.clone(),
+    );
     let push_queue = Arc::new(store.queue(
         queues::INVENTORY_PUSH,
         Some(queues::INVENTORY_PUSH_DLQ),
         MAX_RECEIVES,
     ));
     let live = Arc::new(engine::LiveTrigger {
-        connections: Arc::new(store.clone()),
-        records: Arc::new(store.clone()),
+        connections: ports.connections.clone(),
+        records: ports.records.clone(),
         push_queue: push_queue.clone(),
         settings: config.engine,
     });
     let api = ApiDeps {
         inventory: Arc::new(InventoryApiDeps {
-            connections: Arc::new(store.clone()),
-            tenants: Arc::new(store.clone()),
-            records: Arc::new(store.clone()),
-            idempotency: Arc::new(store.clone()),
+            connections: ports.connections.clone(),
+            tenants: ports.tenants.clone(),
+            records: ports.records.clone(),
+            idempotency: ports.idempotency.clone(),
             push_queue: push_queue.clone(),
         }),
-        connections: Arc::new(store.clone()),
-        tenants: Arc::new(store.clone()),
-        vault: vault.clone(),
-        // A person waits for the connect answer: don't sit out a long throttle for them.
-        shopify: ShopifyClient::new(config.shopify_api_base.clone())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?
-            .with_max_throttle_wait(Duration::from_secs(5)),
-        stores: stores.clone(),
-        public_url: config.public_url.trim_end_matches('/').to_owned(),
+        connections: ports.connections.clone(),
+        tenants: ports.tenants.clone(),
+        channels: channels.clone(),
     };
     let wms = wms::WmsDeps {
-        tenants: Arc::new(store.clone()),
+        tenants: ports.tenants.clone(),
         outbox: wms_orders.clone(),
         inbound: wms_events.clone(),
     };
     let wms_orders_out = wms_orders.clone();
     let import = Arc::new(order_import::ImportDeps {
-        connections: Arc::new(store.clone()),
-        vault: vault.clone(),
-        idempotency: Arc::new(store.clone()),
+        connections: ports.connections.clone(),
+        vault: ports.vault.clone(),
+        idempotency: ports.idempotency.clone(),
         wms_orders: Arc::new(wms_orders),
         dead_letter: Arc::new(store.queue(queues::CHANNEL_EVENTS_DLQ, None, MAX_RECEIVES)),
         inventory: live.clone(),
+        channels: channels.clone(),
     });
     let oauth = shared::http::oauth::OAuthDeps {
-        connections: Arc::new(store.clone()),
-        tenants: Arc::new(store.clone()),
-        vault: vault.clone(),
-        idempotency: Arc::new(store.clone()),
-        shopify: ShopifyClient::new(config.shopify_api_base.clone())
+        connections: ports.connections.clone(),
+        tenants: ports.tenants.clone(),
+        vault: ports.vault.clone(),
+        idempotency: ports.idempotency.clone(),
+        shopify: ShopifyClient::new(shopify_app.api_base.clone())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-        app: match (&config.shopify_client_id, config.shopify_secrets.is_empty()) {
-            (Some(client_id), false) => Some(shared::http::oauth::ShopifyApp {
-                client_id: client_id.clone(),
-                secrets: config.shopify_secrets.clone(),
+        app: shopify_app
+            .is_configured()
+            .then(|| shared::http::oauth::ShopifyApp {
+                client_id: shopify_app.client_id.clone(),
+                secrets: shopify_app.secrets.clone(),
                 public_url: config.public_url.clone(),
                 dashboard_url: config.dashboard_url.clone(),
             }),
-            _ => None,
-        },
+        channels: channels.clone(),
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -186,7 +169,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         .merge(wms::router(Arc::new(wms)))
         .merge(shared::http::admin::router(Arc::new(
             shared::http::admin::AdminDeps {
-                tenants: Arc::new(store.clone()),
+                tenants: ports.tenants.clone(),
                 admin_token_sha256: config
                     .admin_token
                     .as_ref()
@@ -194,45 +177,44 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             },
         )));
     let reconcile = Arc::new(ReconcileDeps {
-        records: Arc::new(store.clone()),
-        connections: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
+        records: ports.records.clone(),
+        connections: ports.connections.clone(),
+        idempotency: ports.idempotency.clone(),
         channel_events: Arc::new(channel_events.clone()),
-        stores: stores.clone(),
+        channels: channels.clone(),
     });
     let wms_events_deps = Arc::new(WmsEventsDeps {
-        connections: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
-        stores: stores.clone(),
-        records: Arc::new(store.clone()),
+        connections: ports.connections.clone(),
+        idempotency: ports.idempotency.clone(),
+        channels: channels.clone(),
+        records: ports.records.clone(),
         wms_orders: Arc::new(wms_orders_out),
         stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
         dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
     let health = Arc::new(WebhookHealthDeps {
-        connections: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
-        stores: stores.clone(),
-        public_url: config.public_url.clone(),
+        connections: ports.connections.clone(),
+        idempotency: ports.idempotency.clone(),
+        channels: channels.clone(),
     });
     let products = Arc::new(ProductsDeps {
-        idempotency: Arc::new(store.clone()),
-        records: Arc::new(store.clone()),
+        idempotency: ports.idempotency.clone(),
+        records: ports.records.clone(),
         wms_orders: wms_events_deps.wms_orders.clone(),
-        stores: stores.clone(),
+        channels: channels.clone(),
     });
     let stock = Arc::new(engine::StockDeps {
-        records: Arc::new(store.clone()),
+        records: ports.records.clone(),
         live,
         dead_letter: Arc::new(store.queue(queues::STOCK_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
     let push = Arc::new(engine::PushDeps {
-        connections: Arc::new(store.clone()),
-        records: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
+        connections: ports.connections.clone(),
+        records: ports.records.clone(),
+        idempotency: ports.idempotency.clone(),
         channels: Arc::new(Channels {
-            stores: stores.clone(),
-            records: Arc::new(store.clone()),
+            registry: channels.clone(),
+            records: ports.records.clone(),
         }),
         push_queue,
         products: Some(products.clone()),

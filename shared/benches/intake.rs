@@ -8,8 +8,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http::HeaderMap;
+use shared::channels::context::{AppCredentials, ChannelApps, ChannelContext};
+use shared::channels::registry::Registry;
 use shared::channels::shopify::{self, sign, ShopifyVerifier};
-use shared::channels::WebhookVerifier;
+use shared::channels::store_url::UrlPolicy;
 use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
 use shared::embedded::EmbeddedStore;
 use shared::ports::{Connections, Idempotency, Secret};
@@ -48,7 +50,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("verify_parse", |b| {
         b.iter(|| {
             let delivery = verifier
-                .authenticate(black_box(&h), black_box(&body))
+                .verify_delivery(black_box(&h), black_box(&body))
                 .unwrap();
             let _raw: Box<serde_json::value::RawValue> = serde_json::from_slice(&body).unwrap();
             black_box((
@@ -88,13 +90,22 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let deps = IntakeDeps {
-        connections: Arc::new(store.clone()),
-        idempotency: Arc::new(store.clone()),
-        channel_events: Arc::new(store.queue("channel-events", None, 5)),
-        verifiers: vec![Arc::new(verifier.clone())],
-        connection_verifiers: Vec::new(),
-    };
+    let vault = Arc::new(shared::embedded::EmbeddedVault::open(dir.path()).unwrap());
+    let apps = ChannelApps::default().with(
+        Channel::Shopify,
+        AppCredentials {
+            secrets: vec![Secret::new(SECRET)],
+            ..AppCredentials::default()
+        },
+    );
+    let ports = shared::embedded::ports_of(&store, vault);
+    let context = ChannelContext::new(&ports, UrlPolicy::default(), "", apps);
+    let deps = IntakeDeps::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.queue("channel-events", None, 5)),
+        Arc::new(Registry::new(context).unwrap()),
+    );
     let mut n = 0u64;
     group.bench_function("intake_embedded", |b| {
         b.iter(|| {

@@ -7,6 +7,18 @@ use async_trait::async_trait;
 use std::fmt;
 use std::time::Duration;
 
+/// Every storage port, built once by `aws::ports()` or `embedded::ports()`: the Lambdas and
+/// `serve` select an adapter set, they never assemble adapters by hand. (Queues are named per
+/// consumer and stay with the wiring.)
+#[derive(Clone)]
+pub struct Ports {
+    pub connections: std::sync::Arc<dyn Connections>,
+    pub tenants: std::sync::Arc<dyn Tenants>,
+    pub idempotency: std::sync::Arc<dyn Idempotency>,
+    pub records: std::sync::Arc<dyn Records>,
+    pub vault: std::sync::Arc<dyn Vault>,
+}
+
 /// A failure of a port. All of them are worth retrying except `Corrupt`.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {

@@ -1,11 +1,10 @@
 //! Test fixtures shared by the job and consumer tests: an embedded store holding one
-//! Shopify connection with credentials, and token handling pointed at a fake Shopify.
+//! Shopify connection with credentials, and the channel registry pointed at a fake Shopify.
 
+use crate::channels::context::{AppCredentials, ChannelApps, ChannelContext};
+use crate::channels::registry::Registry;
 use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::shopify::tokens::ShopifyTokens;
-use crate::channels::shopify::ShopifyClient;
 use crate::channels::store_url::UrlPolicy;
-use crate::channels::stores::Stores;
 use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::{Connections, Secret, Vault};
@@ -17,19 +16,34 @@ pub(crate) struct ShopifyFixture {
     pub store: EmbeddedStore,
     pub vault: Arc<EmbeddedVault>,
     pub connection: Connection,
-    pub tokens: Arc<ShopifyTokens>,
-    /// Opens stores through `tokens` (and a loopback-allowed client for self-hosted stores).
-    pub stores: Arc<Stores>,
+    /// Every channel, Shopify's API at the fake (self-hosted stores on loopback allowed).
+    pub channels: Arc<Registry>,
 }
 
-/// [`Stores`] for tests: Shopify through `tokens`, self-hosted stores on loopback allowed.
-pub(crate) fn test_stores(tokens: Arc<ShopifyTokens>) -> Arc<Stores> {
-    Arc::new(Stores::new(
-        tokens,
+/// The registry for tests: Shopify's API at `shopify_api_base` with a fake app, self-hosted
+/// stores on loopback allowed, public URL `https://sync.example`.
+pub(crate) fn test_registry(
+    store: &EmbeddedStore,
+    vault: Arc<EmbeddedVault>,
+    shopify_api_base: Option<String>,
+) -> Arc<Registry> {
+    let apps = ChannelApps::default().with(
+        Channel::Shopify,
+        AppCredentials {
+            client_id: "cid".into(),
+            secrets: vec![Secret::new("shpss_fake")],
+            api_base: shopify_api_base,
+        },
+    );
+    let context = ChannelContext::new(
+        &crate::embedded::ports_of(store, vault),
         UrlPolicy {
             allow_private: true,
         },
-    ))
+        "https://sync.example",
+        apps,
+    );
+    Arc::new(Registry::new(context).unwrap())
 }
 
 /// Stores connection `id` of tenant `dev` for `demo.myshopify.com` (created
@@ -60,28 +74,19 @@ pub(crate) async fn shopify_fixture(
         .put(&connection.credentials_name(), &credentials.to_secret())
         .await
         .unwrap();
-    let tokens = Arc::new(ShopifyTokens {
-        client: ShopifyClient::new(Some(api_base)).unwrap(),
-        client_id: "cid".into(),
-        client_secret: Secret::new("shpss_fake"),
-        vault: vault.clone(),
-        connections: Arc::new(store.clone()),
-        locks: Arc::new(store.clone()),
-    });
-    let stores = test_stores(tokens.clone());
+    let channels = test_registry(&store, vault.clone(), Some(api_base));
     ShopifyFixture {
         store,
         vault,
         connection,
-        tokens,
-        stores,
+        channels,
     }
 }
 
 /// Stores a WooCommerce connection like `like` (tenant, status, dates) with id `id` for
 /// `shop`, and its credentials: the store at `store_url`, webhook secret `webhook_secret`.
 pub(crate) async fn woo_connection(
-    stores: &Stores,
+    channels: &Registry,
     like: &Connection,
     id: &str,
     shop: &str,
@@ -92,14 +97,15 @@ pub(crate) async fn woo_connection(
     woo.id = ConnectionId::parse(id).unwrap();
     woo.channel = Channel::Woocommerce;
     woo.shop = shop.into();
-    stores.connections.create(&woo).await.unwrap();
+    channels.context().connections.create(&woo).await.unwrap();
     let creds = crate::channels::woocommerce::WooCredentials {
         store_url,
         consumer_key: "ck_fake".into(),
         consumer_secret: "cs_fake".into(),
         webhook_secret: webhook_secret.into(),
     };
-    stores
+    channels
+        .context()
         .vault
         .put(&woo.credentials_name(), &creds.to_secret())
         .await

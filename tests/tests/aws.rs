@@ -236,16 +236,27 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
         .await
         .unwrap();
     let queue = SqsQueue::from_config(config, &d.channel_events);
-    let verifier = shared::channels::shopify::ShopifyVerifier::new(&[shared::ports::Secret::new(
-        &d.app_secret,
-    )]);
-    let app = webhooks::app(Arc::new(shared::webhooks::IntakeDeps {
-        connections: store.clone(),
-        idempotency: store,
-        channel_events: Arc::new(queue.clone()),
-        verifiers: vec![Arc::new(verifier)],
-        connection_verifiers: Vec::new(),
-    }));
+    let vault = Arc::new(SecretsVault::from_config(
+        config,
+        unique("channel-sync") + "/",
+    ));
+    let ports = shared::aws::ports_of(store, vault);
+    let apps = shared::channels::context::ChannelApps::default().with(
+        Channel::Shopify,
+        webhooks::shopify_app(&shared::ports::Secret::new(format!(
+            r#"{{"client_secret":"{}"}}"#,
+            d.app_secret
+        )))
+        .unwrap(),
+    );
+    let channels =
+        shared::channels::registry::Registry::on(&ports, Default::default(), "", apps).unwrap();
+    let app = webhooks::app(Arc::new(shared::webhooks::IntakeDeps::new(
+        ports.connections.clone(),
+        ports.idempotency.clone(),
+        Arc::new(queue.clone()),
+        channels,
+    )));
     let body = order_body();
     let cases = [
         (webhook("shpss_wrong_fake", &shop, "d1", &body), 401),
@@ -272,8 +283,6 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inventory_engine_runs_on_the_aws_adapters() {
     use shared::channels::shopify::oauth::ShopifyCredentials;
-    use shared::channels::shopify::tokens::ShopifyTokens;
-    use shared::channels::shopify::ShopifyClient;
     use shared::inventory::channel::Channels;
     use shared::inventory::engine::{self, EngineSettings, LiveTrigger, PushDeps, StockDeps};
     use shared::inventory::runs::{self, RunKind, RunState};
@@ -352,23 +361,27 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
         }),
         dead_letter: queue.clone(),
     });
-    let tokens = Arc::new(ShopifyTokens {
-        client: ShopifyClient::new(Some(server.uri())).unwrap(),
-        client_id: "fake".into(),
-        client_secret: shared::ports::Secret::new(tests::fake_secret("shpss")),
-        vault,
-        connections: store.clone(),
-        locks: store.clone(),
-    });
+    let apps = shared::channels::context::ChannelApps::default().with(
+        Channel::Shopify,
+        shared::channels::context::AppCredentials {
+            client_id: "fake".into(),
+            secrets: vec![shared::ports::Secret::new(tests::fake_secret("shpss"))],
+            api_base: Some(server.uri()),
+        },
+    );
+    let registry = shared::channels::registry::Registry::on(
+        &shared::aws::ports_of(store.clone(), vault),
+        Default::default(),
+        "",
+        apps,
+    )
+    .unwrap();
     let push = Arc::new(PushDeps {
         connections: store.clone(),
         records: store.clone(),
         idempotency: store.clone(),
         channels: Arc::new(Channels {
-            stores: Arc::new(shared::channels::stores::Stores::new(
-                tokens,
-                Default::default(),
-            )),
+            registry,
             records: store.clone(),
         }),
         push_queue: queue.clone(),

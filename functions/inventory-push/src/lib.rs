@@ -1,15 +1,13 @@
 //! Wiring of the `inventory-push` Lambda: the one pusher per connection (SQS FIFO, message
 //! group = connection, batch size 1) — Live batches and full-push chunks.
 //!
-//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `SHOPIFY_APP_SECRET_ID`,
+//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `{CHANNEL}_APP_SECRET_ID` per channel app,
 //! `INVENTORY_PUSH_QUEUE_URL` (continuations), `WMS_ORDERS_QUEUE_URL` (`product.imported`
 //! when a first push reads the store's products), optionally `SHOPIFY_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{
-    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
-};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::{SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::inventory::channel::Channels;
 use shared::inventory::engine::{self, EngineSettings, PushDeps};
@@ -18,32 +16,24 @@ use std::sync::Arc;
 
 /// Everything the pusher needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
-    let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app = ShopifyAppSecret::load(&vault).await?;
-    let stores = stores(shopify_tokens(
-        store.clone(),
-        vault,
-        &app,
-        shopify_client(None)?,
-    ));
+    let (ports, channels) = ports_and_channels(config).await?;
     Ok(PushDeps {
-        connections: store.clone(),
-        records: store.clone(),
-        idempotency: store.clone(),
+        connections: ports.connections.clone(),
+        records: ports.records.clone(),
+        idempotency: ports.idempotency.clone(),
         channels: Arc::new(Channels {
-            stores: stores.clone(),
-            records: store.clone(),
+            registry: channels.clone(),
+            records: ports.records.clone(),
         }),
         push_queue: Arc::new(SqsQueue::from_config(
             config,
             env("INVENTORY_PUSH_QUEUE_URL")?,
         )),
         products: Some(Arc::new(ProductsDeps {
-            idempotency: store.clone(),
-            records: store,
+            idempotency: ports.idempotency.clone(),
+            records: ports.records.clone(),
             wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-            stores,
+            channels,
         })),
         settings: EngineSettings::default(),
     })

@@ -4,11 +4,12 @@
 //! `{"client_id", "client_secret", "previous_client_secret"?}`), `CHANNEL_SYNC_PUBLIC_URL`,
 //! `CHANNEL_SYNC_DASHBOARD_URL`, and optionally `SHOPIFY_API_BASE`.
 
-use shared::aws::lambda_env::{env, shopify_client, ConfigError, ShopifyAppSecret};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault};
+use shared::aws::lambda_env::{env, ports_and_channels, shopify_client, ConfigError};
+use shared::aws::{SdkConfig, SecretsVault};
+use shared::channels::context::AppCredentials;
+use shared::domain::Channel;
 use shared::http::oauth::{OAuthDeps, ShopifyApp};
 use shared::ports::Secret;
-use std::sync::Arc;
 
 pub use shared::http::oauth::router as app;
 
@@ -18,7 +19,7 @@ pub fn shopify_app(
     public_url: String,
     dashboard_url: String,
 ) -> Result<ShopifyApp, ConfigError> {
-    let parsed = ShopifyAppSecret::parse(secret)?;
+    let parsed = AppCredentials::parse(Channel::Shopify, secret).map_err(ConfigError::Invalid)?;
     if parsed.client_id.is_empty() {
         return Err(ConfigError::Invalid(
             "the Shopify app secret has an empty client_id".into(),
@@ -35,7 +36,7 @@ pub fn shopify_app(
         }
     }
     Ok(ShopifyApp {
-        secrets: parsed.secrets(),
+        secrets: parsed.secrets,
         client_id: parsed.client_id,
         public_url,
         dashboard_url,
@@ -44,22 +45,25 @@ pub fn shopify_app(
 
 /// Everything the install routes need, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<OAuthDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
-    let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let secret =
-        shared::aws::lambda_env::read_secret(&vault, &env("SHOPIFY_APP_SECRET_ID")?).await?;
+    let (ports, channels) = ports_and_channels(config).await?;
+    let secret = shared::aws::lambda_env::read_secret(
+        &SecretsVault::from_config(config, ""),
+        &env("SHOPIFY_APP_SECRET_ID")?,
+    )
+    .await?;
     let app = shopify_app(
         &secret,
         env("CHANNEL_SYNC_PUBLIC_URL")?,
         env("CHANNEL_SYNC_DASHBOARD_URL")?,
     )?;
     Ok(OAuthDeps {
-        connections: store.clone(),
-        tenants: store.clone(),
-        vault,
-        idempotency: store,
+        connections: ports.connections.clone(),
+        tenants: ports.tenants.clone(),
+        vault: ports.vault.clone(),
+        idempotency: ports.idempotency.clone(),
         shopify: shopify_client(None)?,
         app: Some(app),
+        channels,
     })
 }
 
@@ -111,6 +115,7 @@ mod event_tests {
     use shared::channels::shopify::ShopifyClient;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::Tenants;
+    use std::sync::Arc;
     use tower::ServiceExt;
 
     /// The sample event, through the same Router the Lambda runs.
@@ -124,11 +129,20 @@ mod event_tests {
             .await
             .unwrap();
         let secret = Secret::new(r#"{"client_id":"fake-client","client_secret":"shpss_fake"}"#);
+        let ports =
+            shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir.path()).unwrap()));
         let deps = OAuthDeps {
-            connections: Arc::new(store.clone()),
-            tenants: Arc::new(store.clone()),
-            vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
-            idempotency: Arc::new(store),
+            connections: ports.connections.clone(),
+            tenants: ports.tenants.clone(),
+            vault: ports.vault.clone(),
+            idempotency: ports.idempotency.clone(),
+            channels: shared::channels::registry::Registry::on(
+                &ports,
+                Default::default(),
+                "",
+                Default::default(),
+            )
+            .unwrap(),
             shopify: ShopifyClient::new(None).unwrap(),
             app: Some(
                 shopify_app(

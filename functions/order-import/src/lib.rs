@@ -5,8 +5,9 @@
 //! `INVENTORY_PUSH_QUEUE_URL` (imported orders wake Live inventory pushes).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, live_trigger, ConfigError};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::aws::lambda_env::{env, live_trigger, registry, ConfigError};
+use shared::aws::{SdkConfig, SqsQueue};
+use shared::channels::context::ChannelApps;
 use shared::consumers::{order_import, sqs_batch};
 use std::sync::Arc;
 
@@ -14,12 +15,14 @@ pub use shared::consumers::order_import::ImportDeps;
 
 /// Everything the consumer needs, from the environment.
 pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
+    let ports = shared::aws::ports(config)?;
     Ok(ImportDeps {
-        connections: store.clone(),
-        vault: Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?)),
-        idempotency: store.clone(),
-        inventory: live_trigger(config, store.clone())?,
+        connections: ports.connections.clone(),
+        vault: ports.vault.clone(),
+        idempotency: ports.idempotency.clone(),
+        inventory: live_trigger(config, &ports)?,
+        // Interpreting payloads needs no app credentials.
+        channels: registry(&ports, ChannelApps::default())?,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         dead_letter: Arc::new(SqsQueue::from_config(
             config,
@@ -58,9 +61,18 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let outbox = store.queue("wms-orders", None, 5);
         let dlq = store.queue("channel-events-dlq", None, 5);
+        let vault = Arc::new(shared::embedded::EmbeddedVault::open(dir.path()).unwrap());
+        let ports = shared::embedded::ports_of(&store, vault.clone());
         let deps = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
-            vault: Arc::new(shared::embedded::EmbeddedVault::open(dir.path()).unwrap()),
+            channels: shared::channels::registry::Registry::on(
+                &ports,
+                Default::default(),
+                "",
+                ChannelApps::default(),
+            )
+            .unwrap(),
+            vault,
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -3,14 +3,12 @@
 //! `inventory-daily` (daily; the full push runs are chunked through `inventory-push`).
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_EVENTS_QUEUE_URL`,
-//! `SHOPIFY_APP_SECRET_ID` (the app's client id and secret, for token refresh),
+//! `{CHANNEL}_APP_SECRET_ID` per channel app (client id and secret, for token refresh),
 //! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
 //! (`product.imported`), `INVENTORY_PUSH_QUEUE_URL`, optionally `SHOPIFY_API_BASE`.
 
-use shared::aws::lambda_env::{
-    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
-};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::{SdkConfig, SqsQueue};
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
@@ -27,40 +25,53 @@ pub struct SchedulerDeps {
 
 /// Everything the jobs need, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
-    let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app = ShopifyAppSecret::load(&vault).await?;
-    let tokens = shopify_tokens(store.clone(), vault, &app, shopify_client(None)?);
-    let stores = stores(tokens.clone());
-    let public_url = env("CHANNEL_SYNC_PUBLIC_URL")?;
-    Ok(SchedulerDeps {
-        reconcile: ReconcileDeps {
-            records: store.clone(),
-            connections: store.clone(),
-            idempotency: store.clone(),
-            channel_events: Arc::new(SqsQueue::from_config(
-                config,
-                env("CHANNEL_EVENTS_QUEUE_URL")?,
-            )),
-            stores: stores.clone(),
-        },
-        health: WebhookHealthDeps {
-            connections: store.clone(),
-            idempotency: store.clone(),
-            stores: stores.clone(),
-            public_url: public_url.trim_end_matches('/').to_owned(),
-        },
-        push_queue: Arc::new(SqsQueue::from_config(
+    // Webhook subscriptions point at CHANNEL_SYNC_PUBLIC_URL: it must be set here.
+    env("CHANNEL_SYNC_PUBLIC_URL")?;
+    let (ports, channels) = ports_and_channels(config).await?;
+    Ok(scheduler_deps(
+        &ports,
+        channels,
+        Arc::new(SqsQueue::from_config(
+            config,
+            env("CHANNEL_EVENTS_QUEUE_URL")?,
+        )),
+        Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
+        Arc::new(SqsQueue::from_config(
             config,
             env("INVENTORY_PUSH_QUEUE_URL")?,
         )),
-        products: ProductsDeps {
-            idempotency: store.clone(),
-            records: store,
-            wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-            stores,
+    ))
+}
+
+/// The jobs on `ports` and `channels`, with their queues.
+pub fn scheduler_deps(
+    ports: &shared::ports::Ports,
+    channels: Arc<shared::channels::registry::Registry>,
+    channel_events: Arc<dyn shared::ports::Queue>,
+    wms_orders: Arc<dyn shared::ports::Queue>,
+    push_queue: Arc<dyn shared::ports::Queue>,
+) -> SchedulerDeps {
+    SchedulerDeps {
+        reconcile: ReconcileDeps {
+            records: ports.records.clone(),
+            connections: ports.connections.clone(),
+            idempotency: ports.idempotency.clone(),
+            channel_events,
+            channels: channels.clone(),
         },
-    })
+        health: WebhookHealthDeps {
+            connections: ports.connections.clone(),
+            idempotency: ports.idempotency.clone(),
+            channels: channels.clone(),
+        },
+        products: ProductsDeps {
+            idempotency: ports.idempotency.clone(),
+            records: ports.records.clone(),
+            wms_orders,
+            channels,
+        },
+        push_queue,
+    }
 }
 
 /// One scheduled tick. A connection that fails is logged and retried by the next tick, so
@@ -145,44 +156,26 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::channels::shopify::tokens::ShopifyTokens;
-    use shared::channels::shopify::ShopifyClient;
-    use shared::channels::stores::Stores;
+    use shared::channels::registry::Registry;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
-    use shared::ports::Secret;
 
     fn deps(dir: &std::path::Path) -> Arc<SchedulerDeps> {
-        let store = Arc::new(EmbeddedStore::open(dir).unwrap());
-        let tokens = Arc::new(ShopifyTokens {
-            client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
-            client_id: "fake".into(),
-            client_secret: Secret::new("shpss_fake"),
-            vault: Arc::new(EmbeddedVault::open(dir).unwrap()),
-            connections: store.clone(),
-            locks: store.clone(),
-        });
-        Arc::new(SchedulerDeps {
-            reconcile: ReconcileDeps {
-                records: store.clone(),
-                connections: store.clone(),
-                idempotency: store.clone(),
-                channel_events: Arc::new(store.queue("channel-events", None, 5)),
-                stores: Arc::new(Stores::new(tokens.clone(), Default::default())),
-            },
-            health: WebhookHealthDeps {
-                connections: store.clone(),
-                idempotency: store.clone(),
-                stores: Arc::new(Stores::new(tokens.clone(), Default::default())),
-                public_url: "https://sync.example".into(),
-            },
-            products: ProductsDeps {
-                idempotency: store.clone(),
-                records: store.clone(),
-                wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
-                stores: Arc::new(Stores::new(tokens, Default::default())),
-            },
-            push_queue: Arc::new(store.queue("inventory-push", None, 5)),
-        })
+        let store = EmbeddedStore::open(dir).unwrap();
+        let ports = shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir).unwrap()));
+        let channels = Registry::on(
+            &ports,
+            Default::default(),
+            "https://sync.example",
+            Default::default(),
+        )
+        .unwrap();
+        Arc::new(scheduler_deps(
+            &ports,
+            channels,
+            Arc::new(store.queue("channel-events", None, 5)),
+            Arc::new(store.queue("wms-orders", None, 5)),
+            Arc::new(store.queue("inventory-push", None, 5)),
+        ))
     }
 
     #[tokio::test]

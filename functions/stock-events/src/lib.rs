@@ -2,21 +2,22 @@
 //! snapshot, bundle definitions and reservations; Live connections are woken through
 //! `inventory-push`.
 //!
-//! Environment: `TABLE_NAME`, `INVENTORY_PUSH_QUEUE_URL`, `STOCK_EVENTS_DLQ_URL`.
+//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `INVENTORY_PUSH_QUEUE_URL`,
+//! `STOCK_EVENTS_DLQ_URL`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::aws::lambda_env::{env, live_trigger, ConfigError};
-use shared::aws::{DynamoStore, SdkConfig, SqsQueue};
+use shared::aws::{SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::inventory::engine::{self, StockDeps};
 use std::sync::Arc;
 
 /// Everything the consumer needs, from the environment.
 pub fn deps_from_env(config: &SdkConfig) -> Result<StockDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
+    let ports = shared::aws::ports(config)?;
     Ok(StockDeps {
-        records: store.clone(),
-        live: live_trigger(config, store.clone())?,
+        records: ports.records.clone(),
+        live: live_trigger(config, &ports)?,
         dead_letter: Arc::new(SqsQueue::from_config(config, env("STOCK_EVENTS_DLQ_URL")?)),
     })
 }

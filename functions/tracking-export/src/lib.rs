@@ -1,29 +1,25 @@
 //! Wiring of the `tracking-export` Lambda (consumer of `wms-events`).
 //!
-//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `SHOPIFY_APP_SECRET_ID`,
+//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `{CHANNEL}_APP_SECRET_ID` per channel app,
 //! `WMS_ORDERS_QUEUE_URL` (results for the WMS), `STOCK_EVENTS_QUEUE_URL` (stock and product
 //! messages wait there for the inventory engine), `WMS_EVENTS_DLQ_URL`, optionally
 //! `SHOPIFY_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{
-    env, shopify_client, shopify_tokens, stores, ConfigError, ShopifyAppSecret,
-};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
+use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::{SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use std::sync::Arc;
 
 /// Everything the consumer needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<WmsEventsDeps, ConfigError> {
-    let store = Arc::new(DynamoStore::from_config(config, env("TABLE_NAME")?));
-    let vault = Arc::new(SecretsVault::from_config(config, env("SECRETS_PREFIX")?));
-    let app = ShopifyAppSecret::load(&vault).await?;
+    let (ports, channels) = ports_and_channels(config).await?;
     Ok(WmsEventsDeps {
-        connections: store.clone(),
-        idempotency: store.clone(),
-        records: store.clone(),
-        stores: stores(shopify_tokens(store, vault, &app, shopify_client(None)?)),
+        connections: ports.connections.clone(),
+        idempotency: ports.idempotency.clone(),
+        records: ports.records.clone(),
+        channels,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         stock_events: Arc::new(SqsQueue::from_config(
             config,
@@ -44,12 +40,10 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::channels::shopify::tokens::ShopifyTokens;
-    use shared::channels::shopify::ShopifyClient;
-    use shared::channels::stores::Stores;
+    use shared::channels::context::{AppCredentials, ChannelApps};
+    use shared::channels::registry::Registry;
     use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
-    use shared::ports::Secret;
     use shared::ports::{Connections, Queue};
 
     /// The sample batch through the Lambda handler: the shipment of a disconnected store is
@@ -83,18 +77,23 @@ mod tests {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
             records: Arc::new(store.clone()),
-            stores: Arc::new(Stores::new(
-                Arc::new(ShopifyTokens {
-                    // Nothing listens here: a call would fail the test.
-                    client: ShopifyClient::new(Some("http://127.0.0.1:9".into())).unwrap(),
-                    client_id: String::new(),
-                    client_secret: Secret::new(""),
-                    vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
-                    connections: Arc::new(store.clone()),
-                    locks: Arc::new(store.clone()),
-                }),
+            channels: Registry::on(
+                &shared::embedded::ports_of(
+                    &store,
+                    Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
+                ),
                 Default::default(),
-            )),
+                "",
+                ChannelApps::default().with(
+                    Channel::Shopify,
+                    AppCredentials {
+                        // Nothing listens here: a call would fail the test.
+                        api_base: Some("http://127.0.0.1:9".into()),
+                        ..AppCredentials::default()
+                    },
+                ),
+            )
+            .unwrap(),
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),
             dead_letter: Arc::new(dlq.clone()),

@@ -1,50 +1,48 @@
 //! Wiring of the `webhooks` Lambda: clients and app secrets are built once per cold start.
 //!
-//! Environment: `TABLE_NAME`, `CHANNEL_EVENTS_QUEUE_URL`, `SHOPIFY_APP_SECRET_ID` (a Secrets
-//! Manager secret, JSON `{"client_id", "client_secret", "previous_client_secret"?}`),
-//! `SECRETS_PREFIX` (connection credentials: WooCommerce webhooks are signed with a secret per
-//! connection, read on demand and cached for a minute).
+//! Environment: `TABLE_NAME`, `CHANNEL_EVENTS_QUEUE_URL`, `{CHANNEL}_APP_SECRET_ID` per channel
+//! app (e.g. `SHOPIFY_APP_SECRET_ID`: a Secrets Manager secret, JSON `{"client_id",
+//! "client_secret", "previous_client_secret"?}`), `SECRETS_PREFIX` (connection credentials:
+//! WooCommerce webhooks are signed with a secret per connection, read on demand and cached
+//! for a minute).
 
-use shared::aws::lambda_env::{env, ConfigError, ShopifyAppSecret};
-use shared::aws::{DynamoStore, SdkConfig, SecretsVault, SqsQueue};
-use shared::channels::shopify::ShopifyVerifier;
-use shared::channels::woocommerce::WooVerifier;
+use shared::aws::lambda_env::{channel_apps, env, registry, ConfigError};
+use shared::aws::{SdkConfig, SecretsVault, SqsQueue};
+use shared::channels::context::AppCredentials;
+use shared::domain::Channel;
 use shared::ports::Secret;
 use shared::webhooks::IntakeDeps;
 use std::sync::Arc;
 
 pub use shared::webhooks::router as app;
 
-/// Builds a verifier from the app secret's JSON: the current secret and, during a rotation,
-/// the previous one.
-pub fn shopify_verifier(app_secret_json: &Secret) -> Result<ShopifyVerifier, ConfigError> {
-    Ok(ShopifyVerifier::new(
-        &ShopifyAppSecret::parse(app_secret_json)?.secrets(),
-    ))
+/// The Shopify app from its secret's JSON: the current secret and, during a rotation, the
+/// previous one.
+pub fn shopify_app(app_secret_json: &Secret) -> Result<AppCredentials, ConfigError> {
+    AppCredentials::parse(Channel::Shopify, app_secret_json).map_err(ConfigError::Invalid)
 }
 
 /// Everything the intake needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError> {
-    let table = env("TABLE_NAME")?;
     let queue_url = env("CHANNEL_EVENTS_QUEUE_URL")?;
-    let app = ShopifyAppSecret::load(&SecretsVault::from_config(config, "")).await?;
-    let store = Arc::new(DynamoStore::from_config(config, table));
-    Ok(IntakeDeps {
-        connections: store.clone(),
-        idempotency: store,
-        channel_events: Arc::new(SqsQueue::from_config(config, queue_url)),
-        verifiers: vec![Arc::new(ShopifyVerifier::new(&app.secrets()))],
-        // WooCommerce: each connection's webhook secret, kept with its credentials.
-        connection_verifiers: vec![Arc::new(WooVerifier::new(Arc::new(
-            SecretsVault::from_config(config, env("SECRETS_PREFIX")?),
-        )))],
-    })
+    // App secrets are named by id or ARN, outside the connections' prefix.
+    let apps = channel_apps(&SecretsVault::from_config(config, "")).await?;
+    let ports = shared::aws::ports(config)?;
+    Ok(IntakeDeps::new(
+        ports.connections.clone(),
+        ports.idempotency.clone(),
+        Arc::new(SqsQueue::from_config(config, queue_url)),
+        registry(&ports, apps)?,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+    use shared::channels::context::{ChannelApps, ChannelContext};
+    use shared::channels::registry::Registry;
+    use shared::channels::store_url::UrlPolicy;
+    use shared::domain::{Connection, ConnectionId, ConnectionStatus, TenantId};
     use shared::embedded::EmbeddedStore;
     use shared::ports::{Connections, Queue};
     use std::time::Duration;
@@ -78,14 +76,27 @@ mod tests {
             .unwrap();
         let queue = store.queue("channel-events", None, 5);
         let secret = Secret::new(format!(r#"{{"client_secret":"{EVENT_SECRET}"}}"#));
-        let deps = IntakeDeps {
-            connections: Arc::new(store.clone()),
-            idempotency: Arc::new(store.clone()),
-            channel_events: Arc::new(queue.clone()),
-            verifiers: vec![Arc::new(shopify_verifier(&secret).unwrap())],
-            connection_verifiers: Vec::new(),
-        };
-        (Arc::new(deps), queue)
+        (intake(dir, &store, &queue, &secret), queue)
+    }
+
+    /// The intake on the embedded store, Shopify's app secret from `app_secret_json`.
+    fn intake(
+        dir: &std::path::Path,
+        store: &EmbeddedStore,
+        queue: &shared::embedded::EmbeddedQueue,
+        app_secret_json: &Secret,
+    ) -> Arc<IntakeDeps> {
+        let vault = Arc::new(shared::embedded::EmbeddedVault::open(dir).unwrap());
+        let ports = shared::embedded::ports_of(store, vault);
+        let apps =
+            ChannelApps::default().with(Channel::Shopify, shopify_app(app_secret_json).unwrap());
+        let context = ChannelContext::new(&ports, UrlPolicy::default(), "", apps);
+        Arc::new(IntakeDeps::new(
+            ports.connections.clone(),
+            ports.idempotency.clone(),
+            Arc::new(queue.clone()),
+            Arc::new(Registry::new(context).unwrap()),
+        ))
     }
 
     async fn status(deps: &Arc<IntakeDeps>, request: lambda_http::Request) -> u16 {
@@ -128,7 +139,7 @@ mod tests {
     /// URL, is verified with that connection's secret from the vault and enqueued once.
     #[tokio::test]
     async fn woocommerce_events_reach_the_connection_route() {
-        use shared::channels::woocommerce::{WooCredentials, WooVerifier};
+        use shared::channels::woocommerce::WooCredentials;
         use shared::embedded::EmbeddedVault;
         use shared::ports::Vault;
         let dir = tempfile::tempdir().unwrap();
@@ -158,13 +169,6 @@ mod tests {
             .put(&woo.credentials_name(), &creds.to_secret())
             .await
             .unwrap();
-        let deps = Arc::new(IntakeDeps {
-            connections: deps.connections.clone(),
-            idempotency: deps.idempotency.clone(),
-            channel_events: deps.channel_events.clone(),
-            verifiers: Vec::new(),
-            connection_verifiers: vec![Arc::new(WooVerifier::new(vault))],
-        });
         assert_eq!(
             status(&deps, event("webhooks-woocommerce-ping.json")).await,
             200
@@ -218,13 +222,7 @@ mod tests {
         let (_, queue) = setup(dir.path()).await;
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let other = Secret::new(r#"{"client_secret":"shpss_some_other_fake"}"#);
-        let deps = Arc::new(IntakeDeps {
-            connections: Arc::new(store.clone()),
-            idempotency: Arc::new(store),
-            channel_events: Arc::new(queue.clone()),
-            verifiers: vec![Arc::new(shopify_verifier(&other).unwrap())],
-            connection_verifiers: Vec::new(),
-        });
+        let deps = intake(dir.path(), &store, &queue, &other);
         assert_eq!(
             status(&deps, event("webhooks-shopify-orders-create.json")).await,
             401
@@ -234,12 +232,13 @@ mod tests {
 
     #[test]
     fn app_secret_json_is_checked_at_cold_start() {
-        assert!(shopify_verifier(&Secret::new("not json")).is_err());
-        assert!(shopify_verifier(&Secret::new(r#"{"client_secret":""}"#)).is_err());
-        let rotated = shopify_verifier(&Secret::new(
+        assert!(shopify_app(&Secret::new("not json")).is_err());
+        assert!(shopify_app(&Secret::new(r#"{"client_secret":""}"#)).is_err());
+        let app = shopify_app(&Secret::new(
             r#"{"client_secret":"new","previous_client_secret":"old"}"#,
         ))
         .unwrap();
+        let rotated = shared::channels::shopify::ShopifyVerifier::new(&app.secrets);
         let sig = shared::channels::shopify::sign("old", b"{}");
         assert!(rotated.verify(b"{}", &sig).is_ok());
     }

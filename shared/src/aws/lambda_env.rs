@@ -1,10 +1,13 @@
-//! What every Lambda reads at cold start: environment variables, the Shopify app secret and
-//! the clients built from it. A problem here stops the function before it takes traffic.
+//! What every Lambda reads at cold start: environment variables, the channels' app secrets and
+//! the channel registry built from them. A problem here stops the function before it takes
+//! traffic.
 
-use super::{DynamoStore, SecretsVault};
-use crate::channels::shopify::tokens::ShopifyTokens;
+use super::SecretsVault;
+use crate::channels::context::{AppCredentials, ChannelApps};
+use crate::channels::registry::Registry;
 use crate::channels::shopify::ShopifyClient;
-use crate::ports::Secret;
+use crate::domain::Channel;
+use crate::ports::{Ports, Secret};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,49 +30,38 @@ pub fn env_opt(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The Shopify app's credentials as stored in Secrets Manager (`SHOPIFY_APP_SECRET_ID`).
-#[derive(serde::Deserialize)]
-pub struct ShopifyAppSecret {
-    #[serde(default)]
-    pub client_id: String,
-    pub client_secret: String,
-    #[serde(default)]
-    pub previous_client_secret: Option<String>,
+/// Every channel app's credentials: for each channel `NAME` whose `NAME_APP_SECRET_ID` is
+/// set (e.g. `SHOPIFY_APP_SECRET_ID`), that Secrets Manager secret
+/// (`{"client_id", "client_secret", "previous_client_secret"?}`); `NAME_API_BASE` overrides
+/// the channel's API host. Read once per cold start; a secret that is named but unreadable
+/// stops the function before it takes traffic.
+pub async fn channel_apps(vault: &SecretsVault) -> Result<ChannelApps, ConfigError> {
+    let mut apps = ChannelApps::default();
+    for channel in Channel::ALL {
+        let prefix = channel.as_str().to_ascii_uppercase();
+        let mut app = match env_opt(&format!("{prefix}_APP_SECRET_ID")) {
+            Some(id) => AppCredentials::parse(channel, &read_secret(vault, &id).await?)
+                .map_err(ConfigError::Invalid)?,
+            None => AppCredentials::default(),
+        };
+        app.api_base = env_opt(&format!("{prefix}_API_BASE"));
+        apps = apps.with(channel, app);
+    }
+    Ok(apps)
 }
 
-impl std::fmt::Debug for ShopifyAppSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ShopifyAppSecret({})", self.client_id)
-    }
-}
-
-impl ShopifyAppSecret {
-    /// Parses the secret's JSON; the client secret must not be empty.
-    pub fn parse(secret: &Secret) -> Result<Self, ConfigError> {
-        let parsed: Self = serde_json::from_str(secret.expose()).map_err(|_| {
-            ConfigError::Invalid("the Shopify app secret is not JSON with a client_secret".into())
-        })?;
-        if parsed.client_secret.is_empty() {
-            return Err(ConfigError::Invalid(
-                "the Shopify app secret has an empty client_secret".into(),
-            ));
-        }
-        Ok(parsed)
-    }
-
-    /// The current secret, then the previous one during a rotation.
-    pub fn secrets(&self) -> Vec<Secret> {
-        std::iter::once(self.client_secret.clone())
-            .chain(self.previous_client_secret.clone())
-            .filter(|s| !s.is_empty())
-            .map(Secret::new)
-            .collect()
-    }
-
-    /// Reads and parses the secret named by `SHOPIFY_APP_SECRET_ID`.
-    pub async fn load(vault: &SecretsVault) -> Result<Self, ConfigError> {
-        Self::parse(&read_secret(vault, &env("SHOPIFY_APP_SECRET_ID")?).await?)
-    }
+/// Every channel on the table and the vault. Store URLs follow
+/// [`crate::channels::store_url::UrlPolicy::from_env`]: strict unless the documented test
+/// switch is set, which the SAM template never does. `CHANNEL_SYNC_PUBLIC_URL` (optional
+/// here) is where channels deliver webhooks.
+pub fn registry(ports: &Ports, apps: ChannelApps) -> Result<Arc<Registry>, ConfigError> {
+    Registry::on(
+        ports,
+        crate::channels::store_url::UrlPolicy::from_env(),
+        &env_opt("CHANNEL_SYNC_PUBLIC_URL").unwrap_or_default(),
+        apps,
+    )
+    .map_err(ConfigError::Invalid)
 }
 
 /// A secret by id or ARN, which must exist.
@@ -82,7 +74,7 @@ pub async fn read_secret(vault: &SecretsVault, id: &str) -> Result<Secret, Confi
 }
 
 /// The Shopify client (`SHOPIFY_API_BASE` overrides the shop URL), optionally with a shorter
-/// throttle wait for calls a person waits for.
+/// throttle wait for calls a person waits for (the install routes).
 pub fn shopify_client(max_wait: Option<Duration>) -> Result<ShopifyClient, ConfigError> {
     let client = ShopifyClient::new(env_opt("SHOPIFY_API_BASE"))
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -92,42 +84,26 @@ pub fn shopify_client(max_wait: Option<Duration>) -> Result<ShopifyClient, Confi
     })
 }
 
-/// Token handling for jobs, on the table and the vault.
-pub fn shopify_tokens(
-    store: Arc<DynamoStore>,
-    vault: Arc<SecretsVault>,
-    app: &ShopifyAppSecret,
-    client: ShopifyClient,
-) -> Arc<ShopifyTokens> {
-    Arc::new(ShopifyTokens {
-        client,
-        client_id: app.client_id.clone(),
-        client_secret: Secret::new(app.client_secret.clone()),
-        vault,
-        connections: store.clone(),
-        locks: store,
-    })
+/// Every port, and every channel with its app credentials: what most functions start from.
+pub async fn ports_and_channels(
+    config: &super::SdkConfig,
+) -> Result<(Ports, Arc<Registry>), ConfigError> {
+    // App secrets are named by id or ARN, outside the connections' prefix.
+    let apps = channel_apps(&SecretsVault::from_config(config, "")).await?;
+    let ports = super::ports(config)?;
+    let channels = registry(&ports, apps)?;
+    Ok((ports, channels))
 }
 
-/// Every channel's store on the table and the vault (Shopify through `tokens`). Store URLs
-/// follow [`crate::channels::store_url::UrlPolicy::from_env`]: strict unless the documented
-/// test switch is set, which the SAM template never does.
-pub fn stores(tokens: Arc<ShopifyTokens>) -> Arc<crate::channels::stores::Stores> {
-    Arc::new(crate::channels::stores::Stores::new(
-        tokens,
-        crate::channels::store_url::UrlPolicy::from_env(),
-    ))
-}
-
-/// The Live-mode trigger on the table and `INVENTORY_PUSH_QUEUE_URL` (order import and the
+/// The Live-mode trigger on the ports and `INVENTORY_PUSH_QUEUE_URL` (order import and the
 /// stock-events consumer both mark SKUs dirty through it).
 pub fn live_trigger(
     config: &super::SdkConfig,
-    store: Arc<DynamoStore>,
+    ports: &Ports,
 ) -> Result<Arc<crate::inventory::engine::LiveTrigger>, ConfigError> {
     Ok(Arc::new(crate::inventory::engine::LiveTrigger {
-        connections: store.clone(),
-        records: store,
+        connections: ports.connections.clone(),
+        records: ports.records.clone(),
         push_queue: Arc::new(super::SqsQueue::from_config(
             config,
             env("INVENTORY_PUSH_QUEUE_URL")?,

@@ -36,6 +36,33 @@ pub(crate) fn sdk_error<E: std::error::Error>(context: &str, e: E) -> PortError 
     ))
 }
 
+/// Every port on the table (`TABLE_NAME`) and the connection secrets (`SECRETS_PREFIX`).
+pub fn ports(config: &SdkConfig) -> Result<crate::ports::Ports, lambda_env::ConfigError> {
+    let store = std::sync::Arc::new(DynamoStore::from_config(
+        config,
+        lambda_env::env("TABLE_NAME")?,
+    ));
+    let vault = std::sync::Arc::new(SecretsVault::from_config(
+        config,
+        lambda_env::env("SECRETS_PREFIX")?,
+    ));
+    Ok(ports_of(store, vault))
+}
+
+/// Every port on a table and a vault.
+pub fn ports_of(
+    store: std::sync::Arc<DynamoStore>,
+    vault: std::sync::Arc<SecretsVault>,
+) -> crate::ports::Ports {
+    crate::ports::Ports {
+        connections: store.clone(),
+        tenants: store.clone(),
+        idempotency: store.clone(),
+        records: store,
+        vault,
+    }
+}
+
 /// Loads the SDK configuration once (region, credentials, endpoint overrides).
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await

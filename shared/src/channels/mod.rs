@@ -1,21 +1,27 @@
-//! Sales channels. One folder per channel; nothing outside `channels/` knows a channel's JSON.
+//! Sales channels. One folder per channel; nothing outside `channels/` knows a channel's JSON
+//! or branches on which channel a connection is.
 //!
-//! Every channel offers the same three things:
-//! - a webhook verifier (`authenticate`: signature over the raw body bytes, plus the routing
-//!   facts from the headers), constructed once from its secrets;
-//! - [`interpret`]: a verified payload into the domain (an order, or a reason to ignore it);
-//! - an API client (credentials check now; orders, fulfilment, inventory as they arrive).
+//! Each channel folder exports one [`adapter::ChannelAdapter`] (connect, webhook verifier,
+//! order interpretation, [`store::StoreApi`], [`inventory::InventoryChannel`], locations,
+//! webhook health, and its [`adapter::Capabilities`]); [`registry::Registry`] lists them once.
+//! The traits and the pieces channels share live here: [`context`] (what adapters are built
+//! from), [`body_hmac`], [`rest`] (JSON over HTTP for self-hosted stores), [`store_url`].
 
+pub mod adapter;
 pub mod body_hmac;
+pub mod context;
+pub mod inventory;
 pub mod magento;
+pub mod registry;
 pub mod rest;
 pub mod shopify;
 pub mod store;
 pub mod store_url;
-pub mod stores;
 pub mod woocommerce;
 
-use crate::domain::{Channel, Order};
+pub use context::OpenError;
+
+use crate::domain::{Channel, Connection, Order};
 use http::HeaderMap;
 
 /// The routing facts of an authenticated webhook delivery.
@@ -40,13 +46,33 @@ pub enum WebhookRejection {
     MissingHeader(&'static str),
     #[error("invalid header {0}: {1}")]
     InvalidHeader(&'static str, String),
+    /// The connection has no usable signing secret (credentials gone or unreadable).
+    #[error("{0}")]
+    NoSecret(String),
+    /// The secret could not be read now: the channel should retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
-/// A channel's webhook verifier.
+/// A channel's webhook verifier, constructed once. One trait for both kinds of secret:
+/// an app-wide secret (deliveries routed by the shop the headers name, `connection` is
+/// `None`) and a secret per connection (routed by the URL, `connection` is the one it names;
+/// see [`adapter::Webhooks`]).
+#[async_trait::async_trait]
 pub trait WebhookVerifier: Send + Sync {
     fn channel(&self) -> Channel;
+    /// An unsigned handshake the channel sends when a webhook is created (WooCommerce's
+    /// `webhook_id=N` ping): answered 200 before anything else, and nothing is recorded.
+    fn is_handshake(&self, _headers: &HeaderMap, _body: &[u8]) -> bool {
+        false
+    }
     /// Verifies the signature over the exact `body` bytes and reads the routing headers.
-    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, WebhookRejection>;
+    async fn authenticate(
+        &self,
+        connection: Option<&Connection>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Delivery, WebhookRejection>;
 }
 
 /// What a verified channel event means for the WMS.
@@ -92,12 +118,6 @@ pub enum PrivacyKind {
     ShopRedact,
 }
 
-/// Whether `topic` is a privacy topic of `channel`: these are answered 200 even for a shop
-/// we do not know (we hold nothing about it), as app review expects.
-pub fn is_privacy_topic(channel: Channel, topic: &str) -> bool {
-    channel == Channel::Shopify && shopify::PRIVACY_TOPICS.contains(&topic)
-}
-
 /// A verified payload that cannot be understood. Permanent: retrying will not help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{channel} {topic} payload rejected: {reason}")]
@@ -110,30 +130,6 @@ pub struct InterpretError {
 /// The topic of channel events made by a reconciliation poll: the payload is an already
 /// normalized [`Order`], for any channel.
 pub const POLLED_ORDER_TOPIC: &str = "channel-sync/polled-order";
-
-/// Interprets a verified webhook payload of `channel`.
-pub fn interpret(
-    channel: Channel,
-    topic: &str,
-    payload: &[u8],
-) -> Result<Interpreted, InterpretError> {
-    if topic == POLLED_ORDER_TOPIC {
-        return serde_json::from_slice::<Order>(payload)
-            .map(|o| Interpreted::Order(Box::new(o)))
-            .map_err(|e| InterpretError {
-                channel,
-                topic: topic.to_owned(),
-                reason: format!("not a polled order: {e}"),
-            });
-    }
-    match channel {
-        Channel::Shopify => shopify::interpret(topic, payload),
-        Channel::Woocommerce => woocommerce::interpret(topic, payload),
-        other => Ok(Interpreted::Ignored(format!(
-            "{other} events are not handled yet"
-        ))),
-    }
-}
 
 /// A channel API client failure, classified for the caller.
 #[derive(Debug, thiserror::Error)]

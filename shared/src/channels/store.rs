@@ -33,7 +33,7 @@ pub struct Listing {
     /// Trimmed; `None` when blank.
     pub sku: Option<String>,
     /// What the channel's inventory write takes for this listing (opaque to everyone but the
-    /// channel's [`crate::inventory::channel::InventoryChannel`]). `None`: nothing to push to.
+    /// channel's [`super::inventory::InventoryChannel`]). `None`: nothing to push to.
     pub inventory_item_id: Option<String>,
     /// Whether the channel counts this listing's stock (Shopify `tracked`, WooCommerce
     /// `manage_stock`, Magento `manage_stock`). Untracked listings are never pushed.
@@ -97,14 +97,6 @@ pub trait StoreApi: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError>;
 
-    /// Whether the orders poll walks orders oldest change first, so a run stopped by its page
-    /// limit may advance the watermark to the newest change it saw. `false` for channels that
-    /// cannot sort by modification (WooCommerce sorts by id): a partial run then keeps the
-    /// watermark and the next run reads the window again.
-    fn sorted_by_change(&self) -> bool {
-        true
-    }
-
     /// Every listing, one page at a time.
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError>;
 
@@ -122,8 +114,10 @@ pub trait StoreApi: Send + Sync {
     ) -> Result<Vec<String>, ShipError>;
 }
 
-/// Why a store could not be connected. Each is a sentence for the merchant (a 422, except
-/// [`ConnectError::Unreachable`], a 502).
+/// Why a store could not be connected, or a management call on it (locations, settings) could
+/// not be answered. Each is a sentence for the merchant: a 422, except
+/// [`ConnectError::Unreachable`] (502), [`ConnectError::Conflict`] (409) and
+/// [`ConnectError::Unavailable`] (503).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
     /// The URL answers, but not as this channel (no WordPress, no Magento REST API…).
@@ -142,6 +136,22 @@ pub enum ConnectError {
     /// Network trouble, timeouts, 5xx: try again later.
     #[error("{0}")]
     Unreachable(String),
+    /// The form or a setting is not acceptable as sent (a 422 with the reason).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store belongs to another account, or its stored credentials must be renewed first
+    /// (a 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Our own storage failed: try again later (a 503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<crate::ports::PortError> for ConnectError {
+    fn from(e: crate::ports::PortError) -> Self {
+        ConnectError::Unavailable(e.to_string())
+    }
 }
 
 /// SKU problems across a store's listings.

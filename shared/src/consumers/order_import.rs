@@ -10,7 +10,8 @@
 //! a worker that dies in between is covered by the deduplication id.
 
 use super::Disposition;
-use crate::channels::{self, Interpreted};
+use crate::channels::registry::Registry;
+use crate::channels::Interpreted;
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
@@ -37,6 +38,8 @@ pub struct ImportDeps {
     pub dead_letter: Arc<dyn Queue>,
     /// Reserves an imported order's units until the WMS applies it (the oversell guard).
     pub inventory: Arc<crate::inventory::engine::LiveTrigger>,
+    /// Interprets each channel's payloads and says what each channel does with stock.
+    pub channels: Arc<Registry>,
 }
 
 /// The order key: the connection id is deliberately absent, so a reconnected store never
@@ -63,7 +66,8 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
 
 async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Disposition {
     let interpreted =
-        channels::interpret(event.channel, &event.topic, event.payload.get().as_bytes());
+        deps.channels
+            .interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
         Ok(Interpreted::Deleted(id)) => match deleted(&event, &id) {
@@ -120,7 +124,7 @@ async fn record_inventory(
     key: &str,
 ) -> crate::ports::PortResult<()> {
     let records = &*deps.inventory.records;
-    let deducts = unshipped::applies_to(event.channel);
+    let deducts = deps.channels.deducts_at_shipment(event.channel);
     match message {
         WmsOutbound::OrderImported(order) if !order.cancelled => {
             let lines: Vec<(crate::domain::Sku, u32)> = order
@@ -446,9 +450,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let outbox = store.queue("wms-orders", None, 5);
+        let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
         let deps = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
-            vault: Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap()),
+            channels: crate::testkit::test_registry(&store, vault.clone(), None),
+            vault,
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),

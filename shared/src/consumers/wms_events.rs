@@ -13,9 +13,10 @@
 //! reported to the WMS as `tracking.failed` with the reason, never retried forever.
 
 use super::Disposition;
+use crate::channels::registry::Registry;
 use crate::channels::store::{ShipError, ShippedSku, Tracking};
-use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
+use crate::channels::OpenError;
 use crate::domain::{ChannelOrderId, ConnectionId, Sku, TenantId};
 use crate::inventory::unshipped;
 use crate::messages::{ShippedLine, TrackingResult, WmsInbound, WmsOutbound, VERSION};
@@ -32,7 +33,7 @@ pub struct WmsEventsDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
     /// Opens the connection's store, whatever its channel.
-    pub stores: Arc<Stores>,
+    pub channels: Arc<Registry>,
     /// Where the units of imported, unshipped orders are kept (Magento's source quantity).
     pub records: Arc<dyn crate::ports::Records>,
     /// Results for the WMS (`tracking.exported` / `tracking.failed`).
@@ -195,10 +196,14 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
                 shipment.connection
             ))
         })?;
-    let store = deps.stores.open(&connection).await.map_err(|e| match e {
-        OpenError::Unavailable(reason) => Failure::Retry(reason),
-        other => permanent(other.to_string()),
-    })?;
+    let store = deps
+        .channels
+        .open_store(&connection)
+        .await
+        .map_err(|e| match e {
+            OpenError::Unavailable(reason) => Failure::Retry(reason),
+            other => permanent(other.to_string()),
+        })?;
     let lines: Option<Vec<ShippedSku>> = shipment.lines.as_ref().map(|lines| {
         lines
             .iter()
@@ -218,7 +223,7 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
         .await;
     match written {
         Ok(ids) => {
-            if unshipped::applies_to(connection.channel) {
+            if deps.channels.deducts_at_shipment(connection.channel) {
                 // Magento deducted the shipped units from the source: stop adding them back.
                 let shipped: Option<Vec<(Sku, u32)>> = shipment
                     .lines
@@ -243,7 +248,7 @@ async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec
         }
         Err(ShipError::Permanent(reason)) => Err(permanent(reason)),
         Err(ShipError::Client(ClientError::Unauthorized)) => {
-            deps.stores.mark_needs_reauth(&connection).await;
+            deps.channels.mark_needs_reauth(&connection).await;
             Err(permanent(format!(
                 "{} rejected the store's credentials: the store must be reconnected",
                 connection.channel
@@ -291,8 +296,9 @@ mod tests {
     async fn world(server: &MockServer, status: ConnectionStatus) -> World {
         let dir = tempfile::tempdir().unwrap();
         let credentials = ShopifyCredentials::static_token("shpat_fake_ship", "");
-        let ShopifyFixture { store, stores, .. } =
-            shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
+        let ShopifyFixture {
+            store, channels, ..
+        } = shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
         let (outbox, stock, dlq) = (
             store.queue("wms-orders", None, 5),
             store.queue("stock-events", None, 5),
@@ -301,7 +307,7 @@ mod tests {
         let deps = Arc::new(WmsEventsDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
-            stores,
+            channels,
             records: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             stock_events: Arc::new(stock.clone()),

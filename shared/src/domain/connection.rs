@@ -19,6 +19,17 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel channel-sync knows (whether or not this build speaks it yet).
+    pub const ALL: [Channel; 7] = [
+        Channel::Shopify,
+        Channel::Woocommerce,
+        Channel::Tiktok,
+        Channel::Ebay,
+        Channel::Veeqo,
+        Channel::Etsy,
+        Channel::Magento,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Shopify => "shopify",

@@ -17,8 +17,27 @@ pub use queue::{EmbeddedQueue, OutboxEntry};
 pub use store::EmbeddedStore;
 pub use vault::EmbeddedVault;
 
-use crate::ports::{PortError, PortResult};
+use crate::ports::{PortError, PortResult, Ports};
 use std::sync::{Arc, Mutex};
+
+/// Every port on the data directory `dir` (`store.sqlite`, `vault.sqlite`), and the store
+/// itself for its named queues.
+pub fn ports(dir: &std::path::Path) -> PortResult<(Ports, EmbeddedStore)> {
+    let store = EmbeddedStore::open(dir)?;
+    let vault = Arc::new(EmbeddedVault::open(dir)?);
+    Ok((ports_of(&store, vault), store))
+}
+
+/// Every port on an open store and vault.
+pub fn ports_of(store: &EmbeddedStore, vault: Arc<EmbeddedVault>) -> Ports {
+    Ports {
+        connections: Arc::new(store.clone()),
+        tenants: Arc::new(store.clone()),
+        idempotency: Arc::new(store.clone()),
+        records: Arc::new(store.clone()),
+        vault,
+    }
+}
 
 /// Shared handle to one SQLite connection; calls run on the blocking pool.
 #[derive(Clone)]

@@ -66,6 +66,31 @@ impl From<crate::ports::PortError> for ApiError {
     }
 }
 
+impl From<crate::channels::store::ConnectError> for ApiError {
+    fn from(e: crate::channels::store::ConnectError) -> Self {
+        use crate::channels::store::ConnectError as E;
+        match e {
+            E::Unreachable(m) => ApiError::BadGateway(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Unprocessable(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::channels::WebhookRejection> for ApiError {
+    fn from(r: crate::channels::WebhookRejection) -> Self {
+        use crate::channels::WebhookRejection as R;
+        match r {
+            R::MissingSignature | R::BadSignature | R::NoSecret(_) => {
+                ApiError::Unauthorized(r.to_string())
+            }
+            R::MissingHeader(_) | R::InvalidHeader(..) => ApiError::BadRequest(r.to_string()),
+            R::Unavailable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(r: axum::extract::rejection::BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {

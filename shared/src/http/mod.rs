@@ -4,7 +4,6 @@
 pub mod admin;
 pub mod api;
 mod auth;
-pub mod connect;
 mod error;
 pub mod inventory_api;
 pub mod oauth;

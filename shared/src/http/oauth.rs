@@ -13,12 +13,13 @@
 //! with `POST /api/oauth/shopify/claim {"claim"}` — the install is never bound to a guessed
 //! tenant. Every outcome redirects the browser to `CHANNEL_SYNC_DASHBOARD_URL`.
 
-use super::api::upsert_connection;
 use super::{bearer_tenant, ApiError};
+use crate::channels::registry::Registry;
 use crate::channels::shopify::oauth::{
     authorize_url, missing_scopes, verify_query, ShopifyCredentials,
 };
 use crate::channels::shopify::{ShopifyClient, ORDER_TOPICS};
+use crate::channels::store::ConnectError;
 use crate::domain::{Channel, ShopDomain, TenantId};
 use crate::ports::{Claim, Connections, Idempotency, Secret, Tenants, Vault};
 use axum::extract::rejection::BytesRejection;
@@ -78,6 +79,8 @@ pub struct OAuthDeps {
     pub shopify: ShopifyClient,
     /// `None` when the app is not configured: every route answers 503.
     pub app: Option<ShopifyApp>,
+    /// Creates or re-activates the installed store's connection.
+    pub channels: Arc<Registry>,
 }
 
 impl OAuthDeps {
@@ -296,17 +299,18 @@ async fn connect(
     shop: &ShopDomain,
     credentials: &ShopifyCredentials,
 ) -> Result<Redirect, ApiError> {
-    let result = upsert_connection(
-        &*deps.connections,
-        &*deps.vault,
-        tenant,
-        Channel::Shopify,
-        shop.as_str(),
-        &credentials.to_secret(),
-        None,
-        None,
-    )
-    .await;
+    let result = deps
+        .channels
+        .context()
+        .upsert_connection(
+            tenant,
+            Channel::Shopify,
+            shop.as_str(),
+            &credentials.to_secret(),
+            None,
+            None,
+        )
+        .await;
     match result {
         Ok((_, connection)) => {
             subscribe(deps, app, &connection, shop, credentials).await;
@@ -315,11 +319,11 @@ async fn connect(
                 ("connection", connection.id.as_str()),
             ]))
         }
-        Err(ApiError::Conflict(_)) => Ok(app.dashboard(&[
+        Err(ConnectError::Conflict(_)) => Ok(app.dashboard(&[
             ("shopify", "error"),
             ("reason", "shop_owned_by_another_account"),
         ])),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -414,17 +418,23 @@ async fn claim(
     let Some(credentials) = deps.vault.get(&pending).await? else {
         return Err(invalid());
     };
-    let (status, connection) = upsert_connection(
-        &*deps.connections,
-        &*deps.vault,
-        &tenant,
-        Channel::Shopify,
-        &record.shop,
-        &credentials,
-        None,
-        None,
-    )
-    .await?;
+    let (created, connection) = deps
+        .channels
+        .context()
+        .upsert_connection(
+            &tenant,
+            Channel::Shopify,
+            &record.shop,
+            &credentials,
+            None,
+            None,
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     deps.vault.delete(&pending).await?;
     deps.idempotency
         .complete(&used, &json!(true), Some(CLAIM_TTL))

@@ -4,7 +4,9 @@
 //! `channel-events`, answer 200. Heavy work happens in the `order-import` consumer.
 
 use super::ApiError;
-use crate::channels::{is_privacy_topic, Delivery, WebhookRejection, WebhookVerifier};
+use crate::channels::adapter::Webhooks;
+use crate::channels::registry::Registry;
+use crate::channels::{Delivery, WebhookVerifier};
 use crate::domain::{Channel, Connection};
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
@@ -33,31 +35,36 @@ pub struct IntakeDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
     pub channel_events: Arc<dyn Queue>,
-    /// One verifier per channel that has webhooks, built once from the app secrets.
-    pub verifiers: Vec<Arc<dyn WebhookVerifier>>,
-    /// One verifier per channel whose webhook secret belongs to the connection.
-    pub connection_verifiers: Vec<Arc<dyn ConnectionVerifier>>,
-}
-
-/// A channel whose webhooks are signed with a per-connection secret and delivered to
-/// `/webhooks/{channel}/{connection_id}`.
-#[async_trait::async_trait]
-pub trait ConnectionVerifier: Send + Sync {
-    fn channel(&self) -> Channel;
-    /// An unsigned handshake the channel sends when a webhook is created (WooCommerce's
-    /// `webhook_id=N` ping): answered 200 before anything else, and nothing is recorded.
-    fn is_handshake(&self, headers: &HeaderMap, body: &[u8]) -> bool;
-    /// Verifies the signature over the exact `body` bytes with `connection`'s secret.
-    async fn authenticate(
-        &self,
-        connection: &Connection,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Delivery, ApiError>;
+    /// Every channel's webhook verifier and declared capabilities (which route its
+    /// deliveries take, which topics are privacy topics).
+    pub channels: Arc<Registry>,
+    /// The verifiers, built once from the registry.
+    verifiers: Vec<Arc<dyn WebhookVerifier>>,
 }
 
 impl IntakeDeps {
-    fn verifier(&self, channel: Channel) -> Option<&dyn WebhookVerifier> {
+    pub fn new(
+        connections: Arc<dyn Connections>,
+        idempotency: Arc<dyn Idempotency>,
+        channel_events: Arc<dyn Queue>,
+        channels: Arc<Registry>,
+    ) -> Self {
+        let verifiers = channels.verifiers();
+        Self {
+            connections,
+            idempotency,
+            channel_events,
+            channels,
+            verifiers,
+        }
+    }
+
+    /// The verifier of a channel whose deliveries take `route`.
+    fn verifier(&self, channel: &str, route: Webhooks) -> Option<&dyn WebhookVerifier> {
+        let channel = Channel::parse(channel)?;
+        if self.channels.capabilities(channel)?.webhooks != route {
+            return None;
+        }
         self.verifiers
             .iter()
             .find(|v| v.channel() == channel)
@@ -86,19 +93,6 @@ pub enum Accepted {
     Duplicate,
 }
 
-impl From<WebhookRejection> for ApiError {
-    fn from(r: WebhookRejection) -> Self {
-        match r {
-            WebhookRejection::MissingSignature | WebhookRejection::BadSignature => {
-                ApiError::Unauthorized(r.to_string())
-            }
-            WebhookRejection::MissingHeader(_) | WebhookRejection::InvalidHeader(..) => {
-                ApiError::BadRequest(r.to_string())
-            }
-        }
-    }
-}
-
 async fn receive(
     State(deps): State<Arc<IntakeDeps>>,
     Path(channel): Path<String>,
@@ -106,8 +100,9 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let unknown = || ApiError::NotFound(format!("no webhook endpoint for channel '{channel}'"));
-    let channel = Channel::parse(&channel).ok_or_else(unknown)?;
-    let verifier = deps.verifier(channel).ok_or_else(unknown)?;
+    let verifier = deps
+        .verifier(&channel, Webhooks::AppSecret)
+        .ok_or_else(unknown)?;
     let body = body?;
     let Verified {
         delivery,
@@ -152,12 +147,10 @@ async fn receive_for_connection(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let unknown = || ApiError::NotFound(format!("no webhook endpoint for channel '{channel}'"));
-    let parsed = Channel::parse(&channel).ok_or_else(unknown)?;
     let verifier = deps
-        .connection_verifiers
-        .iter()
-        .find(|v| v.channel() == parsed)
+        .verifier(&channel, Webhooks::PerConnection)
         .ok_or_else(unknown)?;
+    let parsed = verifier.channel();
     let body = body?;
     if verifier.is_handshake(&headers, &body) {
         tracing::info!(channel = %parsed, "webhook creation ping answered");
@@ -172,7 +165,9 @@ async fn receive_for_connection(
         .await?
         .filter(|c| c.channel == parsed)
         .ok_or_else(no_connection)?;
-    let mut delivery = verifier.authenticate(&connection, &headers, &body).await?;
+    let mut delivery = verifier
+        .authenticate(Some(&connection), &headers, &body)
+        .await?;
     // The connection in the URL is the route; the channel's own idea of the store (a home
     // URL) is only informative.
     delivery.shop = connection.shop.clone();
@@ -199,7 +194,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Verified, ApiError> {
-    let delivery = verifier.authenticate(headers, body)?;
+    let delivery = verifier.authenticate(None, headers, body).await?;
     // Valid JSON is required before anything is recorded; the bytes themselves are kept.
     let payload: Box<RawValue> = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
@@ -207,7 +202,11 @@ pub async fn authenticate(
         .connections
         .find_by_shop(verifier.channel(), &delivery.shop)
         .await?;
-    if connection.is_none() && !is_privacy_topic(verifier.channel(), &delivery.topic) {
+    let privacy = deps
+        .channels
+        .capabilities(verifier.channel())
+        .is_some_and(|c| c.is_privacy_topic(&delivery.topic));
+    if connection.is_none() && !privacy {
         return Err(ApiError::NotFound(format!(
             "no connection for shop {}",
             delivery.shop

@@ -970,7 +970,7 @@ mod tests {
         let ShopifyFixture {
             store,
             mut connection,
-            tokens,
+            channels,
             ..
         } = shopify_fixture(
             dir.path(),
@@ -1001,7 +1001,7 @@ mod tests {
                 records: Arc::new(store.clone()),
                 idempotency: Arc::new(store.clone()),
                 channels: Arc::new(Channels {
-                    stores: crate::testkit::test_stores(tokens),
+                    registry: channels,
                     records: Arc::new(store.clone()),
                 }),
                 push_queue: live.push_queue.clone(),

@@ -14,7 +14,7 @@
 //! once). Written when an order is imported (before the WMS hears of it), reduced when
 //! tracking is written (the shipment's lines, or everything), removed on cancellation.
 
-use crate::domain::{Channel, ConnectionId, Sku};
+use crate::domain::{ConnectionId, Sku};
 use crate::ports::{PortError, PortResult, Records};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -32,11 +32,6 @@ const PAGE: usize = 500;
 /// At most this many open orders are summed per push (far above a store's normal backlog);
 /// beyond it the remainder is left out, which under-lists (the safe side), and is logged.
 const MAX_OPEN_ORDERS: usize = 50_000;
-
-/// Whether `channel` deducts shipped units from the quantity channel-sync sets.
-pub fn applies_to(channel: Channel) -> bool {
-    channel == Channel::Magento
-}
 
 fn partition(connection: &ConnectionId) -> String {
     format!("unshipped#{connection}")
@@ -197,6 +192,5 @@ mod tests {
         assert!(units(&store, &c).await.unwrap().is_empty());
         // Shipping an order we never recorded changes nothing.
         shipped(&store, &c, "99", "T9", None).await.unwrap();
-        assert!(applies_to(Channel::Magento) && !applies_to(Channel::Woocommerce));
     }
 }

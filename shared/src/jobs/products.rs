@@ -27,9 +27,10 @@
 //!   (forever), like the reconciliation poll. Blank and duplicate SKUs are logged as warnings
 //!   and listed in the run (capped so the record stays far below 400 KB; totals are exact).
 
+use crate::channels::registry::Registry;
 use crate::channels::store::{sku_report, Listing};
-use crate::channels::stores::{OpenError, Stores};
 use crate::channels::ClientError;
+use crate::channels::OpenError;
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku};
 use crate::messages::VERSION;
 use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue, Records};
@@ -65,7 +66,7 @@ pub struct ProductsDeps {
     pub records: Arc<dyn Records>,
     pub wms_orders: Arc<dyn Queue>,
     /// Opens the connection's store, whatever its channel.
-    pub stores: Arc<Stores>,
+    pub channels: Arc<Registry>,
 }
 
 /// The record of one import run for one connection.
@@ -301,7 +302,7 @@ async fn import_with_limit(
     let mut result = import_and_record(deps, connection, &mut run, max_pages).await;
     if let Err(ProductsError::Channel(ClientError::Unauthorized)) = &result {
         // Revoked mid-run: stop this connection's jobs until it reconnects.
-        result = Err(deps.stores.mark_needs_reauth(connection).await.into());
+        result = Err(deps.channels.mark_needs_reauth(connection).await.into());
     }
     if let Err(e) = deps.idempotency.release(&lock).await {
         tracing::warn!(error = %e, "could not release the products lock; it expires");
@@ -366,7 +367,7 @@ async fn import(
     run: &mut ProductsRun,
     max_pages: u32,
 ) -> Result<(), ProductsError> {
-    let store = deps.stores.open(connection).await?;
+    let store = deps.channels.open_store(connection).await?;
     let mut variants = Vec::new();
     let mut cursor: Option<String> = None;
     let complete = loop {
@@ -632,7 +633,7 @@ mod tests {
         let ShopifyFixture {
             store,
             connection,
-            stores,
+            channels,
             ..
         } = shopify_fixture(
             dir.path(),
@@ -648,7 +649,7 @@ mod tests {
                 idempotency: Arc::new(store.clone()),
                 records: Arc::new(store.clone()),
                 wms_orders: Arc::new(outbox.clone()),
-                stores,
+                channels,
             },
             store,
             outbox,
@@ -1040,7 +1041,8 @@ mod tests {
             .await;
         let w = world(&server).await;
         w.deps
-            .stores
+            .channels
+            .context()
             .vault
             .delete(&w.connection.credentials_name())
             .await

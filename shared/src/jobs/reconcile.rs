@@ -8,10 +8,11 @@
 //! The watermark advances only after every page was enqueued. Orders that no webhook
 //! delivered are counted in the run record and logged as a warning.
 
-use crate::channels::stores::{OpenError, Stores};
+use crate::channels::registry::Registry;
+use crate::channels::OpenError;
 use crate::channels::{ClientError, POLLED_ORDER_TOPIC};
 use crate::consumers::order_import::{known_updated_at, order_key};
-use crate::domain::{Channel, Connection, ConnectionStatus};
+use crate::domain::{Connection, ConnectionStatus};
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -34,7 +35,7 @@ pub struct ReconcileDeps {
     pub idempotency: Arc<dyn Idempotency>,
     pub channel_events: Arc<dyn Queue>,
     /// Opens the connection's store, whatever its channel.
-    pub stores: Arc<Stores>,
+    pub channels: Arc<Registry>,
     /// The connection's run history (runs that found work or trouble are listed there).
     pub records: Arc<dyn crate::ports::Records>,
 }
@@ -77,18 +78,17 @@ pub enum ReconcileError {
     Open(#[from] OpenError),
 }
 
-/// The channels whose orders the poll reads.
-pub const POLLED_CHANNELS: &[Channel] = &[Channel::Shopify, Channel::Woocommerce, Channel::Magento];
-
 /// Polls every active connection; one connection's failure does not stop the others.
 pub async fn reconcile_all(
     deps: &ReconcileDeps,
 ) -> Result<Vec<(String, Result<ReconcileRun, ReconcileError>)>, PortError> {
     let mut results = Vec::new();
     for connection in deps.connections.list_all().await? {
-        if !POLLED_CHANNELS.contains(&connection.channel)
-            || connection.status != ConnectionStatus::Active
-        {
+        let polled = deps
+            .channels
+            .capabilities(connection.channel)
+            .is_some_and(|c| c.poll);
+        if !polled || connection.status != ConnectionStatus::Active {
             continue;
         }
         let result = reconcile_connection(deps, &connection).await;
@@ -149,7 +149,7 @@ async fn reconcile_with_limit(
     let mut result = poll(deps, connection, &mut run, max_pages).await;
     if let Err(ReconcileError::Channel(ClientError::Unauthorized)) = &result {
         // Uninstalled or revoked mid-run: stop this connection's jobs until it reconnects.
-        result = Err(deps.stores.mark_needs_reauth(connection).await.into());
+        result = Err(deps.channels.mark_needs_reauth(connection).await.into());
     }
     if let Err(e) = deps.idempotency.release(&lock).await {
         tracing::warn!(error = %e, "could not release the reconcile lock; it expires");
@@ -229,7 +229,7 @@ async fn poll(
     run: &mut ReconcileRun,
     max_pages: u32,
 ) -> Result<(), ReconcileError> {
-    let store = deps.stores.open(connection).await?;
+    let store = deps.channels.open_store(connection).await?;
     let mut cursor: Option<String> = None;
     let mut newest = run.watermark_before;
     loop {
@@ -269,7 +269,11 @@ async fn poll(
         }
         if run.pages >= max_pages {
             run.outcome = "partial: page limit reached, the next run continues".into();
-            if !store.sorted_by_change() {
+            let sorted = deps
+                .channels
+                .capabilities(connection.channel)
+                .is_some_and(|c| c.sorted_by_change);
+            if !sorted {
                 // Unread pages may hold older changes than `newest`: read the window again.
                 return Ok(());
             }
@@ -361,7 +365,7 @@ mod tests {
             store,
             vault,
             connection,
-            stores,
+            channels,
             ..
         } = shopify_fixture(
             dir.path(),
@@ -380,6 +384,7 @@ mod tests {
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
             inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
+            channels: channels.clone(),
         });
         World {
             deps: ReconcileDeps {
@@ -387,7 +392,7 @@ mod tests {
                 connections: Arc::new(store.clone()),
                 idempotency: Arc::new(store),
                 channel_events: Arc::new(events.clone()),
-                stores,
+                channels,
             },
             import,
             events,
@@ -646,7 +651,7 @@ mod tests {
             .await;
         let w = world(&server).await;
         let woo = crate::testkit::woo_connection(
-            &w.deps.stores,
+            &w.deps.channels,
             &w.connection,
             "c_woo_rec",
             "shop.example",
@@ -696,7 +701,7 @@ mod tests {
             .await;
         let w = world(&server).await;
         let woo = crate::testkit::woo_connection(
-            &w.deps.stores,
+            &w.deps.channels,
             &w.connection,
             "c_woo_lim",
             "limited.example",

@@ -1,24 +1,17 @@
 //! Webhook subscriptions: created at connect, checked daily, because channels drop them
-//! without telling anyone.
-//!
-//! - **Shopify** deletes a shop's subscriptions after repeated failed deliveries. The check
-//!   lists them and re-creates what is missing (list first, create only the missing). Only
-//!   stores installed through our app are managed: a custom app's webhooks are signed with
-//!   that app's secret, which channel-sync does not hold.
-//! - **WooCommerce** sets a webhook to `disabled` after more than 5 consecutive failed
-//!   deliveries, and never retries. The check re-enables ours (with our secret) and re-creates
-//!   missing ones; the reconciliation poll has meanwhile imported what was missed.
+//! without telling anyone. Each connection's channel adapter does its own check
+//! ([`crate::channels::adapter::ChannelAdapter::ensure_webhooks`]: Shopify re-creates deleted
+//! subscriptions of stores installed through our app, WooCommerce re-enables disabled ones);
+//! a channel that refuses the credentials marks the connection `needs_reauth`.
 //!
 //! Each check is recorded in `webhook-health-last#{connection}`.
 
-use crate::channels::shopify::{EnsureReport, ORDER_TOPICS};
-use crate::channels::stores::{OpenError, Stores};
-use crate::channels::ClientError;
-use crate::domain::{Channel, Connection, ConnectionStatus, ShopDomain};
-use crate::http::connect::woocommerce_delivery_url;
+pub use crate::channels::adapter::HealthReport;
+use crate::channels::registry::Registry;
+use crate::channels::OpenError;
+use crate::domain::{Connection, ConnectionStatus};
 use crate::ports::{Connections, Idempotency, PortError};
 use chrono::Utc;
-use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -26,32 +19,9 @@ use std::sync::Arc;
 pub struct WebhookHealthDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
-    pub stores: Arc<Stores>,
-    /// `CHANNEL_SYNC_PUBLIC_URL`: Shopify delivers to `{public_url}/webhooks/shopify`,
-    /// WooCommerce to `{public_url}/webhooks/woocommerce/{connection_id}`.
-    pub public_url: String,
-}
-
-/// What one connection's check found and did (topics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HealthReport {
-    pub existing: Vec<String>,
-    pub created: Vec<String>,
-    /// Subscriptions the channel had disabled or paused, switched back on.
-    pub reenabled: Vec<String>,
-    /// Active subscriptions whose secret was (re)set to ours.
-    pub updated: Vec<String>,
-}
-
-impl From<EnsureReport> for HealthReport {
-    fn from(r: EnsureReport) -> Self {
-        Self {
-            existing: r.existing,
-            created: r.created,
-            reenabled: Vec::new(),
-            updated: Vec::new(),
-        }
-    }
+    /// Each connection's channel checks its own subscriptions (they point at the registry's
+    /// public URL).
+    pub channels: Arc<Registry>,
 }
 
 /// Why a check did not complete.
@@ -59,8 +29,6 @@ impl From<EnsureReport> for HealthReport {
 pub enum HealthError {
     #[error("store: {0}")]
     Store(#[from] PortError),
-    #[error("channel: {0}")]
-    Channel(#[from] ClientError),
     #[error("{0}")]
     Open(#[from] OpenError),
 }
@@ -73,56 +41,11 @@ pub async fn ensure_for(
     if connection.status != ConnectionStatus::Active {
         return Ok(None);
     }
-    let base = deps.public_url.trim_end_matches('/');
-    let result = match connection.channel {
-        Channel::Shopify => {
-            let tokens = &deps.stores.shopify;
-            let managed = tokens
-                .stored(connection)
-                .await
-                .map_err(OpenError::from)?
-                .is_some_and(|c| c.via_oauth);
-            if !managed {
-                return Ok(None);
-            }
-            let token = tokens
-                .access_token(connection)
-                .await
-                .map_err(OpenError::from)?;
-            let shop = ShopDomain::parse(&connection.shop)
-                .map_err(|e| PortError::Corrupt(e.to_string()))?;
-            tokens
-                .client
-                .ensure_subscriptions(
-                    &shop,
-                    &token,
-                    ORDER_TOPICS,
-                    &format!("{base}/webhooks/shopify"),
-                )
-                .await
-                .map(HealthReport::from)
-        }
-        Channel::Woocommerce => {
-            let creds = deps.stores.woocommerce_credentials(connection).await?;
-            deps.stores
-                .woocommerce()
-                .ensure_webhooks(&creds, &woocommerce_delivery_url(base, connection))
-                .await
-                .map(|r| HealthReport {
-                    existing: r.existing,
-                    created: r.created,
-                    reenabled: r.reenabled,
-                    updated: r.updated,
-                })
-        }
-        _ => return Ok(None),
+    let Some(adapter) = deps.channels.adapter(connection.channel) else {
+        return Ok(None);
     };
-    let report = match result {
-        Ok(report) => report,
-        Err(ClientError::Unauthorized) => {
-            return Err(deps.stores.mark_needs_reauth(connection).await.into())
-        }
-        Err(e) => return Err(e.into()),
+    let Some(report) = adapter.ensure_webhooks(connection).await? else {
+        return Ok(None);
     };
     let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled, "updated": report.updated});
     deps.idempotency
@@ -172,7 +95,7 @@ mod tests {
         let ShopifyFixture {
             store,
             connection,
-            stores,
+            channels,
             ..
         } = shopify_fixture(
             dir,
@@ -185,8 +108,7 @@ mod tests {
         let deps = WebhookHealthDeps {
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store),
-            stores,
-            public_url: "https://sync.example".into(),
+            channels,
         };
         (deps, connection)
     }
@@ -284,7 +206,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (deps, shopify) = deps(&server, dir.path(), false).await;
         let woo = crate::testkit::woo_connection(
-            &deps.stores,
+            &deps.channels,
             &shopify,
             "c_woo_hook",
             "shop.example",

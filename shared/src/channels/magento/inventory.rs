@@ -25,9 +25,9 @@
 use super::{
     is_acl_refusal, is_dot_segment, is_no_route, segment, MagentoClient, MagentoCredentials, Target,
 };
+use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::rest::Reply;
 use crate::channels::ClientError;
-use crate::inventory::channel::{InventoryChannel, ItemResult, PushError, PushItem};
 use async_trait::async_trait;
 use http::StatusCode;
 use reqwest::Method;

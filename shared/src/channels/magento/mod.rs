@@ -12,6 +12,7 @@
 //! them apart by that message: an ACL refusal names the resource to grant and never turns into
 //! [`ClientError::Unauthorized`] (which would stop the whole connection for re-authorisation).
 
+mod adapter;
 pub mod inventory;
 pub mod oauth1;
 pub mod order;
@@ -20,6 +21,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
+pub use adapter::{adapter, MagentoAdapter};
 pub use inventory::MagentoInventory;
 pub use order::map_order;
 pub use store::MagentoStore;

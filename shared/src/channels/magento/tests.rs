@@ -3,10 +3,10 @@
 //! it from what the server received).
 
 use super::*;
+use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::store::{ShipError, ShippedSku, StoreApi, Tracking};
 use crate::channels::store_url::{store_client, UrlPolicy};
 use crate::domain::Sku;
-use crate::inventory::channel::{InventoryChannel, ItemResult, PushError, PushItem};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use std::time::Duration;

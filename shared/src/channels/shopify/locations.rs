@@ -11,17 +11,9 @@ use crate::ports::Secret;
 use serde::Deserialize;
 use serde_json::json;
 
-/// One Shopify location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    /// The location's GID, e.g. `gid://shopify/Location/87516708954`.
-    pub id: String,
-    pub name: String,
-    /// `false` for deactivated locations (listed too, so a configured location that was
-    /// deactivated can be reported rather than silently missing).
-    pub active: bool,
-    pub fulfills_online_orders: bool,
-}
+/// One Shopify location: the channel-neutral [`crate::channels::adapter::Location`], its id
+/// a GID such as `gid://shopify/Location/87516708954`.
+pub use crate::channels::adapter::Location;
 
 /// `includeInactive: true` because the default hides deactivated locations, and the caller
 /// needs to see them to explain why a configured location no longer works.

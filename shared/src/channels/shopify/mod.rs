@@ -1,6 +1,7 @@
 //! Shopify: webhook verification, order payloads, and the GraphQL Admin API client.
 //! Facts: `../shared/reference/channels-shopify-woocommerce-magento.md` §1.
 
+mod adapter;
 mod client;
 mod fulfillment;
 mod inventory;
@@ -14,6 +15,7 @@ mod subscriptions;
 pub mod tokens;
 mod webhook;
 
+pub use adapter::{adapter, ShopifyAdapter};
 pub use client::{ShopInfo, ShopifyClient, DEFAULT_BACKOFF_BASE, MAX_ATTEMPTS, MAX_THROTTLE_WAIT};
 pub use fulfillment::{
     order_gid, plan_fulfillment, FoLine, FoStatus, FulfillmentCreated, FulfillmentError,

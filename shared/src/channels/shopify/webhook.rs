@@ -2,7 +2,7 @@
 
 use crate::channels::body_hmac::{self, single_header as header, HmacSha256};
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
-use crate::domain::{Channel, ShopDomain};
+use crate::domain::{Channel, Connection, ShopDomain};
 use crate::ports::Secret;
 use hmac::KeyInit;
 use http::HeaderMap;
@@ -55,12 +55,32 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     body_hmac::sign(secret, body)
 }
 
+#[async_trait::async_trait]
 impl WebhookVerifier for ShopifyVerifier {
     fn channel(&self) -> Channel {
         Channel::Shopify
     }
 
-    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, WebhookRejection> {
+    /// Shopify signs with the app's secret: the connection is found afterwards, by the shop
+    /// the headers name, so an unsigned request cannot probe which shops are connected.
+    async fn authenticate(
+        &self,
+        _connection: Option<&Connection>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Delivery, WebhookRejection> {
+        self.verify_delivery(headers, body)
+    }
+}
+
+impl ShopifyVerifier {
+    /// Verifies the signature over the exact `body` bytes and reads the routing headers
+    /// (synchronous: the app's secrets are in memory).
+    pub fn verify_delivery(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Delivery, WebhookRejection> {
         let signature = header(headers, SIGNATURE)?
             .filter(|s| !s.is_empty())
             .ok_or(WebhookRejection::MissingSignature)?;
@@ -175,7 +195,7 @@ mod tests {
     #[test]
     fn authenticate_reads_routing_headers() {
         let d = verifier(&["hush"])
-            .authenticate(&headers(VECTOR_SIG), VECTOR_BODY)
+            .verify_delivery(&headers(VECTOR_SIG), VECTOR_BODY)
             .unwrap();
         assert_eq!(d.shop, "demo.myshopify.com");
         assert_eq!(d.topic, "orders/create");
@@ -187,7 +207,9 @@ mod tests {
         let mut h = headers(VECTOR_SIG);
         h.remove("X-Shopify-Webhook-Id");
         h.insert("X-Shopify-Event-Id", "ev-9".parse().unwrap());
-        let d = verifier(&["hush"]).authenticate(&h, VECTOR_BODY).unwrap();
+        let d = verifier(&["hush"])
+            .verify_delivery(&h, VECTOR_BODY)
+            .unwrap();
         assert_eq!(d.delivery_id, "ev-9");
     }
 
@@ -197,17 +219,17 @@ mod tests {
         let mut h = headers(VECTOR_SIG);
         h.remove("X-Shopify-Hmac-Sha256");
         assert_eq!(
-            v.authenticate(&h, VECTOR_BODY),
+            v.verify_delivery(&h, VECTOR_BODY),
             Err(WebhookRejection::MissingSignature)
         );
         assert_eq!(
-            v.authenticate(&headers("not base64!"), VECTOR_BODY),
+            v.verify_delivery(&headers("not base64!"), VECTOR_BODY),
             Err(WebhookRejection::BadSignature)
         );
         let mut h = headers(VECTOR_SIG);
         h.insert("X-Shopify-Shop-Domain", "evil.example.com".parse().unwrap());
         assert!(matches!(
-            v.authenticate(&h, VECTOR_BODY),
+            v.verify_delivery(&h, VECTOR_BODY),
             Err(WebhookRejection::InvalidHeader(SHOP, _))
         ));
         let mut h = headers(VECTOR_SIG);
@@ -216,13 +238,13 @@ mod tests {
             "other.myshopify.com".parse().unwrap(),
         );
         assert!(matches!(
-            v.authenticate(&h, VECTOR_BODY),
+            v.verify_delivery(&h, VECTOR_BODY),
             Err(WebhookRejection::InvalidHeader(SHOP, _))
         ));
         let mut h = headers(VECTOR_SIG);
         h.remove("X-Shopify-Topic");
         assert_eq!(
-            v.authenticate(&h, VECTOR_BODY),
+            v.verify_delivery(&h, VECTOR_BODY),
             Err(WebhookRejection::MissingHeader(TOPIC))
         );
     }

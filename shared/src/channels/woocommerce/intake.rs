@@ -12,9 +12,8 @@
 //! "duplicate". With the body hash, only a repeat of the same delivery is a duplicate.
 
 use super::{is_ping, verify, WooCredentials};
+use crate::channels::WebhookVerifier;
 use crate::domain::{Channel, Connection, ConnectionId};
-use crate::http::webhooks::ConnectionVerifier;
-use crate::http::ApiError;
 use crate::ports::Vault;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -54,16 +53,17 @@ impl WooVerifier {
             .map(|(at, secret)| (secret.clone(), at.elapsed() < MIN_REFRESH))
     }
 
-    async fn fresh(&self, connection: &Connection) -> Result<Arc<String>, ApiError> {
+    async fn fresh(&self, connection: &Connection) -> Result<Arc<String>, WebhookRejection> {
         let stored = self
             .vault
             .get(&connection.credentials_name())
-            .await?
+            .await
+            .map_err(|e| WebhookRejection::Unavailable(e.to_string()))?
             .ok_or_else(|| {
-                ApiError::Unauthorized("the connection has no credentials: reconnect it".into())
+                WebhookRejection::NoSecret("the connection has no credentials: reconnect it".into())
             })?;
         let creds = WooCredentials::from_secret(&stored).map_err(|_| {
-            ApiError::Unauthorized("the connection's credentials are unreadable".into())
+            WebhookRejection::NoSecret("the connection's credentials are unreadable".into())
         })?;
         let secret = Arc::new(creds.webhook_secret);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,12 +86,8 @@ impl WooVerifier {
     }
 }
 
-fn rejected(r: WebhookRejection) -> ApiError {
-    r.into()
-}
-
 #[async_trait::async_trait]
-impl ConnectionVerifier for WooVerifier {
+impl WebhookVerifier for WooVerifier {
     fn channel(&self) -> Channel {
         Channel::Woocommerce
     }
@@ -100,12 +96,16 @@ impl ConnectionVerifier for WooVerifier {
         is_ping(headers, body)
     }
 
+    /// `connection`: the one the delivery URL names (WooCommerce signs with its own secret).
     async fn authenticate(
         &self,
-        connection: &Connection,
+        connection: Option<&Connection>,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Delivery, ApiError> {
+    ) -> Result<Delivery, WebhookRejection> {
+        let connection = connection.ok_or_else(|| {
+            WebhookRejection::NoSecret("WooCommerce deliveries name their connection".into())
+        })?;
         let verified = match self.cached(&connection.id) {
             Some((secret, recent)) => match verify(headers, body, &[secret.as_str()]) {
                 Err(WebhookRejection::BadSignature) if !recent => {
@@ -119,7 +119,7 @@ impl ConnectionVerifier for WooVerifier {
                 verify(headers, body, &[secret.as_str()])
             }
         };
-        let mut delivery = verified.map_err(rejected)?;
+        let mut delivery = verified?;
         let digest = hex::encode(&Sha256::digest(body)[..16]);
         delivery.delivery_id = format!("{}:{digest}", delivery.delivery_id);
         Ok(delivery)
@@ -187,7 +187,7 @@ mod tests {
         let verifier = WooVerifier::new(vault.clone());
         let body = br#"{"id":1}"#;
         let delivery = verifier
-            .authenticate(&c, &headers(body, "firstSecret1"), body)
+            .authenticate(Some(&c), &headers(body, "firstSecret1"), body)
             .await
             .unwrap();
         assert_eq!(delivery.topic, "order.updated");
@@ -199,9 +199,9 @@ mod tests {
         // Another secret is refused…
         assert!(matches!(
             verifier
-                .authenticate(&c, &headers(body, "someoneElse"), body)
+                .authenticate(Some(&c), &headers(body, "someoneElse"), body)
                 .await,
-            Err(ApiError::Unauthorized(_))
+            Err(WebhookRejection::BadSignature)
         ));
         // …even once the vault holds it, for MIN_REFRESH (forged requests cannot force a
         // vault read each)…
@@ -210,23 +210,23 @@ mod tests {
             .await
             .unwrap();
         assert!(verifier
-            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .authenticate(Some(&c), &headers(body, "secondSecret2"), body)
             .await
             .is_err());
         // …then the cached one fails and the fresh read passes.
         verifier.age_cache(MIN_REFRESH);
         assert!(verifier
-            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .authenticate(Some(&c), &headers(body, "secondSecret2"), body)
             .await
             .is_ok());
         // Two different bodies with WooCommerce's same-second delivery id are two deliveries.
         let other = br#"{"id":2}"#;
         let first = verifier
-            .authenticate(&c, &headers(body, "secondSecret2"), body)
+            .authenticate(Some(&c), &headers(body, "secondSecret2"), body)
             .await
             .unwrap();
         let second = verifier
-            .authenticate(&c, &headers(other, "secondSecret2"), other)
+            .authenticate(Some(&c), &headers(other, "secondSecret2"), other)
             .await
             .unwrap();
         assert!(first.delivery_id.starts_with("d1:"));
@@ -237,9 +237,9 @@ mod tests {
         other.id = ConnectionId::parse("c_woo_other").unwrap();
         assert!(matches!(
             verifier
-                .authenticate(&other, &headers(body, "x"), body)
+                .authenticate(Some(&other), &headers(body, "x"), body)
                 .await,
-            Err(ApiError::Unauthorized(_))
+            Err(WebhookRejection::NoSecret(_))
         ));
         assert!(verifier.is_handshake(&HeaderMap::new(), b"webhook_id=12"));
         assert!(!verifier.is_handshake(&headers(body, "x"), b"webhook_id=12"));

@@ -4,8 +4,8 @@
 use super::api::Api;
 use super::order::id_string;
 use super::{WooClient, WooCredentials, API_ROOT, PAGE_SIZE};
+use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::ClientError;
-use crate::inventory::channel::{InventoryChannel, ItemResult, PushError, PushItem};
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};

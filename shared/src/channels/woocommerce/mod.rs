@@ -10,6 +10,7 @@
 //!   connection. Every call goes through [`crate::channels::rest::call`] with HTTP Basic auth
 //!   `consumer_key:consumer_secret` (§2.2: accepted over HTTPS).
 
+mod adapter;
 mod api;
 mod client;
 mod credentials;
@@ -19,6 +20,7 @@ mod order;
 mod store;
 mod webhook;
 
+pub use adapter::{adapter, WooAdapter};
 pub use client::{WebhookReport, WooClient, WooStoreInfo};
 pub use credentials::{generate_webhook_secret, WooCredentials};
 pub use intake::WooVerifier;

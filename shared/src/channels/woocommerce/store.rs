@@ -287,11 +287,6 @@ fn client_error(e: ClientError) -> ShipError {
 
 #[async_trait]
 impl StoreApi for WooStore {
-    /// WooCommerce cannot sort orders by modification (§2.3): they come by id.
-    fn sorted_by_change(&self) -> bool {
-        false
-    }
-
     /// `GET /orders?modified_after=…&dates_are_gmt=true&status=…&orderby=id&order=asc
     /// &per_page=100&page=N`, in two passes: `status=any` first, then `status=trash`, because
     /// `any` leaves trashed orders out and a trashed order must reach the WMS (it maps to

@@ -2,11 +2,11 @@
 //! `.expect(n)` makes unexpected or duplicate calls fail when the server is dropped.
 
 use super::*;
+use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::store::{ConnectError, ShipError, ShippedSku, StoreApi, Tracking};
 use crate::channels::store_url::{store_client, StoreUrl, UrlPolicy};
 use crate::channels::ClientError;
 use crate::domain::Sku;
-use crate::inventory::channel::{InventoryChannel, ItemResult, PushError, PushItem};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use std::time::Duration;

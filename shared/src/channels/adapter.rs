@@ -1,0 +1,187 @@
+//! The channel plug-in boundary: what every channel folder exports (one [`ChannelAdapter`]
+//! value) and what it declares it can do ([`Capabilities`]). The layers above (`inventory`,
+//! `jobs`, `consumers`, `http`) never `match` on a channel: they ask the
+//! [`super::registry::Registry`] for the connection's adapter and call these methods.
+
+use super::inventory::{InventoryChannel, PushError};
+use super::store::{ConnectError, StoreApi};
+use super::{InterpretError, Interpreted, OpenError, WebhookVerifier};
+use crate::domain::{Channel, Connection, ConnectionSettings, TenantId};
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// How a channel's webhooks reach us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhooks {
+    /// None: orders arrive by the reconciliation poll only (Magento Open Source).
+    None,
+    /// Signed with the app's secret, routed by the shop the headers name:
+    /// `POST /webhooks/{channel}`.
+    AppSecret,
+    /// Signed with a secret of the connection's own, routed by the URL:
+    /// `POST /webhooks/{channel}/{connection_id}`.
+    PerConnection,
+}
+
+/// What a channel calls a place stock lives in, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationKind {
+    /// Stock lives on the product (WooCommerce): setting a location is refused.
+    None,
+    /// Locations that fulfil and stock (Shopify).
+    Locations,
+    /// Inventory sources that stock only (Magento MSI): `fulfilment_location` is refused.
+    Sources,
+}
+
+/// How long a connection's access token lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLifetime {
+    /// Keys that work until revoked (API keys, custom-app tokens, OAuth 1.0a integrations).
+    Static,
+    /// OAuth access tokens refreshed before expiry (one refresher per connection).
+    Expiring,
+}
+
+/// What a channel can do, declared once by its adapter. A test enumerates the registry and
+/// fails on a channel whose declaration does not match what it implements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub webhooks: Webhooks,
+    /// The reconciliation poll reads its orders.
+    pub poll: bool,
+    /// The orders poll walks oldest change first, so a run stopped by its page limit may
+    /// advance the watermark. `false` (WooCommerce sorts by id): a partial run keeps it.
+    pub sorted_by_change: bool,
+    /// The channel subtracts its own reservations and deducts stock at shipment (Magento MSI):
+    /// the quantity we set adds back the units of imported, unshipped orders.
+    pub deducts_at_shipment: bool,
+    pub locations: LocationKind,
+    /// Inventory writes carry a compare-and-set (`change_from`); without it writes are
+    /// absolute (a retried batch sets the same quantities again, never a relative change).
+    pub compare_and_set: bool,
+    /// The most quantities one inventory call may carry.
+    pub inventory_batch: usize,
+    /// Topics answered 200 even for a shop we do not know (we hold nothing about it).
+    pub privacy_topics: &'static [&'static str],
+    pub token_lifetime: TokenLifetime,
+}
+
+impl Capabilities {
+    pub fn is_privacy_topic(&self, topic: &str) -> bool {
+        self.privacy_topics.contains(&topic)
+    }
+}
+
+/// A place stock can live in or orders be fulfilled from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The channel's id (Shopify: a GID; Magento: the source code).
+    pub id: String,
+    pub name: String,
+    /// `false` for deactivated locations (listed so a configured one that was deactivated can
+    /// be reported rather than silently missing).
+    pub active: bool,
+    pub fulfills_online_orders: bool,
+}
+
+/// What one connection's webhook check found and did (topics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    pub existing: Vec<String>,
+    pub created: Vec<String>,
+    /// Subscriptions the channel had disabled or paused, switched back on.
+    pub reenabled: Vec<String>,
+    /// Active subscriptions whose secret was (re)set to ours.
+    pub updated: Vec<String>,
+}
+
+/// A connect that went through.
+#[derive(Debug)]
+pub struct Connected {
+    /// `true`: a new connection; `false`: an existing one re-activated.
+    pub created: bool,
+    pub connection: Connection,
+    /// What else the connect did, merged into the answer (`webhooks`, `msi`, `sources`…).
+    pub extra: Map<String, Value>,
+}
+
+/// One channel: everything the layers above need from it.
+#[async_trait]
+pub trait ChannelAdapter: Send + Sync {
+    fn channel(&self) -> Channel;
+
+    fn capabilities(&self) -> &Capabilities;
+
+    /// A verified webhook payload into the domain.
+    fn interpret(&self, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError>;
+
+    /// The webhook verifier, built once from the app's secrets (or reading each connection's
+    /// own). `None` for a channel without webhooks.
+    fn verifier(&self) -> Option<Arc<dyn WebhookVerifier>>;
+
+    /// `POST /api/connections` with `{"channel": …, …form}`: checks the form's credentials
+    /// with real calls, then creates or re-activates the connection. `form` is the body
+    /// without `channel` and `settings`.
+    async fn connect(
+        &self,
+        tenant: &TenantId,
+        form: Value,
+        settings: Option<ConnectionSettings>,
+    ) -> Result<Connected, ConnectError>;
+
+    /// The store of an active connection, for the jobs.
+    async fn open_store(&self, connection: &Connection) -> Result<Box<dyn StoreApi>, OpenError>;
+
+    /// The connection's inventory writer.
+    async fn open_inventory(
+        &self,
+        connection: &Connection,
+    ) -> Result<Box<dyn InventoryChannel>, PushError>;
+
+    /// The store's locations, live.
+    async fn locations(&self, connection: &Connection) -> Result<Vec<Location>, ConnectError>;
+
+    /// Checks settings about to be saved. `changed` names the location ids that are new.
+    /// The default accepts locations the store lists as active.
+    async fn check_settings(
+        &self,
+        connection: &Connection,
+        settings: &ConnectionSettings,
+        changed: &[String],
+    ) -> Result<(), ConnectError> {
+        let _ = settings;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let known = self.locations(connection).await?;
+        for wanted in changed {
+            let found = known
+                .iter()
+                .find(|l| &l.id == wanted || l.id.rsplit('/').next() == Some(wanted.as_str()));
+            match found {
+                Some(l) if l.active => {}
+                Some(_) => {
+                    return Err(ConnectError::Invalid(format!(
+                        "location {wanted} is not active"
+                    )))
+                }
+                None => {
+                    return Err(ConnectError::Invalid(format!(
+                        "the store has no location {wanted}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the store's webhook subscriptions exist and point at us (list first, create
+    /// the missing, re-enable the disabled). `None`: not ours to manage.
+    async fn ensure_webhooks(
+        &self,
+        connection: &Connection,
+    ) -> Result<Option<HealthReport>, OpenError>;
+}
