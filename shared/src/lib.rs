@@ -5,11 +5,14 @@
 pub mod channels;
 pub mod consumers;
 pub mod domain;
+pub mod failure;
 pub mod http;
 pub mod inventory;
 pub mod jobs;
+pub mod keys;
 pub mod messages;
 pub mod ports;
+pub mod runner;
 
 #[cfg(feature = "aws")]
 pub mod aws;

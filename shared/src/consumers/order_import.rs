@@ -15,6 +15,7 @@ use crate::channels::Interpreted;
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
+use crate::keys;
 use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
 use crate::messages::{ConnectionMessage, PrivacyMessage};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
@@ -40,12 +41,6 @@ pub struct ImportDeps {
     pub inventory: Arc<crate::inventory::engine::LiveTrigger>,
     /// Interprets each channel's payloads and says what each channel does with stock.
     pub channels: Arc<Registry>,
-}
-
-/// The order key: the connection id is deliberately absent, so a reconnected store never
-/// imports an order twice.
-pub fn order_key(channel: &str, shop: &str, channel_order_id: &str) -> String {
-    format!("order#{channel}#{shop}#{channel_order_id}")
 }
 
 /// Handles one `channel-events` message body.
@@ -85,11 +80,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
 
-    let key = order_key(
-        event.channel.as_str(),
-        &event.shop,
-        order.channel_order_id.as_str(),
-    );
+    let key = keys::order(event.channel, &event.shop, order.channel_order_id.as_str());
     // Fast path for duplicates: the record only moves forward, so "not newer" read without
     // the lock is still "not newer" under it.
     if let Ok(Some(previous)) = deps.idempotency.record(&key).await {
@@ -100,7 +91,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         }
     }
     // One worker per order at a time: the lock is a lease, so a crashed worker's expires.
-    let lock = format!("lock#{key}");
+    let lock = keys::order_lock(&key);
     match deps.idempotency.claim(&lock, ORDER_LEASE).await {
         Ok(Claim::Acquired) => {}
         Ok(Claim::Done(_)) | Ok(Claim::InProgress) => {
@@ -359,14 +350,7 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
         shop: event.shop.clone(),
         reason: reason.to_owned(),
     });
-    match publish(
-        deps,
-        event,
-        &message,
-        &format!("disconnect#{}", event.delivery_id),
-    )
-    .await
-    {
+    match publish(deps, event, &message, &keys::disconnect(&event.delivery_id)).await {
         Ok(()) => {
             tracing::info!(reason, "connection disconnected, credentials deleted");
             Disposition::Done("disconnected".into())
@@ -392,14 +376,7 @@ async fn forward_privacy(
         delivery_id: event.delivery_id.clone(),
         request,
     });
-    match publish(
-        deps,
-        event,
-        &message,
-        &format!("privacy#{}", event.delivery_id),
-    )
-    .await
-    {
+    match publish(deps, event, &message, &keys::privacy(&event.delivery_id)).await {
         Ok(()) => {
             tracing::info!(kind = ?kind, "privacy request forwarded to the WMS");
             Disposition::Done("privacy request forwarded".into())
@@ -690,7 +667,11 @@ mod tests {
     #[tokio::test]
     async fn a_locked_order_is_retried_not_imported() {
         let w = world();
-        let lock = format!("lock#{}", order_key("shopify", "demo.myshopify.com", "4"));
+        let lock = keys::order_lock(&keys::order(
+            crate::domain::Channel::Shopify,
+            "demo.myshopify.com",
+            "4",
+        ));
         w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap();
         let result = handle(
             w.deps.clone(),

@@ -107,9 +107,10 @@ enum Failure {
 }
 
 async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Disposition {
-    let key = format!(
-        "shipment#{}#{}#{}",
-        shipment.connection, shipment.channel_order_id, shipment.tracking.number
+    let key = crate::keys::shipment(
+        &shipment.connection,
+        shipment.channel_order_id.as_str(),
+        &shipment.tracking.number,
     );
     match deps.idempotency.claim(&key, SHIPMENT_LEASE).await {
         Ok(Claim::Acquired) => {}

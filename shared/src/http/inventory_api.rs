@@ -11,8 +11,8 @@ use crate::domain::{ConnectionStatus, Sku, SyncMode, TenantId};
 use crate::inventory::bundles::compute;
 use crate::inventory::engine::start_full;
 use crate::inventory::runs::{self, RunKind};
+use crate::inventory::skumap;
 use crate::inventory::stock;
-use crate::jobs::products;
 use crate::ports::{Connections, Idempotency, Queue, Records, Tenants};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -194,12 +194,12 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
 
     let mut out = Vec::new();
     for connection in deps.connections.list(tenant).await? {
-        let committed = products::committed_generation(&*deps.idempotency, &connection.id).await?;
+        let committed = skumap::committed_generation(&*deps.idempotency, &connection.id).await?;
         let mut channel: BTreeSet<Sku> = BTreeSet::new();
         let mut after: Option<String> = None;
         loop {
             let (entries, next) =
-                products::mapped_page(records, committed, &connection.id, after.as_deref(), 1000)
+                skumap::mapped_page(records, committed, &connection.id, after.as_deref(), 1000)
                     .await?;
             channel.extend(entries.into_iter().map(|(s, _)| s));
             match next {
@@ -209,7 +209,7 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
         }
         let last = deps
             .idempotency
-            .record(&products::last_run_key(&connection.id))
+            .record(&crate::keys::products_last(&connection.id))
             .await?;
         let duplicates: BTreeSet<String> = last
             .as_ref()

@@ -21,6 +21,7 @@ use crate::channels::shopify::oauth::{
 use crate::channels::shopify::{ShopifyClient, ORDER_TOPICS};
 use crate::channels::store::ConnectError;
 use crate::domain::{Channel, ShopDomain, TenantId};
+use crate::keys;
 use crate::ports::{Claim, Connections, Idempotency, Secret, Tenants, Vault};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -152,7 +153,7 @@ async fn issue_state(
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     deps.idempotency
-        .complete(&format!("oauth-state#{state}"), &record, Some(STATE_TTL))
+        .complete(&keys::oauth_state(&state), &record, Some(STATE_TTL))
         .await?;
     Ok(state)
 }
@@ -162,14 +163,10 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
     if state.is_empty() || state.len() > 128 {
         return Ok(None);
     }
-    let Some(record) = deps
-        .idempotency
-        .record(&format!("oauth-state#{state}"))
-        .await?
-    else {
+    let Some(record) = deps.idempotency.record(&keys::oauth_state(state)).await? else {
         return Ok(None);
     };
-    let used = format!("oauth-state-used#{state}");
+    let used = keys::oauth_state_used(state);
     if deps.idempotency.claim(&used, STATE_TTL).await? != Claim::Acquired {
         return Ok(None);
     }
@@ -345,7 +342,7 @@ async fn subscribe(
     {
         Ok(report) => {
             let record = json!({"at": chrono::Utc::now(), "existing": report.existing, "created": report.created});
-            let key = format!("webhook-health-last#{}", connection.id);
+            let key = keys::webhook_health_last(&connection.id);
             if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
                 tracing::warn!(error = %e, "could not record the subscriptions");
             }
@@ -373,7 +370,7 @@ async fn park(
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     deps.idempotency
-        .complete(&format!("oauth-claim#{code}"), &record, Some(CLAIM_TTL))
+        .complete(&keys::oauth_claim(&code), &record, Some(CLAIM_TTL))
         .await?;
     tracing::info!(shop = %shop, "install parked until the dashboard claims it");
     Ok(app.dashboard(&[
@@ -403,14 +400,14 @@ async fn claim(
     {
         return Err(invalid());
     }
-    let key = format!("oauth-claim#{}", request.claim);
+    let key = keys::oauth_claim(&request.claim);
     let record: ClaimRecord = deps
         .idempotency
         .record(&key)
         .await?
         .and_then(|r| serde_json::from_value(r).ok())
         .ok_or_else(invalid)?;
-    let used = format!("oauth-claim-used#{}", request.claim);
+    let used = keys::oauth_claim_used(&request.claim);
     if deps.idempotency.claim(&used, CLAIM_TTL).await? != Claim::Acquired {
         return Err(invalid());
     }

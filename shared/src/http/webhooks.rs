@@ -8,6 +8,7 @@ use crate::channels::adapter::Webhooks;
 use crate::channels::registry::Registry;
 use crate::channels::{Delivery, WebhookVerifier};
 use crate::domain::{Channel, Connection};
+use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
 use axum::extract::rejection::BytesRejection;
@@ -227,10 +228,7 @@ pub async fn accept(
     delivery: &Delivery,
     payload: Box<RawValue>,
 ) -> Result<Accepted, ApiError> {
-    let key = format!(
-        "delivery#{}#{}#{}",
-        connection.channel, delivery.shop, delivery.delivery_id
-    );
+    let key = keys::delivery(connection.channel, &delivery.shop, &delivery.delivery_id);
     match deps.idempotency.claim(&key, DELIVERY_LEASE).await? {
         Claim::Done(_) | Claim::InProgress => {
             tracing::info!("duplicate delivery ignored");

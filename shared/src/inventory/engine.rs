@@ -22,10 +22,10 @@ use super::bundles::Component;
 use super::channel::{ChannelInventory, ItemResult, PushError, PushItem};
 use super::plan::{listed_quantity, ListingRules};
 use super::runs::{self, PlannedQuantity, Run, RunKind, SkuFailure};
+use super::skumap::{self, SkuMapEntry};
 use super::stock;
-use crate::consumers::{dead_letter, Disposition};
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku, SyncMode, TenantId};
-use crate::jobs::products::{self, SkuMapEntry};
+use crate::failure::{dead_letter, Disposition};
 use crate::messages::{WmsInbound, VERSION};
 use crate::ports::{
     Claim, Connections, Idempotency, OutMessage, PortError, PortResult, Queue, Records,
@@ -90,14 +90,6 @@ pub enum PushMessage {
         #[serde(default)]
         after: Option<String>,
     },
-}
-
-fn dirty_partition(connection: &ConnectionId) -> String {
-    format!("dirty#{connection}")
-}
-
-fn pushed_partition(connection: &ConnectionId) -> String {
-    format!("pushed#{connection}")
 }
 
 /// What we believe the channel holds for a SKU: what we last wrote, minus what its orders
@@ -169,7 +161,7 @@ impl LiveTrigger {
         let window = self.settings.window.as_millis().max(1) as i64;
         let window_end = (now / window + 1) * window;
         for connection in &live {
-            let partition = dirty_partition(&connection.id);
+            let partition = crate::keys::partition::dirty(&connection.id);
             for sku in skus {
                 self.records
                     .put(&partition, sku.as_str(), now, &serde_json::Value::Null)
@@ -202,7 +194,7 @@ impl LiveTrigger {
         lines: &[(Sku, u32)],
     ) -> PortResult<()> {
         stock::reserve(&*self.records, tenant, order_key, lines, Utc::now()).await?;
-        let partition = pushed_partition(connection);
+        let partition = crate::keys::partition::pushed(connection);
         for (sku, quantity) in lines {
             if let Some(record) = self.records.fetch(&partition, sku.as_str()).await? {
                 let mut model: ChannelQuantity =
@@ -325,11 +317,8 @@ async fn stock_message(deps: &StockDeps, message: WmsInbound) -> PortResult<Stri
             }
             // The WMS applied these orders: their units are in its stock now.
             for order in &orders {
-                let key = crate::consumers::order_import::order_key(
-                    order.channel.as_str(),
-                    &order.shop,
-                    order.channel_order_id.as_str(),
-                );
+                let key =
+                    crate::keys::order(order.channel, &order.shop, order.channel_order_id.as_str());
                 changed.extend(stock::release(&*deps.records, &tenant, &key).await?);
             }
             changed.sort();
@@ -386,7 +375,7 @@ pub struct PushDeps {
     pub channels: Arc<dyn ChannelInventory>,
     pub push_queue: Arc<dyn Queue>,
     /// Refreshes a connection's SKU map before its first full push (none yet).
-    pub products: Option<Arc<products::ProductsDeps>>,
+    pub products: Option<Arc<dyn skumap::Catalog>>,
     pub settings: EngineSettings,
 }
 
@@ -427,7 +416,7 @@ async fn locked<T>(
     connection: &ConnectionId,
     f: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
-    let lock = format!("push-lock#{connection}");
+    let lock = crate::keys::push_lock(connection);
     match deps.idempotency.claim(&lock, PUSH_LEASE).await {
         Ok(Claim::Acquired) => {}
         Ok(_) => return Err("another push holds the connection".into()),
@@ -475,7 +464,12 @@ async fn live(
 async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String, String> {
     let records = &*deps.records;
     let dirty = records
-        .page(&dirty_partition(&connection.id), "", None, LIVE_CHUNK)
+        .page(
+            &crate::keys::partition::dirty(&connection.id),
+            "",
+            None,
+            LIVE_CHUNK,
+        )
         .await
         .map_err(|e| e.to_string())?;
     if dirty.records.is_empty() {
@@ -498,10 +492,10 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
         .await
         .map_err(|e| e.to_string())?;
     let affected = stock::affected(&changed, &bundles);
-    let committed = products::committed_generation(&*deps.idempotency, &connection.id)
+    let committed = skumap::committed_generation(&*deps.idempotency, &connection.id)
         .await
         .map_err(|e| e.to_string())?;
-    let mapped = products::entries_for(records, committed, &connection.id, &affected)
+    let mapped = skumap::entries_for(records, committed, &connection.id, &affected)
         .await
         .map_err(|e| e.to_string())?;
     run.total = Some(mapped.len() as u64);
@@ -514,7 +508,7 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
     for record in &dirty.records {
         records
             .remove_if_version(
-                &dirty_partition(&connection.id),
+                &crate::keys::partition::dirty(&connection.id),
                 &record.key,
                 record.version,
             )
@@ -604,17 +598,17 @@ async fn full_locked(
 ) -> Result<String, String> {
     let records = &*deps.records;
     let id = &connection.id;
-    let mut committed = products::committed_generation(&*deps.idempotency, id)
+    let mut committed = skumap::committed_generation(&*deps.idempotency, id)
         .await
         .map_err(|e| e.to_string())?;
     if after.is_none() {
         if committed == 0 {
             // No SKU map yet (a new connection): read the store's products first.
             if let Some(products_deps) = &deps.products {
-                if let Err(e) = products::import_products(products_deps, connection).await {
+                if let Err(e) = products_deps.refresh(connection).await {
                     tracing::warn!(error = %e, connection = %id, "product import before the first push failed");
                 }
-                committed = products::committed_generation(&*deps.idempotency, id)
+                committed = skumap::committed_generation(&*deps.idempotency, id)
                     .await
                     .map_err(|e| e.to_string())?;
             }
@@ -628,7 +622,7 @@ async fn full_locked(
         );
         runs::save(records, &run).await.map_err(|e| e.to_string())?;
     }
-    let (entries, next) = products::mapped_page(
+    let (entries, next) = skumap::mapped_page(
         records,
         committed,
         id,
@@ -691,7 +685,7 @@ async fn count_mapped(records: &dyn Records, id: &ConnectionId, committed: i64) 
     let mut after: Option<String> = None;
     loop {
         let (entries, next) =
-            products::mapped_page(records, committed, id, after.as_deref(), 1000).await?;
+            skumap::mapped_page(records, committed, id, after.as_deref(), 1000).await?;
         total += entries.len() as u64;
         match next {
             Some(n) => after = Some(n),
@@ -719,7 +713,7 @@ async fn push_skus(
     let availability = stock::sellable(records, &connection.tenant, &skus, bundles, &reserved)
         .await
         .map_err(retry)?;
-    let pushed_partition = pushed_partition(&connection.id);
+    let pushed_partition = crate::keys::partition::pushed(&connection.id);
     let mut models: HashMap<String, (i64, ChannelQuantity)> = HashMap::new();
     for chunk in skus.chunks(MAX_FETCH_MANY) {
         let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
@@ -899,9 +893,9 @@ pub const INVENTORY_PUSH_QUEUE: &str = "inventory-push";
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::consumers::drain_batch;
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
     use crate::inventory::channel::Channels;
+    use crate::runner::drain_batch;
     use crate::testkit::{shopify_fixture, ShopifyFixture};
     use serde_json::{json, Value};
     use wiremock::matchers::{method, path};

@@ -8,5 +8,6 @@ pub mod channel;
 pub mod engine;
 pub mod plan;
 pub mod runs;
+pub mod skumap;
 pub mod stock;
 pub mod unshipped;

@@ -108,16 +108,6 @@ pub struct SkuFailure {
     pub reason: String,
 }
 
-fn history(connection: &ConnectionId) -> String {
-    format!("runs#{connection}")
-}
-
-fn failures(run: &str) -> String {
-    format!("run-failures#{run}")
-}
-
-const INDEX: &str = "run-index";
-
 fn corrupt(e: serde_json::Error) -> PortError {
     PortError::Corrupt(format!("run: {e}"))
 }
@@ -182,7 +172,12 @@ pub async fn create(records: &dyn Records, run: &Run) -> PortResult<()> {
     })
     .map_err(corrupt)?;
     records
-        .put(INDEX, &run.id, run.created_at.timestamp_millis(), &pointer)
+        .put(
+            crate::keys::partition::RUN_INDEX,
+            &run.id,
+            run.created_at.timestamp_millis(),
+            &pointer,
+        )
         .await?;
     save(records, run).await
 }
@@ -192,7 +187,7 @@ pub async fn save(records: &dyn Records, run: &Run) -> PortResult<()> {
     let value = serde_json::to_value(run).map_err(corrupt)?;
     records
         .put(
-            &history(&run.connection),
+            &crate::keys::partition::runs(&run.connection),
             &run.key,
             Utc::now().timestamp_millis(),
             &value,
@@ -202,7 +197,7 @@ pub async fn save(records: &dyn Records, run: &Run) -> PortResult<()> {
 
 /// A run by id, if it belongs to `tenant`.
 pub async fn get(records: &dyn Records, tenant: &TenantId, id: &str) -> PortResult<Option<Run>> {
-    let Some(pointer) = records.fetch(INDEX, id).await? else {
+    let Some(pointer) = records.fetch(crate::keys::partition::RUN_INDEX, id).await? else {
         return Ok(None);
     };
     let pointer: RunPointer = serde_json::from_value(pointer.value).map_err(corrupt)?;
@@ -210,7 +205,10 @@ pub async fn get(records: &dyn Records, tenant: &TenantId, id: &str) -> PortResu
         return Ok(None);
     }
     match records
-        .fetch(&history(&pointer.connection), &pointer.key)
+        .fetch(
+            &crate::keys::partition::runs(&pointer.connection),
+            &pointer.key,
+        )
         .await?
     {
         Some(r) => Ok(Some(serde_json::from_value(r.value).map_err(corrupt)?)),
@@ -225,7 +223,9 @@ pub async fn list(
     after: Option<&str>,
     limit: usize,
 ) -> PortResult<(Vec<Run>, Option<String>)> {
-    let page = records.page(&history(connection), "", after, limit).await?;
+    let page = records
+        .page(&crate::keys::partition::runs(connection), "", after, limit)
+        .await?;
     let runs = page
         .records
         .into_iter()
@@ -244,7 +244,7 @@ pub async fn prune(
     connection: &ConnectionId,
     keep: usize,
 ) -> PortResult<usize> {
-    let partition = history(connection);
+    let partition = crate::keys::partition::runs(connection);
     let mut after: Option<String> = None;
     let mut seen = 0usize;
     let mut removed = 0usize;
@@ -257,12 +257,21 @@ pub async fn prune(
             }
             if let Ok(run) = serde_json::from_value::<Run>(record.value.clone()) {
                 let listed = records
-                    .page(&failures(&run.id), "", None, MAX_LISTED_FAILURES)
+                    .page(
+                        &crate::keys::partition::run_failures(&run.id),
+                        "",
+                        None,
+                        MAX_LISTED_FAILURES,
+                    )
                     .await?;
                 for failure in listed.records {
-                    records.remove(&failures(&run.id), &failure.key).await?;
+                    records
+                        .remove(&crate::keys::partition::run_failures(&run.id), &failure.key)
+                        .await?;
                 }
-                records.remove(INDEX, &run.id).await?;
+                records
+                    .remove(crate::keys::partition::RUN_INDEX, &run.id)
+                    .await?;
             }
             records.remove(&partition, &record.key).await?;
             removed += 1;
@@ -284,7 +293,12 @@ pub async fn record_failure(
     if run.failed as usize <= MAX_LISTED_FAILURES {
         let value = serde_json::to_value(&failure).map_err(corrupt)?;
         records
-            .put(&failures(&run.id), failure.sku.as_str(), 0, &value)
+            .put(
+                &crate::keys::partition::run_failures(&run.id),
+                failure.sku.as_str(),
+                0,
+                &value,
+            )
             .await?;
     }
     Ok(())
@@ -293,7 +307,12 @@ pub async fn record_failure(
 /// A run's listed failures, in SKU order.
 pub async fn failures_of(records: &dyn Records, run: &str) -> PortResult<Vec<SkuFailure>> {
     let page = records
-        .page(&failures(run), "", None, MAX_LISTED_FAILURES)
+        .page(
+            &crate::keys::partition::run_failures(run),
+            "",
+            None,
+            MAX_LISTED_FAILURES,
+        )
         .await?;
     page.records
         .into_iter()

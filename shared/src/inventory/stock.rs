@@ -29,18 +29,10 @@ pub const MAX_COMPONENTS: usize = 100;
 /// Records read per page when a whole partition is loaded.
 const PAGE: usize = 1000;
 
-pub fn stock_partition(tenant: &TenantId) -> String {
-    format!("stock#{tenant}")
-}
-pub fn products_partition(tenant: &TenantId) -> String {
-    format!("products#{tenant}")
-}
-pub fn bundles_partition(tenant: &TenantId) -> String {
-    format!("bundles#{tenant}")
-}
-pub fn reserved_partition(tenant: &TenantId) -> String {
-    format!("reserved#{tenant}")
-}
+pub use crate::keys::partition::{
+    bundles as bundles_partition, products as products_partition, reserved as reserved_partition,
+    stock as stock_partition,
+};
 
 /// A SKU's sellable stock in the WMS at a moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,10 +33,6 @@ const PAGE: usize = 500;
 /// beyond it the remainder is left out, which under-lists (the safe side), and is logged.
 const MAX_OPEN_ORDERS: usize = 50_000;
 
-fn partition(connection: &ConnectionId) -> String {
-    format!("unshipped#{connection}")
-}
-
 fn corrupt(e: serde_json::Error) -> PortError {
     PortError::Corrupt(format!("unshipped order lines: {e}"))
 }
@@ -48,7 +44,7 @@ pub async fn imported(
     order: &str,
     lines: &[(Sku, u32)],
 ) -> PortResult<()> {
-    let partition = partition(connection);
+    let partition = crate::keys::partition::unshipped(connection);
     if records.fetch(&partition, order).await?.is_some() {
         // Imported already (a retry): a shipment may have been deducted since.
         return Ok(());
@@ -67,7 +63,9 @@ pub async fn cancelled(
     connection: &ConnectionId,
     order: &str,
 ) -> PortResult<()> {
-    records.remove(&partition(connection), order).await
+    records
+        .remove(&crate::keys::partition::unshipped(connection), order)
+        .await
 }
 
 /// Tracking `number` was written for `shipped` (`None`: the whole order); a number already
@@ -79,7 +77,7 @@ pub async fn shipped(
     number: &str,
     shipped: Option<&[(Sku, u32)]>,
 ) -> PortResult<()> {
-    let partition = partition(connection);
+    let partition = crate::keys::partition::unshipped(connection);
     let Some(shipped) = shipped else {
         return records.remove(&partition, order).await;
     };
@@ -116,7 +114,7 @@ pub async fn units(
     records: &dyn Records,
     connection: &ConnectionId,
 ) -> PortResult<HashMap<Sku, i64>> {
-    let partition = partition(connection);
+    let partition = crate::keys::partition::unshipped(connection);
     let mut totals: HashMap<Sku, i64> = HashMap::new();
     let mut after: Option<String> = None;
     let mut read = 0usize;

@@ -31,7 +31,9 @@ use crate::channels::registry::Registry;
 use crate::channels::store::{sku_report, Listing};
 use crate::channels::ClientError;
 use crate::channels::OpenError;
-use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku};
+use crate::domain::{Connection, ConnectionStatus, Sku};
+use crate::inventory::skumap::{self, SkuMapEntry};
+use crate::keys;
 use crate::messages::VERSION;
 use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue, Records};
 use chrono::{DateTime, Utc};
@@ -109,152 +111,6 @@ pub enum ProductsError {
     Open(#[from] OpenError),
 }
 
-/// One SKU map entry (partition `skumap#{connection}`, key: the SKU).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkuMapEntry {
-    /// The inventory item's GID, what `inventorySetQuantities` takes.
-    pub inventory_item_id: String,
-    pub variant_id: String,
-    pub product_id: String,
-    /// Whether Shopify counts the item's stock; untracked items must not be pushed.
-    pub tracked: bool,
-    /// As in the `product.imported` message (`active`, `draft`, …).
-    pub product_status: String,
-    /// The run that wrote the entry (its start, Unix ms); see the module doc.
-    #[serde(default)]
-    pub generation: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct MapGeneration {
-    generation: i64,
-}
-
-fn lock_key(connection: &ConnectionId) -> String {
-    format!("products-lock#{connection}")
-}
-
-/// The partition of a connection's SKU map.
-pub fn map_partition(connection: &ConnectionId) -> String {
-    format!("skumap#{connection}")
-}
-
-/// The key of a connection's last product import run (a [`ProductsRun`]).
-pub fn last_run_key(connection: &ConnectionId) -> String {
-    format!("products-last#{connection}")
-}
-
-fn generation_key(connection: &ConnectionId) -> String {
-    format!("products-map#{connection}")
-}
-
-/// The generation of the last complete map (0: none yet).
-pub async fn committed_generation(
-    idempotency: &dyn Idempotency,
-    connection: &ConnectionId,
-) -> Result<i64, PortError> {
-    Ok(
-        match idempotency.record(&generation_key(connection)).await? {
-            Some(raw) => {
-                serde_json::from_value::<MapGeneration>(raw)
-                    .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
-                    .generation
-            }
-            None => 0,
-        },
-    )
-}
-
-fn current_entry(
-    record: crate::ports::Record,
-    committed: i64,
-) -> Result<Option<SkuMapEntry>, PortError> {
-    let entry: SkuMapEntry = serde_json::from_value(record.value)
-        .map_err(|e| PortError::Corrupt(format!("SKU map entry {}: {e}", record.key)))?;
-    Ok((entry.generation >= committed).then_some(entry))
-}
-
-/// The current map entry for `sku`: `None` when the SKU has no entry, or only one that the
-/// last complete import no longer wrote (duplicate now, renamed, deleted).
-pub async fn sku_entry(
-    records: &dyn Records,
-    idempotency: &dyn Idempotency,
-    connection: &ConnectionId,
-    sku: &Sku,
-) -> Result<Option<SkuMapEntry>, PortError> {
-    let Some(record) = records
-        .fetch(&map_partition(connection), sku.as_str())
-        .await?
-    else {
-        return Ok(None);
-    };
-    current_entry(record, committed_generation(idempotency, connection).await?)
-}
-
-/// One page of the current map in SKU order, after `after`: the entries and the key to go on
-/// after (`None` at the end). Outdated entries are skipped, so a page may hold fewer than
-/// `limit`.
-pub async fn mapped_page(
-    records: &dyn Records,
-    committed: i64,
-    connection: &ConnectionId,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<(Sku, SkuMapEntry)>, Option<String>), PortError> {
-    let page = records
-        .page(&map_partition(connection), "", after, limit)
-        .await?;
-    let mut out = Vec::with_capacity(page.records.len());
-    for record in page.records {
-        let Ok(sku) = Sku::parse(record.key.clone()) else {
-            continue;
-        };
-        if let Some(entry) = current_entry(record, committed)? {
-            out.push((sku, entry));
-        }
-    }
-    Ok((out, page.next))
-}
-
-/// The current map entries of `skus` (those mapped), in SKU order.
-pub async fn entries_for(
-    records: &dyn Records,
-    committed: i64,
-    connection: &ConnectionId,
-    skus: &[Sku],
-) -> Result<Vec<(Sku, SkuMapEntry)>, PortError> {
-    let partition = map_partition(connection);
-    let mut out = Vec::new();
-    for chunk in skus.chunks(crate::ports::MAX_FETCH_MANY) {
-        let keys: Vec<String> = chunk.iter().map(|s| s.as_str().to_owned()).collect();
-        for record in records.fetch_many(&partition, &keys).await? {
-            let Ok(sku) = Sku::parse(record.key.clone()) else {
-                continue;
-            };
-            if let Some(entry) = current_entry(record, committed)? {
-                out.push((sku, entry));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// The inventory item to push `sku`'s stock to on this connection: `None` when the SKU is not
-/// mapped (unknown, blank, duplicate — see [`sku_entry`]) or its item is untracked (Shopify
-/// keeps no count for it, so there is nothing to push).
-pub async fn inventory_item_for(
-    records: &dyn Records,
-    idempotency: &dyn Idempotency,
-    connection: &ConnectionId,
-    sku: &Sku,
-) -> Result<Option<String>, PortError> {
-    Ok(sku_entry(records, idempotency, connection, sku)
-        .await?
-        .filter(|e| e.tracked)
-        .map(|e| e.inventory_item_id))
-}
-
 /// Imports one connection's products (if it is an active Shopify connection and no other run
 /// holds it). Runs that did nothing (skipped) are returned but not recorded, so
 /// `products-last` keeps the last real result.
@@ -294,7 +150,7 @@ async fn import_with_limit(
         run.outcome = format!("skipped: the connection is {status}");
         return Ok(run);
     }
-    let lock = lock_key(&connection.id);
+    let lock = keys::products_lock(&connection.id);
     if deps.idempotency.claim(&lock, LOCK_LEASE).await? != Claim::Acquired {
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
@@ -322,17 +178,13 @@ async fn import_and_record(
     let record = serde_json::to_value(&*run).map_err(|e| PortError::Corrupt(e.to_string()))?;
     deps.idempotency
         .complete(
-            &format!(
-                "products-run#{}#{}",
-                connection.id,
-                run.started_at.timestamp_millis()
-            ),
+            &keys::products_run(&connection.id, run.started_at.timestamp_millis()),
             &record,
             Some(RUN_RETENTION),
         )
         .await?;
     deps.idempotency
-        .complete(&last_run_key(&connection.id), &record, None)
+        .complete(&keys::products_last(&connection.id), &record, None)
         .await?;
     if run.blank_total > 0 {
         tracing::warn!(
@@ -421,36 +273,11 @@ async fn import(
             product_status: variant.status.clone(),
             generation,
         };
-        let record = serde_json::to_value(&entry).map_err(|e| PortError::Corrupt(e.to_string()))?;
-        deps.records
-            .put(&map_partition(&connection.id), sku, generation, &record)
-            .await?;
+        skumap::put(&*deps.records, &connection.id, sku, &entry).await?;
         run.mapped += 1;
     }
-    commit_generation(&*deps.idempotency, &connection.id, generation).await?;
+    skumap::commit_generation(&*deps.idempotency, &connection.id, generation).await?;
     run.outcome = "completed".into();
-    Ok(())
-}
-
-/// Only after every entry is written. Never moves backwards: an overlapping older run (its
-/// lease expired) finishing last must not revive entries the newer run dropped.
-async fn commit_generation(
-    idempotency: &dyn Idempotency,
-    connection: &ConnectionId,
-    generation: i64,
-) -> Result<(), PortError> {
-    let key = generation_key(connection);
-    // An unreadable record is replaced (the map heals) rather than blocking every run.
-    let current = idempotency
-        .record(&key)
-        .await?
-        .and_then(|raw| serde_json::from_value::<MapGeneration>(raw).ok())
-        .map_or(0, |g| g.generation);
-    if generation > current {
-        let record = serde_json::to_value(MapGeneration { generation })
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
-        idempotency.complete(&key, &record, None).await?;
-    }
     Ok(())
 }
 
@@ -670,7 +497,7 @@ mod tests {
         }
 
         async fn item(&self, s: &str) -> Option<String> {
-            inventory_item_for(
+            skumap::inventory_item_for(
                 &*self.deps.records,
                 &*self.deps.idempotency,
                 &self.connection.id,
@@ -763,7 +590,7 @@ mod tests {
             Some("gid://shopify/InventoryItem/1001")
         );
         assert_eq!(w.item("TS-002").await, None);
-        let ts2 = sku_entry(
+        let ts2 = skumap::sku_entry(
             &*w.deps.records,
             &*w.deps.idempotency,
             &w.connection.id,
@@ -1158,4 +985,16 @@ pub async fn import_all(
         results.push((connection.id.to_string(), result));
     }
     Ok(results)
+}
+
+/// The engine asks for a product import before a connection's first full push (it has no SKU
+/// map yet): the arrow runs from the jobs down to the engine's port, never back up.
+#[async_trait::async_trait]
+impl skumap::Catalog for ProductsDeps {
+    async fn refresh(&self, connection: &Connection) -> Result<(), String> {
+        import_products(self, connection)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }

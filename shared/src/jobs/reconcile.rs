@@ -11,8 +11,9 @@
 use crate::channels::registry::Registry;
 use crate::channels::OpenError;
 use crate::channels::{ClientError, POLLED_ORDER_TOPIC};
-use crate::consumers::order_import::{known_updated_at, order_key};
+use crate::consumers::order_import::known_updated_at;
 use crate::domain::{Connection, ConnectionStatus};
+use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -119,8 +120,8 @@ async fn reconcile_with_limit(
     max_pages: u32,
 ) -> Result<ReconcileRun, ReconcileError> {
     let started_at = Utc::now();
-    let lock = format!("reconcile-lock#{}", connection.id);
-    let watermark_key = format!("watermark#{}", connection.id);
+    let lock = keys::reconcile_lock(&connection.id);
+    let watermark_key = keys::watermark(&connection.id);
     let before = deps
         .idempotency
         .record(&watermark_key)
@@ -164,17 +165,13 @@ async fn reconcile_with_limit(
     let record = serde_json::to_value(&run).map_err(|e| PortError::Corrupt(e.to_string()))?;
     deps.idempotency
         .complete(
-            &format!(
-                "reconcile-run#{}#{}",
-                connection.id,
-                started_at.timestamp_millis()
-            ),
+            &keys::reconcile_run(&connection.id, started_at.timestamp_millis()),
             &record,
             Some(RUN_RETENTION),
         )
         .await?;
     deps.idempotency
-        .complete(&format!("reconcile-last#{}", connection.id), &record, None)
+        .complete(&keys::reconcile_last(&connection.id), &record, None)
         .await?;
     if run.enqueued > 0 || !run.skipped.is_empty() || run.outcome != "completed" {
         record_in_history(deps, connection, &run).await?;
@@ -241,8 +238,8 @@ async fn poll(
         for order in page.orders {
             run.found += 1;
             newest = newest.max(order.updated_at);
-            let key = order_key(
-                connection.channel.as_str(),
+            let key = keys::order(
+                connection.channel,
                 &connection.shop,
                 order.channel_order_id.as_str(),
             );

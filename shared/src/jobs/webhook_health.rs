@@ -6,10 +6,11 @@
 //!
 //! Each check is recorded in `webhook-health-last#{connection}`.
 
-pub use crate::channels::adapter::HealthReport;
+use crate::channels::adapter::HealthReport;
 use crate::channels::registry::Registry;
 use crate::channels::OpenError;
 use crate::domain::{Connection, ConnectionStatus};
+pub use crate::keys;
 use crate::ports::{Connections, Idempotency, PortError};
 use chrono::Utc;
 use serde_json::json;
@@ -49,11 +50,7 @@ pub async fn ensure_for(
     };
     let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled, "updated": report.updated});
     deps.idempotency
-        .complete(
-            &format!("webhook-health-last#{}", connection.id),
-            &record,
-            None,
-        )
+        .complete(&keys::webhook_health_last(&connection.id), &record, None)
         .await?;
     if !report.created.is_empty() || !report.reenabled.is_empty() {
         tracing::warn!(connection = %connection.id, created = ?report.created, reenabled = ?report.reenabled, "missing or disabled webhook subscriptions repaired");

@@ -75,7 +75,7 @@ impl ShopifyTokens {
         if !creds.needs_refresh(Utc::now()) {
             return Ok(Secret::new(creds.access_token));
         }
-        let lock = format!("refresh#{}", connection.id);
+        let lock = crate::keys::refresh_lock(&connection.id);
         match self.locks.claim(&lock, LOCK_LEASE).await {
             Ok(Claim::Acquired) => {
                 let result = self.refresh(connection).await;

@@ -1,0 +1,224 @@
+//! Every storage key, in one place. Two families:
+//!
+//! - **Idempotency keys** ([`crate::ports::Idempotency`]: claim → complete/release, leases,
+//!   small records). DynamoDB: `pk = IDEM#{key}`, `sk = IDEM`; SQLite: the `idempotency` table.
+//! - **Record partitions** ([`crate::ports::Records`]: versioned records, read by partition).
+//!   DynamoDB: `pk = REC#{partition}`, `sk = key`; SQLite: the `records` table.
+//!
+//! | key | kept | what |
+//! |---|---|---|
+//! | `delivery#{channel}#{shop}#{delivery id}` | 7 days | a webhook delivery, claimed once |
+//! | `order#{channel}#{shop}#{channel order id}` | forever | what the WMS has of an order ([`order`]) |
+//! | `lock#{order key}` | 60 s lease | one worker per order |
+//! | `disconnect#{delivery}`, `privacy#{delivery}` | forever | lifecycle and privacy events, once |
+//! | `shipment#{connection}#{order}#{tracking number}` | forever | a tracking write, once |
+//! | `refresh#{connection}` | 30 s lease | one token refresher per connection |
+//! | `reconcile-lock#`, `watermark#`, `reconcile-last#`, `reconcile-run#{connection}#{at}` | lease / forever / forever / 30 days | the reconciliation poll |
+//! | `products-lock#`, `products-last#`, `products-map#`, `products-run#{connection}#{at}` | lease / forever / forever / 30 days | the product import and the committed SKU-map generation |
+//! | `product#…` | — | `product.imported` deduplication ids (hashed) |
+//! | `webhook-health-last#{connection}` | forever | the last subscription check |
+//! | `push-lock#{connection}` | 14 min lease | one inventory pusher per connection |
+//! | `oauth-state#`, `oauth-state-used#`, `oauth-claim#`, `oauth-claim-used#` | 10 min / 1 day | install states and App Store claims |
+//!
+//! | partition | key | what |
+//! |---|---|---|
+//! | `stock#{tenant}`, `products#{tenant}`, `bundles#{tenant}` | SKU | WMS stock, products, bundle definitions |
+//! | `reserved#{tenant}` | `{order key}␟{SKU}` | units of imported orders the WMS has not applied |
+//! | `skumap#{connection}` | SKU | channel item per SKU (generation-stamped) |
+//! | `pushed#{connection}`, `dirty#{connection}` | SKU | our model of the channel's quantity; Live marks |
+//! | `unshipped#{connection}` | channel order id | imported, unshipped units (channels that deduct at shipment) |
+//! | `runs#{connection}`, `run-index`, `run-failures#{run}` | … | inventory runs and their failures |
+//!
+//! The connection id is deliberately absent from order keys: a reconnected store, a duplicate
+//! subscription or a re-poll never imports an order twice.
+
+use crate::domain::{Channel, ConnectionId, TenantId};
+use std::fmt::Display;
+
+/// A webhook delivery, claimed once by the intake.
+pub fn delivery(channel: Channel, shop: &str, delivery_id: &str) -> String {
+    format!("delivery#{channel}#{shop}#{delivery_id}")
+}
+
+/// An order's record: what the WMS already has (`channel_updated_at`, cancelled).
+pub fn order(channel: Channel, shop: &str, channel_order_id: &str) -> String {
+    format!("order#{channel}#{shop}#{channel_order_id}")
+}
+
+/// The per-order lock of the import consumer.
+pub fn order_lock(order_key: &str) -> String {
+    format!("lock#{order_key}")
+}
+
+/// A disconnect (uninstall) event, handled once.
+pub fn disconnect(delivery_id: &str) -> String {
+    format!("disconnect#{delivery_id}")
+}
+
+/// A privacy request, forwarded once.
+pub fn privacy(delivery_id: &str) -> String {
+    format!("privacy#{delivery_id}")
+}
+
+/// One tracking write (connection, order, tracking number).
+pub fn shipment(connection: &ConnectionId, channel_order_id: &str, tracking: &str) -> String {
+    format!("shipment#{connection}#{channel_order_id}#{tracking}")
+}
+
+/// One token refresher per connection.
+pub fn refresh_lock(connection: &ConnectionId) -> String {
+    format!("refresh#{connection}")
+}
+
+/// One reconciliation poll per connection at a time.
+pub fn reconcile_lock(connection: &ConnectionId) -> String {
+    format!("reconcile-lock#{connection}")
+}
+
+/// The newest `updated_at` whose orders are all enqueued.
+pub fn watermark(connection: &ConnectionId) -> String {
+    format!("watermark#{connection}")
+}
+
+/// The last reconciliation run.
+pub fn reconcile_last(connection: &ConnectionId) -> String {
+    format!("reconcile-last#{connection}")
+}
+
+/// A reconciliation run worth keeping (it found work or trouble).
+pub fn reconcile_run(connection: &ConnectionId, at: impl Display) -> String {
+    format!("reconcile-run#{connection}#{at}")
+}
+
+/// One product import per connection at a time.
+pub fn products_lock(connection: &ConnectionId) -> String {
+    format!("products-lock#{connection}")
+}
+
+/// The last product import.
+pub fn products_last(connection: &ConnectionId) -> String {
+    format!("products-last#{connection}")
+}
+
+/// The committed SKU-map generation.
+pub fn products_map(connection: &ConnectionId) -> String {
+    format!("products-map#{connection}")
+}
+
+/// A product import run worth keeping.
+pub fn products_run(connection: &ConnectionId, at: impl Display) -> String {
+    format!("products-run#{connection}#{at}")
+}
+
+/// The last webhook subscription check.
+pub fn webhook_health_last(connection: &ConnectionId) -> String {
+    format!("webhook-health-last#{connection}")
+}
+
+/// One inventory pusher per connection.
+pub fn push_lock(connection: &ConnectionId) -> String {
+    format!("push-lock#{connection}")
+}
+
+/// An OAuth install state (single use).
+pub fn oauth_state(state: &str) -> String {
+    format!("oauth-state#{state}")
+}
+
+/// Marks an OAuth state used.
+pub fn oauth_state_used(state: &str) -> String {
+    format!("oauth-state-used#{state}")
+}
+
+/// An App Store install parked until the dashboard claims it.
+pub fn oauth_claim(code: &str) -> String {
+    format!("oauth-claim#{code}")
+}
+
+/// Marks a claim used.
+pub fn oauth_claim_used(code: &str) -> String {
+    format!("oauth-claim-used#{code}")
+}
+
+/// Record partitions.
+pub mod partition {
+    use super::*;
+
+    /// WMS stock levels of a tenant, by SKU.
+    pub fn stock(tenant: &TenantId) -> String {
+        format!("stock#{tenant}")
+    }
+
+    /// WMS products of a tenant, by SKU.
+    pub fn products(tenant: &TenantId) -> String {
+        format!("products#{tenant}")
+    }
+
+    /// Bundle definitions of a tenant, by SKU.
+    pub fn bundles(tenant: &TenantId) -> String {
+        format!("bundles#{tenant}")
+    }
+
+    /// Reservations of imported orders, by `{order key}␟{SKU}`.
+    pub fn reserved(tenant: &TenantId) -> String {
+        format!("reserved#{tenant}")
+    }
+
+    /// The channel item of each SKU.
+    pub fn skumap(connection: &ConnectionId) -> String {
+        format!("skumap#{connection}")
+    }
+
+    /// SKUs changed since the last Live push.
+    pub fn dirty(connection: &ConnectionId) -> String {
+        format!("dirty#{connection}")
+    }
+
+    /// Our model of the channel's quantity per SKU.
+    pub fn pushed(connection: &ConnectionId) -> String {
+        format!("pushed#{connection}")
+    }
+
+    /// Imported, unshipped orders' units.
+    pub fn unshipped(connection: &ConnectionId) -> String {
+        format!("unshipped#{connection}")
+    }
+
+    /// A connection's inventory runs, newest first.
+    pub fn runs(connection: &ConnectionId) -> String {
+        format!("runs#{connection}")
+    }
+
+    /// One run's per-SKU failures.
+    pub fn run_failures(run: &str) -> String {
+        format!("run-failures#{run}")
+    }
+
+    /// Run id → connection.
+    pub const RUN_INDEX: &str = "run-index";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_stored_spelling() {
+        let c = ConnectionId::parse("c_1").unwrap();
+        let t = TenantId::parse("dev").unwrap();
+        assert_eq!(
+            order(Channel::Shopify, "a.myshopify.com", "42"),
+            "order#shopify#a.myshopify.com#42"
+        );
+        assert_eq!(order_lock("order#x"), "lock#order#x");
+        assert_eq!(
+            delivery(Channel::Woocommerce, "s", "d"),
+            "delivery#woocommerce#s#d"
+        );
+        assert_eq!(watermark(&c), "watermark#c_1");
+        assert_eq!(shipment(&c, "9", "T"), "shipment#c_1#9#T");
+        assert_eq!(partition::stock(&t), "stock#dev");
+        assert_eq!(partition::skumap(&c), "skumap#c_1");
+        assert_eq!(partition::run_failures("r"), "run-failures#r");
+    }
+}
