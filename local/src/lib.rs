@@ -11,7 +11,6 @@ use axum::routing::get;
 use axum::Router;
 use shared::api::ApiDeps;
 use shared::channels::registry::Registry;
-use shared::channels::shopify::ShopifyClient;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
 use shared::domain::{Channel, TenantId};
@@ -86,8 +85,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         Some(queues::WMS_EVENTS_DLQ),
         MAX_RECEIVES,
     );
-    let shopify_app = config.apps.get(Channel::Shopify);
-    if shopify_app.secrets.is_empty() {
+    if config.apps.get(Channel::Shopify).secrets.is_empty() {
         tracing::warn!(
             "SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401"
         );
@@ -148,17 +146,8 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         tenants: ports.tenants.clone(),
         vault: ports.vault.clone(),
         idempotency: ports.idempotency.clone(),
-        shopify: ShopifyClient::new(shopify_app.api_base.clone())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-        app: shopify_app
-            .is_configured()
-            .then(|| shared::http::oauth::ShopifyApp {
-                client_id: shopify_app.client_id.clone(),
-                secrets: shopify_app.secrets.clone(),
-                public_url: config.public_url.clone(),
-                dashboard_url: config.dashboard_url.clone(),
-            }),
         channels: channels.clone(),
+        dashboard_url: config.dashboard_url.clone(),
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))

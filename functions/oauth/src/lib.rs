@@ -1,33 +1,22 @@
-//! Wiring of the `oauth` Lambda: clients and the app secret are read once per cold start.
+//! Wiring of the `oauth` Lambda (every OAuth channel's install routes): clients and the
+//! channel apps' secrets are read once per cold start.
 //!
-//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `SHOPIFY_APP_SECRET_ID` (JSON
-//! `{"client_id", "client_secret", "previous_client_secret"?}`), `CHANNEL_SYNC_PUBLIC_URL`,
-//! `CHANNEL_SYNC_DASHBOARD_URL`, and optionally `SHOPIFY_API_BASE`.
+//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `{CHANNEL}_APP_SECRET_ID` per channel app
+//! (e.g. `SHOPIFY_APP_SECRET_ID`: JSON `{"client_id", "client_secret",
+//! "previous_client_secret"?}`), `CHANNEL_SYNC_PUBLIC_URL`, `CHANNEL_SYNC_DASHBOARD_URL`, and
+//! optionally `{CHANNEL}_API_BASE`.
 
-use shared::aws::lambda_env::{env, ports_and_channels, shopify_client, ConfigError};
-use shared::aws::{SdkConfig, SecretsVault};
-use shared::channels::context::AppCredentials;
-use shared::domain::Channel;
-use shared::http::oauth::{OAuthDeps, ShopifyApp};
-use shared::ports::Secret;
+use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::SdkConfig;
+use shared::http::oauth::OAuthDeps;
 
 pub use shared::http::oauth::router as app;
 
-/// The Shopify app from its Secrets Manager JSON and our URLs.
-pub fn shopify_app(
-    secret: &Secret,
-    public_url: String,
-    dashboard_url: String,
-) -> Result<ShopifyApp, ConfigError> {
-    let parsed = AppCredentials::parse(Channel::Shopify, secret).map_err(ConfigError::Invalid)?;
-    if parsed.client_id.is_empty() {
-        return Err(ConfigError::Invalid(
-            "the Shopify app secret has an empty client_id".into(),
-        ));
-    }
+/// Our URLs must be http(s): the channels redirect browsers to them.
+pub fn check_urls(public_url: &str, dashboard_url: &str) -> Result<(), ConfigError> {
     for (name, url) in [
-        ("CHANNEL_SYNC_PUBLIC_URL", &public_url),
-        ("CHANNEL_SYNC_DASHBOARD_URL", &dashboard_url),
+        ("CHANNEL_SYNC_PUBLIC_URL", public_url),
+        ("CHANNEL_SYNC_DASHBOARD_URL", dashboard_url),
     ] {
         if !url.starts_with("https://") && !url.starts_with("http://") {
             return Err(ConfigError::Invalid(format!(
@@ -35,35 +24,21 @@ pub fn shopify_app(
             )));
         }
     }
-    Ok(ShopifyApp {
-        secrets: parsed.secrets,
-        client_id: parsed.client_id,
-        public_url,
-        dashboard_url,
-    })
+    Ok(())
 }
 
 /// Everything the install routes need, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<OAuthDeps, ConfigError> {
+    let dashboard_url = env("CHANNEL_SYNC_DASHBOARD_URL")?;
+    check_urls(&env("CHANNEL_SYNC_PUBLIC_URL")?, &dashboard_url)?;
     let (ports, channels) = ports_and_channels(config).await?;
-    let secret = shared::aws::lambda_env::read_secret(
-        &SecretsVault::from_config(config, ""),
-        &env("SHOPIFY_APP_SECRET_ID")?,
-    )
-    .await?;
-    let app = shopify_app(
-        &secret,
-        env("CHANNEL_SYNC_PUBLIC_URL")?,
-        env("CHANNEL_SYNC_DASHBOARD_URL")?,
-    )?;
     Ok(OAuthDeps {
         connections: ports.connections.clone(),
         tenants: ports.tenants.clone(),
         vault: ports.vault.clone(),
         idempotency: ports.idempotency.clone(),
-        shopify: shopify_client(None)?,
-        app: Some(app),
         channels,
+        dashboard_url,
     })
 }
 
@@ -72,48 +47,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn app_secret_is_checked_at_cold_start() {
-        let urls = || {
-            (
-                "https://sync.example".to_owned(),
-                "https://wms.example/integrations".to_owned(),
-            )
-        };
-        let (p, d) = urls();
-        assert!(shopify_app(&Secret::new("nope"), p, d).is_err());
-        let (p, d) = urls();
-        assert!(shopify_app(
-            &Secret::new(r#"{"client_id":"","client_secret":"x"}"#),
-            p,
-            d
-        )
-        .is_err());
-        let (p, _) = urls();
-        assert!(shopify_app(
-            &Secret::new(r#"{"client_id":"c","client_secret":"x"}"#),
-            p,
-            "ftp://x".into()
-        )
-        .is_err());
-        let (p, d) = urls();
-        let app = shopify_app(
-            &Secret::new(
-                r#"{"client_id":"c","client_secret":"new","previous_client_secret":"old"}"#,
-            ),
-            p,
-            d,
-        )
-        .unwrap();
-        assert_eq!(app.secrets.len(), 2);
-        assert_eq!(app.client_id, "c");
+    fn urls_are_checked_at_cold_start() {
+        assert!(check_urls("https://sync.example", "https://wms.example/integrations").is_ok());
+        assert!(check_urls("https://sync.example", "ftp://x").is_err());
+        assert!(check_urls("sync.example", "https://wms.example").is_err());
     }
 }
 
 #[cfg(test)]
 mod event_tests {
     use super::*;
-    use shared::channels::shopify::ShopifyClient;
+    use shared::channels::context::{AppCredentials, ChannelApps};
+    use shared::domain::Channel;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::Secret;
     use shared::ports::Tenants;
     use std::sync::Arc;
     use tower::ServiceExt;
@@ -129,6 +76,10 @@ mod event_tests {
             .await
             .unwrap();
         let secret = Secret::new(r#"{"client_id":"fake-client","client_secret":"shpss_fake"}"#);
+        let apps = ChannelApps::default().with(
+            Channel::Shopify,
+            AppCredentials::parse(Channel::Shopify, &secret).unwrap(),
+        );
         let ports =
             shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir.path()).unwrap()));
         let deps = OAuthDeps {
@@ -139,19 +90,11 @@ mod event_tests {
             channels: shared::channels::registry::Registry::on(
                 &ports,
                 Default::default(),
-                "",
-                Default::default(),
+                "https://sync.example",
+                apps,
             )
             .unwrap(),
-            shopify: ShopifyClient::new(None).unwrap(),
-            app: Some(
-                shopify_app(
-                    &secret,
-                    "https://sync.example".into(),
-                    "https://wms.example/i".into(),
-                )
-                .unwrap(),
-            ),
+            dashboard_url: "https://wms.example/i".into(),
         };
         let raw = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -7,6 +7,7 @@ use super::inventory::{InventoryChannel, PushError};
 use super::store::{ConnectError, StoreApi};
 use super::{InterpretError, Interpreted, OpenError, WebhookVerifier};
 use crate::domain::{Channel, Connection, ConnectionSettings, TenantId};
+use crate::ports::Secret;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -108,12 +109,111 @@ pub struct Connected {
     pub extra: Map<String, Value>,
 }
 
+/// A store the merchant authorised through a channel's OAuth install.
+pub struct Installed {
+    /// The store's identity on the channel (as connections store it).
+    pub shop: String,
+    /// The connection's credentials, as the channel's store code reads them back.
+    pub credentials: Secret,
+    /// The store's name, when the channel said it.
+    pub display_name: Option<String>,
+}
+
+/// Why an install did not end in a connection; each is a `reason` on the dashboard redirect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    /// The code could not be exchanged (refused, expired, channel unreachable).
+    #[error("exchange_failed")]
+    ExchangeFailed(String),
+    /// The merchant granted fewer scopes than we need.
+    #[error("missing_scopes")]
+    MissingScopes(Vec<String>),
+}
+
+/// Why a request the channel sent through the browser (install link, callback) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// The channel's signature does not match (a 401).
+    #[error("{0}")]
+    BadSignature(String),
+    /// Missing, stale or malformed parameters (a 400).
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+/// What the callback carries besides `code` and `state`.
+pub struct Callback<'a> {
+    /// Every query parameter, as received (for channels that sign their redirects).
+    pub query: &'a [(String, String)],
+    /// The store the install state was issued for, if the channel names stores up front.
+    pub shop: Option<&'a str>,
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier of the state (channels that require PKCE).
+    pub pkce_verifier: Option<&'a str>,
+}
+
+/// A channel whose stores install by OAuth (authorization-code grant). The routes
+/// (`/api/oauth/{channel}/start`, `/oauth/{channel}/install`, `/oauth/{channel}/callback`,
+/// `/api/oauth/{channel}/claim`) and the single-use state bound to tenant and channel are
+/// channel-neutral (`http::oauth`); the channel supplies the URLs, signatures and exchange.
+#[async_trait]
+pub trait OAuthApp: Send + Sync {
+    /// Whether the app's client id and secret are configured (otherwise every route is 503).
+    fn is_configured(&self) -> bool;
+
+    /// Whether the authorize request carries a PKCE S256 challenge (Etsy requires it).
+    fn pkce(&self) -> bool {
+        false
+    }
+
+    /// The store a merchant named at `start` (`{"shop": …}`), normalized; `Ok(None)` for a
+    /// channel whose store is only known after the exchange. `Err`: a sentence saying which
+    /// forms are accepted.
+    fn parse_shop(&self, raw: Option<&str>) -> Result<Option<String>, String>;
+
+    /// The browser URL of the channel's consent screen.
+    fn authorize_url(
+        &self,
+        shop: Option<&str>,
+        redirect_uri: &str,
+        state: &str,
+        pkce_challenge: Option<&str>,
+    ) -> String;
+
+    /// A channel-initiated install (Shopify's App Store link): the verified store it names.
+    /// `None`: the channel has no such entry (404).
+    fn install_link(&self, _query: &[(String, String)]) -> Option<Result<String, CallbackError>> {
+        None
+    }
+
+    /// Checks what the channel signs on its redirect back (Shopify's query `hmac`) and
+    /// returns the store it names, if any.
+    fn verify_callback(&self, query: &[(String, String)]) -> Result<Option<String>, CallbackError>;
+
+    /// Exchanges the code for the connection's credentials.
+    async fn exchange(&self, code: &str, callback: Callback<'_>)
+        -> Result<Installed, InstallError>;
+
+    /// After the connection is stored: subscribe its webhooks (best effort: the daily health
+    /// check repairs a failure).
+    async fn after_connect(
+        &self,
+        connection: &Connection,
+        credentials: &Secret,
+    ) -> Option<HealthReport>;
+}
+
 /// One channel: everything the layers above need from it.
 #[async_trait]
 pub trait ChannelAdapter: Send + Sync {
     fn channel(&self) -> Channel;
 
     fn capabilities(&self) -> &Capabilities;
+
+    /// The channel's OAuth install, when its stores install by OAuth.
+    fn oauth(&self) -> Option<&dyn OAuthApp> {
+        None
+    }
 
     /// A verified webhook payload into the domain.
     fn interpret(&self, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError>;

@@ -1,75 +1,44 @@
-//! Shopify install (OAuth authorization-code grant), in the `oauth` function and `serve`.
+//! OAuth installs for every channel whose stores install by OAuth (the `oauth` function and
+//! `serve`). The channel's [`OAuthApp`] supplies the consent URL, its signatures and the code
+//! exchange; the flow here is the same for all:
 //!
-//! Two entries end at one callback:
-//! - the WMS dashboard: `POST /api/oauth/shopify/start {"shop"}` (bearer, so the tenant is
+//! - the WMS dashboard: `POST /api/oauth/{channel}/start {"shop"?}` (bearer, so the tenant is
 //!   known) → `{"authorize_url"}` for the browser;
-//! - the App Store: `GET /oauth/shopify/install?shop=&timestamp=&hmac=` (no tenant) → redirect
-//!   to Shopify's grant screen.
+//! - a channel-initiated install (Shopify's App Store link):
+//!   `GET /oauth/{channel}/install?…` (no tenant) → redirect to the consent screen.
 //!
-//! `GET /oauth/shopify/callback` verifies the query `hmac`, consumes the single-use `state`
-//! (10 minutes), exchanges the code, checks the granted scopes and stores the credentials.
-//! With a tenant it creates or re-activates the connection; an App Store install whose shop is
-//! not connected yet is parked under a one-time claim code (1 day) that the dashboard redeems
-//! with `POST /api/oauth/shopify/claim {"claim"}` — the install is never bound to a guessed
-//! tenant. Every outcome redirects the browser to `CHANNEL_SYNC_DASHBOARD_URL`.
+//! `GET /oauth/{channel}/callback` checks what the channel signs, consumes the single-use
+//! `state` (10 minutes, bound to the tenant, the channel and the store, with the PKCE verifier
+//! for channels that require PKCE), has the channel exchange the code, and stores the
+//! credentials. With a tenant it creates or re-activates the connection; an install whose
+//! store is not connected yet and whose tenant is unknown is parked under a one-time claim code
+//! (1 day) that the dashboard redeems with `POST /api/oauth/{channel}/claim {"claim"}` — an
+//! install is never bound to a guessed tenant. Every outcome redirects the browser to
+//! `CHANNEL_SYNC_DASHBOARD_URL` with `{channel}=connected|claim|error`.
 
 use super::{bearer_tenant, ApiError};
+use crate::channels::adapter::{Callback, CallbackError, ChannelAdapter, InstallError, OAuthApp};
 use crate::channels::registry::Registry;
-use crate::channels::shopify::oauth::{
-    authorize_url, missing_scopes, verify_query, ShopifyCredentials,
-};
-use crate::channels::shopify::{ShopifyClient, ORDER_TOPICS};
 use crate::channels::store::ConnectError;
-use crate::domain::{Channel, ShopDomain, TenantId};
+use crate::domain::{Channel, Connection, TenantId};
 use crate::keys;
 use crate::ports::{Claim, Connections, Idempotency, Secret, Tenants, Vault};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
 const STATE_TTL: Duration = Duration::from_secs(600);
 const CLAIM_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How old an App Store install link may be.
-const INSTALL_MAX_AGE_SECS: i64 = 600;
-
-/// The Shopify app's identity and where our URLs live.
-#[derive(Debug, Clone)]
-pub struct ShopifyApp {
-    pub client_id: String,
-    /// Current client secret first, then the previous one during a rotation.
-    pub secrets: Vec<Secret>,
-    /// `CHANNEL_SYNC_PUBLIC_URL`: the base of our redirect and webhook URLs.
-    pub public_url: String,
-    /// `CHANNEL_SYNC_DASHBOARD_URL`: where the browser ends up.
-    pub dashboard_url: String,
-}
-
-impl ShopifyApp {
-    fn redirect_uri(&self) -> String {
-        format!(
-            "{}/oauth/shopify/callback",
-            self.public_url.trim_end_matches('/')
-        )
-    }
-
-    fn dashboard(&self, params: &[(&str, &str)]) -> Redirect {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in params {
-            query.append_pair(k, v);
-        }
-        let base = &self.dashboard_url;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Redirect::to(&format!("{base}{sep}{}", query.finish()))
-    }
-}
 
 /// What the install routes need.
 pub struct OAuthDeps {
@@ -77,44 +46,110 @@ pub struct OAuthDeps {
     pub tenants: Arc<dyn Tenants>,
     pub vault: Arc<dyn Vault>,
     pub idempotency: Arc<dyn Idempotency>,
-    pub shopify: ShopifyClient,
-    /// `None` when the app is not configured: every route answers 503.
-    pub app: Option<ShopifyApp>,
-    /// Creates or re-activates the installed store's connection.
+    /// Each channel's OAuth app; our public URL (redirects) is the registry's.
     pub channels: Arc<Registry>,
+    /// `CHANNEL_SYNC_DASHBOARD_URL`: where the browser ends up.
+    pub dashboard_url: String,
 }
 
-impl OAuthDeps {
-    fn app(&self) -> Result<&ShopifyApp, ApiError> {
-        self.app
-            .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("the Shopify app is not configured".into()))
+/// The channel of a route and its configured OAuth app.
+struct App<'a> {
+    channel: Channel,
+    app: &'a dyn OAuthApp,
+    redirect_uri: String,
+    dashboard_url: &'a str,
+}
+
+impl App<'_> {
+    fn dashboard(&self, params: &[(&str, &str)]) -> Redirect {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        let base = self.dashboard_url;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!("{base}{sep}{}", query.finish()))
+    }
+
+    /// `{channel}=error&reason=…` (plus extra pairs).
+    fn error(&self, reason: &str, extra: &[(&str, &str)]) -> Redirect {
+        let mut params = vec![(self.channel.as_str(), "error"), ("reason", reason)];
+        params.extend_from_slice(extra);
+        self.dashboard(&params)
     }
 }
 
-/// The install routes.
+impl OAuthDeps {
+    /// The OAuth app of the route's channel: 404 for a channel without OAuth installs, 503
+    /// when its app is not configured.
+    fn app(&self, channel: &str) -> Result<App<'_>, ApiError> {
+        let unknown = || ApiError::NotFound(format!("no OAuth install for channel '{channel}'"));
+        let adapter: &dyn ChannelAdapter = self.channels.by_name(channel).ok_or_else(unknown)?;
+        let app = adapter.oauth().ok_or_else(unknown)?;
+        if !app.is_configured() {
+            return Err(ApiError::Unavailable(format!(
+                "the {} app is not configured",
+                adapter.channel()
+            )));
+        }
+        Ok(App {
+            channel: adapter.channel(),
+            app,
+            redirect_uri: format!(
+                "{}/oauth/{}/callback",
+                self.channels.context().public_url,
+                adapter.channel()
+            ),
+            dashboard_url: &self.dashboard_url,
+        })
+    }
+}
+
+/// The install routes (Shopify's paths are `/…/shopify/…`, as before).
 pub fn router(deps: Arc<OAuthDeps>) -> Router {
     Router::new()
-        .route("/api/oauth/shopify/start", post(start))
-        .route("/api/oauth/shopify/claim", post(claim))
-        .route("/oauth/shopify/install", get(install))
-        .route("/oauth/shopify/callback", get(callback))
+        .route("/api/oauth/{channel}/start", post(start))
+        .route("/api/oauth/{channel}/claim", post(claim))
+        .route("/oauth/{channel}/install", get(install))
+        .route("/oauth/{channel}/callback", get(callback))
         .with_state(deps)
 }
 
+fn shopify() -> Channel {
+    Channel::Shopify
+}
+
+/// A single-use install state. States issued before channels were named in them were
+/// Shopify's (hence the default).
 #[derive(Serialize, Deserialize)]
 struct StateRecord {
     tenant: Option<TenantId>,
-    shop: String,
+    #[serde(default = "shopify")]
+    channel: Channel,
+    #[serde(default)]
+    shop: Option<String>,
+    #[serde(default)]
+    pkce_verifier: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ClaimRecord {
     shop: String,
+    #[serde(default = "shopify")]
+    channel: Channel,
 }
 
 fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// A PKCE verifier (RFC 7636: 43–128 unreserved characters) and its S256 challenge.
+fn pkce_pair() -> (String, String) {
+    let verifier =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 48]>());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -140,22 +175,48 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Issues a single-use state bound to `tenant` (if known) and `shop`.
+impl From<CallbackError> for ApiError {
+    fn from(e: CallbackError) -> Self {
+        match e {
+            CallbackError::BadSignature(m) => ApiError::Unauthorized(m),
+            CallbackError::BadRequest(m) => ApiError::BadRequest(m),
+        }
+    }
+}
+
+/// Issues a single-use state bound to `tenant` (if known), the channel and `shop`, and the
+/// consent URL that carries it.
 async fn issue_state(
     deps: &OAuthDeps,
+    app: &App<'_>,
     tenant: Option<TenantId>,
-    shop: &ShopDomain,
+    shop: Option<String>,
 ) -> Result<String, ApiError> {
     let state = random_token();
+    let (verifier, challenge) = match app.app.pkce() {
+        true => {
+            let (v, c) = pkce_pair();
+            (Some(v), Some(c))
+        }
+        false => (None, None),
+    };
+    let url = app.app.authorize_url(
+        shop.as_deref(),
+        &app.redirect_uri,
+        &state,
+        challenge.as_deref(),
+    );
     let record = serde_json::to_value(StateRecord {
         tenant,
-        shop: shop.to_string(),
+        channel: app.channel,
+        shop,
+        pkce_verifier: verifier,
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     deps.idempotency
         .complete(&keys::oauth_state(&state), &record, Some(STATE_TTL))
         .await?;
-    Ok(state)
+    Ok(url)
 }
 
 /// Consumes a state once: `None` when unknown, expired or already used.
@@ -179,204 +240,175 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
-    shop: String,
+    #[serde(default)]
+    shop: Option<String>,
 }
 
 async fn start(
     State(deps): State<Arc<OAuthDeps>>,
+    Path(channel): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
-    let app = deps.app()?;
-    let request: StartRequest = parse_json(&body?)?;
-    let shop =
-        ShopDomain::parse(&request.shop).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let state = issue_state(&deps, Some(tenant), &shop).await?;
-    let url = authorize_url(&shop, &app.client_id, &app.redirect_uri(), &state);
+    let app = deps.app(&channel)?;
+    let body = body?;
+    let request: StartRequest = if body.is_empty() {
+        StartRequest { shop: None }
+    } else {
+        parse_json(&body)?
+    };
+    let shop = app
+        .app
+        .parse_shop(request.shop.as_deref())
+        .map_err(ApiError::Unprocessable)?;
+    let url = issue_state(&deps, &app, Some(tenant), shop).await?;
     Ok(Json(json!({ "authorize_url": url })))
 }
 
 async fn install(
     State(deps): State<Arc<OAuthDeps>>,
+    Path(channel): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Redirect, ApiError> {
-    let app = deps.app()?;
+    let app = deps.app(&channel)?;
     let pairs = query_pairs(raw.as_deref());
-    if !verify_query(&app.secrets, &pairs) {
-        return Err(ApiError::Unauthorized(
-            "the install link's hmac does not match".into(),
-        ));
-    }
-    let timestamp = param(&pairs, "timestamp").and_then(|t| t.parse::<i64>().ok());
-    let fresh = timestamp
-        .is_some_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= INSTALL_MAX_AGE_SECS);
-    if !fresh {
-        return Err(ApiError::BadRequest(
-            "the install link is missing its timestamp or has expired".into(),
-        ));
-    }
-    let shop = ShopDomain::parse(param(&pairs, "shop").unwrap_or_default())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let state = issue_state(&deps, None, &shop).await?;
-    Ok(Redirect::to(&authorize_url(
-        &shop,
-        &app.client_id,
-        &app.redirect_uri(),
-        &state,
-    )))
+    let shop = app
+        .app
+        .install_link(&pairs)
+        .ok_or_else(|| ApiError::NotFound(format!("{} has no install link", app.channel)))??;
+    let url = issue_state(&deps, &app, None, Some(shop)).await?;
+    Ok(Redirect::to(&url))
 }
 
 async fn callback(
     State(deps): State<Arc<OAuthDeps>>,
+    Path(channel): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Redirect, ApiError> {
-    let app = deps.app()?;
+    let app = deps.app(&channel)?;
     let pairs = query_pairs(raw.as_deref());
-    if !verify_query(&app.secrets, &pairs) {
-        return Err(ApiError::Unauthorized(
-            "the callback's hmac does not match".into(),
-        ));
-    }
-    let shop = ShopDomain::parse(param(&pairs, "shop").unwrap_or_default())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let named = app.app.verify_callback(&pairs)?;
     let state = consume_state(&deps, param(&pairs, "state").unwrap_or_default())
         .await?
-        .filter(|s| s.shop == shop.as_str())
+        .filter(|s| s.channel == app.channel)
+        .filter(|s| named.is_none() || s.shop.is_none() || s.shop == named)
         .ok_or_else(|| {
             ApiError::BadRequest("the install state is unknown, expired or already used".into())
         })?;
     let code = param(&pairs, "code").filter(|c| !c.is_empty() && c.len() <= 256);
     let Some(code) = code else {
-        return Ok(app.dashboard(&[("shopify", "error"), ("reason", "missing_code")]));
+        return Ok(app.error("missing_code", &[]));
     };
-    let secret = app
-        .secrets
-        .first()
-        .ok_or_else(|| ApiError::Unavailable("no client secret".into()))?;
-    let credentials = match deps
-        .shopify
-        .exchange_code(&shop, &app.client_id, secret, code)
+    let shop = state.shop.clone().or(named);
+    let installed = match app
+        .app
+        .exchange(
+            code,
+            Callback {
+                query: &pairs,
+                shop: shop.as_deref(),
+                redirect_uri: &app.redirect_uri,
+                pkce_verifier: state.pkce_verifier.as_deref(),
+            },
+        )
         .await
     {
-        Ok(credentials) => credentials,
-        Err(e) => {
-            tracing::warn!(shop = %shop, error = %e, "code exchange failed");
-            return Ok(app.dashboard(&[("shopify", "error"), ("reason", "exchange_failed")]));
+        Ok(installed) => installed,
+        Err(InstallError::ExchangeFailed(e)) => {
+            tracing::warn!(channel = %app.channel, shop = ?shop, error = %e, "code exchange failed");
+            return Ok(app.error("exchange_failed", &[]));
+        }
+        Err(InstallError::MissingScopes(missing)) => {
+            tracing::warn!(channel = %app.channel, shop = ?shop, missing = ?missing, "granted scopes are not enough");
+            return Ok(app.error("missing_scopes", &[("missing", &missing.join(","))]));
         }
     };
-    let missing = missing_scopes(&credentials.scope);
-    if !missing.is_empty() {
-        tracing::warn!(shop = %shop, missing = ?missing, "granted scopes are not enough");
-        return Ok(app.dashboard(&[
-            ("shopify", "error"),
-            ("reason", "missing_scopes"),
-            ("missing", &missing.join(",")),
-        ]));
-    }
-    // A reinstall of a shop that is already connected goes back to its owner.
+    // A reinstall of a store that is already connected goes back to its owner.
     let owner = match state.tenant {
         Some(tenant) => Some(tenant),
         None => deps
             .connections
-            .find_by_shop(Channel::Shopify, shop.as_str())
+            .find_by_shop(app.channel, &installed.shop)
             .await?
             .map(|c| c.tenant),
     };
     match owner {
-        Some(tenant) => connect(&deps, app, &tenant, &shop, &credentials).await,
-        None => park(&deps, app, &shop, &credentials).await,
+        Some(tenant) => connect(&deps, &app, &tenant, installed).await,
+        None => park(&deps, &app, &installed.shop, &installed.credentials).await,
     }
 }
 
 async fn connect(
     deps: &OAuthDeps,
-    app: &ShopifyApp,
+    app: &App<'_>,
     tenant: &TenantId,
-    shop: &ShopDomain,
-    credentials: &ShopifyCredentials,
+    installed: crate::channels::adapter::Installed,
 ) -> Result<Redirect, ApiError> {
     let result = deps
         .channels
         .context()
         .upsert_connection(
             tenant,
-            Channel::Shopify,
-            shop.as_str(),
-            &credentials.to_secret(),
-            None,
+            app.channel,
+            &installed.shop,
+            &installed.credentials,
+            installed.display_name,
             None,
         )
         .await;
     match result {
         Ok((_, connection)) => {
-            subscribe(deps, app, &connection, shop, credentials).await;
+            subscribe(deps, app, &connection, &installed.credentials).await;
             Ok(app.dashboard(&[
-                ("shopify", "connected"),
+                (app.channel.as_str(), "connected"),
                 ("connection", connection.id.as_str()),
             ]))
         }
-        Err(ConnectError::Conflict(_)) => Ok(app.dashboard(&[
-            ("shopify", "error"),
-            ("reason", "shop_owned_by_another_account"),
-        ])),
+        Err(ConnectError::Conflict(_)) => Ok(app.error("shop_owned_by_another_account", &[])),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Subscribes the new store to the topics we use (list first, create only what is missing).
-/// Best effort: a failure is logged and the daily health check repairs it.
-async fn subscribe(
-    deps: &OAuthDeps,
-    app: &ShopifyApp,
-    connection: &crate::domain::Connection,
-    shop: &ShopDomain,
-    credentials: &ShopifyCredentials,
-) {
-    let url = format!("{}/webhooks/shopify", app.public_url.trim_end_matches('/'));
-    let token = Secret::new(credentials.access_token.clone());
-    match deps
-        .shopify
-        .ensure_subscriptions(shop, &token, ORDER_TOPICS, &url)
-        .await
-    {
-        Ok(report) => {
-            let record = json!({"at": chrono::Utc::now(), "existing": report.existing, "created": report.created});
-            let key = keys::webhook_health_last(&connection.id);
-            if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
-                tracing::warn!(error = %e, "could not record the subscriptions");
-            }
-            tracing::info!(connection = %connection.id, created = ?report.created, "webhook subscriptions ensured");
-        }
-        Err(e) => {
-            tracing::warn!(connection = %connection.id, error = %e, "could not subscribe to webhooks; the daily check retries")
-        }
+/// Subscribes the new store's webhooks and records the check. Best effort: a failure is
+/// logged by the channel and the daily health check repairs it.
+async fn subscribe(deps: &OAuthDeps, app: &App<'_>, connection: &Connection, credentials: &Secret) {
+    let Some(report) = app.app.after_connect(connection, credentials).await else {
+        return;
+    };
+    let record =
+        json!({"at": chrono::Utc::now(), "existing": report.existing, "created": report.created});
+    let key = keys::webhook_health_last(&connection.id);
+    if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
+        tracing::warn!(error = %e, "could not record the subscriptions");
     }
+    tracing::info!(connection = %connection.id, created = ?report.created, "webhook subscriptions ensured");
 }
 
-/// Keeps an App Store install's credentials under a one-time claim code.
+/// Keeps an install's credentials under a one-time claim code.
 async fn park(
     deps: &OAuthDeps,
-    app: &ShopifyApp,
-    shop: &ShopDomain,
-    credentials: &ShopifyCredentials,
+    app: &App<'_>,
+    shop: &str,
+    credentials: &Secret,
 ) -> Result<Redirect, ApiError> {
     let code = random_token();
     deps.vault
-        .put(&format!("pending/{code}"), &credentials.to_secret())
+        .put(&format!("pending/{code}"), credentials)
         .await?;
     let record = serde_json::to_value(ClaimRecord {
-        shop: shop.to_string(),
+        shop: shop.to_owned(),
+        channel: app.channel,
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     deps.idempotency
         .complete(&keys::oauth_claim(&code), &record, Some(CLAIM_TTL))
         .await?;
-    tracing::info!(shop = %shop, "install parked until the dashboard claims it");
+    tracing::info!(channel = %app.channel, shop, "install parked until the dashboard claims it");
     Ok(app.dashboard(&[
-        ("shopify", "claim"),
+        (app.channel.as_str(), "claim"),
         ("claim", &code),
-        ("shop", shop.as_str()),
+        ("shop", shop),
     ]))
 }
 
@@ -388,10 +420,12 @@ struct ClaimRequest {
 
 async fn claim(
     State(deps): State<Arc<OAuthDeps>>,
+    Path(channel): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<crate::domain::Connection>), ApiError> {
+) -> Result<(StatusCode, Json<Connection>), ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
+    let app = deps.app(&channel)?;
     let request: ClaimRequest = parse_json(&body?)?;
     let invalid = || ApiError::NotFound("unknown, expired or already used claim".into());
     if request.claim.is_empty()
@@ -406,6 +440,7 @@ async fn claim(
         .record(&key)
         .await?
         .and_then(|r| serde_json::from_value(r).ok())
+        .filter(|r: &ClaimRecord| r.channel == app.channel)
         .ok_or_else(invalid)?;
     let used = keys::oauth_claim_used(&request.claim);
     if deps.idempotency.claim(&used, CLAIM_TTL).await? != Claim::Acquired {
@@ -418,30 +453,49 @@ async fn claim(
     let (created, connection) = deps
         .channels
         .context()
-        .upsert_connection(
-            &tenant,
-            Channel::Shopify,
-            &record.shop,
-            &credentials,
-            None,
-            None,
-        )
+        .upsert_connection(&tenant, app.channel, &record.shop, &credentials, None, None)
         .await?;
+    deps.vault.delete(&pending).await?;
+    deps.idempotency
+        .complete(&used, &json!(true), Some(CLAIM_TTL))
+        .await?;
+    subscribe(&deps, &app, &connection, &credentials).await;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    deps.vault.delete(&pending).await?;
-    deps.idempotency
-        .complete(&used, &json!(true), Some(CLAIM_TTL))
-        .await?;
-    if let (Some(app), Some(creds), Ok(shop)) = (
-        deps.app.as_ref(),
-        ShopifyCredentials::from_secret(&credentials),
-        ShopDomain::parse(&record.shop),
-    ) {
-        subscribe(&deps, app, &connection, &shop, &creds).await;
-    }
     Ok((status, Json(connection)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_the_s256_of_the_verifier() {
+        let (verifier, challenge) = pkce_pair();
+        assert!((43..=128).contains(&verifier.len()), "{}", verifier.len());
+        assert!(verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        // RFC 7636 appendix B's vector, through the same encoding.
+        let rfc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(
+            b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ));
+        assert_eq!(rfc, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            challenge,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
+        );
+    }
+
+    #[test]
+    fn states_issued_before_channels_were_named_are_shopify_installs() {
+        let old: StateRecord =
+            serde_json::from_value(json!({"tenant": "dev", "shop": "a.myshopify.com"})).unwrap();
+        assert_eq!(old.channel, Channel::Shopify);
+        assert_eq!(old.shop.as_deref(), Some("a.myshopify.com"));
+        assert_eq!(old.pkce_verifier, None);
+    }
 }

@@ -3,6 +3,7 @@
 //! interpretation, the [`StoreApi`] on the GraphQL Admin API, the inventory writer
 //! (`inventorySetQuantities` with compare-and-set), locations and webhook subscriptions.
 
+use super::install::ShopifyInstall;
 use super::oauth::ShopifyCredentials;
 use super::tokens::{ShopifyTokens, TokenError};
 use super::{
@@ -10,8 +11,8 @@ use super::{
     ShopifyVerifier, MAX_QUANTITIES_PER_CALL, ORDER_TOPICS, PRIVACY_TOPICS,
 };
 use crate::channels::adapter::{
-    Capabilities, ChannelAdapter, Connected, HealthReport, Location, LocationKind, TokenLifetime,
-    Webhooks,
+    Capabilities, ChannelAdapter, Connected, HealthReport, Location, LocationKind, OAuthApp,
+    TokenLifetime, Webhooks,
 };
 use crate::channels::context::{form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
@@ -60,6 +61,11 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
     Ok(Arc::new(ShopifyAdapter {
         context: context.clone(),
         verifier: Arc::new(ShopifyVerifier::new(&app.secrets)),
+        install: ShopifyInstall {
+            app,
+            tokens: tokens.clone(),
+            public_url: context.public_url.clone(),
+        },
         tokens,
         interactive,
     }))
@@ -69,6 +75,7 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
 pub struct ShopifyAdapter {
     context: Arc<ChannelContext>,
     verifier: Arc<ShopifyVerifier>,
+    install: ShopifyInstall,
     /// Tokens for jobs (refreshed before expiry) and the job client.
     pub tokens: Arc<ShopifyTokens>,
     /// The same client with a short throttle wait, for calls a person waits for.
@@ -116,6 +123,10 @@ impl ChannelAdapter for ShopifyAdapter {
 
     fn interpret(&self, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
         super::interpret(topic, payload)
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthApp> {
+        Some(&self.install)
     }
 
     fn verifier(&self) -> Option<Arc<dyn WebhookVerifier>> {

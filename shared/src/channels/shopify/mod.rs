@@ -4,6 +4,7 @@
 mod adapter;
 mod client;
 mod fulfillment;
+mod install;
 mod inventory;
 mod lifecycle;
 mod locations;
