@@ -10,10 +10,11 @@ pub use config::{Config, ConfigError};
 use axum::routing::get;
 use axum::Router;
 use shared::api::ApiDeps;
+use shared::channels::adapter::Webhooks;
 use shared::channels::registry::Registry;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
 use shared::consumers::{order_import, run_loop, run_loop_with};
-use shared::domain::{Channel, TenantId};
+use shared::domain::TenantId;
 use shared::embedded::{EmbeddedQueue, EmbeddedStore};
 use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
@@ -85,11 +86,6 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         Some(queues::WMS_EVENTS_DLQ),
         MAX_RECEIVES,
     );
-    if config.apps.get(Channel::Shopify).secrets.is_empty() {
-        tracing::warn!(
-            "SHOPIFY_CLIENT_SECRET is not set: every Shopify webhook will be refused with 401"
-        );
-    }
     let channels = Registry::on(
         &ports,
         config.url_policy,
@@ -97,6 +93,16 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         config.apps.clone(),
     )
     .map_err(ConfigError::Invalid)?;
+    for adapter in channels.adapters() {
+        let signed_by_app = adapter.capabilities().webhooks == Webhooks::AppSecret;
+        if signed_by_app && config.apps.get(adapter.channel()).secrets.is_empty() {
+            let name = adapter.channel().as_str().to_ascii_uppercase();
+            tracing::warn!(
+                "{name}_CLIENT_SECRET is not set: every {} webhook will be refused with 401",
+                adapter.channel()
+            );
+        }
+    }
     let intake = IntakeDeps::new(
         ports.connections.clone(),
         ports.idempotency.clone(),

@@ -243,10 +243,10 @@ async fn rejected_webhooks_leave_nothing_behind_on_aws() {
     let ports = shared::aws::ports_of(store, vault);
     let apps = shared::channels::context::ChannelApps::default().with(
         Channel::Shopify,
-        webhooks::shopify_app(&shared::ports::Secret::new(format!(
-            r#"{{"client_secret":"{}"}}"#,
-            d.app_secret
-        )))
+        shared::channels::context::AppCredentials::parse(
+            Channel::Shopify,
+            &shared::ports::Secret::new(format!(r#"{{"client_secret":"{}"}}"#, d.app_secret)),
+        )
         .unwrap(),
     );
     let channels =

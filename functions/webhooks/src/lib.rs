@@ -6,40 +6,36 @@
 //! WooCommerce webhooks are signed with a secret per connection, read on demand and cached
 //! for a minute).
 
-use shared::aws::lambda_env::{channel_apps, env, registry, ConfigError};
-use shared::aws::{SdkConfig, SecretsVault, SqsQueue};
-use shared::channels::context::AppCredentials;
-use shared::domain::Channel;
-use shared::ports::Secret;
+use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::{SdkConfig, SqsQueue};
 use shared::webhooks::IntakeDeps;
 use std::sync::Arc;
 
 pub use shared::webhooks::router as app;
 
-/// The Shopify app from its secret's JSON: the current secret and, during a rotation, the
-/// previous one.
-pub fn shopify_app(app_secret_json: &Secret) -> Result<AppCredentials, ConfigError> {
-    AppCredentials::parse(Channel::Shopify, app_secret_json).map_err(ConfigError::Invalid)
-}
-
 /// Everything the intake needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError> {
     let queue_url = env("CHANNEL_EVENTS_QUEUE_URL")?;
-    // App secrets are named by id or ARN, outside the connections' prefix.
-    let apps = channel_apps(&SecretsVault::from_config(config, "")).await?;
-    let ports = shared::aws::ports(config)?;
+    let (ports, channels) = ports_and_channels(config).await?;
     Ok(IntakeDeps::new(
         ports.connections.clone(),
         ports.idempotency.clone(),
         Arc::new(SqsQueue::from_config(config, queue_url)),
-        registry(&ports, apps)?,
+        channels,
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::channels::context::{ChannelApps, ChannelContext};
+    use shared::channels::context::{AppCredentials, ChannelApps, ChannelContext};
+    use shared::domain::Channel;
+    use shared::ports::Secret;
+
+    /// The Shopify app from its secret's JSON (as `{CHANNEL}_APP_SECRET_ID` holds it).
+    fn shopify_app(app_secret_json: &Secret) -> Result<AppCredentials, String> {
+        AppCredentials::parse(Channel::Shopify, app_secret_json)
+    }
     use shared::channels::registry::Registry;
     use shared::channels::store_url::UrlPolicy;
     use shared::domain::{Connection, ConnectionId, ConnectionStatus, TenantId};
