@@ -164,6 +164,7 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
         ship_to: None,
         hold_reasons: Vec::new(),
         awaiting: Some(format!("deleted on {}", event.channel)),
+        awaiting_payment: false,
         fulfilled: false,
     })
 }

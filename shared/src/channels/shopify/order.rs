@@ -159,6 +159,7 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting: None,
+        awaiting_payment: false,
         fulfilled: false,
     })
 }

@@ -303,6 +303,7 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting: None,
+        awaiting_payment: false,
         fulfilled: false,
     })
 }
