@@ -254,10 +254,7 @@ mod tests {
     #[test]
     fn an_unpaid_order_waits_unless_the_connection_imports_unpaid_orders() {
         let unpaid = order(Some("awaiting payment"), true);
-        assert_eq!(
-            unpaid.ready_for(&settings(false)),
-            Err("awaiting payment")
-        );
+        assert_eq!(unpaid.ready_for(&settings(false)), Err("awaiting payment"));
         assert_eq!(unpaid.ready_for(&settings(true)), Ok(()));
     }
 
@@ -273,14 +270,19 @@ mod tests {
     #[test]
     fn awaiting_payment_is_optional_on_the_wire() {
         let unpaid = order(Some("awaiting payment"), true);
-        let json = serde_json::to_value(&unpaid).unwrap();
+        let mut json = serde_json::to_value(&unpaid).unwrap();
         assert_eq!(json["awaiting_payment"], true);
-        assert_eq!(serde_json::from_value::<Order>(json).unwrap(), unpaid);
-        // A message queued before the field existed still parses, as not payment-only.
-        let mut old = serde_json::to_value(order(Some("awaiting payment"), false)).unwrap();
-        assert!(old.get("awaiting_payment").is_none(), "false is not written");
-        old.as_object_mut().unwrap().remove("awaiting_payment");
-        assert!(!serde_json::from_value::<Order>(old).unwrap().awaiting_payment);
+        assert_eq!(
+            serde_json::from_value::<Order>(json.clone()).unwrap(),
+            unpaid
+        );
+        // `false` is not written, and a message queued before the field existed still
+        // parses, as not payment-only.
+        let other = serde_json::to_value(order(Some("on hold"), false)).unwrap();
+        assert!(other.get("awaiting_payment").is_none(), "{other}");
+        json.as_object_mut().unwrap().remove("awaiting_payment");
+        let old: Order = serde_json::from_value(json).unwrap();
+        assert!(!old.awaiting_payment);
     }
 
     #[test]

@@ -331,7 +331,7 @@ mod tests {
         json!({
             "id": format!("gid://shopify/Order/{id}"), "legacyResourceId": id.to_string(), "name": format!("#{id}"),
             "createdAt": "2026-11-27T08:00:00Z", "updatedAt": updated_at, "cancelledAt": null,
-            "displayFinancialStatus": "PAID", "test": false, "currencyCode": "EUR", "email": null,
+            "displayFinancialStatus": "PAID", "paymentGatewayNames": ["shopify_payments"], "test": false, "currencyCode": "EUR", "email": null,
             "shippingAddress": {"name": "Ada", "firstName": null, "lastName": null, "company": null,
                 "address1": "1 Main St", "address2": null, "city": "Dublin", "provinceCode": null,
                 "zip": "D01", "countryCodeV2": "IE", "phone": null},
