@@ -738,7 +738,7 @@ async fn the_reconciliation_poll_imports_a_missed_order_once() {
     let node = json!({
         "id": "gid://shopify/Order/777", "legacyResourceId": "777", "name": "#1777",
         "createdAt": "2026-11-27T08:00:00Z", "updatedAt": "2099-01-01T00:00:00Z", "cancelledAt": null,
-        "displayFinancialStatus": "PAID", "test": false, "currencyCode": "EUR", "email": null,
+        "displayFinancialStatus": "PAID", "paymentGatewayNames": ["shopify_payments"], "test": false, "currencyCode": "EUR", "email": null,
         "shippingAddress": {"name": "Ada", "firstName": null, "lastName": null, "company": null,
             "address1": "1 Main St", "address2": null, "city": "Dublin", "provinceCode": null,
             "zip": "D01", "countryCodeV2": "IE", "phone": null},

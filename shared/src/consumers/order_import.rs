@@ -159,6 +159,7 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
         ship_to: None,
         hold_reasons: Vec::new(),
         awaiting: Some(format!("deleted on {}", event.channel)),
+        awaiting_payment: false,
         fulfilled: false,
     })
 }
@@ -203,8 +204,13 @@ async fn decide_and_publish(
         Ok(None) => None,
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    // The merchant's settings: whether unpaid orders are wanted, where to allocate orders.
+    let settings = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(connection) => connection.map(|c| c.settings).unwrap_or_default(),
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
     if previous.is_none() {
-        if let Some(reason) = &order.awaiting {
+        if let Err(reason) = order.ready_for(&settings) {
             // Unpaid, on hold, or cancelled/shipped before we saw it: nothing for the WMS
             // until a later state makes it one to ship (no record, so that state imports it).
             tracing::info!(order = %order.order_number, reason = %reason, "not ready to ship: not imported");
@@ -215,21 +221,19 @@ async fn decide_and_publish(
     // carries a hold so the WMS does not ship it until a later state clears it.
     let mut order = order;
     if previous.is_some() && !order.cancelled && !order.fulfilled {
-        if let Some(reason) = &order.awaiting {
-            order.hold_reasons.push(crate::domain::HoldReason::new(
+        if let Err(reason) = order.ready_for(&settings) {
+            let hold = crate::domain::HoldReason::new(
                 crate::domain::HoldCode::NotReady,
                 format!(
                     "{} no longer lists the order as ready to ship: {reason}",
                     event.channel
                 ),
-            ));
+            );
+            order.hold_reasons.push(hold);
         }
     }
     // Where the merchant wants the WMS to allocate this connection's orders.
-    let allocation = match deps.connections.get(&event.tenant, &event.connection).await {
-        Ok(connection) => connection.and_then(|c| c.settings.order_allocation),
-        Err(e) => return Disposition::Retry(e.to_string()),
-    };
+    let allocation = settings.order_allocation;
     let updated_at = order.updated_at;
     let cancelled = order.cancelled;
     let order_number = order.order_number.clone();
@@ -786,5 +790,195 @@ mod tests {
         assert_eq!(messages[2]["hold_reasons"], json!([]));
         assert_eq!(messages[3]["order_number"], "1007");
         assert_eq!(messages[3]["channel_order_id"], "7");
+    }
+
+    /// A Shopify order in a payment state, by webhook `topic`.
+    fn shopify_payment(
+        topic: &str,
+        id: u64,
+        updated_at: &str,
+        financial_status: &str,
+        gateways: &[&str],
+    ) -> String {
+        let payload = json!({
+            "id": id, "name": format!("#{id}"), "created_at": "2026-11-27T09:00:00Z",
+            "updated_at": updated_at, "cancelled_at": null,
+            "financial_status": financial_status, "payment_gateway_names": gateways,
+            "line_items": [{"id": 1, "sku": "TS-001", "quantity": 1}],
+            "shipping_address": {"address1": "1 Main St", "country_code": "IE"}
+        });
+        lifecycle_event(topic, &uuid::Uuid::new_v4().to_string(), payload)
+    }
+
+    /// Stores connection `c_1` (tenant `dev`, the demo shop) with `settings`.
+    async fn connect(w: &World, settings: crate::domain::ConnectionSettings) {
+        use crate::domain::{Channel, Connection};
+        let now = Utc::now();
+        let connection = Connection {
+            id: ConnectionId::parse("c_1").unwrap(),
+            tenant: TenantId::parse("dev").unwrap(),
+            channel: Channel::Shopify,
+            shop: "demo.myshopify.com".into(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings,
+            created_at: now,
+            updated_at: now,
+        };
+        w.deps.connections.create(&connection).await.unwrap();
+    }
+
+    fn importing_unpaid() -> crate::domain::ConnectionSettings {
+        crate::domain::ConnectionSettings {
+            import_unpaid: true,
+            ..Default::default()
+        }
+    }
+
+    /// Shopify: a pending bank-transfer order is not imported; `orders/paid` imports it once,
+    /// and its `orders/updated` twin (same state) adds nothing.
+    #[tokio::test]
+    async fn a_pending_shopify_order_is_imported_once_paid() {
+        let w = world();
+        connect(&w, Default::default()).await;
+        let run = |body: String| handle(w.deps.clone(), body);
+        let pending = run(shopify_payment(
+            "orders/create",
+            20,
+            "2026-11-27T09:00:00Z",
+            "pending",
+            &["Bank Deposit"],
+        ))
+        .await;
+        assert!(
+            matches!(&pending, Disposition::Done(r) if r.starts_with("not imported: awaiting payment")),
+            "{pending:?}"
+        );
+        assert!(sent(&w).await.is_empty());
+        for topic in ["orders/paid", "orders/updated"] {
+            run(shopify_payment(
+                topic,
+                20,
+                "2026-11-27T10:00:00Z",
+                "paid",
+                &["Bank Deposit"],
+            ))
+            .await;
+        }
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported"]);
+        assert_eq!(messages[0]["financial_status"], "paid");
+        assert_eq!(messages[0]["hold_reasons"], json!([]));
+    }
+
+    /// With `import_unpaid` on, the pending order is imported at once with its `pending`
+    /// status and no hold; a later pending update carries no `not_ready` hold either.
+    #[tokio::test]
+    async fn import_unpaid_imports_a_pending_order_without_a_hold() {
+        let w = world();
+        connect(&w, importing_unpaid()).await;
+        let run = |body: String| handle(w.deps.clone(), body);
+        assert_eq!(
+            run(shopify_payment(
+                "orders/create",
+                21,
+                "2026-11-27T09:00:00Z",
+                "pending",
+                &["Bank Deposit"],
+            ))
+            .await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            run(shopify_payment(
+                "orders/updated",
+                21,
+                "2026-11-27T09:30:00Z",
+                "pending",
+                &["Bank Deposit"],
+            ))
+            .await,
+            Disposition::Done("order.updated".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported", "order.updated"]);
+        for m in &messages {
+            assert_eq!(m["financial_status"], "pending");
+            assert_eq!(m["hold_reasons"], json!([]), "{m}");
+        }
+    }
+
+    /// `import_unpaid` lifts payment only: an expired authorization, or a WooCommerce order
+    /// on hold, still waits; without the setting a known order going back to pending is held.
+    #[tokio::test]
+    async fn import_unpaid_lifts_payment_and_nothing_else() {
+        let w = world();
+        connect(&w, importing_unpaid()).await;
+        let run = |body: String| handle(w.deps.clone(), body);
+        let expired = run(shopify_payment(
+            "orders/create",
+            22,
+            "2026-11-27T09:00:00Z",
+            "expired",
+            &["shopify_payments"],
+        ))
+        .await;
+        assert!(
+            matches!(&expired, Disposition::Done(r) if r.contains("expired")),
+            "{expired:?}"
+        );
+        let on_hold = run(woo(
+            "order.created",
+            "2026-11-27T08:00:01Z",
+            woo_order("on-hold", "2026-11-27T08:00:00"),
+        ))
+        .await;
+        assert_eq!(
+            on_hold,
+            Disposition::Done("not imported: on hold on WooCommerce".into())
+        );
+        assert!(sent(&w).await.is_empty());
+
+        let w = world();
+        connect(&w, Default::default()).await;
+        let run = |body: String| handle(w.deps.clone(), body);
+        for (at, status) in [
+            ("2026-11-27T09:00:00Z", "authorized"),
+            ("2026-11-27T09:10:00Z", "pending"),
+        ] {
+            run(shopify_payment(
+                "orders/updated",
+                23,
+                at,
+                status,
+                &["shopify_payments"],
+            ))
+            .await;
+        }
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported", "order.updated"]);
+        assert_eq!(messages[1]["hold_reasons"][0]["code"], "not_ready");
+    }
+
+    /// Cash on delivery ships before payment: a pending COD order imports at once.
+    #[tokio::test]
+    async fn a_pending_cash_on_delivery_order_imports_at_once() {
+        let w = world();
+        connect(&w, Default::default()).await;
+        assert_eq!(
+            handle(
+                w.deps.clone(),
+                shopify_payment(
+                    "orders/create",
+                    24,
+                    "2026-11-27T09:00:00Z",
+                    "pending",
+                    &["Cash on Delivery (COD)"],
+                )
+            )
+            .await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(sent(&w).await[0]["financial_status"], "pending");
     }
 }

@@ -112,6 +112,11 @@ pub struct ConnectionSettings {
     /// in `order.imported` / `order.updated` (`None`: the WMS decides).
     #[serde(default)]
     pub order_allocation: Option<String>,
+    /// Import orders whose only reason to wait is payment (Shopify `pending`, WooCommerce
+    /// `pending`, Magento `pending_payment`/`payment_review`) at once, as if paid. Off by
+    /// default: with it on, the WMS may ship goods that are never paid for.
+    #[serde(default)]
+    pub import_unpaid: bool,
 }
 
 /// One connected store of one tenant. Credentials are not here: they live in the vault

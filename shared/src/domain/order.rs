@@ -1,6 +1,6 @@
 //! A channel order, normalized: what the WMS needs to pick, pack and ship it.
 
-use super::{ChannelOrderId, Sku};
+use super::{ChannelOrderId, ConnectionSettings, Sku};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,10 +27,31 @@ pub struct Order {
     /// flows on as an update or a cancellation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<String>,
+    /// `awaiting` is set only because the order is not paid yet (Shopify `pending`,
+    /// WooCommerce `pending`, Magento `pending_payment`…): nothing else on the channel holds it
+    /// back, so a connection with `import_unpaid` on imports it anyway. Meaningless without
+    /// `awaiting`. Absent in messages queued before it existed, which then read as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_payment: bool,
     /// The channel marks the order shipped or completed (by us or by someone else). With
     /// `awaiting` set this is not a reason to hold an imported order: it left already.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fulfilled: bool,
+}
+
+impl Order {
+    /// Whether a connection with `settings` imports this order when the WMS does not have it
+    /// yet, and sends it on without a `not_ready` hold when it does: `Ok` when the channel
+    /// lists it as one to ship, or when only payment is missing and the merchant asked for
+    /// unpaid orders (`import_unpaid`); otherwise `Err` with the channel's reason. The one
+    /// readiness rule of the order consumer and the reconciliation poll.
+    pub fn ready_for(&self, settings: &ConnectionSettings) -> Result<(), &str> {
+        match &self.awaiting {
+            None => Ok(()),
+            Some(_) if self.awaiting_payment && settings.import_unpaid => Ok(()),
+            Some(reason) => Err(reason),
+        }
+    }
 }
 
 /// One line of an order.
@@ -186,5 +207,89 @@ impl HoldReason {
             code,
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn order(awaiting: Option<&str>, awaiting_payment: bool) -> Order {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+        Order {
+            channel_order_id: ChannelOrderId::parse("1".to_owned()).unwrap(),
+            order_number: "#1".into(),
+            placed_at: at,
+            updated_at: at,
+            financial_status: Some("pending".into()),
+            cancelled: false,
+            currency: None,
+            lines: Vec::new(),
+            ship_to: None,
+            hold_reasons: Vec::new(),
+            awaiting: awaiting.map(str::to_owned),
+            awaiting_payment,
+            fulfilled: false,
+        }
+    }
+
+    fn settings(import_unpaid: bool) -> ConnectionSettings {
+        ConnectionSettings {
+            import_unpaid,
+            ..ConnectionSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_ready_order_is_ready_whatever_the_settings() {
+        for import_unpaid in [false, true] {
+            assert_eq!(
+                order(None, false).ready_for(&settings(import_unpaid)),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn an_unpaid_order_waits_unless_the_connection_imports_unpaid_orders() {
+        let unpaid = order(Some("awaiting payment"), true);
+        assert_eq!(unpaid.ready_for(&settings(false)), Err("awaiting payment"));
+        assert_eq!(unpaid.ready_for(&settings(true)), Ok(()));
+    }
+
+    #[test]
+    fn other_reasons_to_wait_are_not_lifted_by_import_unpaid() {
+        let on_hold = order(Some("on hold on WooCommerce"), false);
+        assert_eq!(
+            on_hold.ready_for(&settings(true)),
+            Err("on hold on WooCommerce")
+        );
+    }
+
+    #[test]
+    fn awaiting_payment_is_optional_on_the_wire() {
+        let unpaid = order(Some("awaiting payment"), true);
+        let mut json = serde_json::to_value(&unpaid).unwrap();
+        assert_eq!(json["awaiting_payment"], true);
+        assert_eq!(
+            serde_json::from_value::<Order>(json.clone()).unwrap(),
+            unpaid
+        );
+        // `false` is not written, and a message queued before the field existed still
+        // parses, as not payment-only.
+        let other = serde_json::to_value(order(Some("on hold"), false)).unwrap();
+        assert!(other.get("awaiting_payment").is_none(), "{other}");
+        json.as_object_mut().unwrap().remove("awaiting_payment");
+        let old: Order = serde_json::from_value(json).unwrap();
+        assert!(!old.awaiting_payment);
+    }
+
+    #[test]
+    fn import_unpaid_defaults_to_off() {
+        let parsed: ConnectionSettings = serde_json::from_str("{}").unwrap();
+        assert!(!parsed.import_unpaid);
+        let on: ConnectionSettings = serde_json::from_str(r#"{"import_unpaid": true}"#).unwrap();
+        assert!(on.import_unpaid);
     }
 }

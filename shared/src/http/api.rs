@@ -198,7 +198,8 @@ async fn patch_settings(
                 }
             },
             "order_allocation" => {} // checked once the settings are parsed
-            "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed" => {}
+            "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed"
+            | "import_unpaid" => {}
             other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
         }
         settings[key] = value.clone();

@@ -54,7 +54,8 @@ pub struct ReconcileRun {
     pub found: u32,
     /// Orders enqueued because the WMS lacks them or has an older state.
     pub enqueued: u32,
-    /// Orders the WMS does not have that are not ready to ship yet (unpaid, on hold…):
+    /// Orders the WMS does not have that are not ready to ship yet (unpaid, unless the
+    /// connection imports unpaid orders; on hold…):
     /// left for a later poll, when their change brings them back.
     #[serde(default)]
     pub not_ready: u32,
@@ -247,9 +248,9 @@ async fn poll(
             if known.is_some_and(|at| at >= order.updated_at) {
                 continue;
             }
-            if known.is_none() && order.awaiting.is_some() {
-                // Not one to ship (yet): the consumer would ignore it; its next change
-                // brings it back to a later poll.
+            if known.is_none() && order.ready_for(&connection.settings).is_err() {
+                // Not one to ship (yet), by the consumer's own rule: it would ignore it; its
+                // next change brings it back to a later poll.
                 run.not_ready += 1;
                 continue;
             }
@@ -332,7 +333,7 @@ mod tests {
         json!({
             "id": format!("gid://shopify/Order/{id}"), "legacyResourceId": id.to_string(), "name": format!("#{id}"),
             "createdAt": "2026-11-27T08:00:00Z", "updatedAt": updated_at, "cancelledAt": null,
-            "displayFinancialStatus": "PAID", "test": false, "currencyCode": "EUR", "email": null,
+            "displayFinancialStatus": "PAID", "paymentGatewayNames": ["shopify_payments"], "test": false, "currencyCode": "EUR", "email": null,
             "shippingAddress": {"name": "Ada", "firstName": null, "lastName": null, "company": null,
                 "address1": "1 Main St", "address2": null, "city": "Dublin", "provinceCode": null,
                 "zip": "D01", "countryCodeV2": "IE", "phone": null},
@@ -675,6 +676,86 @@ mod tests {
         assert_eq!(messages[0].body["type"], "order.imported");
         assert_eq!(messages[0].body["channel"], "woocommerce");
         assert_eq!(messages[0].body["channel_order_id"], "1");
+    }
+
+    fn payment_node(id: u64, updated_at: &str, status: &str) -> serde_json::Value {
+        let mut n = node(id, updated_at);
+        n["displayFinancialStatus"] = json!(status);
+        n["paymentGatewayNames"] = json!(["Bank Deposit"]);
+        n
+    }
+
+    async fn imported(w: &World) -> Vec<serde_json::Value> {
+        let tenant = TenantId::parse("dev").unwrap();
+        let messages = w.outbox.read_after(&tenant, 0, 100).await.unwrap();
+        messages.into_iter().map(|m| m.body).collect()
+    }
+
+    /// A Shopify order first polled pending is counted not ready and left alone; polled
+    /// again once paid, it is imported, once.
+    #[tokio::test]
+    async fn a_pending_shopify_order_is_polled_in_once_paid() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(
+                vec![payment_node(8, "2026-11-27T09:10:00Z", "PENDING")],
+                None,
+            ))
+            .up_to_n_times(1)
+            .expect(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(page(
+                vec![payment_node(8, "2026-11-27T09:20:00Z", "PAID")],
+                None,
+            ))
+            .expect(2)
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((first.found, first.enqueued, first.not_ready), (1, 0, 1));
+        assert_eq!(w.events.depth().await.unwrap(), 0);
+        let second = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((second.found, second.enqueued, second.not_ready), (1, 1, 0));
+        consume(&w).await;
+        let third = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((third.found, third.enqueued), (1, 0), "known now");
+        consume(&w).await;
+        let messages = imported(&w).await;
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0]["type"], "order.imported");
+        assert_eq!(messages[0]["financial_status"], "paid");
+    }
+
+    /// With `import_unpaid` on, the poll enqueues the pending order and the consumer imports
+    /// it: the same rule in both places.
+    #[tokio::test]
+    async fn with_import_unpaid_the_poll_imports_a_pending_order() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(
+                vec![payment_node(9, "2026-11-27T09:10:00Z", "PENDING")],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let mut connection = w.connection.clone();
+        connection.settings.import_unpaid = true;
+        w.deps.connections.update(&connection).await.unwrap();
+        let run = reconcile_connection(&w.deps, &connection).await.unwrap();
+        assert_eq!((run.found, run.enqueued, run.not_ready), (1, 1, 0));
+        consume(&w).await;
+        let messages = imported(&w).await;
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["type"], "order.imported");
+        assert_eq!(messages[0]["financial_status"], "pending");
+        assert_eq!(messages[0]["hold_reasons"], json!([]));
     }
 
     /// WooCommerce lists orders by id, not by change: a run stopped by its page limit must not

@@ -193,6 +193,9 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
 
     let state = obj.get("state").and_then(Value::as_str).map(str::trim);
     let (awaiting, cancelled) = state_meaning(state);
+    // Waiting for payment (or its review) and nothing else: `import_unpaid` connections
+    // import these.
+    let awaiting_payment = matches!(state, Some("pending_payment" | "payment_review"));
     holds.extend(order_holds(
         &lines,
         ship_to.as_ref(),
@@ -213,6 +216,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting,
+        awaiting_payment,
         fulfilled: state == Some("complete"),
     })
 }
@@ -357,6 +361,30 @@ mod tests {
                 cancelled,
                 "{state}"
             );
+        }
+    }
+
+    /// `pending_payment` and `payment_review` wait for payment alone (what `import_unpaid`
+    /// lifts); every other state that waits does so for another reason.
+    #[test]
+    fn only_payment_states_are_awaiting_payment() {
+        for state in [
+            "processing",
+            "new",
+            "pending_payment",
+            "payment_review",
+            "holded",
+            "complete",
+            "closed",
+            "canceled",
+            "fraud",
+        ] {
+            let mut v = order(json!([{"item_id": 1, "sku": "A", "qty_ordered": 1}]));
+            v["state"] = json!(state);
+            let o = map_order(&v).unwrap();
+            let want = matches!(state, "pending_payment" | "payment_review");
+            assert_eq!(o.awaiting_payment, want, "{state}");
+            assert_eq!(o.awaiting.is_some(), state != "processing", "{state}");
         }
     }
 

@@ -11,6 +11,7 @@ mod locations;
 pub mod oauth;
 mod order;
 mod orders_poll;
+mod payment;
 mod products;
 mod subscriptions;
 pub mod tokens;

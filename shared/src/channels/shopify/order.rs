@@ -1,5 +1,6 @@
 //! Shopify order webhook payloads (REST Order shape) into [`Order`].
 
+use super::payment::{gateway_names, payment_wait};
 use crate::channels::{InterpretError, Interpreted};
 use crate::domain::{order_holds, Address, Channel, ChannelOrderId, Order, OrderLine};
 use chrono::{DateTime, Utc};
@@ -26,6 +27,10 @@ struct RawOrder {
     updated_at: Option<DateTime<Utc>>,
     cancelled_at: Option<DateTime<Utc>>,
     financial_status: Option<String>,
+    /// `["shopify_payments"]`, `["Cash on Delivery (COD)"]`…: read leniently (see
+    /// [`super::payment::gateway_names`]).
+    #[serde(default)]
+    payment_gateway_names: Option<serde_json::Value>,
     currency: Option<String>,
     #[serde(default)]
     test: bool,
@@ -147,18 +152,26 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         "Shopify",
     ));
 
+    let financial_status = clean(raw.financial_status);
+    let wait = payment_wait(
+        financial_status.as_deref(),
+        &gateway_names(raw.payment_gateway_names.as_ref()),
+        raw.cancelled_at.is_some(),
+    );
+
     Ok(Order {
         channel_order_id,
         order_number,
         placed_at: raw.created_at,
         updated_at: raw.updated_at.unwrap_or(raw.created_at),
-        financial_status: clean(raw.financial_status),
+        financial_status,
         cancelled: raw.cancelled_at.is_some(),
         currency: clean(raw.currency),
         lines,
         ship_to,
         hold_reasons: holds,
-        awaiting: None,
+        awaiting: wait.awaiting,
+        awaiting_payment: wait.payment_only,
         fulfilled: false,
     })
 }
@@ -272,6 +285,115 @@ mod tests {
             let err = interpret("orders/create", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
             assert_eq!(err.channel, Channel::Shopify);
         }
+    }
+
+    fn with_payment(status: &str, gateways: &[&str]) -> Order {
+        let mut v = order(json!([{"id": 1, "sku": "TS-001", "quantity": 1}]));
+        v["financial_status"] = json!(status);
+        v["payment_gateway_names"] = json!(gateways);
+        parse(v)
+    }
+
+    #[test]
+    fn a_pending_bank_transfer_order_awaits_payment() {
+        let o = with_payment("pending", &["Bank Deposit"]);
+        assert!(
+            o.awaiting.as_deref().is_some_and(|a| a.contains("payment")),
+            "{:?}",
+            o.awaiting
+        );
+        assert!(o.awaiting_payment, "payment is its only reason to wait");
+        assert_eq!(o.financial_status.as_deref(), Some("pending"));
+        assert!(o.hold_reasons.is_empty(), "{:?}", o.hold_reasons);
+    }
+
+    #[test]
+    fn authorized_and_paid_orders_are_ready() {
+        for status in [
+            "authorized",
+            "paid",
+            "partially_paid",
+            "partially_refunded",
+            "refunded",
+        ] {
+            let o = with_payment(status, &["shopify_payments"]);
+            assert_eq!(o.awaiting, None, "{status}");
+            assert!(!o.awaiting_payment, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_pending_cash_on_delivery_order_is_ready() {
+        for gateway in [
+            "Cash on Delivery (COD)",
+            "cash on delivery",
+            "CASH ON DELIVERY",
+            "cash_on_delivery",
+            "COD",
+            "Paiement COD",
+        ] {
+            let o = with_payment("pending", &["gift_card", gateway]);
+            assert_eq!(o.awaiting, None, "{gateway}");
+        }
+        // "cod" only as a whole word.
+        for gateway in ["Encoded Pay", "Codelco transfer", "Bank Deposit"] {
+            let o = with_payment("pending", &[gateway]);
+            assert!(o.awaiting_payment, "{gateway}");
+        }
+        // Without any gateway name the order is a plain pending one.
+        let mut v = order(json!([{"id": 1, "sku": "TS-001", "quantity": 1}]));
+        v["financial_status"] = json!("pending");
+        assert!(parse(v).awaiting_payment);
+    }
+
+    #[test]
+    fn expired_and_voided_orders_await_payment_but_not_only_payment() {
+        for status in ["expired", "voided"] {
+            let o = with_payment(status, &["shopify_payments"]);
+            assert!(
+                o.awaiting.as_deref().is_some_and(|a| a.contains(status)),
+                "{status}: {:?}",
+                o.awaiting
+            );
+            assert!(
+                !o.awaiting_payment,
+                "{status}: import_unpaid does not lift it"
+            );
+            // Cash on delivery does not make a failed or voided payment ready either.
+            let cod = with_payment(status, &["Cash on Delivery (COD)"]);
+            assert!(cod.awaiting.is_some(), "{status} COD");
+        }
+    }
+
+    #[test]
+    fn unknown_financial_statuses_wait_and_a_missing_one_does_not() {
+        let o = with_payment("brand_new_state", &["shopify_payments"]);
+        assert!(o.awaiting.is_some());
+        assert!(!o.awaiting_payment);
+        let mut v = order(json!([{"id": 1, "sku": "TS-001", "quantity": 1}]));
+        v.as_object_mut().unwrap().remove("financial_status");
+        assert_eq!(parse(v).awaiting, None);
+    }
+
+    #[test]
+    fn a_cancelled_unpaid_order_follows_the_cancellation_rules() {
+        let mut v = order(json!([{"id": 1, "sku": "TS-001", "quantity": 1}]));
+        v["financial_status"] = json!("voided");
+        v["cancelled_at"] = json!("2026-11-20T21:30:00+02:00");
+        let o = parse(v);
+        assert!(o.cancelled);
+        assert_eq!(o.awaiting, None);
+        assert_eq!(o.hold_reasons[0].code, HoldCode::Cancelled);
+    }
+
+    #[test]
+    fn unreadable_gateway_names_are_ignored_not_fatal() {
+        let mut v = order(json!([{"id": 1, "sku": "TS-001", "quantity": 1}]));
+        v["financial_status"] = json!("pending");
+        v["payment_gateway_names"] = json!([null, 5, "Cash on Delivery (COD)"]);
+        assert_eq!(parse(v.clone()).awaiting, None);
+        v["payment_gateway_names"] = json!("Cash on Delivery (COD)");
+        assert!(parse(v).awaiting_payment);
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! holds with the same wording, so the consumer can merge both sources by `updated_at`.
 //!
 //! Wire shape: `/work/shopify-graphql-notes.md` §2 (`legacyResourceId` is a string of digits
-//! [C]; `displayFinancialStatus` nullable enum [C]; `countryCodeV2` replaces `countryCode` [C];
-//! `email` and address fields are `null` without protected-customer-data access [S]).
+//! [C]; `displayFinancialStatus` nullable enum [C]; `paymentGatewayNames: [String!]!` [C];
+//! `countryCodeV2` replaces `countryCode` [C]; `email` and address fields are `null` without
+//! protected-customer-data access [S]). Payment readiness: `payment.rs`, shared with the
+//! webhook path.
 
 use super::locations::connection;
+use super::payment::{gateway_names, payment_wait};
 use super::ShopifyClient;
 use crate::channels::ClientError;
 use crate::domain::{order_holds, Address, ChannelOrderId, Order, OrderLine, ShopDomain};
@@ -31,7 +34,7 @@ pub use crate::channels::store::OrdersPage;
 /// [`ORDERS_PAGE_SIZE_WITHIN_COST`] orders per page; larger pages are refused by Shopify
 /// (GraphQL error → [`ClientError::BadResponse`]). [S: cost rules from third-party guides; the
 /// real `requestedQueryCost` of this document is U.]
-pub(super) const ORDERS_QUERY: &str = "query ChannelSyncOrdersUpdatedSince($first: Int!, $after: String, $query: String!) { orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { nodes { id legacyResourceId name createdAt updatedAt cancelledAt displayFinancialStatus test currencyCode email shippingAddress { name firstName lastName company address1 address2 city provinceCode zip countryCodeV2 phone } lineItems(first: 250) { nodes { id sku quantity name requiresShipping } pageInfo { hasNextPage } } } pageInfo { hasNextPage endCursor } } }";
+pub(super) const ORDERS_QUERY: &str = "query ChannelSyncOrdersUpdatedSince($first: Int!, $after: String, $query: String!) { orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { nodes { id legacyResourceId name createdAt updatedAt cancelledAt displayFinancialStatus paymentGatewayNames test currencyCode email shippingAddress { name firstName lastName company address1 address2 city provinceCode zip countryCodeV2 phone } lineItems(first: 250) { nodes { id sku quantity name requiresShipping } pageInfo { hasNextPage } } } pageInfo { hasNextPage endCursor } } }";
 
 /// The largest `page_size` whose estimated cost (2 + 255 per order) stays under Shopify's
 /// 1000-point single-query cap with `lineItems(first: 250)` (estimate; see the notes on the
@@ -104,6 +107,8 @@ struct RawOrder {
     updated_at: Option<String>,
     cancelled_at: Option<String>,
     display_financial_status: Option<String>,
+    /// `[String!]!`; read leniently, as the webhook path reads `payment_gateway_names`.
+    payment_gateway_names: Option<serde_json::Value>,
     test: Option<bool>,
     currency_code: Option<String>,
     email: Option<String>,
@@ -291,18 +296,26 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
         "Shopify",
     ));
 
+    let financial_status = financial_status(raw.display_financial_status);
+    let wait = payment_wait(
+        financial_status.as_deref(),
+        &gateway_names(raw.payment_gateway_names.as_ref()),
+        cancelled_at.is_some(),
+    );
+
     Ok(Order {
         channel_order_id,
         order_number,
         placed_at,
         updated_at,
-        financial_status: financial_status(raw.display_financial_status),
+        financial_status,
         cancelled: cancelled_at.is_some(),
         currency: clean(raw.currency_code),
         lines,
         ship_to,
         hold_reasons: holds,
-        awaiting: None,
+        awaiting: wait.awaiting,
+        awaiting_payment: wait.payment_only,
         fulfilled: false,
     })
 }
@@ -340,6 +353,7 @@ mod tests {
             "updatedAt": "2026-11-20T19:19:00Z",
             "cancelledAt": null,
             "displayFinancialStatus": "PAID",
+            "paymentGatewayNames": ["shopify_payments"],
             "test": false,
             "currencyCode": "EUR",
             "email": "buyer@example.com",
@@ -361,7 +375,7 @@ mod tests {
             "id": 820982911946154508u64, "name": "#9999", "order_number": 9999,
             "created_at": "2026-11-20T21:18:40+02:00", "updated_at": "2026-11-20T21:19:00+02:00",
             "cancelled_at": null, "financial_status": "paid", "currency": "EUR", "test": false,
-            "email": "buyer@example.com",
+            "email": "buyer@example.com", "payment_gateway_names": ["shopify_payments"],
             "line_items": [
                 {"id": 466157049u64, "sku": "TS-001", "quantity": 2, "name": "Tee - M",
                  "requires_shipping": true},
@@ -536,6 +550,48 @@ mod tests {
             )]
         );
         assert_eq!(polled, via_webhook(&r));
+    }
+
+    #[test]
+    fn the_query_reads_the_payment_gateways() {
+        assert!(ORDERS_QUERY.contains(" displayFinancialStatus paymentGatewayNames "));
+    }
+
+    /// Pending, expired and voided orders wait for payment, paid and authorized ones do not,
+    /// a pending cash-on-delivery order does not: exactly as the webhook path decides.
+    #[test]
+    fn payment_readiness_matches_the_webhook_path() {
+        let cases: &[(&str, &[&str], Option<bool>)] = &[
+            // (financial status, gateways, Some(payment only) when awaiting / None when ready)
+            ("PENDING", &["Bank Deposit"], Some(true)),
+            ("PENDING", &["manual"], Some(true)),
+            ("PENDING", &[], Some(true)),
+            ("PENDING", &["Cash on Delivery (COD)"], None),
+            ("PENDING", &["gift_card", "cash_on_delivery"], None),
+            ("EXPIRED", &["shopify_payments"], Some(false)),
+            ("VOIDED", &["shopify_payments"], Some(false)),
+            ("AUTHORIZED", &["shopify_payments"], None),
+            ("PAID", &["shopify_payments"], None),
+            ("PARTIALLY_PAID", &["manual"], None),
+            ("PARTIALLY_REFUNDED", &["shopify_payments"], None),
+            ("REFUNDED", &["shopify_payments"], None),
+        ];
+        for (status, gateways, want) in cases {
+            let mut g = gql_order();
+            g["displayFinancialStatus"] = json!(status);
+            g["paymentGatewayNames"] = json!(gateways);
+            let mut r = rest_order();
+            r["financial_status"] = json!(status.to_ascii_lowercase());
+            r["payment_gateway_names"] = json!(gateways);
+            let polled = via_poll(&g);
+            assert_eq!(
+                polled.awaiting.is_some().then_some(polled.awaiting_payment),
+                *want,
+                "{status} {gateways:?}: {:?}",
+                polled.awaiting
+            );
+            assert_eq!(polled, via_webhook(&r), "{status} {gateways:?}");
+        }
     }
 
     #[test]

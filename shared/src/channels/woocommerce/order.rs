@@ -55,7 +55,8 @@ pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretEr
 /// - Address: `shipping`, or `billing` when `shipping` has no `address_1` (stores that do not
 ///   ask for a separate shipping address); the email is always `billing.email`.
 /// - Status: only `processing` is ready to ship; others set [`Order::awaiting`] (and
-///   `cancelled`, `refunded`, `trash` cancel it). `financial_status` is `paid` when
+///   `cancelled`, `refunded`, `trash` cancel it); `pending` alone is
+///   [`Order::awaiting_payment`]. `financial_status` is `paid` when
 ///   `date_paid_gmt` is set, else the order status.
 pub fn map_order(value: &Value) -> Result<Order, String> {
     let obj = value.as_object().ok_or("the order is not a JSON object")?;
@@ -91,6 +92,8 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
             Some(format!("status {other} is not one channel-sync imports")),
         ),
     };
+    // `pending` waits for payment and nothing else: `import_unpaid` connections import it.
+    let awaiting_payment = status == "pending";
     let paid = match obj.get("date_paid_gmt") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => !s.trim().is_empty(),
@@ -197,6 +200,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         ship_to,
         hold_reasons: holds,
         awaiting,
+        awaiting_payment,
         fulfilled: status == "completed",
     })
 }
@@ -370,6 +374,30 @@ mod tests {
         let mut v = order();
         v["status"] = json!("checkout-draft");
         assert!(map_order(&v).unwrap().awaiting.is_some());
+    }
+
+    /// Only `pending` waits for payment alone (what `import_unpaid` lifts); on hold, failed,
+    /// completed or cancelled orders wait for other reasons.
+    #[test]
+    fn only_pending_is_awaiting_payment() {
+        for status in [
+            "processing",
+            "pending",
+            "on-hold",
+            "failed",
+            "checkout-draft",
+            "completed",
+            "cancelled",
+            "refunded",
+            "trash",
+            "wc-custom",
+        ] {
+            let mut v = order();
+            v["status"] = json!(status);
+            v["date_paid_gmt"] = Value::Null;
+            let o = map_order(&v).unwrap();
+            assert_eq!(o.awaiting_payment, status == "pending", "{status}");
+        }
     }
 
     #[test]
