@@ -140,6 +140,17 @@ pub enum OpenError {
     Unavailable(String),
 }
 
+impl crate::failure::Classify for OpenError {
+    fn classify(&self) -> crate::failure::Failure {
+        use crate::failure::Failure;
+        match self {
+            OpenError::NeedsReauth => Failure::NeedsReauth(self.to_string()),
+            OpenError::Unavailable(_) => Failure::Retry(self.to_string()),
+            OpenError::NotActive(_) | OpenError::Setup(_) => Failure::Permanent(self.to_string()),
+        }
+    }
+}
+
 impl From<PortError> for OpenError {
     fn from(e: PortError) -> Self {
         OpenError::Unavailable(e.to_string())

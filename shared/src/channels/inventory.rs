@@ -60,3 +60,14 @@ pub trait InventoryChannel: Send + Sync {
         items: &[PushItem],
     ) -> Result<Vec<ItemResult>, PushError>;
 }
+
+impl crate::failure::Classify for PushError {
+    fn classify(&self) -> crate::failure::Failure {
+        use crate::failure::Failure;
+        match self {
+            PushError::NeedsReauth => Failure::NeedsReauth(self.to_string()),
+            PushError::Retry(_) => Failure::Retry(self.to_string()),
+            PushError::Setup(_) => Failure::Permanent(self.to_string()),
+        }
+    }
+}

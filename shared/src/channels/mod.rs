@@ -150,3 +150,18 @@ pub enum ClientError {
     #[error("unexpected channel response: {0}")]
     BadResponse(String),
 }
+
+impl crate::failure::Classify for ClientError {
+    fn classify(&self) -> crate::failure::Failure {
+        use crate::failure::Failure;
+        match self {
+            ClientError::Unauthorized => Failure::NeedsReauth(self.to_string()),
+            ClientError::Throttled { .. } | ClientError::Unavailable(_) => {
+                Failure::Retry(self.to_string())
+            }
+            ClientError::NotFound | ClientError::BadResponse(_) => {
+                Failure::Permanent(self.to_string())
+            }
+        }
+    }
+}

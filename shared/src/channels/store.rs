@@ -189,3 +189,15 @@ pub fn sku_report(listings: &[Listing]) -> SkuReport {
         .collect();
     report
 }
+
+impl crate::failure::Classify for ShipError {
+    /// A refused write is permanent; a 4xx the channel explained or an answer we cannot use
+    /// is too (retrying the same write cannot change it); the rest as the client error says.
+    fn classify(&self) -> crate::failure::Failure {
+        use crate::failure::Failure;
+        match self {
+            ShipError::Permanent(r) => Failure::Permanent(r.clone()),
+            ShipError::Client(e) => e.classify(),
+        }
+    }
+}

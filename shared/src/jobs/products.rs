@@ -29,13 +29,11 @@
 
 use crate::channels::registry::Registry;
 use crate::channels::store::{sku_report, Listing};
-use crate::channels::ClientError;
-use crate::channels::OpenError;
 use crate::domain::{Connection, ConnectionStatus, Sku};
 use crate::inventory::skumap::{self, SkuMapEntry};
 use crate::keys;
 use crate::messages::VERSION;
-use crate::ports::{Claim, Idempotency, OutMessage, PortError, Queue, Records};
+use crate::ports::{Idempotency, OutMessage, PortError, Queue, Records};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -51,8 +49,6 @@ pub const MAX_PAGES: u32 = 400;
 /// take long: each page costs ~752 points and Shopify restores 50–200 points/s depending on
 /// the plan, so 400 pages can take up to ~1 h. A crashed run blocks the next one this long.
 const LOCK_LEASE: Duration = Duration::from_secs(60 * 60);
-/// Run records are kept this long.
-const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// At most this many blank-SKU variants are listed in a run record (the total is exact).
 pub const MAX_LISTED_BLANK: usize = 1000;
 /// At most this many duplicate SKUs are listed in a run record (the total is exact) …
@@ -101,15 +97,7 @@ pub struct ProductsRun {
 }
 
 /// Why a connection's import did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum ProductsError {
-    #[error("store: {0}")]
-    Store(#[from] PortError),
-    #[error("channel: {0}")]
-    Channel(#[from] ClientError),
-    #[error("{0}")]
-    Open(#[from] OpenError),
-}
+pub type ProductsError = super::JobError;
 
 /// Imports one connection's products (if it is an active Shopify connection and no other run
 /// holds it). Runs that did nothing (skipped) are returned but not recorded, so
@@ -150,20 +138,18 @@ async fn import_with_limit(
         run.outcome = format!("skipped: the connection is {status}");
         return Ok(run);
     }
-    let lock = keys::products_lock(&connection.id);
-    if deps.idempotency.claim(&lock, LOCK_LEASE).await? != Claim::Acquired {
+    let imported = super::under_lease(
+        &*deps.idempotency,
+        &deps.channels,
+        connection,
+        &keys::products_lock(&connection.id),
+        LOCK_LEASE,
+        import_and_record(deps, connection, &mut run, max_pages),
+    )
+    .await?;
+    if imported.is_none() {
         run.outcome = "skipped: another run holds this connection".into();
-        return Ok(run);
     }
-    let mut result = import_and_record(deps, connection, &mut run, max_pages).await;
-    if let Err(ProductsError::Channel(ClientError::Unauthorized)) = &result {
-        // Revoked mid-run: stop this connection's jobs until it reconnects.
-        result = Err(deps.channels.mark_needs_reauth(connection).await.into());
-    }
-    if let Err(e) = deps.idempotency.release(&lock).await {
-        tracing::warn!(error = %e, "could not release the products lock; it expires");
-    }
-    result?;
     Ok(run)
 }
 
@@ -175,17 +161,13 @@ async fn import_and_record(
 ) -> Result<(), ProductsError> {
     import(deps, connection, run, max_pages).await?;
     run.finished_at = Utc::now();
-    let record = serde_json::to_value(&*run).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    deps.idempotency
-        .complete(
-            &keys::products_run(&connection.id, run.started_at.timestamp_millis()),
-            &record,
-            Some(RUN_RETENTION),
-        )
-        .await?;
-    deps.idempotency
-        .complete(&keys::products_last(&connection.id), &record, None)
-        .await?;
+    super::record_run(
+        &*deps.idempotency,
+        &keys::products_run(&connection.id, run.started_at.timestamp_millis()),
+        &keys::products_last(&connection.id),
+        &*run,
+    )
+    .await?;
     if run.blank_total > 0 {
         tracing::warn!(
             connection = %connection.id,
@@ -400,8 +382,10 @@ async fn publish(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::{ClientError, OpenError};
     use crate::domain::{Channel, TenantId};
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
+    use crate::ports::Claim;
     use crate::ports::Received;
     use crate::testkit::{shopify_fixture, ShopifyFixture};
     use async_trait::async_trait;

@@ -9,13 +9,12 @@
 //! delivered are counted in the run record and logged as a warning.
 
 use crate::channels::registry::Registry;
-use crate::channels::OpenError;
-use crate::channels::{ClientError, POLLED_ORDER_TOPIC};
+use crate::channels::POLLED_ORDER_TOPIC;
 use crate::consumers::order_import::known_updated_at;
 use crate::domain::{Connection, ConnectionStatus};
 use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
-use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue};
+use crate::ports::{Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -27,8 +26,6 @@ pub const OVERLAP: ChronoDuration = ChronoDuration::minutes(10);
 /// Pages per run; a run that hits it keeps its progress and the next run continues.
 pub const MAX_PAGES: u32 = 500;
 const LOCK_LEASE: Duration = Duration::from_secs(300);
-/// Run records are kept this long.
-const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What the poll needs.
 pub struct ReconcileDeps {
@@ -70,15 +67,7 @@ pub struct ReconcileRun {
 }
 
 /// Why a connection's poll did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("store: {0}")]
-    Store(#[from] PortError),
-    #[error("channel: {0}")]
-    Channel(#[from] ClientError),
-    #[error("{0}")]
-    Open(#[from] OpenError),
-}
+pub type ReconcileError = super::JobError;
 
 /// Polls every active connection; one connection's failure does not stop the others.
 pub async fn reconcile_all(
@@ -144,36 +133,32 @@ async fn reconcile_with_limit(
         watermark_after: before,
         outcome: String::new(),
     };
-    if deps.idempotency.claim(&lock, LOCK_LEASE).await? != Claim::Acquired {
+    let polled = super::under_lease(
+        &*deps.idempotency,
+        &deps.channels,
+        connection,
+        &lock,
+        LOCK_LEASE,
+        poll(deps, connection, &mut run, max_pages),
+    )
+    .await?;
+    if polled.is_none() {
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
     }
-    let mut result = poll(deps, connection, &mut run, max_pages).await;
-    if let Err(ReconcileError::Channel(ClientError::Unauthorized)) = &result {
-        // Uninstalled or revoked mid-run: stop this connection's jobs until it reconnects.
-        result = Err(deps.channels.mark_needs_reauth(connection).await.into());
-    }
-    if let Err(e) = deps.idempotency.release(&lock).await {
-        tracing::warn!(error = %e, "could not release the reconcile lock; it expires");
-    }
-    result?;
     run.finished_at = Utc::now();
     if run.watermark_after > before {
         deps.idempotency
             .complete(&watermark_key, &json!({ "at": run.watermark_after }), None)
             .await?;
     }
-    let record = serde_json::to_value(&run).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    deps.idempotency
-        .complete(
-            &keys::reconcile_run(&connection.id, started_at.timestamp_millis()),
-            &record,
-            Some(RUN_RETENTION),
-        )
-        .await?;
-    deps.idempotency
-        .complete(&keys::reconcile_last(&connection.id), &record, None)
-        .await?;
+    super::record_run(
+        &*deps.idempotency,
+        &keys::reconcile_run(&connection.id, started_at.timestamp_millis()),
+        &keys::reconcile_last(&connection.id),
+        &run,
+    )
+    .await?;
     if run.enqueued > 0 || !run.skipped.is_empty() || run.outcome != "completed" {
         record_in_history(deps, connection, &run).await?;
     }
@@ -320,6 +305,7 @@ async fn enqueue(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::OpenError;
 
     use crate::consumers::order_import::{self, ImportDeps};
     use crate::consumers::{drain_once, Disposition};

@@ -8,7 +8,6 @@
 
 use crate::channels::adapter::HealthReport;
 use crate::channels::registry::Registry;
-use crate::channels::OpenError;
 use crate::domain::{Connection, ConnectionStatus};
 pub use crate::keys;
 use crate::ports::{Connections, Idempotency, PortError};
@@ -26,13 +25,7 @@ pub struct WebhookHealthDeps {
 }
 
 /// Why a check did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum HealthError {
-    #[error("store: {0}")]
-    Store(#[from] PortError),
-    #[error("{0}")]
-    Open(#[from] OpenError),
-}
+pub type HealthError = super::JobError;
 
 /// Ensures one connection's subscriptions; `None` when the store is not ours to manage.
 pub async fn ensure_for(
@@ -77,6 +70,7 @@ pub async fn check_all(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::OpenError;
 
     use crate::testkit::{shopify_fixture, ShopifyFixture};
     use wiremock::matchers::{body_string_contains, method};

@@ -54,9 +54,7 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
         client,
         client_id: app.client_id.clone(),
         client_secret: app.current_secret(),
-        vault: context.vault.clone(),
-        connections: context.connections.clone(),
-        locks: context.locks.clone(),
+        context: context.clone(),
     });
     Ok(Arc::new(ShopifyAdapter {
         context: context.clone(),

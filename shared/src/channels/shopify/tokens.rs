@@ -4,9 +4,10 @@
 
 use super::oauth::ShopifyCredentials;
 use super::ShopifyClient;
+use crate::channels::context::ChannelContext;
 use crate::channels::ClientError;
 use crate::domain::{Connection, ConnectionStatus, ShopDomain};
-use crate::ports::{Claim, Connections, Idempotency, Secret, Vault};
+use crate::ports::{Claim, Secret};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +31,8 @@ pub struct ShopifyTokens {
     pub client: ShopifyClient,
     pub client_id: String,
     pub client_secret: Secret,
-    pub vault: Arc<dyn Vault>,
-    pub connections: Arc<dyn Connections>,
-    pub locks: Arc<dyn Idempotency>,
+    /// The vault, the leases and `needs_reauth` marking every channel shares.
+    pub context: Arc<ChannelContext>,
 }
 
 const LOCK_LEASE: Duration = Duration::from_secs(30);
@@ -44,6 +44,7 @@ impl ShopifyTokens {
         connection: &Connection,
     ) -> Result<Option<ShopifyCredentials>, TokenError> {
         let secret = self
+            .context
             .vault
             .get(&connection.credentials_name())
             .await
@@ -52,15 +53,10 @@ impl ShopifyTokens {
     }
 
     /// Marks `connection` as needing re-authorisation (Shopify refused its credentials), which
-    /// stops its jobs until the merchant reconnects.
+    /// stops its jobs until the merchant reconnects (as for every channel: the current record
+    /// is re-read, so a settings change made meanwhile is kept).
     pub async fn mark_needs_reauth(&self, connection: &Connection) -> TokenError {
-        let mut updated = connection.clone();
-        updated.status = ConnectionStatus::NeedsReauth;
-        updated.updated_at = Utc::now();
-        if let Err(e) = self.connections.update(&updated).await {
-            tracing::error!(error = %e, connection = %connection.id, "could not mark needs_reauth");
-        }
-        tracing::warn!(connection = %connection.id, "credentials rejected: connection needs re-authorisation");
+        self.context.mark_needs_reauth(connection).await;
         TokenError::NeedsReauth
     }
 
@@ -76,10 +72,10 @@ impl ShopifyTokens {
             return Ok(Secret::new(creds.access_token));
         }
         let lock = crate::keys::refresh_lock(&connection.id);
-        match self.locks.claim(&lock, LOCK_LEASE).await {
+        match self.context.locks.claim(&lock, LOCK_LEASE).await {
             Ok(Claim::Acquired) => {
                 let result = self.refresh(connection).await;
-                if let Err(e) = self.locks.release(&lock).await {
+                if let Err(e) = self.context.locks.release(&lock).await {
                     tracing::warn!(error = %e, "could not release the refresh lock; it expires");
                 }
                 result
@@ -109,7 +105,8 @@ impl ShopifyTokens {
         {
             Ok(fresh) => {
                 // One secret, written whole: the new access and refresh tokens land together.
-                self.vault
+                self.context
+                    .vault
                     .put(&connection.credentials_name(), &fresh.to_secret())
                     .await
                     .map_err(|e| TokenError::Unavailable(e.to_string()))?;
@@ -154,6 +151,7 @@ mod tests {
     use super::*;
     use crate::domain::{Channel, ConnectionId, TenantId};
     use crate::embedded::{EmbeddedStore, EmbeddedVault};
+    use crate::ports::{Connections, Vault};
     use serde_json::json;
     use wiremock::matchers::{body_partial_json, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -190,13 +188,17 @@ mod tests {
             .put(&connection.credentials_name(), &creds.to_secret())
             .await
             .unwrap();
+        let context = crate::channels::context::ChannelContext::new(
+            &crate::embedded::ports_of(&store, vault),
+            Default::default(),
+            "",
+            Default::default(),
+        );
         let tokens = ShopifyTokens {
             client: ShopifyClient::new(Some(server.uri())).unwrap(),
             client_id: "cid".into(),
             client_secret: Secret::new("shpss_fake"),
-            vault,
-            connections: Arc::new(store.clone()),
-            locks: Arc::new(store),
+            context: Arc::new(context),
         };
         (Arc::new(tokens), connection)
     }
@@ -246,6 +248,7 @@ mod tests {
         }
         let stored = ShopifyCredentials::from_secret(
             &tokens
+                .context
                 .vault
                 .get(&c.credentials_name())
                 .await
@@ -277,6 +280,7 @@ mod tests {
             Err(TokenError::NeedsReauth)
         ));
         let stored = tokens
+            .context
             .connections
             .get(&c.tenant, &c.id)
             .await
