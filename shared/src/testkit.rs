@@ -1,5 +1,6 @@
-//! Test fixtures shared by the job and consumer tests: an embedded store holding one
-//! Shopify connection with credentials, and the channel registry pointed at a fake Shopify.
+//! Test fixtures shared by the job, consumer and channel contract tests: stored connections
+//! of any channel with their credentials, an embedded store holding one Shopify connection,
+//! and the channel registry pointed at a fake Shopify.
 
 use crate::channels::context::{AppCredentials, ChannelApps, ChannelContext};
 use crate::channels::registry::Registry;
@@ -7,7 +8,7 @@ use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::store_url::UrlPolicy;
 use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
-use crate::ports::{Connections, Secret, Vault};
+use crate::ports::Secret;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -46,8 +47,50 @@ pub(crate) fn test_registry(
     Arc::new(Registry::new(context).unwrap())
 }
 
-/// Stores connection `id` of tenant `dev` for `demo.myshopify.com` (created
-/// 2026-11-27T09:00:00Z) with `credentials`, and token handling calling `api_base`.
+/// Connection `id` of tenant `dev` for `shop` on `channel`, created 2026-11-27T09:00:00Z,
+/// default settings. Not stored: see [`save_connection`].
+pub(crate) fn connection(
+    id: &str,
+    channel: Channel,
+    shop: &str,
+    status: ConnectionStatus,
+) -> Connection {
+    let created = "2026-11-27T09:00:00Z".parse().unwrap();
+    Connection {
+        id: ConnectionId::parse(id).unwrap(),
+        tenant: TenantId::parse("dev").unwrap(),
+        channel,
+        shop: shop.into(),
+        display_name: None,
+        status,
+        settings: Default::default(),
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+/// Stores `connection` and its `credentials` where `channels` reads them.
+pub(crate) async fn save_connection(
+    channels: &Registry,
+    connection: &Connection,
+    credentials: &Secret,
+) {
+    channels
+        .context()
+        .connections
+        .create(connection)
+        .await
+        .unwrap();
+    channels
+        .context()
+        .vault
+        .put(&connection.credentials_name(), credentials)
+        .await
+        .unwrap();
+}
+
+/// Stores connection `id` of tenant `dev` for `demo.myshopify.com` (see [`connection`]) with
+/// `credentials`, and token handling calling `api_base`.
 pub(crate) async fn shopify_fixture(
     dir: &Path,
     id: &str,
@@ -57,24 +100,9 @@ pub(crate) async fn shopify_fixture(
 ) -> ShopifyFixture {
     let store = EmbeddedStore::open(dir).unwrap();
     let vault = Arc::new(EmbeddedVault::open(dir).unwrap());
-    let created = "2026-11-27T09:00:00Z".parse().unwrap();
-    let connection = Connection {
-        id: ConnectionId::parse(id).unwrap(),
-        tenant: TenantId::parse("dev").unwrap(),
-        channel: Channel::Shopify,
-        shop: "demo.myshopify.com".into(),
-        display_name: None,
-        status,
-        settings: Default::default(),
-        created_at: created,
-        updated_at: created,
-    };
-    store.create(&connection).await.unwrap();
-    vault
-        .put(&connection.credentials_name(), &credentials.to_secret())
-        .await
-        .unwrap();
+    let connection = connection(id, Channel::Shopify, "demo.myshopify.com", status);
     let channels = test_registry(&store, vault.clone(), Some(api_base));
+    save_connection(&channels, &connection, &credentials.to_secret()).await;
     ShopifyFixture {
         store,
         vault,
@@ -97,18 +125,12 @@ pub(crate) async fn woo_connection(
     woo.id = ConnectionId::parse(id).unwrap();
     woo.channel = Channel::Woocommerce;
     woo.shop = shop.into();
-    channels.context().connections.create(&woo).await.unwrap();
     let creds = crate::channels::woocommerce::WooCredentials {
         store_url,
         consumer_key: "ck_fake".into(),
         consumer_secret: "cs_fake".into(),
         webhook_secret: webhook_secret.into(),
     };
-    channels
-        .context()
-        .vault
-        .put(&woo.credentials_name(), &creds.to_secret())
-        .await
-        .unwrap();
+    save_connection(channels, &woo, &creds.to_secret()).await;
     woo
 }

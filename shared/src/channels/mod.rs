@@ -10,6 +10,8 @@
 pub mod adapter;
 pub mod body_hmac;
 pub mod context;
+#[cfg(all(test, feature = "embedded"))]
+mod contract;
 pub mod inventory;
 pub mod magento;
 pub mod registry;

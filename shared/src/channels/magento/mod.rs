@@ -19,7 +19,7 @@ pub mod order;
 pub mod store;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use adapter::{adapter, MagentoAdapter};
 pub use inventory::MagentoInventory;

@@ -50,16 +50,21 @@ fn store_url(server: &MockServer) -> StoreUrl {
     StoreUrl::stored(&server.uri()).unwrap()
 }
 
-/// Matches only requests whose `Authorization: OAuth …` header is HMAC-SHA256 and whose
-/// signature, recomputed from the received method, URL (with its query) and oauth
-/// parameters with [`oauth1::signature_base_string`], equals the header's `oauth_signature`.
-struct Signed {
-    consumer_secret: &'static str,
-    token_secret: &'static str,
+/// Matches only requests whose `Authorization: OAuth …` header is HMAC-SHA256 for these
+/// consumer and token keys and whose signature, recomputed from the received method, URL (with
+/// its query) and oauth parameters with [`oauth1::signature_base_string`], equals the header's
+/// `oauth_signature`. Also used by the channel contract suite's fake Magento.
+pub(crate) struct Signed {
+    pub consumer_key: &'static str,
+    pub consumer_secret: &'static str,
+    pub token: &'static str,
+    pub token_secret: &'static str,
 }
 
 const SIGNED: Signed = Signed {
+    consumer_key: CONSUMER_KEY,
     consumer_secret: CONSUMER_SECRET,
+    token: TOKEN,
     token_secret: TOKEN_SECRET,
 };
 
@@ -89,8 +94,8 @@ impl wiremock::Match for Signed {
         };
         if nonce.len() < 32
             || !nonce.chars().all(|c| c.is_ascii_alphanumeric())
-            || get("oauth_consumer_key").as_deref() != Some(CONSUMER_KEY)
-            || get("oauth_token").as_deref() != Some(TOKEN)
+            || get("oauth_consumer_key").as_deref() != Some(self.consumer_key)
+            || get("oauth_token").as_deref() != Some(self.token)
             || get("oauth_version").as_deref() != Some("1.0")
             || get("oauth_timestamp").is_none()
         {
@@ -518,7 +523,7 @@ async fn the_signature_matcher_refuses_a_wrong_secret() {
     Mock::given(method("GET"))
         .and(Signed {
             consumer_secret: "other",
-            token_secret: TOKEN_SECRET,
+            ..SIGNED
         })
         .respond_with(json_reply(200, json!({"items": []})))
         .expect(0)
