@@ -12,6 +12,7 @@ use shared::aws::{SdkConfig, SqsQueue};
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
+use shared::jobs::Job;
 use std::sync::Arc;
 
 /// Everything the jobs need.
@@ -80,12 +81,10 @@ pub async fn handler(
     deps: Arc<SchedulerDeps>,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let job = event
-        .get("job")
-        .and_then(|j| j.as_str())
-        .unwrap_or("reconcile");
+    let job = Job::from_input(&event)?;
+    let name = job.as_str();
     match job {
-        "reconcile" => {
+        Job::Reconcile => {
             let results = reconcile_all(&deps.reconcile).await?;
             let failed = results.iter().filter(|(_, r)| r.is_err()).count();
             let enqueued: u32 = results
@@ -100,10 +99,10 @@ pub async fn handler(
                 "reconciliation tick"
             );
             Ok(
-                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "enqueued": enqueued}),
+                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "enqueued": enqueued}),
             )
         }
-        "webhook-health" => {
+        Job::WebhookHealth => {
             let results = check_all(&deps.health).await?;
             let failed = results.iter().filter(|(_, r)| r.is_err()).count();
             let recreated: usize = results
@@ -118,10 +117,10 @@ pub async fn handler(
                 "webhook health check"
             );
             Ok(
-                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "recreated": recreated}),
+                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "recreated": recreated}),
             )
         }
-        "products" => {
+        Job::Products => {
             let results = import_all(&deps.products, &*deps.reconcile.connections).await?;
             let failed = results.iter().filter(|(_, r)| r.is_err()).count();
             let published: u32 = results
@@ -136,10 +135,10 @@ pub async fn handler(
                 "product import"
             );
             Ok(
-                serde_json::json!({"job": job, "connections": results.len(), "failed": failed, "published": published}),
+                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "published": published}),
             )
         }
-        "inventory-daily" => {
+        Job::InventoryDaily => {
             let runs = shared::inventory::engine::start_daily(
                 &*deps.reconcile.connections,
                 &*deps.products.records,
@@ -147,9 +146,8 @@ pub async fn handler(
             )
             .await?;
             tracing::info!(runs = runs.len(), "daily inventory push fanned out");
-            Ok(serde_json::json!({"job": job, "runs": runs.len()}))
+            Ok(serde_json::json!({"job": name, "runs": runs.len()}))
         }
-        other => Err(format!("unknown job {other:?}").into()),
     }
 }
 
@@ -202,14 +200,15 @@ mod event_tests {
     /// The sample schedule inputs name jobs the handler knows.
     #[test]
     fn sample_inputs_parse() {
-        for job in ["reconcile", "webhook-health", "products", "inventory-daily"] {
+        for job in shared::jobs::Job::ALL {
             let path = format!(
-                "{}/../../events/scheduler-{job}.json",
-                env!("CARGO_MANIFEST_DIR")
+                "{}/../../events/scheduler-{}.json",
+                env!("CARGO_MANIFEST_DIR"),
+                job.as_str()
             );
             let input: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            assert_eq!(input["job"], job);
+            assert_eq!(shared::jobs::Job::from_input(&input), Ok(job));
         }
     }
 }

@@ -17,6 +17,53 @@ use crate::ports::{Claim, Idempotency, PortError};
 use std::future::Future;
 use std::time::Duration;
 
+/// A scheduled job, as the schedule names it (`{"job": "reconcile"}`): parsed once at the
+/// edge (the scheduler function), never compared as a string inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Job {
+    /// The reconciliation poll (every 10 minutes; the default when no job is named).
+    Reconcile,
+    /// The daily webhook subscription check.
+    WebhookHealth,
+    /// The daily product import (SKU map and audit).
+    Products,
+    /// The daily full inventory push, fanned out through `inventory-push`.
+    InventoryDaily,
+}
+
+impl Job {
+    /// Every job, as the schedules name them.
+    pub const ALL: [Job; 4] = [
+        Job::Reconcile,
+        Job::WebhookHealth,
+        Job::Products,
+        Job::InventoryDaily,
+    ];
+
+    /// The job a schedule's input names: `{"job": …}`; `{}` is the reconciliation poll.
+    pub fn from_input(input: &serde_json::Value) -> Result<Self, String> {
+        match input.get("job") {
+            None | Some(serde_json::Value::Null) => Ok(Job::Reconcile),
+            Some(name) => serde_json::from_value(name.clone()).map_err(|_| {
+                format!(
+                    "unknown job {name}: expected one of {}",
+                    Job::ALL.map(Job::as_str).join(", ")
+                )
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::Reconcile => "reconcile",
+            Job::WebhookHealth => "webhook-health",
+            Job::Products => "products",
+            Job::InventoryDaily => "inventory-daily",
+        }
+    }
+}
+
 /// How long a run's record is kept in the history.
 pub const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -81,4 +128,21 @@ pub(crate) async fn record_run(
         .complete(run_key, &record, Some(RUN_RETENTION))
         .await?;
     idempotency.complete(last_key, &record, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_parsed_from_the_schedule_input() {
+        assert_eq!(Job::from_input(&serde_json::json!({})), Ok(Job::Reconcile));
+        for job in Job::ALL {
+            let input = serde_json::json!({ "job": job.as_str() });
+            assert_eq!(Job::from_input(&input), Ok(job));
+        }
+        let err = Job::from_input(&serde_json::json!({"job": "mine-bitcoin"})).unwrap_err();
+        assert!(err.contains("inventory-daily"), "{err}");
+        assert!(Job::from_input(&serde_json::json!({"job": 7})).is_err());
+    }
 }
