@@ -5,11 +5,9 @@
 use super::SecretsVault;
 use crate::channels::context::{AppCredentials, ChannelApps};
 use crate::channels::registry::Registry;
-use crate::channels::shopify::ShopifyClient;
 use crate::domain::Channel;
 use crate::ports::{Ports, Secret};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A configuration problem found at cold start.
 #[derive(Debug, thiserror::Error)]
@@ -71,17 +69,6 @@ pub async fn read_secret(vault: &SecretsVault, id: &str) -> Result<Secret, Confi
         .await
         .map_err(|e| ConfigError::Invalid(format!("secret {id} could not be read: {e}")))?
         .ok_or_else(|| ConfigError::Invalid(format!("secret {id} does not exist")))
-}
-
-/// The Shopify client (`SHOPIFY_API_BASE` overrides the shop URL), optionally with a shorter
-/// throttle wait for calls a person waits for (the install routes).
-pub fn shopify_client(max_wait: Option<Duration>) -> Result<ShopifyClient, ConfigError> {
-    let client = ShopifyClient::new(env_opt("SHOPIFY_API_BASE"))
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    Ok(match max_wait {
-        Some(wait) => client.with_max_throttle_wait(wait),
-        None => client,
-    })
 }
 
 /// Every port, and every channel with its app credentials: what most functions start from.
