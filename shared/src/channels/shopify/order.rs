@@ -111,22 +111,107 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
     let order_number = clean(raw.name)
         .or_else(|| raw.order_number.as_ref().and_then(id_string))
         .unwrap_or_else(|| channel_order_id.to_string());
+    let lines = raw
+        .line_items
+        .into_iter()
+        .enumerate()
+        .map(|(index, line)| LineParts {
+            id: id_string(&line.id).unwrap_or_else(|| format!("index-{index}")),
+            sku: line.sku,
+            quantity: line.quantity,
+            name: clean(line.name).or(clean(line.title)),
+            requires_shipping: line.requires_shipping,
+        })
+        .collect();
+    Ok(assemble(OrderParts {
+        channel_order_id,
+        order_number,
+        placed_at: raw.created_at,
+        updated_at: raw.updated_at.unwrap_or(raw.created_at),
+        cancelled: raw.cancelled_at.is_some(),
+        test: raw.test,
+        email: raw.email,
+        currency: raw.currency,
+        financial_status: clean(raw.financial_status),
+        gateways: gateway_names(raw.payment_gateway_names.as_ref()),
+        lines,
+        ship_to: raw.shipping_address.map(|a| AddressParts {
+            name: a.name,
+            first_name: a.first_name,
+            last_name: a.last_name,
+            company: a.company,
+            address1: a.address1,
+            address2: a.address2,
+            city: a.city,
+            province_code: a.province_code,
+            zip: a.zip,
+            country_code: a.country_code,
+            phone: a.phone,
+        }),
+    }))
+}
 
+/// What both Shopify order shapes (the REST webhook payload, the GraphQL poll node) carry,
+/// already read. [`assemble`] turns it into an [`Order`] for both, so holds, addresses and
+/// payment readiness cannot drift between the webhook and the poll.
+pub(super) struct OrderParts {
+    pub channel_order_id: ChannelOrderId,
+    pub order_number: String,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub cancelled: bool,
+    pub test: bool,
+    pub email: Option<String>,
+    pub currency: Option<String>,
+    /// Lowercase, as the REST `financial_status` spells it.
+    pub financial_status: Option<String>,
+    pub gateways: Vec<String>,
+    pub lines: Vec<LineParts>,
+    pub ship_to: Option<AddressParts>,
+}
+
+/// One line item, read.
+pub(super) struct LineParts {
+    /// The decimal line id (or `index-N` when the channel sent none).
+    pub id: String,
+    pub sku: Option<String>,
+    pub quantity: serde_json::Value,
+    pub name: Option<String>,
+    pub requires_shipping: bool,
+}
+
+/// A shipping address, read.
+pub(super) struct AddressParts {
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub city: Option<String>,
+    pub province_code: Option<String>,
+    pub zip: Option<String>,
+    pub country_code: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The one Shopify order mapping: lines (a missing SKU holds the order), the address, the
+/// holds in their fixed order and wording, and payment readiness.
+pub(super) fn assemble(parts: OrderParts) -> Order {
     let mut holds = Vec::new();
-    let mut lines = Vec::with_capacity(raw.line_items.len());
-    for (index, line) in raw.line_items.into_iter().enumerate() {
-        let line_id = id_string(&line.id).unwrap_or_else(|| format!("index-{index}"));
+    let mut lines = Vec::with_capacity(parts.lines.len());
+    for line in parts.lines {
         lines.push(OrderLine::checked(
-            line_id,
+            line.id,
             line.sku.as_deref(),
             &line.quantity,
-            clean(line.name).or(clean(line.title)),
+            clean(line.name),
             line.requires_shipping,
             &mut holds,
         ));
     }
-
-    let ship_to = raw.shipping_address.map(|a| Address {
+    let email = clean(parts.email);
+    let ship_to = parts.ship_to.map(|a| Address {
         name: clean(a.name).or_else(|| {
             clean(Some(format!(
                 "{} {}",
@@ -142,38 +227,35 @@ fn normalize(raw: RawOrder) -> Result<Order, String> {
         postal_code: clean(a.zip),
         country_code: clean(a.country_code),
         phone: clean(a.phone),
-        email: clean(raw.email.clone()),
+        email: email.clone(),
     });
     holds.extend(order_holds(
         &lines,
         ship_to.as_ref(),
-        raw.cancelled_at.is_some(),
-        raw.test,
+        parts.cancelled,
+        parts.test,
         "Shopify",
     ));
-
-    let financial_status = clean(raw.financial_status);
     let wait = payment_wait(
-        financial_status.as_deref(),
-        &gateway_names(raw.payment_gateway_names.as_ref()),
-        raw.cancelled_at.is_some(),
+        parts.financial_status.as_deref(),
+        &parts.gateways,
+        parts.cancelled,
     );
-
-    Ok(Order {
-        channel_order_id,
-        order_number,
-        placed_at: raw.created_at,
-        updated_at: raw.updated_at.unwrap_or(raw.created_at),
-        financial_status,
-        cancelled: raw.cancelled_at.is_some(),
-        currency: clean(raw.currency),
+    Order {
+        channel_order_id: parts.channel_order_id,
+        order_number: parts.order_number,
+        placed_at: parts.placed_at,
+        updated_at: parts.updated_at,
+        financial_status: parts.financial_status,
+        cancelled: parts.cancelled,
+        currency: clean(parts.currency),
         lines,
         ship_to,
         hold_reasons: holds,
         awaiting: wait.awaiting,
         awaiting_payment: wait.payment_only,
         fulfilled: false,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@
 //! webhook path.
 
 use super::locations::connection;
-use super::payment::{gateway_names, payment_wait};
+use super::order::{assemble, AddressParts, LineParts, OrderParts};
+use super::payment::gateway_names;
 use super::ShopifyClient;
 use crate::channels::ClientError;
-use crate::domain::{order_holds, Address, ChannelOrderId, Order, OrderLine, ShopDomain};
+use crate::domain::{ChannelOrderId, Order, ShopDomain};
 use crate::ports::Secret;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -246,78 +247,51 @@ fn map_order(node: &serde_json::Value) -> Result<Order, String> {
             "the order has more than 250 line items; only the webhook path reads it".into(),
         );
     }
-    // From here on, mirror `order::normalize` step by step: same holds, same order of holds,
-    // same wording.
     let order_number = clean(raw.name).unwrap_or_else(|| channel_order_id.to_string());
-
-    let mut holds = Vec::new();
-    let mut lines = Vec::with_capacity(raw_lines.nodes.len());
-    for (index, line) in raw_lines.nodes.into_iter().enumerate() {
-        let line_id = match line.id.filter(|s| !s.is_empty()) {
-            Some(gid) => gid_number(&gid, "LineItem").unwrap_or(gid),
-            None => format!("index-{index}"),
-        };
-        // `requiresShipping: Boolean!`; if it were missing, assume shipping (as the webhook
-        // path does), so a missing SKU holds the order rather than letting it through.
-        lines.push(OrderLine::checked(
-            line_id,
-            line.sku.as_deref(),
-            &line.quantity,
-            clean(line.name),
-            line.requires_shipping.unwrap_or(true),
-            &mut holds,
-        ));
-    }
-
-    let ship_to = raw.shipping_address.map(|a| Address {
-        name: clean(a.name).or_else(|| {
-            clean(Some(format!(
-                "{} {}",
-                a.first_name.unwrap_or_default(),
-                a.last_name.unwrap_or_default()
-            )))
-        }),
-        company: clean(a.company),
-        address1: clean(a.address1),
-        address2: clean(a.address2),
-        city: clean(a.city),
-        province_code: clean(a.province_code),
-        postal_code: clean(a.zip),
-        country_code: clean(a.country_code_v2),
-        phone: clean(a.phone),
-        email: clean(raw.email.clone()),
-    });
-    let test = raw.test.unwrap_or(false);
-    holds.extend(order_holds(
-        &lines,
-        ship_to.as_ref(),
-        cancelled_at.is_some(),
-        test,
-        "Shopify",
-    ));
-
-    let financial_status = financial_status(raw.display_financial_status);
-    let wait = payment_wait(
-        financial_status.as_deref(),
-        &gateway_names(raw.payment_gateway_names.as_ref()),
-        cancelled_at.is_some(),
-    );
-
-    Ok(Order {
+    let lines = raw_lines
+        .nodes
+        .into_iter()
+        .enumerate()
+        .map(|(index, line)| LineParts {
+            id: match line.id.filter(|s| !s.is_empty()) {
+                Some(gid) => gid_number(&gid, "LineItem").unwrap_or(gid),
+                None => format!("index-{index}"),
+            },
+            sku: line.sku,
+            quantity: line.quantity,
+            name: line.name,
+            // `requiresShipping: Boolean!`; if it were missing, assume shipping (as the
+            // webhook path does), so a missing SKU holds the order rather than letting it
+            // through.
+            requires_shipping: line.requires_shipping.unwrap_or(true),
+        })
+        .collect();
+    Ok(assemble(OrderParts {
         channel_order_id,
         order_number,
         placed_at,
         updated_at,
-        financial_status,
         cancelled: cancelled_at.is_some(),
-        currency: clean(raw.currency_code),
+        test: raw.test.unwrap_or(false),
+        email: raw.email,
+        currency: raw.currency_code,
+        financial_status: financial_status(raw.display_financial_status),
+        gateways: gateway_names(raw.payment_gateway_names.as_ref()),
         lines,
-        ship_to,
-        hold_reasons: holds,
-        awaiting: wait.awaiting,
-        awaiting_payment: wait.payment_only,
-        fulfilled: false,
-    })
+        ship_to: raw.shipping_address.map(|a| AddressParts {
+            name: a.name,
+            first_name: a.first_name,
+            last_name: a.last_name,
+            company: a.company,
+            address1: a.address1,
+            address2: a.address2,
+            city: a.city,
+            province_code: a.province_code,
+            zip: a.zip,
+            country_code: a.country_code_v2,
+            phone: a.phone,
+        }),
+    }))
 }
 
 #[cfg(test)]
