@@ -434,3 +434,6 @@ mod tests {
         assert_eq!(outbox(&w).await[0]["reason"], "the order is cancelled");
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod lost_answer_tests;
