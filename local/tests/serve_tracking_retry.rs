@@ -73,7 +73,7 @@ fn start(env: &Env) -> Runner {
 fn order(created: bool) -> Value {
     let fulfillments = if created {
         json!([{"id": "gid://shopify/Fulfillment/555", "status": "SUCCESS",
-            "location": {"id": "gid://shopify/Location/1"},
+            "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/91"}]},
             "trackingInfo": [{"number": "JD014600003828", "company": "DHL Express",
                 "url": "https://track.example/JD014600003828"}]}])
     } else {

@@ -342,6 +342,7 @@ mod tests {
 
     fn fulfillment_orders(status: &str) -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {"id": "gid://shopify/Order/42",
+            "fulfillments": [],
             "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1", "status": status,
                 "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
                 "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "remainingQuantity": 0,
@@ -373,7 +374,8 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(fulfillment_orders("CLOSED"))
-            .expect(1)
+            // The order's fulfillments (none carries the number), then its fulfillment orders.
+            .expect(2)
             .mount(&server)
             .await;
         let w = world(&server, ConnectionStatus::Active).await;

@@ -181,7 +181,7 @@ fn fake_shopify(lost: Lost, state: Arc<Mutex<ShopifyState>>) -> impl wiremock::R
             .iter()
             .map(|(id, number, _)| {
                 json!({"id": id, "status": "SUCCESS",
-                "location": {"id": "gid://shopify/Location/1"},
+                "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1"}]},
                 "trackingInfo": [{"number": number, "company": "UPS", "url": null}]})
             })
             .collect();
