@@ -436,3 +436,112 @@ async fn magento_shipment_after_a_5xx_is_created_once() {
 async fn magento_shipment_redelivered_after_a_dead_worker_is_created_once() {
     magento_case(Lost::WorkerGone).await;
 }
+
+// ---- Shopify, two locations: a shipment written in part ----------------------------------------
+
+/// Fulfillment order `n` (1 or 2) at location `n` with one unit of `A`/`B`. The first
+/// `fulfillmentCreate` (location 1) is applied and answered; the first one for location 2
+/// fails with a 502 *before* Shopify applies it; later ones are applied.
+#[derive(Default)]
+struct TwoLocations {
+    remaining: [u32; 2],
+    fulfillments: Vec<(String, usize)>,
+    creates: Vec<Value>,
+    failed_once: bool,
+}
+
+fn fake_two_locations(state: Arc<Mutex<TwoLocations>>) -> impl wiremock::Respond {
+    move |request: &Request| {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let mut s = state.lock().unwrap();
+        if body["query"].as_str().unwrap().contains("fulfillmentCreate") {
+            let input = body["variables"]["fulfillment"].clone();
+            s.creates.push(input.clone());
+            let by_fo = input["lineItemsByFulfillmentOrder"].as_array().unwrap();
+            assert_eq!(by_fo.len(), 1, "one fulfillment order per location");
+            let fo = by_fo[0]["fulfillmentOrderId"].as_str().unwrap();
+            let n: usize = fo.rsplit('/').next().unwrap().parse().unwrap();
+            if n == 2 && !s.failed_once {
+                s.failed_once = true;
+                return ResponseTemplate::new(502);
+            }
+            assert_eq!(s.remaining[n - 1], 1, "{fo} fulfilled twice");
+            s.remaining[n - 1] = 0;
+            let id = format!("gid://shopify/Fulfillment/{}", 10 + n);
+            s.fulfillments.push((id.clone(), n));
+            return ResponseTemplate::new(200).set_body_json(json!({"data": {"fulfillmentCreate": {
+                "fulfillment": {"id": id, "status": "SUCCESS"}, "userErrors": []}}}));
+        }
+        let fulfillments: Vec<Value> = s
+            .fulfillments
+            .iter()
+            .map(|(id, n)| json!({"id": id, "status": "SUCCESS",
+                "fulfillmentOrders": {"nodes": [{"id": format!("gid://shopify/FulfillmentOrder/{n}")}]},
+                "trackingInfo": [{"number": "1Z999"}]}))
+            .collect();
+        let fo = |n: usize, sku: &str| {
+            json!({"id": format!("gid://shopify/FulfillmentOrder/{n}"),
+                "status": if s.remaining[n - 1] == 0 { "CLOSED" } else { "OPEN" },
+                "assignedLocation": {"location": {"id": format!("gid://shopify/Location/{n}")}},
+                "lineItems": {"nodes": [{"id": format!("gid://shopify/FulfillmentOrderLineItem/{n}"),
+                    "remainingQuantity": s.remaining[n - 1],
+                    "lineItem": {"id": format!("gid://shopify/LineItem/{n}"), "sku": sku}}],
+                    "pageInfo": {"hasNextPage": false, "endCursor": null}}})
+        };
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {"id": "gid://shopify/Order/42",
+            "fulfillments": fulfillments,
+            "fulfillmentOrders": {"nodes": [fo(1, "A"), fo(2, "B")],
+                "pageInfo": {"hasNextPage": false, "endCursor": null}}}}}))
+    }
+}
+
+#[tokio::test]
+async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
+    let server = MockServer::start().await;
+    let state = Arc::new(Mutex::new(TwoLocations {
+        remaining: [1, 1],
+        ..TwoLocations::default()
+    }));
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(fake_two_locations(state.clone()))
+        .mount(&server)
+        .await;
+    let w = world(&server).await;
+    let body = shipment("c_ship", "42", None);
+    let first = handle(w.deps.clone(), body.clone()).await;
+    assert!(matches!(first, Disposition::Retry(_)), "{first:?}");
+    // The plan was recorded before sending, and stays until every group is written.
+    let plan = w
+        .deps
+        .records
+        .fetch("shipment-plan#c_ship", "gid://shopify/Order/42\u{241f}1Z999")
+        .await
+        .unwrap()
+        .expect("the plan is recorded");
+    assert_eq!(plan.value["groups"].as_array().unwrap().len(), 2);
+
+    assert_eq!(
+        handle(w.deps.clone(), body.clone()).await,
+        Disposition::Done("tracking.exported".into())
+    );
+    let s = state.lock().unwrap();
+    // Location 1 once; location 2 failed unapplied, then re-sent exactly as planned.
+    assert_eq!(s.creates.len(), 3);
+    assert_eq!(s.creates[1], s.creates[2]);
+    assert_eq!(s.remaining, [0, 0]);
+    assert_eq!(s.fulfillments.len(), 2);
+    drop(s);
+    let messages = outbox(&w).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]["fulfillments"],
+        json!(["gid://shopify/Fulfillment/11", "gid://shopify/Fulfillment/12"])
+    );
+    assert!(w
+        .deps
+        .records
+        .fetch("shipment-plan#c_ship", "gid://shopify/Order/42\u{241f}1Z999")
+        .await
+        .unwrap()
+        .is_none());
+}
