@@ -454,7 +454,11 @@ fn fake_two_locations(state: Arc<Mutex<TwoLocations>>) -> impl wiremock::Respond
     move |request: &Request| {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         let mut s = state.lock().unwrap();
-        if body["query"].as_str().unwrap().contains("fulfillmentCreate") {
+        if body["query"]
+            .as_str()
+            .unwrap()
+            .contains("fulfillmentCreate")
+        {
             let input = body["variables"]["fulfillment"].clone();
             s.creates.push(input.clone());
             let by_fo = input["lineItemsByFulfillmentOrder"].as_array().unwrap();
@@ -469,7 +473,8 @@ fn fake_two_locations(state: Arc<Mutex<TwoLocations>>) -> impl wiremock::Respond
             s.remaining[n - 1] = 0;
             let id = format!("gid://shopify/Fulfillment/{}", 10 + n);
             s.fulfillments.push((id.clone(), n));
-            return ResponseTemplate::new(200).set_body_json(json!({"data": {"fulfillmentCreate": {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"fulfillmentCreate": {
                 "fulfillment": {"id": id, "status": "SUCCESS"}, "userErrors": []}}}));
         }
         let fulfillments: Vec<Value> = s
@@ -488,10 +493,12 @@ fn fake_two_locations(state: Arc<Mutex<TwoLocations>>) -> impl wiremock::Respond
                     "lineItem": {"id": format!("gid://shopify/LineItem/{n}"), "sku": sku}}],
                     "pageInfo": {"hasNextPage": false, "endCursor": null}}})
         };
-        ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {"id": "gid://shopify/Order/42",
+        ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"order": {"id": "gid://shopify/Order/42",
             "fulfillments": fulfillments,
             "fulfillmentOrders": {"nodes": [fo(1, "A"), fo(2, "B")],
-                "pageInfo": {"hasNextPage": false, "endCursor": null}}}}}))
+                "pageInfo": {"hasNextPage": false, "endCursor": null}}}}}),
+        )
     }
 }
 
@@ -514,7 +521,10 @@ async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
     let plan = w
         .deps
         .records
-        .fetch("shipment-plan#c_ship", "gid://shopify/Order/42\u{241f}1Z999")
+        .fetch(
+            "shipment-plan#c_ship",
+            "gid://shopify/Order/42\u{241f}1Z999",
+        )
         .await
         .unwrap()
         .expect("the plan is recorded");
@@ -535,12 +545,18 @@ async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
     assert_eq!(messages.len(), 1);
     assert_eq!(
         messages[0]["fulfillments"],
-        json!(["gid://shopify/Fulfillment/11", "gid://shopify/Fulfillment/12"])
+        json!([
+            "gid://shopify/Fulfillment/11",
+            "gid://shopify/Fulfillment/12"
+        ])
     );
     assert!(w
         .deps
         .records
-        .fetch("shipment-plan#c_ship", "gid://shopify/Order/42\u{241f}1Z999")
+        .fetch(
+            "shipment-plan#c_ship",
+            "gid://shopify/Order/42\u{241f}1Z999"
+        )
         .await
         .unwrap()
         .is_none());
