@@ -147,8 +147,8 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
     };
     let dedup = hex::encode(Sha256::digest(key.as_bytes()));
-    // Publish, then record. A crash in between lets the claim expire; the retry re-reads the
-    // fulfillment orders (finding the order fulfilled) and publishes under the same dedup id.
+    // Publish, then record. A crash in between lets the claim expire; the retry finds the
+    // tracking already on the channel and publishes under the same dedup id.
     if let Err(e) = deps
         .wms_orders
         .send(OutMessage {
@@ -159,8 +159,8 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         })
         .await
     {
-        // Tracking is on the channel already; the retry re-plans, finds it fulfilled and
-        // reports again. Release so it can.
+        // Tracking is on the channel already; the retry finds it there and reports again.
+        // Release so it can.
         let _ = deps.idempotency.release(&key).await;
         return Disposition::Retry(e.to_string());
     }

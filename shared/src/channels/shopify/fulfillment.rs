@@ -9,11 +9,11 @@
 //!    tracking number.
 //!
 //! Retrying: `fulfillmentCreate` carries no idempotency key here, so a request that failed in
-//! transit may still have been applied. Before retrying, read the fulfillment orders again and
-//! plan again: applied quantities show up as lower `remainingQuantity`, and a fully applied
-//! shipment plans to [`PlanError::AlreadyFulfilled`]. That is exact for whole-order shipments;
-//! for partial shipments the caller must remember which shipments it already wrote (a re-plan
-//! cannot tell "my earlier attempt" from "more of the same SKU still open").
+//! transit may still have been applied. Re-planning cannot tell "my earlier attempt" from "more
+//! of the same SKU still open", so a retry never re-plans: [`ShopifyClient::order_fulfillments`]
+//! finds fulfillments already carrying the tracking number, and the caller re-sends only the
+//! part of its *recorded* plan they do not cover (see `plans.rs` and the adapter's
+//! `write_tracking`).
 //!
 //! Facts: `/work/shopify-graphql-notes.md` §3 and reference §1.4 (API 2026-10).
 
