@@ -534,13 +534,14 @@ async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
         handle(w.deps.clone(), body.clone()).await,
         Disposition::Done("tracking.exported".into())
     );
-    let s = state.lock().unwrap();
-    // Location 1 once; location 2 failed unapplied, then re-sent exactly as planned.
-    assert_eq!(s.creates.len(), 3);
-    assert_eq!(s.creates[1], s.creates[2]);
-    assert_eq!(s.remaining, [0, 0]);
-    assert_eq!(s.fulfillments.len(), 2);
-    drop(s);
+    {
+        let s = state.lock().unwrap();
+        // Location 1 once; location 2 failed unapplied, then re-sent exactly as planned.
+        assert_eq!(s.creates.len(), 3);
+        assert_eq!(s.creates[1], s.creates[2]);
+        assert_eq!(s.remaining, [0, 0]);
+        assert_eq!(s.fulfillments.len(), 2);
+    }
     let messages = outbox(&w).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(
