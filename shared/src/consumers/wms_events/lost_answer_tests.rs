@@ -256,6 +256,9 @@ struct WooState {
     meta: Vec<Value>,
     status: String,
     tracking_posts: u32,
+    /// Whether the Shipment Tracking extension is installed (otherwise: an order note).
+    extension: bool,
+    note_posts: u32,
 }
 
 fn fake_woo(lost: Lost, state: Arc<Mutex<WooState>>) -> impl wiremock::Respond {
@@ -283,12 +286,18 @@ fn fake_woo(lost: Lost, state: Arc<Mutex<WooState>>) -> impl wiremock::Respond {
             }
             ("GET", "/wp-json/wc/v3/orders/727/notes") => json_ok(Value::Array(s.notes.clone())),
             ("POST", "/wp-json/wc/v3/orders/727/notes") => {
+                s.note_posts += 1;
                 let note = json!({"id": 100 + s.notes.len(), "note": body["note"]});
                 s.notes.push(note.clone());
-                json_ok(note)
+                if s.extension {
+                    json_ok(note)
+                } else {
+                    // Without the extension the note is the write whose answer is lost.
+                    answer(lost, s.note_posts == 1, json_ok(note))
+                }
             }
-            ("GET", TRACKINGS) => json_ok(Value::Array(s.trackings.clone())),
-            ("POST", TRACKINGS) => {
+            ("GET", TRACKINGS) if s.extension => json_ok(Value::Array(s.trackings.clone())),
+            ("POST", TRACKINGS) if s.extension => {
                 s.tracking_posts += 1;
                 let item = json!({"tracking_id": format!("t{}", s.tracking_posts),
                     "tracking_number": body["tracking_number"], "tracking_provider": body["tracking_provider"]});
@@ -303,10 +312,11 @@ fn fake_woo(lost: Lost, state: Arc<Mutex<WooState>>) -> impl wiremock::Respond {
 
 const TRACKINGS: &str = "/wp-json/wc-shipment-tracking/v3/orders/727/shipment-trackings";
 
-async fn woo_case(lost: Lost) {
+async fn woo_case(lost: Lost, extension: bool) {
     let server = MockServer::start().await;
     let state = Arc::new(Mutex::new(WooState {
         status: "processing".into(),
+        extension,
         ..WooState::default()
     }));
     Mock::given(wiremock::matchers::any())
@@ -326,29 +336,48 @@ async fn woo_case(lost: Lost) {
     let body = shipment("c_woo", "727", Some(json!([{"sku": "A", "quantity": 1}])));
     let messages = deliver(&w, lost, "c_woo", "727", &body).await;
     let s = state.lock().unwrap();
-    assert_eq!(s.tracking_posts, 1, "one tracking item written");
-    assert_eq!(s.trackings.len(), 1);
+    let expected_items = u32::from(extension);
+    assert_eq!(s.tracking_posts, expected_items, "tracking items written");
+    assert_eq!(s.trackings.len() as u32, expected_items);
     let ours = s
         .notes
         .iter()
         .filter(|n| n["note"].as_str().unwrap_or_default().contains("1Z999"))
         .count();
     assert_eq!(ours, 1, "one partial-shipment note: {:?}", s.notes);
+    assert_eq!(s.note_posts, 1);
     assert_eq!(
         s.status, "processing",
         "one of two units shipped: not completed"
     );
-    assert_eq!(messages[0]["fulfillments"][0], "t1");
+    let recorded = s
+        .meta
+        .iter()
+        .find(|m| m["key"] == "_channel_sync_shipped")
+        .unwrap();
+    assert_eq!(recorded["value"], json!(r#"{"1Z999":{"A":1}}"#));
+    let id = if extension { "t1" } else { "100" };
+    assert_eq!(messages[0]["fulfillments"][0], id);
 }
 
 #[tokio::test]
 async fn woocommerce_tracking_after_a_5xx_is_written_once() {
-    woo_case(Lost::ServerError).await;
+    woo_case(Lost::ServerError, true).await;
 }
 
 #[tokio::test]
 async fn woocommerce_tracking_redelivered_after_a_dead_worker_is_written_once() {
-    woo_case(Lost::WorkerGone).await;
+    woo_case(Lost::WorkerGone, true).await;
+}
+
+#[tokio::test]
+async fn woocommerce_note_after_a_5xx_is_written_once() {
+    woo_case(Lost::ServerError, false).await;
+}
+
+#[tokio::test]
+async fn woocommerce_note_redelivered_after_a_dead_worker_is_written_once() {
+    woo_case(Lost::WorkerGone, false).await;
 }
 
 // ---- Magento (a shipment with the track) ----------------------------------------------------
