@@ -442,7 +442,9 @@ pub const MAX_FULFILLMENTS: usize = 50;
 /// The order's fulfillments with their tracking numbers and fulfillment orders. Cost ≈ 1 + 50
 /// × (1 + 1 + 2 + 5) = 451, under the 1,000-point cap [S]. `Order.fulfillments(first:)` and
 /// `Fulfillment.trackingInfo(first:)` are lists, `Fulfillment.fulfillmentOrders` a connection
-/// (Admin API `Fulfillment` object [C]).
+/// (Admin API `Fulfillment` object, checked in the 2024-10 and 2025-10 docs [C]; unchanged in
+/// 2026-10 as far as known [U]). A cancelled fulfillment carrying the number still counts as
+/// the earlier write: the merchant undid it, and writing it again would undo that.
 const ORDER_FULFILLMENTS_QUERY: &str = "query ChannelSyncOrderFulfillments($id: ID!) { order(id: $id) { id fulfillments(first: 50) { id status trackingInfo(first: 10) { number } fulfillmentOrders(first: 5) { nodes { id } } } } }";
 
 #[derive(Deserialize)]
