@@ -791,6 +791,7 @@ async fn install_order_shipment_fulfillment() {
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
                 "id": "gid://shopify/Order/5630201856307",
+                "fulfillments": [],
                 "fulfillmentOrders": {"nodes": [{
                     "id": "gid://shopify/FulfillmentOrder/91", "status": "OPEN",
                     "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},

@@ -184,6 +184,13 @@ pub mod partition {
         format!("unshipped#{connection}")
     }
 
+    /// What each Shopify shipment planned (fulfillment order lines and quantities), by
+    /// `{order gid}␟{tracking number}`, recorded before its first `fulfillmentCreate` and
+    /// removed once every part is written.
+    pub fn shipment_plans(connection: &ConnectionId) -> String {
+        format!("shipment-plan#{connection}")
+    }
+
     /// A connection's inventory runs, newest first.
     pub fn runs(connection: &ConnectionId) -> String {
         format!("runs#{connection}")

@@ -9,7 +9,9 @@ use super::store_url::{StoreUrl, UrlPolicy};
 use crate::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, TenantId,
 };
-use crate::ports::{Connections, CreateOutcome, Idempotency, PortError, Ports, Secret, Vault};
+use crate::ports::{
+    Connections, CreateOutcome, Idempotency, PortError, Ports, Records, Secret, Vault,
+};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -163,6 +165,9 @@ pub struct ChannelContext {
     pub vault: Arc<dyn Vault>,
     /// Leases (token refresh: one refresher per connection).
     pub locks: Arc<dyn Idempotency>,
+    /// Records a channel keeps for itself (Shopify: what each shipment planned, so a retry
+    /// re-sends the same plan).
+    pub records: Arc<dyn Records>,
     /// For merchant-hosted stores (WooCommerce, Magento): built by
     /// [`super::store_url::store_client`], so it never reaches private addresses (outside the
     /// documented test switch) and never follows redirects.
@@ -181,6 +186,7 @@ impl ChannelContext {
             connections: ports.connections.clone(),
             vault: ports.vault.clone(),
             locks: ports.idempotency.clone(),
+            records: ports.records.clone(),
             http: super::store_url::store_client(policy, super::store_url::REQUEST_TIMEOUT),
             policy,
             public_url: public_url.trim_end_matches('/').to_owned(),

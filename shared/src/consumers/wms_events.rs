@@ -147,8 +147,8 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
     };
     let dedup = hex::encode(Sha256::digest(key.as_bytes()));
-    // Publish, then record. A crash in between lets the claim expire; the retry re-reads the
-    // fulfillment orders (finding the order fulfilled) and publishes under the same dedup id.
+    // Publish, then record. A crash in between lets the claim expire; the retry finds the
+    // tracking already on the channel and publishes under the same dedup id.
     if let Err(e) = deps
         .wms_orders
         .send(OutMessage {
@@ -159,8 +159,8 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         })
         .await
     {
-        // Tracking is on the channel already; the retry re-plans, finds it fulfilled and
-        // reports again. Release so it can.
+        // Tracking is on the channel already; the retry finds it there and reports again.
+        // Release so it can.
         let _ = deps.idempotency.release(&key).await;
         return Disposition::Retry(e.to_string());
     }
@@ -342,6 +342,7 @@ mod tests {
 
     fn fulfillment_orders(status: &str) -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {"id": "gid://shopify/Order/42",
+            "fulfillments": [],
             "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/1", "status": status,
                 "assignedLocation": {"location": {"id": "gid://shopify/Location/1"}},
                 "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1", "remainingQuantity": 0,
@@ -373,7 +374,8 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(fulfillment_orders("CLOSED"))
-            .expect(1)
+            // The order's fulfillments (none carries the number), then its fulfillment orders.
+            .expect(2)
             .mount(&server)
             .await;
         let w = world(&server, ConnectionStatus::Active).await;
@@ -434,3 +436,6 @@ mod tests {
         assert_eq!(outbox(&w).await[0]["reason"], "the order is cancelled");
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod lost_answer_tests;

@@ -1544,3 +1544,52 @@ fn error_messages_are_bounded_before_substitution() {
     let plain = json!({"error": "x"});
     assert_eq!(*bounded_error(&plain), plain);
 }
+
+/// Magento has no compare-and-set: a push sets the source's absolute quantity. A batch
+/// Magento applied but whose answer was lost (502 after the write) is retried as the same
+/// absolute quantities, so applying it twice leaves the source where one write would.
+#[tokio::test]
+async fn a_retried_source_items_batch_after_a_lost_answer_sets_the_same_absolute_quantities() {
+    use std::sync::{Arc, Mutex};
+    let server = MockServer::start().await;
+    let stock = Arc::new(Mutex::new(std::collections::BTreeMap::from([
+        ("A".to_owned(), 10i64),
+        ("B".to_owned(), 10),
+    ])));
+    let bodies = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
+    let (store, seen) = (stock.clone(), bodies.clone());
+    on("POST", "/inventory/source-items")
+        .respond_with(move |request: &Request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            let mut stock = store.lock().unwrap();
+            for i in body["sourceItems"].as_array().unwrap() {
+                stock.insert(
+                    i["sku"].as_str().unwrap().to_owned(),
+                    i["quantity"].as_i64().unwrap(),
+                );
+            }
+            let mut seen = seen.lock().unwrap();
+            seen.push(body.clone());
+            if seen.len() == 1 {
+                ResponseTemplate::new(502).set_body_string("Bad Gateway")
+            } else {
+                json_reply(200, json!([]))
+            }
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let inv = inventory(&server);
+    let items = [item("A", 7), item("B", 3)];
+    let lost = inv.push("run-1", "key-1", &items).await;
+    assert!(matches!(lost, Err(PushError::Retry(_))), "{lost:?}");
+    let results = inv.push("run-1", "key-1", &items).await.unwrap();
+    assert_eq!(results, vec![ItemResult::Set; 2]);
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies[0], bodies[1], "the retry sends the same batch");
+    assert_eq!(bodies[1], source_items(&items));
+    assert_eq!(
+        *stock.lock().unwrap(),
+        std::collections::BTreeMap::from([("A".to_owned(), 7), ("B".to_owned(), 3)])
+    );
+}

@@ -7,8 +7,9 @@ use super::install::ShopifyInstall;
 use super::oauth::ShopifyCredentials;
 use super::tokens::{ShopifyTokens, TokenError};
 use super::{
-    plan_fulfillment, FulfillmentError, ItemOutcome, PlanError, QuantitySet, ShopifyClient,
-    ShopifyVerifier, MAX_QUANTITIES_PER_CALL, ORDER_TOPICS, PRIVACY_TOPICS,
+    plan_fulfillment, FulfillmentError, ItemOutcome, OrderFulfillment, PlanError, PlanGroup,
+    QuantitySet, ShipmentPlans, ShopifyClient, ShopifyVerifier, MAX_FULFILLMENTS,
+    MAX_QUANTITIES_PER_CALL, ORDER_TOPICS, PRIVACY_TOPICS,
 };
 use crate::channels::adapter::{
     Capabilities, ChannelAdapter, Connected, HealthReport, Location, LocationKind, OAuthApp,
@@ -190,6 +191,7 @@ impl ChannelAdapter for ShopifyAdapter {
             shop,
             token,
             fulfilment_location: connection.settings.fulfilment_location.clone(),
+            plans: ShipmentPlans::new(self.context.records.clone(), &connection.id),
         }))
     }
 
@@ -280,6 +282,41 @@ struct ShopifyStore {
     shop: ShopDomain,
     token: Secret,
     fulfilment_location: Option<String>,
+    /// What each shipment planned, recorded before its first `fulfillmentCreate`.
+    plans: ShipmentPlans,
+}
+
+/// Which of a recorded plan's groups are already on the order: a group is written when a
+/// fulfillment carrying the tracking number covers one of its fulfillment orders. A
+/// fulfillment carrying the number whose fulfillment orders Shopify did not list could be any
+/// group's: then every group counts as written (never fulfil twice; at worst a multi-location
+/// shipment reports fewer fulfillments than it planned).
+fn written<'a>(
+    groups: &[PlanGroup],
+    ours: &[&'a OrderFulfillment],
+) -> Vec<Option<&'a OrderFulfillment>> {
+    let unknown = ours.iter().find(|f| f.fulfillment_orders.is_none());
+    groups
+        .iter()
+        .map(|group| {
+            unknown.copied().or_else(|| {
+                ours.iter().copied().find(|f| {
+                    f.fulfillment_orders.as_ref().is_some_and(|fos| {
+                        group
+                            .by_fulfillment_order
+                            .iter()
+                            .any(|(fo, _)| fos.contains(fo))
+                    })
+                })
+            })
+        })
+        .collect()
+}
+
+fn push_unique(ids: &mut Vec<String>, id: &str) {
+    if !ids.iter().any(|i| i == id) {
+        ids.push(id.to_owned());
+    }
 }
 
 #[async_trait]
@@ -313,10 +350,19 @@ impl StoreApi for ShopifyStore {
         })
     }
 
-    /// Reads the order's fulfillment orders, plans the shipped lines (everything when `lines`
-    /// is `None`) at the fulfilment location, then one `fulfillmentCreate` per location group.
-    /// A retry after a timeout re-reads the fulfillment orders first, so a whole-order
-    /// shipment that was in fact written ends as "already fulfilled".
+    /// Finds an earlier write first, then plans and writes only what is missing:
+    ///
+    /// 1. Reads the order's fulfillments. Fulfillments carrying this tracking number are an
+    ///    earlier write of this shipment (a retry after a lost answer).
+    /// 2. Reads the plan recorded for (order, tracking number). None, and fulfillments with the
+    ///    number exist: they are the whole earlier write — reported (their ids), nothing sent.
+    ///    None and nothing found: reads the fulfillment orders, plans the shipped lines
+    ///    (everything when `lines` is `None`) at the fulfilment location, and **records the
+    ///    plan before sending**.
+    /// 3. One `fulfillmentCreate` per location group of the plan, except groups a fulfillment
+    ///    with the number already covers. A retry therefore re-sends the same plan, never a
+    ///    new one against what remains (which, for a partial shipment, would fulfil more
+    ///    units). Once every group is written the recorded plan is removed.
     async fn write_tracking(
         &self,
         channel_order_id: &str,
@@ -324,26 +370,68 @@ impl StoreApi for ShopifyStore {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
+        let number = tracking.number.trim();
+        if number.is_empty() {
+            return Err(ShipError::Permanent("the tracking number is blank".into()));
+        }
         let client = &self.tokens.client;
-        let orders = client
-            .fulfillment_orders(&self.shop, &self.token, channel_order_id)
+        let missing = || ShipError::Permanent("the order does not exist on Shopify".into());
+        let existing = client
+            .order_fulfillments(&self.shop, &self.token, channel_order_id)
             .await?
-            .ok_or_else(|| ShipError::Permanent("the order does not exist on Shopify".into()))?;
-        let shipped: Option<Vec<(String, u32)>> =
-            lines.map(|lines| lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect());
-        let plan = plan_fulfillment(
-            &orders,
-            self.fulfilment_location.as_deref(),
-            shipped.as_deref(),
-        )
-        .map_err(|e| match e {
-            PlanError::AlreadyFulfilled => {
-                ShipError::Permanent("the order is already fulfilled on Shopify".into())
+            .ok_or_else(missing)?;
+        let ours = existing.carrying(number);
+        let recorded = self.plans.get(channel_order_id, number).await?;
+        let groups = match recorded {
+            Some(groups) => groups,
+            None if !ours.is_empty() => {
+                // Written by an earlier attempt whose answer was lost (its plan was removed
+                // once complete, or it predates recorded plans).
+                tracing::info!(
+                    order = channel_order_id,
+                    "tracking already on Shopify; reported"
+                );
+                return Ok(ours.iter().map(|f| f.id.clone()).collect());
             }
-            other => ShipError::Permanent(other.to_string()),
-        })?;
+            None => {
+                let orders = client
+                    .fulfillment_orders(&self.shop, &self.token, channel_order_id)
+                    .await?
+                    .ok_or_else(missing)?;
+                let shipped: Option<Vec<(String, u32)>> =
+                    lines.map(|lines| lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect());
+                let plan = plan_fulfillment(
+                    &orders,
+                    self.fulfilment_location.as_deref(),
+                    shipped.as_deref(),
+                )
+                .map_err(|e| match e {
+                    PlanError::AlreadyFulfilled => {
+                        ShipError::Permanent("the order is already fulfilled on Shopify".into())
+                    }
+                    other => ShipError::Permanent(other.to_string()),
+                })?;
+                self.plans
+                    .record(channel_order_id, number, &plan.groups)
+                    .await?;
+                plan.groups
+            }
+        };
+        let done = written(&groups, &ours);
+        if !existing.complete && done.iter().any(Option::is_none) {
+            // The number may be on a fulfillment we were not shown: sending could fulfil twice.
+            return Err(ShipError::Permanent(format!(
+                "the order has {MAX_FULFILLMENTS} or more fulfillments: cannot tell whether this \
+                 shipment was already written; check the order on Shopify"
+            )));
+        }
         let mut ids = Vec::new();
-        for group in &plan.groups {
+        let mut sent = 0usize;
+        for (group, found) in groups.iter().zip(done) {
+            if let Some(f) = found {
+                push_unique(&mut ids, &f.id);
+                continue;
+            }
             match client
                 .create_fulfillment(
                     &self.shop,
@@ -354,18 +442,34 @@ impl StoreApi for ShopifyStore {
                 )
                 .await
             {
-                Ok(created) => ids.push(created.id),
+                Ok(created) => {
+                    sent += 1;
+                    push_unique(&mut ids, &created.id);
+                }
                 Err(FulfillmentError::Client(e)) if ids.is_empty() => return Err(e.into()),
                 Err(FulfillmentError::Client(e)) => {
-                    // Part of the shipment is on Shopify already: retrying re-plans the rest.
+                    // Part of the shipment is on Shopify already: the retry finds it and
+                    // sends the rest of the recorded plan.
                     return Err(ShipError::Client(ClientError::Unavailable(format!(
                         "after {} fulfillment(s): {e}",
                         ids.len()
                     ))));
                 }
-                Err(other) => return Err(ShipError::Permanent(other.to_string())),
+                Err(other) => {
+                    // Refused for good: the claim ends with the reason, nothing retries this.
+                    self.plans.forget(channel_order_id, number).await;
+                    return Err(ShipError::Permanent(other.to_string()));
+                }
             }
         }
+        if sent < groups.len() {
+            tracing::info!(
+                order = channel_order_id,
+                found = groups.len() - sent,
+                "part of the shipment was already on Shopify; not sent again"
+            );
+        }
+        self.plans.forget(channel_order_id, number).await;
         Ok(ids)
     }
 }
@@ -430,5 +534,52 @@ impl InventoryChannel for ShopifyInventory {
             )),
             Err(other) => Err(PushError::Retry(other.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(fos: &[&str]) -> PlanGroup {
+        PlanGroup {
+            location_id: None,
+            by_fulfillment_order: fos
+                .iter()
+                .map(|fo| ((*fo).to_owned(), vec![(format!("{fo}-line"), 1)]))
+                .collect(),
+        }
+    }
+
+    fn fulfillment(id: &str, fos: Option<&[&str]>) -> OrderFulfillment {
+        OrderFulfillment {
+            id: id.into(),
+            status: "SUCCESS".into(),
+            tracking_numbers: vec!["1Z999".into()],
+            fulfillment_orders: fos.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_group_is_written_when_a_fulfillment_with_the_number_covers_one_of_its_orders() {
+        let groups = [group(&["fo1", "fo2"]), group(&["fo3"])];
+        let a = fulfillment("f1", Some(&["fo2"]));
+        let ids = |found: Vec<Option<&OrderFulfillment>>| -> Vec<Option<String>> {
+            found.into_iter().map(|f| f.map(|f| f.id.clone())).collect()
+        };
+        assert_eq!(ids(written(&groups, &[])), [None, None]);
+        assert_eq!(ids(written(&groups, &[&a])), [Some("f1".into()), None]);
+        let b = fulfillment("f2", Some(&["fo3"]));
+        assert_eq!(
+            ids(written(&groups, &[&a, &b])),
+            [Some("f1".into()), Some("f2".into())]
+        );
+        // Shopify did not say which fulfillment orders: it could be any group's, so none is
+        // sent again.
+        let unknown = fulfillment("f3", None);
+        assert_eq!(
+            ids(written(&groups, &[&unknown])),
+            [Some("f3".into()), Some("f3".into())]
+        );
     }
 }

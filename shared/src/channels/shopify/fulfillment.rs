@@ -9,11 +9,11 @@
 //!    tracking number.
 //!
 //! Retrying: `fulfillmentCreate` carries no idempotency key here, so a request that failed in
-//! transit may still have been applied. Before retrying, read the fulfillment orders again and
-//! plan again: applied quantities show up as lower `remainingQuantity`, and a fully applied
-//! shipment plans to [`PlanError::AlreadyFulfilled`]. That is exact for whole-order shipments;
-//! for partial shipments the caller must remember which shipments it already wrote (a re-plan
-//! cannot tell "my earlier attempt" from "more of the same SKU still open").
+//! transit may still have been applied. Re-planning cannot tell "my earlier attempt" from "more
+//! of the same SKU still open", so a retry never re-plans: [`ShopifyClient::order_fulfillments`]
+//! finds fulfillments already carrying the tracking number, and the caller re-sends only the
+//! part of its *recorded* plan they do not cover (see `plans.rs` and the adapter's
+//! `write_tracking`).
 //!
 //! Facts: `/work/shopify-graphql-notes.md` §3 and reference §1.4 (API 2026-10).
 
@@ -399,6 +399,139 @@ impl ShopifyClient {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The order's fulfillments (what earlier writes left)
+// ---------------------------------------------------------------------------------------------
+
+/// One fulfillment already on the order, as far as finding an earlier write needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFulfillment {
+    /// `gid://shopify/Fulfillment/N`.
+    pub id: String,
+    /// `FulfillmentStatus` as sent (`SUCCESS`, `CANCELLED`…), kept as text.
+    pub status: String,
+    /// Its tracking numbers, trimmed, blanks left out.
+    pub tracking_numbers: Vec<String>,
+    /// The fulfillment orders it fulfilled (first 5). `None` when Shopify did not list them.
+    pub fulfillment_orders: Option<Vec<String>>,
+}
+
+/// An order's fulfillments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFulfillments {
+    pub fulfillments: Vec<OrderFulfillment>,
+    /// `false` when Shopify returned as many as were asked for ([`MAX_FULFILLMENTS`]): there
+    /// may be more, so "not found" proves nothing.
+    pub complete: bool,
+}
+
+impl OrderFulfillments {
+    /// The fulfillments carrying tracking number `number` (compared trimmed, exactly).
+    pub fn carrying(&self, number: &str) -> Vec<&OrderFulfillment> {
+        let number = number.trim();
+        self.fulfillments
+            .iter()
+            .filter(|f| f.tracking_numbers.iter().any(|n| n == number))
+            .collect()
+    }
+}
+
+/// How many fulfillments are read. `Order.fulfillments` is a plain list (no cursor); real
+/// orders have a handful (one per parcel).
+pub const MAX_FULFILLMENTS: usize = 50;
+
+/// The order's fulfillments with their tracking numbers and fulfillment orders. Cost ≈ 1 + 50
+/// × (1 + 1 + 2 + 5) = 451, under the 1,000-point cap [S]. `Order.fulfillments(first:)` and
+/// `Fulfillment.trackingInfo(first:)` are lists, `Fulfillment.fulfillmentOrders` a connection
+/// (Admin API `Fulfillment` object, checked in the 2024-10 and 2025-10 docs [C]; unchanged in
+/// 2026-10 as far as known [U]). A cancelled fulfillment carrying the number still counts as
+/// the earlier write: the merchant undid it, and writing it again would undo that.
+const ORDER_FULFILLMENTS_QUERY: &str = "query ChannelSyncOrderFulfillments($id: ID!) { order(id: $id) { id fulfillments(first: 50) { id status trackingInfo(first: 10) { number } fulfillmentOrders(first: 5) { nodes { id } } } } }";
+
+#[derive(Deserialize)]
+struct RawOrderWithFulfillments {
+    fulfillments: Option<Vec<RawOrderFulfillment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOrderFulfillment {
+    id: Option<String>,
+    status: Option<String>,
+    tracking_info: Option<Vec<RawTrackingInfo>>,
+    fulfillment_orders: Option<RawConnection<RawId>>,
+}
+
+#[derive(Deserialize)]
+struct RawTrackingInfo {
+    number: Option<String>,
+}
+
+impl ShopifyClient {
+    /// The fulfillments of `order_id` (a numeric REST id or an order gid). `None` when the order
+    /// does not exist or this app cannot see it. An `order_id` that is neither form is refused
+    /// before any request (`BadResponse`), as for [`ShopifyClient::fulfillment_orders`].
+    pub async fn order_fulfillments(
+        &self,
+        shop: &ShopDomain,
+        token: &Secret,
+        order_id: &str,
+    ) -> Result<Option<OrderFulfillments>, ClientError> {
+        let gid = order_gid(order_id).ok_or_else(|| {
+            let shown: String = order_id.chars().take(40).collect();
+            bad(format!(
+                "not a Shopify order id: {shown:?} (nothing was sent)"
+            ))
+        })?;
+        let data = self
+            .graphql(shop, token, ORDER_FULFILLMENTS_QUERY, json!({ "id": gid }))
+            .await?;
+        let order = match data.get("order") {
+            None => return Err(bad("order is missing from the response")),
+            Some(Value::Null) => return Ok(None),
+            Some(order) => order,
+        };
+        let order: RawOrderWithFulfillments =
+            serde_json::from_value(order.clone()).map_err(|e| bad(format!("order: {e}")))?;
+        let raw = order
+            .fulfillments
+            .ok_or_else(|| bad("order.fulfillments is missing"))?;
+        let complete = raw.len() < MAX_FULFILLMENTS;
+        let mut fulfillments = Vec::with_capacity(raw.len());
+        for f in raw {
+            let id =
+                f.id.filter(|id| !id.is_empty())
+                    .ok_or_else(|| bad("a fulfillment has no id"))?;
+            let tracking = f
+                .tracking_info
+                .ok_or_else(|| bad(format!("{id}: trackingInfo is missing")))?;
+            let tracking_numbers = tracking
+                .into_iter()
+                .filter_map(|t| t.number)
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            let fulfillment_orders = f.fulfillment_orders.and_then(|c| c.nodes).map(|nodes| {
+                nodes
+                    .into_iter()
+                    .filter_map(|n| n.id)
+                    .filter(|id| !id.is_empty())
+                    .collect()
+            });
+            fulfillments.push(OrderFulfillment {
+                id,
+                status: f.status.unwrap_or_default(),
+                tracking_numbers,
+                fulfillment_orders,
+            });
+        }
+        Ok(Some(OrderFulfillments {
+            fulfillments,
+            complete,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Planning
 // ---------------------------------------------------------------------------------------------
 
@@ -416,7 +549,7 @@ pub struct FulfillmentPlan {
 
 /// The lines of one location: `(fulfillment order id, [(fulfillment order line id, quantity)])`,
 /// the argument of [`ShopifyClient::create_fulfillment`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct PlanGroup {
     /// `None` when Shopify did not show the location; such a fulfillment order gets a group of
     /// its own (it cannot be proven to share a location with anything).
@@ -1769,6 +1902,108 @@ mod tests {
             matches!(&err, ClientError::BadResponse(m) if m.contains("did not advance")),
             "{err:?}"
         );
+    }
+
+    // ---- client: the order's fulfillments ------------------------------------------------
+
+    #[tokio::test]
+    async fn order_fulfillments_sends_the_exact_query_and_finds_a_tracking_number() {
+        let server = MockServer::start().await;
+        expect_call(
+            &server,
+            ORDER_FULFILLMENTS_QUERY,
+            json!({ "id": gid_order() }),
+            ok(json!({ "data": { "order": { "id": gid_order(), "fulfillments": [
+                { "id": "gid://shopify/Fulfillment/1", "status": "SUCCESS",
+                  "trackingInfo": [{ "number": " 1Z999 " }, { "number": null }, { "number": "" }],
+                  "fulfillmentOrders": { "nodes": [{ "id": "gid://shopify/FulfillmentOrder/9" }] } },
+                { "id": "gid://shopify/Fulfillment/2", "status": "CANCELLED",
+                  "trackingInfo": [{ "number": "JD0001" }] }
+            ]}}})),
+            1,
+        )
+        .await;
+        let found = client(&server)
+            .order_fulfillments(&shop(), &token(), "5678901234")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.complete);
+        assert_eq!(
+            found.fulfillments[0],
+            OrderFulfillment {
+                id: "gid://shopify/Fulfillment/1".into(),
+                status: "SUCCESS".into(),
+                tracking_numbers: vec!["1Z999".into()],
+                fulfillment_orders: Some(vec!["gid://shopify/FulfillmentOrder/9".into()]),
+            }
+        );
+        // Not listed: unknown, not "none".
+        assert_eq!(found.fulfillments[1].fulfillment_orders, None);
+        let ours: Vec<&str> = found
+            .carrying("1Z999")
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
+        assert_eq!(ours, ["gid://shopify/Fulfillment/1"]);
+        assert!(found.carrying("1Z99").is_empty(), "exact numbers only");
+    }
+
+    #[tokio::test]
+    async fn order_fulfillments_unknown_order_full_list_and_odd_answers() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"variables": {"id": "gid://shopify/Order/404"}}),
+            ))
+            .respond_with(ok(json!({ "data": { "order": null } })))
+            .mount(&server)
+            .await;
+        let many: Vec<Value> = (0..MAX_FULFILLMENTS)
+            .map(|n| json!({ "id": format!("gid://shopify/Fulfillment/{n}"), "trackingInfo": [] }))
+            .collect();
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"variables": {"id": "gid://shopify/Order/50"}}),
+            ))
+            .respond_with(ok(json!({ "data": { "order": { "fulfillments": many } } })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_partial_json(
+                json!({"variables": {"id": "gid://shopify/Order/7"}}),
+            ))
+            .respond_with(ok(
+                json!({ "data": { "order": { "id": "gid://shopify/Order/7" } } }),
+            ))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        assert_eq!(
+            c.order_fulfillments(&shop(), &token(), "404")
+                .await
+                .unwrap(),
+            None
+        );
+        let full = c
+            .order_fulfillments(&shop(), &token(), "50")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!full.complete, "a full list may hide more");
+        let err = c
+            .order_fulfillments(&shop(), &token(), "7")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::BadResponse(m) if m.contains("fulfillments is missing")),
+            "{err:?}"
+        );
+        let err = c
+            .order_fulfillments(&shop(), &token(), "x/1")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::BadResponse(_)), "{err:?}");
     }
 
     #[tokio::test]

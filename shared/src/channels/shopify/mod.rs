@@ -12,6 +12,7 @@ pub mod oauth;
 mod order;
 mod orders_poll;
 mod payment;
+mod plans;
 mod products;
 mod subscriptions;
 pub mod tokens;
@@ -21,13 +22,15 @@ pub use adapter::{adapter, ShopifyAdapter};
 pub use client::{ShopInfo, ShopifyClient, DEFAULT_BACKOFF_BASE, MAX_ATTEMPTS, MAX_THROTTLE_WAIT};
 pub use fulfillment::{
     order_gid, plan_fulfillment, FoLine, FoStatus, FulfillmentCreated, FulfillmentError,
-    FulfillmentOrder, FulfillmentPlan, PlanError, PlanGroup, Tracking, UserError,
+    FulfillmentOrder, FulfillmentPlan, OrderFulfillment, OrderFulfillments, PlanError, PlanGroup,
+    Tracking, UserError, MAX_FULFILLMENTS,
 };
 pub use inventory::{ItemOutcome, QuantitySet, CODE_NOT_APPLIED, MAX_QUANTITIES_PER_CALL};
 pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
 pub use order::interpret;
 pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
+pub use plans::ShipmentPlans;
 pub use products::{ProductStatus, Variant};
 pub use subscriptions::{EnsureReport, Subscription, ORDER_TOPICS};
 pub use webhook::{sign, ShopifyVerifier};

@@ -1737,3 +1737,57 @@ async fn unrelated_notes_with_the_number_do_not_count_as_ours() {
         .unwrap();
     assert_eq!(ids, vec!["50".to_owned()]);
 }
+
+/// WooCommerce has no compare-and-set: a push sets absolute quantities. A batch WooCommerce
+/// applied but whose answer was lost (502 after the write) is retried as the same absolute
+/// quantities, so applying it twice leaves the stock where one write would (a relative change
+/// would move it twice).
+#[tokio::test]
+async fn a_retried_stock_batch_after_a_lost_answer_sets_the_same_absolute_quantities() {
+    use std::sync::{Arc, Mutex};
+    let server = MockServer::start().await;
+    let stock = Arc::new(Mutex::new(std::collections::BTreeMap::from([
+        (5u64, 10i64),
+        (6, 10),
+    ])));
+    let bodies = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let (store, seen) = (stock.clone(), bodies.clone());
+    Mock::given(method("POST"))
+        .and(path("/wp-json/wc/v3/products/batch"))
+        .respond_with(move |request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let mut stock = store.lock().unwrap();
+            for u in body["update"].as_array().unwrap() {
+                stock.insert(
+                    u["id"].as_u64().unwrap(),
+                    u["stock_quantity"].as_i64().unwrap(),
+                );
+            }
+            let mut seen = seen.lock().unwrap();
+            seen.push(body.clone());
+            if seen.len() == 1 {
+                ResponseTemplate::new(502).set_body_string("Bad Gateway")
+            } else {
+                batch_echo(request)
+            }
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let inventory = WooInventory::new(client(), creds(&server)).unwrap();
+    let items = [push_item("product:5", 7), push_item("product:6", 3)];
+    let lost = inventory.push("run-1", "key-1", &items).await;
+    assert!(matches!(lost, Err(PushError::Retry(_))), "{lost:?}");
+    let results = inventory.push("run-1", "key-1", &items).await.unwrap();
+    assert_eq!(results, vec![ItemResult::Set; 2]);
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies[0], bodies[1], "the retry sends the same batch");
+    assert_eq!(
+        bodies[1],
+        json!({"update": [{"id": 5, "stock_quantity": 7}, {"id": 6, "stock_quantity": 3}]})
+    );
+    assert_eq!(
+        *stock.lock().unwrap(),
+        std::collections::BTreeMap::from([(5, 7), (6, 3)])
+    );
+}
