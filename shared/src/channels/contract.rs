@@ -718,14 +718,6 @@ fn inconsistent_declarations_are_reported() {
 /// Cases a channel fails today. The case stays, with its full assertions, ignored with the
 /// reason; `cargo test -- --ignored` runs them.
 macro_rules! known_failure {
-    (shopify, tracking_retry_after_lost_answer_partial, $($test:tt)*) => {
-        #[ignore = "issue 23: the retry re-plans the partial shipment against fulfillment orders whose remaining quantities already exclude the lost write, finds the same SKU still open and sends a second fulfillmentCreate (nothing records which shipments were written)"]
-        $($test)*
-    };
-    (shopify, tracking_retry_after_lost_answer_whole_order, $($test:tt)*) => {
-        #[ignore = "not filed yet: the retry finds every fulfillment order closed and answers ShipError::Permanent(\"the order is already fulfilled on Shopify\") instead of the earlier fulfillment's id, so the tracking export reports tracking.failed for tracking that is on Shopify"]
-        $($test)*
-    };
     (magento, orders_page_walk, $($test:tt)*) => {
         #[ignore = "not filed yet: each page after the first asks again for updated_at >= the previous page's last updated_at, so the last order(s) of every full page are read a second time (magento/store.rs calls it harmless downstream; the contract says once)"]
         $($test)*

@@ -24,6 +24,7 @@ const VARIANTS: &str = "ChannelSyncVariants";
 const SET_AVAILABLE: &str = "ChannelSyncSetAvailable";
 const FULFILLMENT_ORDERS: &str = "ChannelSyncFulfillmentOrders";
 const FULFILLMENT_CREATE: &str = "ChannelSyncFulfillmentCreate";
+const ORDER_FULFILLMENTS: &str = "ChannelSyncOrderFulfillments";
 
 /// The operation name of a GraphQL request body (`query Name(…) { … }`).
 fn operation(body: &[u8]) -> Option<String> {
@@ -140,7 +141,8 @@ fn fo_line(index: usize) -> String {
 struct Fulfilments {
     /// Per line of [`ORDERED`]: units not fulfilled yet.
     remaining: Vec<u32>,
-    created: Vec<String>,
+    /// The fulfillments written: (id, tracking number).
+    created: Vec<(String, String)>,
 }
 
 impl Fulfilments {
@@ -166,6 +168,22 @@ impl Fulfilments {
         }}))
     }
 
+    /// The order's fulfillments with their tracking numbers (what a retry reads first).
+    fn fulfillments(&self) -> ResponseTemplate {
+        let fulfillments: Vec<Value> = self
+            .created
+            .iter()
+            .map(|(id, number)| {
+                json!({"id": id, "status": "SUCCESS", "trackingInfo": [{"number": number}],
+                    "fulfillmentOrders": {"nodes": [{"id": FULFILLMENT_ORDER}]}})
+            })
+            .collect();
+        ok(json!({ "order": {
+            "id": format!("gid://shopify/Order/{ORDER_ID}"),
+            "fulfillments": fulfillments,
+        }}))
+    }
+
     /// Applies a `fulfillmentCreate`; the first answer is lost.
     fn create(&mut self, request: &Request) -> ResponseTemplate {
         let vars = variables(&request.body);
@@ -185,7 +203,11 @@ impl Fulfilments {
             }
         }
         let id = format!("gid://shopify/Fulfillment/{}", 501 + self.created.len());
-        self.created.push(id.clone());
+        let number = vars["fulfillment"]["trackingInfo"]["number"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        self.created.push((id.clone(), number));
         if self.created.len() == 1 {
             return ResponseTemplate::new(503);
         }
@@ -293,6 +315,16 @@ impl FakeStore for ShopifyFake {
             Some(json!({ "id": format!("gid://shopify/Order/{ORDER_ID}"), "after": null })),
         )
         .respond_with(move |_: &Request| read.lock().unwrap().fulfillment_orders())
+        .expect(1..=2)
+        .mount(server)
+        .await;
+        // Every attempt first looks for a fulfillment already carrying its tracking number.
+        let written = state.clone();
+        call(
+            ORDER_FULFILLMENTS,
+            Some(json!({ "id": format!("gid://shopify/Order/{ORDER_ID}") })),
+        )
+        .respond_with(move |_: &Request| written.lock().unwrap().fulfillments())
         .expect(2)
         .mount(server)
         .await;
