@@ -12,7 +12,7 @@ use shared::channels::context::{AppCredentials, ChannelApps, ChannelContext};
 use shared::channels::registry::Registry;
 use shared::channels::shopify::{self, sign, ShopifyVerifier};
 use shared::channels::store_url::UrlPolicy;
-use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+use shared::domain::{Channel, Connection};
 use shared::embedded::EmbeddedStore;
 use shared::ports::{Connections, Idempotency, Secret};
 use shared::webhooks::{accept, authenticate, IntakeDeps};
@@ -66,19 +66,8 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    let now = chrono::Utc::now();
-    rt.block_on(store.create(&Connection {
-        id: ConnectionId::parse("c_bench").unwrap(),
-        tenant: TenantId::parse("dev").unwrap(),
-        channel: Channel::Shopify,
-        shop: SHOP.into(),
-        display_name: None,
-        status: ConnectionStatus::Active,
-        settings: Default::default(),
-        created_at: now,
-        updated_at: now,
-    }))
-    .unwrap();
+    rt.block_on(store.create(&Connection::fixture("c_bench", Channel::Shopify, SHOP)))
+        .unwrap();
     rt.block_on(store.claim("delivery#seen", Duration::from_secs(30)))
         .unwrap();
     rt.block_on(store.complete("delivery#seen", &serde_json::json!({}), None))

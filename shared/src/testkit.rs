@@ -6,7 +6,7 @@ use crate::channels::context::{AppCredentials, ChannelApps, ChannelContext};
 use crate::channels::registry::Registry;
 use crate::channels::shopify::oauth::ShopifyCredentials;
 use crate::channels::store_url::UrlPolicy;
-use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+use crate::domain::{Channel, Connection, ConnectionId, ConnectionStatus};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::Secret;
 use std::path::Path;
@@ -57,15 +57,10 @@ pub(crate) fn connection(
 ) -> Connection {
     let created = "2026-11-27T09:00:00Z".parse().unwrap();
     Connection {
-        id: ConnectionId::parse(id).unwrap(),
-        tenant: TenantId::parse("dev").unwrap(),
-        channel,
-        shop: shop.into(),
-        display_name: None,
         status,
-        settings: Default::default(),
         created_at: created,
         updated_at: created,
+        ..Connection::fixture(id, channel, shop)
     }
 }
 

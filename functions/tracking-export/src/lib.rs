@@ -42,7 +42,7 @@ mod tests {
     use super::*;
     use shared::channels::context::{AppCredentials, ChannelApps};
     use shared::channels::registry::Registry;
-    use shared::domain::{Channel, Connection, ConnectionId, ConnectionStatus, TenantId};
+    use shared::domain::{Channel, Connection, ConnectionStatus, TenantId};
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
     use shared::ports::{Connections, Queue};
 
@@ -53,18 +53,14 @@ mod tests {
     async fn sample_batch() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let now = chrono::Utc::now();
         store
             .create(&Connection {
-                id: ConnectionId::parse("c_demo0000000000000001").unwrap(),
-                tenant: TenantId::parse("dev").unwrap(),
-                channel: Channel::Shopify,
-                shop: "demo-shop.myshopify.com".into(),
-                display_name: None,
                 status: ConnectionStatus::Disconnected,
-                settings: Default::default(),
-                created_at: now,
-                updated_at: now,
+                ..Connection::fixture(
+                    "c_demo0000000000000001",
+                    Channel::Shopify,
+                    "demo-shop.myshopify.com",
+                )
             })
             .await
             .unwrap();

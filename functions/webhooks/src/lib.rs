@@ -38,7 +38,7 @@ mod tests {
     }
     use shared::channels::registry::Registry;
     use shared::channels::store_url::UrlPolicy;
-    use shared::domain::{Connection, ConnectionId, ConnectionStatus, TenantId};
+    use shared::domain::Connection;
     use shared::embedded::EmbeddedStore;
     use shared::ports::{Connections, Queue};
     use std::time::Duration;
@@ -55,19 +55,12 @@ mod tests {
 
     async fn setup(dir: &std::path::Path) -> (Arc<IntakeDeps>, shared::embedded::EmbeddedQueue) {
         let store = EmbeddedStore::open(dir).unwrap();
-        let now = chrono::Utc::now();
         store
-            .create(&Connection {
-                id: ConnectionId::parse("c_demo").unwrap(),
-                tenant: TenantId::parse("dev").unwrap(),
-                channel: Channel::Shopify,
-                shop: "demo-shop.myshopify.com".into(),
-                display_name: None,
-                status: ConnectionStatus::Active,
-                settings: Default::default(),
-                created_at: now,
-                updated_at: now,
-            })
+            .create(&Connection::fixture(
+                "c_demo",
+                Channel::Shopify,
+                "demo-shop.myshopify.com",
+            ))
             .await
             .unwrap();
         let queue = store.queue("channel-events", None, 5);
@@ -140,18 +133,11 @@ mod tests {
         use shared::ports::Vault;
         let dir = tempfile::tempdir().unwrap();
         let (deps, queue) = setup(dir.path()).await;
-        let now = chrono::Utc::now();
-        let woo = Connection {
-            id: ConnectionId::parse("c_demo0000000000000woo").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Woocommerce,
-            shop: "shop.example.com".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
+        let woo = Connection::fixture(
+            "c_demo0000000000000woo",
+            Channel::Woocommerce,
+            "shop.example.com",
+        );
         deps.connections.create(&woo).await.unwrap();
         let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
         let creds = WooCredentials {

@@ -136,6 +136,24 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// An active connection of tenant `dev` with default settings, created now: the one
+    /// builder tests, sample events and benchmarks share. Panics on an id or tenant that does
+    /// not parse, so it is for fixed fixture values only.
+    pub fn fixture(id: &str, channel: Channel, shop: &str) -> Self {
+        let now = Utc::now();
+        Connection {
+            id: ConnectionId::parse(id).expect("a fixture connection id"),
+            tenant: TenantId::parse("dev").expect("the dev tenant"),
+            channel,
+            shop: shop.to_owned(),
+            display_name: None,
+            status: ConnectionStatus::Active,
+            settings: ConnectionSettings::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The vault name of this connection's credentials.
     pub fn credentials_name(&self) -> String {
         format!("connections/{}", self.id)

@@ -149,7 +149,7 @@ fn still_valid(creds: &ShopifyCredentials) -> Option<Secret> {
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
-    use crate::domain::{Channel, ConnectionId, TenantId};
+    use crate::domain::Channel;
     use crate::embedded::{EmbeddedStore, EmbeddedVault};
     use crate::ports::{Connections, Vault};
     use serde_json::json;
@@ -164,17 +164,7 @@ mod tests {
         let store = EmbeddedStore::open(dir).unwrap();
         let vault = Arc::new(EmbeddedVault::open(dir).unwrap());
         let now = Utc::now();
-        let connection = Connection {
-            id: ConnectionId::parse("c_tok").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Shopify,
-            shop: "demo.myshopify.com".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
+        let connection = Connection::fixture("c_tok", Channel::Shopify, "demo.myshopify.com");
         store.create(&connection).await.unwrap();
         let creds = ShopifyCredentials {
             access_token: "shpat_fake_old".into(),

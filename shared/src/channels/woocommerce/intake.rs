@@ -129,23 +129,12 @@ impl WebhookVerifier for WooVerifier {
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
-    use crate::domain::{ConnectionStatus, TenantId};
+
     use crate::embedded::EmbeddedVault;
     use http::HeaderValue;
 
     fn connection() -> Connection {
-        let now = chrono::Utc::now();
-        Connection {
-            id: ConnectionId::parse("c_woo_intake").unwrap(),
-            tenant: TenantId::parse("dev").unwrap(),
-            channel: Channel::Woocommerce,
-            shop: "shop.example".into(),
-            display_name: None,
-            status: ConnectionStatus::Active,
-            settings: Default::default(),
-            created_at: now,
-            updated_at: now,
-        }
+        Connection::fixture("c_woo_intake", Channel::Woocommerce, "shop.example")
     }
 
     fn creds(secret: &str) -> WooCredentials {
