@@ -1042,6 +1042,22 @@ async fn tenants_are_isolated() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // Issue 15, item 5: a shipment naming dev's connection is refused whichever tenant it
+    // claims to be, so it can never burn dev's (connection, order, tracking number) claim.
+    for tenant in ["dev", "acme"] {
+        let shipment = json!({"type": "shipment.dispatched", "tenant": tenant, "connection": id,
+            "channel_order_id": "5630201856307", "carrier": "UPS", "tracking_number": "1Z999"});
+        let forged = client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(acme)
+            .json(&shipment)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "shipment as {tenant}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(outbox(&client, &runner, acme).await.is_empty());
     stop(runner);
 }
 
