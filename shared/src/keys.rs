@@ -26,6 +26,7 @@
 //! | `reserved#{tenant}` | `{order key}␟{SKU}` | units of imported orders the WMS has not applied |
 //! | `skumap#{connection}` | SKU | channel item per SKU (generation-stamped) |
 //! | `pushed#{connection}`, `dirty#{connection}` | SKU | our model of the channel's quantity; Live marks |
+//! | `imported#{connection}` | order key | an import's inventory records applied (removed once the order key is complete) |
 //! | `unshipped#{connection}` | channel order id | imported, unshipped units (channels that deduct at shipment) |
 //! | `runs#{connection}`, `run-index`, `run-failures#{run}` | … | inventory runs and their failures |
 //!
@@ -188,6 +189,12 @@ pub mod partition {
     /// SKUs changed since the last Live push.
     pub fn dirty(connection: &ConnectionId) -> String {
         format!("dirty#{connection}")
+    }
+
+    /// Imports whose inventory records (reservation, lowered model) are applied, by order
+    /// key, until the order key's record is complete: a retried import applies them once.
+    pub fn imported(connection: &ConnectionId) -> String {
+        format!("imported#{connection}")
     }
 
     /// Our model of the channel's quantity per SKU.

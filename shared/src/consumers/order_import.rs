@@ -128,7 +128,13 @@ async fn record_inventory(
                 unshipped::imported(records, &event.connection, id, &lines).await?;
             }
             deps.inventory
-                .order_imported(&event.tenant, &event.connection, key, &lines)
+                .order_imported(
+                    &event.tenant,
+                    &event.connection,
+                    key,
+                    &lines,
+                    order.channel_updated_at,
+                )
                 .await
         }
         WmsOutbound::OrderCancelled(c) => {
@@ -321,6 +327,12 @@ async fn decide_and_publish(
     if let Err(e) = deps.idempotency.complete(key, &record, None).await {
         // Published already: the retry re-publishes with the same dedup id.
         return Disposition::Retry(e.to_string());
+    }
+    if kind == "order.imported" {
+        // No redelivery can import it again: the import's inventory marker has done its work.
+        if let Err(e) = deps.inventory.import_recorded(&event.connection, key).await {
+            tracing::warn!(error = %e, "could not remove the import's inventory marker");
+        }
     }
     tracing::info!(order = %order_number, message = kind, "order sent to the WMS");
     Disposition::Done(kind.into())
@@ -524,6 +536,144 @@ mod tests {
         );
         assert_eq!(messages[1]["channel_updated_at"], "2026-11-27T09:05:00Z");
         assert_eq!(messages[2]["channel_order_id"], "1");
+    }
+
+    /// A queue whose first `fail` sends fail (an outage between record and publish).
+    struct Flaky {
+        inner: EmbeddedQueue,
+        fail: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Queue for Flaky {
+        async fn send(&self, message: OutMessage) -> crate::ports::PortResult<()> {
+            use std::sync::atomic::Ordering;
+            if self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(crate::ports::PortError::Unavailable("outage".into()));
+            }
+            self.inner.send(message).await
+        }
+        async fn receive(
+            &self,
+            max: u32,
+            visibility: Duration,
+        ) -> crate::ports::PortResult<Vec<crate::ports::Received>> {
+            self.inner.receive(max, visibility).await
+        }
+        async fn ack(&self, receipt: &str) -> crate::ports::PortResult<()> {
+            self.inner.ack(receipt).await
+        }
+    }
+
+    /// An idempotency store whose first `complete` of an order key fails (published, then the
+    /// worker died before recording it).
+    struct FailFirstComplete {
+        inner: EmbeddedStore,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Idempotency for FailFirstComplete {
+        async fn claim(&self, key: &str, lease: Duration) -> crate::ports::PortResult<Claim> {
+            self.inner.claim(key, lease).await
+        }
+        async fn complete(
+            &self,
+            key: &str,
+            record: &Value,
+            retain: Option<Duration>,
+        ) -> crate::ports::PortResult<()> {
+            if key.starts_with("order#")
+                && self.fail.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(crate::ports::PortError::Unavailable("died".into()));
+            }
+            self.inner.complete(key, record, retain).await
+        }
+        async fn release(&self, key: &str) -> crate::ports::PortResult<()> {
+            self.inner.release(key).await
+        }
+        async fn record(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
+            self.inner.record(key).await
+        }
+    }
+
+    /// Issue 15, item 3: the same order event handled twice, with a failure between the
+    /// inventory record and `complete` (first the publish fails, then — published — the
+    /// record of the order key fails): the model of the channel's quantity is lowered once,
+    /// and a reservation the WMS released in between is not taken again.
+    #[tokio::test]
+    async fn a_retried_import_lowers_the_channel_model_and_reserves_once() {
+        use crate::ports::Records;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let outbox = store.queue("wms-orders", None, 5);
+        let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
+        let deps = Arc::new(ImportDeps {
+            connections: Arc::new(store.clone()),
+            channels: crate::testkit::test_registry(&store, vault.clone(), None),
+            vault,
+            idempotency: Arc::new(FailFirstComplete {
+                inner: store.clone(),
+                fail: true.into(),
+            }),
+            wms_orders: Arc::new(Flaky {
+                inner: outbox.clone(),
+                fail: 1.into(),
+            }),
+            dead_letter: Arc::new(store.queue("dlq", None, 5)),
+            inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
+        });
+        let connection = ConnectionId::parse("c_1").unwrap();
+        let tenant = TenantId::parse("dev").unwrap();
+        let pushed = keys::partition::pushed(&connection);
+        let model = json!({"quantity": 10, "at": "2026-11-27T08:00:00Z"});
+        store.put(&pushed, "TS-001", 1, &model).await.unwrap();
+        let quantity = || async {
+            store.fetch(&pushed, "TS-001").await.unwrap().unwrap().value["quantity"]
+                .as_i64()
+                .unwrap()
+        };
+        let create = event("orders/create", 7, "2026-11-27T09:00:00Z", false);
+
+        // 1. Recorded, then the publish fails.
+        assert!(matches!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Retry(_)
+        ));
+        assert_eq!(quantity().await, 9);
+        // 2. The redelivery publishes, then dies before recording the order key.
+        assert!(matches!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Retry(_)
+        ));
+        assert_eq!(quantity().await, 9, "lowered once, not twice");
+        // The WMS received the order and applied it: its reservation is released.
+        let key = keys::order(crate::domain::Channel::Shopify, "demo.myshopify.com", "7");
+        crate::inventory::stock::release(&store, &tenant, &key)
+            .await
+            .unwrap();
+        // 3. The next redelivery completes; nothing is lowered or reserved again.
+        assert_eq!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(quantity().await, 9, "lowered once, not three times");
+        let marker = store.fetch(&keys::partition::imported(&connection), &key);
+        assert!(marker.await.unwrap().is_none(), "removed once complete");
+        let reserved = crate::inventory::stock::reserved(&store, &tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            reserved.get(&crate::domain::Sku::parse("TS-001").unwrap()),
+            None
+        );
+        let messages = outbox.read_after(&tenant, 0, 10).await.unwrap();
+        assert_eq!(messages.len(), 1, "published once (dedup id)");
     }
 
     #[tokio::test]
