@@ -663,8 +663,9 @@ mod tests {
             Disposition::Done("order.imported".into())
         );
         assert_eq!(quantity().await, 9, "lowered once, not three times");
-        let marker = store.fetch(&keys::partition::imported(&connection), &key);
-        assert!(marker.await.unwrap().is_none(), "removed once complete");
+        let markers = keys::partition::imported(&connection);
+        let marker = store.fetch(&markers, &key).await.unwrap();
+        assert!(marker.is_none(), "removed once complete");
         let reserved = crate::inventory::stock::reserved(&store, &tenant)
             .await
             .unwrap();
