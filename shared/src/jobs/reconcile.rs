@@ -758,6 +758,81 @@ mod tests {
         assert_eq!(messages[0]["hold_reasons"], json!([]));
     }
 
+    /// Issue 15, item 2: a hostile store answering an oversized orders page gets a clear error
+    /// for its connection, read no further than the cap; the next connection is still polled.
+    #[tokio::test]
+    async fn an_oversized_answer_fails_its_connection_and_the_next_is_still_polled() {
+        let shopify = MockServer::start().await;
+        let hostile = MockServer::start().await;
+        let huge = format!("[{}0]", "0,".repeat(5 * 1024 * 1024 / 2));
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(huge, "application/json")
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&hostile)
+            .await;
+        let fine = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("status", "any"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([{"id": 5, "number": "5", "status": "processing",
+                        "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T09:00:00",
+                        "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+                        "line_items": [{"id": 50, "sku": "TS-001", "quantity": 1, "name": "Tee"}]}]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&fine)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("status", "trash"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&fine)
+            .await;
+        let w = world(&shopify).await;
+        // The Shopify connection of the world is not part of this test.
+        let mut shop = w.connection.clone();
+        shop.status = ConnectionStatus::Disconnected;
+        w.deps.connections.update(&shop).await.unwrap();
+        // Ids in the order `list_all` returns them: the hostile store first.
+        for (id, host, server) in [
+            ("c_a_hostile", "hostile.example", &hostile),
+            ("c_b_fine", "fine.example", &fine),
+        ] {
+            crate::testkit::woo_connection(
+                &w.deps.channels,
+                &w.connection,
+                id,
+                host,
+                server.uri(),
+                "whfake",
+            )
+            .await;
+        }
+        let results = reconcile_all(&w.deps).await.unwrap();
+        let result = |id: &str| {
+            results
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, r)| r)
+                .unwrap_or_else(|| panic!("{id} was not polled"))
+        };
+        match result("c_a_hostile") {
+            Err(e) => assert!(e.to_string().contains("larger than"), "a clear error: {e}"),
+            Ok(run) => panic!("the oversized answer was accepted: {}", run.outcome),
+        }
+        let run = result("c_b_fine").as_ref().unwrap();
+        assert_eq!((run.found, run.enqueued), (1, 1));
+    }
+
     /// WooCommerce lists orders by id, not by change: a run stopped by its page limit must not
     /// move the watermark past orders on pages it did not read.
     #[tokio::test]
