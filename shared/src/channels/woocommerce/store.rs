@@ -212,7 +212,8 @@ fn shipped_record(order: &Value) -> ShippedRecord {
             for (sku, quantity) in skus {
                 let sku = sku.trim();
                 if let (false, Some(q)) = (sku.is_empty(), quantity.as_u64()) {
-                    *entry.entry(sku.to_owned()).or_default() += q;
+                    let n = entry.entry(sku.to_owned()).or_default();
+                    *n = n.saturating_add(q);
                 }
             }
         }
@@ -243,7 +244,8 @@ fn covers_every_line(order: &Value, record: &ShippedRecord) -> bool {
     let mut shipped: HashMap<&str, u64> = HashMap::new();
     for skus in record.values() {
         for (sku, q) in skus {
-            *shipped.entry(sku.as_str()).or_default() += q;
+            let n = shipped.entry(sku.as_str()).or_default();
+            *n = n.saturating_add(*q);
         }
     }
     let mut ordered: HashMap<String, u64> = HashMap::new();
@@ -258,7 +260,8 @@ fn covers_every_line(order: &Value, record: &ShippedRecord) -> bool {
             continue;
         }
         if let Some(sku) = clean_sku(item) {
-            *ordered.entry(sku).or_default() += quantity;
+            let n = ordered.entry(sku).or_default();
+            *n = n.saturating_add(quantity);
         }
     }
     ordered
@@ -733,5 +736,20 @@ mod tests {
         assert!(!covers_every_line(&order, &record));
         record.insert("T3".into(), BTreeMap::from([("A".into(), 1)]));
         assert!(covers_every_line(&order, &record));
+    }
+
+    /// Issue 15, item 11: quantities are the store's numbers; sums of huge ones saturate
+    /// instead of overflowing (a panic, which aborts the process in release).
+    #[test]
+    fn huge_store_quantities_do_not_overflow() {
+        let order = json!({"line_items": [
+            {"sku": "A", "quantity": u64::MAX},
+            {"sku": "A", "quantity": u64::MAX}
+        ], "meta_data": [{"key": SHIPPED_META, "value": {"T1": {"A": u64::MAX, " A": u64::MAX}}}]});
+        let mut record = ShippedRecord::new();
+        record.insert("T1".into(), BTreeMap::from([("A".into(), u64::MAX)]));
+        record.insert("T2".into(), BTreeMap::from([("A".into(), u64::MAX)]));
+        assert!(covers_every_line(&order, &record));
+        let _ = shipped_record(&order);
     }
 }
