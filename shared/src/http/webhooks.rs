@@ -232,6 +232,14 @@ pub async fn accept(
     delivery: &Delivery,
     payload: Box<RawValue>,
 ) -> Result<Accepted, ApiError> {
+    // The poll's own topic carries an already normalized order (holds decided) that the
+    // consumer trusts: it never comes from outside, whoever signed it.
+    if delivery.topic == crate::channels::POLLED_ORDER_TOPIC {
+        return Err(ApiError::BadRequest(format!(
+            "topic {} is internal to channel-sync",
+            crate::channels::POLLED_ORDER_TOPIC
+        )));
+    }
     let key = keys::delivery(connection.channel, &delivery.shop, &delivery.delivery_id);
     match deps.idempotency.claim(&key, DELIVERY_LEASE).await? {
         Claim::Done(_) => {
@@ -305,11 +313,74 @@ mod tests {
 
     /// Shopify's signature with the test app's secret.
     fn sign(body: &[u8]) -> String {
+        sign_with("shpss_fake", body)
+    }
+
+    /// base64 HMAC-SHA256 of `body` (Shopify's and WooCommerce's signature).
+    fn sign_with(secret: &str, body: &[u8]) -> String {
         use base64::Engine;
         use hmac::{KeyInit, Mac};
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"shpss_fake").unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(body);
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Issue 15, item 13: the internal topic of polled orders (whose payload is trusted as
+    /// an already normalized order, holds and all) is refused from the wire, even signed with
+    /// the connection's own webhook secret (which a WooCommerce store's admin can read).
+    #[tokio::test]
+    async fn the_internal_polled_order_topic_is_refused_from_the_wire() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = ShopifyCredentials::static_token("shpat_fake", "");
+        let ShopifyFixture {
+            store,
+            channels,
+            connection,
+            ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_1",
+            ConnectionStatus::Active,
+            &credentials,
+            "http://127.0.0.1:9".into(),
+        )
+        .await;
+        crate::testkit::woo_connection(
+            &channels,
+            &connection,
+            "c_woo",
+            "shop.example",
+            "http://127.0.0.1:9".into(),
+            "whsecret_fake",
+        )
+        .await;
+        let queue = store.queue("channel-events", None, 5);
+        let deps = Arc::new(IntakeDeps::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(queue.clone()),
+            channels,
+        ));
+        let body = br#"{"order_number":"1","channel_order_id":"1","hold_reasons":[]}"#;
+        let woo = Request::post("/webhooks/woocommerce/c_woo")
+            .header("X-WC-Webhook-Signature", sign_with("whsecret_fake", body))
+            .header("X-WC-Webhook-Source", "https://shop.example/")
+            .header("X-WC-Webhook-Topic", crate::channels::POLLED_ORDER_TOPIC)
+            .header("X-WC-Webhook-Delivery-ID", "d-forged")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        let answer = router(deps.clone()).oneshot(woo).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::BAD_REQUEST);
+        let shopify = Request::post("/webhooks/shopify")
+            .header("X-Shopify-Hmac-Sha256", sign(body))
+            .header("X-Shopify-Shop-Domain", "demo.myshopify.com")
+            .header("X-Shopify-Topic", crate::channels::POLLED_ORDER_TOPIC)
+            .header("X-Shopify-Webhook-Id", "wh-forged")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        let answer = router(deps.clone()).oneshot(shopify).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::BAD_REQUEST);
+        assert_eq!(queue.depth().await.unwrap(), 0, "nothing enqueued");
     }
 
     async fn post(deps: &Arc<IntakeDeps>, delivery_id: &str) -> http::Response<axum::body::Body> {
