@@ -85,7 +85,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     // the lock is still "not newer" under it.
     if let Ok(Some(previous)) = deps.idempotency.record(&key).await {
         if let Ok(previous) = serde_json::from_value::<OrderRecord>(previous) {
-            if order.updated_at <= previous.channel_updated_at {
+            if previous.not_newer(order.updated_at) {
                 return Disposition::Done("duplicate or stale".into());
             }
         }
@@ -170,7 +170,9 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
     })
 }
 
-/// The `updated_at` of the state the WMS already has for an order, if it has any.
+/// The `updated_at` of the state the WMS already has for an order, if it has any: the
+/// instant after which a state is newer. For a future-dated state (see
+/// [`OrderRecord::not_newer`]) that is when we recorded it, so a later real change is newer.
 pub async fn known_updated_at(
     idempotency: &dyn Idempotency,
     key: &str,
@@ -179,8 +181,13 @@ pub async fn known_updated_at(
         .record(key)
         .await?
         .and_then(|r| serde_json::from_value::<OrderRecord>(r).ok())
-        .map(|r| r.channel_updated_at))
+        .map(|r| r.newer_after()))
 }
+
+/// How far ahead of our clock a channel's `updated_at` may be and still be believed (a store
+/// whose site time is mislabelled as GMT is off by its time zone, at most 14 h). Beyond it
+/// (a plugin writing 2099), the state is kept but does not make later real changes stale.
+pub const FUTURE_SKEW: chrono::Duration = chrono::Duration::hours(24);
 
 /// What the order key's record remembers about the last state sent to the WMS.
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,6 +199,27 @@ struct OrderRecord {
     cancelled: bool,
     imported_at: DateTime<Utc>,
     last: String,
+    /// When this state was recorded (absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+impl OrderRecord {
+    /// The instant after which a channel state is newer than this one: its `updated_at`, or,
+    /// when that was more than [`FUTURE_SKEW`] ahead of our clock as we recorded it, the
+    /// moment we recorded it.
+    fn newer_after(&self) -> DateTime<Utc> {
+        match self.recorded_at {
+            Some(at) if self.channel_updated_at > at + FUTURE_SKEW => at,
+            _ => self.channel_updated_at,
+        }
+    }
+
+    /// Whether a state dated `updated_at` is this one again or an older one. The same
+    /// `updated_at` is always a duplicate, even a future-dated one.
+    fn not_newer(&self, updated_at: DateTime<Utc>) -> bool {
+        updated_at == self.channel_updated_at || updated_at <= self.newer_after()
+    }
 }
 
 /// Under the order's lock: import it the first time, send a newer state as an update or a
@@ -261,7 +289,7 @@ async fn decide_and_publish(
             "order.imported",
             Utc::now(),
         ),
-        Some(prev) if updated_at <= prev.channel_updated_at => {
+        Some(prev) if prev.not_newer(updated_at) => {
             tracing::info!(order = %order_number, "not newer than what the WMS has: ignored");
             return Disposition::Done("duplicate or stale".into());
         }
@@ -319,6 +347,7 @@ async fn decide_and_publish(
         cancelled: cancelled || previous.as_ref().is_some_and(|p| p.cancelled),
         imported_at,
         last: kind.to_owned(),
+        recorded_at: Some(Utc::now()),
     };
     let record = match serde_json::to_value(&record) {
         Ok(value) => value,
@@ -536,6 +565,36 @@ mod tests {
         );
         assert_eq!(messages[1]["channel_updated_at"], "2026-11-27T09:05:00Z");
         assert_eq!(messages[2]["channel_order_id"], "1");
+    }
+
+    /// Issue 15, item 8: an update a plugin dated 2099 must not make every later real update
+    /// look stale; the same 2099 state redelivered is still a duplicate.
+    #[tokio::test]
+    async fn a_future_dated_update_does_not_make_later_real_updates_stale() {
+        let w = world();
+        let t = |topic, at: String| handle(w.deps.clone(), event(topic, 3, &at, false));
+        assert_eq!(
+            t("orders/create", "2026-11-27T09:00:00Z".into()).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            t("orders/updated", "2099-01-01T00:00:00Z".into()).await,
+            Disposition::Done("order.updated".into())
+        );
+        assert_eq!(
+            t("orders/updated", "2099-01-01T00:00:00Z".into()).await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        let real = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+        assert_eq!(
+            t("orders/updated", real).await,
+            Disposition::Done("order.updated".into())
+        );
+        // An older state delivered late is still stale.
+        assert_eq!(
+            t("orders/updated", "2026-11-27T09:30:00Z".into()).await,
+            Disposition::Done("duplicate or stale".into())
+        );
     }
 
     /// A queue whose first `fail` sends fail (an outage between record and publish).

@@ -123,17 +123,21 @@ async fn reconcile_with_limit(
     let started_at = Utc::now();
     let lock = keys::reconcile_lock(&connection.id);
     let watermark_key = keys::watermark(&connection.id);
-    let before = deps
+    let stored = deps
         .idempotency
         .record(&watermark_key)
         .await?
         .and_then(|w| serde_json::from_value::<Watermark>(w).ok())
         .map_or(connection.created_at, |w| w.at);
+    // Never ahead of the clock: a watermark an earlier version stored from a future-dated
+    // order is read as now, and replaced by this run's.
+    let before = stored.min(started_at);
+    let stored_in_future = stored > started_at;
     let mut run = ReconcileRun {
         connection: connection.id.to_string(),
         started_at,
         finished_at: started_at,
-        since: before - OVERLAP,
+        since: before.checked_sub_signed(OVERLAP).unwrap_or(before),
         pages: 0,
         found: 0,
         enqueued: 0,
@@ -158,7 +162,7 @@ async fn reconcile_with_limit(
     }
     result?;
     run.finished_at = Utc::now();
-    if run.watermark_after > before {
+    if run.watermark_after > before || stored_in_future {
         deps.idempotency
             .complete(&watermark_key, &json!({ "at": run.watermark_after }), None)
             .await?;
@@ -238,7 +242,9 @@ async fn poll(
         run.skipped.extend(page.skipped);
         for order in page.orders {
             run.found += 1;
-            newest = newest.max(order.updated_at);
+            // Bounded by the clock: an order a plugin dated 2099 must not move the
+            // watermark past every real change to come.
+            newest = newest.max(order.updated_at.min(run.started_at));
             let key = keys::order(
                 connection.channel,
                 &connection.shop,
@@ -756,6 +762,49 @@ mod tests {
         assert_eq!(messages[0]["type"], "order.imported");
         assert_eq!(messages[0]["financial_status"], "pending");
         assert_eq!(messages[0]["hold_reasons"], json!([]));
+    }
+
+    /// Issue 15, item 8: an order a plugin dated 2099 must not move the watermark into the
+    /// future (every later poll would ask for orders changed after 2099: the poll would be
+    /// off for good); a watermark already stored in the future is read as now.
+    #[tokio::test]
+    async fn a_future_dated_order_does_not_switch_the_poll_off() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(vec![node(1, "2099-01-01T00:00:00Z")], None))
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let run = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((run.found, run.enqueued), (1, 1));
+        assert!(
+            run.watermark_after <= run.finished_at,
+            "watermark {} is in the future",
+            run.watermark_after
+        );
+        // A watermark an earlier version stored in the future.
+        w.deps
+            .idempotency
+            .complete(
+                "watermark#c_rec",
+                &json!({"at": "2099-01-01T00:00:00Z"}),
+                None,
+            )
+            .await
+            .unwrap();
+        let run = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert!(
+            run.since <= run.started_at,
+            "the poll reads from {}",
+            run.since
+        );
+        assert!(run.watermark_after <= run.finished_at);
+        let stored = w.deps.idempotency.record("watermark#c_rec").await.unwrap();
+        let stored: DateTime<Utc> = serde_json::from_value(stored.unwrap()["at"].clone()).unwrap();
+        assert!(
+            stored <= run.finished_at,
+            "the stored watermark is replaced: {stored}"
+        );
     }
 
     /// Issue 15, item 2: a hostile store answering an oversized orders page gets a clear error
