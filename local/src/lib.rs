@@ -134,6 +134,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     };
     let wms = wms::WmsDeps {
         tenants: ports.tenants.clone(),
+        connections: ports.connections.clone(),
         outbox: wms_orders.clone(),
         inbound: wms_events.clone(),
     };

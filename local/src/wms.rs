@@ -1,6 +1,8 @@
 //! The WMS's side in `serve`: messages enter by `POST /wms/events` (queued on `wms-events`)
 //! and leave by `GET /wms/outbox?after=CURSOR` (the `wms-orders` queue, read as a log).
-//! Both take the tenant's bearer token and see only that tenant's messages.
+//! Both take the tenant's bearer token and see only that tenant's messages: a message naming
+//! another tenant, or a shipment naming a connection the tenant does not have, is refused
+//! (403).
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -13,11 +15,13 @@ use serde_json::{json, Value};
 use shared::embedded::EmbeddedQueue;
 use shared::http::{bearer_tenant, ApiError};
 use shared::messages::WmsInbound;
-use shared::ports::{OutMessage, Queue, Tenants};
+use shared::ports::{Connections, OutMessage, Queue, Tenants};
 use std::sync::Arc;
 
 pub(crate) struct WmsDeps {
     pub tenants: Arc<dyn Tenants>,
+    /// A shipment must name one of the token's tenant's connections.
+    pub connections: Arc<dyn Connections>,
     pub outbox: EmbeddedQueue,
     pub inbound: EmbeddedQueue,
 }
@@ -75,6 +79,14 @@ async fn post_event(
         return Err(ApiError::Forbidden(
             "the message names another tenant".into(),
         ));
+    }
+    if let WmsInbound::ShipmentDispatched { connection, .. } = &message {
+        // The same answer whether the connection is another tenant's or nobody's.
+        if deps.connections.get(&tenant, connection).await?.is_none() {
+            return Err(ApiError::Forbidden(
+                "the message names a connection this tenant does not have".into(),
+            ));
+        }
     }
     let body = serde_json::to_string(&message)
         .map_err(|e| ApiError::Unavailable(format!("serialise: {e}")))?;

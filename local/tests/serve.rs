@@ -133,7 +133,8 @@ async fn connect(client: &reqwest::Client, runner: &Runner, token: &str) -> reqw
 }
 
 /// GIVEN `serve` with a connected Shopify store WHEN one signed `orders/create` is posted five
-/// times concurrently THEN the outbox holds it exactly once, and still does after a restart
+/// times concurrently (those answered 503 "in progress" re-sent until 200, as the channel
+/// does) THEN the outbox holds it exactly once, and still does after a restart
 /// and a sixth delivery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart() {
@@ -164,8 +165,24 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
         );
         posts.push(tokio::spawn(request.send()));
     }
+    // A post that finds another attempt recording the delivery is told to retry (503 with
+    // Retry-After), never 200: the channel re-sends it, as Shopify does.
     for post in posts {
-        assert_eq!(post.await.unwrap().unwrap().status(), 200);
+        let mut status = post.await.unwrap().unwrap().status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status == 503 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let again = webhook(
+                &client,
+                &runner,
+                &env.secret,
+                SHOP,
+                "delivery-1",
+                order_body(),
+            );
+            status = again.send().await.unwrap().status();
+        }
+        assert_eq!(status, 200);
     }
     let messages = settled_outbox(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
@@ -1043,6 +1060,22 @@ async fn tenants_are_isolated() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // Issue 15, item 5: a shipment naming dev's connection is refused whichever tenant it
+    // claims to be, so it can never burn dev's (connection, order, tracking number) claim.
+    for tenant in ["dev", "acme"] {
+        let shipment = json!({"type": "shipment.dispatched", "tenant": tenant, "connection": id,
+            "channel_order_id": "5630201856307", "carrier": "UPS", "tracking_number": "1Z999"});
+        let forged = client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(acme)
+            .json(&shipment)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "shipment as {tenant}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(outbox(&client, &runner, acme).await.is_empty());
     stop(runner);
 }
 

@@ -11,7 +11,7 @@
 //! | `order#{channel}#{shop}#{channel order id}` | forever | what the WMS has of an order ([`order`]) |
 //! | `lock#{order key}` | 60 s lease | one worker per order |
 //! | `disconnect#{delivery}`, `privacy#{delivery}` | forever | lifecycle and privacy events, once |
-//! | `shipment#{connection}#{order}#{tracking number}` | forever | a tracking write, once |
+//! | `shipment#{connection}#{order}#{tracking number}` | forever | a tracking write, once (order and tracking number escaped: `%` → `%25`, `#` → `%23`) |
 //! | `refresh#{connection}` | 30 s lease | one token refresher per connection |
 //! | `reconcile-lock#`, `watermark#`, `reconcile-last#`, `reconcile-run#{connection}#{at}` | lease / forever / forever / 30 days | the reconciliation poll |
 //! | `products-lock#`, `products-last#`, `products-map#`, `products-run#{connection}#{at}` | lease / forever / forever / 30 days | the product import and the committed SKU-map generation |
@@ -26,6 +26,7 @@
 //! | `reserved#{tenant}` | `{order key}␟{SKU}` | units of imported orders the WMS has not applied |
 //! | `skumap#{connection}` | SKU | channel item per SKU (generation-stamped) |
 //! | `pushed#{connection}`, `dirty#{connection}` | SKU | our model of the channel's quantity; Live marks |
+//! | `imported#{connection}` | order key | an import's inventory records applied (removed once the order key is complete) |
 //! | `unshipped#{connection}` | channel order id | imported, unshipped units (channels that deduct at shipment) |
 //! | `runs#{connection}`, `run-index`, `run-failures#{run}` | … | inventory runs and their failures |
 //!
@@ -60,9 +61,25 @@ pub fn privacy(delivery_id: &str) -> String {
     format!("privacy#{delivery_id}")
 }
 
-/// One tracking write (connection, order, tracking number).
+/// One tracking write (connection, order, tracking number). The order id and the tracking
+/// number are escaped (`%` → `%25`, then `#` → `%23`), so no id containing `#` can make two
+/// shipments share a key; ids without `%` or `#` keep the spelling of the records written
+/// before the escaping. (A connection id is a slug and never contains either.)
 pub fn shipment(connection: &ConnectionId, channel_order_id: &str, tracking: &str) -> String {
-    format!("shipment#{connection}#{channel_order_id}#{tracking}")
+    format!(
+        "shipment#{connection}#{}#{}",
+        escape_part(channel_order_id),
+        escape_part(tracking)
+    )
+}
+
+/// A key part that cannot contain the `#` separator: `%` → `%25`, `#` → `%23`.
+fn escape_part(part: &str) -> std::borrow::Cow<'_, str> {
+    if part.contains(['%', '#']) {
+        std::borrow::Cow::Owned(part.replace('%', "%25").replace('#', "%23"))
+    } else {
+        std::borrow::Cow::Borrowed(part)
+    }
 }
 
 /// One token refresher per connection.
@@ -174,6 +191,12 @@ pub mod partition {
         format!("dirty#{connection}")
     }
 
+    /// Imports whose inventory records (reservation, lowered model) are applied, by order
+    /// key, until the order key's record is complete: a retried import applies them once.
+    pub fn imported(connection: &ConnectionId) -> String {
+        format!("imported#{connection}")
+    }
+
     /// Our model of the channel's quantity per SKU.
     pub fn pushed(connection: &ConnectionId) -> String {
         format!("pushed#{connection}")
@@ -209,6 +232,15 @@ pub mod partition {
 mod tests {
     use super::*;
 
+    /// Issue 15, item 5: an id containing `#` cannot make two shipments share a key.
+    #[test]
+    fn shipment_keys_cannot_collide_through_a_hash_in_an_id() {
+        let c = ConnectionId::parse("c_1").unwrap();
+        assert_ne!(shipment(&c, "1#2", "3"), shipment(&c, "1", "2#3"));
+        assert_ne!(shipment(&c, "1%232", "3"), shipment(&c, "1#2", "3"));
+        assert_ne!(shipment(&c, "1", "2%233"), shipment(&c, "1", "2#3"));
+    }
+
     #[test]
     fn keys_keep_their_stored_spelling() {
         let c = ConnectionId::parse("c_1").unwrap();
@@ -225,6 +257,7 @@ mod tests {
         assert_eq!(watermark(&c), "watermark#c_1");
         assert_eq!(shipment(&c, "9", "T"), "shipment#c_1#9#T");
         assert_eq!(partition::stock(&t), "stock#dev");
+        assert_eq!(shipment(&c, "9", "1Z#4"), "shipment#c_1#9#1Z%234");
         assert_eq!(partition::skumap(&c), "skumap#c_1");
         assert_eq!(partition::run_failures("r"), "run-failures#r");
     }

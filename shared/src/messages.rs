@@ -38,7 +38,8 @@ pub enum WmsOutbound {
     /// (channel, shop, channel order id).
     #[serde(rename = "order.imported")]
     OrderImported(OrderSnapshot),
-    /// A newer state of an imported order (`channel_updated_at` only ever increases).
+    /// A newer state of an imported order (`channel_updated_at` only increases, except once
+    /// after a state dated more than a day ahead of our clock, which a real change supersedes).
     #[serde(rename = "order.updated")]
     OrderUpdated(OrderSnapshot),
     /// An imported order was cancelled on the channel.

@@ -6,8 +6,22 @@ use super::ClientError;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-/// Largest body read from a store (a page of 100 orders is a few MB at most).
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Largest body read from a store, per answer. Every listing we read is a page of at most
+/// 100 objects (WooCommerce `per_page=100`, its maximum; Magento `pageSize=100`): a
+/// WooCommerce order is ~3–10 KB of JSON (up to ~30 KB with plugin `meta_data`), a product
+/// with its HTML description a few KB to ~20 KB, a variation ~2–4 KB, and a Magento order
+/// with its items repeated under `extension_attributes.shipping_assignments` ~10–30 KB. So a
+/// page is well under 3 MB even for heavy stores; 4 MiB leaves headroom without letting one
+/// store's answer take a Lambda's memory (256 MB, shared by every connection the scheduler
+/// polls in one invocation).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Most JSON values (scalars, arrays and objects, at any depth) one answer may hold. Parsed
+/// into a `serde_json::Value`, each costs ~32–100 bytes however few bytes it took on the
+/// wire (`[0,0,…]`: 2 bytes each), so the byte cap alone does not bound memory. A page of
+/// 100 Magento orders with 50 items each is ~300,000 values; 500,000 bounds one answer to
+/// roughly 50 MB in the worst case.
+pub const MAX_VALUES: usize = 500_000;
 
 /// A JSON answer: 2xx, or a 4xx whose body is JSON (the channel explains what is wrong).
 #[derive(Debug, Clone)]
@@ -127,7 +141,7 @@ pub async fn call(request: reqwest::RequestBuilder) -> Result<Reply, ClientError
             body: Value::Null,
         });
     }
-    let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+    let parsed = parse_bounded(&bytes, MAX_VALUES);
     match parsed {
         Ok(body) => Ok(Reply {
             status,
@@ -135,6 +149,9 @@ pub async fn call(request: reqwest::RequestBuilder) -> Result<Reply, ClientError
             body,
         }),
         Err(_) if status == StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized),
+        Err(Parse::TooMany) => Err(ClientError::BadResponse(format!(
+            "the store's answer holds too many JSON values (more than {MAX_VALUES}): refused"
+        ))),
         Err(_) => {
             let text = String::from_utf8_lossy(&bytes);
             let looks_html = text.trim_start().starts_with('<')
@@ -157,13 +174,128 @@ pub async fn call(request: reqwest::RequestBuilder) -> Result<Reply, ClientError
     }
 }
 
+/// Why [`parse_bounded`] refused a body.
+#[derive(Debug, PartialEq)]
+enum Parse {
+    /// Not JSON.
+    Invalid,
+    /// More values than allowed.
+    TooMany,
+}
+
+/// Parses `bytes` into a [`Value`], refusing — as soon as it is seen, before the rest is
+/// built — a document of more than `max_values` values.
+fn parse_bounded(bytes: &[u8], max_values: usize) -> Result<Value, Parse> {
+    use serde::de::DeserializeSeed;
+    let budget = std::cell::Cell::new(max_values);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Bounded { budget: &budget }.deserialize(&mut de);
+    match value {
+        Ok(value) => de.end().map(|()| value).map_err(|_| Parse::Invalid),
+        Err(_) if budget.get() == 0 => Err(Parse::TooMany),
+        Err(_) => Err(Parse::Invalid),
+    }
+}
+
+/// A [`Value`] deserializer that spends one unit of `budget` per value.
+#[derive(Clone, Copy)]
+struct Bounded<'b> {
+    budget: &'b std::cell::Cell<usize>,
+}
+
+impl Bounded<'_> {
+    fn spend<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.budget.get() {
+            0 => Err(E::custom("too many values")),
+            n => {
+                self.budget.set(n - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    let too_large = || {
+        ClientError::BadResponse(format!(
+            "the store's answer is larger than {} MiB (a page of 100 objects is normally under 3 MB): refused",
+            MAX_BODY / (1024 * 1024)
+        ))
+    };
+    // A declared length over the cap is refused before reading anything.
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_large());
+    }
     let mut out = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if out.len() + chunk.len() > MAX_BODY {
-            return Err(ClientError::BadResponse(format!(
-                "the store's answer is larger than {MAX_BODY} bytes"
-            )));
+            return Err(too_large());
         }
         out.extend_from_slice(&chunk);
     }
@@ -230,6 +362,43 @@ mod tests {
             .build()
             .unwrap();
         call(client.get(server.uri())).await
+    }
+
+    fn summary(answer: &Result<Reply, ClientError>) -> String {
+        match answer {
+            Ok(reply) => format!("accepted: {}", snippet(&reply.body.to_string())),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Issue 15, item 2: a body within the size cap that would expand enormously as a
+    /// `serde_json::Value` (2 bytes per element, 32+ bytes per parsed value) is refused with
+    /// a clear error, as is one over the cap.
+    #[tokio::test]
+    async fn a_value_bomb_within_the_size_cap_is_refused() {
+        let bomb = format!("[{}0]", "0,".repeat(1_500_000));
+        assert!(bomb.len() < 4 * 1024 * 1024);
+        let answer = reply(ResponseTemplate::new(200).set_body_raw(bomb, "application/json")).await;
+        assert!(
+            matches!(&answer, Err(ClientError::BadResponse(m)) if m.contains("too many")),
+            "{}",
+            summary(&answer)
+        );
+        let nested = format!("[{{\"a\": [{}0]}}]", "0,".repeat(1_500_000));
+        let answer =
+            reply(ResponseTemplate::new(200).set_body_raw(nested, "application/json")).await;
+        assert!(
+            matches!(&answer, Err(ClientError::BadResponse(m)) if m.contains("too many")),
+            "{}",
+            summary(&answer)
+        );
+        let over = "x".repeat(MAX_BODY + 1);
+        let answer = reply(ResponseTemplate::new(200).set_body_raw(over, "application/json")).await;
+        assert!(
+            matches!(&answer, Err(ClientError::BadResponse(m)) if m.contains("larger than")),
+            "{}",
+            summary(&answer)
+        );
     }
 
     #[tokio::test]

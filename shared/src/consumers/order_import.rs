@@ -85,7 +85,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     // the lock is still "not newer" under it.
     if let Ok(Some(previous)) = deps.idempotency.record(&key).await {
         if let Ok(previous) = serde_json::from_value::<OrderRecord>(previous) {
-            if order.updated_at <= previous.channel_updated_at {
+            if previous.not_newer(order.updated_at) {
                 return Disposition::Done("duplicate or stale".into());
             }
         }
@@ -128,7 +128,13 @@ async fn record_inventory(
                 unshipped::imported(records, &event.connection, id, &lines).await?;
             }
             deps.inventory
-                .order_imported(&event.tenant, &event.connection, key, &lines)
+                .order_imported(
+                    &event.tenant,
+                    &event.connection,
+                    key,
+                    &lines,
+                    order.channel_updated_at,
+                )
                 .await
         }
         WmsOutbound::OrderCancelled(c) => {
@@ -164,7 +170,9 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
     })
 }
 
-/// The `updated_at` of the state the WMS already has for an order, if it has any.
+/// The `updated_at` of the state the WMS already has for an order, if it has any: the
+/// instant after which a state is newer. For a future-dated state (see
+/// [`OrderRecord::not_newer`]) that is when we recorded it, so a later real change is newer.
 pub async fn known_updated_at(
     idempotency: &dyn Idempotency,
     key: &str,
@@ -173,8 +181,13 @@ pub async fn known_updated_at(
         .record(key)
         .await?
         .and_then(|r| serde_json::from_value::<OrderRecord>(r).ok())
-        .map(|r| r.channel_updated_at))
+        .map(|r| r.newer_after()))
 }
+
+/// How far ahead of our clock a channel's `updated_at` may be and still be believed (a store
+/// whose site time is mislabelled as GMT is off by its time zone, at most 14 h). Beyond it
+/// (a plugin writing 2099), the state is kept but does not make later real changes stale.
+pub const FUTURE_SKEW: chrono::Duration = chrono::Duration::hours(24);
 
 /// What the order key's record remembers about the last state sent to the WMS.
 #[derive(Debug, Serialize, Deserialize)]
@@ -186,6 +199,27 @@ struct OrderRecord {
     cancelled: bool,
     imported_at: DateTime<Utc>,
     last: String,
+    /// When this state was recorded (absent in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+impl OrderRecord {
+    /// The instant after which a channel state is newer than this one: its `updated_at`, or,
+    /// when that was more than [`FUTURE_SKEW`] ahead of our clock as we recorded it, the
+    /// moment we recorded it.
+    fn newer_after(&self) -> DateTime<Utc> {
+        match self.recorded_at {
+            Some(at) if self.channel_updated_at > at + FUTURE_SKEW => at,
+            _ => self.channel_updated_at,
+        }
+    }
+
+    /// Whether a state dated `updated_at` is this one again or an older one. The same
+    /// `updated_at` is always a duplicate, even a future-dated one.
+    fn not_newer(&self, updated_at: DateTime<Utc>) -> bool {
+        updated_at == self.channel_updated_at || updated_at <= self.newer_after()
+    }
 }
 
 /// Under the order's lock: import it the first time, send a newer state as an update or a
@@ -255,7 +289,7 @@ async fn decide_and_publish(
             "order.imported",
             Utc::now(),
         ),
-        Some(prev) if updated_at <= prev.channel_updated_at => {
+        Some(prev) if prev.not_newer(updated_at) => {
             tracing::info!(order = %order_number, "not newer than what the WMS has: ignored");
             return Disposition::Done("duplicate or stale".into());
         }
@@ -313,6 +347,7 @@ async fn decide_and_publish(
         cancelled: cancelled || previous.as_ref().is_some_and(|p| p.cancelled),
         imported_at,
         last: kind.to_owned(),
+        recorded_at: Some(Utc::now()),
     };
     let record = match serde_json::to_value(&record) {
         Ok(value) => value,
@@ -321,6 +356,12 @@ async fn decide_and_publish(
     if let Err(e) = deps.idempotency.complete(key, &record, None).await {
         // Published already: the retry re-publishes with the same dedup id.
         return Disposition::Retry(e.to_string());
+    }
+    if kind == "order.imported" {
+        // No redelivery can import it again: the import's inventory marker has done its work.
+        if let Err(e) = deps.inventory.import_recorded(&event.connection, key).await {
+            tracing::warn!(error = %e, "could not remove the import's inventory marker");
+        }
     }
     tracing::info!(order = %order_number, message = kind, "order sent to the WMS");
     Disposition::Done(kind.into())
@@ -524,6 +565,175 @@ mod tests {
         );
         assert_eq!(messages[1]["channel_updated_at"], "2026-11-27T09:05:00Z");
         assert_eq!(messages[2]["channel_order_id"], "1");
+    }
+
+    /// Issue 15, item 8: an update a plugin dated 2099 must not make every later real update
+    /// look stale; the same 2099 state redelivered is still a duplicate.
+    #[tokio::test]
+    async fn a_future_dated_update_does_not_make_later_real_updates_stale() {
+        let w = world();
+        let t = |topic, at: String| handle(w.deps.clone(), event(topic, 3, &at, false));
+        assert_eq!(
+            t("orders/create", "2026-11-27T09:00:00Z".into()).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            t("orders/updated", "2099-01-01T00:00:00Z".into()).await,
+            Disposition::Done("order.updated".into())
+        );
+        assert_eq!(
+            t("orders/updated", "2099-01-01T00:00:00Z".into()).await,
+            Disposition::Done("duplicate or stale".into())
+        );
+        let real = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+        assert_eq!(
+            t("orders/updated", real).await,
+            Disposition::Done("order.updated".into())
+        );
+        // An older state delivered late is still stale.
+        assert_eq!(
+            t("orders/updated", "2026-11-27T09:30:00Z".into()).await,
+            Disposition::Done("duplicate or stale".into())
+        );
+    }
+
+    /// A queue whose first `fail` sends fail (an outage between record and publish).
+    struct Flaky {
+        inner: EmbeddedQueue,
+        fail: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl Queue for Flaky {
+        async fn send(&self, message: OutMessage) -> crate::ports::PortResult<()> {
+            use std::sync::atomic::Ordering;
+            if self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(crate::ports::PortError::Unavailable("outage".into()));
+            }
+            self.inner.send(message).await
+        }
+        async fn receive(
+            &self,
+            max: u32,
+            visibility: Duration,
+        ) -> crate::ports::PortResult<Vec<crate::ports::Received>> {
+            self.inner.receive(max, visibility).await
+        }
+        async fn ack(&self, receipt: &str) -> crate::ports::PortResult<()> {
+            self.inner.ack(receipt).await
+        }
+    }
+
+    /// An idempotency store whose first `complete` of an order key fails (published, then the
+    /// worker died before recording it).
+    struct FailFirstComplete {
+        inner: EmbeddedStore,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Idempotency for FailFirstComplete {
+        async fn claim(&self, key: &str, lease: Duration) -> crate::ports::PortResult<Claim> {
+            self.inner.claim(key, lease).await
+        }
+        async fn complete(
+            &self,
+            key: &str,
+            record: &Value,
+            retain: Option<Duration>,
+        ) -> crate::ports::PortResult<()> {
+            if key.starts_with("order#")
+                && self.fail.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(crate::ports::PortError::Unavailable("died".into()));
+            }
+            self.inner.complete(key, record, retain).await
+        }
+        async fn release(&self, key: &str) -> crate::ports::PortResult<()> {
+            self.inner.release(key).await
+        }
+        async fn record(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
+            self.inner.record(key).await
+        }
+    }
+
+    /// Issue 15, item 3: the same order event handled twice, with a failure between the
+    /// inventory record and `complete` (first the publish fails, then — published — the
+    /// record of the order key fails): the model of the channel's quantity is lowered once,
+    /// and a reservation the WMS released in between is not taken again.
+    #[tokio::test]
+    async fn a_retried_import_lowers_the_channel_model_and_reserves_once() {
+        use crate::ports::Records;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let outbox = store.queue("wms-orders", None, 5);
+        let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
+        let deps = Arc::new(ImportDeps {
+            connections: Arc::new(store.clone()),
+            channels: crate::testkit::test_registry(&store, vault.clone(), None),
+            vault,
+            idempotency: Arc::new(FailFirstComplete {
+                inner: store.clone(),
+                fail: true.into(),
+            }),
+            wms_orders: Arc::new(Flaky {
+                inner: outbox.clone(),
+                fail: 1.into(),
+            }),
+            dead_letter: Arc::new(store.queue("dlq", None, 5)),
+            inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
+        });
+        let connection = ConnectionId::parse("c_1").unwrap();
+        let tenant = TenantId::parse("dev").unwrap();
+        let pushed = keys::partition::pushed(&connection);
+        let model = json!({"quantity": 10, "at": "2026-11-27T08:00:00Z"});
+        store.put(&pushed, "TS-001", 1, &model).await.unwrap();
+        let quantity = || async {
+            store.fetch(&pushed, "TS-001").await.unwrap().unwrap().value["quantity"]
+                .as_i64()
+                .unwrap()
+        };
+        let create = event("orders/create", 7, "2026-11-27T09:00:00Z", false);
+
+        // 1. Recorded, then the publish fails.
+        assert!(matches!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Retry(_)
+        ));
+        assert_eq!(quantity().await, 9);
+        // 2. The redelivery publishes, then dies before recording the order key.
+        assert!(matches!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Retry(_)
+        ));
+        assert_eq!(quantity().await, 9, "lowered once, not twice");
+        // The WMS received the order and applied it: its reservation is released.
+        let key = keys::order(crate::domain::Channel::Shopify, "demo.myshopify.com", "7");
+        crate::inventory::stock::release(&store, &tenant, &key)
+            .await
+            .unwrap();
+        // 3. The next redelivery completes; nothing is lowered or reserved again.
+        assert_eq!(
+            handle(deps.clone(), create.clone()).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(quantity().await, 9, "lowered once, not three times");
+        let markers = keys::partition::imported(&connection);
+        let marker = store.fetch(&markers, &key).await.unwrap();
+        assert!(marker.is_none(), "removed once complete");
+        let reserved = crate::inventory::stock::reserved(&store, &tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            reserved.get(&crate::domain::Sku::parse("TS-001").unwrap()),
+            None
+        );
+        let messages = outbox.read_after(&tenant, 0, 10).await.unwrap();
+        assert_eq!(messages.len(), 1, "published once (dedup id)");
     }
 
     #[tokio::test]

@@ -112,6 +112,17 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         shipment.channel_order_id.as_str(),
         &shipment.tracking.number,
     );
+    // Ownership first: a message naming a connection its tenant does not have is answered
+    // without claiming, so it cannot burn the owner's (connection, order, tracking) key.
+    let connection = match deps
+        .connections
+        .get(&shipment.tenant, &shipment.connection)
+        .await
+    {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return refuse_foreign(deps, &shipment, &key).await,
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
     match deps.idempotency.claim(&key, SHIPMENT_LEASE).await {
         Ok(Claim::Acquired) => {}
         Ok(Claim::Done(_)) => return Disposition::Done("shipment already handled".into()),
@@ -120,7 +131,7 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         }
         Err(e) => return Disposition::Retry(e.to_string()),
     }
-    let outcome = write_tracking(deps, &shipment).await;
+    let outcome = write_tracking(deps, &shipment, connection).await;
     let (message, record) = match outcome {
         Ok(fulfillments) => (
             WmsOutbound::TrackingExported(result(&shipment, fulfillments.clone(), None)),
@@ -183,20 +194,43 @@ fn result(s: &Shipment, fulfillments: Vec<String>, reason: Option<String>) -> Tr
     }
 }
 
+/// Tells the sender (only) that its tenant has no such connection. No claim is taken; the
+/// dedup id is the sender's own, so a redelivery is told once.
+async fn refuse_foreign(deps: &WmsEventsDeps, shipment: &Shipment, key: &str) -> Disposition {
+    let reason = format!("no connection {} for this tenant", shipment.connection);
+    let message = WmsOutbound::TrackingFailed(result(shipment, Vec::new(), Some(reason)));
+    let body = match serde_json::to_string(&message) {
+        Ok(body) => body,
+        Err(e) => return Disposition::Retry(format!("serialise tracking.failed: {e}")),
+    };
+    let dedup = hex::encode(Sha256::digest(
+        format!("refused#{}#{key}", shipment.tenant).as_bytes(),
+    ));
+    let sent = deps
+        .wms_orders
+        .send(OutMessage {
+            body,
+            dedup_id: Some(dedup.clone()),
+            group_id: Some(dedup),
+            tenant: Some(shipment.tenant.clone()),
+        })
+        .await;
+    match sent {
+        Ok(()) => {
+            tracing::warn!(connection = %shipment.connection, "shipment for a connection its tenant does not have: refused");
+            Disposition::Done("tracking.failed".into())
+        }
+        Err(e) => Disposition::Retry(e.to_string()),
+    }
+}
+
 /// Writes the tracking through the connection's store; returns the channel's ids.
-async fn write_tracking(deps: &WmsEventsDeps, shipment: &Shipment) -> Result<Vec<String>, Failure> {
+async fn write_tracking(
+    deps: &WmsEventsDeps,
+    shipment: &Shipment,
+    connection: crate::domain::Connection,
+) -> Result<Vec<String>, Failure> {
     let permanent = |r: String| Failure::Permanent(Permanent(r));
-    let connection = deps
-        .connections
-        .get(&shipment.tenant, &shipment.connection)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?
-        .ok_or_else(|| {
-            permanent(format!(
-                "no connection {} for this tenant",
-                shipment.connection
-            ))
-        })?;
     let store = deps
         .channels
         .open_store(&connection)
@@ -409,6 +443,68 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("Disconnected"));
+    }
+
+    /// Issue 15, item 5: a message of tenant `acme` naming `dev`'s connection must not burn
+    /// `dev`'s (connection, order, tracking number) claim, nor reach `dev`'s store.
+    #[tokio::test]
+    async fn another_tenants_shipment_cannot_burn_the_owners_claim() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(fulfillment_orders("CANCELLED"))
+            .mount(&server)
+            .await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        let mut forged: Value = serde_json::from_str(&shipment()).unwrap();
+        forged["tenant"] = json!("acme");
+        assert_eq!(
+            handle(w.deps.clone(), forged.to_string()).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert!(server.received_requests().await.unwrap().is_empty());
+        assert!(outbox(&w).await.is_empty(), "dev hears nothing of it");
+        let acme = TenantId::parse("acme").unwrap();
+        let told = w.outbox.read_after(&acme, 0, 10).await.unwrap();
+        assert_eq!(told.len(), 1);
+        assert!(told[0].body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no connection c_ship for this tenant"));
+        // The owner's shipment is still written.
+        assert_eq!(
+            handle(w.deps.clone(), shipment()).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert_eq!(outbox(&w).await[0]["reason"], "the order is cancelled");
+        // Its order's fulfillments (an earlier write?), then its fulfillment orders.
+        assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    }
+
+    /// Issue 15, item 5: order `1#2` with tracking `3` and order `1` with tracking `2#3` are
+    /// two shipments; the second is not "already handled".
+    #[tokio::test]
+    async fn a_hash_inside_an_id_does_not_collide_with_another_shipment() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(fulfillment_orders("CANCELLED"))
+            .mount(&server)
+            .await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        let ship = |order: &str, tracking: &str| {
+            let mut m: Value = serde_json::from_str(&shipment()).unwrap();
+            m["channel_order_id"] = json!(order);
+            m["tracking_number"] = json!(tracking);
+            m.to_string()
+        };
+        assert_eq!(
+            handle(w.deps.clone(), ship("1#2", "3")).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert_eq!(
+            handle(w.deps.clone(), ship("1", "2#3")).await,
+            Disposition::Done("tracking.failed".into())
+        );
+        assert_eq!(outbox(&w).await.len(), 2);
     }
 
     #[tokio::test]

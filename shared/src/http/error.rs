@@ -28,6 +28,13 @@ pub enum ApiError {
     /// Our own storage or queue failed: the caller should retry.
     #[error("temporarily unavailable, retry")]
     Unavailable(String),
+    /// Someone else is doing this right now (a delivery another attempt holds): 503 with
+    /// `Retry-After` (whole seconds), so the caller comes back rather than giving up.
+    #[error("{message}")]
+    RetryLater {
+        message: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ApiError {
@@ -41,7 +48,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::RetryLater { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -56,6 +65,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::BadGateway(_) => "bad_gateway",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RetryLater { .. } => "in_progress",
         }
     }
 }
@@ -112,6 +122,13 @@ impl IntoResponse for ApiError {
             tracing::info!(status = self.status().as_u16(), reason = %self, "request refused");
         }
         let body = json!({"error": self.code(), "message": self.to_string()});
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::RetryLater { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -90,7 +90,7 @@ pub fn router(deps: Arc<IntakeDeps>) -> Router {
 pub enum Accepted {
     /// Recorded and enqueued.
     Enqueued,
-    /// Seen before (or being handled right now): nothing more to do.
+    /// Recorded and enqueued before: nothing more to do.
     Duplicate,
 }
 
@@ -221,18 +221,39 @@ pub async fn authenticate(
 }
 
 /// Records the delivery (once per delivery id) and enqueues it. A failure to enqueue
-/// releases the claim and answers 503, so the channel's retry gets a clean second chance.
+/// releases the claim and answers 503, so the channel's retry gets a clean second chance. A
+/// delivery another attempt is recording right now (a live claim, not completed) is answered
+/// 503 with `Retry-After` ([`ApiError::RetryLater`]), never 200: that attempt may die before
+/// it enqueues, and a 200 would end the channel's retries. Only a completed claim is a
+/// duplicate (200).
 pub async fn accept(
     deps: &IntakeDeps,
     connection: &Connection,
     delivery: &Delivery,
     payload: Box<RawValue>,
 ) -> Result<Accepted, ApiError> {
+    // The poll's own topic carries an already normalized order (holds decided) that the
+    // consumer trusts: it never comes from outside, whoever signed it.
+    if delivery.topic == crate::channels::POLLED_ORDER_TOPIC {
+        return Err(ApiError::BadRequest(format!(
+            "topic {} is internal to channel-sync",
+            crate::channels::POLLED_ORDER_TOPIC
+        )));
+    }
     let key = keys::delivery(connection.channel, &delivery.shop, &delivery.delivery_id);
     match deps.idempotency.claim(&key, DELIVERY_LEASE).await? {
-        Claim::Done(_) | Claim::InProgress => {
+        Claim::Done(_) => {
             tracing::info!("duplicate delivery ignored");
             return Ok(Accepted::Duplicate);
+        }
+        // Another attempt holds the claim and may yet die before enqueueing: a 200 now would
+        // end the channel's retries with nothing queued. Ask for a retry after the lease.
+        Claim::InProgress => {
+            tracing::info!("delivery in progress elsewhere: retry asked");
+            return Err(ApiError::RetryLater {
+                message: "this delivery is being recorded by another attempt; retry".into(),
+                retry_after: DELIVERY_LEASE,
+            });
         }
         Claim::Acquired => {}
     }
@@ -279,4 +300,155 @@ async fn enqueue(
         })
         .await?;
     Ok(())
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::domain::ConnectionStatus;
+    use crate::testkit::{shopify_fixture, ShopifyFixture};
+    use http::Request;
+    use tower::ServiceExt;
+
+    /// Shopify's signature with the test app's secret.
+    fn sign(body: &[u8]) -> String {
+        sign_with("shpss_fake", body)
+    }
+
+    /// base64 HMAC-SHA256 of `body` (Shopify's and WooCommerce's signature).
+    fn sign_with(secret: &str, body: &[u8]) -> String {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Issue 15, item 13: the internal topic of polled orders (whose payload is trusted as
+    /// an already normalized order, holds and all) is refused from the wire, even signed with
+    /// the connection's own webhook secret (which a WooCommerce store's admin can read).
+    #[tokio::test]
+    async fn the_internal_polled_order_topic_is_refused_from_the_wire() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = ShopifyCredentials::static_token("shpat_fake", "");
+        let ShopifyFixture {
+            store,
+            channels,
+            connection,
+            ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_1",
+            ConnectionStatus::Active,
+            &credentials,
+            "http://127.0.0.1:9".into(),
+        )
+        .await;
+        crate::testkit::woo_connection(
+            &channels,
+            &connection,
+            "c_woo",
+            "shop.example",
+            "http://127.0.0.1:9".into(),
+            "whsecret_fake",
+        )
+        .await;
+        let queue = store.queue("channel-events", None, 5);
+        let deps = Arc::new(IntakeDeps::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(queue.clone()),
+            channels,
+        ));
+        let body = br#"{"order_number":"1","channel_order_id":"1","hold_reasons":[]}"#;
+        let woo = Request::post("/webhooks/woocommerce/c_woo")
+            .header("X-WC-Webhook-Signature", sign_with("whsecret_fake", body))
+            .header("X-WC-Webhook-Source", "https://shop.example/")
+            .header("X-WC-Webhook-Topic", crate::channels::POLLED_ORDER_TOPIC)
+            .header("X-WC-Webhook-Delivery-ID", "d-forged")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        let answer = router(deps.clone()).oneshot(woo).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::BAD_REQUEST);
+        let shopify = Request::post("/webhooks/shopify")
+            .header("X-Shopify-Hmac-Sha256", sign(body))
+            .header("X-Shopify-Shop-Domain", "demo.myshopify.com")
+            .header("X-Shopify-Topic", crate::channels::POLLED_ORDER_TOPIC)
+            .header("X-Shopify-Webhook-Id", "wh-forged")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        let answer = router(deps.clone()).oneshot(shopify).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::BAD_REQUEST);
+        assert_eq!(queue.depth().await.unwrap(), 0, "nothing enqueued");
+    }
+
+    async fn post(deps: &Arc<IntakeDeps>, delivery_id: &str) -> http::Response<axum::body::Body> {
+        let body = br#"{"id":5630201856307,"updated_at":"2026-11-27T10:00:00Z"}"#;
+        let request = Request::post("/webhooks/shopify")
+            .header("X-Shopify-Hmac-Sha256", sign(body))
+            .header("X-Shopify-Shop-Domain", "demo.myshopify.com")
+            .header("X-Shopify-Topic", "orders/create")
+            .header("X-Shopify-Webhook-Id", delivery_id)
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        router(deps.clone()).oneshot(request).await.unwrap()
+    }
+
+    /// Issue 15, item 6: a delivery whose first attempt claimed it and then died (claim
+    /// acquired, never completed) must not be answered 200 while that claim lives, or the
+    /// channel stops retrying and nothing was queued. The retry gets a retryable status; once
+    /// the lease is over it is accepted and enqueued exactly once; later repeats are 200.
+    #[tokio::test]
+    async fn a_retry_during_a_dead_attempts_claim_is_told_to_retry_then_enqueued_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = ShopifyCredentials::static_token("shpat_fake", "");
+        let ShopifyFixture {
+            store, channels, ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_1",
+            ConnectionStatus::Active,
+            &credentials,
+            "http://127.0.0.1:9".into(),
+        )
+        .await;
+        let queue = store.queue("channel-events", None, 5);
+        let deps = Arc::new(IntakeDeps::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(queue.clone()),
+            channels,
+        ));
+        // The first attempt: claimed, then the process died before enqueueing.
+        let key = keys::delivery(Channel::Shopify, "demo.myshopify.com", "wh-crash");
+        assert_eq!(
+            store.claim(&key, Duration::from_millis(400)).await.unwrap(),
+            Claim::Acquired
+        );
+        let retry = post(&deps, "wh-crash").await;
+        assert_eq!(retry.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let after: u64 = retry.headers()[http::header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&after), "Retry-After {after}");
+        assert_eq!(queue.depth().await.unwrap(), 0);
+
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let retry = post(&deps, "wh-crash").await;
+        assert_eq!(retry.status(), http::StatusCode::OK);
+        let again = post(&deps, "wh-crash").await;
+        assert_eq!(again.status(), http::StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(again.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap()["status"],
+            "duplicate"
+        );
+        assert_eq!(queue.depth().await.unwrap(), 1, "enqueued exactly once");
+    }
 }

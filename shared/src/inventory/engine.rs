@@ -186,14 +186,39 @@ impl LiveTrigger {
 
     /// An order was imported: its units are reserved until the WMS applies it, the channel it
     /// came from holds that many fewer, and Live connections get the lower quantity.
+    ///
+    /// Once per order key, however often the import is retried (a failure between this and
+    /// the order key's `complete` redelivers it): a marker `imported#{connection}` / order key
+    /// is written conditionally (first writer only) *before* the model is lowered, and a
+    /// retry that finds it neither reserves again (the WMS may have applied the order and
+    /// released the reservation meanwhile) nor lowers again. A crash between the marker and
+    /// the lowering leaves the model too high, never too low: at worst a push is sent that
+    /// was not needed, or skipped while the channel shows fewer units than exist; never more.
+    /// [`LiveTrigger::import_recorded`] removes the marker once the order key is complete.
     pub async fn order_imported(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
         order_key: &str,
         lines: &[(Sku, u32)],
+        channel_updated_at: DateTime<Utc>,
     ) -> PortResult<()> {
+        let applied = crate::keys::partition::imported(connection);
+        if self.records.fetch(&applied, order_key).await?.is_some() {
+            tracing::info!("import already applied to the inventory records: not again");
+            return Ok(());
+        }
+        // Reserving is an overwrite per (order, SKU): repeating it before the marker is safe.
         stock::reserve(&*self.records, tenant, order_key, lines, Utc::now()).await?;
+        let marker = serde_json::json!({ "channel_updated_at": channel_updated_at });
+        if !self
+            .records
+            .put_if_newer(&applied, order_key, 0, &marker)
+            .await?
+        {
+            // Another attempt got there first; it lowers the model.
+            return Ok(());
+        }
         let partition = crate::keys::partition::pushed(connection);
         for (sku, quantity) in lines {
             if let Some(record) = self.records.fetch(&partition, sku.as_str()).await? {
@@ -208,6 +233,17 @@ impl LiveTrigger {
         }
         let skus: Vec<Sku> = lines.iter().map(|(s, _)| s.clone()).collect();
         self.changed(tenant, &skus).await.map(|_| ())
+    }
+
+    /// The order key's record is complete (the WMS has the order and no redelivery can import
+    /// it again): the marker of [`LiveTrigger::order_imported`] is no longer needed.
+    pub async fn import_recorded(
+        &self,
+        connection: &ConnectionId,
+        order_key: &str,
+    ) -> PortResult<()> {
+        let applied = crate::keys::partition::imported(connection);
+        self.records.remove(&applied, order_key).await
     }
 
     /// An order was cancelled on its channel: its reservation no longer holds.
@@ -1163,6 +1199,7 @@ mod tests {
                 &w.connection.id,
                 "order#shopify#demo.myshopify.com#1",
                 &[(Sku::parse("TS-001").unwrap(), 2)],
+                "2026-11-27T10:00:00Z".parse().unwrap(),
             )
             .await
             .unwrap();

@@ -112,17 +112,21 @@ async fn reconcile_with_limit(
     let started_at = Utc::now();
     let lock = keys::reconcile_lock(&connection.id);
     let watermark_key = keys::watermark(&connection.id);
-    let before = deps
+    let stored = deps
         .idempotency
         .record(&watermark_key)
         .await?
         .and_then(|w| serde_json::from_value::<Watermark>(w).ok())
         .map_or(connection.created_at, |w| w.at);
+    // Never ahead of the clock: a watermark an earlier version stored from a future-dated
+    // order is read as now, and replaced by this run's.
+    let before = stored.min(started_at);
+    let stored_in_future = stored > started_at;
     let mut run = ReconcileRun {
         connection: connection.id.to_string(),
         started_at,
         finished_at: started_at,
-        since: before - OVERLAP,
+        since: before.checked_sub_signed(OVERLAP).unwrap_or(before),
         pages: 0,
         found: 0,
         enqueued: 0,
@@ -147,7 +151,7 @@ async fn reconcile_with_limit(
         return Ok(run);
     }
     run.finished_at = Utc::now();
-    if run.watermark_after > before {
+    if run.watermark_after > before || stored_in_future {
         deps.idempotency
             .complete(&watermark_key, &json!({ "at": run.watermark_after }), None)
             .await?;
@@ -223,7 +227,9 @@ async fn poll(
         run.skipped.extend(page.skipped);
         for order in page.orders {
             run.found += 1;
-            newest = newest.max(order.updated_at);
+            // Bounded by the clock: an order a plugin dated 2099 must not move the
+            // watermark past every real change to come.
+            newest = newest.max(order.updated_at.min(run.started_at));
             let key = keys::order(
                 connection.channel,
                 &connection.shop,
@@ -742,6 +748,124 @@ mod tests {
         assert_eq!(messages[0]["type"], "order.imported");
         assert_eq!(messages[0]["financial_status"], "pending");
         assert_eq!(messages[0]["hold_reasons"], json!([]));
+    }
+
+    /// Issue 15, item 8: an order a plugin dated 2099 must not move the watermark into the
+    /// future (every later poll would ask for orders changed after 2099: the poll would be
+    /// off for good); a watermark already stored in the future is read as now.
+    #[tokio::test]
+    async fn a_future_dated_order_does_not_switch_the_poll_off() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(page(vec![node(1, "2099-01-01T00:00:00Z")], None))
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let run = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((run.found, run.enqueued), (1, 1));
+        assert!(
+            run.watermark_after <= run.finished_at,
+            "watermark {} is in the future",
+            run.watermark_after
+        );
+        // A watermark an earlier version stored in the future.
+        w.deps
+            .idempotency
+            .complete(
+                "watermark#c_rec",
+                &json!({"at": "2099-01-01T00:00:00Z"}),
+                None,
+            )
+            .await
+            .unwrap();
+        let run = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert!(
+            run.since <= run.started_at,
+            "the poll reads from {}",
+            run.since
+        );
+        assert!(run.watermark_after <= run.finished_at);
+        let stored = w.deps.idempotency.record("watermark#c_rec").await.unwrap();
+        let stored: DateTime<Utc> = serde_json::from_value(stored.unwrap()["at"].clone()).unwrap();
+        assert!(
+            stored <= run.finished_at,
+            "the stored watermark is replaced: {stored}"
+        );
+    }
+
+    /// Issue 15, item 2: a hostile store answering an oversized orders page gets a clear error
+    /// for its connection, read no further than the cap; the next connection is still polled.
+    #[tokio::test]
+    async fn an_oversized_answer_fails_its_connection_and_the_next_is_still_polled() {
+        let shopify = MockServer::start().await;
+        let hostile = MockServer::start().await;
+        let huge = format!("[{}0]", "0,".repeat(5 * 1024 * 1024 / 2));
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(huge, "application/json")
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&hostile)
+            .await;
+        let fine = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("status", "any"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([{"id": 5, "number": "5", "status": "processing",
+                        "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T09:00:00",
+                        "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+                        "line_items": [{"id": 50, "sku": "TS-001", "quantity": 1, "name": "Tee"}]}]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&fine)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("status", "trash"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([]))
+                    .insert_header("X-WP-TotalPages", "1"),
+            )
+            .mount(&fine)
+            .await;
+        let w = world(&shopify).await;
+        // The Shopify connection of the world is not part of this test.
+        let mut shop = w.connection.clone();
+        shop.status = ConnectionStatus::Disconnected;
+        w.deps.connections.update(&shop).await.unwrap();
+        // Ids in the order `list_all` returns them: the hostile store first.
+        for (id, host, server) in [
+            ("c_a_hostile", "hostile.example", &hostile),
+            ("c_b_fine", "fine.example", &fine),
+        ] {
+            crate::testkit::woo_connection(
+                &w.deps.channels,
+                &w.connection,
+                id,
+                host,
+                server.uri(),
+                "whfake",
+            )
+            .await;
+        }
+        let results = reconcile_all(&w.deps).await.unwrap();
+        let result = |id: &str| {
+            results
+                .iter()
+                .find(|(c, _)| c == id)
+                .map(|(_, r)| r)
+                .unwrap_or_else(|| panic!("{id} was not polled"))
+        };
+        match result("c_a_hostile") {
+            Err(e) => assert!(e.to_string().contains("larger than"), "a clear error: {e}"),
+            Ok(run) => panic!("the oversized answer was accepted: {}", run.outcome),
+        }
+        let run = result("c_b_fine").as_ref().unwrap();
+        assert_eq!((run.found, run.enqueued), (1, 1));
     }
 
     /// WooCommerce lists orders by id, not by change: a run stopped by its page limit must not

@@ -176,23 +176,34 @@ impl ShopifyCredentials {
     /// Whether the access token must be refreshed before use (5 minutes of margin).
     pub fn needs_refresh(&self, now: DateTime<Utc>) -> bool {
         self.refresh_token.is_some()
-            && self
-                .expires_at
-                .is_some_and(|at| at - ChronoDuration::minutes(5) <= now)
+            && self.expires_at.is_some_and(|at| {
+                at.checked_sub_signed(ChronoDuration::minutes(5))
+                    .is_none_or(|at| at <= now)
+            })
     }
 
     fn from_response(r: TokenResponse, now: DateTime<Utc>) -> Self {
         Self {
             access_token: r.access_token,
             scope: r.scope,
-            expires_at: r.expires_in.map(|s| now + ChronoDuration::seconds(s)),
+            expires_at: r.expires_in.map(|s| expiry(now, s)),
             refresh_token: r.refresh_token,
-            refresh_expires_at: r
-                .refresh_token_expires_in
-                .map(|s| now + ChronoDuration::seconds(s)),
+            refresh_expires_at: r.refresh_token_expires_in.map(|s| expiry(now, s)),
             via_oauth: true,
         }
     }
+}
+
+/// Longest lifetime believed from a token endpoint: a year (Shopify's are an hour for access
+/// tokens, 90 days for refresh tokens). A longer one only means refreshing earlier.
+const MAX_TOKEN_LIFETIME_SECS: i64 = 366 * 24 * 3600;
+
+/// `now + seconds`, the seconds being the token endpoint's number: clamped to
+/// `0..=MAX_TOKEN_LIFETIME_SECS`, so no answer can overflow the date arithmetic (a panic).
+fn expiry(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    let seconds = seconds.clamp(0, MAX_TOKEN_LIFETIME_SECS);
+    now.checked_add_signed(ChronoDuration::seconds(seconds))
+        .unwrap_or(now)
 }
 
 impl ShopifyClient {
@@ -283,6 +294,37 @@ mod tests {
     use super::*;
     use wiremock::matchers::{body_json, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// Issue 15, item 11: `expires_in` is the token endpoint's number: a huge (or negative)
+    /// one must not panic (`now + seconds` overflows past ~8.2e12 s), whatever the answer.
+    #[test]
+    fn huge_or_negative_token_lifetimes_do_not_panic() {
+        let now = Utc::now();
+        for secs in [
+            8_300_000_000_000,
+            i64::MAX,
+            i64::MIN,
+            -1,
+            10_000_000_000_000_000,
+        ] {
+            let credentials = ShopifyCredentials::from_response(
+                TokenResponse {
+                    access_token: "shpat_fake".into(),
+                    scope: String::new(),
+                    expires_in: Some(secs),
+                    refresh_token: Some("shprt_fake".into()),
+                    refresh_token_expires_in: Some(secs),
+                },
+                now,
+            );
+            let at = credentials.expires_at.unwrap();
+            assert!(
+                at >= now && at <= now + ChronoDuration::days(400),
+                "{secs}: {at}"
+            );
+            let _ = credentials.needs_refresh(now);
+        }
+    }
 
     fn pairs(raw: &[(&str, &str)]) -> Vec<(String, String)> {
         raw.iter()

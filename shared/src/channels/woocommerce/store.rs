@@ -35,6 +35,24 @@ fn trackings_path(order_id: &str) -> String {
     format!("/wp-json/wc-shipment-tracking/v3/orders/{order_id}/shipment-trackings")
 }
 
+/// Variation pages read per product: 100 pages of 100 = 10,000 variations, far beyond what
+/// a WooCommerce product admin can manage (it creates variations 50 at a time), and a bound
+/// on what one product can make a job keep in memory.
+pub(crate) const MAX_VARIATION_PAGES: u64 = 100;
+
+/// Listings one products page may produce (100 products and their variations): ~300 bytes
+/// each, so at most a few MB per page whatever the store claims.
+pub(crate) const MAX_LISTINGS_PER_PAGE: usize = 25_000;
+
+/// What a listing needs of a variation, kept instead of its whole JSON (a variation's JSON is
+/// a few KB; this is a few dozen bytes).
+struct Variation {
+    id: String,
+    sku: Option<String>,
+    status: String,
+    tracked: bool,
+}
+
 /// Statuses tracking cannot be written to.
 const CLOSED: &[&str] = &["cancelled", "refunded", "trash", "failed"];
 
@@ -59,11 +77,19 @@ fn clean_sku(v: &Value) -> Option<String> {
 }
 
 impl WooStore {
-    /// Every variation of a variable product, all pages.
-    async fn variations(&self, product_id: &str) -> Result<Vec<Value>, ClientError> {
+    /// Every variation of a variable product, all pages (at most [`MAX_VARIATION_PAGES`]: a
+    /// product claiming more is refused with a clear error rather than read without end).
+    /// Each page's JSON is reduced to what a listing needs before the next page is read.
+    async fn variations(&self, product_id: &str) -> Result<Vec<Variation>, ClientError> {
         let path = format!("{API_ROOT}/products/{product_id}/variations");
         let mut all = Vec::new();
-        for page in 1u64..=1000 {
+        for page in 1u64.. {
+            if page > MAX_VARIATION_PAGES {
+                return Err(ClientError::BadResponse(format!(
+                    "product {product_id} lists more than {} variations ({MAX_VARIATION_PAGES} pages of 100): refused",
+                    MAX_VARIATION_PAGES * 100
+                )));
+            }
             let page_text = page.to_string();
             let reply = self
                 .api
@@ -71,7 +97,14 @@ impl WooStore {
                 .await?;
             let (reply, items) = array(reply, "a variations page")?;
             let more = has_next(&reply, page, items.len()) && !items.is_empty();
-            all.extend(items);
+            all.extend(items.iter().filter_map(|v| {
+                Some(Variation {
+                    id: id_string(v.get("id"))?,
+                    sku: clean_sku(v),
+                    status: str_of(v, "status").to_ascii_lowercase(),
+                    tracked: v.get("manage_stock") == Some(&Value::Bool(true)),
+                })
+            }));
             if !more {
                 break;
             }
@@ -179,7 +212,8 @@ fn shipped_record(order: &Value) -> ShippedRecord {
             for (sku, quantity) in skus {
                 let sku = sku.trim();
                 if let (false, Some(q)) = (sku.is_empty(), quantity.as_u64()) {
-                    *entry.entry(sku.to_owned()).or_default() += q;
+                    let n = entry.entry(sku.to_owned()).or_default();
+                    *n = n.saturating_add(q);
                 }
             }
         }
@@ -210,7 +244,8 @@ fn covers_every_line(order: &Value, record: &ShippedRecord) -> bool {
     let mut shipped: HashMap<&str, u64> = HashMap::new();
     for skus in record.values() {
         for (sku, q) in skus {
-            *shipped.entry(sku.as_str()).or_default() += q;
+            let n = shipped.entry(sku.as_str()).or_default();
+            *n = n.saturating_add(*q);
         }
     }
     let mut ordered: HashMap<String, u64> = HashMap::new();
@@ -225,7 +260,8 @@ fn covers_every_line(order: &Value, record: &ShippedRecord) -> bool {
             continue;
         }
         if let Some(sku) = clean_sku(item) {
-            *ordered.entry(sku).or_default() += quantity;
+            let n = ordered.entry(sku).or_default();
+            *n = n.saturating_add(quantity);
         }
     }
     ordered
@@ -399,15 +435,17 @@ impl StoreApi for WooStore {
                         listings.push(own(sku));
                     }
                     for variation in self.variations(&pid).await? {
-                        let Some(vid) = id_string(variation.get("id")) else {
-                            continue;
-                        };
-                        let vstatus = str_of(&variation, "status").to_ascii_lowercase();
+                        let Variation {
+                            id: vid,
+                            sku,
+                            status: vstatus,
+                            tracked,
+                        } = variation;
                         listings.push(Listing {
-                            variant_id: vid.clone(),
-                            sku: clean_sku(&variation),
                             inventory_item_id: Some(format!("variation:{pid}:{vid}")),
-                            tracked: variation.get("manage_stock") == Some(&Value::Bool(true)),
+                            variant_id: vid,
+                            sku,
+                            tracked,
                             product_id: pid.clone(),
                             product_title: title.clone(),
                             sellable: status == "publish"
@@ -423,6 +461,11 @@ impl StoreApi for WooStore {
                         listings.push(own(sku));
                     }
                 }
+            }
+            if listings.len() > MAX_LISTINGS_PER_PAGE {
+                return Err(ClientError::BadResponse(format!(
+                    "products page {page} holds more than {MAX_LISTINGS_PER_PAGE} products and variations: refused"
+                )));
             }
         }
         let next_cursor = (!products.is_empty() && has_next(&reply, page, products.len()))
@@ -693,5 +736,20 @@ mod tests {
         assert!(!covers_every_line(&order, &record));
         record.insert("T3".into(), BTreeMap::from([("A".into(), 1)]));
         assert!(covers_every_line(&order, &record));
+    }
+
+    /// Issue 15, item 11: quantities are the store's numbers; sums of huge ones saturate
+    /// instead of overflowing (a panic, which aborts the process in release).
+    #[test]
+    fn huge_store_quantities_do_not_overflow() {
+        let order = json!({"line_items": [
+            {"sku": "A", "quantity": u64::MAX},
+            {"sku": "A", "quantity": u64::MAX}
+        ], "meta_data": [{"key": SHIPPED_META, "value": {"T1": {"A": u64::MAX, " A": u64::MAX}}}]});
+        let mut record = ShippedRecord::new();
+        record.insert("T1".into(), BTreeMap::from([("A".into(), u64::MAX)]));
+        record.insert("T2".into(), BTreeMap::from([("A".into(), u64::MAX)]));
+        assert!(covers_every_line(&order, &record));
+        let _ = shipped_record(&order);
     }
 }

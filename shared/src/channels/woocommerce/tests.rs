@@ -1791,3 +1791,43 @@ async fn a_retried_stock_batch_after_a_lost_answer_sets_the_same_absolute_quanti
         std::collections::BTreeMap::from([(5, 7), (6, 3)])
     );
 }
+
+/// Issue 15, item 2: a product that claims endless variation pages (1,000 full pages of 100)
+/// is not accumulated whole: the walk stops at the bound with a clear error naming the
+/// product, after at most `MAX_VARIATION_PAGES` requests.
+#[tokio::test]
+async fn endless_variation_pages_are_bounded_per_product() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products"))
+        .respond_with(
+            json_reply(
+                200,
+                json!([{"id": 20, "type": "variable", "name": "Hoodie", "sku": "", "status": "publish"}]),
+            )
+            .insert_header("X-WP-TotalPages", "1"),
+        )
+        .mount(&server)
+        .await;
+    let full_page: Vec<Value> = (0..100)
+        .map(|i| json!({"id": 1000 + i, "sku": format!("V-{i}"), "status": "publish", "manage_stock": true}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products/20/variations"))
+        .respond_with(json_reply(200, json!(full_page)).insert_header("X-WP-TotalPages", "1000"))
+        .mount(&server)
+        .await;
+    let page = store(&server).listings_page(None).await;
+    match page {
+        Err(ClientError::BadResponse(m)) => {
+            assert!(m.contains("product 20") && m.contains("variations"), "{m}")
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(page) => panic!("accumulated {} variations", page.listings.len()),
+    }
+    let requests = server.received_requests().await.unwrap().len();
+    assert!(
+        requests <= 1 + super::store::MAX_VARIATION_PAGES as usize,
+        "{requests} requests"
+    );
+}
