@@ -18,8 +18,6 @@ pub mod runner;
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
-#[cfg(all(test, feature = "embedded"))]
-mod testkit;
 
 pub use http::api;
 pub use http::webhooks;

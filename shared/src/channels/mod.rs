@@ -19,6 +19,8 @@ pub mod rest;
 pub mod shopify;
 pub mod store;
 pub mod store_url;
+#[cfg(all(test, feature = "embedded"))]
+pub(crate) mod testkit;
 pub mod woocommerce;
 
 pub use context::OpenError;

@@ -475,7 +475,7 @@ mod tests {
         let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
         let deps = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
-            channels: crate::testkit::test_registry(&store, vault.clone(), None),
+            channels: crate::channels::testkit::test_registry(&store, vault.clone(), None),
             vault,
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
@@ -674,7 +674,7 @@ mod tests {
         let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
         let deps = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
-            channels: crate::testkit::test_registry(&store, vault.clone(), None),
+            channels: crate::channels::testkit::test_registry(&store, vault.clone(), None),
             vault,
             idempotency: Arc::new(FailFirstComplete {
                 inner: store.clone(),

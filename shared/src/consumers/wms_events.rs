@@ -315,7 +315,7 @@ mod tests {
     use crate::domain::ConnectionStatus;
     use crate::embedded::EmbeddedQueue;
 
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use serde_json::Value;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -306,8 +306,8 @@ async fn enqueue(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::domain::ConnectionStatus;
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use http::Request;
     use tower::ServiceExt;
 
@@ -345,7 +345,7 @@ mod tests {
             "http://127.0.0.1:9".into(),
         )
         .await;
-        crate::testkit::woo_connection(
+        crate::channels::testkit::woo_connection(
             &channels,
             &connection,
             "c_woo",

@@ -929,10 +929,10 @@ pub const INVENTORY_PUSH_QUEUE: &str = "inventory-push";
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
     use crate::inventory::channel::Channels;
     use crate::runner::drain_batch;
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use serde_json::{json, Value};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

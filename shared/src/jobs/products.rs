@@ -382,12 +382,12 @@ async fn publish(
 mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::channels::{ClientError, OpenError};
     use crate::domain::{Channel, TenantId};
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
     use crate::ports::Claim;
     use crate::ports::Received;
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use async_trait::async_trait;
     use std::sync::Mutex;
     use wiremock::matchers::{body_json, header, method, path};

@@ -313,11 +313,11 @@ mod tests {
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
 
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::consumers::order_import::{self, ImportDeps};
     use crate::consumers::{drain_once, Disposition};
     use crate::domain::TenantId;
     use crate::embedded::EmbeddedQueue;
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
     use wiremock::matchers::{body_partial_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -640,7 +640,7 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        let woo = crate::testkit::woo_connection(
+        let woo = crate::channels::testkit::woo_connection(
             &w.deps.channels,
             &w.connection,
             "c_woo_rec",
@@ -842,7 +842,7 @@ mod tests {
             ("c_a_hostile", "hostile.example", &hostile),
             ("c_b_fine", "fine.example", &fine),
         ] {
-            crate::testkit::woo_connection(
+            crate::channels::testkit::woo_connection(
                 &w.deps.channels,
                 &w.connection,
                 id,
@@ -888,7 +888,7 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        let woo = crate::testkit::woo_connection(
+        let woo = crate::channels::testkit::woo_connection(
             &w.deps.channels,
             &w.connection,
             "c_woo_lim",

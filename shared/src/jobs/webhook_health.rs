@@ -72,7 +72,7 @@ mod tests {
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
 
-    use crate::testkit::{shopify_fixture, ShopifyFixture};
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use wiremock::matchers::{body_string_contains, method};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -196,7 +196,7 @@ mod tests {
             .await;
         let dir = tempfile::tempdir().unwrap();
         let (deps, shopify) = deps(&server, dir.path(), false).await;
-        let woo = crate::testkit::woo_connection(
+        let woo = crate::channels::testkit::woo_connection(
             &deps.channels,
             &shopify,
             "c_woo_hook",

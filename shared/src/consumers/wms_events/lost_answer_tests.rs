@@ -6,9 +6,9 @@
 
 use super::*;
 use crate::channels::shopify::oauth::ShopifyCredentials;
+use crate::channels::testkit::{shopify_fixture, woo_connection, ShopifyFixture};
 use crate::domain::{Channel, Connection, ConnectionStatus};
 use crate::embedded::EmbeddedQueue;
-use crate::testkit::{shopify_fixture, woo_connection, ShopifyFixture};
 use serde_json::Value;
 use std::sync::Mutex;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
