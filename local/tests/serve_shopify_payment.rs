@@ -5,51 +5,20 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message, Runner};
+use common::{outbox, spawn, stop, strict_shopify, wait_for_message, Runner, ShopifyEnv};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_string_contains, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const SHOP: &str = "pay-shop.myshopify.com";
 const TOKEN: &str = "shpat_fake_payment_token";
 const GRAPHQL: &str = "/admin/api/2026-10/graphql.json";
 
-struct Env {
-    data: tempfile::TempDir,
-    token: String,
-    secret: String,
-    shopify: MockServer,
-}
+type Env = ShopifyEnv;
 
-/// A fake Shopify that answers the connect check once and refuses anything unexpected (and
-/// the test fails on drop if it was asked anything else).
 async fn env() -> Env {
-    let shopify = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GRAPHQL))
-        .and(header("X-Shopify-Access-Token", TOKEN))
-        .and(body_string_contains("ChannelSyncShop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"shop": {"name": "Pay Shop", "myshopifyDomain": SHOP}}
-        })))
-        .expect(1)
-        .named("shop check at connect")
-        .mount(&shopify)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .with_priority(10)
-        .expect(0)
-        .named("anything else")
-        .mount(&shopify)
-        .await;
-    Env {
-        data: tempfile::tempdir().unwrap(),
-        token: fake("cs_dev"),
-        secret: fake("shpss"),
-        shopify,
-    }
+    strict_shopify(SHOP, TOKEN, "Pay Shop").await
 }
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {

@@ -5,52 +5,23 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{outbox, spawn, stop, strict_shopify, Runner, ShopifyEnv};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 const SHOP: &str = "retry-shop.myshopify.com";
 const TOKEN: &str = "shpat_fake_retry_token";
 const GRAPHQL: &str = "/admin/api/2026-10/graphql.json";
 const ORDER: &str = "gid://shopify/Order/5630201856307";
 
-struct Env {
-    data: tempfile::TempDir,
-    token: String,
-    secret: String,
-    shopify: MockServer,
-}
+type Env = ShopifyEnv;
 
 async fn env() -> Env {
-    let shopify = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GRAPHQL))
-        .and(header("X-Shopify-Access-Token", TOKEN))
-        .and(body_string_contains("ChannelSyncShop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"shop": {"name": "Retry Shop", "myshopifyDomain": SHOP}}
-        })))
-        .expect(1)
-        .named("shop check at connect")
-        .mount(&shopify)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .with_priority(10)
-        .expect(0)
-        .named("anything else")
-        .mount(&shopify)
-        .await;
-    Env {
-        data: tempfile::tempdir().unwrap(),
-        token: fake("cs_dev"),
-        secret: fake("shpss"),
-        shopify,
-    }
+    strict_shopify(SHOP, TOKEN, "Retry Shop").await
 }
 
 fn start(env: &Env) -> Runner {

@@ -139,3 +139,44 @@ pub async fn wait_for_message(
         outbox(client, runner, token).await
     );
 }
+
+/// A data directory, a dev token, a Shopify app secret and a fake Shopify.
+pub struct ShopifyEnv {
+    pub data: tempfile::TempDir,
+    pub token: String,
+    pub secret: String,
+    pub shopify: wiremock::MockServer,
+}
+
+/// A strict fake Shopify: it answers the connect check of `shop` (named `name`) with
+/// `access_token` exactly once and refuses anything else with 401 — and the test fails on
+/// drop if it was asked anything its test did not mount.
+pub async fn strict_shopify(shop: &str, access_token: &str, name: &str) -> ShopifyEnv {
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let shopify = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/admin/api/2026-10/graphql.json"))
+        .and(header("X-Shopify-Access-Token", access_token))
+        .and(body_string_contains("ChannelSyncShop"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"shop": {"name": name, "myshopifyDomain": shop}}
+        })))
+        .expect(1)
+        .named("shop check at connect")
+        .mount(&shopify)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(10)
+        .expect(0)
+        .named("anything else")
+        .mount(&shopify)
+        .await;
+    ShopifyEnv {
+        data: tempfile::tempdir().unwrap(),
+        token: fake("cs_dev"),
+        secret: fake("shpss"),
+        shopify,
+    }
+}
