@@ -21,6 +21,7 @@ pub mod store;
 pub mod store_url;
 #[cfg(all(test, feature = "embedded"))]
 pub(crate) mod testkit;
+pub mod tokens;
 pub mod woocommerce;
 
 pub use context::OpenError;

@@ -1,30 +1,17 @@
-//! Access tokens for jobs: refreshed before they expire, one refresher per connection at a
-//! time, each rotated pair persisted whole. A rejected refresh puts the connection in
-//! `needs_reauth`, which stops its jobs until the merchant reconnects.
+//! Shopify's access tokens for jobs, through the channel-neutral refresher
+//! ([`crate::channels::tokens`]): Shopify supplies the pair's shape and the rotation call.
 
 use super::oauth::ShopifyCredentials;
 use super::ShopifyClient;
 use crate::channels::context::ChannelContext;
+use crate::channels::tokens;
 use crate::channels::ClientError;
-use crate::domain::{Connection, ConnectionStatus, ShopDomain};
-use crate::ports::{Claim, Secret};
+use crate::domain::{Connection, ShopDomain};
+use crate::ports::Secret;
 use chrono::Utc;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Why no token can be had.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// The connection is not active (disconnected, or already waiting for re-authorisation).
-    #[error("the connection is {0:?}: no jobs run for it")]
-    NotActive(ConnectionStatus),
-    /// The merchant must reconnect; the connection was marked `needs_reauth`.
-    #[error("Shopify rejected the stored credentials: the store must be reconnected")]
-    NeedsReauth,
-    /// Try again later.
-    #[error("token unavailable: {0}")]
-    Unavailable(String),
-}
+pub use crate::channels::tokens::TokenError;
 
 /// Hands out valid access tokens for Shopify connections.
 pub struct ShopifyTokens {
@@ -35,21 +22,13 @@ pub struct ShopifyTokens {
     pub context: Arc<ChannelContext>,
 }
 
-const LOCK_LEASE: Duration = Duration::from_secs(30);
-
 impl ShopifyTokens {
     /// The stored credentials of `connection`, if readable.
     pub async fn stored(
         &self,
         connection: &Connection,
     ) -> Result<Option<ShopifyCredentials>, TokenError> {
-        let secret = self
-            .context
-            .vault
-            .get(&connection.credentials_name())
-            .await
-            .map_err(|e| TokenError::Unavailable(e.to_string()))?;
-        Ok(secret.as_ref().and_then(ShopifyCredentials::from_secret))
+        tokens::stored(self, connection).await
     }
 
     /// Marks `connection` as needing re-authorisation (Shopify refused its credentials), which
@@ -60,89 +39,59 @@ impl ShopifyTokens {
         TokenError::NeedsReauth
     }
 
-    /// A token that is valid now for `connection`.
+    /// A token that is valid now for `connection` (refreshed first when it is about to
+    /// expire; see [`crate::channels::tokens`]).
     pub async fn access_token(&self, connection: &Connection) -> Result<Secret, TokenError> {
-        if connection.status != ConnectionStatus::Active {
-            return Err(TokenError::NotActive(connection.status));
-        }
-        let Some(creds) = self.stored(connection).await? else {
-            return Err(self.mark_needs_reauth(connection).await);
-        };
-        if !creds.needs_refresh(Utc::now()) {
-            return Ok(Secret::new(creds.access_token));
-        }
-        let lock = crate::keys::refresh_lock(&connection.id);
-        match self.context.locks.claim(&lock, LOCK_LEASE).await {
-            Ok(Claim::Acquired) => {
-                let result = self.refresh(connection).await;
-                if let Err(e) = self.context.locks.release(&lock).await {
-                    tracing::warn!(error = %e, "could not release the refresh lock; it expires");
-                }
-                result
-            }
-            Ok(_) => self.wait_for_other_refresher(connection, &creds).await,
-            Err(e) => Err(TokenError::Unavailable(e.to_string())),
-        }
-    }
-
-    /// Under the lock: re-read (another refresher may have just finished), then rotate.
-    async fn refresh(&self, connection: &Connection) -> Result<Secret, TokenError> {
-        let Some(creds) = self.stored(connection).await? else {
-            return Err(self.mark_needs_reauth(connection).await);
-        };
-        if !creds.needs_refresh(Utc::now()) {
-            return Ok(Secret::new(creds.access_token));
-        }
-        let Some(refresh_token) = creds.refresh_token.as_deref() else {
-            return Ok(Secret::new(creds.access_token));
-        };
-        let shop = ShopDomain::parse(&connection.shop)
-            .map_err(|e| TokenError::Unavailable(e.to_string()))?;
-        match self
-            .client
-            .refresh_token(&shop, &self.client_id, &self.client_secret, refresh_token)
-            .await
-        {
-            Ok(fresh) => {
-                // One secret, written whole: the new access and refresh tokens land together.
-                self.context
-                    .vault
-                    .put(&connection.credentials_name(), &fresh.to_secret())
-                    .await
-                    .map_err(|e| TokenError::Unavailable(e.to_string()))?;
-                tracing::info!(connection = %connection.id, "access token rotated");
-                Ok(Secret::new(fresh.access_token))
-            }
-            Err(ClientError::Unauthorized) => Err(self.mark_needs_reauth(connection).await),
-            Err(other) => still_valid(&creds).ok_or(TokenError::Unavailable(other.to_string())),
-        }
-    }
-
-    async fn wait_for_other_refresher(
-        &self,
-        connection: &Connection,
-        before: &ShopifyCredentials,
-    ) -> Result<Secret, TokenError> {
-        for _ in 0..20 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if let Some(creds) = self.stored(connection).await? {
-                if !creds.needs_refresh(Utc::now()) {
-                    return Ok(Secret::new(creds.access_token));
-                }
-            }
-        }
-        still_valid(before).ok_or(TokenError::Unavailable(
-            "another worker is refreshing the token".into(),
-        ))
+        tokens::access_token(self, connection).await
     }
 }
 
-/// The current token while it has not actually expired (the refresh margin is 5 minutes).
-fn still_valid(creds: &ShopifyCredentials) -> Option<Secret> {
-    match creds.expires_at {
-        Some(at) if at > Utc::now() => Some(Secret::new(creds.access_token.clone())),
-        None => Some(Secret::new(creds.access_token.clone())),
-        _ => None,
+impl tokens::TokenPair for ShopifyCredentials {
+    fn from_secret(secret: &Secret) -> Option<Self> {
+        ShopifyCredentials::from_secret(secret)
+    }
+
+    fn to_secret(&self) -> Secret {
+        ShopifyCredentials::to_secret(self)
+    }
+
+    fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
+    fn needs_refresh(&self, now: chrono::DateTime<Utc>) -> bool {
+        ShopifyCredentials::needs_refresh(self, now)
+    }
+
+    fn expires_at(&self) -> Option<chrono::DateTime<Utc>> {
+        self.expires_at
+    }
+}
+
+#[async_trait::async_trait]
+impl tokens::Refresher for ShopifyTokens {
+    type Pair = ShopifyCredentials;
+
+    fn context(&self) -> &ChannelContext {
+        &self.context
+    }
+
+    /// Shopify rotates an expiring offline token with its refresh token; a custom-app token
+    /// has none and is never refreshed.
+    async fn rotate(
+        &self,
+        connection: &Connection,
+        current: &ShopifyCredentials,
+    ) -> Result<Option<ShopifyCredentials>, ClientError> {
+        let Some(refresh_token) = current.refresh_token.as_deref() else {
+            return Ok(None);
+        };
+        let shop = ShopDomain::parse(&connection.shop)
+            .map_err(|e| ClientError::Unavailable(e.to_string()))?;
+        self.client
+            .refresh_token(&shop, &self.client_id, &self.client_secret, refresh_token)
+            .await
+            .map(Some)
     }
 }
 
@@ -150,9 +99,11 @@ fn still_valid(creds: &ShopifyCredentials) -> Option<Secret> {
 mod tests {
     use super::*;
     use crate::domain::Channel;
+    use crate::domain::ConnectionStatus;
     use crate::embedded::{EmbeddedStore, EmbeddedVault};
     use crate::ports::{Connections, Vault};
     use serde_json::json;
+    use std::time::Duration;
     use wiremock::matchers::{body_partial_json, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
