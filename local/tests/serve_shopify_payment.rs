@@ -26,6 +26,7 @@ struct Env {
 /// the test fails on drop if it was asked anything else).
 async fn env() -> Env {
     let shopify = MockServer::start().await;
+    common::mount_one_location(&shopify).await;
     Mock::given(method("POST"))
         .and(path(GRAPHQL))
         .and(header("X-Shopify-Access-Token", TOKEN))

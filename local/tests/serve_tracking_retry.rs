@@ -27,6 +27,7 @@ struct Env {
 
 async fn env() -> Env {
     let shopify = MockServer::start().await;
+    common::mount_one_location(&shopify).await;
     Mock::given(method("POST"))
         .and(path(GRAPHQL))
         .and(header("X-Shopify-Access-Token", TOKEN))
