@@ -147,12 +147,14 @@ pub async fn mount_one_location(shopify: &wiremock::MockServer) {
     use wiremock::matchers::{body_string_contains, method};
     wiremock::Mock::given(method("POST"))
         .and(body_string_contains("ChannelSyncLocations"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"locations": {"nodes": [
-                {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true,
-                 "fulfillsOnlineOrders": true}
-            ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}
-        })))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"locations": {"nodes": [
+                    {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true,
+                     "fulfillsOnlineOrders": true}
+                ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}
+            })),
+        )
         .with_priority(2)
         .named("the shop's one location")
         .mount(shopify)
