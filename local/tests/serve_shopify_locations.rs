@@ -439,3 +439,51 @@ async fn the_poll_imports_only_our_part_of_a_missed_order() {
     stop(runner);
     env.shopify.verify().await;
 }
+
+/// GIVEN the dashboard's install form WHEN the merchant types the store's slug, its
+/// myshopify.com domain or its admin URL THEN the grant screen is the myshopify domain's;
+/// anything else is a 422 saying which forms are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_starts_from_a_slug_a_domain_or_the_admin_url() {
+    let env = env(1).await;
+    let client = reqwest::Client::new();
+    let runner = start(&env, "0");
+    let start_with = |shop: &str| {
+        client
+            .post(format!("{}/api/oauth/shopify/start", runner.base))
+            .bearer_auth(&env.token)
+            .json(&json!({ "shop": shop }))
+            .send()
+    };
+    for typed in [
+        "adam-testing-store",
+        "adam-testing-store.myshopify.com",
+        "https://admin.shopify.com/store/adam-testing-store",
+    ] {
+        let answer = start_with(typed).await.unwrap();
+        assert_eq!(answer.status(), 200, "{typed}");
+        let body: Value = answer.json().await.unwrap();
+        let url = body["authorize_url"].as_str().unwrap();
+        assert!(
+            url.starts_with("https://adam-testing-store.myshopify.com/admin/oauth/authorize?"),
+            "{typed}: {url}"
+        );
+    }
+    for typed in [
+        "adam testing store",
+        "shop.example.com",
+        "https://admin.shopify.com/settings",
+    ] {
+        let answer = start_with(typed).await.unwrap();
+        assert_eq!(answer.status(), 422, "{typed}");
+        let body = answer.text().await.unwrap();
+        for form in [
+            "adam-testing-store",
+            "adam-testing-store.myshopify.com",
+            "https://admin.shopify.com/store/adam-testing-store",
+        ] {
+            assert!(body.contains(form), "{typed}: {body}");
+        }
+    }
+    stop(runner);
+}
