@@ -290,7 +290,7 @@ pub trait ChannelAdapter: Send + Sync {
         known: bool,
     ) -> Result<Assigned, OpenError> {
         let _ = (connection, known);
-        Ok(Assigned::Ours(order))
+        Ok(Assigned::Ours(Box::new(order)))
     }
 
     /// Makes sure the store's webhook subscriptions exist and point at us (list first, create

@@ -122,7 +122,7 @@ pub enum Assigned {
     /// The order as the WMS should get it: only the lines (and quantities) assigned to the
     /// connection's fulfilment location, or the whole order held with a reason when the
     /// connection has not said which location is the warehouse's.
-    Ours(Order),
+    Ours(Box<Order>),
     /// Nothing on the order is for this connection's location: the WMS gets nothing.
     /// `locations` names where the order is assigned instead (for the log and the counter).
     Elsewhere { locations: Vec<String> },

@@ -245,7 +245,7 @@ async fn decide_and_publish(
             let number = order.order_number.clone();
             let id = order.channel_order_id.clone();
             match assigned(deps, connection, order, known).await {
-                Ok(Assigned::Ours(ours)) => order = ours,
+                Ok(Assigned::Ours(ours)) => order = *ours,
                 Ok(Assigned::Elsewhere { locations }) => match original {
                     None => {
                         return other_location(deps, event, id.as_str(), &number, &locations).await
@@ -365,7 +365,7 @@ async fn assigned(
     known: bool,
 ) -> Result<Assigned, Disposition> {
     let Some(adapter) = deps.channels.adapter(connection.channel) else {
-        return Ok(Assigned::Ours(order));
+        return Ok(Assigned::Ours(Box::new(order)));
     };
     match adapter.assigned_to_us(connection, order, known).await {
         Ok(assigned) => Ok(assigned),

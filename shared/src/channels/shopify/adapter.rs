@@ -270,10 +270,10 @@ impl ChannelAdapter for ShopifyAdapter {
                 };
                 let active = locations.iter().filter(|l| l.active).count();
                 if active == 1 {
-                    return Ok(Assigned::Ours(order));
+                    return Ok(Assigned::Ours(Box::new(order)));
                 }
-                return Ok(Assigned::Ours(super::assignment::held_without_location(
-                    order, active,
+                return Ok(Assigned::Ours(Box::new(
+                    super::assignment::held_without_location(order, active),
                 )));
             }
         };

@@ -69,7 +69,7 @@ pub(super) fn assign(
              which lines the fulfilment location ships: check the app's fulfillment-order \
              access on Shopify",
         ));
-        return Assigned::Ours(order);
+        return Assigned::Ours(Box::new(order));
     }
     let ours = location_gid(location);
     let counts = |fo: &FulfillmentOrder| match fo.status {
@@ -122,7 +122,7 @@ pub(super) fn assign(
             HoldCode::NoFulfilmentLocation,
             "the fulfillment orders at the fulfilment location name no line of the order",
         ));
-        return Assigned::Ours(order);
+        return Assigned::Ours(Box::new(order));
     }
     // Line holds of lines another location ships are not the warehouse's concern; a quantity
     // hold is settled by the fulfillment order's quantity.
@@ -134,7 +134,7 @@ pub(super) fn assign(
         !(about_dropped && matches!(h.code, HoldCode::MissingSku | HoldCode::InvalidQuantity)
             || h.code == HoldCode::InvalidQuantity)
     });
-    Assigned::Ours(order)
+    Assigned::Ours(Box::new(order))
 }
 
 #[cfg(test)]
@@ -201,7 +201,7 @@ mod tests {
 
     fn ours(a: Assigned) -> Order {
         match a {
-            Assigned::Ours(o) => o,
+            Assigned::Ours(o) => *o,
             other => panic!("expected ours, got {other:?}"),
         }
     }
