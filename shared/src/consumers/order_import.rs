@@ -244,11 +244,13 @@ async fn decide_and_publish(
             let original = known.then(|| order.clone());
             let number = order.order_number.clone();
             let id = order.channel_order_id.clone();
+            let updated_at = order.updated_at;
             match assigned(deps, connection, order, known).await {
                 Ok(Assigned::Ours(ours)) => order = *ours,
                 Ok(Assigned::Elsewhere { locations }) => match original {
                     None => {
-                        return other_location(deps, event, id.as_str(), &number, &locations).await
+                        let seen = (id.as_str(), number.as_str(), updated_at);
+                        return other_location(deps, event, seen, &locations).await;
                     }
                     Some(original) => {
                         // Everything the WMS had moved away: for the WMS it is cancelled.
@@ -401,19 +403,65 @@ pub async fn other_locations(
         .and_then(|r| serde_json::from_value(r).ok()))
 }
 
+/// The latest `updated_at` of an order found to have nothing for the connection's location
+/// (so the reconciliation poll does not enqueue that state again, nor report it as missed by
+/// webhooks); `None` when it never was.
+pub async fn elsewhere_updated_at(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    channel_order_id: &str,
+) -> Result<Option<DateTime<Utc>>, crate::ports::PortError> {
+    Ok(idempotency
+        .record(&keys::other_location_order(connection, channel_order_id))
+        .await?
+        .and_then(|r| serde_json::from_value::<Elsewhere>(r).ok())
+        .map(|r| r.channel_updated_at))
+}
+
+/// What the per-order "assigned elsewhere" record remembers.
+#[derive(Serialize, Deserialize)]
+struct Elsewhere {
+    channel_updated_at: DateTime<Utc>,
+}
+
 /// An order with nothing for the connection's location: not sent, counted once per order.
+/// `seen`: (channel order id, order number, `updated_at`).
 async fn other_location(
     deps: &ImportDeps,
     event: &ChannelEvent,
-    channel_order_id: &str,
-    order_number: &str,
+    seen: (&str, &str, DateTime<Utc>),
     locations: &[String],
 ) -> Disposition {
+    let (channel_order_id, order_number, updated_at) = seen;
     tracing::info!(order = %order_number, ?locations, "assigned to other locations: not sent to the WMS");
+    let done = Disposition::Done("not imported: assigned to other locations".into());
     let once = keys::other_location_order(&event.connection, channel_order_id);
+    // Kept 30 days: a redelivery or a later state still elsewhere is not counted again.
+    let retain = Some(Duration::from_secs(30 * 24 * 3600));
+    let mark = |at: DateTime<Utc>| {
+        serde_json::json!(Elsewhere {
+            channel_updated_at: at
+        })
+    };
     match deps.idempotency.claim(&once, ORDER_LEASE).await {
         Ok(Claim::Acquired) => {}
-        Ok(_) => return Disposition::Done("not imported: assigned to other locations".into()),
+        Ok(Claim::Done(_)) => {
+            let before =
+                elsewhere_updated_at(&*deps.idempotency, &event.connection, channel_order_id).await;
+            if before.is_ok_and(|b| b.is_none_or(|b| b < updated_at)) {
+                if let Err(e) = deps
+                    .idempotency
+                    .complete(&once, &mark(updated_at), retain)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record the newer state elsewhere");
+                }
+            }
+            return done;
+        }
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("the order is being counted by another worker".into())
+        }
         Err(e) => return Disposition::Retry(e.to_string()),
     }
     let key = keys::other_locations(&event.connection);
@@ -433,16 +481,14 @@ async fn other_location(
         let _ = deps.idempotency.release(&once).await;
         return Disposition::Retry(e.to_string());
     }
-    // Counted; kept 30 days so a redelivery is not counted again.
-    let retain = Some(Duration::from_secs(30 * 24 * 3600));
     if let Err(e) = deps
         .idempotency
-        .complete(&once, &serde_json::json!({}), retain)
+        .complete(&once, &mark(updated_at), retain)
         .await
     {
         tracing::warn!(error = %e, "could not mark the order counted");
     }
-    Disposition::Done("not imported: assigned to other locations".into())
+    done
 }
 
 /// Marks the connection disconnected and deletes its credentials; history (order records,
@@ -1262,6 +1308,15 @@ mod tests {
         assert_eq!(counted.count, 1);
         assert_eq!(counted.last_order.as_deref(), Some("#31"));
         assert_eq!(counted.last_locations, ["gid://shopify/Location/2"]);
+        // The latest state read is remembered (the poll does not enqueue it again).
+        let seen = elsewhere_updated_at(
+            &*w.deps.idempotency,
+            &ConnectionId::parse("c_1").unwrap(),
+            "31",
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, Some("2026-11-27T09:05:00Z".parse().unwrap()));
     }
 
     /// No fulfilment location on a shop with two: imported whole, held with a reason that

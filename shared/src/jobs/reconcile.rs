@@ -10,7 +10,7 @@
 
 use crate::channels::registry::Registry;
 use crate::channels::POLLED_ORDER_TOPIC;
-use crate::consumers::order_import::known_updated_at;
+use crate::consumers::order_import::{elsewhere_updated_at, known_updated_at};
 use crate::domain::{Connection, ConnectionStatus};
 use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
@@ -58,6 +58,10 @@ pub struct ReconcileRun {
     pub not_ready: u32,
     /// Of those, orders the WMS never had: no webhook delivered them.
     pub missed_by_webhooks: u32,
+    /// Orders the WMS does not have because nothing on them is for the connection's
+    /// location (already counted on the connection): not enqueued again for the same state.
+    #[serde(default)]
+    pub other_locations: u32,
     /// Orders Shopify returned that could not be read: (id, reason).
     pub skipped: Vec<(String, String)>,
     pub watermark_before: DateTime<Utc>,
@@ -128,6 +132,7 @@ async fn reconcile_with_limit(
         enqueued: 0,
         not_ready: 0,
         missed_by_webhooks: 0,
+        other_locations: 0,
         skipped: Vec::new(),
         watermark_before: before,
         watermark_after: before,
@@ -240,6 +245,14 @@ async fn poll(
                 continue;
             }
             if known.is_none() {
+                let id = order.channel_order_id.as_str();
+                let elsewhere =
+                    elsewhere_updated_at(&*deps.idempotency, &connection.id, id).await?;
+                if elsewhere.is_some_and(|at| at >= order.updated_at) {
+                    // This state was read already: nothing on it is for our location.
+                    run.other_locations += 1;
+                    continue;
+                }
                 run.missed_by_webhooks += 1;
             }
             enqueue(deps, connection, &order).await?;
@@ -505,6 +518,63 @@ mod tests {
         assert_eq!(
             history[0].message.as_deref(),
             Some("completed: 1 order(s) found, 1 enqueued (1 missed by webhooks), 0 unreadable")
+        );
+    }
+
+    /// A missed order wholly at another location: the poll enqueues it once, the consumer
+    /// reads its fulfillment orders and sends nothing; later runs do not enqueue the same state
+    /// again nor report it as missed by webhooks.
+    #[tokio::test]
+    async fn an_order_for_another_location_is_read_once_and_not_reported_missed() {
+        let server = MockServer::start().await;
+        crate::testkit::mount_locations(&server, 2).await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_string_contains(
+                "ChannelSyncOrdersUpdatedSince",
+            ))
+            .respond_with(page(vec![node(9, "2026-11-27T09:10:00Z")], None))
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/9",
+                "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/90", "status": "OPEN",
+                    "assignedLocation": {"location": {"id": "gid://shopify/Location/2"}},
+                    "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1",
+                        "remainingQuantity": 1, "totalQuantity": 1,
+                        "lineItem": {"id": "gid://shopify/LineItem/1", "sku": "TS-001"}}],
+                        "pageInfo": {"hasNextPage": false, "endCursor": null}}}],
+                    "pageInfo": {"hasNextPage": false, "endCursor": null}}}}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut w = world(&server).await;
+        w.connection.settings.fulfilment_location = Some("gid://shopify/Location/1".into());
+        w.deps.connections.update(&w.connection).await.unwrap();
+
+        let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((first.enqueued, first.missed_by_webhooks), (1, 1));
+        consume(&w).await;
+        let tenant = TenantId::parse("dev").unwrap();
+        assert!(w
+            .outbox
+            .read_after(&tenant, 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // The overlap reads the same state again: nothing enqueued, nothing reported missed.
+        let second = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            (
+                second.found,
+                second.enqueued,
+                second.other_locations,
+                second.missed_by_webhooks
+            ),
+            (1, 0, 1, 0)
         );
     }
 
