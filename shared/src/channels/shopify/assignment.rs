@@ -13,6 +13,12 @@
 //!   WMS gets nothing (counted on the connection).
 //! - no location set: with exactly one active location on the shop that one is ours (the
 //!   whole order); otherwise the whole order is imported held `no_fulfilment_location`.
+//!
+//! Why closed fulfillment orders count for an update: `fulfillmentOrderMove` moves a wholly
+//! unfulfilled fulfillment order itself (its `assignedLocation` changes), and fulfilled line
+//! items "always remain assigned to the original location", which may then be closed [C]
+//! shopify.dev admin-graphql `fulfillmentOrderMove` / `FulfillmentOrderMovePayload`. So a
+//! closed fulfillment order still at our location holds what was fulfilled there.
 
 use super::fulfillment::{FoStatus, FulfillmentOrder};
 use crate::channels::store::Assigned;
