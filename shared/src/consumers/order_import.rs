@@ -1389,4 +1389,45 @@ mod tests {
             .unwrap();
         assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
     }
+
+    /// An order the WMS has whose lines all moved to another location: for the WMS it is
+    /// cancelled (nothing left for the warehouse to ship).
+    #[tokio::test]
+    async fn an_imported_order_moved_wholly_elsewhere_is_cancelled_for_the_wms() {
+        use wiremock::matchers::{body_string_contains, method};
+        let w = world().await;
+        connect(&w, at_location(HERE)).await;
+        let answer = |location: u64| {
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/34",
+                "fulfillmentOrders": {"nodes": [fo(9, location, vec![fo_line(51, 1)], None)],
+                    "pageInfo": page_info(None)}}}}))
+        };
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(answer(1))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&w.shopify)
+            .await;
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(answer(2))
+            .with_priority(2)
+            .mount(&w.shopify)
+            .await;
+        let at = |t: &str| shopify_lines("orders/updated", 34, t, &[(51, "TS-001", 1)]);
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:00:00Z")).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:30:00Z")).await,
+            Disposition::Done("order.cancelled".into())
+        );
+        assert_eq!(
+            kinds(&sent(&w).await),
+            ["order.imported", "order.cancelled"]
+        );
+    }
 }
