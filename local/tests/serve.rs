@@ -22,6 +22,7 @@ struct Env {
 
 async fn env() -> Env {
     let shopify = MockServer::start().await;
+    common::mount_one_location(&shopify).await;
     Mock::given(method("POST"))
         .and(path("/admin/api/2026-10/graphql.json"))
         .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))

@@ -18,7 +18,9 @@ const GRAPHQL: &str = "/admin/api/2026-10/graphql.json";
 type Env = ShopifyEnv;
 
 async fn env() -> Env {
-    strict_shopify(SHOP, TOKEN, "Pay Shop").await
+    let env = strict_shopify(SHOP, TOKEN, "Pay Shop").await;
+    common::mount_one_location(&env.shopify).await;
+    env
 }
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {

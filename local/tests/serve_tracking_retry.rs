@@ -21,7 +21,9 @@ const ORDER: &str = "gid://shopify/Order/5630201856307";
 type Env = ShopifyEnv;
 
 async fn env() -> Env {
-    strict_shopify(SHOP, TOKEN, "Retry Shop").await
+    let env = strict_shopify(SHOP, TOKEN, "Retry Shop").await;
+    common::mount_one_location(&env.shopify).await;
+    env
 }
 
 fn start(env: &Env) -> Runner {

@@ -107,6 +107,17 @@ pub fn reconcile_run(connection: &ConnectionId, at: impl Display) -> String {
     format!("reconcile-run#{connection}#{at}")
 }
 
+/// The connection's "orders for other locations" counter (orders not sent to the WMS because
+/// nothing on them is assigned to the connection's fulfilment location).
+pub fn other_locations(connection: &ConnectionId) -> String {
+    format!("other-locations#{connection}")
+}
+
+/// An order counted in [`other_locations`] (so a redelivery is not counted twice).
+pub fn other_location_order(connection: &ConnectionId, channel_order_id: &str) -> String {
+    format!("other-location#{connection}#{channel_order_id}")
+}
+
 /// One product import per connection at a time.
 pub fn products_lock(connection: &ConnectionId) -> String {
     format!("products-lock#{connection}")

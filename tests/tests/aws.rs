@@ -156,14 +156,40 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
     std::env::set_var("WMS_ORDERS_QUEUE_URL", &d.wms_orders);
     std::env::set_var("INVENTORY_PUSH_QUEUE_URL", &d.inventory_push);
     std::env::set_var("SHOPIFY_APP_SECRET_ID", &d.app_secret_id);
-    std::env::set_var("SECRETS_PREFIX", unique("channel-sync") + "/");
+    let prefix = unique("channel-sync") + "/";
+    std::env::set_var("SECRETS_PREFIX", &prefix);
+    // The import asks Shopify which location fulfils the order: a shop with one location
+    // (that one is the connection's, so the whole order is imported).
+    let shopify = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::body_string_contains("ChannelSyncLocations"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"locations": {"nodes": [{"id": "gid://shopify/Location/1", "name": "Warehouse",
+                "isActive": true, "fulfillsOnlineOrders": true}],
+                "pageInfo": {"hasNextPage": false, "endCursor": null}}}
+        })))
+        .mount(&shopify)
+        .await;
+    std::env::set_var("SHOPIFY_API_BASE", shopify.uri());
     let intake = Arc::new(webhooks::deps_from_env(&d.config).await.unwrap());
-    let import = Arc::new(order_import::deps_from_env(&d.config).unwrap());
+    let import = Arc::new(order_import::deps_from_env(&d.config).await.unwrap());
 
     let shop = unique("flow") + ".myshopify.com";
     let store = DynamoStore::from_config(&d.config, &d.table);
     let connection = tests::contract::connection("dev", &shop);
     store.create(&connection).await.unwrap();
+    let credentials = shared::channels::shopify::oauth::ShopifyCredentials {
+        access_token: "shpat_fake_aws_flow".into(),
+        scope: "read_orders".into(),
+        expires_at: None,
+        refresh_token: None,
+        refresh_expires_at: None,
+        via_oauth: false,
+    };
+    SecretsVault::from_config(&d.config, prefix.clone())
+        .put(&connection.credentials_name(), &credentials.to_secret())
+        .await
+        .unwrap();
     assert!(store
         .find_by_shop(Channel::Shopify, &shop)
         .await

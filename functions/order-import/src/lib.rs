@@ -2,27 +2,29 @@
 //!
 //! Environment: `TABLE_NAME`, `WMS_ORDERS_QUEUE_URL`, `CHANNEL_EVENTS_DLQ_URL`,
 //! `SECRETS_PREFIX` (where connection credentials live in Secrets Manager),
-//! `INVENTORY_PUSH_QUEUE_URL` (imported orders wake Live inventory pushes).
+//! `INVENTORY_PUSH_QUEUE_URL` (imported orders wake Live inventory pushes),
+//! `{CHANNEL}_APP_SECRET_ID` per channel app and optionally `SHOPIFY_API_BASE` (Shopify orders
+//! are imported by assignment: the consumer reads their fulfillment orders, with the
+//! connection's token, refreshed with the app's credentials).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, live_trigger, registry, ConfigError};
+use shared::aws::lambda_env::{env, live_trigger, ports_and_channels, ConfigError};
 use shared::aws::{SdkConfig, SqsQueue};
-use shared::channels::context::ChannelApps;
 use shared::consumers::{order_import, sqs_batch};
 use std::sync::Arc;
 
 pub use shared::consumers::order_import::ImportDeps;
 
 /// Everything the consumer needs, from the environment.
-pub fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
-    let ports = shared::aws::ports(config)?;
+pub async fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError> {
+    let (ports, channels) = ports_and_channels(config).await?;
     Ok(ImportDeps {
         connections: ports.connections.clone(),
         vault: ports.vault.clone(),
         idempotency: ports.idempotency.clone(),
         inventory: live_trigger(config, &ports)?,
-        // Interpreting payloads needs no app credentials.
-        channels: registry(&ports, ChannelApps::default())?,
+        // Reading Shopify's fulfillment orders needs the app (token refresh) and its API base.
+        channels,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         dead_letter: Arc::new(SqsQueue::from_config(
             config,
@@ -69,7 +71,7 @@ mod tests {
                 &ports,
                 Default::default(),
                 "",
-                ChannelApps::default(),
+                shared::channels::context::ChannelApps::default(),
             )
             .unwrap(),
             vault,

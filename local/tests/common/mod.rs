@@ -180,3 +180,24 @@ pub async fn strict_shopify(shop: &str, access_token: &str, name: &str) -> Shopi
         shopify,
     }
 }
+
+/// A fake Shopify's locations query answered with one active location
+/// (`gid://shopify/Location/1`), at priority 2 (a test's own priority-1 answer wins): with no
+/// fulfilment location set and one active location, every order is the connection's.
+pub async fn mount_one_location(shopify: &wiremock::MockServer) {
+    use wiremock::matchers::{body_string_contains, method};
+    wiremock::Mock::given(method("POST"))
+        .and(body_string_contains("ChannelSyncLocations"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"locations": {"nodes": [
+                    {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true,
+                     "fulfillsOnlineOrders": true}
+                ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}
+            })),
+        )
+        .with_priority(2)
+        .named("the shop's one location")
+        .mount(shopify)
+        .await;
+}

@@ -4,9 +4,9 @@
 //! [`super::registry::Registry`] for the connection's adapter and call these methods.
 
 use super::inventory::{InventoryChannel, PushError};
-use super::store::{ConnectError, StoreApi};
+use super::store::{Assigned, ConnectError, StoreApi};
 use super::{InterpretError, Interpreted, OpenError, WebhookVerifier};
-use crate::domain::{Channel, Connection, ConnectionSettings, TenantId};
+use crate::domain::{Channel, Connection, ConnectionSettings, Order, TenantId};
 use crate::ports::Secret;
 use async_trait::async_trait;
 use serde::Serialize;
@@ -276,6 +276,21 @@ pub trait ChannelAdapter: Send + Sync {
             }
         }
         Ok(())
+    }
+
+    /// The part of `order` this connection fulfils, asked before the order consumer sends an
+    /// order (new or updated, not cancelled) to the WMS. `known`: the WMS already has an
+    /// earlier state of it. The default: the whole order (channels that do not assign orders
+    /// to places). Must be safe to call again (the consumer retries on `Unavailable`);
+    /// `NeedsReauth` means the connection was marked `needs_reauth`.
+    async fn assigned_to_us(
+        &self,
+        connection: &Connection,
+        order: Order,
+        known: bool,
+    ) -> Result<Assigned, OpenError> {
+        let _ = (connection, known);
+        Ok(Assigned::Ours(Box::new(order)))
     }
 
     /// Makes sure the store's webhook subscriptions exist and point at us (list first, create

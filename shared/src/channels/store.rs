@@ -114,6 +114,20 @@ pub trait StoreApi: Send + Sync {
     ) -> Result<Vec<String>, ShipError>;
 }
 
+/// Which part of an order a connection fulfils, for channels that assign an order's lines to
+/// places (Shopify assigns each fulfillment order to a location). See
+/// [`super::adapter::ChannelAdapter::assigned_to_us`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assigned {
+    /// The order as the WMS should get it: only the lines (and quantities) assigned to the
+    /// connection's fulfilment location, or the whole order held with a reason when the
+    /// connection has not said which location is the warehouse's.
+    Ours(Box<Order>),
+    /// Nothing on the order is for this connection's location: the WMS gets nothing.
+    /// `locations` names where the order is assigned instead (for the log and the counter).
+    Elsewhere { locations: Vec<String> },
+}
+
 /// Why a store could not be connected, or a management call on it (locations, settings) could
 /// not be answered. Each is a sentence for the merchant: a 422, except
 /// [`ConnectError::Unreachable`] (502), [`ConnectError::Conflict`] (409) and

@@ -129,3 +129,25 @@ pub(crate) async fn woo_connection(
     save_connection(channels, &woo, &creds.to_secret()).await;
     woo
 }
+
+/// Answers Shopify's locations query on `server` with `count` active locations
+/// (`gid://shopify/Location/1`…), ahead of any catch-all: with one, every order is the
+/// connection's (import by assignment without a fulfilment location set).
+pub(crate) async fn mount_locations(server: &wiremock::MockServer, count: u32) {
+    use wiremock::matchers::{body_string_contains, method};
+    let nodes: Vec<serde_json::Value> = (1..=count)
+        .map(|n| {
+            serde_json::json!({"id": format!("gid://shopify/Location/{n}"), "name": format!("Location {n}"),
+                "isActive": true, "fulfillsOnlineOrders": true})
+        })
+        .collect();
+    wiremock::Mock::given(method("POST"))
+        .and(body_string_contains("ChannelSyncLocations"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"locations": {"nodes": nodes, "pageInfo": {"hasNextPage": false, "endCursor": null}}}
+        })))
+        .with_priority(1)
+        .named("the shop's locations")
+        .mount(server)
+        .await;
+}

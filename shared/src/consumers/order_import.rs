@@ -11,7 +11,8 @@
 
 use super::Disposition;
 use crate::channels::registry::Registry;
-use crate::channels::Interpreted;
+use crate::channels::store::Assigned;
+use crate::channels::{Interpreted, OpenError};
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
@@ -239,10 +240,14 @@ async fn decide_and_publish(
         Err(e) => return Disposition::Retry(e.to_string()),
     };
     // The merchant's settings: whether unpaid orders are wanted, where to allocate orders.
-    let settings = match deps.connections.get(&event.tenant, &event.connection).await {
-        Ok(connection) => connection.map(|c| c.settings).unwrap_or_default(),
+    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(connection) => connection,
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    let settings = connection
+        .as_ref()
+        .map(|c| c.settings.clone())
+        .unwrap_or_default();
     if previous.is_none() {
         if let Err(reason) = order.ready_for(&settings) {
             // Unpaid, on hold, or cancelled/shipped before we saw it: nothing for the WMS
@@ -264,6 +269,32 @@ async fn decide_and_publish(
                 ),
             );
             order.hold_reasons.push(hold);
+        }
+    }
+    // Only what the connection's location fulfils (channels that assign orders to places).
+    if !order.cancelled {
+        if let Some(connection) = &connection {
+            let known = previous.is_some();
+            let original = known.then(|| order.clone());
+            let number = order.order_number.clone();
+            let id = order.channel_order_id.clone();
+            let updated_at = order.updated_at;
+            match assigned(deps, connection, order, known).await {
+                Ok(Assigned::Ours(ours)) => order = *ours,
+                Ok(Assigned::Elsewhere { locations }) => match original {
+                    None => {
+                        let seen = (id.as_str(), number.as_str(), updated_at);
+                        return other_location(deps, event, seen, &locations).await;
+                    }
+                    Some(original) => {
+                        // Everything the WMS had moved away: for the WMS it is cancelled.
+                        tracing::info!(order = %number, ?locations, "nothing left at our location: cancelled for the WMS");
+                        order = original;
+                        order.cancelled = true;
+                    }
+                },
+                Err(disposition) => return disposition,
+            }
         }
     }
     // Where the merchant wants the WMS to allocate this connection's orders.
@@ -367,6 +398,140 @@ async fn decide_and_publish(
     Disposition::Done(kind.into())
 }
 
+/// Asks the connection's channel which part of the order is the connection's to fulfil. A
+/// channel outage is retried; refused credentials (the connection is then `needs_reauth`)
+/// keep the message until the DLQ, so a redrive after the reconnect imports it.
+async fn assigned(
+    deps: &ImportDeps,
+    connection: &crate::domain::Connection,
+    order: Order,
+    known: bool,
+) -> Result<Assigned, Disposition> {
+    let Some(adapter) = deps.channels.adapter(connection.channel) else {
+        return Ok(Assigned::Ours(Box::new(order)));
+    };
+    match adapter.assigned_to_us(connection, order, known).await {
+        Ok(assigned) => Ok(assigned),
+        Err(OpenError::NotActive(ConnectionStatus::Disconnected)) => Err(Disposition::Done(
+            "the connection is disconnected: not sent".into(),
+        )),
+        Err(OpenError::Setup(reason)) => Err(Disposition::Retry(format!(
+            "cannot tell which lines are the fulfilment location's: {reason}"
+        ))),
+        Err(e) => Err(Disposition::Retry(e.to_string())),
+    }
+}
+
+/// What the per-connection "orders for other locations" record holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OtherLocations {
+    /// Orders not sent to the WMS because nothing on them is for the connection's location.
+    pub count: u64,
+    pub last_order: Option<String>,
+    /// Where the last one is assigned.
+    pub last_locations: Vec<String>,
+    pub last_at: Option<DateTime<Utc>>,
+}
+
+/// The connection's "orders for other locations" record, if any.
+pub async fn other_locations(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+) -> Result<Option<OtherLocations>, crate::ports::PortError> {
+    Ok(idempotency
+        .record(&keys::other_locations(connection))
+        .await?
+        .and_then(|r| serde_json::from_value(r).ok()))
+}
+
+/// The latest `updated_at` of an order found to have nothing for the connection's location
+/// (so the reconciliation poll does not enqueue that state again, nor report it as missed by
+/// webhooks); `None` when it never was.
+pub async fn elsewhere_updated_at(
+    idempotency: &dyn Idempotency,
+    connection: &ConnectionId,
+    channel_order_id: &str,
+) -> Result<Option<DateTime<Utc>>, crate::ports::PortError> {
+    Ok(idempotency
+        .record(&keys::other_location_order(connection, channel_order_id))
+        .await?
+        .and_then(|r| serde_json::from_value::<Elsewhere>(r).ok())
+        .map(|r| r.channel_updated_at))
+}
+
+/// What the per-order "assigned elsewhere" record remembers.
+#[derive(Serialize, Deserialize)]
+struct Elsewhere {
+    channel_updated_at: DateTime<Utc>,
+}
+
+/// An order with nothing for the connection's location: not sent, counted once per order.
+/// `seen`: (channel order id, order number, `updated_at`).
+async fn other_location(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    seen: (&str, &str, DateTime<Utc>),
+    locations: &[String],
+) -> Disposition {
+    let (channel_order_id, order_number, updated_at) = seen;
+    tracing::info!(order = %order_number, ?locations, "assigned to other locations: not sent to the WMS");
+    let done = Disposition::Done("not imported: assigned to other locations".into());
+    let once = keys::other_location_order(&event.connection, channel_order_id);
+    // Kept 30 days: a redelivery or a later state still elsewhere is not counted again.
+    let retain = Some(Duration::from_secs(30 * 24 * 3600));
+    let mark = |at: DateTime<Utc>| {
+        serde_json::json!(Elsewhere {
+            channel_updated_at: at
+        })
+    };
+    match deps.idempotency.claim(&once, ORDER_LEASE).await {
+        Ok(Claim::Acquired) => {}
+        Ok(Claim::Done(_)) => {
+            let before =
+                elsewhere_updated_at(&*deps.idempotency, &event.connection, channel_order_id).await;
+            if before.is_ok_and(|b| b.is_none_or(|b| b < updated_at)) {
+                if let Err(e) = deps
+                    .idempotency
+                    .complete(&once, &mark(updated_at), retain)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record the newer state elsewhere");
+                }
+            }
+            return done;
+        }
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("the order is being counted by another worker".into())
+        }
+        Err(e) => return Disposition::Retry(e.to_string()),
+    }
+    let key = keys::other_locations(&event.connection);
+    let mut record = match other_locations(&*deps.idempotency, &event.connection).await {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => {
+            let _ = deps.idempotency.release(&once).await;
+            return Disposition::Retry(e.to_string());
+        }
+    };
+    record.count += 1;
+    record.last_order = Some(order_number.to_owned());
+    record.last_locations = locations.to_vec();
+    record.last_at = Some(Utc::now());
+    let value = serde_json::to_value(&record).unwrap_or_default();
+    if let Err(e) = deps.idempotency.complete(&key, &value, None).await {
+        let _ = deps.idempotency.release(&once).await;
+        return Disposition::Retry(e.to_string());
+    }
+    if let Err(e) = deps
+        .idempotency
+        .complete(&once, &mark(updated_at), retain)
+        .await
+    {
+        tracing::warn!(error = %e, "could not mark the order counted");
+    }
+    done
+}
+
 /// Marks the connection disconnected and deletes its credentials; history (order records,
 /// the connection itself) is kept so a reinstall re-activates it without re-importing.
 async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Disposition {
@@ -464,18 +629,30 @@ mod tests {
 
     struct World {
         deps: Arc<ImportDeps>,
+        shopify: wiremock::MockServer,
         outbox: EmbeddedQueue,
         _dir: tempfile::TempDir,
     }
 
-    fn world() -> World {
+    async fn world() -> World {
+        world_with_locations(1).await
+    }
+
+    /// A world whose fake Shopify lists `locations` active locations.
+    async fn world_with_locations(locations: u32) -> World {
+        let shopify = wiremock::MockServer::start().await;
+        crate::channels::testkit::mount_locations(&shopify, locations).await;
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let outbox = store.queue("wms-orders", None, 5);
         let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
         let deps = Arc::new(ImportDeps {
             connections: Arc::new(store.clone()),
-            channels: crate::channels::testkit::test_registry(&store, vault.clone(), None),
+            channels: crate::channels::testkit::test_registry(
+                &store,
+                vault.clone(),
+                Some(shopify.uri()),
+            ),
             vault,
             idempotency: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
@@ -484,6 +661,7 @@ mod tests {
         });
         World {
             deps,
+            shopify,
             outbox,
             _dir: dir,
         }
@@ -525,7 +703,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_update_stale_update_cancel() {
-        let w = world();
+        let w = world().await;
         let t = |topic, at, c| handle(w.deps.clone(), event(topic, 1, at, c));
         assert_eq!(
             t("orders/create", "2026-11-27T09:00:00Z", false).await,
@@ -571,7 +749,7 @@ mod tests {
     /// look stale; the same 2099 state redelivered is still a duplicate.
     #[tokio::test]
     async fn a_future_dated_update_does_not_make_later_real_updates_stale() {
-        let w = world();
+        let w = world().await;
         let t = |topic, at: String| handle(w.deps.clone(), event(topic, 3, &at, false));
         assert_eq!(
             t("orders/create", "2026-11-27T09:00:00Z".into()).await,
@@ -738,7 +916,7 @@ mod tests {
 
     #[tokio::test]
     async fn update_before_create_imports_once() {
-        let w = world();
+        let w = world().await;
         let t = |topic, at| handle(w.deps.clone(), event(topic, 2, at, false));
         assert_eq!(
             t("orders/updated", "2026-11-27T09:05:00Z").await,
@@ -755,7 +933,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancel_before_create_imports_a_held_cancelled_order() {
-        let w = world();
+        let w = world().await;
         assert_eq!(
             handle(
                 w.deps.clone(),
@@ -790,7 +968,7 @@ mod tests {
     async fn uninstall_disconnects_deletes_credentials_and_tells_the_wms_once() {
         use crate::domain::{Channel, Connection};
         use crate::ports::Secret;
-        let w = world();
+        let w = world().await;
         let now = Utc::now();
         let connection = Connection {
             id: ConnectionId::parse("c_1").unwrap(),
@@ -862,7 +1040,7 @@ mod tests {
 
     #[tokio::test]
     async fn privacy_requests_are_forwarded_once() {
-        let w = world();
+        let w = world().await;
         let payload = json!({"shop_id": 1, "customer": {"id": 42, "email": "a@example.com"}, "orders_to_redact": [7]});
         for _ in 0..2 {
             let request = lifecycle_event("customers/redact", "p-1", payload.clone());
@@ -880,7 +1058,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_locked_order_is_retried_not_imported() {
-        let w = world();
+        let w = world().await;
         let lock = keys::order_lock(&keys::order(
             crate::domain::Channel::Shopify,
             "demo.myshopify.com",
@@ -925,7 +1103,7 @@ mod tests {
     /// ignored.
     #[tokio::test]
     async fn channel_states_after_import_hold_or_cancel() {
-        let w = world();
+        let w = world().await;
         let run = |body: String| handle(w.deps.clone(), body);
         assert_eq!(
             run(woo(
@@ -1036,6 +1214,12 @@ mod tests {
             updated_at: now,
         };
         w.deps.connections.create(&connection).await.unwrap();
+        let secret = crate::ports::Secret::new(r#"{"access_token":"shpat_fake"}"#);
+        w.deps
+            .vault
+            .put(&connection.credentials_name(), &secret)
+            .await
+            .unwrap();
     }
 
     fn importing_unpaid() -> crate::domain::ConnectionSettings {
@@ -1049,7 +1233,7 @@ mod tests {
     /// and its `orders/updated` twin (same state) adds nothing.
     #[tokio::test]
     async fn a_pending_shopify_order_is_imported_once_paid() {
-        let w = world();
+        let w = world().await;
         connect(&w, Default::default()).await;
         let run = |body: String| handle(w.deps.clone(), body);
         let pending = run(shopify_payment(
@@ -1085,7 +1269,7 @@ mod tests {
     /// status and no hold; a later pending update carries no `not_ready` hold either.
     #[tokio::test]
     async fn import_unpaid_imports_a_pending_order_without_a_hold() {
-        let w = world();
+        let w = world().await;
         connect(&w, importing_unpaid()).await;
         let run = |body: String| handle(w.deps.clone(), body);
         assert_eq!(
@@ -1122,7 +1306,7 @@ mod tests {
     /// on hold, still waits; without the setting a known order going back to pending is held.
     #[tokio::test]
     async fn import_unpaid_lifts_payment_and_nothing_else() {
-        let w = world();
+        let w = world().await;
         connect(&w, importing_unpaid()).await;
         let run = |body: String| handle(w.deps.clone(), body);
         let expired = run(shopify_payment(
@@ -1149,7 +1333,7 @@ mod tests {
         );
         assert!(sent(&w).await.is_empty());
 
-        let w = world();
+        let w = world().await;
         connect(&w, Default::default()).await;
         let run = |body: String| handle(w.deps.clone(), body);
         for (at, status) in [
@@ -1173,7 +1357,7 @@ mod tests {
     /// Cash on delivery ships before payment: a pending COD order imports at once.
     #[tokio::test]
     async fn a_pending_cash_on_delivery_order_imports_at_once() {
-        let w = world();
+        let w = world().await;
         connect(&w, Default::default()).await;
         assert_eq!(
             handle(
@@ -1190,5 +1374,274 @@ mod tests {
             Disposition::Done("order.imported".into())
         );
         assert_eq!(sent(&w).await[0]["financial_status"], "pending");
+    }
+
+    // ---- import by assignment ------------------------------------------------------------
+
+    const HERE: &str = "gid://shopify/Location/1";
+
+    fn at_location(location: &str) -> crate::domain::ConnectionSettings {
+        crate::domain::ConnectionSettings {
+            fulfilment_location: Some(location.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A paid order with lines `(id, sku, quantity)`.
+    fn shopify_lines(topic: &str, id: u64, updated_at: &str, lines: &[(u64, &str, u32)]) -> String {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(line, sku, q)| json!({"id": line, "sku": sku, "quantity": q, "requires_shipping": true}))
+            .collect();
+        let payload = json!({
+            "id": id, "name": format!("#{id}"), "created_at": "2026-11-27T09:00:00Z",
+            "updated_at": updated_at, "cancelled_at": null, "financial_status": "paid",
+            "line_items": items,
+            "shipping_address": {"address1": "1 Main St", "country_code": "IE"}
+        });
+        lifecycle_event(topic, &uuid::Uuid::new_v4().to_string(), payload)
+    }
+
+    fn fo_line(item: u64, remaining: u32) -> Value {
+        json!({"id": format!("gid://shopify/FulfillmentOrderLineItem/{item}"), "remainingQuantity": remaining,
+            "totalQuantity": remaining,
+            "lineItem": {"id": format!("gid://shopify/LineItem/{item}"), "sku": null}})
+    }
+
+    fn page_info(next: Option<&str>) -> Value {
+        json!({"hasNextPage": next.is_some(), "endCursor": next})
+    }
+
+    fn fo(id: u64, location: u64, lines: Vec<Value>, lines_next: Option<&str>) -> Value {
+        json!({"id": format!("gid://shopify/FulfillmentOrder/{id}"), "status": "OPEN",
+            "assignedLocation": {"location": {"id": format!("gid://shopify/Location/{location}")}},
+            "lineItems": {"nodes": lines, "pageInfo": page_info(lines_next)}})
+    }
+
+    /// Answers the fulfillment-order read of order `order`: `pages[n]` for the page after
+    /// cursor `f{n}` (`after: null` first); each page expected exactly once.
+    async fn mount_fulfillment_orders(w: &World, order: u64, pages: Vec<Vec<Value>>, times: u64) {
+        use wiremock::matchers::{body_partial_json, body_string_contains, method};
+        let count = pages.len();
+        for (n, fos) in pages.into_iter().enumerate() {
+            let after = if n == 0 {
+                Value::Null
+            } else {
+                json!(format!("f{n}"))
+            };
+            let next = (n + 1 < count).then(|| format!("f{}", n + 1));
+            wiremock::Mock::given(method("POST"))
+                .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+                .and(body_partial_json(json!({"variables": {"id": format!("gid://shopify/Order/{order}"), "after": after}})))
+                .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+                    "data": {"order": {"id": format!("gid://shopify/Order/{order}"),
+                        "fulfillmentOrders": {"nodes": fos, "pageInfo": page_info(next.as_deref())}}}
+                })))
+                .expect(times)
+                .mount(&w.shopify)
+                .await;
+        }
+    }
+
+    fn lines_of(message: &Value) -> Vec<(String, u64)> {
+        message["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["channel_line_id"].as_str().unwrap().to_owned(),
+                    l["quantity"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// A split order imports only the lines of fulfillment orders at the connection's
+    /// location, with their quantities, reading every page of fulfillment orders and of their
+    /// lines.
+    #[tokio::test]
+    async fn a_split_order_imports_only_our_lines_reading_every_page() {
+        use wiremock::matchers::{body_partial_json, body_string_contains, method};
+        let w = world().await;
+        connect(&w, at_location(HERE)).await;
+        mount_fulfillment_orders(
+            &w,
+            30,
+            vec![
+                vec![fo(1, 1, vec![fo_line(11, 2)], Some("l1"))],
+                vec![fo(2, 2, vec![fo_line(12, 1)], None)],
+            ],
+            1,
+        )
+        .await;
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrderLines"))
+            .and(body_partial_json(json!({"variables": {"id": "gid://shopify/FulfillmentOrder/1", "after": "l1"}})))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"fulfillmentOrder": {"lineItems": {"nodes": [fo_line(13, 1)], "pageInfo": page_info(None)}}}
+            })))
+            .expect(1)
+            .mount(&w.shopify)
+            .await;
+        let order = shopify_lines(
+            "orders/create",
+            30,
+            "2026-11-27T09:00:00Z",
+            &[(11, "TS-001", 3), (12, "TS-002", 1), (13, "TS-003", 1)],
+        );
+        assert_eq!(
+            handle(w.deps.clone(), order).await,
+            Disposition::Done("order.imported".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(kinds(&messages), ["order.imported"]);
+        assert_eq!(lines_of(&messages[0]), [("11".into(), 2), ("13".into(), 1)]);
+        assert_eq!(messages[0]["hold_reasons"], json!([]));
+    }
+
+    /// An order wholly at another location sends nothing and is counted once, however often
+    /// it is delivered.
+    #[tokio::test]
+    async fn an_order_for_another_location_sends_nothing_and_is_counted_once() {
+        let w = world().await;
+        connect(&w, at_location("1")).await;
+        mount_fulfillment_orders(&w, 31, vec![vec![fo(5, 2, vec![fo_line(21, 1)], None)]], 2).await;
+        for at in ["2026-11-27T09:00:00Z", "2026-11-27T09:05:00Z"] {
+            let order = shopify_lines("orders/create", 31, at, &[(21, "TS-001", 1)]);
+            assert_eq!(
+                handle(w.deps.clone(), order).await,
+                Disposition::Done("not imported: assigned to other locations".into())
+            );
+        }
+        assert!(sent(&w).await.is_empty());
+        let counted = other_locations(&*w.deps.idempotency, &ConnectionId::parse("c_1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counted.count, 1);
+        assert_eq!(counted.last_order.as_deref(), Some("#31"));
+        assert_eq!(counted.last_locations, ["gid://shopify/Location/2"]);
+        // The latest state read is remembered (the poll does not enqueue it again).
+        let seen = elsewhere_updated_at(
+            &*w.deps.idempotency,
+            &ConnectionId::parse("c_1").unwrap(),
+            "31",
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, Some("2026-11-27T09:05:00Z".parse().unwrap()));
+    }
+
+    /// No fulfilment location on a shop with two: imported whole, held with a reason that
+    /// says what to set. With one location (the other tests' default) it is simply ours.
+    #[tokio::test]
+    async fn no_location_on_a_two_location_shop_is_held_with_what_to_set() {
+        let w = world_with_locations(2).await;
+        connect(&w, Default::default()).await;
+        let order = shopify_lines(
+            "orders/create",
+            32,
+            "2026-11-27T09:00:00Z",
+            &[(31, "TS-001", 2)],
+        );
+        assert_eq!(
+            handle(w.deps.clone(), order).await,
+            Disposition::Done("order.imported".into())
+        );
+        let messages = sent(&w).await;
+        assert_eq!(lines_of(&messages[0]), [("31".into(), 2)]);
+        assert_eq!(
+            messages[0]["hold_reasons"][0]["code"],
+            "no_fulfilment_location"
+        );
+        let detail = messages[0]["hold_reasons"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains("fulfilment_location"), "{detail}");
+    }
+
+    /// A Shopify outage retries (nothing sent, nothing recorded); refused credentials retry
+    /// too and put the connection in `needs_reauth`.
+    #[tokio::test]
+    async fn an_outage_retries_and_refused_credentials_need_reauth() {
+        use wiremock::matchers::{body_string_contains, method};
+        let w = world().await;
+        connect(&w, at_location(HERE)).await;
+        let outage = wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(wiremock::ResponseTemplate::new(503))
+            .mount_as_scoped(&w.shopify)
+            .await;
+        let order = || {
+            shopify_lines(
+                "orders/create",
+                33,
+                "2026-11-27T09:00:00Z",
+                &[(41, "TS-001", 1)],
+            )
+        };
+        let first = handle(w.deps.clone(), order()).await;
+        assert!(matches!(first, Disposition::Retry(_)), "{first:?}");
+        assert!(sent(&w).await.is_empty());
+        drop(outage);
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(wiremock::ResponseTemplate::new(401))
+            .mount(&w.shopify)
+            .await;
+        let second = handle(w.deps.clone(), order()).await;
+        assert!(matches!(second, Disposition::Retry(_)), "{second:?}");
+        assert!(sent(&w).await.is_empty());
+        let stored = w
+            .deps
+            .connections
+            .get(
+                &TenantId::parse("dev").unwrap(),
+                &ConnectionId::parse("c_1").unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
+    }
+
+    /// An order the WMS has whose lines all moved to another location: for the WMS it is
+    /// cancelled (nothing left for the warehouse to ship).
+    #[tokio::test]
+    async fn an_imported_order_moved_wholly_elsewhere_is_cancelled_for_the_wms() {
+        use wiremock::matchers::{body_string_contains, method};
+        let w = world().await;
+        connect(&w, at_location(HERE)).await;
+        let answer = |location: u64| {
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/34",
+                "fulfillmentOrders": {"nodes": [fo(9, location, vec![fo_line(51, 1)], None)],
+                    "pageInfo": page_info(None)}}}}))
+        };
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(answer(1))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&w.shopify)
+            .await;
+        wiremock::Mock::given(method("POST"))
+            .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(answer(2))
+            .with_priority(2)
+            .mount(&w.shopify)
+            .await;
+        let at = |t: &str| shopify_lines("orders/updated", 34, t, &[(51, "TS-001", 1)]);
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:00:00Z")).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:30:00Z")).await,
+            Disposition::Done("order.cancelled".into())
+        );
+        assert_eq!(
+            kinds(&sent(&w).await),
+            ["order.imported", "order.cancelled"]
+        );
     }
 }

@@ -107,6 +107,10 @@ pub enum HoldCode {
     /// The channel no longer lists an imported order as ready to ship (back on hold, payment
     /// reversed, under review): do not ship until an update clears it.
     NotReady,
+    /// The channel assigns orders to several places (Shopify locations) and the connection
+    /// does not say which one is the warehouse's: the whole order is imported held until the
+    /// merchant sets `fulfilment_location`; the detail says what to set.
+    NoFulfilmentLocation,
 }
 
 impl OrderLine {

@@ -58,14 +58,27 @@ async fn list(
     Ok(Json(json!({ "connections": connections })))
 }
 
+/// The connection, plus `orders_for_other_locations`: how many orders were not sent to the
+/// WMS because nothing on them is assigned to the connection's fulfilment location (Shopify),
+/// and the last one.
 async fn get_one(
     State(deps): State<Arc<ApiDeps>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Connection>, ApiError> {
-    owned_connection(&*deps.tenants, &*deps.connections, &headers, &id)
-        .await
-        .map(Json)
+) -> Result<Json<Value>, ApiError> {
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
+    let others = crate::consumers::order_import::other_locations(
+        &*deps.inventory.idempotency,
+        &connection.id,
+    )
+    .await?
+    .unwrap_or_default();
+    let mut body = serde_json::to_value(&connection)
+        .map_err(|e| ApiError::Unavailable(format!("serialise the connection: {e}")))?;
+    if let Value::Object(map) = &mut body {
+        map.insert("orders_for_other_locations".into(), json!(others));
+    }
+    Ok(Json(body))
 }
 
 /// `POST /api/connections` with `{"channel": …, "settings"?: {…}, …the channel's form}`: the

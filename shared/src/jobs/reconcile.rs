@@ -10,7 +10,7 @@
 
 use crate::channels::registry::Registry;
 use crate::channels::POLLED_ORDER_TOPIC;
-use crate::consumers::order_import::known_updated_at;
+use crate::consumers::order_import::{elsewhere_updated_at, known_updated_at};
 use crate::domain::{Connection, ConnectionStatus};
 use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
@@ -58,6 +58,10 @@ pub struct ReconcileRun {
     pub not_ready: u32,
     /// Of those, orders the WMS never had: no webhook delivered them.
     pub missed_by_webhooks: u32,
+    /// Orders the WMS does not have because nothing on them is for the connection's
+    /// location (already counted on the connection): not enqueued again for the same state.
+    #[serde(default)]
+    pub other_locations: u32,
     /// Orders Shopify returned that could not be read: (id, reason).
     pub skipped: Vec<(String, String)>,
     pub watermark_before: DateTime<Utc>,
@@ -132,6 +136,7 @@ async fn reconcile_with_limit(
         enqueued: 0,
         not_ready: 0,
         missed_by_webhooks: 0,
+        other_locations: 0,
         skipped: Vec::new(),
         watermark_before: before,
         watermark_after: before,
@@ -246,6 +251,14 @@ async fn poll(
                 continue;
             }
             if known.is_none() {
+                let id = order.channel_order_id.as_str();
+                let elsewhere =
+                    elsewhere_updated_at(&*deps.idempotency, &connection.id, id).await?;
+                if elsewhere.is_some_and(|at| at >= order.updated_at) {
+                    // This state was read already: nothing on it is for our location.
+                    run.other_locations += 1;
+                    continue;
+                }
                 run.missed_by_webhooks += 1;
             }
             enqueue(deps, connection, &order).await?;
@@ -408,6 +421,7 @@ mod tests {
     #[tokio::test]
     async fn the_poll_imports_what_webhooks_missed_once_and_advances_the_watermark() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .and(path("/admin/api/2026-10/graphql.json"))
             .and(header("X-Shopify-Access-Token", "shpat_fake_poll"))
@@ -471,6 +485,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_run_starts_at_the_new_watermark_and_enqueues_nothing_known() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .and(body_partial_json(
                 json!({"variables": {"query": "updated_at:>='2026-11-27T08:50:00Z'"}}),
@@ -512,9 +527,67 @@ mod tests {
         );
     }
 
+    /// A missed order wholly at another location: the poll enqueues it once, the consumer
+    /// reads its fulfillment orders and sends nothing; later runs do not enqueue the same state
+    /// again nor report it as missed by webhooks.
+    #[tokio::test]
+    async fn an_order_for_another_location_is_read_once_and_not_reported_missed() {
+        let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 2).await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_string_contains(
+                "ChannelSyncOrdersUpdatedSince",
+            ))
+            .respond_with(page(vec![node(9, "2026-11-27T09:10:00Z")], None))
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::body_string_contains("ChannelSyncFulfillmentOrders"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/9",
+                "fulfillmentOrders": {"nodes": [{"id": "gid://shopify/FulfillmentOrder/90", "status": "OPEN",
+                    "assignedLocation": {"location": {"id": "gid://shopify/Location/2"}},
+                    "lineItems": {"nodes": [{"id": "gid://shopify/FulfillmentOrderLineItem/1",
+                        "remainingQuantity": 1, "totalQuantity": 1,
+                        "lineItem": {"id": "gid://shopify/LineItem/1", "sku": "TS-001"}}],
+                        "pageInfo": {"hasNextPage": false, "endCursor": null}}}],
+                    "pageInfo": {"hasNextPage": false, "endCursor": null}}}}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut w = world(&server).await;
+        w.connection.settings.fulfilment_location = Some("gid://shopify/Location/1".into());
+        w.deps.connections.update(&w.connection).await.unwrap();
+
+        let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!((first.enqueued, first.missed_by_webhooks), (1, 1));
+        consume(&w).await;
+        let tenant = TenantId::parse("dev").unwrap();
+        assert!(w
+            .outbox
+            .read_after(&tenant, 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // The overlap reads the same state again: nothing enqueued, nothing reported missed.
+        let second = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(
+            (
+                second.found,
+                second.enqueued,
+                second.other_locations,
+                second.missed_by_webhooks
+            ),
+            (1, 0, 1, 0)
+        );
+    }
+
     #[tokio::test]
     async fn uninstalled_mid_run_keeps_what_was_enqueued_and_stops_the_connection() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .and(body_partial_json(json!({"variables": {"after": null}})))
             .respond_with(page(vec![node(8, "2026-11-27T09:10:00Z")], Some("c1")))
@@ -542,11 +615,12 @@ mod tests {
         );
         consume(&w).await;
         let tenant = TenantId::parse("dev").unwrap();
-        assert_eq!(
-            w.outbox.read_after(&tenant, 0, 10).await.unwrap().len(),
-            1,
-            "page one is not lost"
-        );
+        // Page one is not lost: with the connection waiting for re-authorisation the consumer
+        // cannot read which lines are the fulfilment location's, so the order stays on the
+        // queue (retried, then the DLQ for a redrive after the reconnect) and nothing half
+        // known reaches the WMS.
+        assert_eq!(w.outbox.read_after(&tenant, 0, 10).await.unwrap().len(), 0);
+        assert_eq!(w.events.depth().await.unwrap(), 1, "page one is not lost");
         let stored = w
             .deps
             .connections
@@ -562,6 +636,7 @@ mod tests {
     #[tokio::test]
     async fn overlapping_runs_and_failures_do_not_move_the_watermark() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(503))
             .expect(1)
@@ -601,6 +676,7 @@ mod tests {
     #[tokio::test]
     async fn a_woocommerce_poll_enqueues_only_orders_ready_to_ship() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         let woo_order = |id: u64, status: &str| {
             json!({"id": id, "number": id.to_string(), "status": status,
                 "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": "2026-11-27T09:00:00",
@@ -688,6 +764,7 @@ mod tests {
     #[tokio::test]
     async fn a_pending_shopify_order_is_polled_in_once_paid() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .respond_with(page(
                 vec![payment_node(8, "2026-11-27T09:10:00Z", "PENDING")],
@@ -728,6 +805,7 @@ mod tests {
     #[tokio::test]
     async fn with_import_unpaid_the_poll_imports_a_pending_order() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("POST"))
             .respond_with(page(
                 vec![payment_node(9, "2026-11-27T09:10:00Z", "PENDING")],
@@ -873,6 +951,7 @@ mod tests {
     #[tokio::test]
     async fn a_page_limited_woocommerce_run_keeps_the_watermark() {
         let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
         Mock::given(method("GET"))
             .and(path("/wp-json/wc/v3/orders"))
             .and(wiremock::matchers::query_param("page", "1"))

@@ -18,10 +18,11 @@ use crate::channels::adapter::{
 use crate::channels::context::{form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::store::{
-    ConnectError, Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi, Tracking,
+    Assigned, ConnectError, Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi,
+    Tracking,
 };
 use crate::channels::{ClientError, InterpretError, Interpreted, OpenError, WebhookVerifier};
-use crate::domain::{Channel, Connection, ConnectionSettings, ShopDomain, TenantId};
+use crate::domain::{Channel, Connection, ConnectionSettings, Order, ShopDomain, TenantId};
 use crate::ports::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -239,6 +240,55 @@ impl ChannelAdapter for ShopifyAdapter {
                     "could not read locations from Shopify: {other}"
                 )),
             })
+    }
+
+    /// Import by assignment (see `assignment.rs`): with a fulfilment location, the order's
+    /// fulfillment orders (all pages) narrow it to that location's lines; without one, the
+    /// shop's locations decide (one active location: the whole order; more: held
+    /// `no_fulfilment_location`). A 401 marks the connection `needs_reauth`.
+    async fn assigned_to_us(
+        &self,
+        connection: &Connection,
+        order: Order,
+        known: bool,
+    ) -> Result<Assigned, OpenError> {
+        let (shop, token) = self.token(connection).await?;
+        let client = &self.tokens.client;
+        let location = match &connection.settings.fulfilment_location {
+            Some(location) => location.clone(),
+            None => {
+                let locations = match client.locations(&shop, &token).await {
+                    Ok(l) => l,
+                    Err(ClientError::Unauthorized) => {
+                        return Err(self.context.mark_needs_reauth(connection).await)
+                    }
+                    Err(e) => {
+                        return Err(OpenError::Unavailable(format!(
+                            "could not read the shop's locations: {e}"
+                        )))
+                    }
+                };
+                let active = locations.iter().filter(|l| l.active).count();
+                if active == 1 {
+                    return Ok(Assigned::Ours(Box::new(order)));
+                }
+                return Ok(Assigned::Ours(Box::new(
+                    super::assignment::held_without_location(order, active),
+                )));
+            }
+        };
+        let id = order.channel_order_id.as_str().to_owned();
+        match client.fulfillment_orders(&shop, &token, &id).await {
+            Ok(Some(fos)) => Ok(super::assignment::assign(order, &fos, &location, known)),
+            Ok(None) => Err(OpenError::Setup(format!(
+                "Shopify does not show order {id} to the app, so its fulfillment orders cannot \
+                 be read"
+            ))),
+            Err(ClientError::Unauthorized) => Err(self.context.mark_needs_reauth(connection).await),
+            Err(e) => Err(OpenError::Unavailable(format!(
+                "could not read the order's fulfillment orders: {e}"
+            ))),
+        }
     }
 
     /// Shopify deletes a shop's subscriptions after repeated failed deliveries: list them and

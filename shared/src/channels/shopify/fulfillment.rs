@@ -48,6 +48,8 @@ pub struct FoLine {
     pub id: String,
     /// Units not fulfilled yet.
     pub remaining: u32,
+    /// Units on this fulfillment order line, fulfilled or not.
+    pub total: u32,
     /// The order line's SKU, trimmed; `None` when blank (never matched by a partial shipment).
     pub sku: Option<String>,
     /// `gid://shopify/LineItem/N`: the order line this fulfils.
@@ -104,10 +106,10 @@ impl FoStatus {
 /// [C]); if they were hidden, a finished order would plan to [`PlanError::NoFulfillmentOrders`]
 /// rather than `AlreadyFulfilled` — never to a wrong fulfillment. Only fulfillment orders this
 /// app's scopes allow are returned [C].
-const FULFILLMENT_ORDERS_QUERY: &str = "query ChannelSyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { id fulfillmentOrders(first: 10, after: $after) { nodes { id status assignedLocation { location { id } } lineItems(first: 40) { nodes { id remainingQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } pageInfo { hasNextPage endCursor } } } }";
+const FULFILLMENT_ORDERS_QUERY: &str = "query ChannelSyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { id fulfillmentOrders(first: 10, after: $after) { nodes { id status assignedLocation { location { id } } lineItems(first: 40) { nodes { id remainingQuantity totalQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } pageInfo { hasNextPage endCursor } } } }";
 
 /// Further lines of one fulfillment order (cost ≈ 1 + 2 + 50 × 2 + 1 = 104).
-const FULFILLMENT_ORDER_LINES_QUERY: &str = "query ChannelSyncFulfillmentOrderLines($id: ID!, $after: String) { fulfillmentOrder(id: $id) { lineItems(first: 50, after: $after) { nodes { id remainingQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } }";
+const FULFILLMENT_ORDER_LINES_QUERY: &str = "query ChannelSyncFulfillmentOrderLines($id: ID!, $after: String) { fulfillmentOrder(id: $id) { lineItems(first: 50, after: $after) { nodes { id remainingQuantity totalQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } }";
 
 /// At most 10 pages of 10 fulfillment orders: real orders have a handful.
 const MAX_ORDER_PAGES: usize = 10;
@@ -158,6 +160,8 @@ struct RawId {
 struct RawLine {
     id: Option<String>,
     remaining_quantity: Option<i64>,
+    /// Absent in answers recorded before it was asked for: then the remaining quantity.
+    total_quantity: Option<i64>,
     line_item: Option<RawLineItem>,
 }
 
@@ -233,6 +237,11 @@ fn convert_lines(raw: Vec<RawLine>, fo_id: &str) -> Result<Vec<FoLine>, ClientEr
                     "line {id}: remainingQuantity {remaining} is out of range"
                 ))
             })?;
+            let total = match line.total_quantity {
+                None => remaining,
+                Some(t) => u32::try_from(t)
+                    .map_err(|_| bad(format!("line {id}: totalQuantity {t} is out of range")))?,
+            };
             let item = line
                 .line_item
                 .ok_or_else(|| bad(format!("line {id}: lineItem is missing")))?;
@@ -248,6 +257,7 @@ fn convert_lines(raw: Vec<RawLine>, fo_id: &str) -> Result<Vec<FoLine>, ClientEr
             Ok(FoLine {
                 id,
                 remaining,
+                total,
                 sku,
                 line_item_id,
             })
@@ -1021,6 +1031,7 @@ mod tests {
                 .map(|(id, remaining, sku)| FoLine {
                     id: (*id).into(),
                     remaining: *remaining,
+                    total: *remaining,
                     sku: sku.map(Into::into),
                     line_item_id: format!("li-{id}"),
                 })
@@ -1722,18 +1733,21 @@ mod tests {
                         FoLine {
                             id: "gid://shopify/FulfillmentOrderLineItem/77".into(),
                             remaining: 2,
+                            total: 2,
                             sku: Some("ABC-1".into()),
                             line_item_id: "gid://shopify/LineItem/77".into(),
                         },
                         FoLine {
                             id: "gid://shopify/FulfillmentOrderLineItem/78".into(),
                             remaining: 1,
+                            total: 1,
                             sku: None,
                             line_item_id: "gid://shopify/LineItem/78".into(),
                         },
                         FoLine {
                             id: "gid://shopify/FulfillmentOrderLineItem/79".into(),
                             remaining: 0,
+                            total: 0,
                             sku: None,
                             line_item_id: "gid://shopify/LineItem/79".into(),
                         },

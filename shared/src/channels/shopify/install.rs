@@ -32,6 +32,37 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// What `POST /api/oauth/shopify/start` accepts as `shop`, said in every refusal.
+pub const ACCEPTED_SHOP_FORMS: &str = "give the store's slug (adam-testing-store), its \
+myshopify.com domain (adam-testing-store.myshopify.com) or its admin URL \
+(https://admin.shopify.com/store/adam-testing-store)";
+
+/// The store a merchant typed, normalized to its myshopify.com domain: the slug
+/// (`adam-testing-store`), the domain (`adam-testing-store.myshopify.com`, also as an
+/// `https://` URL), or the admin URL (`https://admin.shopify.com/store/adam-testing-store`,
+/// any path after the slug). Case and surrounding whitespace do not matter.
+pub fn shop_from_input(raw: &str) -> Result<ShopDomain, String> {
+    let refuse = || {
+        let shown: String = raw.trim().chars().take(80).collect();
+        format!("{shown:?} is not a Shopify store: {ACCEPTED_SHOP_FORMS}")
+    };
+    let lower = raw.trim().to_ascii_lowercase();
+    let without_scheme = lower.strip_prefix("https://").unwrap_or(&lower);
+    let domain = if let Some(rest) = without_scheme.strip_prefix("admin.shopify.com/store/") {
+        let slug = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        format!("{slug}.myshopify.com")
+    } else if without_scheme.ends_with(".myshopify.com")
+        || without_scheme.ends_with(".myshopify.com/")
+    {
+        without_scheme.trim_end_matches('/').to_owned()
+    } else if lower == without_scheme && !lower.contains(['.', '/', ':']) {
+        format!("{lower}.myshopify.com")
+    } else {
+        return Err(refuse());
+    };
+    ShopDomain::parse(&domain).map_err(|_| refuse())
+}
+
 #[async_trait]
 impl OAuthApp for ShopifyInstall {
     fn is_configured(&self) -> bool {
@@ -39,10 +70,8 @@ impl OAuthApp for ShopifyInstall {
     }
 
     fn parse_shop(&self, raw: Option<&str>) -> Result<Option<String>, String> {
-        let raw = raw.ok_or("shop is required: the store's myshopify.com domain")?;
-        ShopDomain::parse(raw)
-            .map(|s| Some(s.to_string()))
-            .map_err(|e| e.to_string())
+        let raw = raw.ok_or_else(|| format!("shop is required: {ACCEPTED_SHOP_FORMS}"))?;
+        shop_from_input(raw).map(|s| Some(s.to_string()))
     }
 
     fn authorize_url(
@@ -149,6 +178,50 @@ impl OAuthApp for ShopifyInstall {
                 tracing::warn!(connection = %connection.id, error = %e, "could not subscribe to webhooks; the daily check retries");
                 None
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod shop_input_tests {
+    use super::*;
+
+    #[test]
+    fn slug_domain_and_admin_url_all_name_the_same_store() {
+        for raw in [
+            "adam-testing-store",
+            "  Adam-Testing-Store ",
+            "adam-testing-store.myshopify.com",
+            "https://adam-testing-store.myshopify.com/",
+            "https://admin.shopify.com/store/adam-testing-store",
+            "https://admin.shopify.com/store/adam-testing-store/",
+            "admin.shopify.com/store/adam-testing-store/orders?x=1",
+        ] {
+            assert_eq!(
+                shop_from_input(raw).map(|s| s.to_string()),
+                Ok("adam-testing-store.myshopify.com".to_owned()),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_says_which_forms_are_accepted() {
+        for raw in [
+            "",
+            "   ",
+            "adam testing store",
+            "shop.example.com",
+            "http://evil.example/adam-testing-store.myshopify.com",
+            "https://admin.shopify.com/store/",
+            "https://admin.shopify.com/settings",
+            "https://adam-testing-store.myshopify.com.evil.example",
+            "-adam",
+            "adam_store",
+            "ftp://adam-testing-store.myshopify.com",
+        ] {
+            let err = shop_from_input(raw).unwrap_err();
+            assert!(err.contains(ACCEPTED_SHOP_FORMS), "{raw}: {err}");
         }
     }
 }

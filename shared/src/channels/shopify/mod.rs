@@ -2,6 +2,7 @@
 //! Facts: `../shared/reference/channels-shopify-woocommerce-magento.md` §1.
 
 mod adapter;
+mod assignment;
 mod client;
 mod fulfillment;
 mod install;
