@@ -127,21 +127,33 @@ impl FakeStore for MagentoFake {
         reply(401, json!({"message": "The access token is revoked."}))
     }
 
-    /// Cursors: `None` → from [`since`]; `"{time}"` / `"{time}|{page}"` → from that time,
-    /// that page (1 by default).
+    /// Cursors: `None` → from [`since`]; `"{time}"` → from that time; `"{time}|{id}"` → after
+    /// the order `id` of that time (keyset: a second filter group, ORed inside).
     fn orders_request(&self, cursor: Option<&str>) -> MockBuilder {
-        let (from, page) = match cursor {
-            None => (since_text(), "1"),
+        let (from, after) = match cursor {
+            None => (since_text(), None),
             Some(c) => match c.split_once('|') {
-                Some((at, page)) => (at.to_owned(), page),
-                None => (c.to_owned(), "1"),
+                Some((at, id)) => (at.to_owned(), Some(id.to_owned())),
+                None => (c.to_owned(), None),
             },
         };
         let filter = "searchCriteria[filter_groups][0][filters][0]";
-        on("GET", "/orders")
+        let mut request = on("GET", "/orders")
             .and(query_param(format!("{filter}[field]"), "updated_at"))
-            .and(query_param(format!("{filter}[value]"), from))
-            .and(query_param(format!("{filter}[condition_type]"), "gteq"))
+            .and(query_param(format!("{filter}[value]"), from.clone()))
+            .and(query_param(format!("{filter}[condition_type]"), "gteq"));
+        if let Some(id) = after {
+            let later = "searchCriteria[filter_groups][1][filters][0]";
+            let next = "searchCriteria[filter_groups][1][filters][1]";
+            request = request
+                .and(query_param(format!("{later}[field]"), "updated_at"))
+                .and(query_param(format!("{later}[value]"), from))
+                .and(query_param(format!("{later}[condition_type]"), "gt"))
+                .and(query_param(format!("{next}[field]"), "entity_id"))
+                .and(query_param(format!("{next}[value]"), id))
+                .and(query_param(format!("{next}[condition_type]"), "gt"));
+        }
+        request
             .and(query_param(
                 "searchCriteria[sortOrders][0][field]",
                 "updated_at",
@@ -162,20 +174,24 @@ impl FakeStore for MagentoFake {
                 "searchCriteria[pageSize]",
                 PAGE_SIZE.to_string(),
             ))
-            .and(query_param("searchCriteria[currentPage]", page))
+            .and(query_param("searchCriteria[currentPage]", "1"))
     }
 
     fn one_order_page(&self) -> ResponseTemplate {
         search_result(vec![order(1001, 0)], 1)
     }
 
-    /// A full first page (a shorter one ends the walk), updated one second apart; then, from
-    /// the last one's time, what a real store answers: everything updated at or after it.
+    /// A full first page (a shorter one ends the walk), updated one second apart; then, after
+    /// the last one (its time and id), what a real store answers: the orders after it.
     async fn mount_orders(&self, server: &MockServer) -> Vec<String> {
         let first: Vec<Value> = (0..PAGE_SIZE).map(|i| order(1001 + i, i as i64)).collect();
-        let last = first.last().unwrap().clone();
-        let boundary = last["updated_at"].as_str().unwrap().to_owned();
-        let rest = vec![last, order(1101, 200), order(1102, 201)];
+        let last = first.last().unwrap();
+        let boundary = format!(
+            "{}|{}",
+            last["updated_at"].as_str().unwrap(),
+            last["entity_id"]
+        );
+        let rest = vec![order(1101, 200), order(1102, 201)];
         let total = PAGE_SIZE + 2;
         for (cursor, items) in [(None, first), (Some(boundary.as_str()), rest)] {
             self.orders_request(cursor)
@@ -222,11 +238,14 @@ impl FakeStore for MagentoFake {
     fn cursor_of(&self, request: &Request) -> Option<String> {
         let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         let page = query.get("searchCriteria[currentPage]")?.clone();
-        match query.get("searchCriteria[filter_groups][0][filters][0][value]") {
-            Some(from) if *from == since_text() && page == "1" => None,
-            Some(from) if page == "1" => Some(from.clone()),
-            Some(from) => Some(format!("{from}|{page}")),
-            None => (page != "1").then_some(page),
+        // Orders are keyset-paged (always page 1); listings go by page number.
+        let Some(from) = query.get("searchCriteria[filter_groups][0][filters][0][value]") else {
+            return (page != "1").then_some(page);
+        };
+        match query.get("searchCriteria[filter_groups][1][filters][1][value]") {
+            Some(id) => Some(format!("{from}|{id}")),
+            None if *from == since_text() => None,
+            None => Some(from.clone()),
         }
     }
 

@@ -9,13 +9,12 @@
 //! ## The orders poll
 //!
 //! Page numbers over `updated_at ASC` skip orders: one updated during the walk moves to the
-//! end and every later order shifts back a page. So each request starts again at
-//! `currentPage=1` with the filter `updated_at >= cursor` (sorted `updated_at ASC`, then
-//! `entity_id ASC`), and the next cursor is the last order's `updated_at`. Orders of that
-//! exact second are read again (duplicates are harmless downstream). When a whole page is
-//! made of orders of the cursor's own second, starting again would not advance: the cursor
-//! then carries a page number within that second, `"{YYYY-MM-DD HH:MM:SS}|{page}"`, and only
-//! then is `currentPage` above 1. A page shorter than [`PAGE_SIZE`] ends the walk.
+//! end and every later order shifts back a page. So the walk is keyset-paged: each request is
+//! `currentPage=1`, sorted `updated_at ASC, entity_id ASC`, filtered `updated_at >= T` and,
+//! after a full page, `(updated_at > T OR entity_id > id)` in a second filter group, where
+//! (`T`, `id`) is the last order read — cursor `"{YYYY-MM-DD HH:MM:SS}|{entity_id}"`. Every
+//! order is read once per walk, however many share a second. A page shorter than
+//! [`PAGE_SIZE`] ends the walk.
 
 use super::order::{id_string, map_order, timestamp};
 use super::{
@@ -78,22 +77,25 @@ fn page(cursor: Option<&str>) -> Result<u32, ClientError> {
 /// Magento's timestamp format (UTC).
 const TIME: &str = "%Y-%m-%d %H:%M:%S";
 
-/// Where the orders poll stands: orders updated at or after `at` (whole seconds, UTC), and
-/// the page within them (1 except when a whole page had only orders of that second).
+/// Where the orders poll stands: orders updated at or after `at` (whole seconds, UTC) and,
+/// after a full page, only those after the last one read: (`updated_at`, `entity_id`) greater
+/// than (`at`, `after_id`). Keyset paging, so every order is read once in a walk, however many
+/// share a second, and an order updated during the walk moves to the end instead of shifting
+/// others out of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OrdersCursor {
     at: NaiveDateTime,
-    page: u32,
+    after_id: Option<u64>,
 }
 
 impl OrdersCursor {
-    /// `None` → `since`, page 1; otherwise `"{YYYY-MM-DD HH:MM:SS}"` or `"…|{page}"`.
+    /// `None` → `since`; otherwise `"{YYYY-MM-DD HH:MM:SS}"` or `"…|{entity_id}"`.
     fn read(since: DateTime<Utc>, cursor: Option<&str>) -> Result<Self, ClientError> {
         let Some(raw) = cursor else {
             let at = since.naive_utc();
             return Ok(Self {
                 at: at.with_nanosecond(0).unwrap_or(at),
-                page: 1,
+                after_id: None,
             });
         };
         let invalid = || {
@@ -102,15 +104,21 @@ impl OrdersCursor {
                 raw.chars().take(64).collect::<String>()
             ))
         };
-        let (at, page) = match raw.trim().split_once('|') {
-            Some((at, page)) => (at, page.trim().parse::<u32>().map_err(|_| invalid())?),
-            None => (raw.trim(), 1),
+        let (at, after_id) = match raw.trim().split_once('|') {
+            Some((at, id)) => (
+                at,
+                Some(
+                    id.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|id| *id > 0)
+                        .ok_or_else(invalid)?,
+                ),
+            ),
+            None => (raw.trim(), None),
         };
-        if !(1..=MAX_PAGE).contains(&page) {
-            return Err(invalid());
-        }
         let at = NaiveDateTime::parse_from_str(at.trim(), TIME).map_err(|_| invalid())?;
-        Ok(Self { at, page })
+        Ok(Self { at, after_id })
     }
 
     fn at_text(&self) -> String {
@@ -118,33 +126,27 @@ impl OrdersCursor {
     }
 
     fn write(&self) -> String {
-        if self.page == 1 {
-            self.at_text()
-        } else {
-            format!("{}|{}", self.at_text(), self.page)
+        match self.after_id {
+            None => self.at_text(),
+            Some(id) => format!("{}|{id}", self.at_text()),
         }
     }
 
-    /// The cursor after a page of `items` read at `self`; `None` when the page was short.
+    /// The cursor after a page of `items` (sorted by `updated_at`, then `entity_id`): the last
+    /// readable one; `None` when the page was short (the walk is over) or nothing on a full
+    /// page is readable (the next run reads on from the watermark).
     fn after(&self, items: &[Value]) -> Option<Self> {
         if items.len() < PAGE_SIZE as usize {
             return None;
         }
-        // Sorted by updated_at: the newest readable one is the last order's.
-        let newest = items
-            .iter()
-            .filter_map(|i| timestamp(i.get("updated_at")))
-            .map(|t| t.naive_utc())
-            .map(|t| t.with_nanosecond(0).unwrap_or(t))
-            .max();
-        match newest {
-            Some(at) if at > self.at => Some(Self { at, page: 1 }),
-            // A whole page of the cursor's own second: the next page within it.
-            _ => (self.page < MAX_PAGE).then_some(Self {
-                at: self.at,
-                page: self.page + 1,
-            }),
-        }
+        items.iter().rev().find_map(|item| {
+            let at = timestamp(item.get("updated_at"))?.naive_utc();
+            let id = id_string(item.get("entity_id"))?.parse::<u64>().ok()?;
+            Some(Self {
+                at: at.with_nanosecond(0).unwrap_or(at),
+                after_id: Some(id),
+            })
+        })
     }
 }
 
@@ -209,8 +211,8 @@ impl StoreApi for MagentoStore {
         let at = OrdersCursor::read(since, cursor)?;
         let from = at.at_text();
         let size = PAGE_SIZE.to_string();
-        let current = at.page.to_string();
-        let q = query(&[
+        let after_id = at.after_id.map(|id| id.to_string());
+        let mut params = vec![
             (
                 "searchCriteria[filter_groups][0][filters][0][field]",
                 "updated_at",
@@ -220,13 +222,40 @@ impl StoreApi for MagentoStore {
                 "searchCriteria[filter_groups][0][filters][0][condition_type]",
                 "gteq",
             ),
+        ];
+        // Filters of one group are ORed, groups ANDed: updated_at >= T AND (updated_at > T OR
+        // entity_id > id), i.e. after (T, id) in the sort order.
+        if let Some(id) = &after_id {
+            params.extend([
+                (
+                    "searchCriteria[filter_groups][1][filters][0][field]",
+                    "updated_at",
+                ),
+                ("searchCriteria[filter_groups][1][filters][0][value]", &from),
+                (
+                    "searchCriteria[filter_groups][1][filters][0][condition_type]",
+                    "gt",
+                ),
+                (
+                    "searchCriteria[filter_groups][1][filters][1][field]",
+                    "entity_id",
+                ),
+                ("searchCriteria[filter_groups][1][filters][1][value]", id),
+                (
+                    "searchCriteria[filter_groups][1][filters][1][condition_type]",
+                    "gt",
+                ),
+            ]);
+        }
+        params.extend([
             ("searchCriteria[sortOrders][0][field]", "updated_at"),
             ("searchCriteria[sortOrders][0][direction]", "ASC"),
             ("searchCriteria[sortOrders][1][field]", "entity_id"),
             ("searchCriteria[sortOrders][1][direction]", "ASC"),
             ("searchCriteria[pageSize]", &size),
-            ("searchCriteria[currentPage]", &current),
+            ("searchCriteria[currentPage]", "1"),
         ]);
+        let q = query(&params);
         let body = read_ok(
             self.get(&format!("/orders?{q}")).await?,
             "orders (Magento_Sales::actions_view)",
@@ -820,10 +849,10 @@ mod tests {
             .with_timezone(&Utc);
         let first = OrdersCursor::read(since, None).unwrap();
         assert_eq!(first.write(), "2026-11-20 08:05:09");
-        assert_eq!(first.page, 1);
-        let same = OrdersCursor::read(since, Some("2026-11-20 08:05:09|3")).unwrap();
-        assert_eq!(same.page, 3);
-        assert_eq!(same.write(), "2026-11-20 08:05:09|3");
+        assert_eq!(first.after_id, None);
+        let after = OrdersCursor::read(since, Some("2026-11-20 08:05:09|37")).unwrap();
+        assert_eq!(after.after_id, Some(37));
+        assert_eq!(after.write(), "2026-11-20 08:05:09|37");
         assert_eq!(
             OrdersCursor::read(since, Some("2026-11-20 08:05:09")).unwrap(),
             first
@@ -837,23 +866,27 @@ mod tests {
         ] {
             assert!(OrdersCursor::read(since, Some(bad)).is_err(), "{bad}");
         }
-        let at = |t: &str| json!({"updated_at": t});
-        let short = vec![at("2026-11-21 00:00:00"); 99];
+        let at = |id: u64, t: &str| json!({"entity_id": id, "updated_at": t});
+        let short: Vec<_> = (1..100).map(|id| at(id, "2026-11-21 00:00:00")).collect();
         assert_eq!(first.after(&short), None);
-        let mut full = vec![at("2026-11-20 08:05:09"); 99];
-        full.push(at("2026-11-21 00:00:00"));
-        assert_eq!(first.after(&full).unwrap().write(), "2026-11-21 00:00:00");
-        let stuck = vec![at("2026-11-20 08:05:09"); 100];
+        // A full page: the next cursor is its last order, whatever second it shares.
+        let mut full: Vec<_> = (1..100).map(|id| at(id, "2026-11-20 08:05:09")).collect();
+        full.push(at(100, "2026-11-21 00:00:00"));
         assert_eq!(
-            first.after(&stuck).unwrap().write(),
-            "2026-11-20 08:05:09|2"
+            first.after(&full).unwrap().write(),
+            "2026-11-21 00:00:00|100"
         );
-        assert_eq!(same.after(&stuck).unwrap().write(), "2026-11-20 08:05:09|4");
-        // Unreadable times cannot move the cursor forward: the page number does.
-        let unreadable = vec![json!({}); 100];
+        let same_second: Vec<_> = (1..=100).map(|id| at(id, "2026-11-20 08:05:09")).collect();
         assert_eq!(
-            first.after(&unreadable).unwrap().write(),
-            "2026-11-20 08:05:09|2"
+            first.after(&same_second).unwrap().write(),
+            "2026-11-20 08:05:09|100"
+        );
+        // An unreadable last order: the last readable one.
+        let mut tail = same_second.clone();
+        tail[99] = json!({"entity_id": "x"});
+        assert_eq!(
+            first.after(&tail).unwrap().write(),
+            "2026-11-20 08:05:09|99"
         );
     }
 }

@@ -537,8 +537,9 @@ async fn the_signature_matcher_refuses_a_wrong_secret() {
 
 // ---------------------------------------------------------------- orders
 
-fn orders_query(from: &str, page: &str) -> QueryIs {
-    query_is(&[
+/// The orders search from `from` (and, after a full page, after the order `after`).
+fn orders_query(from: &str, after: Option<&str>) -> QueryIs {
+    let mut pairs = vec![
         (
             "searchCriteria[filter_groups][0][filters][0][field]",
             "updated_at",
@@ -548,13 +549,38 @@ fn orders_query(from: &str, page: &str) -> QueryIs {
             "searchCriteria[filter_groups][0][filters][0][condition_type]",
             "gteq",
         ),
+    ];
+    if let Some(id) = after {
+        pairs.extend([
+            (
+                "searchCriteria[filter_groups][1][filters][0][field]",
+                "updated_at",
+            ),
+            ("searchCriteria[filter_groups][1][filters][0][value]", from),
+            (
+                "searchCriteria[filter_groups][1][filters][0][condition_type]",
+                "gt",
+            ),
+            (
+                "searchCriteria[filter_groups][1][filters][1][field]",
+                "entity_id",
+            ),
+            ("searchCriteria[filter_groups][1][filters][1][value]", id),
+            (
+                "searchCriteria[filter_groups][1][filters][1][condition_type]",
+                "gt",
+            ),
+        ]);
+    }
+    pairs.extend([
         ("searchCriteria[sortOrders][0][field]", "updated_at"),
         ("searchCriteria[sortOrders][0][direction]", "ASC"),
         ("searchCriteria[sortOrders][1][field]", "entity_id"),
         ("searchCriteria[sortOrders][1][direction]", "ASC"),
         ("searchCriteria[pageSize]", "100"),
-        ("searchCriteria[currentPage]", page),
-    ])
+        ("searchCriteria[currentPage]", "1"),
+    ]);
+    query_is(&pairs)
 }
 
 fn raw_order(id: u64, items: serde_json::Value) -> serde_json::Value {
@@ -598,7 +624,7 @@ async fn orders_are_keyset_paged_on_updated_at() {
     first[0]["updated_at"] = json!("2026-11-20 08:05:09");
     first.extend((3..=100).map(|id| order_at(id, "2026-11-20 09:00:00")));
     on("GET", "/orders")
-        .and(orders_query("2026-11-20 08:05:09", "1"))
+        .and(orders_query("2026-11-20 08:05:09", None))
         .respond_with(json_reply(
             200,
             json!({"items": first, "total_count": 5000}),
@@ -606,12 +632,13 @@ async fn orders_are_keyset_paged_on_updated_at() {
         .expect(1)
         .mount(&server)
         .await;
-    // 2. From 09:00:00: a full page of orders all of that second → the next page within it.
+    // 2. After order 100 (09:00:00): a full page of orders all of that second → after the
+    //    last of them.
     let second: Vec<_> = (200..300)
         .map(|id| order_at(id, "2026-11-20 09:00:00"))
         .collect();
     on("GET", "/orders")
-        .and(orders_query("2026-11-20 09:00:00", "1"))
+        .and(orders_query("2026-11-20 09:00:00", Some("100")))
         .respond_with(json_reply(
             200,
             json!({"items": second, "total_count": 5000}),
@@ -619,13 +646,13 @@ async fn orders_are_keyset_paged_on_updated_at() {
         .expect(1)
         .mount(&server)
         .await;
-    // 3. Page 2 within 09:00:00: short → the walk ends (whatever total_count says).
+    // 3. After order 299: short → the walk ends (whatever total_count says).
     let third: Vec<_> = (300..310)
         .map(|id| order_at(id, "2026-11-20 09:00:00"))
         .chain([order_at(310, "2026-11-20 09:30:00")])
         .collect();
     on("GET", "/orders")
-        .and(orders_query("2026-11-20 09:00:00", "2"))
+        .and(orders_query("2026-11-20 09:00:00", Some("299")))
         .respond_with(json_reply(
             200,
             json!({"items": third, "total_count": 5000}),
@@ -636,7 +663,7 @@ async fn orders_are_keyset_paged_on_updated_at() {
 
     let store = store(&server);
     let page = store.orders_updated_since(since, None).await.unwrap();
-    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00"));
+    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00|100"));
     assert_eq!(page.orders.len(), 99);
     let o = &page.orders[0];
     assert_eq!(o.lines.len(), 1);
@@ -651,7 +678,7 @@ async fn orders_are_keyset_paged_on_updated_at() {
         .await
         .unwrap();
     assert_eq!(page.orders.len(), 100);
-    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00|2"));
+    assert_eq!(page.next_cursor.as_deref(), Some("2026-11-20 09:00:00|299"));
 
     let page = store
         .orders_updated_since(since, page.next_cursor.as_deref())
@@ -666,7 +693,7 @@ async fn orders_map_bundles_to_their_components() {
     let server = MockServer::start().await;
     let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 5, 9).unwrap();
     on("GET", "/orders")
-        .and(orders_query("2026-11-20 08:05:09", "1"))
+        .and(orders_query("2026-11-20 08:05:09", None))
         .respond_with(json_reply(
             200,
             json!({"items": [raw_order(3, json!([
@@ -696,19 +723,19 @@ async fn orders_errors_are_classified() {
     let server = MockServer::start().await;
     let since = Utc.with_ymd_and_hms(2026, 11, 20, 8, 5, 9).unwrap();
     on("GET", "/orders")
-        .and(orders_query("2026-11-20 08:05:09", "1"))
+        .and(orders_query("2026-11-20 08:05:09", None))
         .respond_with(json_reply(200, json!("not an object")))
         .expect(1)
         .mount(&server)
         .await;
     on("GET", "/orders")
-        .and(orders_query("2026-11-21 00:00:00", "1"))
+        .and(orders_query("2026-11-21 00:00:00", None))
         .respond_with(json_reply(401, json!({"message": "The token is revoked"})))
         .expect(1)
         .mount(&server)
         .await;
     on("GET", "/orders")
-        .and(orders_query("2026-11-22 00:00:00", "2"))
+        .and(orders_query("2026-11-22 00:00:00", Some("2")))
         .respond_with(acl_refusal("Magento_Sales::actions_view"))
         .expect(1)
         .mount(&server)
