@@ -257,6 +257,20 @@ impl ChannelContext {
         OpenError::NeedsReauth
     }
 
+    /// A channel call on behalf of `connection` failed: refused credentials mark it
+    /// `needs_reauth` (its jobs stop); anything else is worth retrying, with `what` failed.
+    pub async fn call_failed(
+        &self,
+        connection: &Connection,
+        what: &str,
+        e: super::ClientError,
+    ) -> OpenError {
+        match e {
+            super::ClientError::Unauthorized => self.mark_needs_reauth(connection).await,
+            other => OpenError::Unavailable(format!("{what}: {other}")),
+        }
+    }
+
     /// Stores credentials and creates the connection for `shop`, or re-activates the existing
     /// one when the same tenant connects it again (so nothing is imported twice). Another
     /// tenant's shop → [`ConnectError::Conflict`]. Credentials are written first: a stored

@@ -10,7 +10,7 @@ use super::context::{ChannelContext, OpenError};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
 use super::{magento, shopify, woocommerce};
-use super::{InterpretError, Interpreted, WebhookVerifier, POLLED_ORDER_TOPIC};
+use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -76,11 +76,6 @@ impl Registry {
     pub fn deducts_at_shipment(&self, channel: Channel) -> bool {
         self.capabilities(channel)
             .is_some_and(|c| c.deducts_at_shipment)
-    }
-
-    /// Every channel's webhook verifier.
-    pub fn verifiers(&self) -> Vec<Arc<dyn WebhookVerifier>> {
-        self.adapters.iter().filter_map(|a| a.verifier()).collect()
     }
 
     /// Interprets a verified payload of `channel`. Polled orders (already normalized by the

@@ -153,27 +153,13 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
     } else {
         "tracking.failed"
     };
-    let body = match serde_json::to_string(&message) {
-        Ok(body) => body,
-        Err(e) => return Disposition::Retry(format!("serialise {kind}: {e}")),
-    };
-    let dedup = hex::encode(Sha256::digest(key.as_bytes()));
     // Publish, then record. A crash in between lets the claim expire; the retry finds the
     // tracking already on the channel and publishes under the same dedup id.
-    if let Err(e) = deps
-        .wms_orders
-        .send(OutMessage {
-            body,
-            dedup_id: Some(dedup.clone()),
-            group_id: Some(dedup),
-            tenant: Some(shipment.tenant.clone()),
-        })
-        .await
-    {
+    if let Err(retry) = tell_wms(deps, &shipment.tenant, &message, &key).await {
         // Tracking is on the channel already; the retry finds it there and reports again.
         // Release so it can.
         let _ = deps.idempotency.release(&key).await;
-        return Disposition::Retry(e.to_string());
+        return retry;
     }
     if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
         return Disposition::Retry(e.to_string());
@@ -199,32 +185,38 @@ fn result(s: &Shipment, fulfillments: Vec<String>, reason: Option<String>) -> Tr
 async fn refuse_foreign(deps: &WmsEventsDeps, shipment: &Shipment, key: &str) -> Disposition {
     let reason = format!("no connection {} for this tenant", shipment.connection);
     let message = WmsOutbound::TrackingFailed(result(shipment, Vec::new(), Some(reason)));
-    let body = match serde_json::to_string(&message) {
-        Ok(body) => body,
-        Err(e) => return Disposition::Retry(format!("serialise tracking.failed: {e}")),
-    };
-    let dedup = hex::encode(Sha256::digest(
-        format!("refused#{}#{key}", shipment.tenant).as_bytes(),
-    ));
-    let sent = deps
-        .wms_orders
-        .send(OutMessage {
-            body,
-            dedup_id: Some(dedup.clone()),
-            group_id: Some(dedup),
-            tenant: Some(shipment.tenant.clone()),
-        })
-        .await;
-    match sent {
+    let seed = format!("refused#{}#{key}", shipment.tenant);
+    match tell_wms(deps, &shipment.tenant, &message, &seed).await {
         Ok(()) => {
             tracing::warn!(connection = %shipment.connection, "shipment for a connection its tenant does not have: refused");
             Disposition::Done("tracking.failed".into())
         }
-        Err(e) => Disposition::Retry(e.to_string()),
+        Err(retry) => retry,
     }
 }
 
-/// Writes the tracking through the connection's store; returns the channel's ids.
+/// Sends a result to `tenant`'s WMS, deduplicated (and grouped) by a hash of `seed`. `Err` is
+/// the disposition to return: retry later.
+async fn tell_wms(
+    deps: &WmsEventsDeps,
+    tenant: &TenantId,
+    message: &WmsOutbound,
+    seed: &str,
+) -> Result<(), Disposition> {
+    let body = serde_json::to_string(message)
+        .map_err(|e| Disposition::Retry(format!("serialise the result: {e}")))?;
+    let dedup = hex::encode(Sha256::digest(seed.as_bytes()));
+    deps.wms_orders
+        .send(OutMessage {
+            body,
+            dedup_id: Some(dedup.clone()),
+            group_id: Some(dedup),
+            tenant: Some(tenant.clone()),
+        })
+        .await
+        .map_err(|e| Disposition::Retry(e.to_string()))
+}
+
 async fn write_tracking(
     deps: &WmsEventsDeps,
     shipment: &Shipment,

@@ -39,8 +39,6 @@ pub struct IntakeDeps {
     /// Every channel's webhook verifier and declared capabilities (which route its
     /// deliveries take, which topics are privacy topics).
     pub channels: Arc<Registry>,
-    /// The verifiers, built once from the registry.
-    verifiers: Vec<Arc<dyn WebhookVerifier>>,
 }
 
 impl IntakeDeps {
@@ -50,26 +48,21 @@ impl IntakeDeps {
         channel_events: Arc<dyn Queue>,
         channels: Arc<Registry>,
     ) -> Self {
-        let verifiers = channels.verifiers();
         Self {
             connections,
             idempotency,
             channel_events,
             channels,
-            verifiers,
         }
     }
 
     /// The verifier of a channel whose deliveries take `route`.
-    fn verifier(&self, channel: &str, route: Webhooks) -> Option<&dyn WebhookVerifier> {
-        let channel = Channel::parse(channel)?;
-        if self.channels.capabilities(channel)?.webhooks != route {
+    fn verifier(&self, channel: &str, route: Webhooks) -> Option<Arc<dyn WebhookVerifier>> {
+        let adapter = self.channels.adapter(Channel::parse(channel)?)?;
+        if adapter.capabilities().webhooks != route {
             return None;
         }
-        self.verifiers
-            .iter()
-            .find(|v| v.channel() == channel)
-            .map(|v| v.as_ref())
+        adapter.verifier()
     }
 }
 
@@ -109,7 +102,7 @@ async fn receive(
         delivery,
         connection,
         payload,
-    } = authenticate(&deps, verifier, &headers, &body).await?;
+    } = authenticate(&deps, verifier.as_ref(), &headers, &body).await?;
     let Some(connection) = connection else {
         tracing::info!(shop = %delivery.shop, topic = %delivery.topic, "privacy webhook for a shop we hold nothing about");
         return Ok(Json(json!({ "status": "nothing held" })));
@@ -318,11 +311,7 @@ mod tests {
 
     /// base64 HMAC-SHA256 of `body` (Shopify's and WooCommerce's signature).
     fn sign_with(secret: &str, body: &[u8]) -> String {
-        use base64::Engine;
-        use hmac::{KeyInit, Mac};
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body);
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        crate::channels::shopify::sign(secret, body)
     }
 
     /// Issue 15, item 13: the internal topic of polled orders (whose payload is trusted as

@@ -259,13 +259,11 @@ impl ChannelAdapter for ShopifyAdapter {
             None => {
                 let locations = match client.locations(&shop, &token).await {
                     Ok(l) => l,
-                    Err(ClientError::Unauthorized) => {
-                        return Err(self.context.mark_needs_reauth(connection).await)
-                    }
                     Err(e) => {
-                        return Err(OpenError::Unavailable(format!(
-                            "could not read the shop's locations: {e}"
-                        )))
+                        return Err(self
+                            .context
+                            .call_failed(connection, "could not read the shop's locations", e)
+                            .await)
                     }
                 };
                 let active = locations.iter().filter(|l| l.active).count();
@@ -284,10 +282,14 @@ impl ChannelAdapter for ShopifyAdapter {
                 "Shopify does not show order {id} to the app, so its fulfillment orders cannot \
                  be read"
             ))),
-            Err(ClientError::Unauthorized) => Err(self.context.mark_needs_reauth(connection).await),
-            Err(e) => Err(OpenError::Unavailable(format!(
-                "could not read the order's fulfillment orders: {e}"
-            ))),
+            Err(e) => Err(self
+                .context
+                .call_failed(
+                    connection,
+                    "could not read the order's fulfillment orders",
+                    e,
+                )
+                .await),
         }
     }
 
@@ -320,8 +322,10 @@ impl ChannelAdapter for ShopifyAdapter {
                 created: r.created,
                 ..HealthReport::default()
             })),
-            Err(ClientError::Unauthorized) => Err(self.context.mark_needs_reauth(connection).await),
-            Err(e) => Err(OpenError::Unavailable(e.to_string())),
+            Err(e) => Err(self
+                .context
+                .call_failed(connection, "could not check the webhook subscriptions", e)
+                .await),
         }
     }
 }

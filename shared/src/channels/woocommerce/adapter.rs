@@ -13,7 +13,7 @@ use crate::channels::adapter::{
 use crate::channels::context::{credential, form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, PushError};
 use crate::channels::store::{ConnectError, StoreApi};
-use crate::channels::{ClientError, InterpretError, Interpreted, OpenError, WebhookVerifier};
+use crate::channels::{InterpretError, Interpreted, OpenError, WebhookVerifier};
 use crate::domain::{Channel, Connection, ConnectionSettings, TenantId};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -227,8 +227,10 @@ impl ChannelAdapter for WooAdapter {
                 reenabled: r.reenabled,
                 updated: r.updated,
             })),
-            Err(ClientError::Unauthorized) => Err(self.context.mark_needs_reauth(connection).await),
-            Err(e) => Err(OpenError::Unavailable(e.to_string())),
+            Err(e) => Err(self
+                .context
+                .call_failed(connection, "could not check the webhooks", e)
+                .await),
         }
     }
 }
