@@ -8,8 +8,8 @@
 //!   `GET /oauth/{channel}/install?…` (no tenant) → redirect to the consent screen.
 //!
 //! `GET /oauth/{channel}/callback` checks what the channel signs, consumes the single-use
-//! `state` (10 minutes, bound to the tenant, the channel and the store, with the PKCE verifier
-//! for channels that require PKCE), has the channel exchange the code, and stores the
+//! `state` (10 minutes, bound to the tenant, the channel and the store; for channels that
+//! require PKCE its verifier waits in the vault and is taken once), has the channel exchange the code, and stores the
 //! credentials. With a tenant it creates or re-activates the connection; an install whose
 //! store is not connected yet and whose tenant is unknown is parked under a one-time claim code
 //! (1 day) that the dashboard redeems with `POST /api/oauth/{channel}/claim {"claim"}` — an
@@ -128,8 +128,10 @@ struct StateRecord {
     channel: Channel,
     #[serde(default)]
     shop: Option<String>,
+    /// A PKCE verifier was issued with the state; it is kept in the vault (it is a secret:
+    /// with the code it obtains the store's tokens), never in this record.
     #[serde(default)]
-    pkce_verifier: Option<String>,
+    pkce: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -147,9 +149,28 @@ fn random_token() -> String {
 fn pkce_pair() -> (String, String) {
     let verifier =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 48]>());
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
+    let challenge = s256(&verifier);
     (verifier, challenge)
+}
+
+/// The S256 challenge of a PKCE verifier: base64url (no padding) of its SHA-256.
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Where an install state's PKCE verifier waits for the callback.
+fn pkce_name(state: &str) -> String {
+    format!("oauth-pkce/{state}")
+}
+
+/// The PKCE verifier issued with `state`, taken once (deleted as it is read).
+async fn take_verifier(deps: &OAuthDeps, state: &str) -> Result<Option<String>, ApiError> {
+    let name = pkce_name(state);
+    let verifier = deps.vault.get(&name).await?;
+    if verifier.is_some() {
+        deps.vault.delete(&name).await?;
+    }
+    Ok(verifier.map(|v| v.expose().to_owned()))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -206,11 +227,16 @@ async fn issue_state(
         &state,
         challenge.as_deref(),
     );
+    if let Some(verifier) = &verifier {
+        deps.vault
+            .put(&pkce_name(&state), &Secret::new(verifier.as_str()))
+            .await?;
+    }
     let record = serde_json::to_value(StateRecord {
         tenant,
         channel: app.channel,
         shop,
-        pkce_verifier: verifier,
+        pkce: verifier.is_some(),
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     deps.idempotency
@@ -289,7 +315,8 @@ async fn callback(
     let app = deps.app(&channel)?;
     let pairs = query_pairs(raw.as_deref());
     let named = app.app.verify_callback(&pairs)?;
-    let state = consume_state(&deps, param(&pairs, "state").unwrap_or_default())
+    let state_param = param(&pairs, "state").unwrap_or_default();
+    let state = consume_state(&deps, state_param)
         .await?
         .filter(|s| s.channel == app.channel)
         .filter(|s| named.is_none() || s.shop.is_none() || s.shop == named)
@@ -301,6 +328,10 @@ async fn callback(
         return Ok(app.error("missing_code", &[]));
     };
     let shop = state.shop.clone().or(named);
+    let verifier = match state.pkce {
+        true => take_verifier(&deps, state_param).await?,
+        false => None,
+    };
     let installed = match app
         .app
         .exchange(
@@ -309,7 +340,7 @@ async fn callback(
                 query: &pairs,
                 shop: shop.as_deref(),
                 redirect_uri: &app.redirect_uri,
-                pkce_verifier: state.pkce_verifier.as_deref(),
+                pkce_verifier: verifier.as_deref(),
             },
         )
         .await
@@ -474,20 +505,114 @@ mod tests {
 
     #[test]
     fn pkce_challenge_is_the_s256_of_the_verifier() {
+        // RFC 7636 appendix B's vector.
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         let (verifier, challenge) = pkce_pair();
         assert!((43..=128).contains(&verifier.len()), "{}", verifier.len());
         assert!(verifier
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        // RFC 7636 appendix B's vector, through the same encoding.
-        let rfc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(
-            b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ));
-        assert_eq!(rfc, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        assert_eq!(
-            challenge,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))
+        assert_eq!(challenge, s256(&verifier));
+        assert_ne!(pkce_pair().0, verifier, "a new verifier each time");
+    }
+
+    /// An OAuth app that asks for PKCE, as Etsy does.
+    #[cfg(feature = "embedded")]
+    struct PkceApp;
+
+    #[cfg(feature = "embedded")]
+    #[async_trait::async_trait]
+    impl OAuthApp for PkceApp {
+        fn is_configured(&self) -> bool {
+            true
+        }
+        fn pkce(&self) -> bool {
+            true
+        }
+        fn parse_shop(&self, _raw: Option<&str>) -> Result<Option<String>, String> {
+            Ok(None)
+        }
+        fn authorize_url(
+            &self,
+            _shop: Option<&str>,
+            _redirect_uri: &str,
+            state: &str,
+            pkce_challenge: Option<&str>,
+        ) -> String {
+            format!(
+                "https://consent.example/?state={state}&code_challenge={}",
+                pkce_challenge.unwrap_or_default()
+            )
+        }
+        fn verify_callback(
+            &self,
+            _query: &[(String, String)],
+        ) -> Result<Option<String>, CallbackError> {
+            Ok(None)
+        }
+        async fn exchange(
+            &self,
+            _code: &str,
+            _callback: Callback<'_>,
+        ) -> Result<crate::channels::adapter::Installed, InstallError> {
+            Err(InstallError::ExchangeFailed("not in this test".into()))
+        }
+        async fn after_connect(
+            &self,
+            _connection: &Connection,
+            _credentials: &Secret,
+        ) -> Option<crate::channels::adapter::HealthReport> {
+            None
+        }
+    }
+
+    /// The verifier is a secret: it waits in the vault, never in the state record, and the
+    /// callback takes it once.
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn a_pkce_verifier_waits_in_the_vault_and_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(crate::embedded::EmbeddedVault::open(dir.path()).unwrap());
+        let deps = OAuthDeps {
+            connections: Arc::new(store.clone()),
+            tenants: Arc::new(store.clone()),
+            vault: vault.clone(),
+            idempotency: Arc::new(store.clone()),
+            channels: crate::channels::testkit::test_registry(&store, vault.clone(), None),
+            dashboard_url: "https://wms.example/i".into(),
+        };
+        let app = App {
+            channel: Channel::Etsy,
+            app: &PkceApp,
+            redirect_uri: "https://sync.example/oauth/etsy/callback".into(),
+            dashboard_url: &deps.dashboard_url,
+        };
+        let url = issue_state(&deps, &app, None, None).await.unwrap();
+        let state = url
+            .split("state=")
+            .nth(1)
+            .and_then(|r| r.split('&').next())
+            .unwrap()
+            .to_owned();
+        let record = deps
+            .idempotency
+            .record(&keys::oauth_state(&state))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record["pkce"], true);
+        let stored = record.to_string();
+        let verifier = take_verifier(&deps, &state).await.unwrap().unwrap();
+        assert!(
+            !stored.contains(&verifier),
+            "the verifier is not in the record"
         );
+        assert!(url.ends_with(&format!("code_challenge={}", s256(&verifier))));
+        assert_eq!(take_verifier(&deps, &state).await.unwrap(), None);
     }
 
     #[test]
@@ -496,6 +621,6 @@ mod tests {
             serde_json::from_value(json!({"tenant": "dev", "shop": "a.myshopify.com"})).unwrap();
         assert_eq!(old.channel, Channel::Shopify);
         assert_eq!(old.shop.as_deref(), Some("a.myshopify.com"));
-        assert_eq!(old.pkce_verifier, None);
+        assert!(!old.pkce);
     }
 }
