@@ -36,8 +36,10 @@ pub mod queues {
     pub const WMS_ORDERS: &str = "wms-orders";
     pub const WMS_EVENTS: &str = "wms-events";
     pub const WMS_EVENTS_DLQ: &str = "wms-events-dlq";
-    pub const STOCK_EVENTS: &str = "stock-events";
-    pub const STOCK_EVENTS_DLQ: &str = "stock-events-dlq";
+    /// Where stock messages waited before `wms-events` routed them itself: drained at start
+    /// so nothing an older version accepted is lost.
+    pub const LEGACY_STOCK_EVENTS: &str = "stock-events";
+    pub const LEGACY_STOCK_EVENTS_DLQ: &str = "stock-events-dlq";
     pub const INVENTORY_PUSH: &str = shared::inventory::engine::INVENTORY_PUSH_QUEUE;
     pub const INVENTORY_PUSH_DLQ: &str = "inventory-push-dlq";
 }
@@ -61,7 +63,6 @@ pub struct System {
     pub store: EmbeddedStore,
     pub channel_events: EmbeddedQueue,
     pub import: Arc<order_import::ImportDeps>,
-    pub stock: Arc<engine::StockDeps>,
     pub push: Arc<engine::PushDeps>,
 }
 
@@ -185,7 +186,10 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         channels: channels.clone(),
         records: ports.records.clone(),
         wms_orders: Arc::new(wms_orders_out),
-        stock_events: Arc::new(store.queue(queues::STOCK_EVENTS, None, MAX_RECEIVES)),
+        stock: Arc::new(engine::StockDeps {
+            records: ports.records.clone(),
+            live,
+        }),
         dead_letter: Arc::new(store.queue(queues::WMS_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
     let health = Arc::new(WebhookHealthDeps {
@@ -198,11 +202,6 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         records: ports.records.clone(),
         wms_orders: wms_events_deps.wms_orders.clone(),
         channels: channels.clone(),
-    });
-    let stock = Arc::new(engine::StockDeps {
-        records: ports.records.clone(),
-        live,
-        dead_letter: Arc::new(store.queue(queues::STOCK_EVENTS_DLQ, None, MAX_RECEIVES)),
     });
     let push = Arc::new(engine::PushDeps {
         connections: ports.connections.clone(),
@@ -217,7 +216,6 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         settings: config.engine,
     });
     Ok(System {
-        stock,
         push,
         router,
         products,
@@ -270,14 +268,14 @@ pub async fn serve(
         VISIBILITY,
         stop_rx.clone(),
     ));
-    let stock = tokio::spawn(run_loop(
+    let legacy_stock = tokio::spawn(run_loop(
         Arc::new(system.store.queue(
-            queues::STOCK_EVENTS,
-            Some(queues::STOCK_EVENTS_DLQ),
+            queues::LEGACY_STOCK_EVENTS,
+            Some(queues::LEGACY_STOCK_EVENTS_DLQ),
             MAX_RECEIVES,
         )),
-        system.stock.clone(),
-        engine::handle_stock,
+        system.wms_events_deps.clone(),
+        wms_events::handle,
         system.store.notified(),
         VISIBILITY,
         stop_rx.clone(),
@@ -318,7 +316,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = consumer.await;
     let _ = shipments.await;
-    let _ = stock.await;
+    let _ = legacy_stock.await;
     let _ = pusher.await;
     let _ = daily_push.await;
     let _ = janitor.await;

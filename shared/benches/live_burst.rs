@@ -110,13 +110,12 @@ async fn burst() -> Burst {
     let stock = Arc::new(StockDeps {
         records: Arc::new(store.clone()),
         live: live.clone(),
-        dead_letter: Arc::new(store.queue("dlq", None, 5)),
     });
     // Bundles of SKU-000..SKU-049 (three of one each), then the burst.
     for i in 0..50 {
         let body = serde_json::json!({"type": "product.upserted", "tenant": "dev", "sku": format!("SKU-{:03}", 450 + i),
             "name": "pack", "components": [{"sku": format!("SKU-{i:03}"), "quantity": 3}]});
-        handle_stock(stock.clone(), body.to_string()).await;
+        handle_stock(&stock, serde_json::from_value(body).unwrap()).await;
     }
     let mut seed: u64 = 7;
     for n in 0..CHANGES {
@@ -127,7 +126,7 @@ async fn burst() -> Burst {
         let at = now + chrono::Duration::milliseconds(n as i64);
         let body = serde_json::json!({"type": "stock.changed", "tenant": "dev", "sku": format!("SKU-{sku:03}"),
             "available": (seed >> 40) % 100, "at": at});
-        handle_stock(stock.clone(), body.to_string()).await;
+        handle_stock(&stock, serde_json::from_value(body).unwrap()).await;
     }
     let counting = Arc::new(Counting::default());
     let push = Arc::new(PushDeps {

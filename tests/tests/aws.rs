@@ -396,7 +396,6 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
             push_queue: queue.clone(),
             settings,
         }),
-        dead_letter: queue.clone(),
     });
     let apps = shared::channels::context::ChannelApps::default().with(
         Channel::Shopify,
@@ -426,7 +425,10 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
         settings,
     });
 
-    let wms = |body: serde_json::Value| engine::handle_stock(stock.clone(), body.to_string());
+    let wms = |body: serde_json::Value| {
+        let stock = stock.clone();
+        async move { engine::handle_stock(&stock, serde_json::from_value(body).unwrap()).await }
+    };
     wms(
         serde_json::json!({"type": "product.upserted", "tenant": "dev", "sku": "TS-001-X3",
         "name": "Tee 3-pack", "components": [{"sku": "TS-001", "quantity": 3}]}),

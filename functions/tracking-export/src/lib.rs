@@ -1,15 +1,17 @@
-//! Wiring of the `tracking-export` Lambda (consumer of `wms-events`).
+//! Wiring of the `tracking-export` Lambda, the consumer of everything on `wms-events`: each
+//! message is routed by its type — shipments to the channel's tracking write, stock levels and
+//! products to the inventory engine (Live connections are woken through `inventory-push`).
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `{CHANNEL}_APP_SECRET_ID` per channel app,
-//! `WMS_ORDERS_QUEUE_URL` (results for the WMS), `STOCK_EVENTS_QUEUE_URL` (stock and product
-//! messages wait there for the inventory engine), `WMS_EVENTS_DLQ_URL`, optionally
-//! `SHOPIFY_API_BASE`.
+//! `WMS_ORDERS_QUEUE_URL` (results for the WMS), `INVENTORY_PUSH_QUEUE_URL` (the Live
+//! trigger), `WMS_EVENTS_DLQ_URL`, optionally `{CHANNEL}_API_BASE`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::lambda_env::{env, live_trigger, ports_and_channels, ConfigError};
 use shared::aws::{SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
 use shared::consumers::wms_events::{self, WmsEventsDeps};
+use shared::inventory::engine::StockDeps;
 use std::sync::Arc;
 
 /// Everything the consumer needs, from the environment.
@@ -21,10 +23,10 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<WmsEventsDeps, ConfigEr
         records: ports.records.clone(),
         channels,
         wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-        stock_events: Arc::new(SqsQueue::from_config(
-            config,
-            env("STOCK_EVENTS_QUEUE_URL")?,
-        )),
+        stock: Arc::new(StockDeps {
+            records: ports.records.clone(),
+            live: live_trigger(config, &ports)?,
+        }),
         dead_letter: Arc::new(SqsQueue::from_config(config, env("WMS_EVENTS_DLQ_URL")?)),
     })
 }
@@ -47,7 +49,7 @@ mod tests {
     use shared::ports::{Connections, Queue};
 
     /// The sample batch through the Lambda handler: the shipment of a disconnected store is
-    /// reported to the WMS (no Shopify call), the stock change is passed on, the poison
+    /// reported to the WMS (no Shopify call), the stock change is applied, the poison
     /// message is dead-lettered, and nothing is retried.
     #[tokio::test]
     async fn sample_batch() {
@@ -64,9 +66,8 @@ mod tests {
             })
             .await
             .unwrap();
-        let (outbox, stock, dlq) = (
+        let (outbox, dlq) = (
             store.queue("wms-orders", None, 5),
-            store.queue("stock-events", None, 5),
             store.queue("dlq", None, 5),
         );
         let deps = Arc::new(WmsEventsDeps {
@@ -91,7 +92,7 @@ mod tests {
             )
             .unwrap(),
             wms_orders: Arc::new(outbox.clone()),
-            stock_events: Arc::new(stock.clone()),
+            stock: shared::inventory::engine::embedded_stock(&store),
             dead_letter: Arc::new(dlq.clone()),
         });
         let raw = std::fs::read_to_string(concat!(
@@ -113,7 +114,16 @@ mod tests {
             .unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].body["type"], "tracking.failed");
-        assert_eq!(stock.depth().await.unwrap(), 1);
+        // The stock change was applied in this invocation, not re-sent anywhere.
+        let sku = shared::domain::Sku::parse("TS-001").unwrap();
+        let levels = shared::inventory::stock::stock_of(
+            &store,
+            &TenantId::parse("dev").unwrap(),
+            std::slice::from_ref(&sku),
+        )
+        .await
+        .unwrap();
+        assert_eq!(levels.get(&sku), Some(&12));
         assert_eq!(
             dlq.receive(10, std::time::Duration::from_secs(5))
                 .await

@@ -83,7 +83,7 @@ pub async fn ports_and_channels(
 }
 
 /// The Live-mode trigger on the ports and `INVENTORY_PUSH_QUEUE_URL` (order import and the
-/// stock-events consumer both mark SKUs dirty through it).
+/// `wms-events` consumer's stock handler both mark SKUs dirty through it).
 pub fn live_trigger(
     config: &super::SdkConfig,
     ports: &Ports,

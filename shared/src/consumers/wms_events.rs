@@ -1,6 +1,7 @@
-//! `wms-events` consumer: `shipment.dispatched` → tracking written back to the channel;
-//! `stock.changed` and `product.upserted` are passed on to `stock-events` for the inventory
-//! engine.
+//! `wms-events` consumer, the edge of everything the WMS sends: each message is parsed once
+//! and routed by its type — `shipment.dispatched` → tracking written back to the channel;
+//! `stock.changed` and `product.upserted` → the inventory engine's stock handler
+//! ([`crate::inventory::engine::handle_stock`]), in the same invocation (no second queue).
 //!
 //! Tracking export, any channel: the connection's store ([`crate::channels::store::StoreApi`])
 //! writes the tracking (Shopify: fulfillment orders; WooCommerce: Shipment Tracking or a
@@ -38,8 +39,8 @@ pub struct WmsEventsDeps {
     pub records: Arc<dyn crate::ports::Records>,
     /// Results for the WMS (`tracking.exported` / `tracking.failed`).
     pub wms_orders: Arc<dyn Queue>,
-    /// Where stock and product messages wait for the inventory engine.
-    pub stock_events: Arc<dyn Queue>,
+    /// The inventory engine's side: stock levels, products and the Live trigger.
+    pub stock: Arc<crate::inventory::engine::StockDeps>,
     pub dead_letter: Arc<dyn Queue>,
 }
 
@@ -73,20 +74,7 @@ pub async fn handle(deps: Arc<WmsEventsDeps>, body: String) -> Disposition {
             };
             export_tracking(&deps, shipment).await
         }
-        other => {
-            let forwarded = deps
-                .stock_events
-                .send(OutMessage {
-                    body,
-                    tenant: Some(other.tenant().clone()),
-                    ..OutMessage::default()
-                })
-                .await;
-            match forwarded {
-                Ok(()) => Disposition::Done("passed on to stock-events".into()),
-                Err(e) => Disposition::Retry(e.to_string()),
-            }
-        }
+        stock => crate::inventory::engine::handle_stock(&deps.stock, stock).await,
     }
 }
 
@@ -315,7 +303,7 @@ mod tests {
     struct World {
         deps: Arc<WmsEventsDeps>,
         outbox: EmbeddedQueue,
-        stock: EmbeddedQueue,
+        pushes: EmbeddedQueue,
         dlq: EmbeddedQueue,
         _dir: tempfile::TempDir,
     }
@@ -326,9 +314,9 @@ mod tests {
         let ShopifyFixture {
             store, channels, ..
         } = shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
-        let (outbox, stock, dlq) = (
+        let (outbox, pushes, dlq) = (
             store.queue("wms-orders", None, 5),
-            store.queue("stock-events", None, 5),
+            store.queue(crate::inventory::engine::INVENTORY_PUSH_QUEUE, None, 5),
             store.queue("dlq", None, 5),
         );
         let deps = Arc::new(WmsEventsDeps {
@@ -337,13 +325,13 @@ mod tests {
             channels,
             records: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
-            stock_events: Arc::new(stock.clone()),
+            stock: crate::inventory::engine::embedded_stock(&store),
             dead_letter: Arc::new(dlq.clone()),
         });
         World {
             deps,
             outbox,
-            stock,
+            pushes,
             dlq,
             _dir: dir,
         }
@@ -378,7 +366,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn poison_goes_to_the_dlq_and_stock_messages_are_passed_on() {
+    async fn poison_goes_to_the_dlq_and_stock_messages_reach_the_engine_in_place() {
         let server = MockServer::start().await;
         let w = world(&server, ConnectionStatus::Active).await;
         assert!(matches!(
@@ -389,9 +377,17 @@ mod tests {
         let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "A", "available": 3, "at": "2026-11-27T10:00:00Z"});
         assert_eq!(
             handle(w.deps.clone(), stock.to_string()).await,
-            Disposition::Done("passed on to stock-events".into())
+            Disposition::Done("stock of A is 3; 0 Live connection(s) notified".into())
         );
-        assert_eq!(w.stock.depth().await.unwrap(), 1);
+        // Applied here, not re-sent: the snapshot holds the level, no queue holds the message.
+        let tenant = TenantId::parse("dev").unwrap();
+        let sku = Sku::parse("A").unwrap();
+        let levels = crate::inventory::stock::stock_of(&*w.deps.records, &tenant, &[sku.clone()])
+            .await
+            .unwrap();
+        assert_eq!(levels.get(&sku), Some(&3));
+        assert_eq!(w.pushes.depth().await.unwrap(), 0);
+        assert_eq!(w.dlq.depth().await.unwrap(), 1);
         assert!(server.received_requests().await.unwrap().is_empty());
     }
 

@@ -62,7 +62,7 @@ async fn world(server: &MockServer) -> World {
         channels,
         records: Arc::new(store.clone()),
         wms_orders: Arc::new(outbox.clone()),
-        stock_events: Arc::new(store.queue("stock-events", None, 5)),
+        stock: crate::inventory::engine::embedded_stock(&store),
         dead_letter: Arc::new(store.queue("dlq", None, 5)),
     });
     World {

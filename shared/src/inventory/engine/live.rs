@@ -180,10 +180,19 @@ pub async fn start_daily(
 }
 
 // ---------------------------------------------------------------------------------------------
-// stock-events
+// On the embedded store
 
 /// A [`LiveTrigger`] on the embedded store, pushing to its `inventory-push` queue.
 #[cfg(feature = "embedded")]
+/// The stock handler on the embedded store, with the default Live settings.
+#[cfg(feature = "embedded")]
+pub fn embedded_stock(store: &crate::embedded::EmbeddedStore) -> Arc<super::StockDeps> {
+    Arc::new(super::StockDeps {
+        records: Arc::new(store.clone()),
+        live: embedded_live_trigger(store, EngineSettings::default()),
+    })
+}
+
 pub fn embedded_live_trigger(
     store: &crate::embedded::EmbeddedStore,
     settings: EngineSettings,

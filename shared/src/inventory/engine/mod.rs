@@ -1,4 +1,5 @@
-//! The inventory engine's moving parts: the `stock-events` consumer (WMS stock and products),
+//! The inventory engine's moving parts: the stock handler (WMS stock and products, routed here
+//! by the `wms-events` consumer),
 //! the Live trigger (coalescing), and the `inventory-push` consumer (one pusher per
 //! connection: Live batches and chunked full pushes).
 //!
@@ -25,7 +26,7 @@ use super::runs::{self, PlannedQuantity, Run, RunKind, SkuFailure};
 use super::skumap::{self, SkuMapEntry};
 use super::stock;
 use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku, SyncMode, TenantId};
-use crate::failure::{dead_letter, Disposition};
+use crate::failure::Disposition;
 use crate::messages::{WmsInbound, VERSION};
 use crate::ports::{
     Claim, Connections, Idempotency, OutMessage, PortError, PortResult, Queue, Records,
@@ -140,7 +141,7 @@ mod stock_events;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;
 
-pub use live::{embedded_live_trigger, start_daily, start_full, LiveTrigger};
+pub use live::{embedded_live_trigger, embedded_stock, start_daily, start_full, LiveTrigger};
 pub use pusher::{handle_push, PushDeps};
 pub use stock_events::{handle_stock, StockDeps};
 

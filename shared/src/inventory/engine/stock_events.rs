@@ -1,25 +1,18 @@
-//! The `stock-events` consumer: WMS stock levels and products into the snapshot, releases of
-//! the reservations the WMS applied, and the Live trigger for what changed.
+//! WMS stock levels and products into the snapshot, releases of the reservations the WMS
+//! applied, and the Live trigger for what changed. The `wms-events` consumer routes
+//! `stock.changed` and `product.upserted` here once it has parsed them.
 
 use super::*;
 
-/// What the `stock-events` consumer needs.
+/// What the stock handler needs.
 pub struct StockDeps {
     pub records: Arc<dyn Records>,
     pub live: Arc<LiveTrigger>,
-    pub dead_letter: Arc<dyn Queue>,
 }
 
-/// Handles one `stock-events` message (a WMS `stock.changed` or `product.upserted`).
-pub async fn handle_stock(deps: Arc<StockDeps>, body: String) -> Disposition {
-    let message: WmsInbound = match serde_json::from_str(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            let reason = format!("not a WMS message: {e}");
-            return dead_letter(&*deps.dead_letter, "stock-events", &body, reason).await;
-        }
-    };
-    match stock_message(&deps, message).await {
+/// Applies one parsed WMS `stock.changed` or `product.upserted` message.
+pub async fn handle_stock(deps: &StockDeps, message: WmsInbound) -> Disposition {
+    match stock_message(deps, message).await {
         Ok(outcome) => Disposition::Done(outcome),
         Err(e) => Disposition::Retry(e.to_string()),
     }

@@ -97,7 +97,6 @@ async fn world(mode: SyncMode) -> World {
         stock: Arc::new(StockDeps {
             records: Arc::new(store.clone()),
             live: live.clone(),
-            dead_letter: Arc::new(store.queue("stock-dlq", None, 5)),
         }),
         push: Arc::new(PushDeps {
             connections: Arc::new(store.clone()),
@@ -159,7 +158,8 @@ impl World {
     }
 
     async fn wms(&self, message: Value) -> Disposition {
-        handle_stock(self.stock.clone(), message.to_string()).await
+        let message = serde_json::from_value(message).expect("a WMS message");
+        handle_stock(&self.stock, message).await
     }
 
     async fn stock(&self, sku: &str, available: i64, second: u32) -> Disposition {
