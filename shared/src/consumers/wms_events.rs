@@ -382,9 +382,13 @@ mod tests {
         // Applied here, not re-sent: the snapshot holds the level, no queue holds the message.
         let tenant = TenantId::parse("dev").unwrap();
         let sku = Sku::parse("A").unwrap();
-        let levels = crate::inventory::stock::stock_of(&*w.deps.records, &tenant, &[sku.clone()])
-            .await
-            .unwrap();
+        let levels = crate::inventory::stock::stock_of(
+            &*w.deps.records,
+            &tenant,
+            std::slice::from_ref(&sku),
+        )
+        .await
+        .unwrap();
         assert_eq!(levels.get(&sku), Some(&3));
         assert_eq!(w.pushes.depth().await.unwrap(), 0);
         assert_eq!(w.dlq.depth().await.unwrap(), 1);
