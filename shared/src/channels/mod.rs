@@ -9,6 +9,7 @@
 
 pub mod adapter;
 pub mod body_hmac;
+pub mod connection_secrets;
 pub mod context;
 #[cfg(all(test, feature = "embedded"))]
 mod contract;

@@ -1,10 +1,7 @@
 //! WooCommerce webhook intake: `POST /webhooks/woocommerce/{connection_id}`, signed with the
 //! secret channel-sync generated for that connection (kept with its credentials in the vault).
 //!
-//! Secrets are cached for [`SECRET_TTL`] per connection so a burst of deliveries costs one
-//! vault read; a signature that fails against a cached secret is checked once more against a
-//! fresh read (the secret may have just been replaced by a reconnect), at most once per
-//! [`MIN_REFRESH`] per connection, so forged requests cannot turn into a vault read each.
+//! Secrets are read and cached by [`ConnectionSecrets`].
 //!
 //! The delivery id is `X-WC-Webhook-Delivery-ID` plus a hash of the body: WooCommerce builds
 //! that header as `wp_hash(webhook_id . time())`, the same for every delivery one webhook makes
@@ -12,78 +9,37 @@
 //! "duplicate". With the body hash, only a repeat of the same delivery is a duplicate.
 
 use super::{is_ping, verify, WooCredentials};
+use crate::channels::connection_secrets::ConnectionSecrets;
 use crate::channels::WebhookVerifier;
-use crate::domain::{Channel, Connection, ConnectionId};
-use crate::ports::Vault;
+use crate::domain::{Channel, Connection};
+use crate::ports::{Secret, Vault};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use crate::channels::{Delivery, WebhookRejection};
 
-/// How long a connection's webhook secret is reused without reading the vault again.
-pub const SECRET_TTL: Duration = Duration::from_secs(60);
-/// The vault is read again for a failing signature at most this often per connection.
-pub const MIN_REFRESH: Duration = Duration::from_secs(10);
-/// Cached connections at most (a cache full of stale entries is simply cleared).
-const MAX_CACHED: usize = 10_000;
-
 /// Verifies WooCommerce deliveries with each connection's own secret.
 pub struct WooVerifier {
-    vault: Arc<dyn Vault>,
-    cache: Mutex<HashMap<ConnectionId, (Instant, Arc<String>)>>,
+    secrets: ConnectionSecrets,
 }
 
 impl WooVerifier {
     pub fn new(vault: Arc<dyn Vault>) -> Self {
         Self {
-            vault,
-            cache: Mutex::new(HashMap::new()),
+            secrets: ConnectionSecrets::new(
+                vault,
+                webhook_secret,
+                "the connection has no webhook secret: reconnect it",
+            ),
         }
-    }
-
-    /// The cached secret and whether it was read recently (within [`MIN_REFRESH`]).
-    fn cached(&self, id: &ConnectionId) -> Option<(Arc<String>, bool)> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < SECRET_TTL)
-            .map(|(at, secret)| (secret.clone(), at.elapsed() < MIN_REFRESH))
-    }
-
-    async fn fresh(&self, connection: &Connection) -> Result<Arc<String>, WebhookRejection> {
-        let stored = self
-            .vault
-            .get(&connection.credentials_name())
-            .await
-            .map_err(|e| WebhookRejection::Unavailable(e.to_string()))?
-            .ok_or_else(|| {
-                WebhookRejection::NoSecret("the connection has no credentials: reconnect it".into())
-            })?;
-        let creds = WooCredentials::from_secret(&stored).map_err(|_| {
-            WebhookRejection::NoSecret("the connection's credentials are unreadable".into())
-        })?;
-        let secret = Arc::new(creds.webhook_secret);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(connection.id.clone(), (Instant::now(), secret.clone()));
-        Ok(secret)
     }
 }
 
-#[cfg(test)]
-impl WooVerifier {
-    /// Makes every cached entry `by` older (tests of the refresh rules).
-    fn age_cache(&self, by: Duration) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        for (at, _) in cache.values_mut() {
-            *at -= by;
-        }
-    }
+fn webhook_secret(stored: &Secret) -> Result<Vec<String>, String> {
+    WooCredentials::from_secret(stored)
+        .map(|c| vec![c.webhook_secret])
+        .map_err(|e| e.to_string())
 }
 
 #[async_trait::async_trait]
@@ -106,19 +62,10 @@ impl WebhookVerifier for WooVerifier {
         let connection = connection.ok_or_else(|| {
             WebhookRejection::NoSecret("WooCommerce deliveries name their connection".into())
         })?;
-        let verified = match self.cached(&connection.id) {
-            Some((secret, recent)) => match verify(headers, body, &[secret.as_str()]) {
-                Err(WebhookRejection::BadSignature) if !recent => {
-                    let secret = self.fresh(connection).await?;
-                    verify(headers, body, &[secret.as_str()])
-                }
-                other => other,
-            },
-            None => {
-                let secret = self.fresh(connection).await?;
-                verify(headers, body, &[secret.as_str()])
-            }
-        };
+        let verified = self
+            .secrets
+            .verify(connection, |secrets| verify(headers, body, secrets))
+            .await;
         let mut delivery = verified?;
         let digest = hex::encode(&Sha256::digest(body)[..16]);
         delivery.delivery_id = format!("{}:{digest}", delivery.delivery_id);
@@ -130,6 +77,7 @@ impl WebhookVerifier for WooVerifier {
 mod tests {
     use super::*;
 
+    use crate::domain::ConnectionId;
     use crate::embedded::EmbeddedVault;
     use http::HeaderValue;
 
@@ -203,7 +151,9 @@ mod tests {
             .await
             .is_err());
         // …then the cached one fails and the fresh read passes.
-        verifier.age_cache(MIN_REFRESH);
+        verifier
+            .secrets
+            .age_cache(crate::channels::connection_secrets::MIN_REFRESH);
         assert!(verifier
             .authenticate(Some(&c), &headers(body, "secondSecret2"), body)
             .await
