@@ -178,14 +178,10 @@ async fn shopify_order_flows_once_through_the_aws_adapters() {
     let store = DynamoStore::from_config(&d.config, &d.table);
     let connection = tests::contract::connection("dev", &shop);
     store.create(&connection).await.unwrap();
-    let credentials = shared::channels::shopify::oauth::ShopifyCredentials {
-        access_token: "shpat_fake_aws_flow".into(),
-        scope: "read_orders".into(),
-        expires_at: None,
-        refresh_token: None,
-        refresh_expires_at: None,
-        via_oauth: false,
-    };
+    let credentials = shared::channels::shopify::oauth::ShopifyCredentials::static_token(
+        "shpat_fake_aws_flow",
+        "read_orders",
+    );
     SecretsVault::from_config(&d.config, prefix.clone())
         .put(&connection.credentials_name(), &credentials.to_secret())
         .await
@@ -355,14 +351,7 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
     connection.settings.inventory_sync = shared::domain::SyncMode::Live;
     connection.settings.inventory_location = Some("gid://shopify/Location/1".into());
     store.create(&connection).await.unwrap();
-    let credentials = ShopifyCredentials {
-        access_token: "shpat_fake_aws_engine".into(),
-        scope: "write_inventory".into(),
-        expires_at: None,
-        refresh_token: None,
-        refresh_expires_at: None,
-        via_oauth: false,
-    };
+    let credentials = ShopifyCredentials::static_token("shpat_fake_aws_engine", "write_inventory");
     vault
         .put(&connection.credentials_name(), &credentials.to_secret())
         .await

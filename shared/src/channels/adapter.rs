@@ -88,6 +88,32 @@ pub struct Location {
     pub fulfills_online_orders: bool,
 }
 
+/// The location to use when the merchant has chosen none: the store's only active one. With
+/// several (or none), the reason lists them so the merchant can choose.
+pub fn sole_active_location(locations: &[Location]) -> Result<&Location, String> {
+    let active: Vec<&Location> = locations.iter().filter(|l| l.active).collect();
+    match active.as_slice() {
+        [only] => Ok(only),
+        [] => Err("the store has no active location".into()),
+        several => {
+            const SHOWN: usize = 20;
+            let mut list: Vec<String> = several
+                .iter()
+                .take(SHOWN)
+                .map(|l| format!("{} ({})", l.name, l.id))
+                .collect();
+            if several.len() > SHOWN {
+                list.push(format!("and {} more", several.len() - SHOWN));
+            }
+            Err(format!(
+                "the store has {} active locations: choose one with PATCH /api/connections/{{id}} — {}",
+                several.len(),
+                list.join(", ")
+            ))
+        }
+    }
+}
+
 /// What one connection's webhook check found and did (topics).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HealthReport {
@@ -243,6 +269,14 @@ pub trait ChannelAdapter: Send + Sync {
 
     /// The store's locations, live.
     async fn locations(&self, connection: &Connection) -> Result<Vec<Location>, ConnectError>;
+
+    /// What the merchant should know about the connection as it stands (shown with it): a
+    /// feature that is off and how to turn it on, a default in use. Best effort: a channel
+    /// that cannot be reached just says less.
+    async fn notes(&self, connection: &Connection) -> Vec<String> {
+        let _ = connection;
+        Vec::new()
+    }
 
     /// Checks settings about to be saved. `changed` names the location ids that are new.
     /// The default accepts locations the store lists as active.

@@ -60,7 +60,8 @@ async fn list(
 
 /// The connection, plus `orders_for_other_locations`: how many orders were not sent to the
 /// WMS because nothing on them is assigned to the connection's fulfilment location (Shopify),
-/// and the last one.
+/// and the last one; and `notes`: what the merchant should know (a feature off and how to
+/// turn it on, a default location in use).
 async fn get_one(
     State(deps): State<Arc<ApiDeps>>,
     Path(id): Path<String>,
@@ -73,10 +74,15 @@ async fn get_one(
     )
     .await?
     .unwrap_or_default();
+    let notes = match deps.channels.adapter(connection.channel) {
+        Some(adapter) => adapter.notes(&connection).await,
+        None => Vec::new(),
+    };
     let mut body = serde_json::to_value(&connection)
         .map_err(|e| ApiError::Unavailable(format!("serialise the connection: {e}")))?;
     if let Value::Object(map) = &mut body {
         map.insert("orders_for_other_locations".into(), json!(others));
+        map.insert("notes".into(), json!(notes));
     }
     Ok(Json(body))
 }

@@ -9,13 +9,13 @@ use super::tokens::{ShopifyTokens, TokenError};
 use super::{
     plan_fulfillment, FulfillmentError, ItemOutcome, OrderFulfillment, PlanError, PlanGroup,
     QuantitySet, ShipmentPlans, ShopifyClient, ShopifyVerifier, MAX_FULFILLMENTS,
-    MAX_QUANTITIES_PER_CALL, ORDER_TOPICS, PRIVACY_TOPICS,
+    MAX_QUANTITIES_PER_CALL, PRIVACY_TOPICS,
 };
 use crate::channels::adapter::{
-    Capabilities, ChannelAdapter, Connected, HealthReport, Location, LocationKind, OAuthApp,
-    TokenLifetime, Webhooks,
+    sole_active_location, Capabilities, ChannelAdapter, Connected, HealthReport, Location,
+    LocationKind, OAuthApp, TokenLifetime, Webhooks,
 };
-use crate::channels::context::{form, ChannelContext};
+use crate::channels::context::{credential, form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::store::{
     Assigned, ConnectError, Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi,
@@ -60,7 +60,10 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
     });
     Ok(Arc::new(ShopifyAdapter {
         context: context.clone(),
-        verifier: Arc::new(ShopifyVerifier::new(&app.secrets)),
+        verifier: Arc::new(
+            ShopifyVerifier::new(&app.secrets)
+                .with_custom_apps(context.connections.clone(), context.vault.clone()),
+        ),
         install: ShopifyInstall {
             app,
             tokens: tokens.clone(),
@@ -70,6 +73,9 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
         interactive,
     }))
 }
+
+/// What a custom-app connection without the app's secret key is told.
+const WEBHOOKS_OFF: &str = "webhooks off: add the app's API secret key for instant orders";
 
 /// Shopify, for the registry.
 pub struct ShopifyAdapter {
@@ -82,15 +88,36 @@ pub struct ShopifyAdapter {
     interactive: ShopifyClient,
 }
 
-/// `POST /api/connections` for Shopify: a custom app's Admin API access token.
+/// `POST /api/connections` for Shopify: a custom app's Admin API access token and,
+/// optionally, the app's API secret key (Shopify signs the custom app's webhooks with it:
+/// without it the connection works on the reconciliation poll alone).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenForm {
     shop_domain: String,
     access_token: String,
+    #[serde(default)]
+    api_secret_key: Option<String>,
 }
 
 impl ShopifyAdapter {
+    /// The credentials stored for `shop`'s connection, if any.
+    async fn stored_credentials(
+        &self,
+        shop: &ShopDomain,
+    ) -> Result<Option<ShopifyCredentials>, ConnectError> {
+        let Some(existing) = self
+            .context
+            .connections
+            .find_by_shop(Channel::Shopify, shop.as_str())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored = self.context.vault.get(&existing.credentials_name()).await?;
+        Ok(stored.and_then(|s| ShopifyCredentials::from_secret(&s)))
+    }
+
     async fn token(&self, connection: &Connection) -> Result<(ShopDomain, Secret), OpenError> {
         let token = self
             .tokens
@@ -166,7 +193,30 @@ impl ChannelAdapter for ShopifyAdapter {
                     "could not reach Shopify to check the token: {other}"
                 )),
             })?;
-        let credentials = ShopifyCredentials::static_token(token.expose(), "").to_secret();
+        let mut credentials = ShopifyCredentials::static_token(token.expose(), "");
+        let stored = self.stored_credentials(&shop).await?;
+        match input.api_secret_key.as_deref().map(str::trim) {
+            // Not sent: a reconnect (a new token) keeps the secret given before.
+            None => {
+                if let Some(stored) = stored {
+                    credentials.api_secret_key = stored.api_secret_key;
+                    credentials.previous_api_secret_key = stored.previous_api_secret_key;
+                }
+            }
+            // Sent empty: the merchant takes it away (webhooks off, the poll goes on).
+            Some("") => {}
+            Some(key) => {
+                let key = credential("api_secret_key", key)?;
+                // A rotated key: the one stored before stays valid for deliveries already
+                // signed with it.
+                credentials.previous_api_secret_key = stored
+                    .and_then(|s| s.api_secret_key)
+                    .filter(|before| *before != key);
+                credentials.api_secret_key = Some(key);
+            }
+        }
+        let webhooks_on = credentials.api_secret_key.is_some();
+        let credentials = credentials.to_secret();
         let (created, connection) = self
             .context
             .upsert_connection(
@@ -178,11 +228,57 @@ impl ChannelAdapter for ShopifyAdapter {
                 settings,
             )
             .await?;
+        // With the app's secret its webhooks can be verified: subscribe now (list first).
+        // A failure here is not the connect's: the daily health check subscribes again.
+        let webhooks = if webhooks_on {
+            match self
+                .interactive
+                .subscribe_ours(&shop, &token, &self.context.public_url)
+                .await
+            {
+                Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
+                Err(e) => {
+                    tracing::warn!(connection = %connection.id, error = %e, "could not subscribe to webhooks; the daily check retries");
+                    Value::String(format!(
+                        "not subscribed yet ({e}); the daily check tries again"
+                    ))
+                }
+            }
+        } else {
+            Value::String(WEBHOOKS_OFF.into())
+        };
+        let mut extra = serde_json::Map::new();
+        extra.insert("webhooks".into(), webhooks);
         Ok(Connected {
             created,
             connection,
-            extra: Default::default(),
+            extra,
         })
+    }
+
+    /// A custom-app connection without the app's secret (its webhooks cannot be verified),
+    /// and the location in use when the merchant has chosen none.
+    async fn notes(&self, connection: &Connection) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Ok(Some(creds)) = self.tokens.stored(connection).await {
+            if !creds.via_oauth && creds.api_secret_key.is_none() {
+                notes.push(WEBHOOKS_OFF.to_owned());
+            }
+        }
+        let settings = &connection.settings;
+        if settings.fulfilment_location.is_none() || settings.inventory_location.is_none() {
+            if let Ok(locations) = self.locations(connection).await {
+                notes.push(match sole_active_location(&locations) {
+                    Ok(only) => format!(
+                        "using the shop's only active location, {} ({}), for what is not set \
+                         (fulfilment_location, inventory_location) until you choose another",
+                        only.name, only.id
+                    ),
+                    Err(why) => why,
+                });
+            }
+        }
+        notes
     }
 
     async fn open_store(&self, connection: &Connection) -> Result<Box<dyn StoreApi>, OpenError> {
@@ -200,20 +296,33 @@ impl ChannelAdapter for ShopifyAdapter {
         &self,
         connection: &Connection,
     ) -> Result<Box<dyn InventoryChannel>, PushError> {
-        let location = connection
-            .settings
-            .inventory_location
-            .clone()
-            .ok_or_else(|| {
-                PushError::Setup(
-                    "no inventory location is set: choose one with PATCH /api/connections/{id}"
-                        .into(),
-                )
-            })?;
         let (shop, token) = self.token(connection).await.map_err(|e| match e {
             OpenError::Unavailable(m) => PushError::Retry(m),
             other => other.into(),
         })?;
+        let location = match &connection.settings.inventory_location {
+            Some(location) => location.clone(),
+            // None chosen: the shop's only active location, until the merchant picks another.
+            None => {
+                let locations = self
+                    .tokens
+                    .client
+                    .locations(&shop, &token)
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::Unauthorized => PushError::NeedsReauth,
+                        other => PushError::Retry(format!(
+                            "could not read the shop's locations: {other}"
+                        )),
+                    })?;
+                sole_active_location(&locations)
+                    .map_err(|why| {
+                        PushError::Setup(format!("no inventory location is set: {why}"))
+                    })?
+                    .id
+                    .clone()
+            }
+        };
         Ok(Box::new(ShopifyInventory {
             tokens: self.tokens.clone(),
             shop,
@@ -294,8 +403,8 @@ impl ChannelAdapter for ShopifyAdapter {
     }
 
     /// Shopify deletes a shop's subscriptions after repeated failed deliveries: list them and
-    /// re-create what is missing. Only stores installed through our app are managed (a custom
-    /// app's webhooks are signed with that app's secret, which we do not hold).
+    /// re-create what is missing. Stores installed through our app, and custom-app stores
+    /// whose API secret key we hold (without it their deliveries could not be verified).
     async fn ensure_webhooks(
         &self,
         connection: &Connection,
@@ -305,23 +414,18 @@ impl ChannelAdapter for ShopifyAdapter {
             .stored(connection)
             .await
             .map_err(open_error)?
-            .is_some_and(|c| c.via_oauth);
+            .is_some_and(|c| c.via_oauth || c.api_secret_key.is_some());
         if !managed {
             return Ok(None);
         }
         let (shop, token) = self.token(connection).await?;
-        let uri = format!("{}/webhooks/shopify", self.context.public_url);
         match self
             .tokens
             .client
-            .ensure_subscriptions(&shop, &token, ORDER_TOPICS, &uri)
+            .subscribe_ours(&shop, &token, &self.context.public_url)
             .await
         {
-            Ok(r) => Ok(Some(HealthReport {
-                existing: r.existing,
-                created: r.created,
-                ..HealthReport::default()
-            })),
+            Ok(report) => Ok(Some(report)),
             Err(e) => Err(self
                 .context
                 .call_failed(connection, "could not check the webhook subscriptions", e)
@@ -635,5 +739,105 @@ mod tests {
             ids(written(&groups, &[&unknown])),
             [Some("f3".into()), Some("f3".into())]
         );
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod connect_tests {
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::testkit::test_registry;
+    use crate::domain::{Channel, TenantId};
+    use crate::embedded::{EmbeddedStore, EmbeddedVault};
+    use serde_json::json;
+    use std::sync::Arc;
+    use wiremock::matchers::{body_string_contains, header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// The custom app's key given at connect is kept with the token; a new key keeps the one
+    /// before as the previous (deliveries already signed with it still verify); a reconnect
+    /// without the field keeps both; an empty value takes them away.
+    #[tokio::test]
+    async fn the_custom_app_key_is_stored_rotated_kept_and_removed() {
+        let shopify = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(header("X-Shopify-Access-Token", "shpat_fake_key"))
+            .and(body_string_contains("ChannelSyncShop"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"shop": {"name": "Keys", "myshopifyDomain": "keys.myshopify.com"}}
+            })))
+            .mount(&shopify)
+            .await;
+        // Subscribing fails here (anything else is 401): the connect still goes through.
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401))
+            .with_priority(10)
+            .mount(&shopify)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let channels = test_registry(&store, vault.clone(), Some(shopify.uri()));
+        let adapter = channels.adapter(Channel::Shopify).unwrap();
+        let tenant = TenantId::parse("dev").unwrap();
+        let connect = |key: Option<&str>| {
+            let mut form =
+                json!({"shop_domain": "keys.myshopify.com", "access_token": "shpat_fake_key"});
+            if let Some(key) = key {
+                form["api_secret_key"] = json!(key);
+            }
+            let (adapter, tenant) = (adapter, tenant.clone());
+            async move { adapter.connect(&tenant, form, None).await.unwrap() }
+        };
+        let stored = |connection: crate::domain::Connection| {
+            let vault = vault.clone();
+            async move {
+                let secret = crate::ports::Vault::get(&*vault, &connection.credentials_name())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let creds = ShopifyCredentials::from_secret(&secret).unwrap();
+                (creds.api_secret_key, creds.previous_api_secret_key)
+            }
+        };
+        let first = connect(Some(" key-one ")).await;
+        assert!(first.created);
+        assert!(first.extra["webhooks"]
+            .as_str()
+            .unwrap()
+            .starts_with("not subscribed yet"));
+        assert_eq!(
+            stored(first.connection).await,
+            (Some("key-one".into()), None)
+        );
+        let rotated = connect(Some("key-two")).await;
+        assert!(!rotated.created);
+        assert_eq!(
+            stored(rotated.connection).await,
+            (Some("key-two".into()), Some("key-one".into()))
+        );
+        let kept = connect(None).await;
+        assert_eq!(
+            stored(kept.connection).await,
+            (Some("key-two".into()), Some("key-one".into()))
+        );
+        let removed = connect(Some("")).await;
+        assert_eq!(
+            removed.extra["webhooks"],
+            "webhooks off: add the app's API secret key for instant orders"
+        );
+        assert_eq!(stored(removed.connection).await, (None, None));
+        // A key with control characters is refused before anything is stored.
+        let bad = adapter
+            .connect(
+                &tenant,
+                json!({"shop_domain": "keys.myshopify.com", "access_token": "shpat_fake_key",
+                    "api_secret_key": "a\u{7}b"}),
+                None,
+            )
+            .await;
+        assert!(matches!(
+            bad,
+            Err(crate::channels::store::ConnectError::Invalid(_))
+        ));
     }
 }

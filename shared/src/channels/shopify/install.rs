@@ -4,7 +4,6 @@
 
 use super::oauth::{authorize_url, missing_scopes, verify_query, ShopifyCredentials};
 use super::tokens::ShopifyTokens;
-use super::ORDER_TOPICS;
 use crate::channels::adapter::{
     Callback, CallbackError, HealthReport, InstallError, Installed, OAuthApp,
 };
@@ -162,18 +161,13 @@ impl OAuthApp for ShopifyInstall {
         let creds = ShopifyCredentials::from_secret(credentials)?;
         let shop = ShopDomain::parse(&connection.shop).ok()?;
         let token = Secret::new(creds.access_token);
-        let uri = format!("{}/webhooks/shopify", self.public_url);
         match self
             .tokens
             .client
-            .ensure_subscriptions(&shop, &token, ORDER_TOPICS, &uri)
+            .subscribe_ours(&shop, &token, &self.public_url)
             .await
         {
-            Ok(report) => Some(HealthReport {
-                existing: report.existing,
-                created: report.created,
-                ..HealthReport::default()
-            }),
+            Ok(report) => Some(report),
             Err(e) => {
                 tracing::warn!(connection = %connection.id, error = %e, "could not subscribe to webhooks; the daily check retries");
                 None

@@ -123,7 +123,7 @@ struct TokenResponse {
 
 /// A connection's Shopify credentials as kept in the vault (one JSON secret, written whole,
 /// so a rotated pair is persisted atomically).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShopifyCredentials {
     pub access_token: String,
     #[serde(default)]
@@ -139,6 +139,13 @@ pub struct ShopifyCredentials {
     /// manage its subscriptions. `false` for a merchant's custom-app token.
     #[serde(default)]
     pub via_oauth: bool,
+    /// A custom app's API secret key: Shopify signs that app's webhooks with it (never shown,
+    /// never logged). `None` for OAuth installs, whose webhooks our app's secret signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_secret_key: Option<String>,
+    /// The custom app's previous secret key, still accepted during a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_api_secret_key: Option<String>,
 }
 
 impl std::fmt::Debug for ShopifyCredentials {
@@ -157,10 +164,17 @@ impl ShopifyCredentials {
             access_token: token.to_owned(),
             scope: scope.to_owned(),
             expires_at: None,
-            refresh_token: None,
-            refresh_expires_at: None,
-            via_oauth: false,
+            ..Self::default()
         }
+    }
+
+    /// The secrets a custom app's webhooks may be signed with (current first).
+    pub fn webhook_secrets(&self) -> Vec<String> {
+        self.api_secret_key
+            .iter()
+            .chain(&self.previous_api_secret_key)
+            .cloned()
+            .collect()
     }
 
     /// As the vault secret.
@@ -190,6 +204,7 @@ impl ShopifyCredentials {
             refresh_token: r.refresh_token,
             refresh_expires_at: r.refresh_token_expires_in.map(|s| expiry(now, s)),
             via_oauth: true,
+            ..Self::default()
         }
     }
 }

@@ -180,6 +180,25 @@ impl ShopifyClient {
     /// the same pair: callers run this once per shop at a time (connect / reconnect).
     /// App-scoped subscriptions from `shopify.app.toml` are not listed by Shopify here, so a
     /// topic also declared there would be delivered twice.
+    /// Subscribes `shop` to every topic we use, delivered to `{public_url}/webhooks/shopify`
+    /// (list first, create only the missing).
+    pub async fn subscribe_ours(
+        &self,
+        shop: &ShopDomain,
+        token: &Secret,
+        public_url: &str,
+    ) -> Result<crate::channels::adapter::HealthReport, ClientError> {
+        let uri = format!("{public_url}/webhooks/shopify");
+        let report = self
+            .ensure_subscriptions(shop, token, ORDER_TOPICS, &uri)
+            .await?;
+        Ok(crate::channels::adapter::HealthReport {
+            existing: report.existing,
+            created: report.created,
+            ..Default::default()
+        })
+    }
+
     pub async fn ensure_subscriptions(
         &self,
         shop: &ShopDomain,

@@ -124,6 +124,7 @@ mod tests {
             refresh_token: Some("shprt_fake_old".into()),
             refresh_expires_at: None,
             via_oauth: true,
+            ..ShopifyCredentials::default()
         };
         vault
             .put(&connection.credentials_name(), &creds.to_secret())

@@ -1,12 +1,17 @@
-//! `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body with the app's client secret.
+//! `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the raw body with the app's client secret —
+//! our public app's, or, for a store connected with a custom app's token, that custom app's
+//! API secret key (kept with the connection's credentials).
 
+use super::oauth::ShopifyCredentials;
 use crate::channels::body_hmac::{self, single_header as header, HmacSha256};
+use crate::channels::connection_secrets::ConnectionSecrets;
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
 use crate::domain::{Channel, Connection, ShopDomain};
-use crate::ports::Secret;
+use crate::ports::{Connections, Secret, Vault};
 use hmac::KeyInit;
 use http::HeaderMap;
 use std::fmt;
+use std::sync::Arc;
 
 const SIGNATURE: &str = "x-shopify-hmac-sha256";
 const SHOP: &str = "x-shopify-shop-domain";
@@ -16,10 +21,26 @@ const EVENT_ID: &str = "x-shopify-event-id";
 const TRIGGERED_AT: &str = "x-shopify-triggered-at";
 
 /// Verifies Shopify webhooks against the current and, during a rotation, the previous
-/// client secret. Keys are prepared once; `Debug` shows only how many there are.
+/// client secret of our app. Keys are prepared once; `Debug` shows only how many there are.
+/// With [`ShopifyVerifier::with_custom_apps`], a delivery our app did not sign is tried
+/// against the custom-app secret of the shop the headers name — that shop's only, never
+/// another connection's.
 #[derive(Clone)]
 pub struct ShopifyVerifier {
     keys: Vec<HmacSha256>,
+    custom: Option<Arc<CustomApps>>,
+}
+
+/// Where custom apps' secrets are found: the shop's connection, then its credentials.
+struct CustomApps {
+    connections: Arc<dyn Connections>,
+    secrets: ConnectionSecrets,
+}
+
+fn custom_app_secrets(stored: &Secret) -> Result<Vec<String>, String> {
+    ShopifyCredentials::from_secret(stored)
+        .map(|c| c.webhook_secrets())
+        .ok_or_else(|| "unreadable Shopify credentials".to_owned())
 }
 
 impl fmt::Debug for ShopifyVerifier {
@@ -36,7 +57,24 @@ impl ShopifyVerifier {
             .filter(|s| !s.expose().is_empty())
             .filter_map(|s| HmacSha256::new_from_slice(s.expose().as_bytes()).ok())
             .collect();
-        Self { keys }
+        Self { keys, custom: None }
+    }
+
+    /// Also accepts deliveries signed with the custom-app secret stored for the shop.
+    pub fn with_custom_apps(
+        mut self,
+        connections: Arc<dyn Connections>,
+        vault: Arc<dyn Vault>,
+    ) -> Self {
+        self.custom = Some(Arc::new(CustomApps {
+            connections,
+            secrets: ConnectionSecrets::new(
+                vault,
+                custom_app_secrets,
+                "webhooks off: add the custom app's API secret key to this connection",
+            ),
+        }));
+        self
     }
 
     /// Whether any secret is configured; without one every webhook is refused.
@@ -61,16 +99,52 @@ impl WebhookVerifier for ShopifyVerifier {
         Channel::Shopify
     }
 
-    /// Shopify signs with the app's secret: the connection is found afterwards, by the shop
-    /// the headers name, so an unsigned request cannot probe which shops are connected.
+    /// Our app's secret first (the connection is found afterwards, by the shop the headers
+    /// name). Failing that, the custom-app secret stored for that shop's connection.
     async fn authenticate(
         &self,
         _connection: Option<&Connection>,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Delivery, WebhookRejection> {
-        self.verify_delivery(headers, body)
+        match (self.verify_delivery(headers, body), &self.custom) {
+            (Err(WebhookRejection::BadSignature), Some(custom)) => {
+                custom.verify(headers, body).await
+            }
+            (outcome, _) => outcome,
+        }
     }
+}
+
+impl CustomApps {
+    async fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Delivery, WebhookRejection> {
+        let delivery = read_delivery(headers)?;
+        let connection = self
+            .connections
+            .find_by_shop(Channel::Shopify, &delivery.shop)
+            .await
+            .map_err(|e| WebhookRejection::Unavailable(e.to_string()))?
+            .ok_or(WebhookRejection::BadSignature)?;
+        let signature = signature(headers)?;
+        self.secrets
+            .verify(&connection, |secrets| {
+                let keys: Vec<_> = secrets.iter().map(|s| body_hmac::key(s)).collect();
+                body_hmac::verify_any(&keys, body, signature)
+            })
+            .await
+            .map_err(|e| match e {
+                // Without a key of its own, the shop's delivery simply is not ours to accept.
+                WebhookRejection::NoSecret(_) => WebhookRejection::BadSignature,
+                other => other,
+            })?;
+        Ok(delivery)
+    }
+}
+
+fn signature(headers: &HeaderMap) -> Result<&str, WebhookRejection> {
+    header(headers, SIGNATURE)?
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookRejection::MissingSignature)
 }
 
 impl ShopifyVerifier {
@@ -81,36 +155,38 @@ impl ShopifyVerifier {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Delivery, WebhookRejection> {
-        let signature = header(headers, SIGNATURE)?
-            .filter(|s| !s.is_empty())
-            .ok_or(WebhookRejection::MissingSignature)?;
-        self.verify(body, signature)?;
-        let shop = header(headers, SHOP)?.ok_or(WebhookRejection::MissingHeader(SHOP))?;
-        let shop = ShopDomain::parse(shop)
-            .map_err(|e| WebhookRejection::InvalidHeader(SHOP, e.to_string()))?;
-        let topic = header(headers, TOPIC)?
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or(WebhookRejection::MissingHeader(TOPIC))?;
-        // Newer docs dedupe on the webhook id, older ones on the event id: prefer the first.
-        let delivery_id = match header(headers, WEBHOOK_ID)?.filter(|s| !s.is_empty()) {
-            Some(id) => id,
-            None => header(headers, EVENT_ID)?
-                .filter(|s| !s.is_empty())
-                .ok_or(WebhookRejection::MissingHeader(WEBHOOK_ID))?,
-        };
-        if delivery_id.len() > 256 {
-            return Err(WebhookRejection::InvalidHeader(
-                WEBHOOK_ID,
-                "too long".into(),
-            ));
-        }
-        Ok(Delivery {
-            shop: shop.as_str().to_owned(),
-            topic: topic.to_owned(),
-            delivery_id: delivery_id.to_owned(),
-            triggered_at: header(headers, TRIGGERED_AT)?.map(str::to_owned),
-        })
+        self.verify(body, signature(headers)?)?;
+        read_delivery(headers)
     }
+}
+
+/// The routing headers of a delivery (shop, topic, delivery id), checked.
+fn read_delivery(headers: &HeaderMap) -> Result<Delivery, WebhookRejection> {
+    let shop = header(headers, SHOP)?.ok_or(WebhookRejection::MissingHeader(SHOP))?;
+    let shop = ShopDomain::parse(shop)
+        .map_err(|e| WebhookRejection::InvalidHeader(SHOP, e.to_string()))?;
+    let topic = header(headers, TOPIC)?
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or(WebhookRejection::MissingHeader(TOPIC))?;
+    // Newer docs dedupe on the webhook id, older ones on the event id: prefer the first.
+    let delivery_id = match header(headers, WEBHOOK_ID)?.filter(|s| !s.is_empty()) {
+        Some(id) => id,
+        None => header(headers, EVENT_ID)?
+            .filter(|s| !s.is_empty())
+            .ok_or(WebhookRejection::MissingHeader(WEBHOOK_ID))?,
+    };
+    if delivery_id.len() > 256 {
+        return Err(WebhookRejection::InvalidHeader(
+            WEBHOOK_ID,
+            "too long".into(),
+        ));
+    }
+    Ok(Delivery {
+        shop: shop.as_str().to_owned(),
+        topic: topic.to_owned(),
+        delivery_id: delivery_id.to_owned(),
+        triggered_at: header(headers, TRIGGERED_AT)?.map(str::to_owned),
+    })
 }
 
 #[cfg(test)]
@@ -246,6 +322,117 @@ mod tests {
         assert_eq!(
             v.verify_delivery(&h, VECTOR_BODY),
             Err(WebhookRejection::MissingHeader(TOPIC))
+        );
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod custom_app_tests {
+    use super::*;
+    use crate::embedded::{EmbeddedStore, EmbeddedVault};
+
+    const BODY: &[u8] = br#"{"id":1}"#;
+
+    fn headers(shop: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("X-Shopify-Hmac-Sha256", sign(secret, BODY).parse().unwrap());
+        h.insert("X-Shopify-Shop-Domain", shop.parse().unwrap());
+        h.insert("X-Shopify-Topic", "orders/create".parse().unwrap());
+        h.insert("X-Shopify-Webhook-Id", "wh-1".parse().unwrap());
+        h
+    }
+
+    async fn connected(
+        store: &EmbeddedStore,
+        vault: &EmbeddedVault,
+        id: &str,
+        shop: &str,
+        creds: ShopifyCredentials,
+    ) {
+        let c = Connection::fixture(id, Channel::Shopify, shop);
+        store.create(&c).await.unwrap();
+        vault
+            .put(&c.credentials_name(), &creds.to_secret())
+            .await
+            .unwrap();
+    }
+
+    fn custom(current: &str, previous: Option<&str>) -> ShopifyCredentials {
+        ShopifyCredentials {
+            api_secret_key: Some(current.into()),
+            previous_api_secret_key: previous.map(str::to_owned),
+            ..ShopifyCredentials::static_token("shpat_fake", "")
+        }
+    }
+
+    /// Each shop's deliveries are checked against our app's secret and that shop's own
+    /// custom-app keys (current and previous) only: another shop's key, an unknown shop, or a
+    /// shop connected without a key is a bad signature.
+    #[tokio::test]
+    async fn a_shop_is_verified_with_its_own_keys_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = EmbeddedVault::open(dir.path()).unwrap();
+        connected(
+            &store,
+            &vault,
+            "c_a",
+            "a.myshopify.com",
+            custom("key-a-new", Some("key-a-old")),
+        )
+        .await;
+        connected(
+            &store,
+            &vault,
+            "c_b",
+            "b.myshopify.com",
+            custom("key-b", None),
+        )
+        .await;
+        connected(
+            &store,
+            &vault,
+            "c_c",
+            "c.myshopify.com",
+            ShopifyCredentials::static_token("shpat_fake", ""),
+        )
+        .await;
+        let verifier = ShopifyVerifier::new(&[Secret::new("our-app-secret")])
+            .with_custom_apps(Arc::new(store.clone()), Arc::new(vault.clone()));
+        let check = |shop: &'static str, secret: &'static str| {
+            let verifier = verifier.clone();
+            async move {
+                verifier
+                    .authenticate(None, &headers(shop, secret), BODY)
+                    .await
+            }
+        };
+        assert_eq!(
+            check("a.myshopify.com", "key-a-new").await.unwrap().shop,
+            "a.myshopify.com"
+        );
+        assert!(check("a.myshopify.com", "key-a-old").await.is_ok());
+        assert!(check("a.myshopify.com", "our-app-secret").await.is_ok());
+        assert!(check("c.myshopify.com", "our-app-secret").await.is_ok());
+        for (shop, secret) in [
+            ("a.myshopify.com", "key-b"),
+            ("b.myshopify.com", "key-a-new"),
+            ("c.myshopify.com", "key-b"),
+            ("nobody.myshopify.com", "key-a-new"),
+        ] {
+            assert_eq!(
+                check(shop, secret).await,
+                Err(WebhookRejection::BadSignature),
+                "{shop} signed with {secret}"
+            );
+        }
+        // Without a custom-app lookup, only our app's secret verifies.
+        let app_only = ShopifyVerifier::new(&[Secret::new("our-app-secret")]);
+        assert_eq!(
+            app_only
+                .authenticate(None, &headers("b.myshopify.com", "key-b"), BODY)
+                .await,
+            Err(WebhookRejection::BadSignature)
         );
     }
 }

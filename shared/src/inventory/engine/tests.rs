@@ -62,14 +62,7 @@ async fn world(mode: SyncMode) -> World {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let credentials = ShopifyCredentials {
-        access_token: "shpat_fake_engine".into(),
-        scope: "write_inventory".into(),
-        expires_at: None,
-        refresh_token: None,
-        refresh_expires_at: None,
-        via_oauth: false,
-    };
+    let credentials = ShopifyCredentials::static_token("shpat_fake_engine", "write_inventory");
     let ShopifyFixture {
         store,
         mut connection,
