@@ -70,11 +70,13 @@ impl Client {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let message = body["error"]
+            // The server's sentence, which says what to do; its code only when it has none.
+            let message = body["message"]
                 .as_str()
+                .or_else(|| body["error"].as_str())
                 .map(str::to_owned)
                 .unwrap_or_else(|| body.to_string());
-            return Err(format!("{status}: {message}"));
+            return Err(format!("{message} ({})", status.as_u16()));
         }
         Ok(body)
     }
@@ -180,9 +182,15 @@ pub async fn sku_audit(json: bool) -> Result<bool, String> {
                 c["shop"].as_str().unwrap_or("?"),
                 c["connection"].as_str().unwrap_or("?"),
                 if c["ready"] == true {
-                    "ready"
+                    "ready".to_owned()
                 } else {
-                    "NOT ready"
+                    let why: Vec<&str> = c["not_ready_because"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    format!("NOT ready: {}", why.join("; "))
                 }
             );
             println!("  mapped SKUs:              {}", c["mapped"]);

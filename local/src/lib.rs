@@ -173,6 +173,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
                     .map(|t| token_sha256(t.expose())),
             },
         )));
+    let router = shared::http::with_json_fallbacks(router);
     let reconcile = Arc::new(ReconcileDeps {
         records: ports.records.clone(),
         connections: ports.connections.clone(),

@@ -1326,5 +1326,24 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     assert_eq!(connection["unknown_to_wms"]["skus"], json!(["TS-001"]));
     assert_eq!(connection["missing_on_channel"]["total"], 0);
     assert_eq!(connection["ready"], false);
+    assert_eq!(
+        connection["not_ready_because"],
+        json!(["1 channel SKU(s) are unknown to the WMS"])
+    );
+    // Without --json the reason is printed too; a refused command prints the server's
+    // sentence, not its code, and exits non-zero.
+    let audit = cli(&["sku-audit"]);
+    let stdout = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        stdout.contains("NOT ready: 1 channel SKU(s) are unknown to the WMS"),
+        "{stdout}"
+    );
+    let refused = cli(&["sync", "c_does_not_exist"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("(404)") && !stderr.contains("not_found"),
+        "{stderr}"
+    );
     stop(runner);
 }

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 /// The management and operator routes.
 pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
-    shared::api::router(api).merge(shared::http::admin::router(admin))
+    shared::http::with_json_fallbacks(
+        shared::api::router(api).merge(shared::http::admin::router(admin)),
+    )
 }
 
 /// The routes on `ports` and `channels`; Sync now queues on `push_queue`.
@@ -116,5 +118,35 @@ mod tests {
             .to_bytes();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body, serde_json::json!({"connections": []}));
+
+        // What no route takes gets JSON too: an unknown path 404, a known one 405.
+        for (method, uri, status, error) in [
+            ("GET", "/api/nothing-here", 404, "not_found"),
+            ("PUT", "/api/connections", 405, "method_not_allowed"),
+        ] {
+            let request = lambda_http::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(lambda_http::Body::Empty)
+                .unwrap();
+            let (api, admin) = api_deps(
+                &ports,
+                Registry::on(&ports, Default::default(), "", Default::default()).unwrap(),
+                Arc::new(store.queue("inventory-push", None, 5)),
+                None,
+            );
+            let response = app(Arc::new(api), Arc::new(admin))
+                .oneshot(request)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{method} {uri}");
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"], error, "{body}");
+            assert!(body["message"].as_str().unwrap().contains(uri), "{body}");
+        }
     }
 }

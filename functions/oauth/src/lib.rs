@@ -10,7 +10,10 @@ use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
 use shared::aws::SdkConfig;
 use shared::http::oauth::OAuthDeps;
 
-pub use shared::http::oauth::router as app;
+/// The Router the Lambda runs: the install routes, JSON for anything else.
+pub fn app(deps: std::sync::Arc<shared::http::oauth::OAuthDeps>) -> axum::Router {
+    shared::http::with_json_fallbacks(shared::http::oauth::router(deps))
+}
 
 /// Our URLs must be http(s): the channels redirect browsers to them.
 pub fn check_urls(public_url: &str, dashboard_url: &str) -> Result<(), ConfigError> {

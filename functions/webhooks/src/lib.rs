@@ -11,7 +11,10 @@ use shared::aws::{SdkConfig, SqsQueue};
 use shared::webhooks::IntakeDeps;
 use std::sync::Arc;
 
-pub use shared::webhooks::router as app;
+/// The Router the Lambda runs: the webhook routes, JSON for anything else.
+pub fn app(deps: std::sync::Arc<shared::webhooks::IntakeDeps>) -> axum::Router {
+    shared::http::with_json_fallbacks(shared::webhooks::router(deps))
+}
 
 /// Everything the intake needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<IntakeDeps, ConfigError> {

@@ -224,6 +224,29 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
             .filter(|s| !channel.contains(*s) && !duplicates.contains(s.as_str()))
             .collect();
         let field = |name: &str| last.as_ref().and_then(|r| r.get(name)).cloned();
+        let count = |name: &str| field(name).and_then(|v| v.as_u64()).unwrap_or(0);
+        let mut not_ready = Vec::new();
+        if last.is_none() {
+            not_ready.push("products were never imported from the channel (they are read daily and before the first push)".to_owned());
+        }
+        if count("blank_total") > 0 {
+            not_ready.push(format!(
+                "{} sellable variant(s) have no SKU",
+                count("blank_total")
+            ));
+        }
+        if count("duplicate_total") > 0 {
+            not_ready.push(format!(
+                "{} SKU(s) are used by more than one variant",
+                count("duplicate_total")
+            ));
+        }
+        if !unknown_to_wms.is_empty() {
+            not_ready.push(format!(
+                "{} channel SKU(s) are unknown to the WMS",
+                unknown_to_wms.len()
+            ));
+        }
         out.push(json!({
             "connection": connection.id,
             "channel": connection.channel,
@@ -240,10 +263,8 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
             "mapped": channel.len(),
             "unknown_to_wms": capped(&unknown_to_wms),
             "missing_on_channel": capped(&missing_on_channel),
-            "ready": last.is_some()
-                && field("blank_total").and_then(|v| v.as_u64()) == Some(0)
-                && field("duplicate_total").and_then(|v| v.as_u64()) == Some(0)
-                && unknown_to_wms.is_empty(),
+            "ready": not_ready.is_empty(),
+            "not_ready_because": not_ready,
         }));
     }
     Ok(json!({
