@@ -7,7 +7,10 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::aws::load_config().await;
-    let deps = Arc::new(order_import::deps_from_env(&config).await?);
+    let deps = Arc::new(shared::aws::lambda_env::or_exit(
+        "order-import",
+        order_import::deps_from_env(&config).await,
+    ));
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         order_import::handler(deps.clone(), event.payload)
     }))

@@ -7,7 +7,10 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::aws::load_config().await;
-    let deps = Arc::new(scheduler::deps_from_env(&config).await?);
+    let deps = Arc::new(shared::aws::lambda_env::or_exit(
+        "scheduler",
+        scheduler::deps_from_env(&config).await,
+    ));
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         scheduler::handler(deps.clone(), event.payload)
     }))

@@ -18,6 +18,21 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// What a function's wiring produced, or — when its configuration is unusable — one line on
+/// stderr naming the function and what is missing, and exit code 1, before any runtime loop
+/// (a local `cargo lambda invoke` then fails at once instead of waiting for a function that
+/// is gone).
+pub fn or_exit<T>(function: &str, wired: Result<T, ConfigError>) -> T {
+    match wired {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(function, error = %e, "cannot start");
+            eprintln!("{function}: cannot start: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// A required, non-empty environment variable.
 pub fn env(name: &'static str) -> Result<String, ConfigError> {
     env_opt(name).ok_or(ConfigError::Missing(name))
