@@ -214,6 +214,22 @@ impl VeeqoClient {
     }
 }
 
+/// Veeqo's explanation of a refusal: its `error_messages` (a string or a list), else the
+/// generic reading of [`Reply::message`].
+pub fn refusal_message(reply: &Reply) -> String {
+    let text = match reply.body.get("error_messages") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .take(10)
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => return reply.message(),
+    };
+    rest::snippet(&text)
+}
+
 /// Pages of warehouses or channels read at most (1,000 of each).
 const MAX_LIST_PAGES: u32 = 10;
 const LIST_PAGE_SIZE: u32 = 100;

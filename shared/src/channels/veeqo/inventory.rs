@@ -111,7 +111,7 @@ fn refusal(reply: crate::channels::rest::Reply) -> Result<ItemResult, PushError>
         }),
         status => Ok(ItemResult::Rejected {
             code: status.as_u16().to_string(),
-            message: reply.message(),
+            message: super::client::refusal_message(&reply),
         }),
     }
 }

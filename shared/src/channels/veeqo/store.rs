@@ -325,7 +325,7 @@ impl StoreApi for VeeqoStore {
             return Err(ShipError::Permanent(format!(
                 "Veeqo refused the shipment ({}): {}",
                 reply.status,
-                reply.message()
+                super::client::refusal_message(&reply)
             )));
         }
         let created = reply.ok()?;
