@@ -46,13 +46,21 @@ const CAPABILITIES: Capabilities = Capabilities {
 pub const NO_WAREHOUSE: &str = "choose the Veeqo Inventory Sync Warehouse (the Amazon location, a warehouse id from GET /api/connections/{id}/locations) as inventory_location: until then no Veeqo order is imported and no stock is pushed";
 
 /// The registry's Veeqo entry: `VEEQO_API_BASE` (tests, a local fake) and the OAuth app from
-/// the context; `VEEQO_AUTHORIZE_URL` from the environment, read once here.
+/// the context; `VEEQO_AUTHORIZE_URL` and `VEEQO_RATE_LIMIT` from the environment, read once
+/// here (an unusable value stops the start).
 pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>, String> {
     let authorize_url = std::env::var("VEEQO_AUTHORIZE_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| super::DEFAULT_AUTHORIZE_URL.to_owned());
-    VeeqoAdapter::new(context.clone(), authorize_url)
+    let limiter = match std::env::var("VEEQO_RATE_LIMIT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(raw) => Limiter::parse(&raw)?,
+        None => Limiter::default(),
+    };
+    VeeqoAdapter::new(context.clone(), authorize_url, limiter)
         .map(|a| Arc::new(a) as Arc<dyn ChannelAdapter>)
 }
 
@@ -67,10 +75,14 @@ pub struct VeeqoAdapter {
 }
 
 impl VeeqoAdapter {
-    pub fn new(context: Arc<ChannelContext>, authorize_url: String) -> Result<Self, String> {
+    /// Veeqo on `context`, its consent screen at `authorize_url`, every call paced by `limiter`.
+    pub fn new(
+        context: Arc<ChannelContext>,
+        authorize_url: String,
+        limiter: Limiter,
+    ) -> Result<Self, String> {
         let app = context.apps.get(Channel::Veeqo);
-        let limiter = Arc::new(Limiter::default());
-        let client = VeeqoClient::new(app.api_base.clone(), limiter)?;
+        let client = VeeqoClient::new(app.api_base.clone(), Arc::new(limiter))?;
         let interactive = client.clone().with_max_wait(Duration::from_secs(5));
         Ok(Self {
             context,

@@ -39,6 +39,39 @@ impl Default for Limiter {
 }
 
 impl Limiter {
+    /// A bucket of `bucket` requests leaking `per_second` (both at least 1), of which we use
+    /// all but a fifth (see [`HEADROOM`]).
+    pub fn for_rate(per_second: u32, bucket: u32) -> Self {
+        let per_second = per_second.max(1);
+        let bucket = bucket.max(1);
+        let burst = bucket.saturating_sub(bucket / 5).max(1);
+        Self::new(Duration::from_secs(1) / per_second, burst)
+    }
+
+    /// `VEEQO_RATE_LIMIT` as `{per_second}/{bucket}` (default Veeqo's `5/100`), for an
+    /// enterprise account with other limits, or a local fake.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let parsed = raw.split_once('/').and_then(|(rate, bucket)| {
+            let rate = rate
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))?;
+            let bucket = bucket
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))?;
+            Some((rate, bucket))
+        });
+        match parsed {
+            Some((rate, bucket)) => Ok(Self::for_rate(rate, bucket)),
+            None => Err(format!(
+                "VEEQO_RATE_LIMIT {raw:?} must be requests per second / bucket size, e.g. 5/100"
+            )),
+        }
+    }
+
     /// `burst` requests at once, then one per `interval`.
     pub fn new(interval: Duration, burst: u32) -> Self {
         Self {
@@ -107,6 +140,19 @@ mod tests {
             *sends.last().unwrap(),
             INTERVAL * (5000 - BUCKET + HEADROOM)
         );
+    }
+
+    #[test]
+    fn the_rate_limit_setting_is_checked() {
+        let fast = Limiter::parse("50/20").unwrap();
+        assert_eq!(fast.interval, Duration::from_millis(20));
+        assert_eq!(fast.tolerance, Duration::from_millis(20) * 15);
+        let veeqo = Limiter::parse(" 5 / 100 ").unwrap();
+        assert_eq!(veeqo.interval, INTERVAL);
+        assert_eq!(veeqo.tolerance, INTERVAL * (BUCKET - HEADROOM - 1));
+        for bad in ["", "5", "0/100", "5/0", "x/y", "5/100/1"] {
+            assert!(Limiter::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
