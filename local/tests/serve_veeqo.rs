@@ -324,24 +324,25 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let s = state.lock().unwrap();
-    for n in 1..=SELLABLES {
-        // SKU-1: order 31 (2 units) is imported but not yet applied by the WMS, so the
-        // listed quantity is 1 − 2 → 0; Veeqo's allocation is added back on top.
-        let listed = if n == 1 { 0 } else { (n % 7) as i64 };
-        let expected = listed + ALLOCATED;
-        assert_eq!(s.stock.get(&(100_000 + n)), Some(&expected), "sellable {n}");
+    {
+        let s = state.lock().unwrap();
+        for n in 1..=SELLABLES {
+            // SKU-1: order 31 (2 units) is imported but not yet applied by the WMS, so the
+            // listed quantity is 1 − 2 → 0; Veeqo's allocation is added back on top.
+            let listed = if n == 1 { 0 } else { (n % 7) as i64 };
+            let expected = listed + ALLOCATED;
+            assert_eq!(s.stock.get(&(100_000 + n)), Some(&expected), "sellable {n}");
+        }
+        // ~600 requests in a bucket of 20: paced, so (almost) never throttled, and any 429 was
+        // retried (every sellable is written).
+        assert!(s.throttled <= 10, "{} requests were throttled", s.throttled);
+        // The orders poll kept running during the push.
+        assert!(
+            s.orders_polls > s.polls_at_first_write.unwrap() + 2,
+            "no poll during the push"
+        );
+        assert!(s.unexpected.is_empty(), "{:?}", s.unexpected);
     }
-    // ~600 requests in a bucket of 20: paced, so (almost) never throttled, and any 429 was
-    // retried (every sellable is written).
-    assert!(s.throttled <= 10, "{} requests were throttled", s.throttled);
-    // The orders poll kept running during the push.
-    assert!(
-        s.orders_polls > s.polls_at_first_write.unwrap() + 2,
-        "no poll during the push"
-    );
-    assert!(s.unexpected.is_empty(), "{:?}", s.unexpected);
-    drop(s);
 
     // The SKU audit flags the sellable without a SKU.
     let audit: Value = client
