@@ -364,3 +364,133 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
     assert_eq!(veeqo_audit["blank_skus"]["total"], 1, "{veeqo_audit}");
     stop(runner);
 }
+
+/// The value of `name` in `url`'s query.
+fn query_value(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn veeqo_installs_by_oauth_once_per_account() {
+    use wiremock::matchers::{body_string_contains, method, path};
+    let veeqo = MockServer::start().await;
+    for (code, token) in [
+        ("code_one", "veeqo_token_fake_1"),
+        ("code_two", "veeqo_token_fake_2"),
+    ] {
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .and(body_string_contains(format!("code={code}").as_str()))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("client_id=veeqo_cid_fake"))
+            .and(body_string_contains("client_secret=veeqo_secret_fake"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": token, "token_type": "bearer", "created_at": 1}),
+            ))
+            .expect(1)
+            .mount(&veeqo)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/current_company"))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": 777, "name": "Acme Ltd"})),
+            )
+            .expect(1)
+            .mount(&veeqo)
+            .await;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let token = fake("cs_dev");
+    let uri = veeqo.uri();
+    let runner = spawn(
+        data.path(),
+        &token,
+        &[
+            ("VEEQO_API_BASE", uri.as_str()),
+            ("VEEQO_CLIENT_ID", "veeqo_cid_fake"),
+            ("VEEQO_CLIENT_SECRET", "veeqo_secret_fake"),
+            (
+                "VEEQO_AUTHORIZE_URL",
+                "https://app.veeqo.example/oauth/authorize",
+            ),
+        ],
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut connections = Vec::new();
+    for code in ["code_one", "code_two"] {
+        let started: Value = client
+            .post(format!("{}/api/oauth/veeqo/start", runner.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let authorize = started["authorize_url"].as_str().unwrap();
+        assert!(authorize.starts_with("https://app.veeqo.example/oauth/authorize?"));
+        assert_eq!(
+            query_value(authorize, "client_id").as_deref(),
+            Some("veeqo_cid_fake")
+        );
+        assert_eq!(
+            query_value(authorize, "response_type").as_deref(),
+            Some("code")
+        );
+        let redirect_uri = query_value(authorize, "redirect_uri").unwrap();
+        assert!(
+            redirect_uri.ends_with("/oauth/veeqo/callback"),
+            "{redirect_uri}"
+        );
+        let state = query_value(authorize, "state").unwrap();
+        let callback = format!(
+            "{}/oauth/veeqo/callback?code={code}&state={state}",
+            runner.base
+        );
+        let back = client.get(&callback).send().await.unwrap();
+        assert!(back.status().is_redirection(), "{}", back.status());
+        // The dashboard URL (default `{public}/oauth/done`) with the outcome.
+        let location = back.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(
+            query_value(&location, "veeqo").as_deref(),
+            Some("connected"),
+            "{location}"
+        );
+        connections.push(query_value(&location, "connection").unwrap());
+        // The state is single use.
+        let again = client.get(&callback).send().await.unwrap();
+        assert_eq!(again.status(), 400);
+    }
+    assert_eq!(
+        connections[0], connections[1],
+        "one connection per Veeqo account"
+    );
+    let listed: Value = client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let veeqo_connections: Vec<&Value> = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["channel"] == "veeqo")
+        .collect();
+    assert_eq!(veeqo_connections.len(), 1);
+    assert_eq!(veeqo_connections[0]["shop"], "company-777");
+    assert_eq!(veeqo_connections[0]["status"], "active");
+    assert!(!listed.to_string().contains("veeqo_token_fake"));
+    stop(runner);
+}

@@ -134,7 +134,17 @@ impl VeeqoClient {
             }
             let retry_after = match rest::call(request).await {
                 Err(ClientError::Throttled { retry_after_secs }) => retry_after_secs,
-                other => return other,
+                other => {
+                    let refused = match &other {
+                        Ok(reply) => reply.status == http::StatusCode::UNAUTHORIZED,
+                        Err(e) => matches!(e, ClientError::Unauthorized),
+                    };
+                    if refused {
+                        // The connection goes `needs_reauth`; say the likely causes once here.
+                        tracing::warn!(path, "{}", super::UNAUTHORIZED_HINT);
+                    }
+                    return other;
+                }
             };
             let wait = match retry_after {
                 Some(secs) => Duration::from_secs(secs),
