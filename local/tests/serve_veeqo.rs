@@ -227,7 +227,24 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .collect();
     assert_eq!(ids, ["22668", "99001"]);
 
-    // No warehouse chosen: the poll reads nothing, nothing is imported.
+    // No warehouse chosen: the connection says what is missing, the poll reads nothing,
+    // nothing is imported.
+    let shown: Value = client
+        .get(api(&format!("/api/connections/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        shown["missing"][0]
+            .as_str()
+            .unwrap()
+            .contains("Inventory Sync Warehouse"),
+        "{shown}"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(state.lock().unwrap().orders_polls, 0);
     assert!(!outbox(&client, &runner, &token)
@@ -244,6 +261,16 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .await
         .unwrap();
     assert_eq!(chosen.status(), 200);
+    let shown: Value = client
+        .get(api(&format!("/api/connections/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(shown.get("missing").is_none(), "{shown}");
     let imported = wait_for_message(&client, &runner, &token, |m| {
         m["type"] == "order.imported" && m["channel_order_id"] == "31"
     })

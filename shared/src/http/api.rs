@@ -60,7 +60,7 @@ async fn list(
 
 /// The connection, plus `orders_for_other_locations`: how many orders were not sent to the
 /// WMS because nothing on them is assigned to the connection's fulfilment location (Shopify),
-/// and the last one.
+/// and the last one; and `missing`: settings the channel still needs before jobs run.
 async fn get_one(
     State(deps): State<Arc<ApiDeps>>,
     Path(id): Path<String>,
@@ -77,6 +77,14 @@ async fn get_one(
         .map_err(|e| ApiError::Unavailable(format!("serialise the connection: {e}")))?;
     if let Value::Object(map) = &mut body {
         map.insert("orders_for_other_locations".into(), json!(others));
+        let missing = deps
+            .channels
+            .adapter(connection.channel)
+            .map(|a| a.missing_settings(&connection))
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            map.insert("missing".into(), json!(missing));
+        }
     }
     Ok(Json(body))
 }

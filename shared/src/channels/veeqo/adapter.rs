@@ -318,6 +318,11 @@ impl ChannelAdapter for VeeqoAdapter {
         Ok(())
     }
 
+    /// The Inventory Sync Warehouse, until it is chosen.
+    fn missing_settings(&self, connection: &Connection) -> Vec<String> {
+        Self::warehouse(connection).err().into_iter().collect()
+    }
+
     async fn ensure_webhooks(
         &self,
         _connection: &Connection,

@@ -200,6 +200,13 @@ async fn nothing_is_read_or_written_until_the_warehouse_is_chosen() {
         ConnectionStatus::Active,
     );
     save_connection(&w.registry, &c, &key().to_secret()).await;
+    let adapter = w.registry.adapter(Channel::Veeqo).unwrap();
+    let missing = adapter.missing_settings(&c);
+    assert_eq!(missing.len(), 1);
+    assert!(missing[0].contains("Inventory Sync Warehouse"));
+    let mut chosen = c.clone();
+    chosen.settings.inventory_location = Some(WAREHOUSE.into());
+    assert!(adapter.missing_settings(&chosen).is_empty());
     let store = w.registry.open_store(&c).await.err().unwrap();
     assert!(
         matches!(&store, OpenError::Setup(m) if m.contains("Inventory Sync Warehouse")),
