@@ -60,11 +60,14 @@ impl VeeqoInventory {
             "/sellables/{}/warehouses/{}/stock_entry",
             item.item, self.warehouse
         );
-        let current = self
+        let current = match self
             .client
             .call(&self.creds, Method::GET, &path, &[], None)
             .await
-            .map_err(classify)?;
+        {
+            Ok(reply) => reply,
+            Err(e) => return classify(e),
+        };
         let allocated = match current.status {
             s if s.is_success() => match current.body.get("allocated_stock_level") {
                 None | Some(Value::Null) => 0,
@@ -78,6 +81,9 @@ impl VeeqoInventory {
                     }
                 },
             },
+            // No entry at this warehouse yet: nothing is allocated there; the write creates it
+            // or is refused (a sellable Veeqo does not have) [U].
+            StatusCode::NOT_FOUND => 0,
             _ => return refusal(current),
         };
         let Some(physical) = item.quantity.checked_add(allocated) else {
@@ -87,11 +93,14 @@ impl VeeqoInventory {
             ));
         };
         let body = json!({"stock_entry": {"physical_stock_level": physical, "infinite": false}});
-        let written = self
+        let written = match self
             .client
             .call(&self.creds, Method::PUT, &path, &[], Some(&body))
             .await
-            .map_err(classify)?;
+        {
+            Ok(reply) => reply,
+            Err(e) => return classify(e),
+        };
         if written.status.is_success() {
             Ok(ItemResult::Set)
         } else {
@@ -116,10 +125,23 @@ fn refusal(reply: crate::channels::rest::Reply) -> Result<ItemResult, PushError>
     }
 }
 
-fn classify(e: ClientError) -> PushError {
+/// A failed call for one item: refused credentials stop the batch, and so do transport
+/// trouble and throttling (retried later); an answer we cannot use (an HTML page, a non-JSON
+/// 4xx) refuses this item only, never a retry loop.
+fn classify(e: ClientError) -> Result<ItemResult, PushError> {
     match e {
-        ClientError::Unauthorized => PushError::NeedsReauth,
-        other => PushError::Retry(format!("Veeqo stock write: {other}")),
+        ClientError::Unauthorized => Err(PushError::NeedsReauth),
+        ClientError::NotFound => Ok(ItemResult::Rejected {
+            code: "not_found".into(),
+            message: "Veeqo has no such sellable or warehouse".into(),
+        }),
+        ClientError::BadResponse(m) => Ok(ItemResult::Rejected {
+            code: "bad_response".into(),
+            message: m,
+        }),
+        other @ (ClientError::Throttled { .. } | ClientError::Unavailable(_)) => {
+            Err(PushError::Retry(format!("Veeqo stock write: {other}")))
+        }
     }
 }
 

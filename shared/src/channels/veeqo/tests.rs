@@ -508,6 +508,28 @@ async fn stock_sets_physical_so_that_available_equals_the_wms_quantity() {
         .expect(1)
         .mount(&server)
         .await;
+    // Sellable 12 is unknown: no entry to read, and the write is refused. Sellable 13's
+    // write is answered with an HTML page: that item is refused, the batch goes on.
+    Mock::given(method("PUT"))
+        .and(path(format!(
+            "/sellables/12/warehouses/{WAREHOUSE}/stock_entry"
+        )))
+        .and(body_json(
+            json!({"stock_entry": {"physical_stock_level": 1, "infinite": false}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"error_messages": "Not found"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(format!(
+        "/sellables/13/warehouses/{WAREHOUSE}/stock_entry"
+    )))
+    .respond_with(ResponseTemplate::new(400).set_body_string("<html>Bad request</html>"))
+    .expect(1)
+    .mount(&server)
+    .await;
     Mock::given(method("GET"))
         .and(path(format!(
             "/sellables/12/warehouses/{WAREHOUSE}/stock_entry"
@@ -523,13 +545,23 @@ async fn stock_sets_physical_so_that_available_equals_the_wms_quantity() {
         .push(
             "run",
             "key",
-            &[push_item("11", 5), push_item("12", 1), push_item("../x", 1)],
+            &[
+                push_item("11", 5),
+                push_item("12", 1),
+                push_item("../x", 1),
+                push_item("13", 1),
+            ],
         )
         .await
         .unwrap();
     assert_eq!(results[0], ItemResult::Set);
     assert!(matches!(&results[1], ItemResult::Rejected { code, .. } if code == "not_found"));
     assert!(matches!(&results[2], ItemResult::Rejected { code, .. } if code == "invalid_sellable"));
+    assert!(
+        matches!(&results[3], ItemResult::Rejected { code, message } if code == "bad_response" && message.contains("HTML")),
+        "{:?}",
+        results[3]
+    );
     // Only our warehouse's entries were touched.
     for r in server.received_requests().await.unwrap() {
         assert!(
