@@ -307,15 +307,11 @@ impl ChannelAdapter for VeeqoAdapter {
         settings: &ConnectionSettings,
         changed: &[String],
     ) -> Result<(), ConnectError> {
-        if settings.fulfilment_location.is_some() || !changed.is_empty() {
-            let warehouses = if changed.is_empty() {
-                Vec::new()
-            } else {
-                self.warehouses(connection).await?
-            };
-            return check_warehouse(settings, &warehouses);
+        // Locations only change through `changed` (a connect checks its own settings).
+        if changed.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        check_warehouse(settings, &self.warehouses(connection).await?)
     }
 
     /// The Inventory Sync Warehouse, until it is chosen.
