@@ -327,6 +327,13 @@ pub trait ChannelAdapter: Send + Sync {
         Ok(Assigned::Ours(Box::new(order)))
     }
 
+    /// Settings the connection still needs before its jobs can run, one sentence each (shown
+    /// as `missing` on `GET /api/connections/{id}`). The default: none.
+    fn missing_settings(&self, connection: &Connection) -> Vec<String> {
+        let _ = connection;
+        Vec::new()
+    }
+
     /// Makes sure the store's webhook subscriptions exist and point at us (list first, create
     /// the missing, re-enable the disabled). `None`: not ours to manage.
     async fn ensure_webhooks(

@@ -11,6 +11,7 @@
 
 mod fake_magento;
 mod fake_shopify;
+mod fake_veeqo;
 mod fake_woocommerce;
 
 use super::adapter::{Capabilities, Webhooks};
@@ -26,6 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
+use fake_veeqo::VeeqoFake;
 use fake_woocommerce::WooFake;
 use serde_json::Value;
 use std::future::Future;
@@ -718,6 +720,10 @@ fn inconsistent_declarations_are_reported() {
 /// Cases a channel fails today. The case stays, with its full assertions, ignored with the
 /// reason; `cargo test -- --ignored` runs them.
 macro_rules! known_failure {
+    (veeqo, tracking_retry_after_lost_answer_partial, $($test:tt)*) => {
+        #[ignore = "Veeqo ships an allocation whole (POST /shipments takes an allocation, no lines): a partial shipment is refused as permanent before anything is written"]
+        $($test)*
+    };
     ($channel:ident, $behaviour:ident, $($test:tt)*) => {
         $($test)*
     };
@@ -762,5 +768,6 @@ contract_suite! {
         shopify => ShopifyFake,
         woocommerce => WooFake,
         magento => MagentoFake,
+        veeqo => VeeqoFake,
     ],
 }

@@ -23,6 +23,7 @@ pub mod store_url;
 #[cfg(all(test, feature = "embedded"))]
 pub(crate) mod testkit;
 pub mod tokens;
+pub mod veeqo;
 pub mod woocommerce;
 
 pub use context::OpenError;

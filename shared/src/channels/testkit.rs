@@ -21,21 +21,31 @@ pub(crate) struct ShopifyFixture {
     pub channels: Arc<Registry>,
 }
 
-/// The registry for tests: Shopify's API at `shopify_api_base` with a fake app, self-hosted
+/// The registry for tests: Shopify's and Veeqo's APIs at `shopify_api_base` with fake apps, self-hosted
 /// stores on loopback allowed, public URL `https://sync.example`.
 pub(crate) fn test_registry(
     store: &EmbeddedStore,
     vault: Arc<EmbeddedVault>,
     shopify_api_base: Option<String>,
 ) -> Arc<Registry> {
-    let apps = ChannelApps::default().with(
-        Channel::Shopify,
-        AppCredentials {
-            client_id: "cid".into(),
-            secrets: vec![Secret::new("shpss_fake")],
-            api_base: shopify_api_base,
-        },
-    );
+    let apps = ChannelApps::default()
+        .with(
+            Channel::Shopify,
+            AppCredentials {
+                client_id: "cid".into(),
+                secrets: vec![Secret::new("shpss_fake")],
+                api_base: shopify_api_base.clone(),
+            },
+        )
+        // Veeqo's API at the same fake (its paths do not overlap Shopify's).
+        .with(
+            Channel::Veeqo,
+            AppCredentials {
+                client_id: "veeqo-cid-fake".into(),
+                secrets: vec![Secret::new("veeqo-secret-fake")],
+                api_base: shopify_api_base,
+            },
+        );
     let context = ChannelContext::new(
         &crate::embedded::ports_of(store, vault),
         UrlPolicy {

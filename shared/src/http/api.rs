@@ -60,8 +60,9 @@ async fn list(
 
 /// The connection, plus `orders_for_other_locations`: how many orders were not sent to the
 /// WMS because nothing on them is assigned to the connection's fulfilment location (Shopify),
-/// and the last one; and `notes`: what the merchant should know (a feature off and how to
-/// turn it on, a default location in use).
+/// and the last one; `missing`: settings the channel still needs before jobs run; and `notes`:
+/// what the merchant should know (a feature off and how to turn it on, a default location in
+/// use).
 async fn get_one(
     State(deps): State<Arc<ApiDeps>>,
     Path(id): Path<String>,
@@ -83,6 +84,14 @@ async fn get_one(
     if let Value::Object(map) = &mut body {
         map.insert("orders_for_other_locations".into(), json!(others));
         map.insert("notes".into(), json!(notes));
+        let missing = deps
+            .channels
+            .adapter(connection.channel)
+            .map(|a| a.missing_settings(&connection))
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            map.insert("missing".into(), json!(missing));
+        }
     }
     Ok(Json(body))
 }
