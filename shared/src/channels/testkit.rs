@@ -28,14 +28,23 @@ pub(crate) fn test_registry(
     vault: Arc<EmbeddedVault>,
     shopify_api_base: Option<String>,
 ) -> Arc<Registry> {
-    let apps = ChannelApps::default().with(
-        Channel::Shopify,
-        AppCredentials {
-            client_id: "cid".into(),
-            secrets: vec![Secret::new("shpss_fake")],
-            api_base: shopify_api_base,
-        },
-    );
+    let apps = ChannelApps::default()
+        .with(
+            Channel::Shopify,
+            AppCredentials {
+                client_id: "cid".into(),
+                secrets: vec![Secret::new("shpss_fake")],
+                api_base: shopify_api_base.clone(),
+            },
+        )
+        .with(
+            Channel::Etsy,
+            AppCredentials {
+                client_id: "ks_fake".into(),
+                secrets: vec![Secret::new("ss_fake")],
+                api_base: shopify_api_base,
+            },
+        );
     let context = ChannelContext::new(
         &crate::embedded::ports_of(store, vault),
         UrlPolicy {
