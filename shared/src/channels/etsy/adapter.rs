@@ -48,7 +48,8 @@ pub struct EtsyAdapter {
 
 impl EtsyAdapter {
     pub fn new(context: &Arc<ChannelContext>, config: EtsyConfig) -> Result<Self, String> {
-        let verifier = Arc::new(EtsyVerifier::new(&config.webhook_secrets));
+        let verifier =
+            Arc::new(EtsyVerifier::new(&config.webhook_secrets).with_vault(context.vault.clone()));
         let client = EtsyClient::new(Arc::new(config))?;
         Ok(Self {
             context: context.clone(),

@@ -9,10 +9,11 @@
 use crate::channels::body_hmac::{single_header as header, HmacSha256};
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
 use crate::domain::{Channel, Connection};
-use crate::ports::Secret;
+use crate::ports::{Secret, Vault};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use http::HeaderMap;
+use std::sync::Arc;
 
 const ID: &str = "webhook-id";
 const TIMESTAMP: &str = "webhook-timestamp";
@@ -55,9 +56,17 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-/// Etsy's verifier, built once from the webhook secrets (current first).
+/// Where the webhook secret waits in the vault when the environment does not set it (AWS:
+/// `channel-sync/{stack}/apps/etsy/webhook-secret`, which the webhooks function may read):
+/// the `whsec_…` secret, or the current and previous ones separated by a space.
+pub const WEBHOOK_SECRET_NAME: &str = "apps/etsy/webhook-secret";
+
+/// Etsy's verifier, built once from the webhook secrets (current first), or reading them
+/// once from the vault.
 pub struct EtsyVerifier {
     keys: Vec<HmacSha256>,
+    vault: Option<Arc<dyn Vault>>,
+    from_vault: tokio::sync::OnceCell<Vec<HmacSha256>>,
 }
 
 impl std::fmt::Debug for EtsyVerifier {
@@ -69,84 +78,138 @@ impl std::fmt::Debug for EtsyVerifier {
 impl EtsyVerifier {
     /// Unreadable secrets are left out (and logged without their value).
     pub fn new(secrets: &[Secret]) -> Self {
-        let keys = secrets
-            .iter()
-            .filter_map(|s| {
-                let k = key(s.expose());
-                if k.is_none() {
-                    tracing::error!("an Etsy webhook secret is not whsec_ + base64: ignored");
-                }
-                k
-            })
-            .collect();
-        Self { keys }
+        Self {
+            keys: keys(secrets.iter().map(Secret::expose)),
+            vault: None,
+            from_vault: tokio::sync::OnceCell::new(),
+        }
     }
 
-    /// Verifies at `now` (Unix seconds) and reads the routing facts.
+    /// With no secret in the environment, the vault's [`WEBHOOK_SECRET_NAME`] is read at the
+    /// first delivery (and kept; a missing one is looked for again next time).
+    pub fn with_vault(mut self, vault: Arc<dyn Vault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    async fn current_keys(&self) -> Result<&[HmacSha256], WebhookRejection> {
+        if !self.keys.is_empty() {
+            return Ok(&self.keys);
+        }
+        let Some(vault) = &self.vault else {
+            return Err(no_secret());
+        };
+        self.from_vault
+            .get_or_try_init(|| async {
+                match vault.get(WEBHOOK_SECRET_NAME).await {
+                    Ok(Some(secret)) => {
+                        let found = keys(secret.expose().split_whitespace());
+                        if found.is_empty() {
+                            Err(no_secret())
+                        } else {
+                            Ok(found)
+                        }
+                    }
+                    Ok(None) => Err(no_secret()),
+                    Err(e) => Err(WebhookRejection::Unavailable(e.to_string())),
+                }
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// Verifies at `now` (Unix seconds) with the configured keys and reads the routing facts.
     pub fn verify_at(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: i64,
     ) -> Result<Delivery, WebhookRejection> {
-        let signatures = header(headers, SIGNATURE)?
-            .filter(|s| !s.is_empty())
-            .ok_or(WebhookRejection::MissingSignature)?;
-        let id = header(headers, ID)?
-            .filter(|s| !s.is_empty())
-            .ok_or(WebhookRejection::MissingHeader(ID))?;
-        if id.len() > 256 {
-            return Err(WebhookRejection::InvalidHeader(ID, "too long".into()));
-        }
-        let timestamp = header(headers, TIMESTAMP)?
-            .filter(|s| !s.is_empty())
-            .ok_or(WebhookRejection::MissingHeader(TIMESTAMP))?;
-        let at: i64 = timestamp
-            .parse()
-            .map_err(|_| WebhookRejection::InvalidHeader(TIMESTAMP, "not Unix seconds".into()))?;
-        if now.checked_sub(at).is_none_or(|d| d.abs() > TOLERANCE_SECS) {
-            return Err(WebhookRejection::InvalidHeader(
-                TIMESTAMP,
-                "more than 5 minutes from our clock".into(),
-            ));
-        }
-        if self.keys.is_empty() {
-            return Err(WebhookRejection::NoSecret(
-                "the Etsy webhook secret is not configured".into(),
-            ));
-        }
-        let signed = content(id, timestamp, body);
-        let mut ok = false;
-        for entry in signatures
-            .split(' ')
-            .filter(|e| !e.is_empty())
-            .take(MAX_SIGNATURES)
-        {
-            let encoded = match entry.split_once(',') {
-                Some(("v1", sig)) => sig,
-                Some(_) => continue,
-                None => entry,
-            };
-            let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
-                continue;
-            };
-            for key in &self.keys {
-                let mut mac = key.clone();
-                mac.update(&signed);
-                ok |= mac.verify_slice(&tag).is_ok();
-            }
-        }
-        if !ok {
-            return Err(WebhookRejection::BadSignature);
-        }
-        let (topic, shop) = routing(body)?;
-        Ok(Delivery {
-            shop,
-            topic,
-            delivery_id: id.to_owned(),
-            triggered_at: Some(at.to_string()),
-        })
+        verify_with(&self.keys, headers, body, now)
     }
+}
+
+fn no_secret() -> WebhookRejection {
+    WebhookRejection::NoSecret("the Etsy webhook secret is not configured".into())
+}
+
+fn keys<'a>(secrets: impl Iterator<Item = &'a str>) -> Vec<HmacSha256> {
+    secrets
+        .filter_map(|s| {
+            let k = key(s);
+            if k.is_none() {
+                tracing::error!("an Etsy webhook secret is not whsec_ + base64: ignored");
+            }
+            k
+        })
+        .collect()
+}
+
+/// Verifies a delivery at `now` against `keys`.
+fn verify_with(
+    keys: &[HmacSha256],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<Delivery, WebhookRejection> {
+    let signatures = header(headers, SIGNATURE)?
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookRejection::MissingSignature)?;
+    let id = header(headers, ID)?
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookRejection::MissingHeader(ID))?;
+    if id.len() > 256 {
+        return Err(WebhookRejection::InvalidHeader(ID, "too long".into()));
+    }
+    let timestamp = header(headers, TIMESTAMP)?
+        .filter(|s| !s.is_empty())
+        .ok_or(WebhookRejection::MissingHeader(TIMESTAMP))?;
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| WebhookRejection::InvalidHeader(TIMESTAMP, "not Unix seconds".into()))?;
+    // A stale or future timestamp is a replay: refused like a wrong signature (401).
+    if now.checked_sub(at).is_none_or(|d| d.abs() > TOLERANCE_SECS) {
+        tracing::info!(
+            delivery = id,
+            timestamp = at,
+            "Etsy webhook timestamp more than 5 minutes from our clock: refused"
+        );
+        return Err(WebhookRejection::BadSignature);
+    }
+    if keys.is_empty() {
+        return Err(no_secret());
+    }
+    let signed = content(id, timestamp, body);
+    let mut ok = false;
+    for entry in signatures
+        .split(' ')
+        .filter(|e| !e.is_empty())
+        .take(MAX_SIGNATURES)
+    {
+        let encoded = match entry.split_once(',') {
+            Some(("v1", sig)) => sig,
+            Some(_) => continue,
+            None => entry,
+        };
+        let Ok(tag) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+            continue;
+        };
+        for key in keys {
+            let mut mac = key.clone();
+            mac.update(&signed);
+            ok |= mac.verify_slice(&tag).is_ok();
+        }
+    }
+    if !ok {
+        return Err(WebhookRejection::BadSignature);
+    }
+    let (topic, shop) = routing(body)?;
+    Ok(Delivery {
+        shop,
+        topic,
+        delivery_id: id.to_owned(),
+        triggered_at: Some(at.to_string()),
+    })
 }
 
 /// `event_type` and `shop_id` of a signed body. Not JSON, or without them → refused as a
@@ -192,7 +255,8 @@ impl WebhookVerifier for EtsyVerifier {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Delivery, WebhookRejection> {
-        self.verify_at(headers, body, chrono::Utc::now().timestamp())
+        let keys = self.current_keys().await?;
+        verify_with(keys, headers, body, chrono::Utc::now().timestamp())
     }
 }
 
@@ -284,14 +348,15 @@ mod tests {
         let at = 1_800_000_000;
         let sig = sign(VECTOR_SECRET, "msg_3", at, &body);
         let h = headers("msg_3", &at.to_string(), &sig);
-        assert!(matches!(
+        assert_eq!(
             verifier.verify_at(&h, &body, at + 301),
-            Err(WebhookRejection::InvalidHeader(TIMESTAMP, _))
-        ));
-        assert!(matches!(
+            Err(WebhookRejection::BadSignature)
+        );
+        assert_eq!(
             verifier.verify_at(&h, &body, at - 301),
-            Err(WebhookRejection::InvalidHeader(TIMESTAMP, _))
-        ));
+            Err(WebhookRejection::BadSignature)
+        );
+        assert!(verifier.verify_at(&h, &body, at + 300).is_ok());
         // The id and timestamp are signed: changing either breaks the signature.
         let moved = headers("msg_3", &(at + 1).to_string(), &sig);
         assert_eq!(
