@@ -387,3 +387,37 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod sample {
+    use super::*;
+
+    /// `events/webhooks-etsy-order-paid.json` is a delivery signed with the fake secret
+    /// `whsec_ZmFrZS1ldHN5LXdlYmhvb2stc2VjcmV0LWZvci10ZXN0cw==` at its own timestamp.
+    #[test]
+    fn the_sample_event_is_a_correctly_signed_order_paid() {
+        let raw = include_str!("../../../../events/webhooks-etsy-order-paid.json");
+        let event: serde_json::Value = serde_json::from_str(raw).unwrap();
+        let mut headers = HeaderMap::new();
+        for name in [ID, TIMESTAMP, SIGNATURE] {
+            headers.insert(
+                name,
+                event["headers"][name].as_str().unwrap().parse().unwrap(),
+            );
+        }
+        let at: i64 = event["headers"][TIMESTAMP]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let verifier = EtsyVerifier::new(&[Secret::new(
+            "whsec_ZmFrZS1ldHN5LXdlYmhvb2stc2VjcmV0LWZvci10ZXN0cw==",
+        )]);
+        let body = event["body"].as_str().unwrap().as_bytes();
+        let delivery = verifier.verify_at(&headers, body, at).unwrap();
+        assert_eq!(
+            (delivery.shop.as_str(), delivery.topic.as_str()),
+            ("42", "order.paid")
+        );
+    }
+}
