@@ -1244,3 +1244,47 @@ mod install {
         assert_eq!(found.display_name.as_deref(), Some("AdaMakes"));
     }
 }
+
+/// GIVEN Etsy rotated the pair but its answer never reached us (a crash or a lost answer
+/// between Etsy's write and ours) THEN the stored pair is untouched, the call still uses the
+/// access token while it has not actually expired, nothing is marked, and the next refresh
+/// sends the stored refresh token again — which Etsy answered with a fresh pair in
+/// etsy/open-api#353 [S] — and stores that pair.
+#[tokio::test]
+async fn a_rotation_whose_answer_was_lost_is_recovered_with_the_stored_pair() {
+    let w = World::new(pair("at_old", "rt_old", 2)).await;
+    refresh("rt_old")
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&w.server)
+        .await;
+    refresh("rt_old")
+        .respond_with(tokens_answer("at_new", "rt_new"))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+    let receipt_path = format!("/shops/{SHOP}/receipts/1");
+    for bearer in ["at_old", "at_new"] {
+        api("GET", &receipt_path, bearer)
+            .respond_with(ResponseTemplate::new(200).set_body_json(receipt(1, 1_795_000_100)))
+            .expect(1)
+            .mount(&w.server)
+            .await;
+    }
+    let store = w.adapter.open_store(&w.connection).await.unwrap();
+    assert!(store.order("1").await.unwrap().is_some());
+    assert_eq!(
+        w.stored().await.refresh_token,
+        "rt_old",
+        "nothing half-written"
+    );
+    assert_eq!(w.status().await, ConnectionStatus::Active);
+    assert!(store.order("1").await.unwrap().is_some());
+    let stored = w.stored().await;
+    assert_eq!(
+        (stored.access_token.as_str(), stored.refresh_token.as_str()),
+        ("at_new", "rt_new")
+    );
+}
