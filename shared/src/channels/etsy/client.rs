@@ -122,14 +122,19 @@ impl RateState {
         (state != Self::default()).then_some(state)
     }
 
-    /// Whether fewer than `reserve` of the day's calls are left (unknown: no).
+    /// Whether fewer than `reserve` of the day's calls are left (unknown: no). With a small
+    /// daily limit the reserve is at most a fifth of it, so a push still gets most of the day.
     pub fn below(&self, reserve: u64) -> bool {
+        let reserve = match self.limit_per_day {
+            Some(limit) => reserve.min(limit / 5),
+            None => reserve,
+        };
         self.remaining_today.is_some_and(|left| left < reserve)
     }
 }
 
-/// The token endpoint's answer.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// The token endpoint's answer (no `Debug`: it holds the tokens).
+#[derive(Clone, serde::Deserialize)]
 pub struct TokenAnswer {
     pub access_token: String,
     pub refresh_token: String,

@@ -1055,7 +1055,8 @@ mod intake {
     }
 
     /// GIVEN the receipt is unpaid when re-read THEN nothing is imported yet; an outage is
-    /// retried; a receipt Etsy no longer has is done with the reason.
+    /// retried; a receipt Etsy no longer has is done with the reason; an unreadable one is
+    /// dead-lettered.
     #[tokio::test]
     async fn the_re_read_decides_not_the_event() {
         let f = flow().await;
@@ -1076,7 +1077,11 @@ mod intake {
             )
             .mount(&f.server)
             .await;
-        for (id, receipt) in [("m7", 7), ("m8", 8), ("m9", 9)] {
+        api("GET", &format!("/shops/{SHOP}/receipts/10"), "at_fake")
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"receipt_id": 10})))
+            .mount(&f.server)
+            .await;
+        for (id, receipt) in [("m7", 7), ("m8", 8), ("m9", 9), ("m10", 10)] {
             assert_eq!(deliver(&f, id, now, paid(SHOP, receipt), None).await.0, 200);
         }
         let events = queued(&f.events).await;
@@ -1091,6 +1096,11 @@ mod intake {
         );
         assert!(
             matches!(&outcomes[2], Disposition::Done(m) if m.contains("not on the store")),
+            "{outcomes:?}"
+        );
+        // A receipt that cannot be read as an order is dead-lettered with the reason.
+        assert!(
+            matches!(&outcomes[3], Disposition::Done(m) if m.starts_with("dead-lettered") && m.contains("create_timestamp")),
             "{outcomes:?}"
         );
         assert!(queued(&f.outbox).await.is_empty());
@@ -1287,4 +1297,22 @@ async fn a_rotation_whose_answer_was_lost_is_recovered_with_the_stored_pair() {
         (stored.access_token.as_str(), stored.refresh_token.as_str()),
         ("at_new", "rt_new")
     );
+}
+
+#[test]
+fn the_orders_reserve_follows_etsys_daily_limit() {
+    use super::client::RateState;
+    let state = |limit, left| RateState {
+        limit_per_day: limit,
+        remaining_today: left,
+        ..RateState::default()
+    };
+    assert!(state(Some(10_000), Some(499)).below(500));
+    assert!(!state(Some(10_000), Some(500)).below(500));
+    assert!(
+        !state(Some(1_000), Some(250)).below(500),
+        "a fifth of a small limit"
+    );
+    assert!(state(Some(1_000), Some(199)).below(500));
+    assert!(!state(None, None).below(500), "unknown: no reserve");
 }
