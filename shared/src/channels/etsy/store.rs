@@ -49,9 +49,11 @@ fn page(body: &Value, offset: u64) -> Result<(&[Value], Option<u64>), ClientErro
     Ok((results.as_slice(), next))
 }
 
-/// What the WMS calls a carrier, as Etsy spells it in its carrier list
-/// (`GET /v3/application/shipping-carriers`); `other` for anything else, so the tracking code
-/// is still sent (US orders over $10 need both).
+/// What the WMS calls a carrier, as Etsy spells it (lower-case slugs as in the reference's
+/// `"carrier_name": "usps"`); `other` for anything else, so the tracking code is still sent
+/// (US orders over $10 need both). A fixed map of common carriers: the slugs beyond
+/// `usps`/`ups`/`fedex`/`dhl` are unconfirmed [U], and reading Etsy's carrier list
+/// (`GET /v3/application/shipping-carriers`) is not built.
 pub fn carrier_name(wms: &str) -> &'static str {
     let key: String = wms
         .chars()
@@ -73,7 +75,7 @@ pub fn carrier_name(wms: &str) -> &'static str {
         "evri" | "hermes" | "hermesuk" => "hermes-uk",
         "gls" => "gls",
         "laposte" | "colissimo" => "colissimo",
-        "deutschepost" => "deutsch-post",
+        "deutschepost" => "deutsche-post",
         "postnl" => "postnl",
         "ontrac" => "ontrac",
         "purolator" => "purolator",
