@@ -9,6 +9,7 @@
 //! when a channel's declared [`Capabilities`] do not match what it does. A channel failing a
 //! behaviour today keeps its case, ignored with the reason (`known_failure!`), never weakened.
 
+mod fake_etsy;
 mod fake_magento;
 mod fake_shopify;
 mod fake_veeqo;
@@ -25,6 +26,7 @@ use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use fake_etsy::EtsyFake;
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
 use fake_veeqo::VeeqoFake;
@@ -769,5 +771,6 @@ contract_suite! {
         woocommerce => WooFake,
         magento => MagentoFake,
         veeqo => VeeqoFake,
+        etsy => EtsyFake,
     ],
 }

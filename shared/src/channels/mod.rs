@@ -13,6 +13,7 @@ pub mod connection_secrets;
 pub mod context;
 #[cfg(all(test, feature = "embedded"))]
 mod contract;
+pub mod etsy;
 pub mod inventory;
 pub mod magento;
 pub mod registry;
@@ -97,6 +98,10 @@ pub enum Interpreted {
     Deleted(String),
     /// Nothing to do, and why (recorded in logs and counted).
     Ignored(String),
+    /// The event only names an order (Etsy's `order.paid` carries a receipt URL): the
+    /// consumer re-reads it by this channel id through the connection's store
+    /// ([`store::StoreApi::order`]), never from a URL the event supplies.
+    Fetch(String),
 }
 
 /// A privacy request from a channel (Shopify's mandatory compliance webhooks).

@@ -9,7 +9,7 @@ use super::adapter::{Capabilities, ChannelAdapter};
 use super::context::{ChannelContext, OpenError};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
-use super::{magento, shopify, veeqo, woocommerce};
+use super::{etsy, magento, shopify, veeqo, woocommerce};
 use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ impl Registry {
             woocommerce::adapter(&context)?,
             magento::adapter(&context)?,
             veeqo::adapter(&context)?,
+            etsy::adapter(&context)?,
         ];
         Ok(Self { context, adapters })
     }

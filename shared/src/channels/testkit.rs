@@ -43,6 +43,14 @@ pub(crate) fn test_registry(
             AppCredentials {
                 client_id: "veeqo-cid-fake".into(),
                 secrets: vec![Secret::new("veeqo-secret-fake")],
+                api_base: shopify_api_base.clone(),
+            },
+        )
+        .with(
+            Channel::Etsy,
+            AppCredentials {
+                client_id: "ks_fake".into(),
+                secrets: vec![Secret::new("ss_fake")],
                 api_base: shopify_api_base,
             },
         );

@@ -78,6 +78,11 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
             tracing::info!(reason = %reason, "event ignored");
             return Disposition::Done(format!("ignored: {reason}"));
         }
+        Ok(Interpreted::Fetch(id)) => match fetch(deps, &event, &id).await {
+            Ok(order) => Box::new(order),
+            Err(Fetched::Then(disposition)) => return disposition,
+            Err(Fetched::Unusable(reason)) => return dead_letter(deps, body, reason).await,
+        },
         Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
 
@@ -615,6 +620,51 @@ async fn publish(
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Why an order an event names was not read.
+enum Fetched {
+    Then(Disposition),
+    /// The channel's answer cannot be used (retrying will not change it): dead-lettered.
+    Unusable(String),
+}
+
+impl From<Disposition> for Fetched {
+    fn from(d: Disposition) -> Self {
+        Fetched::Then(d)
+    }
+}
+
+/// Re-reads an order an event only names, through the connection's store. An outage is
+/// retried; refused credentials mark the connection `needs_reauth` and keep the message
+/// (a redrive after the reconnect imports it); an order the store does not have is done; an
+/// answer that cannot be used is dead-lettered with the reason.
+async fn fetch(deps: &ImportDeps, event: &ChannelEvent, id: &str) -> Result<Order, Fetched> {
+    use crate::channels::ClientError;
+    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Err(Disposition::Done("the connection is gone: not read".into()).into()),
+        Err(e) => return Err(Disposition::Retry(e.to_string()).into()),
+    };
+    let store = match deps.channels.open_store(&connection).await {
+        Ok(store) => store,
+        Err(OpenError::NotActive(ConnectionStatus::Disconnected)) => {
+            return Err(Disposition::Done("the connection is disconnected: not read".into()).into())
+        }
+        Err(e) => return Err(Disposition::Retry(e.to_string()).into()),
+    };
+    match store.order(id).await {
+        Ok(Some(order)) => Ok(order),
+        Ok(None) => Err(Disposition::Done(format!("order {id} is not on the store")).into()),
+        Err(ClientError::Unauthorized) => {
+            deps.channels.mark_needs_reauth(&connection).await;
+            Err(Disposition::Retry("the channel rejected the credentials".into()).into())
+        }
+        Err(ClientError::BadResponse(reason)) => Err(Fetched::Unusable(format!(
+            "order {id} could not be read: {reason}"
+        ))),
+        Err(e) => Err(Disposition::Retry(format!("could not read order {id}: {e}")).into()),
+    }
 }
 
 async fn dead_letter(deps: &ImportDeps, body: &str, reason: String) -> Disposition {
