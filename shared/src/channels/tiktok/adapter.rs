@@ -78,7 +78,10 @@ impl TikTokSettings {
 /// secret (`TIKTOK_CLIENT_ID`/`TIKTOK_CLIENT_SECRET`, or `TIKTOK_APP_KEY`/`TIKTOK_APP_SECRET`;
 /// on AWS the `TIKTOK_APP_SECRET_ID` secret).
 pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>, String> {
-    Ok(Arc::new(TikTokAdapter::new(context, TikTokSettings::from_env())))
+    Ok(Arc::new(TikTokAdapter::new(
+        context,
+        TikTokSettings::from_env(),
+    )))
 }
 
 /// TikTok Shop, for the registry.
@@ -99,9 +102,15 @@ impl TikTokAdapter {
             app.client_id = env("TIKTOK_APP_KEY").unwrap_or_default();
         }
         if app.secrets.is_empty() {
-            app.secrets = env("TIKTOK_APP_SECRET").map(Secret::new).into_iter().collect();
+            app.secrets = env("TIKTOK_APP_SECRET")
+                .map(Secret::new)
+                .into_iter()
+                .collect();
         }
-        let api_base = app.api_base.clone().unwrap_or_else(|| DEFAULT_API_BASE.into());
+        let api_base = app
+            .api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_BASE.into());
         let client = TikTokClient::new(
             &api_base,
             &settings.auth_base,
@@ -159,7 +168,11 @@ impl TikTokAdapter {
     }
 
     /// The order an order event names, read now (TikTok's events carry only its id).
-    async fn reread(&self, connection: &Connection, data: &Value) -> Result<Interpreted, EventError> {
+    async fn reread(
+        &self,
+        connection: &Connection,
+        data: &Value,
+    ) -> Result<Interpreted, EventError> {
         let invalid = |reason: &str| InterpretError {
             channel: Channel::Tiktok,
             topic: "order".into(),

@@ -51,7 +51,10 @@ impl From<ApiError> for ClientError {
 /// rate limiting by [`rest::call`], and so is a message saying "too many requests", "rate
 /// limit" or "QPS". A message saying "internal error" or "system busy" is retried.
 pub fn classify(code: i64, message: &str) -> ApiError {
-    let message = snippet(message).chars().take(MAX_MESSAGE).collect::<String>();
+    let message = snippet(message)
+        .chars()
+        .take(MAX_MESSAGE)
+        .collect::<String>();
     let lower = message.to_ascii_lowercase();
     let group = code / 1000;
     if (group == 105 && code != 105005) || group == 360 {
@@ -65,9 +68,14 @@ pub fn classify(code: i64, message: &str) -> ApiError {
             retry_after_secs: None,
         });
     }
-    if ["internal error", "system busy", "timeout", "service unavailable"]
-        .iter()
-        .any(|s| lower.contains(s))
+    if [
+        "internal error",
+        "system busy",
+        "timeout",
+        "service unavailable",
+    ]
+    .iter()
+    .any(|s| lower.contains(s))
     {
         return ApiError::Client(ClientError::Unavailable(format!(
             "TikTok answered {code}: {message}"
@@ -184,8 +192,7 @@ impl TikTokClient {
                 .map_err(|e| ClientError::BadResponse(format!("unserialisable body: {e}")))?,
             None => Vec::new(),
         };
-        let sign =
-            super::sign::sign_request(self.app_secret.expose(), path, &pairs, &bytes);
+        let sign = super::sign::sign_request(self.app_secret.expose(), path, &pairs, &bytes);
         pairs.push(("sign".into(), sign));
         self.pace
             .wait(format!("{}|{}", shop.cipher.unwrap_or("-"), api_of(path)))
@@ -224,7 +231,10 @@ impl TikTokClient {
         match self
             .token_call(
                 "/api/v2/token/refresh",
-                &[("refresh_token", refresh_token), ("grant_type", "refresh_token")],
+                &[
+                    ("refresh_token", refresh_token),
+                    ("grant_type", "refresh_token"),
+                ],
             )
             .await
         {
@@ -233,7 +243,11 @@ impl TikTokClient {
         }
     }
 
-    async fn token_call(&self, path: &str, params: &[(&str, &str)]) -> Result<TokenGrant, ApiError> {
+    async fn token_call(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<TokenGrant, ApiError> {
         let mut query = vec![
             ("app_key", self.app_key.as_str()),
             ("app_secret", self.app_secret.expose()),
@@ -369,7 +383,11 @@ impl Pace {
             if next.len() > 10_000 {
                 next.retain(|_, at| *at > now);
             }
-            let slot = next.get(&key).copied().filter(|at| *at > now).unwrap_or(now);
+            let slot = next
+                .get(&key)
+                .copied()
+                .filter(|at| *at > now)
+                .unwrap_or(now);
             next.insert(key, slot + MIN_INTERVAL);
             slot - now
         };
@@ -388,7 +406,10 @@ mod tests {
     fn token_errors_need_reauth_rate_limits_retry_and_the_rest_is_refused_with_the_message() {
         for code in [105001, 105002, 360001] {
             assert!(
-                matches!(classify(code, "x"), ApiError::Client(ClientError::Unauthorized)),
+                matches!(
+                    classify(code, "x"),
+                    ApiError::Client(ClientError::Unauthorized)
+                ),
                 "{code}"
             );
         }
@@ -417,7 +438,10 @@ mod tests {
 
     #[test]
     fn the_envelope_gives_data_or_the_error() {
-        assert_eq!(envelope(json!({"code": 0, "data": {"a": 1}})).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            envelope(json!({"code": 0, "data": {"a": 1}})).unwrap(),
+            json!({"a": 1})
+        );
         assert_eq!(envelope(json!({"code": "0"})).unwrap(), Value::Null);
         assert!(matches!(
             envelope(json!({"code": 106001, "message": "Invalid sign"})),
@@ -435,6 +459,9 @@ mod tests {
             api_of("/fulfillment/202309/orders/576653688135258178/packages"),
             "/fulfillment/202309/orders/{}/packages"
         );
-        assert_eq!(api_of("/order/202309/orders/search"), "/order/202309/orders/search");
+        assert_eq!(
+            api_of("/order/202309/orders/search"),
+            "/order/202309/orders/search"
+        );
     }
 }

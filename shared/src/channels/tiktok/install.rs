@@ -63,9 +63,9 @@ impl OAuthApp for TikTokInstall {
             None => Ok(None),
             Some(m) if m.is_empty() || m == "global" => Ok(None),
             Some(m) if m == US_MARKET => Ok(Some(US_MARKET.to_owned())),
-            Some(_) => Err(
-                "market must be \"us\" (US sellers) or left out (every other market)".into(),
-            ),
+            Some(_) => {
+                Err("market must be \"us\" (US sellers) or left out (every other market)".into())
+            }
         }
     }
 
@@ -89,11 +89,18 @@ impl OAuthApp for TikTokInstall {
     }
 
     /// TikTok does not sign its redirect; the single-use state is the check.
-    fn verify_callback(&self, _query: &[(String, String)]) -> Result<Option<String>, CallbackError> {
+    fn verify_callback(
+        &self,
+        _query: &[(String, String)],
+    ) -> Result<Option<String>, CallbackError> {
         Ok(None)
     }
 
-    async fn exchange(&self, code: &str, _callback: Callback<'_>) -> Result<Installed, InstallError> {
+    async fn exchange(
+        &self,
+        code: &str,
+        _callback: Callback<'_>,
+    ) -> Result<Installed, InstallError> {
         let failed = |e: ApiError| InstallError::ExchangeFailed(e.to_string());
         let grant = self.client.exchange_code(code).await.map_err(failed)?;
         let shops = self
@@ -129,7 +136,12 @@ impl OAuthApp for TikTokInstall {
         if !pending.other_shops.is_empty() {
             // Stored without the list: the other shops get connections of their own.
             let own = pending.credentials.to_secret();
-            if let Err(e) = self.context.vault.put(&connection.credentials_name(), &own).await {
+            if let Err(e) = self
+                .context
+                .vault
+                .put(&connection.credentials_name(), &own)
+                .await
+            {
                 tracing::warn!(error = %e, "could not rewrite the first shop's credentials");
             }
         }

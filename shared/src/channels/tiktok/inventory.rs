@@ -53,7 +53,12 @@ fn push_error(e: ApiError) -> PushError {
 /// The warehouses TikTok holds for each SKU of a product: sku id → [(warehouse, quantity)].
 fn warehouses(product: &Value) -> BTreeMap<String, Vec<(String, i64)>> {
     let mut out = BTreeMap::new();
-    for sku in product.get("skus").and_then(Value::as_array).into_iter().flatten() {
+    for sku in product
+        .get("skus")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(id) = sku.get("id").and_then(super::webhook::id_text) else {
             continue;
         };
@@ -127,10 +132,15 @@ impl TikTokInventory {
             let ours = match (&self.warehouse, theirs.as_slice()) {
                 (Some(w), list) if list.iter().any(|(id, _)| id == w) => w.clone(),
                 (Some(w), _) => {
-                    results.push((index, ItemResult::Rejected {
-                        code: "warehouse_not_assigned".into(),
-                        message: format!("TikTok Shop has no warehouse {w} assigned to SKU {sku}"),
-                    }));
+                    results.push((
+                        index,
+                        ItemResult::Rejected {
+                            code: "warehouse_not_assigned".into(),
+                            message: format!(
+                                "TikTok Shop has no warehouse {w} assigned to SKU {sku}"
+                            ),
+                        },
+                    ));
                     continue;
                 }
                 (None, [(only, _)]) => only.clone(),
@@ -148,7 +158,11 @@ impl TikTokInventory {
             let inventory: Vec<Value> = theirs
                 .iter()
                 .map(|(w, q)| {
-                    let q = if *w == ours { quantity.clamp(0, MAX_QUANTITY) } else { *q };
+                    let q = if *w == ours {
+                        quantity.clamp(0, MAX_QUANTITY)
+                    } else {
+                        *q
+                    };
                     json!({"warehouse_id": w, "quantity": q})
                 })
                 .collect();
@@ -173,10 +187,13 @@ impl TikTokInventory {
             Ok(d) => d,
             Err(ApiError::Refused { code, message }) => {
                 for (index, _) in sent {
-                    results.push((index, ItemResult::Rejected {
-                        code: code.to_string(),
-                        message: message.clone(),
-                    }));
+                    results.push((
+                        index,
+                        ItemResult::Rejected {
+                            code: code.to_string(),
+                            message: message.clone(),
+                        },
+                    ));
                 }
                 return Ok(results);
             }
@@ -184,7 +201,12 @@ impl TikTokInventory {
         };
         // Partial failures: `errors[] {code, message, detail {sku_id}}`.
         let mut failed: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for e in data.get("errors").and_then(Value::as_array).into_iter().flatten() {
+        for e in data
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let sku = e
                 .get("detail")
                 .and_then(|d| d.get("sku_id"))

@@ -13,9 +13,9 @@ mod inventory;
 pub mod order;
 pub mod sign;
 mod store;
-pub mod webhook;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;
+pub mod webhook;
 
 pub use adapter::{adapter, TikTokAdapter, TikTokSettings};
 pub use client::{TikTokClient, DEFAULT_API_BASE, DEFAULT_AUTH_BASE};

@@ -71,7 +71,8 @@ pub fn map_order(v: &Value) -> Result<Mapped, String> {
             "order {id} is fulfilled by TikTok (FBT): not the warehouse's to ship"
         )));
     }
-    let updated_at = unix(v, "update_time").ok_or_else(|| format!("order {id} has no update_time"))?;
+    let updated_at =
+        unix(v, "update_time").ok_or_else(|| format!("order {id} has no update_time"))?;
     let placed_at = unix(v, "create_time").unwrap_or(updated_at);
     let status = text(v, "status").unwrap_or("").to_ascii_uppercase();
     let (awaiting, cancelled, fulfilled) = match status.as_str() {
@@ -85,7 +86,10 @@ pub fn map_order(v: &Value) -> Result<Mapped, String> {
         "CANCELLED" | "CANCEL" => (None, true, false),
         "AWAITING_COLLECTION" | "IN_TRANSIT" | "DELIVERED" | "COMPLETED" => (None, false, true),
         other => (
-            Some(format!("TikTok Shop status {:?} is not one to ship", snippet(other))),
+            Some(format!(
+                "TikTok Shop status {:?} is not one to ship",
+                snippet(other)
+            )),
             false,
             false,
         ),
@@ -121,9 +125,7 @@ pub fn map_order(v: &Value) -> Result<Mapped, String> {
         updated_at,
         financial_status: Some(status.to_ascii_lowercase()).filter(|s| !s.is_empty()),
         cancelled,
-        currency: v
-            .get("payment")
-            .and_then(|p| owned(p, "currency")),
+        currency: v.get("payment").and_then(|p| owned(p, "currency")),
         lines,
         ship_to,
         hold_reasons: holds,
@@ -167,7 +169,13 @@ fn lines(v: &Value, id: &str, holds: &mut Vec<HoldReason>) -> Result<Vec<OrderLi
                             format!("combined listing part {key} has no sku_count"),
                         ));
                     }
-                    add(&mut grouped, key, owned(part, "seller_sku"), owned(item, "sku_name"), count);
+                    add(
+                        &mut grouped,
+                        key,
+                        owned(part, "seller_sku"),
+                        owned(item, "sku_name"),
+                        count,
+                    );
                 }
             }
             None => {
@@ -221,9 +229,19 @@ fn add(
 /// Whether TikTok starred out any field the warehouse ships with.
 pub fn is_masked(address: &Value) -> bool {
     let starred = |k: &str| text(address, k).is_some_and(|s| s.contains('*'));
-    ["name", "first_name", "last_name", "phone_number", "address_line1", "address_line2", "postal_code", "full_address", "address_detail"]
-        .iter()
-        .any(|k| starred(k))
+    [
+        "name",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "full_address",
+        "address_detail",
+    ]
+    .iter()
+    .any(|k| starred(k))
 }
 
 fn map_address(a: &Value, email: Option<&str>) -> Address {
@@ -242,11 +260,15 @@ fn map_address(a: &Value, email: Option<&str>) -> Address {
             .join(" ");
         Some(full).filter(|s| !s.is_empty())
     });
-    let address2 = [text(a, "address_line2"), text(a, "address_line3"), text(a, "address_line4")]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let address2 = [
+        text(a, "address_line2"),
+        text(a, "address_line3"),
+        text(a, "address_line4"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     Address {
         name,
         company: None,
@@ -349,7 +371,13 @@ mod tests {
         let lines: Vec<_> = o
             .lines
             .iter()
-            .map(|l| (l.channel_line_id.as_str(), l.sku.as_ref().unwrap().as_str(), l.quantity))
+            .map(|l| {
+                (
+                    l.channel_line_id.as_str(),
+                    l.sku.as_ref().unwrap().as_str(),
+                    l.quantity,
+                )
+            })
             .collect();
         assert_eq!(lines, [("sku-a", "TS-001", 2), ("sku-b", "MUG-1", 1)]);
         let a = o.ship_to.unwrap();
@@ -367,7 +395,9 @@ mod tests {
         let c = mapped(&order_json("CANCELLED", true));
         assert!(c.cancelled && c.awaiting.is_none());
         assert!(mapped(&order_json("IN_TRANSIT", false)).fulfilled);
-        assert!(mapped(&order_json("SOMETHING_NEW", false)).awaiting.is_some());
+        assert!(mapped(&order_json("SOMETHING_NEW", false))
+            .awaiting
+            .is_some());
     }
 
     #[test]
@@ -387,7 +417,10 @@ mod tests {
         let mut v = order_json("AWAITING_SHIPMENT", false);
         v["shipping_type"] = json!("TIKTOK");
         let o = mapped(&v);
-        assert!(o.hold_reasons.iter().any(|h| h.code == HoldCode::MaskedAddress));
+        assert!(o
+            .hold_reasons
+            .iter()
+            .any(|h| h.code == HoldCode::MaskedAddress));
     }
 
     #[test]
@@ -408,11 +441,18 @@ mod tests {
             {"id": "li2", "sku_id": "sku-a", "seller_sku": "TS-001"}
         ]);
         let o = mapped(&v);
-        let q: Vec<_> = o.lines.iter().map(|l| (l.channel_line_id.as_str(), l.quantity)).collect();
+        let q: Vec<_> = o
+            .lines
+            .iter()
+            .map(|l| (l.channel_line_id.as_str(), l.quantity))
+            .collect();
         assert_eq!(q, [("sku-a", 3), ("sku-b", 1)]);
         v["line_items"][0]["combined_listing_skus"][1]["sku_count"] = json!("x");
         let o = mapped(&v);
-        assert!(o.hold_reasons.iter().any(|h| h.code == HoldCode::InvalidQuantity));
+        assert!(o
+            .hold_reasons
+            .iter()
+            .any(|h| h.code == HoldCode::InvalidQuantity));
     }
 
     #[test]
@@ -429,6 +469,9 @@ mod tests {
         let mut v = order_json("AWAITING_SHIPMENT", false);
         v["line_items"][0]["seller_sku"] = json!(null);
         let o = mapped(&v);
-        assert!(o.hold_reasons.iter().any(|h| h.code == HoldCode::MissingSku));
+        assert!(o
+            .hold_reasons
+            .iter()
+            .any(|h| h.code == HoldCode::MissingSku));
     }
 }

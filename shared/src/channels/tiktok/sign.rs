@@ -12,7 +12,12 @@ const UNSIGNED: [&str; 2] = ["sign", "access_token"];
 
 /// The string a request signature covers (before the HMAC), for `path` (no host, no query),
 /// `query` (any order: sorted here) and the exact `body` bytes sent.
-pub fn string_to_sign(secret: &str, path: &str, query: &[(String, String)], body: &[u8]) -> Vec<u8> {
+pub fn string_to_sign(
+    secret: &str,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut pairs: Vec<&(String, String)> = query
         .iter()
         .filter(|(k, _)| !UNSIGNED.contains(&k.as_str()))
@@ -127,10 +132,23 @@ mod tests {
 
     #[test]
     fn the_official_webhook_vector_verifies() {
-        assert_eq!(sign_webhook("abcdef", "123", VECTOR_BODY.as_bytes()), VECTOR_SIG);
-        assert!(verify_webhook("abcdef", ["123"], VECTOR_BODY.as_bytes(), VECTOR_SIG));
+        assert_eq!(
+            sign_webhook("abcdef", "123", VECTOR_BODY.as_bytes()),
+            VECTOR_SIG
+        );
+        assert!(verify_webhook(
+            "abcdef",
+            ["123"],
+            VECTOR_BODY.as_bytes(),
+            VECTOR_SIG
+        ));
         // The previous secret during a rotation.
-        assert!(verify_webhook("abcdef", ["new", "123"], VECTOR_BODY.as_bytes(), VECTOR_SIG));
+        assert!(verify_webhook(
+            "abcdef",
+            ["new", "123"],
+            VECTOR_BODY.as_bytes(),
+            VECTOR_SIG
+        ));
     }
 
     #[test]
@@ -143,6 +161,11 @@ mod tests {
         assert!(!verify_webhook("abcdef", ["123"], &tampered, VECTOR_SIG));
         assert!(!verify_webhook("abcdef", ["123"], body, "not hex"));
         assert!(!verify_webhook("abcdef", ["123"], body, ""));
-        assert!(!verify_webhook("abcdef", Vec::<&str>::new(), body, VECTOR_SIG));
+        assert!(!verify_webhook(
+            "abcdef",
+            Vec::<&str>::new(),
+            body,
+            VECTOR_SIG
+        ));
     }
 }

@@ -93,7 +93,9 @@ impl TikTokStore {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
-        self.client.call(method, path, query, body, self.auth()).await
+        self.client
+            .call(method, path, query, body, self.auth())
+            .await
     }
 
     /// Get Order Detail of one order, as TikTok returns it (`None`: TikTok does not know it).
@@ -139,10 +141,7 @@ impl TikTokStore {
 
     /// The line items this shipment covers: every open one (`lines` `None`), or per SKU the
     /// quantity asked, preferring items with no tracking yet.
-    fn choose(
-        items: &[LineItem],
-        lines: Option<&[ShippedSku]>,
-    ) -> Result<Vec<String>, String> {
+    fn choose(items: &[LineItem], lines: Option<&[ShippedSku]>) -> Result<Vec<String>, String> {
         let open: Vec<&LineItem> = items
             .iter()
             .filter(|i| !i.cancelled && i.tracking_number.is_none())
@@ -214,11 +213,15 @@ impl TikTokStore {
     }
 }
 
-/// An id that goes into a URL path: letters and digits only (TikTok's ids are digits).
+/// An id that goes into a URL path: letters, digits, `-` and `_` only (TikTok's ids are digits).
 pub fn path_id(id: &str) -> Option<&str> {
     let id = id.trim();
-    (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .then_some(id)
+    (!id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(id)
 }
 
 fn ship_error(e: ApiError) -> ShipError {
@@ -252,7 +255,12 @@ impl StoreApi for TikTokStore {
             next_cursor: page_token(&data),
             skipped: Vec::new(),
         };
-        for raw in data.get("orders").and_then(Value::as_array).into_iter().flatten() {
+        for raw in data
+            .get("orders")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             match map_order(raw) {
                 Ok(Mapped::Order(order)) => page.orders.push(*order),
                 Ok(Mapped::NotOurs(reason)) => tracing::info!(%reason, "order left out"),
@@ -273,7 +281,12 @@ impl StoreApi for TikTokStore {
             .call(Method::POST, PRODUCTS_SEARCH, &query, Some(&json!({})))
             .await?;
         let mut listings = Vec::new();
-        for product in data.get("products").and_then(Value::as_array).into_iter().flatten() {
+        for product in data
+            .get("products")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(product_id) = product.get("id").and_then(super::webhook::id_text) else {
                 continue;
             };
@@ -291,9 +304,19 @@ impl StoreApi for TikTokStore {
                 .to_ascii_lowercase();
             let sellable = !matches!(
                 status.as_str(),
-                "draft" | "failed" | "seller_deactivated" | "platform_deactivated" | "freeze" | "deleted"
+                "draft"
+                    | "failed"
+                    | "seller_deactivated"
+                    | "platform_deactivated"
+                    | "freeze"
+                    | "deleted"
             );
-            for sku in product.get("skus").and_then(Value::as_array).into_iter().flatten() {
+            for sku in product
+                .get("skus")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let Some(sku_id) = sku.get("id").and_then(super::webhook::id_text) else {
                     continue;
                 };
@@ -349,7 +372,10 @@ impl StoreApi for TikTokStore {
         let items = line_items(&order);
         // A retry after a lost answer: the package is already there.
         if let Some(packages) = Self::already_written(&items, lines, number) {
-            tracing::info!(order = channel_order_id, "tracking already on TikTok: not sent again");
+            tracing::info!(
+                order = channel_order_id,
+                "tracking already on TikTok: not sent again"
+            );
             return Ok(packages);
         }
         let status = order.get("status").and_then(Value::as_str).unwrap_or("");
@@ -379,7 +405,8 @@ impl StoreApi for TikTokStore {
             .iter()
             .find(|(_, name)| !wanted.is_empty() && carrier_key(name) == wanted)
             .ok_or_else(|| {
-                let listed: Vec<&str> = providers.iter().map(|(_, n)| n.as_str()).take(50).collect();
+                let listed: Vec<&str> =
+                    providers.iter().map(|(_, n)| n.as_str()).take(50).collect();
                 ShipError::Permanent(format!(
                     "TikTok Shop does not list the carrier {:?} for this order; it lists: {}",
                     tracking.company.chars().take(80).collect::<String>(),

@@ -78,7 +78,12 @@ pub struct TikTokVerifier {
 
 impl std::fmt::Debug for TikTokVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TikTokVerifier({}, {} secret(s))", self.app_key, self.secrets.len())
+        write!(
+            f,
+            "TikTokVerifier({}, {} secret(s))",
+            self.app_key,
+            self.secrets.len()
+        )
     }
 }
 
@@ -111,8 +116,10 @@ impl TikTokVerifier {
         let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
             WebhookRejection::InvalidHeader("body", format!("not a TikTok webhook envelope: {e}"))
         })?;
-        let shop = id_text(&envelope.shop_id)
-            .ok_or(WebhookRejection::InvalidHeader("body", "shop_id is missing".into()))?;
+        let shop = id_text(&envelope.shop_id).ok_or(WebhookRejection::InvalidHeader(
+            "body",
+            "shop_id is missing".into(),
+        ))?;
         let delivery_id = id_text(&envelope.tts_notification_id).ok_or(
             WebhookRejection::InvalidHeader("body", "tts_notification_id is missing".into()),
         )?;
@@ -189,7 +196,11 @@ mod tests {
             v.check(&bearer, BODY.as_bytes()).unwrap_err(),
             WebhookRejection::BadSignature
         );
-        for body in [&b"not json"[..], br#"{"type":1}"#, br#"{"type":1,"tts_notification_id":"1","shop_id":""}"#] {
+        for body in [
+            &b"not json"[..],
+            br#"{"type":1}"#,
+            br#"{"type":1,"tts_notification_id":"1","shop_id":""}"#,
+        ] {
             let headers = signed_headers("abcdef", "123", body);
             assert!(matches!(
                 v.check(&headers, body).unwrap_err(),
