@@ -11,6 +11,7 @@
 
 mod fake_magento;
 mod fake_shopify;
+mod fake_tiktok;
 mod fake_woocommerce;
 
 use super::adapter::{Capabilities, Webhooks};
@@ -26,6 +27,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
+use fake_tiktok::TikTokFake;
 use fake_woocommerce::WooFake;
 use serde_json::Value;
 use std::future::Future;
@@ -762,5 +764,6 @@ contract_suite! {
         shopify => ShopifyFake,
         woocommerce => WooFake,
         magento => MagentoFake,
+        tiktok => TikTokFake,
     ],
 }

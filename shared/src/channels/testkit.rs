@@ -21,21 +21,27 @@ pub(crate) struct ShopifyFixture {
     pub channels: Arc<Registry>,
 }
 
-/// The registry for tests: Shopify's API at `shopify_api_base` with a fake app, self-hosted
+/// The registry for tests: Shopify's (and TikTok Shop's) API at `shopify_api_base` with a fake app, self-hosted
 /// stores on loopback allowed, public URL `https://sync.example`.
 pub(crate) fn test_registry(
     store: &EmbeddedStore,
     vault: Arc<EmbeddedVault>,
     shopify_api_base: Option<String>,
 ) -> Arc<Registry> {
-    let apps = ChannelApps::default().with(
-        Channel::Shopify,
-        AppCredentials {
-            client_id: "cid".into(),
-            secrets: vec![Secret::new("shpss_fake")],
-            api_base: shopify_api_base,
-        },
-    );
+    let apps = ChannelApps::default()
+        .with(
+            Channel::Shopify,
+            AppCredentials {
+                client_id: "cid".into(),
+                secrets: vec![Secret::new("shpss_fake")],
+                api_base: shopify_api_base.clone(),
+            },
+        )
+        // TikTok Shop's API at the same fake (its contract fake answers there).
+        .with(
+            Channel::Tiktok,
+            crate::channels::tiktok::tests::test_app(shopify_api_base),
+        );
     let context = ChannelContext::new(
         &crate::embedded::ports_of(store, vault),
         UrlPolicy {

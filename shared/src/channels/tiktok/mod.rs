@@ -14,7 +14,7 @@ pub mod order;
 pub mod sign;
 mod store;
 #[cfg(all(test, feature = "embedded"))]
-mod tests;
+pub(crate) mod tests;
 pub mod webhook;
 
 pub use adapter::{adapter, TikTokAdapter, TikTokSettings};

@@ -24,17 +24,17 @@ use std::time::Duration;
 use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
-const APP_KEY: &str = "fake_app_key";
-const SECRET: &str = "fake_app_secret";
+pub(crate) const APP_KEY: &str = "fake_app_key";
+pub(crate) const SECRET: &str = "fake_app_secret";
 const SHOP: &str = "7495540735365777507";
-const CIPHER: &str = "ROW_fake_cipher";
-const TOKEN: &str = "fake_access_token";
+pub(crate) const CIPHER: &str = "ROW_fake_cipher";
+pub(crate) const TOKEN: &str = "fake_access_token";
 const ORDER: &str = "576653688135258178";
 
 /// A request signed as TikTok checks it: `sign` is the HMAC of its own path, query and body
 /// bytes with our app secret; `app_key`, a 10-digit `timestamp` and the access token header.
-struct Signed {
-    token: &'static str,
+pub(crate) struct Signed {
+    pub token: &'static str,
 }
 
 fn signed() -> Signed {
@@ -72,12 +72,21 @@ impl Match for NoCipher {
     }
 }
 
-fn ok(data: Value) -> ResponseTemplate {
+/// The TikTok app of the test registry (`testkit::test_registry`), its API at `api_base`.
+pub(crate) fn test_app(api_base: Option<String>) -> AppCredentials {
+    AppCredentials {
+        client_id: APP_KEY.into(),
+        secrets: vec![Secret::new(SECRET)],
+        api_base,
+    }
+}
+
+pub(crate) fn ok(data: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({"code": 0, "message": "Success", "request_id": "r1", "data": data}))
 }
 
-fn refused(code: i64, message: &str) -> ResponseTemplate {
+pub(crate) fn refused(code: i64, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({"code": code, "message": message, "request_id": "r1"}))
 }
@@ -756,7 +765,7 @@ async fn the_poll_walks_pages_oldest_change_first_and_leaves_fbt_out() {
     assert_eq!(page.next_cursor, None);
 }
 
-struct NotParam(&'static str);
+pub(crate) struct NotParam(pub &'static str);
 
 impl Match for NotParam {
     fn matches(&self, r: &Request) -> bool {
