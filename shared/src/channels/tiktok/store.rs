@@ -31,14 +31,17 @@ pub const ORDERS_SEARCH: &str = "/order/202309/orders/search";
 pub const ORDER_DETAIL: &str = "/order/202507/orders";
 pub const PRODUCTS_SEARCH: &str = "/product/202502/products/search";
 
-/// Delivery option id → its shipping providers `(id, name)`, shared by a channel's stores.
+/// A delivery option's shipping providers: `(id, name)`.
+type Providers = Arc<Vec<(String, String)>>;
+
+/// Delivery option id → its shipping providers, shared by a channel's stores.
 #[derive(Default)]
 pub struct ProviderCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Vec<(String, String)>>)>>,
+    entries: Mutex<HashMap<String, (Instant, Providers)>>,
 }
 
 impl ProviderCache {
-    fn get(&self, option: &str) -> Option<Arc<Vec<(String, String)>>> {
+    fn get(&self, option: &str) -> Option<Providers> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(option)
@@ -46,7 +49,7 @@ impl ProviderCache {
             .map(|(_, p)| p.clone())
     }
 
-    fn put(&self, option: &str, providers: Arc<Vec<(String, String)>>) {
+    fn put(&self, option: &str, providers: Providers) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() > 10_000 {
             entries.clear();
@@ -115,7 +118,7 @@ impl TikTokStore {
     }
 
     /// The shipping providers of a delivery option, cached for [`PROVIDERS_TTL`].
-    async fn providers(&self, option: &str) -> Result<Arc<Vec<(String, String)>>, ApiError> {
+    async fn providers(&self, option: &str) -> Result<Providers, ApiError> {
         if let Some(cached) = self.providers.get(option) {
             return Ok(cached);
         }
