@@ -1281,3 +1281,21 @@ fn masked_hold_code_is_the_issue_s() {
         "masked_address"
     );
 }
+
+/// `events/webhooks-tiktok-order-status-change.json` (for `cargo lambda invoke`) is signed as
+/// TikTok signs, with the fake app key and secret the docs give for it.
+#[test]
+fn the_sample_event_is_signed_as_tiktok_signs() {
+    let raw = include_str!("../../../../events/webhooks-tiktok-order-status-change.json");
+    let event: Value = serde_json::from_str(raw).unwrap();
+    let body = event["body"].as_str().unwrap();
+    let headers = super::signed_headers(APP_KEY, SECRET, body.as_bytes());
+    assert_eq!(
+        event["headers"]["authorization"].as_str().unwrap(),
+        headers["authorization"].to_str().unwrap()
+    );
+    let d = super::TikTokVerifier::new(APP_KEY, vec![Secret::new(SECRET)])
+        .check(&headers, body.as_bytes())
+        .unwrap();
+    assert_eq!((d.shop.as_str(), d.topic.as_str()), ("7495540735365777507", "ORDER_STATUS_CHANGE"));
+}
