@@ -1297,5 +1297,8 @@ fn the_sample_event_is_signed_as_tiktok_signs() {
     let d = super::TikTokVerifier::new(APP_KEY, vec![Secret::new(SECRET)])
         .check(&headers, body.as_bytes())
         .unwrap();
-    assert_eq!((d.shop.as_str(), d.topic.as_str()), ("7495540735365777507", "ORDER_STATUS_CHANGE"));
+    assert_eq!(
+        (d.shop.as_str(), d.topic.as_str()),
+        ("7495540735365777507", "ORDER_STATUS_CHANGE")
+    );
 }
