@@ -13,6 +13,7 @@ mod fake_etsy;
 mod fake_magento;
 mod fake_shopify;
 mod fake_veeqo;
+mod fake_tiktok;
 mod fake_woocommerce;
 
 use super::adapter::{Capabilities, Webhooks};
@@ -30,6 +31,7 @@ use fake_etsy::EtsyFake;
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
 use fake_veeqo::VeeqoFake;
+use fake_tiktok::TikTokFake;
 use fake_woocommerce::WooFake;
 use serde_json::Value;
 use std::future::Future;
@@ -772,5 +774,6 @@ contract_suite! {
         magento => MagentoFake,
         veeqo => VeeqoFake,
         etsy => EtsyFake,
+        tiktok => TikTokFake,
     ],
 }

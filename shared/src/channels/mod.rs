@@ -23,6 +23,7 @@ pub mod store;
 pub mod store_url;
 #[cfg(all(test, feature = "embedded"))]
 pub(crate) mod testkit;
+pub mod tiktok;
 pub mod tokens;
 pub mod veeqo;
 pub mod woocommerce;
@@ -176,4 +177,17 @@ impl crate::failure::Classify for ClientError {
             }
         }
     }
+}
+
+/// Why a verified event could not be interpreted now (see
+/// [`adapter::ChannelAdapter::interpret_for`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The payload cannot be understood: permanent.
+    #[error(transparent)]
+    Invalid(#[from] InterpretError),
+    /// Reading what the event names from the channel failed: retry later, or the connection
+    /// needs re-authorisation (then it was marked so).
+    #[error(transparent)]
+    Open(#[from] OpenError),
 }

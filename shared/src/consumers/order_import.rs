@@ -12,7 +12,7 @@
 use super::Disposition;
 use crate::channels::registry::Registry;
 use crate::channels::store::Assigned;
-use crate::channels::{Interpreted, OpenError};
+use crate::channels::{EventError, Interpreted, OpenError};
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
@@ -61,9 +61,20 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
 }
 
 async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Disposition {
-    let interpreted =
-        deps.channels
-            .interpret(event.channel, &event.topic, event.payload.get().as_bytes());
+    // Channels whose events only name the order read it now, for the connection.
+    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(connection) => connection,
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    let interpreted = deps
+        .channels
+        .interpret_for(
+            connection.as_ref(),
+            event.channel,
+            &event.topic,
+            event.payload.get().as_bytes(),
+        )
+        .await;
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
         Ok(Interpreted::Deleted(id)) => match deleted(&event, &id) {
@@ -83,7 +94,11 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
             Err(Fetched::Then(disposition)) => return disposition,
             Err(Fetched::Unusable(reason)) => return dead_letter(deps, body, reason).await,
         },
-        Err(e) => return dead_letter(deps, body, e.to_string()).await,
+        Err(EventError::Invalid(e)) => return dead_letter(deps, body, e.to_string()).await,
+        Err(EventError::Open(OpenError::NotActive(ConnectionStatus::Disconnected))) => {
+            return Disposition::Done("the connection is disconnected: not read".into())
+        }
+        Err(EventError::Open(e)) => return Disposition::Retry(e.to_string()),
     };
 
     let key = keys::order(event.channel, &event.shop, order.channel_order_id.as_str());

@@ -111,6 +111,9 @@ pub enum HoldCode {
     /// does not say which one is the warehouse's: the whole order is imported held until the
     /// merchant sets `fulfilment_location`; the detail says what to set.
     NoFulfilmentLocation,
+    /// The channel starred out the buyer's address (TikTok Shop's platform shipping): the
+    /// warehouse cannot ship it; the detail tells the merchant what to change.
+    MaskedAddress,
 }
 
 impl OrderLine {

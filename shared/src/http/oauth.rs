@@ -266,7 +266,8 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
-    #[serde(default)]
+    /// `market` is TikTok Shop's name for it (`{"market": "us"}`).
+    #[serde(default, alias = "market")]
     shop: Option<String>,
 }
 
