@@ -12,6 +12,7 @@ pub mod body_hmac;
 pub mod context;
 #[cfg(all(test, feature = "embedded"))]
 mod contract;
+pub mod ebay;
 pub mod inventory;
 pub mod magento;
 pub mod registry;
