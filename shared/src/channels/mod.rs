@@ -72,6 +72,18 @@ pub trait WebhookVerifier: Send + Sync {
     fn is_handshake(&self, _headers: &HeaderMap, _body: &[u8]) -> bool {
         false
     }
+    /// The channel's endpoint challenge (eBay's `GET /webhooks/ebay?challenge_code=…`): the
+    /// JSON to answer with the query. `None`: the channel has none (404).
+    fn challenge(
+        &self,
+        _query: &[(String, String)],
+    ) -> Option<Result<serde_json::Value, WebhookRejection>> {
+        None
+    }
+    /// The status a missing or wrong signature gets (401; eBay's SDKs answer 412).
+    fn refusal_status(&self) -> http::StatusCode {
+        http::StatusCode::UNAUTHORIZED
+    }
     /// Verifies the signature over the exact `body` bytes and reads the routing headers.
     async fn authenticate(
         &self,
@@ -96,6 +108,9 @@ pub enum Interpreted {
     Deleted(String),
     /// Nothing to do, and why (recorded in logs and counted).
     Ignored(String),
+    /// The event names an order but does not carry it (eBay `ORDER_CONFIRMATION`): the
+    /// consumer re-reads it from the connection's store ([`store::StoreApi::order`]).
+    Reread(String),
 }
 
 /// A privacy request from a channel (Shopify's mandatory compliance webhooks).

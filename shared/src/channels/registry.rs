@@ -9,7 +9,7 @@ use super::adapter::{Capabilities, ChannelAdapter};
 use super::context::{ChannelContext, OpenError};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
-use super::{magento, shopify, woocommerce};
+use super::{ebay, magento, shopify, woocommerce};
 use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
 use async_trait::async_trait;
@@ -30,6 +30,7 @@ impl Registry {
             shopify::adapter(&context)?,
             woocommerce::adapter(&context)?,
             magento::adapter(&context)?,
+            ebay::adapter(&context)?,
         ];
         Ok(Self { context, adapters })
     }

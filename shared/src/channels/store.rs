@@ -97,6 +97,14 @@ pub trait StoreApi: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError>;
 
+    /// One order by the channel's id, for events that only name it
+    /// ([`super::Interpreted::Reread`]). `Ok(None)`: the channel does not know it (yet).
+    async fn order(&self, channel_order_id: &str) -> Result<Option<Order>, ClientError> {
+        Err(ClientError::BadResponse(format!(
+            "this channel cannot re-read order {channel_order_id}"
+        )))
+    }
+
     /// Every listing, one page at a time.
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError>;
 

@@ -78,6 +78,10 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
             tracing::info!(reason = %reason, "event ignored");
             return Disposition::Done(format!("ignored: {reason}"));
         }
+        Ok(Interpreted::Reread(id)) => match reread(deps, &event, &id).await {
+            Ok(order) => Box::new(order),
+            Err(disposition) => return disposition,
+        },
         Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
 
@@ -105,6 +109,41 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
         tracing::warn!(error = %e, "could not release the order lock; it expires by itself");
     }
     result
+}
+
+/// An order the event only names, read from the connection's store. A channel outage, refused
+/// credentials (the connection is then `needs_reauth`) or an order not readable yet are
+/// retried (the queue's redrive bounds it); a disconnected connection ends it.
+async fn reread(deps: &ImportDeps, event: &ChannelEvent, id: &str) -> Result<Order, Disposition> {
+    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Disposition::Done("the connection no longer exists".into())),
+        Err(e) => return Err(Disposition::Retry(e.to_string())),
+    };
+    let store = match deps.channels.open_store(&connection).await {
+        Ok(store) => store,
+        Err(OpenError::NotActive(status)) => {
+            return Err(Disposition::Done(format!(
+                "the connection is {status:?}: order {id} not read"
+            )))
+        }
+        Err(e) => return Err(Disposition::Retry(format!("cannot read order {id}: {e}"))),
+    };
+    match store.order(id).await {
+        Ok(Some(order)) => Ok(order),
+        Ok(None) => Err(Disposition::Retry(format!(
+            "order {id} is not readable on {} yet",
+            event.channel
+        ))),
+        Err(crate::channels::ClientError::Unauthorized) => {
+            deps.channels.mark_needs_reauth(&connection).await;
+            Err(Disposition::Retry(format!(
+                "{} refused the credentials reading order {id}",
+                event.channel
+            )))
+        }
+        Err(e) => Err(Disposition::Retry(format!("reading order {id}: {e}"))),
+    }
 }
 
 /// What the inventory engine must know before the WMS hears of an order: its reservation

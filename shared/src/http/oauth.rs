@@ -323,7 +323,8 @@ async fn callback(
         .ok_or_else(|| {
             ApiError::BadRequest("the install state is unknown, expired or already used".into())
         })?;
-    let code = param(&pairs, "code").filter(|c| !c.is_empty() && c.len() <= 256);
+    // eBay's codes are up to 1024 characters.
+    let code = param(&pairs, "code").filter(|c| !c.is_empty() && c.len() <= 2048);
     let Some(code) = code else {
         return Ok(app.error("missing_code", &[]));
     };
