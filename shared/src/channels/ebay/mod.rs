@@ -27,6 +27,9 @@ pub mod order;
 pub mod store;
 pub mod verifier;
 
+#[cfg(all(test, feature = "embedded"))]
+mod tests;
+
 pub use adapter::{adapter, EbayAdapter};
 pub use client::EbayClient;
 pub use oauth::EbayCredentials;
