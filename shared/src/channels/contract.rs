@@ -9,6 +9,7 @@
 //! when a channel's declared [`Capabilities`] do not match what it does. A channel failing a
 //! behaviour today keeps its case, ignored with the reason (`known_failure!`), never weakened.
 
+mod fake_ebay;
 mod fake_magento;
 mod fake_shopify;
 mod fake_woocommerce;
@@ -24,6 +25,7 @@ use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use fake_ebay::EbayFake;
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
 use fake_woocommerce::WooFake;
@@ -762,5 +764,6 @@ contract_suite! {
         shopify => ShopifyFake,
         woocommerce => WooFake,
         magento => MagentoFake,
+        ebay => EbayFake,
     ],
 }

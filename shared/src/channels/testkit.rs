@@ -21,21 +21,30 @@ pub(crate) struct ShopifyFixture {
     pub channels: Arc<Registry>,
 }
 
-/// The registry for tests: Shopify's API at `shopify_api_base` with a fake app, self-hosted
+/// The registry for tests: Shopify's (and eBay's) API at `shopify_api_base` with fake apps, self-hosted
 /// stores on loopback allowed, public URL `https://sync.example`.
 pub(crate) fn test_registry(
     store: &EmbeddedStore,
     vault: Arc<EmbeddedVault>,
     shopify_api_base: Option<String>,
 ) -> Arc<Registry> {
-    let apps = ChannelApps::default().with(
-        Channel::Shopify,
-        AppCredentials {
-            client_id: "cid".into(),
-            secrets: vec![Secret::new("shpss_fake")],
-            api_base: shopify_api_base,
-        },
-    );
+    let apps = ChannelApps::default()
+        .with(
+            Channel::Shopify,
+            AppCredentials {
+                client_id: "cid".into(),
+                secrets: vec![Secret::new("shpss_fake")],
+                api_base: shopify_api_base.clone(),
+            },
+        )
+        .with(
+            Channel::Ebay,
+            AppCredentials {
+                client_id: "ebay-cid-fake".into(),
+                secrets: vec![Secret::new("ebay-secret-fake")],
+                api_base: shopify_api_base,
+            },
+        );
     let context = ChannelContext::new(
         &crate::embedded::ports_of(store, vault),
         UrlPolicy {

@@ -302,6 +302,23 @@ impl StoreApi for EbayStore {
             return Err(ShipError::Permanent("the tracking number is blank".into()));
         }
         let token = self.token().await?;
+        // Listed first: a retry after a lost answer finds its fulfillment without more calls.
+        let existing = match self.client.fulfillments(&token, channel_order_id).await {
+            Ok(existing) => existing,
+            Err(ClientError::NotFound) => {
+                return Err(ShipError::Permanent(format!(
+                    "eBay has no order {channel_order_id}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(found) = existing.iter().find(|f| same_tracking(f, number)) {
+            tracing::info!(
+                order = channel_order_id,
+                "tracking already on eBay: not created again"
+            );
+            return Ok(fulfillment_id(found).into_iter().collect());
+        }
         let order = match self.client.order(&token, channel_order_id).await {
             Ok(order) => order,
             Err(ClientError::NotFound) => {
@@ -311,14 +328,6 @@ impl StoreApi for EbayStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let existing = self.client.fulfillments(&token, channel_order_id).await?;
-        if let Some(found) = existing.iter().find(|f| same_tracking(f, number)) {
-            tracing::info!(
-                order = channel_order_id,
-                "tracking already on eBay: not created again"
-            );
-            return Ok(fulfillment_id(found).into_iter().collect());
-        }
         let plan = plan_lines(&order, lines).map_err(ShipError::Permanent)?;
         let body = json!({
             "lineItems": plan.iter().map(|(id, q)| json!({"lineItemId": id, "quantity": q})).collect::<Vec<_>>(),

@@ -726,7 +726,7 @@ async fn one_order_is_re_read_and_an_unknown_one_is_none() {
 
 // ---- tracking ----
 
-async fn mount_order(server: &MockServer, fulfillments: Value, times: u64) {
+async fn mount_order(server: &MockServer, fulfillments: Value, reads: u64, times: u64) {
     Mock::given(method("GET"))
         .and(path("/sell/fulfillment/v1/order/12-1"))
         .respond_with(
@@ -735,7 +735,7 @@ async fn mount_order(server: &MockServer, fulfillments: Value, times: u64) {
                 "2026-11-27T10:00:00.000Z",
             )),
         )
-        .expect(times)
+        .expect(reads)
         .mount(server)
         .await;
     Mock::given(method("GET"))
@@ -768,7 +768,7 @@ fn fulfillment_body(expected: Value) -> impl Fn(&Request) -> bool + Send + Sync 
 #[tokio::test]
 async fn two_parcels_make_two_fulfillments_with_their_lines_and_carrier_codes() {
     let server = MockServer::start().await;
-    mount_order(&server, json!([]), 2).await;
+    mount_order(&server, json!([]), 2, 2).await;
     for (lines, carrier, number) in [
         (
             json!([{"lineItemId": "10001", "quantity": 2}]),
@@ -837,6 +837,7 @@ async fn a_retry_finds_its_fulfillment_and_creates_none_and_a_refusal_is_permane
     mount_order(
         &server,
         json!([{"fulfillmentId": "F-RM1", "shipmentTrackingNumber": "RM1", "lineItems": []}]),
+        1,
         2,
     )
     .await;
