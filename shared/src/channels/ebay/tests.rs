@@ -952,3 +952,134 @@ async fn quantities_go_in_one_bulk_call_with_offers_and_per_item_results() {
         Err(PushError::Setup(_))
     ));
 }
+
+// ---- the order consumer ----
+
+fn import_deps(
+    f: &Fixture,
+) -> (
+    Arc<crate::consumers::order_import::ImportDeps>,
+    crate::embedded::EmbeddedQueue,
+) {
+    let outbox = f.store.queue("wms-orders", None, 5);
+    let deps = Arc::new(crate::consumers::order_import::ImportDeps {
+        connections: Arc::new(f.store.clone()),
+        vault: f.vault.clone(),
+        idempotency: Arc::new(f.store.clone()),
+        wms_orders: Arc::new(outbox.clone()),
+        dead_letter: Arc::new(f.store.queue("dlq", None, 5)),
+        inventory: crate::inventory::engine::embedded_live_trigger(&f.store, Default::default()),
+        channels: f.registry.clone(),
+    });
+    (deps, outbox)
+}
+
+fn channel_event(topic: &str, delivery: &str, payload: &[u8]) -> String {
+    json!({
+        "v": 1, "channel": "ebay", "tenant": "dev", "connection": "c_ebay", "shop": USER,
+        "topic": topic, "delivery_id": delivery, "received_at": "2026-11-27T10:00:02Z",
+        "payload": serde_json::from_slice::<Value>(payload).unwrap()
+    })
+    .to_string()
+}
+
+async fn outbox_types(outbox: &crate::embedded::EmbeddedQueue) -> Vec<String> {
+    let tenant = crate::domain::TenantId::parse("dev").unwrap();
+    outbox
+        .read_after(&tenant, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.body["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_order_confirmation_re_reads_the_order_and_imports_it_once() {
+    use crate::consumers::order_import::handle;
+    use crate::consumers::Disposition;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/sell/fulfillment/v1/order/12-00001-00001"))
+        .and(header("authorization", "Bearer user-token-fake"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(super::order::tests::paid_order(
+                "12-00001-00001",
+                "2026-11-27T10:00:00.000Z",
+            )),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sell/fulfillment/v1/order/12-not-yet"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"errors": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let f = fixture(&server).await;
+    let (deps, outbox) = import_deps(&f);
+    let body = confirmation("n-1", "12-00001-00001");
+    assert_eq!(
+        handle(
+            deps.clone(),
+            channel_event(
+                "ORDER_CONFIRMATION",
+                "order-confirmation/12-00001-00001",
+                &body
+            )
+        )
+        .await,
+        Disposition::Done("order.imported".into())
+    );
+    // The same order confirmed again (another line's notification after the retention).
+    assert_eq!(
+        handle(
+            deps.clone(),
+            channel_event("ORDER_CONFIRMATION", "again", &body)
+        )
+        .await,
+        Disposition::Done("duplicate or stale".into())
+    );
+    assert_eq!(outbox_types(&outbox).await, ["order.imported"]);
+    // eBay does not list it yet: retried, not dropped.
+    let early = confirmation("n-2", "12-not-yet");
+    assert!(matches!(
+        handle(
+            deps.clone(),
+            channel_event("ORDER_CONFIRMATION", "early", &early)
+        )
+        .await,
+        Disposition::Retry(_)
+    ));
+}
+
+#[tokio::test]
+async fn an_account_deletion_of_our_seller_disconnects_and_erases_the_credentials() {
+    use crate::consumers::order_import::handle;
+    use crate::consumers::Disposition;
+    let server = MockServer::start().await;
+    let f = fixture(&server).await;
+    let (deps, outbox) = import_deps(&f);
+    let body = deletion("n-del", USER);
+    assert_eq!(
+        handle(
+            deps,
+            channel_event("MARKETPLACE_ACCOUNT_DELETION", "n-del", &body)
+        )
+        .await,
+        Disposition::Done("disconnected".into())
+    );
+    assert_eq!(
+        f.vault.get(&f.connection.credentials_name()).await.unwrap(),
+        None
+    );
+    let stored = f
+        .store
+        .get(&f.connection.tenant, &f.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Disconnected);
+    assert_eq!(outbox_types(&outbox).await, ["connection.disconnected"]);
+}
