@@ -266,7 +266,9 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
-    #[serde(default)]
+    /// The store, as the channel names stores up front (`marketplace` for eBay: the
+    /// marketplace id the seller sells on, e.g. `EBAY_GB`).
+    #[serde(default, alias = "marketplace")]
     shop: Option<String>,
 }
 

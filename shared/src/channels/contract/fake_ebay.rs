@@ -89,6 +89,7 @@ impl FakeStore for EbayFake {
             scope: "https://api.ebay.com/oauth/api_scope".into(),
             user_id: self.shop().into(),
             username: Some("contract_seller".into()),
+            marketplace: None,
         }
         .to_secret()
     }

@@ -50,6 +50,9 @@ pub struct EbayCredentials {
     pub user_id: String,
     #[serde(default)]
     pub username: Option<String>,
+    /// The marketplace the merchant named at install (`EBAY_GB`), if any.
+    #[serde(default)]
+    pub marketplace: Option<String>,
 }
 
 impl std::fmt::Debug for EbayCredentials {
@@ -88,6 +91,7 @@ impl EbayCredentials {
             scope: SCOPES.join(" "),
             user_id,
             username,
+            marketplace: None,
         })
     }
 
@@ -136,6 +140,14 @@ impl TokenPair for EbayCredentials {
     fn expires_at(&self) -> Option<DateTime<Utc>> {
         Some(self.expires_at)
     }
+}
+
+/// An eBay marketplace id: `EBAY_` and 2 to 10 capitals or underscores (`EBAY_US`,
+/// `EBAY_GB`, `EBAY_MOTORS_US`).
+pub fn valid_marketplace(raw: &str) -> bool {
+    raw.strip_prefix("EBAY_").is_some_and(|rest| {
+        (2..=10).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    })
 }
 
 /// The consent URL: client id, the RuName as `redirect_uri`, the scopes, the state.
@@ -201,11 +213,15 @@ impl OAuthApp for EbayOAuth {
         self.client.config().is_configured()
     }
 
-    /// eBay names the seller after the exchange; nothing is asked up front.
+    /// eBay names the seller after the exchange; `{"marketplace": "EBAY_GB"}` optionally says
+    /// which marketplace the seller sells on (kept with the credentials).
     fn parse_shop(&self, raw: Option<&str>) -> Result<Option<String>, String> {
         match raw.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(_) => Err("eBay connects the account you log in with: send no shop".into()),
+            Some(m) if valid_marketplace(m) => Ok(Some(m.to_owned())),
+            Some(_) => {
+                Err("marketplace must be an eBay marketplace id such as EBAY_US or EBAY_GB".into())
+            }
         }
     }
 
@@ -238,7 +254,7 @@ impl OAuthApp for EbayOAuth {
     async fn exchange(
         &self,
         code: &str,
-        _callback: Callback<'_>,
+        callback: Callback<'_>,
     ) -> Result<Installed, InstallError> {
         let failed =
             |what: &str, e: ClientError| InstallError::ExchangeFailed(format!("{what}: {e}"));
@@ -260,6 +276,13 @@ impl OAuthApp for EbayOAuth {
             Utc::now(),
         )
         .map_err(InstallError::ExchangeFailed)?;
+        let credentials = EbayCredentials {
+            marketplace: callback
+                .shop
+                .filter(|m| valid_marketplace(m))
+                .map(str::to_owned),
+            ..credentials
+        };
         Ok(Installed {
             shop: user.user_id,
             credentials: credentials.to_secret(),

@@ -280,6 +280,7 @@ fn credentials(minutes: i64) -> EbayCredentials {
         scope: super::oauth::SCOPES.join(" "),
         user_id: USER.into(),
         username: Some("seller_fake".into()),
+        marketplace: None,
     }
 }
 
@@ -479,12 +480,17 @@ async fn the_install_exchanges_the_code_with_basic_credentials_and_reads_the_sel
     assert!(url.starts_with("https://auth.ebay.com/oauth2/authorize?client_id=ebay-cid-fake&redirect_uri=Fake_Co-FakeApp-PRD-runame&response_type=code&scope=https%3A%2F%2Fapi.ebay.com%2Foauth%2Fapi_scope+https%3A%2F%2Fapi.ebay.com%2Foauth%2Fapi_scope%2Fsell.fulfillment"), "{url}");
     assert!(url.ends_with("&state=st-1"), "{url}");
     assert!(app.parse_shop(Some("someone")).is_err());
+    assert_eq!(
+        app.parse_shop(Some("EBAY_GB")).unwrap().as_deref(),
+        Some("EBAY_GB")
+    );
+    assert_eq!(app.parse_shop(None).unwrap(), None);
     let installed = app
         .exchange(
             code,
             Callback {
                 query: &[],
-                shop: None,
+                shop: Some("EBAY_GB"),
                 redirect_uri: "https://sync.example/oauth/ebay/callback",
                 pkce_verifier: None,
             },
@@ -495,6 +501,7 @@ async fn the_install_exchanges_the_code_with_basic_credentials_and_reads_the_sel
     assert_eq!(installed.display_name.as_deref(), Some("seller_fake"));
     let stored = EbayCredentials::from_secret(&installed.credentials).unwrap();
     assert_eq!(stored.refresh_token, "refresh-token-fake");
+    assert_eq!(stored.marketplace.as_deref(), Some("EBAY_GB"));
     let life = stored.expires_at - Utc::now();
     assert!(life > ChronoDuration::minutes(110) && life <= ChronoDuration::minutes(120));
     assert!(stored.refresh_expires_at - Utc::now() > ChronoDuration::days(540));
