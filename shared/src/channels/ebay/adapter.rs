@@ -51,7 +51,6 @@ pub fn adapter(context: &Arc<ChannelContext>) -> Result<Arc<dyn ChannelAdapter>,
 
 /// eBay, for the registry.
 pub struct EbayAdapter {
-    context: Arc<ChannelContext>,
     client: Arc<EbayClient>,
     tokens: Arc<EbayTokens>,
     oauth: EbayOAuth,
@@ -78,10 +77,10 @@ impl EbayAdapter {
             }),
             oauth: EbayOAuth {
                 client: client.clone(),
+                endpoint: super::verifier::endpoint(&context.public_url),
             },
             verifier,
             client,
-            context,
         })
     }
 
@@ -178,13 +177,24 @@ impl ChannelAdapter for EbayAdapter {
         Ok(Vec::new())
     }
 
-    /// Notification destinations and subscriptions are not managed yet (the Marketplace
-    /// Account Deletion endpoint is registered in the developer portal; orders are polled).
+    /// Our destination (re-enabled when eBay marked it down) and the seller's
+    /// `ORDER_CONFIRMATION` subscription ([`super::subscriptions`]).
     async fn ensure_webhooks(
         &self,
-        _connection: &Connection,
+        connection: &Connection,
     ) -> Result<Option<HealthReport>, OpenError> {
-        let _ = &self.context;
-        Ok(None)
+        let token = self
+            .tokens
+            .access_token(connection)
+            .await
+            .map_err(|e| match e {
+                crate::channels::tokens::TokenError::NeedsReauth => OpenError::NeedsReauth,
+                crate::channels::tokens::TokenError::NotActive(s) => OpenError::NotActive(s),
+                other => OpenError::Unavailable(other.to_string()),
+            })?;
+        super::oauth::subscribe(&self.client, &self.oauth.endpoint, &token)
+            .await
+            .map(Some)
+            .map_err(OpenError::Unavailable)
     }
 }

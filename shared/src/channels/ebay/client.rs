@@ -192,6 +192,55 @@ impl EbayClient {
         .await
     }
 
+    async fn put(&self, url: String, token: &Secret, body: &Value) -> Result<Reply, ClientError> {
+        rest::call(
+            self.http
+                .put(url)
+                .bearer_auth(token.expose())
+                .header(http::header::ACCEPT, "application/json")
+                .json(body),
+        )
+        .await
+    }
+
+    /// A Notification API `GET` (first page of 100; a seller has a handful at most).
+    pub async fn notification_list(
+        &self,
+        token: &Secret,
+        resource: &str,
+        field: &str,
+    ) -> Result<Vec<Value>, ClientError> {
+        let url = self.api(&format!("/commerce/notification/v1/{resource}?limit=100"));
+        let body = self.get(url, token).await?.ok()?;
+        Ok(body
+            .get(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// A Notification API `POST` (create, enable); the reply for the caller to read.
+    pub async fn notification_post(
+        &self,
+        token: &Secret,
+        resource: &str,
+        body: &Value,
+    ) -> Result<Reply, ClientError> {
+        let url = self.api(&format!("/commerce/notification/v1/{resource}"));
+        self.post(url, token, body).await
+    }
+
+    /// A Notification API `PUT` (update a destination).
+    pub async fn notification_put(
+        &self,
+        token: &Secret,
+        resource: &str,
+        body: &Value,
+    ) -> Result<Reply, ClientError> {
+        let url = self.api(&format!("/commerce/notification/v1/{resource}"));
+        self.put(url, token, body).await
+    }
+
     /// The public key eBay signs notifications with under `kid`; `Ok(None)` when eBay does
     /// not know the kid (404, or a key that is not P-256).
     pub async fn public_key(&self, kid: &str) -> Result<Option<VerifyingKey>, ClientError> {

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod oauth;
 pub mod order;
 pub mod store;
+pub mod subscriptions;
 pub mod verifier;
 
 #[cfg(all(test, feature = "embedded"))]

@@ -205,6 +205,26 @@ impl Refresher for EbayTokens {
 /// The eBay install.
 pub struct EbayOAuth {
     pub client: Arc<EbayClient>,
+    /// Our notification endpoint (`{public_url}/webhooks/ebay`).
+    pub endpoint: String,
+}
+
+/// Subscribes a seller's notifications with `user_token` (see [`super::subscriptions`]).
+pub async fn subscribe(
+    client: &EbayClient,
+    endpoint: &str,
+    user_token: &Secret,
+) -> Result<HealthReport, String> {
+    let config = client.config();
+    let token = config
+        .verification_token
+        .as_ref()
+        .filter(|t| super::notify::valid_verification_token(t.expose()))
+        .ok_or("EBAY_VERIFICATION_TOKEN is not set to 32-80 characters")?;
+    let app = client.app_token().await.map_err(|e| e.to_string())?;
+    super::subscriptions::ensure(client, &app, user_token, endpoint, token)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[async_trait]
@@ -290,13 +310,21 @@ impl OAuthApp for EbayOAuth {
         })
     }
 
-    /// Notification subscriptions are app-level here (one destination, our endpoint);
-    /// nothing per connection yet.
+    /// The destination and the seller's `ORDER_CONFIRMATION` subscription (best effort: the
+    /// daily health check repairs a failure; the poll imports orders meanwhile).
     async fn after_connect(
         &self,
-        _connection: &Connection,
-        _credentials: &Secret,
+        connection: &Connection,
+        credentials: &Secret,
     ) -> Option<HealthReport> {
-        None
+        let credentials = EbayCredentials::from_secret(credentials)?;
+        let token = Secret::new(credentials.access_token.as_str());
+        match subscribe(&self.client, &self.endpoint, &token).await {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "eBay notifications not subscribed");
+                None
+            }
+        }
     }
 }

@@ -470,6 +470,7 @@ async fn the_install_exchanges_the_code_with_basic_credentials_and_reads_the_sel
         .await;
     let app = EbayOAuth {
         client: Arc::new(EbayClient::new(EbayConfig::for_tests(&server.uri())).unwrap()),
+        endpoint: "https://sync.example/webhooks/ebay".into(),
     };
     let url = app.authorize_url(
         None,
@@ -519,6 +520,7 @@ async fn a_refused_code_is_an_exchange_failure() {
         .await;
     let app = EbayOAuth {
         client: Arc::new(EbayClient::new(EbayConfig::for_tests(&server.uri())).unwrap()),
+        endpoint: "https://sync.example/webhooks/ebay".into(),
     };
     let callback = Callback {
         query: &[],
@@ -1089,4 +1091,127 @@ async fn an_account_deletion_of_our_seller_disconnects_and_erases_the_credential
         .unwrap();
     assert_eq!(stored.status, ConnectionStatus::Disconnected);
     assert_eq!(outbox_types(&outbox).await, ["connection.disconnected"]);
+}
+
+// ---- notification subscriptions ----
+
+const DESTINATIONS: &str = "/commerce/notification/v1/destination";
+const SUBSCRIPTIONS: &str = "/commerce/notification/v1/subscription";
+
+fn destination_body(status: &str) -> Value {
+    json!({"name": "channel-sync", "status": status, "deliveryConfig": {
+        "endpoint": "https://sync.example/webhooks/ebay",
+        "verificationToken": "fake-verification-token-0123456789abcdef"}})
+}
+
+#[tokio::test]
+async fn a_new_seller_gets_the_destination_and_an_order_confirmation_subscription() {
+    let server = MockServer::start().await;
+    mount_app_token(&server, 1).await;
+    Mock::given(method("GET"))
+        .and(path(DESTINATIONS))
+        .and(header("authorization", "Bearer app-token-fake"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"destinations": [
+            {"destinationId": "D-other", "status": "ENABLED", "deliveryConfig": {"endpoint": "https://else.example/hook"}}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(DESTINATIONS))
+        .and(header("authorization", "Bearer app-token-fake"))
+        .and(body_json(destination_body("ENABLED")))
+        .respond_with(ResponseTemplate::new(201).insert_header(
+            "location",
+            "https://api.ebay.com/commerce/notification/v1/destination/D-1",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(SUBSCRIPTIONS))
+        .and(header("authorization", "Bearer user-token-fake"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"subscriptions": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(SUBSCRIPTIONS))
+        .and(header("authorization", "Bearer user-token-fake"))
+        .and(body_json(
+            json!({"topicId": "ORDER_CONFIRMATION", "status": "ENABLED",
+            "destinationId": "D-1",
+            "payload": {"format": "JSON", "schemaVersion": "1.0", "deliveryProtocol": "HTTPS"}}),
+        ))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let f = fixture(&server).await;
+    let adapter = f.registry.adapter(Channel::Ebay).unwrap();
+    let report = adapter
+        .ensure_webhooks(&f.connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.created, ["destination", "ORDER_CONFIRMATION"]);
+    assert!(report.existing.is_empty() && report.reenabled.is_empty());
+}
+
+#[tokio::test]
+async fn a_destination_marked_down_and_a_disabled_subscription_are_enabled_not_duplicated() {
+    let server = MockServer::start().await;
+    mount_app_token(&server, 1).await;
+    let ours = json!({"destinationId": "D-1", "status": "MARKED_DOWN",
+        "deliveryConfig": {"endpoint": "https://sync.example/webhooks/ebay"}});
+    Mock::given(method("GET"))
+        .and(path(DESTINATIONS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"destinations": [ours]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{DESTINATIONS}/D-1")))
+        .and(header("authorization", "Bearer app-token-fake"))
+        .and(body_json(destination_body("ENABLED")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(SUBSCRIPTIONS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"subscriptions": [
+            {"subscriptionId": "S-1", "topicId": "ORDER_CONFIRMATION", "status": "DISABLED", "destinationId": "D-1"}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{SUBSCRIPTIONS}/S-1/enable")))
+        .and(header("authorization", "Bearer user-token-fake"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(DESTINATIONS))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(SUBSCRIPTIONS))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let f = fixture(&server).await;
+    let adapter = f.registry.adapter(Channel::Ebay).unwrap();
+    let report = adapter
+        .ensure_webhooks(&f.connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.reenabled, ["destination", "ORDER_CONFIRMATION"]);
+    assert!(report.created.is_empty());
 }

@@ -26,6 +26,11 @@ pub const ORDER_CONFIRMATION: &str = "ORDER_CONFIRMATION";
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-ebay-signature";
 
+/// Our notification endpoint as registered with eBay: `{public_url}/webhooks/ebay`.
+pub fn endpoint(public_url: &str) -> String {
+    format!("{}/webhooks/ebay", public_url.trim_end_matches('/'))
+}
+
 /// eBay's verifier, built once.
 pub struct EbayVerifier {
     client: Arc<EbayClient>,
@@ -39,7 +44,7 @@ impl EbayVerifier {
         Self {
             client,
             keys,
-            endpoint: format!("{}/webhooks/ebay", public_url.trim_end_matches('/')),
+            endpoint: endpoint(public_url),
         }
     }
 
