@@ -169,6 +169,7 @@ impl ChannelAdapter for EbayAdapter {
             client: self.client.clone(),
             tokens: self.tokens.clone(),
             connection: connection.clone(),
+            records: self.tokens.context.records.clone(),
         }))
     }
 

@@ -4,6 +4,13 @@
 //! per-item statuses are read one by one. Absolute quantities only (no compare-and-set).
 //! Each SKU's offers are read (`GET /offer?sku=`) before the call; a SKU without offers is
 //! not listed, and its item quantity alone is set.
+//!
+//! eBay allows 250 revisions of one listing a calendar day. Each SKU's writes are counted per
+//! UTC day (`Records`, partition `ebay-revisions#{connection}`, one record per SKU); a SKU whose
+//! count reached [`DAILY_REVISIONS`] is not sent and comes back
+//! `Rejected { code: "revision_budget" }`, so the run says the push was deferred (the next
+//! day's push sends it). The budget is half of eBay's because eBay's calendar day is not
+//! documented to be UTC ([U]): two UTC days can overlap one eBay day.
 
 use super::client::EbayClient;
 use super::oauth::EbayTokens;
@@ -11,18 +18,65 @@ use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushIt
 use crate::channels::tokens::TokenError;
 use crate::channels::ClientError;
 use crate::domain::Connection;
+use crate::ports::Records;
 use async_trait::async_trait;
+use chrono::Utc;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The most SKUs one `bulk_update_price_quantity` carries.
 pub const MAX_BATCH: usize = 25;
+/// Writes of one SKU per UTC day (half of eBay's 250 revisions a listing a day).
+pub const DAILY_REVISIONS: i64 = 125;
+/// The code of a write deferred by the daily revision budget.
+pub const REVISION_BUDGET: &str = "revision_budget";
 
 /// One seller's inventory writer.
 pub struct EbayInventory {
     pub client: Arc<EbayClient>,
     pub tokens: Arc<EbayTokens>,
     pub connection: Connection,
+    /// Where each SKU's writes today are counted.
+    pub records: Arc<dyn Records>,
+}
+
+impl EbayInventory {
+    fn partition(&self) -> String {
+        format!("ebay-revisions#{}", self.connection.id)
+    }
+
+    /// Today's writes of each SKU among `skus` (absent: none).
+    async fn writes_today(&self, skus: &[String]) -> Result<HashMap<String, i64>, PushError> {
+        let today = Utc::now().date_naive().to_string();
+        let records = self
+            .records
+            .fetch_many(&self.partition(), skus)
+            .await
+            .map_err(|e| PushError::Retry(e.to_string()))?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.value.get("day").and_then(Value::as_str) == Some(today.as_str()))
+            .map(|r| {
+                let count = r.value.get("count").and_then(Value::as_i64).unwrap_or(0);
+                (r.key, count)
+            })
+            .collect())
+    }
+
+    /// Counts one more write of `sku` today.
+    async fn count_write(&self, sku: &str, before: i64) {
+        let today = Utc::now().date_naive().to_string();
+        let count = before.saturating_add(1);
+        let value = json!({"day": today, "count": count});
+        if let Err(e) = self
+            .records
+            .put(&self.partition(), sku, count, &value)
+            .await
+        {
+            tracing::warn!(error = %e, sku, "could not count an eBay revision");
+        }
+    }
 }
 
 fn push_error(e: ClientError) -> PushError {
@@ -89,8 +143,12 @@ impl InventoryChannel for EbayInventory {
                 TokenError::NeedsReauth => PushError::NeedsReauth,
                 other => PushError::Retry(other.to_string()),
             })?;
-        let mut requests = Vec::with_capacity(items.len());
-        for item in items {
+        let skus: Vec<String> = items.iter().map(|i| i.item.clone()).collect();
+        let today = self.writes_today(&skus).await?;
+        let used = |item: &PushItem| today.get(&item.item).copied().unwrap_or(0);
+        let sent: Vec<&PushItem> = items.iter().filter(|i| used(i) < DAILY_REVISIONS).collect();
+        let mut requests = Vec::with_capacity(sent.len());
+        for item in sent.iter().copied() {
             let quantity = item.quantity.max(0);
             let offers = self
                 .client
@@ -111,6 +169,17 @@ impl InventoryChannel for EbayInventory {
             }
             requests.push(request);
         }
+        let deferred = || {
+            ItemResult::Rejected {
+            code: REVISION_BUDGET.into(),
+            message: format!(
+                "eBay allows 250 revisions of a listing a day: this SKU was written {DAILY_REVISIONS} times today, so this push waits for the next day's"
+            ),
+        }
+        };
+        if requests.is_empty() {
+            return Ok(items.iter().map(|_| deferred()).collect());
+        }
         let reply = self
             .client
             .bulk_update_quantity(&token, requests)
@@ -130,9 +199,19 @@ impl InventoryChannel for EbayInventory {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        Ok(items
-            .iter()
-            .map(|item| result_for(&item.item, &responses))
-            .collect())
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            if used(item) >= DAILY_REVISIONS {
+                tracing::info!(sku = %item.item, "eBay daily revision budget used: push deferred");
+                results.push(deferred());
+                continue;
+            }
+            let result = result_for(&item.item, &responses);
+            if result == ItemResult::Set {
+                self.count_write(&item.item, used(item)).await;
+            }
+            results.push(result);
+        }
+        Ok(results)
     }
 }

@@ -1215,3 +1215,78 @@ async fn a_destination_marked_down_and_a_disabled_subscription_are_enabled_not_d
     assert_eq!(report.reenabled, ["destination", "ORDER_CONFIRMATION"]);
     assert!(report.created.is_empty());
 }
+
+#[tokio::test]
+async fn a_sku_whose_daily_revision_budget_is_used_is_deferred_not_sent() {
+    use super::inventory::{DAILY_REVISIONS, REVISION_BUDGET};
+    use crate::ports::Records;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/sell/inventory/v1/offer"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"offers": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/sell/inventory/v1/bulk_update_price_quantity"))
+        .and(body_json(json!({"requests": [
+            {"sku": "FRESH", "shipToLocationAvailability": {"quantity": 4}}
+        ]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"responses": [{"statusCode": 200, "sku": "FRESH"}]})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let f = fixture(&server).await;
+    let partition = format!("ebay-revisions#{}", f.connection.id);
+    let today = Utc::now().date_naive().to_string();
+    f.store
+        .put(
+            &partition,
+            "HOT",
+            DAILY_REVISIONS,
+            &json!({"day": today, "count": DAILY_REVISIONS}),
+        )
+        .await
+        .unwrap();
+    // Yesterday's count does not count today.
+    f.store
+        .put(
+            &partition,
+            "FRESH",
+            500,
+            &json!({"day": "2000-01-01", "count": 500}),
+        )
+        .await
+        .unwrap();
+    let writer = f.registry.open_inventory(&f.connection).await.unwrap();
+    let results = writer
+        .push("run-1", "key-1", &[item("HOT", 3), item("FRESH", 4)])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], ItemResult::Rejected { code, .. } if code == REVISION_BUDGET));
+    assert_eq!(results[1], ItemResult::Set);
+    let counted = f.store.fetch(&partition, "FRESH").await.unwrap().unwrap();
+    assert_eq!(counted.value["count"], 1);
+    assert_eq!(counted.value["day"], today.as_str());
+    // Only budget-spent SKUs: no call at all.
+    let results = writer
+        .push("run-1", "key-2", &[item("HOT", 2)])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], ItemResult::Rejected { code, .. } if code == REVISION_BUDGET));
+    writer
+        .push("run-1", "key-3", &[item("FRESH", 4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .fetch(&partition, "FRESH")
+            .await
+            .unwrap()
+            .unwrap()
+            .value["count"],
+        2
+    );
+}
