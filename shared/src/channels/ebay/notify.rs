@@ -271,9 +271,9 @@ pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
     })
 }
 
-/// Test helpers: sign as eBay does, with a key made in the test.
-#[cfg(test)]
-pub(crate) mod signing {
+/// Signing as eBay does, for tests and local fakes (with a key they make; eBay's private keys
+/// are never ours).
+pub mod signing {
     use super::*;
     use p256::ecdsa::signature::hazmat::PrehashSigner;
     use p256::ecdsa::SigningKey;
