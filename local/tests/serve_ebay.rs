@@ -112,9 +112,41 @@ async fn fake_ebay(public_pem: &str) -> MockServer {
                 {"lineItemId": "L-2", "sku": "MUG-1", "quantity": 1, "title": "Mug"}
             ]
         })))
-        .expect(1)
+        // The confirmation's re-read, then once per parcel.
+        .expect(3)
         .mount(&ebay)
         .await;
+    let fulfillments = format!("/sell/fulfillment/v1/order/{ORDER}/shipping_fulfillment");
+    Mock::given(method("GET"))
+        .and(path(fulfillments.clone()))
+        .and(header("authorization", "Bearer user-token-serve"))
+        .respond_with(ok(json!({"fulfillments": [], "total": 0})))
+        .expect(2)
+        .mount(&ebay)
+        .await;
+    for (line, quantity, carrier, number) in
+        [("L-1", 2, "RoyalMail", "RM1"), ("L-2", 1, "Hermes", "EV2")]
+    {
+        Mock::given(method("POST"))
+            .and(path(fulfillments.clone()))
+            .and(header("authorization", "Bearer user-token-serve"))
+            .and(body_string_contains(format!(
+                "\"lineItems\":[{{\"lineItemId\":\"{line}\",\"quantity\":{quantity}}}]"
+            )))
+            .and(body_string_contains(format!(
+                "\"shippingCarrierCode\":\"{carrier}\""
+            )))
+            .and(body_string_contains(format!(
+                "\"trackingNumber\":\"{number}\""
+            )))
+            .respond_with(ResponseTemplate::new(201).insert_header(
+                "location",
+                format!("https://api.ebay.com{fulfillments}/F-{number}"),
+            ))
+            .expect(1)
+            .mount(&ebay)
+            .await;
+    }
     ebay
 }
 
@@ -187,6 +219,12 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
     assert!(callback.status().is_redirection(), "{}", callback.status());
     let location = callback.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.contains("ebay=connected"), "{location}");
+    let connection = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "connection")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
 
     // The deletion endpoint's challenge.
     let challenge: Value = client
@@ -246,6 +284,28 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
         .await
         .unwrap();
     assert_eq!(answer.status(), 412);
+
+    // Shipped in two parcels: two shipping fulfillments, each with its lines and carrier.
+    for (sku, quantity, carrier, number) in [
+        ("TS-001", 2, "Royal Mail", "RM1"),
+        ("MUG-1", 1, "Evri", "EV2"),
+    ] {
+        let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
+            "channel_order_id": ORDER, "lines": [{"sku": sku, "quantity": quantity}],
+            "carrier": carrier, "tracking_number": number});
+        let answer = client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(&token)
+            .json(&shipment)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        wait_for_message(&client, &runner, &token, |m| {
+            m["type"] == "tracking.exported" && m["tracking_number"] == number
+        })
+        .await;
+    }
 
     // The seller deletes their eBay account.
     let body = notification(
