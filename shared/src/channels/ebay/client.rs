@@ -242,7 +242,7 @@ impl EbayClient {
     }
 
     /// The public key eBay signs notifications with under `kid`; `Ok(None)` when eBay does
-    /// not know the kid (404, or a key that is not P-256).
+    /// not know the kid (404) or answers a key that is not P-256.
     pub async fn public_key(&self, kid: &str) -> Result<Option<VerifyingKey>, ClientError> {
         let token = self.app_token().await?;
         let url = self.api(&format!(
@@ -254,8 +254,10 @@ impl EbayClient {
                 .get("key")
                 .and_then(Value::as_str)
                 .and_then(super::notify::parse_public_key)),
+            // Only eBay saying it has no such key is remembered as an unknown kid; any other
+            // refusal is not cached (it would refuse every notification for an hour).
             Err(ClientError::NotFound) => Ok(None),
-            Err(ClientError::BadResponse(_)) => Ok(None),
+            Err(ClientError::BadResponse(m)) => Err(ClientError::Unavailable(m)),
             Err(ClientError::Unauthorized) => {
                 // The cached app token was refused: drop it so the next call fetches one.
                 *self.app_token.lock().unwrap_or_else(|p| p.into_inner()) = None;

@@ -198,6 +198,30 @@ async fn an_expired_cache_entry_fetches_the_key_again_and_an_outage_is_retryable
             .await
             .unwrap();
     }
+    // A refusal other than "no such key" is not remembered: the next notification fetches again.
+    let flaky = MockServer::start().await;
+    mount_app_token(&flaky, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/commerce/notification/v1/public_key/kid-1"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"errors": []})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&flaky)
+        .await;
+    mount_key(&flaky, "kid-1", &key, 1).await;
+    let verifier = self::verifier(&flaky, KEY_TTL);
+    let body = deletion("n-5", "u");
+    assert!(matches!(
+        verifier
+            .authenticate(None, &signed(&key, "kid-1", &body), &body)
+            .await,
+        Err(WebhookRejection::Unavailable(_))
+    ));
+    verifier
+        .authenticate(None, &signed(&key, "kid-1", &body), &body)
+        .await
+        .unwrap();
     let down = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))
