@@ -227,4 +227,83 @@ mod tests {
         let sig = shared::channels::shopify::sign("old", b"{}");
         assert!(rotated.verify(b"{}", &sig).is_ok());
     }
+
+    /// The eBay sample events through the Lambda's Router: the deletion endpoint's challenge
+    /// is answered with the hash of code, token and endpoint; the reference's signed deletion
+    /// notification (eBay's own vector, its key served by a fake Notification API) is verified
+    /// and, for a user we never knew, acknowledged with nothing recorded.
+    #[tokio::test]
+    async fn ebay_events_answer_the_challenge_and_verify_the_reference_notification() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let ebay = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/identity/v1/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"access_token": "app-token-fake", "expires_in": 7200}),
+            ))
+            .expect(1)
+            .mount(&ebay)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/commerce/notification/v1/public_key/9936261a-7d7b-4621-a0f1-96ccb428af49"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "key": "-----BEGIN PUBLIC KEY-----MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZhhxXKtR+TOvtDbgTPCkSof02qgBB7IsYOyf76ilExJ/upAa/vKIKheOoCyOpcLmi4t0b4uepb7LLjmMr90FUg==-----END PUBLIC KEY-----",
+                "algorithm": "ECDSA", "digest": "SHA1"})))
+            .expect(1)
+            .mount(&ebay)
+            .await;
+        std::env::set_var(
+            "EBAY_VERIFICATION_TOKEN",
+            "fake-verification-token-0123456789abcdef",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let queue = store.queue("channel-events", None, 5);
+        let vault = Arc::new(shared::embedded::EmbeddedVault::open(dir.path()).unwrap());
+        let ports = shared::embedded::ports_of(&store, vault);
+        let apps = ChannelApps::default().with(
+            Channel::Ebay,
+            AppCredentials {
+                client_id: "ebay-cid-fake".into(),
+                secrets: vec![Secret::new("ebay-secret-fake")],
+                api_base: Some(ebay.uri()),
+            },
+        );
+        let context =
+            ChannelContext::new(&ports, UrlPolicy::default(), "https://sync.example", apps);
+        let deps = Arc::new(IntakeDeps::new(
+            ports.connections.clone(),
+            ports.idempotency.clone(),
+            Arc::new(queue.clone()),
+            Arc::new(Registry::new(context).unwrap()),
+        ));
+        let answer = app(deps.clone())
+            .oneshot(event("webhooks-ebay-challenge.json"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let body = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["challengeResponse"],
+            shared::channels::ebay::notify::challenge_response(
+                "a8628072-3d33-45ee-9004-bee86830a22d",
+                "fake-verification-token-0123456789abcdef",
+                "https://sync.example/webhooks/ebay",
+            )
+        );
+        assert_eq!(
+            status(&deps, event("webhooks-ebay-account-deletion.json")).await,
+            200
+        );
+        assert_eq!(
+            queue.depth().await.unwrap(),
+            0,
+            "nothing held about that user"
+        );
+    }
 }

@@ -9,11 +9,12 @@
 //! when a channel's declared [`Capabilities`] do not match what it does. A channel failing a
 //! behaviour today keeps its case, ignored with the reason (`known_failure!`), never weakened.
 
+mod fake_ebay;
 mod fake_etsy;
 mod fake_magento;
 mod fake_shopify;
-mod fake_veeqo;
 mod fake_tiktok;
+mod fake_veeqo;
 mod fake_woocommerce;
 
 use super::adapter::{Capabilities, Webhooks};
@@ -27,11 +28,12 @@ use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use crate::ports::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use fake_ebay::EbayFake;
 use fake_etsy::EtsyFake;
 use fake_magento::MagentoFake;
 use fake_shopify::ShopifyFake;
-use fake_veeqo::VeeqoFake;
 use fake_tiktok::TikTokFake;
+use fake_veeqo::VeeqoFake;
 use fake_woocommerce::WooFake;
 use serde_json::Value;
 use std::future::Future;
@@ -775,5 +777,6 @@ contract_suite! {
         veeqo => VeeqoFake,
         etsy => EtsyFake,
         tiktok => TikTokFake,
+        ebay => EbayFake,
     ],
 }

@@ -13,6 +13,7 @@ pub mod connection_secrets;
 pub mod context;
 #[cfg(all(test, feature = "embedded"))]
 mod contract;
+pub mod ebay;
 pub mod etsy;
 pub mod inventory;
 pub mod magento;
@@ -75,6 +76,18 @@ pub trait WebhookVerifier: Send + Sync {
     fn is_handshake(&self, _headers: &HeaderMap, _body: &[u8]) -> bool {
         false
     }
+    /// The channel's endpoint challenge (eBay's `GET /webhooks/ebay?challenge_code=…`): the
+    /// JSON to answer with the query. `None`: the channel has none (404).
+    fn challenge(
+        &self,
+        _query: &[(String, String)],
+    ) -> Option<Result<serde_json::Value, WebhookRejection>> {
+        None
+    }
+    /// The status a missing or wrong signature gets (401; eBay's SDKs answer 412).
+    fn refusal_status(&self) -> http::StatusCode {
+        http::StatusCode::UNAUTHORIZED
+    }
     /// Verifies the signature over the exact `body` bytes and reads the routing headers.
     async fn authenticate(
         &self,
@@ -99,9 +112,9 @@ pub enum Interpreted {
     Deleted(String),
     /// Nothing to do, and why (recorded in logs and counted).
     Ignored(String),
-    /// The event only names an order (Etsy's `order.paid` carries a receipt URL): the
-    /// consumer re-reads it by this channel id through the connection's store
-    /// ([`store::StoreApi::order`]), never from a URL the event supplies.
+    /// The event only names an order (Etsy's `order.paid` carries a receipt URL, eBay's
+    /// `ORDER_CONFIRMATION` an order id): the consumer re-reads it by this channel id through
+    /// the connection's store ([`store::StoreApi::order`]), never from a URL the event supplies.
     Fetch(String),
 }
 

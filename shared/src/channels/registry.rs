@@ -9,7 +9,7 @@ use super::adapter::{Capabilities, ChannelAdapter};
 use super::context::{ChannelContext, OpenError};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
-use super::{etsy, magento, shopify, tiktok, veeqo, woocommerce};
+use super::{ebay, etsy, magento, shopify, tiktok, veeqo, woocommerce};
 use super::{EventError, InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
 use async_trait::async_trait;
@@ -33,6 +33,7 @@ impl Registry {
             veeqo::adapter(&context)?,
             etsy::adapter(&context)?,
             tiktok::adapter(&context)?,
+            ebay::adapter(&context)?,
         ];
         Ok(Self { context, adapters })
     }

@@ -97,6 +97,14 @@ pub trait StoreApi: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<OrdersPage, ClientError>;
 
+    /// One order by the channel's id, for events that only name it
+    /// ([`super::Interpreted::Fetch`]). `Ok(None)`: the channel does not know it (yet).
+    async fn order(&self, channel_order_id: &str) -> Result<Option<Order>, ClientError> {
+        Err(ClientError::BadResponse(format!(
+            "this channel cannot re-read order {channel_order_id}"
+        )))
+    }
+
     /// Every listing, one page at a time.
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError>;
 
@@ -112,15 +120,6 @@ pub trait StoreApi: Send + Sync {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError>;
-
-    /// One order re-read by the channel's id, for events that only name it
-    /// ([`super::Interpreted::Fetch`]). `Ok(None)`: the store has no such order.
-    async fn order(&self, channel_order_id: &str) -> Result<Option<Order>, ClientError> {
-        let _ = channel_order_id;
-        Err(ClientError::BadResponse(
-            "this channel's events carry their orders".into(),
-        ))
-    }
 }
 
 /// Which part of an order a connection fulfils, for channels that assign an order's lines to

@@ -21,7 +21,7 @@ pub(crate) struct ShopifyFixture {
     pub channels: Arc<Registry>,
 }
 
-/// The registry for tests: Shopify's, Veeqo's, Etsy's and TikTok Shop's APIs at `shopify_api_base` with fake apps, self-hosted
+/// The registry for tests: Shopify's, Veeqo's, Etsy's, TikTok Shop's and eBay's APIs at `shopify_api_base` with fake apps, self-hosted
 /// stores on loopback allowed, public URL `https://sync.example`.
 pub(crate) fn test_registry(
     store: &EmbeddedStore,
@@ -57,7 +57,15 @@ pub(crate) fn test_registry(
         // TikTok Shop's API at the same fake (its contract fake answers there).
         .with(
             Channel::Tiktok,
-            crate::channels::tiktok::tests::test_app(shopify_api_base),
+            crate::channels::tiktok::tests::test_app(shopify_api_base.clone()),
+        )
+        .with(
+            Channel::Ebay,
+            AppCredentials {
+                client_id: "ebay-cid-fake".into(),
+                secrets: vec![Secret::new("ebay-secret-fake")],
+                api_base: shopify_api_base,
+            },
         );
     let context = ChannelContext::new(
         &crate::embedded::ports_of(store, vault),

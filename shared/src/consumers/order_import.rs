@@ -650,10 +650,10 @@ impl From<Disposition> for Fetched {
     }
 }
 
-/// Re-reads an order an event only names, through the connection's store. An outage is
-/// retried; refused credentials mark the connection `needs_reauth` and keep the message
-/// (a redrive after the reconnect imports it); an order the store does not have is done; an
-/// answer that cannot be used is dead-lettered with the reason.
+/// Re-reads an order an event only names, through the connection's store. An outage, or an
+/// order not readable yet, is retried; refused credentials mark the connection
+/// `needs_reauth` and keep the message (a redrive after the reconnect imports it); an answer
+/// that cannot be used is dead-lettered with the reason.
 async fn fetch(deps: &ImportDeps, event: &ChannelEvent, id: &str) -> Result<Order, Fetched> {
     use crate::channels::ClientError;
     let connection = match deps.connections.get(&event.tenant, &event.connection).await {
@@ -670,7 +670,13 @@ async fn fetch(deps: &ImportDeps, event: &ChannelEvent, id: &str) -> Result<Orde
     };
     match store.order(id).await {
         Ok(Some(order)) => Ok(order),
-        Ok(None) => Err(Disposition::Done(format!("order {id} is not on the store")).into()),
+        // A notification can come before the order is readable (eBay): retried, and the
+        // queue's redrive bounds it (the poll finds the order meanwhile, if it exists).
+        Ok(None) => Err(Disposition::Retry(format!(
+            "order {id} is not readable on {} yet",
+            event.channel
+        ))
+        .into()),
         Err(ClientError::Unauthorized) => {
             deps.channels.mark_needs_reauth(&connection).await;
             Err(Disposition::Retry("the channel rejected the credentials".into()).into())

@@ -20,6 +20,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// A channel's signature check failed where the channel expects 412 (eBay).
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) | ApiError::RetryLater { .. } => {
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PreconditionFailed(_) => "bad_signature",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::BadGateway(_) => "bad_gateway",
             ApiError::Unavailable(_) => "unavailable",

@@ -266,8 +266,10 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
-    /// `market` is TikTok Shop's name for it (`{"market": "us"}`).
-    #[serde(default, alias = "market")]
+    /// The store, as the channel names stores up front: `market` for TikTok Shop
+    /// (`{"market": "us"}`), `marketplace` for eBay (the marketplace id the seller sells on,
+    /// e.g. `EBAY_GB`).
+    #[serde(default, alias = "market", alias = "marketplace")]
     shop: Option<String>,
 }
 
@@ -324,7 +326,8 @@ async fn callback(
         .ok_or_else(|| {
             ApiError::BadRequest("the install state is unknown, expired or already used".into())
         })?;
-    let code = param(&pairs, "code").filter(|c| !c.is_empty() && c.len() <= 256);
+    // eBay's codes are up to 1024 characters.
+    let code = param(&pairs, "code").filter(|c| !c.is_empty() && c.len() <= 2048);
     let Some(code) = code else {
         return Ok(app.error("missing_code", &[]));
     };

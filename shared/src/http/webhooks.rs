@@ -12,7 +12,7 @@ use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -69,7 +69,7 @@ impl IntakeDeps {
 /// The webhook routes.
 pub fn router(deps: Arc<IntakeDeps>) -> Router {
     Router::new()
-        .route("/webhooks/{channel}", post(receive))
+        .route("/webhooks/{channel}", post(receive).get(challenge))
         .route(
             "/webhooks/{channel}/{connection}",
             post(receive_for_connection),
@@ -102,12 +102,45 @@ async fn receive(
         delivery,
         connection,
         payload,
-    } = authenticate(&deps, verifier.as_ref(), &headers, &body).await?;
+    } = authenticate(&deps, verifier.as_ref(), &headers, &body)
+        .await
+        .map_err(|e| refused(verifier.as_ref(), e))?;
     let Some(connection) = connection else {
         tracing::info!(shop = %delivery.shop, topic = %delivery.topic, "privacy webhook for a shop we hold nothing about");
         return Ok(Json(json!({ "status": "nothing held" })));
     };
     accept_and_answer(&deps, &connection, &delivery, payload).await
+}
+
+/// A refused signature with the status the channel expects (eBay: 412).
+fn refused(verifier: &dyn WebhookVerifier, e: ApiError) -> ApiError {
+    match e {
+        ApiError::Unauthorized(m)
+            if verifier.refusal_status() == http::StatusCode::PRECONDITION_FAILED =>
+        {
+            ApiError::PreconditionFailed(m)
+        }
+        other => other,
+    }
+}
+
+/// `GET /webhooks/{channel}?…`: a channel's endpoint challenge (eBay's `challenge_code`),
+/// answered with the JSON its verifier computes; 404 for channels without one.
+async fn challenge(
+    State(deps): State<Arc<IntakeDeps>>,
+    Path(channel): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let unknown = || ApiError::NotFound(format!("no webhook challenge for channel '{channel}'"));
+    let verifier = deps
+        .verifier(&channel, Webhooks::AppSecret)
+        .ok_or_else(unknown)?;
+    let query: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let answer = verifier.challenge(&query).ok_or_else(unknown)??;
+    tracing::info!(%channel, "webhook endpoint challenge answered");
+    Ok(Json(answer))
 }
 
 /// Records and enqueues an authenticated delivery, and says how it went.
