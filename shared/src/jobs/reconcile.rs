@@ -17,7 +17,6 @@ use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -447,6 +446,7 @@ async fn enqueue(
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
 
