@@ -41,13 +41,39 @@ pub enum CreateOutcome {
     ShopTaken(Box<Connection>),
 }
 
+/// What [`Connections::update`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum UpdateOutcome {
+    /// Written; here is the stored copy (its next version).
+    Updated(Box<Connection>),
+    /// Someone wrote the connection since this copy was read: nothing was written.
+    Stale,
+}
+
+impl UpdateOutcome {
+    /// The stored copy, or `PortError::Conflict`-like unavailability for callers that can
+    /// only retry the whole operation.
+    pub fn stored(self) -> PortResult<Connection> {
+        match self {
+            UpdateOutcome::Updated(c) => Ok(*c),
+            UpdateOutcome::Stale => Err(PortError::Unavailable(
+                "the connection changed meanwhile; retry".into(),
+            )),
+        }
+    }
+}
+
 /// Connected stores.
 #[async_trait]
 pub trait Connections: Send + Sync {
     /// Stores a new connection and claims its shop atomically: one shop, one connection.
     async fn create(&self, connection: &Connection) -> PortResult<CreateOutcome>;
-    /// Replaces an existing connection (settings, status).
-    async fn update(&self, connection: &Connection) -> PortResult<()>;
+    /// Replaces an existing connection (settings, status) if its stored version is still
+    /// `connection.version` (the copy the caller read); the stored copy gets the next version.
+    /// A copy read before someone else's write is refused ([`UpdateOutcome::Stale`]): read
+    /// again and decide again. An unknown connection is an error.
+    async fn update(&self, connection: &Connection) -> PortResult<UpdateOutcome>;
     async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>>;
     /// Routes a webhook: the connection that owns `shop` on `channel`.
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;

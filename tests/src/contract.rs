@@ -7,7 +7,7 @@ use shared::domain::{
 };
 use shared::ports::{
     Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Records, Secret, Tenants,
-    Vault,
+    UpdateOutcome, Vault,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub fn connection(tenant: &str, shop: &str) -> Connection {
         settings: ConnectionSettings::default(),
         created_at: now,
         updated_at: now,
+        activated_at: None,
+        version: 0,
     }
 }
 
@@ -148,7 +150,9 @@ pub async fn connections_update(b: &Backend) {
     b.connections.create(&c).await.unwrap();
     c.status = ConnectionStatus::Disconnected;
     c.settings.inventory_sync = SyncMode::Live;
-    b.connections.update(&c).await.unwrap();
+    let stored = b.connections.update(&c).await.unwrap().stored().unwrap();
+    c.version += 1;
+    assert_eq!(stored, c, "the stored copy has the next version");
     assert_eq!(
         b.connections.get(&c.tenant, &c.id).await.unwrap(),
         Some(c.clone())
@@ -162,6 +166,65 @@ pub async fn connections_update(b: &Backend) {
     );
     let ghost = connection(&crate::unique("t"), &unique_shop());
     assert!(b.connections.update(&ghost).await.is_err());
+}
+
+/// GIVEN two copies of a connection read at the same version WHEN one is written (an
+/// uninstall marks it disconnected) THEN the other, stale copy (a settings PATCH read
+/// before) is refused and cannot bring back the status it read: no connection re-activated
+/// without credentials.
+pub async fn connections_stale_copy_is_not_written_back(b: &Backend) {
+    let c = connection(&crate::unique("t"), &unique_shop());
+    b.connections.create(&c).await.unwrap();
+    let read = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    let mut uninstall = read.clone();
+    let mut patch = read;
+    uninstall.status = ConnectionStatus::Disconnected;
+    let written = b.connections.update(&uninstall).await.unwrap();
+    assert!(matches!(written, UpdateOutcome::Updated(_)));
+    patch.settings.import_unpaid = true;
+    assert_eq!(
+        b.connections.update(&patch).await.unwrap(),
+        UpdateOutcome::Stale
+    );
+    let stored = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Disconnected, "{stored:?}");
+    assert!(!stored.settings.import_unpaid);
+}
+
+/// GIVEN many concurrent writers of one copy of a connection THEN exactly one write lands.
+pub async fn connections_concurrent_updates(b: &Backend) {
+    let c = connection(&crate::unique("t"), &unique_shop());
+    b.connections.create(&c).await.unwrap();
+    let read = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..5u32 {
+        let connections = b.connections.clone();
+        let mut copy = read.clone();
+        copy.settings.safety_buffer = i + 1;
+        tasks.push(tokio::spawn(async move {
+            matches!(
+                connections.update(&copy).await.unwrap(),
+                UpdateOutcome::Updated(_)
+            )
+        }));
+    }
+    let mut landed = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            landed += 1;
+        }
+    }
+    assert_eq!(landed, 1);
+    let stored = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, read.version + 1);
+    // The stored copy can be written again.
+    let mut next = stored.clone();
+    next.settings.safety_buffer = 99;
+    let again = b.connections.update(&next).await.unwrap().stored().unwrap();
+    assert_eq!(
+        (again.version, again.settings.safety_buffer),
+        (stored.version + 1, 99)
+    );
 }
 
 /// Token hashes map to tenants; unknown hashes to nothing.
@@ -471,7 +534,8 @@ macro_rules! contract_tests {
     ($backend:expr) => {
         $crate::contract_tests!(@each $backend;
             connections_create_get_list, connections_one_per_shop, connections_concurrent_create,
-            connections_update, tenants_tokens, idempotency_claim_complete, idempotency_release,
+            connections_update, connections_stale_copy_is_not_written_back,
+            connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
             idempotency_lease_expiry, idempotency_retention, idempotency_concurrent_claims,
             vault_round_trip, queue_lease_and_ack, queue_dedup, records_versions,
             records_pages_and_batches);

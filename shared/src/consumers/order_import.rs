@@ -548,8 +548,13 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
         let mut updated = connection.clone();
         updated.status = ConnectionStatus::Disconnected;
         updated.updated_at = Utc::now();
-        if let Err(e) = deps.connections.update(&updated).await {
-            return Disposition::Retry(e.to_string());
+        // Over the copy read above only: a write made meanwhile is read again on redelivery.
+        match deps.connections.update(&updated).await {
+            Ok(crate::ports::UpdateOutcome::Updated(_)) => {}
+            Ok(crate::ports::UpdateOutcome::Stale) => {
+                return Disposition::Retry("the connection changed meanwhile".into())
+            }
+            Err(e) => return Disposition::Retry(e.to_string()),
         }
     }
     let message = WmsOutbound::ConnectionDisconnected(ConnectionMessage {
@@ -980,6 +985,8 @@ mod tests {
             settings: Default::default(),
             created_at: now,
             updated_at: now,
+            activated_at: None,
+            version: 0,
         };
         w.deps.connections.create(&connection).await.unwrap();
         let secret = Secret::new(r#"{"access_token":"shpat_fake"}"#);
@@ -1212,6 +1219,8 @@ mod tests {
             settings,
             created_at: now,
             updated_at: now,
+            activated_at: None,
+            version: 0,
         };
         w.deps.connections.create(&connection).await.unwrap();
         let secret = crate::ports::Secret::new(r#"{"access_token":"shpat_fake"}"#);

@@ -3,7 +3,7 @@
 use super::{now_ms, unavailable, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants,
+    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants, UpdateOutcome,
 };
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -139,23 +139,42 @@ impl Connections for EmbeddedStore {
             .await
     }
 
-    async fn update(&self, connection: &Connection) -> PortResult<()> {
-        let body = to_json(connection)?;
+    async fn update(&self, connection: &Connection) -> PortResult<UpdateOutcome> {
+        let expected = connection.version;
+        let mut next = connection.clone();
+        next.version = expected
+            .checked_add(1)
+            .ok_or_else(|| PortError::Corrupt(format!("connection {} version", connection.id)))?;
+        let body = to_json(&next)?;
         let (id, tenant) = (connection.id.clone(), connection.tenant.clone());
+        let expected = i64::try_from(expected)
+            .map_err(|_| PortError::Corrupt(format!("connection {id} version")))?;
         self.db
             .run(move |db| {
+                // Versions count from 0; a record written before versions were kept has none.
                 let n = db
                     .execute(
-                        "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3",
-                        params![body, id.as_str(), tenant.as_str()],
+                        "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3 \
+                         AND COALESCE(json_extract(body, '$.version'), 0) = ?4",
+                        params![body, id.as_str(), tenant.as_str(), expected],
                     )
                     .map_err(unavailable)?;
                 if n == 1 {
-                    Ok(())
-                } else {
-                    Err(PortError::Corrupt(format!(
+                    return Ok(UpdateOutcome::Updated(Box::new(next)));
+                }
+                let exists: Option<i64> = db
+                    .query_row(
+                        "SELECT 1 FROM connections WHERE id = ?1 AND tenant = ?2",
+                        params![id.as_str(), tenant.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                match exists {
+                    Some(_) => Ok(UpdateOutcome::Stale),
+                    None => Err(PortError::Corrupt(format!(
                         "connection {id} does not exist"
-                    )))
+                    ))),
                 }
             })
             .await

@@ -446,9 +446,9 @@ async fn enqueue(
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
+    use serde_json::json;
 
     use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::consumers::order_import::{self, ImportDeps};
@@ -682,7 +682,13 @@ mod tests {
             .await;
         let mut w = world(&server).await;
         w.connection.settings.fulfilment_location = Some("gid://shopify/Location/1".into());
-        w.deps.connections.update(&w.connection).await.unwrap();
+        w.deps
+            .connections
+            .update(&w.connection)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
 
         let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
         assert_eq!((first.enqueued, first.missed_by_webhooks), (1, 1));
@@ -941,7 +947,13 @@ mod tests {
         let w = world(&server).await;
         let mut connection = w.connection.clone();
         connection.settings.import_unpaid = true;
-        w.deps.connections.update(&connection).await.unwrap();
+        w.deps
+            .connections
+            .update(&connection)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
         let run = reconcile_connection(&w.deps, &connection).await.unwrap();
         assert_eq!((run.found, run.enqueued, run.not_ready), (1, 1, 0));
         consume(&w).await;
@@ -1038,7 +1050,13 @@ mod tests {
         // The Shopify connection of the world is not part of this test.
         let mut shop = w.connection.clone();
         shop.status = ConnectionStatus::Disconnected;
-        w.deps.connections.update(&shop).await.unwrap();
+        w.deps
+            .connections
+            .update(&shop)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
         // Ids in the order `list_all` returns them: the hostile store first.
         for (id, host, server) in [
             ("c_a_hostile", "hostile.example", &hostile),
