@@ -95,12 +95,33 @@ pub trait Tenants: Send + Sync {
 /// The answer to a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// The caller owns the key until the lease runs out; it must `complete` or `release`.
-    Acquired,
+    /// The caller owns the key until the lease runs out; it must `finish` or `release` it
+    /// with this fence.
+    Acquired(Fence),
     /// Someone completed this key already; here is what they recorded.
     Done(serde_json::Value),
     /// Someone else holds a live lease on it.
     InProgress,
+}
+
+/// The token of one claim. Finishing or releasing a key checks it, so a holder whose lease
+/// ran out (work that outlived it) cannot complete or delete the claim of whoever took the
+/// key since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence(String);
+
+impl Fence {
+    /// A new, unique token.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+    /// A token read back from storage.
+    pub fn from_stored(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Durable exactly-once decisions by conditional write. Used for webhook deliveries
@@ -110,15 +131,28 @@ pub trait Idempotency: Send + Sync {
     /// Claims `key` for `lease`. Succeeds when the key is new or its previous holder's lease
     /// ran out without completing (a crashed worker).
     async fn claim(&self, key: &str, lease: Duration) -> PortResult<Claim>;
-    /// Marks `key` done with `record`; `retain = None` keeps it forever.
+    /// Marks `key` done with `record`, whoever holds it; `retain = None` keeps it forever. For
+    /// records nobody claims (watermarks, run records, order records written under a lock of
+    /// another key): a claimed key is completed by its holder with [`Idempotency::finish`].
     async fn complete(
         &self,
         key: &str,
         record: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<()>;
-    /// Gives up a claim so that the next attempt can take it at once.
-    async fn release(&self, key: &str) -> PortResult<()>;
+    /// Marks a claimed `key` done with `record`, only if the claim is still `fence`'s (its
+    /// lease may have run out, as long as nobody took the key since). `false`: the claim was
+    /// lost to another holder (or is done); nothing was written.
+    async fn finish(
+        &self,
+        key: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool>;
+    /// Gives up `fence`'s claim so that the next attempt can take it at once. Another
+    /// holder's claim, or a done record, is left alone.
+    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()>;
     /// The record of a completed key (within its retention), without claiming it.
     async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
 }

@@ -6,8 +6,8 @@ use shared::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, SyncMode, TenantId,
 };
 use shared::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Records, Secret, Tenants,
-    UpdateOutcome, Vault,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, OutMessage, Queue, Records, Secret,
+    Tenants, UpdateOutcome, Vault,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,23 +239,49 @@ pub async fn tenants_tokens(b: &Backend) {
     );
 }
 
+/// The fence of an acquired claim; anything else fails the test.
+fn acquired(claim: Claim) -> Fence {
+    match claim {
+        Claim::Acquired(fence) => fence,
+        other => panic!("expected the claim to be acquired, got {other:?}"),
+    }
+}
+
 /// Claim → in progress for others → done for everyone, with the record.
 pub async fn idempotency_claim_complete(b: &Backend) {
     let key = crate::unique("order#shopify#demo");
     let lease = Duration::from_secs(30);
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
     assert_eq!(
         b.idempotency.claim(&key, lease).await.unwrap(),
         Claim::InProgress
     );
     let record = serde_json::json!({"order_number": "#1001", "note": "a & b / ü"});
-    b.idempotency.complete(&key, &record, None).await.unwrap();
+    assert!(b
+        .idempotency
+        .finish(&key, &fence, &record, None)
+        .await
+        .unwrap());
     assert_eq!(
         b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Done(record)
+        Claim::Done(record.clone())
+    );
+    // Finished once: the same fence cannot finish it again.
+    assert!(!b
+        .idempotency
+        .finish(&key, &fence, &serde_json::json!(0), None)
+        .await
+        .unwrap());
+    assert_eq!(b.idempotency.record(&key).await.unwrap(), Some(record));
+    // An unclaimed record is written by `complete`.
+    let plain = crate::unique("watermark");
+    b.idempotency
+        .complete(&plain, &serde_json::json!(1), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.idempotency.record(&plain).await.unwrap(),
+        Some(serde_json::json!(1))
     );
 }
 
@@ -263,26 +289,21 @@ pub async fn idempotency_claim_complete(b: &Backend) {
 pub async fn idempotency_release(b: &Backend) {
     let key = crate::unique("delivery");
     let lease = Duration::from_secs(30);
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
-    b.idempotency.release(&key).await.unwrap();
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
-    b.idempotency
-        .complete(&key, &serde_json::json!(1), None)
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
+    b.idempotency.release(&key, &fence).await.unwrap();
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
+    assert!(b
+        .idempotency
+        .finish(&key, &fence, &serde_json::json!(1), None)
         .await
-        .unwrap();
-    b.idempotency.release(&key).await.unwrap();
+        .unwrap());
+    b.idempotency.release(&key, &fence).await.unwrap();
     assert!(matches!(
         b.idempotency.claim(&key, lease).await.unwrap(),
         Claim::Done(_)
     ));
     b.idempotency
-        .release(&crate::unique("never-claimed"))
+        .release(&crate::unique("never-claimed"), &fence)
         .await
         .unwrap();
 }
@@ -290,37 +311,86 @@ pub async fn idempotency_release(b: &Backend) {
 /// A crashed holder's lease runs out and the key can be claimed again.
 pub async fn idempotency_lease_expiry(b: &Backend) {
     let key = crate::unique("lease");
-    assert_eq!(
+    acquired(
         b.idempotency
             .claim(&key, Duration::from_millis(300))
             .await
             .unwrap(),
-        Claim::Acquired
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
+    acquired(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
+}
+
+/// GIVEN a holder whose lease ran out while it still worked, and a second holder since WHEN
+/// the first releases or finishes THEN the second's claim stands: leases are fenced.
+pub async fn idempotency_lease_is_fenced(b: &Backend) {
+    let key = crate::unique("fenced");
+    let first = acquired(
+        b.idempotency
+            .claim(&key, Duration::from_millis(300))
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = acquired(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(first, second);
+    // The first holder, late, gives up its (expired) claim.
+    b.idempotency.release(&key, &first).await.unwrap();
     assert_eq!(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
+        Claim::InProgress,
+        "the second holder's claim stands"
+    );
+    // Nor can the first finish it.
+    assert!(!b
+        .idempotency
+        .finish(&key, &first, &serde_json::json!("first"), None)
+        .await
+        .unwrap());
+    assert_eq!(b.idempotency.record(&key).await.unwrap(), None);
+    assert!(b
+        .idempotency
+        .finish(&key, &second, &serde_json::json!("second"), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        b.idempotency.record(&key).await.unwrap(),
+        Some(serde_json::json!("second"))
     );
 }
 
 /// A done record whose retention ran out is claimable again.
 pub async fn idempotency_retention(b: &Backend) {
     let key = crate::unique("retain");
-    assert_eq!(
+    let fence = acquired(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
     );
-    b.idempotency
-        .complete(&key, &serde_json::json!({}), Some(Duration::from_secs(1)))
+    assert!(b
+        .idempotency
+        .finish(
+            &key,
+            &fence,
+            &serde_json::json!({}),
+            Some(Duration::from_secs(1))
+        )
         .await
-        .unwrap();
+        .unwrap());
     assert!(matches!(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
@@ -329,12 +399,11 @@ pub async fn idempotency_retention(b: &Backend) {
         Claim::Done(_)
     ));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
+    acquired(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
     );
 }
 
@@ -354,7 +423,7 @@ pub async fn idempotency_concurrent_claims(b: &Backend) {
     }
     let mut acquired = 0;
     for t in tasks {
-        if t.await.unwrap() == Claim::Acquired {
+        if matches!(t.await.unwrap(), Claim::Acquired(_)) {
             acquired += 1;
         }
     }
@@ -536,7 +605,7 @@ macro_rules! contract_tests {
             connections_create_get_list, connections_one_per_shop, connections_concurrent_create,
             connections_update, connections_stale_copy_is_not_written_back,
             connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
-            idempotency_lease_expiry, idempotency_retention, idempotency_concurrent_claims,
+            idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
             vault_round_trip, queue_lease_and_ack, queue_dedup, records_versions,
             records_pages_and_batches);
     };

@@ -3,8 +3,8 @@
 use super::sdk_error;
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Record, RecordPage,
-    Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Record,
+    RecordPage, Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
@@ -329,6 +329,8 @@ impl Idempotency for DynamoStore {
         let mut item = idem_key(k);
         item.insert("state".into(), s("in_progress"));
         item.insert("lease_until".into(), n(now + lease.as_millis() as i64));
+        let fence = Fence::generate();
+        item.insert("holder".into(), s(fence.as_str()));
         let result = self
             .client
             .put_item()
@@ -348,7 +350,7 @@ impl Idempotency for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Acquired),
+            Ok(_) => Ok(Claim::Acquired(fence)),
             Err(e) => {
                 let lost = e
                     .as_service_error()
@@ -390,6 +392,42 @@ impl Idempotency for DynamoStore {
             .map_err(|e| sdk_error("dynamodb complete", e))
     }
 
+    async fn finish(
+        &self,
+        k: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("done"));
+        item.insert("record".into(), s(record.to_string()));
+        if let Some(retain) = retain {
+            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#state = :in_progress AND holder = :holder")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":holder", s(fence.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("dynamodb finish", e)),
+        }
+    }
+
     async fn record(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
         match self.get_item(idem_key(k)).await? {
             Some(item) => done_record(&item),
@@ -397,15 +435,16 @@ impl Idempotency for DynamoStore {
         }
     }
 
-    async fn release(&self, k: &str) -> PortResult<()> {
+    async fn release(&self, k: &str, fence: &Fence) -> PortResult<()> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(idem_key(k)))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND holder = :holder")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":holder", s(fence.as_str()))
             .send()
             .await;
         match result {

@@ -93,15 +93,15 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     }
     // One worker per order at a time: the lock is a lease, so a crashed worker's expires.
     let lock = keys::order_lock(&key);
-    match deps.idempotency.claim(&lock, ORDER_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&lock, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(Claim::Done(_)) | Ok(Claim::InProgress) => {
             return Disposition::Retry("the order is being handled by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let result = decide_and_publish(deps, &event, *order, &key).await;
-    if let Err(e) = deps.idempotency.release(&lock).await {
+    if let Err(e) = deps.idempotency.release(&lock, &fence).await {
         tracing::warn!(error = %e, "could not release the order lock; it expires by itself");
     }
     result
@@ -484,8 +484,8 @@ async fn other_location(
             channel_updated_at: at
         })
     };
-    match deps.idempotency.claim(&once, ORDER_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&once, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(Claim::Done(_)) => {
             let before =
                 elsewhere_updated_at(&*deps.idempotency, &event.connection, channel_order_id).await;
@@ -504,12 +504,12 @@ async fn other_location(
             return Disposition::Retry("the order is being counted by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let key = keys::other_locations(&event.connection);
     let mut record = match other_locations(&*deps.idempotency, &event.connection).await {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => {
-            let _ = deps.idempotency.release(&once).await;
+            let _ = deps.idempotency.release(&once, &fence).await;
             return Disposition::Retry(e.to_string());
         }
     };
@@ -519,15 +519,17 @@ async fn other_location(
     record.last_at = Some(Utc::now());
     let value = serde_json::to_value(&record).unwrap_or_default();
     if let Err(e) = deps.idempotency.complete(&key, &value, None).await {
-        let _ = deps.idempotency.release(&once).await;
+        let _ = deps.idempotency.release(&once, &fence).await;
         return Disposition::Retry(e.to_string());
     }
-    if let Err(e) = deps
+    match deps
         .idempotency
-        .complete(&once, &mark(updated_at), retain)
+        .finish(&once, &fence, &mark(updated_at), retain)
         .await
     {
-        tracing::warn!(error = %e, "could not mark the order counted");
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the count claim was taken over before it was recorded"),
+        Err(e) => tracing::warn!(error = %e, "could not mark the order counted"),
     }
     done
 }
@@ -836,8 +838,21 @@ mod tests {
             }
             self.inner.complete(key, record, retain).await
         }
-        async fn release(&self, key: &str) -> crate::ports::PortResult<()> {
-            self.inner.release(key).await
+        async fn finish(
+            &self,
+            key: &str,
+            fence: &crate::ports::Fence,
+            record: &Value,
+            retain: Option<Duration>,
+        ) -> crate::ports::PortResult<bool> {
+            self.inner.finish(key, fence, record, retain).await
+        }
+        async fn release(
+            &self,
+            key: &str,
+            fence: &crate::ports::Fence,
+        ) -> crate::ports::PortResult<()> {
+            self.inner.release(key, fence).await
         }
         async fn record(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
             self.inner.record(key).await
@@ -1071,7 +1086,10 @@ mod tests {
             "demo.myshopify.com",
             "4",
         ));
-        w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap();
+        let Claim::Acquired(fence) = w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap()
+        else {
+            panic!("the lock is free");
+        };
         let result = handle(
             w.deps.clone(),
             event("orders/create", 4, "2026-11-27T09:00:00Z", false),
@@ -1079,7 +1097,7 @@ mod tests {
         .await;
         assert!(matches!(result, Disposition::Retry(_)));
         assert!(sent(&w).await.is_empty());
-        w.deps.idempotency.release(&lock).await.unwrap();
+        w.deps.idempotency.release(&lock, &fence).await.unwrap();
         let result = handle(
             w.deps.clone(),
             event("orders/create", 4, "2026-11-27T09:00:00Z", false),

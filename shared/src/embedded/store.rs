@@ -3,7 +3,8 @@
 use super::{now_ms, unavailable, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants, UpdateOutcome,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Tenants,
+    UpdateOutcome,
 };
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
     lease_until INTEGER,
     record TEXT,
-    expires_at INTEGER
+    expires_at INTEGER,
+    holder TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +60,23 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 ";
 
+/// A store created before claims were fenced has no `holder` column: add it (its claims in
+/// progress then have no holder and are finished or released by nobody; their leases expire).
+fn add_holder_column(db: &Db) -> PortResult<()> {
+    let conn =
+        db.0.lock()
+            .map_err(|_| PortError::Unavailable("the store's lock is poisoned".into()))?;
+    let has_holder = conn
+        .prepare("SELECT 1 FROM pragma_table_info('idempotency') WHERE name = 'holder'")
+        .and_then(|mut q| q.exists([]))
+        .map_err(unavailable)?;
+    if !has_holder {
+        conn.execute_batch("ALTER TABLE idempotency ADD COLUMN holder TEXT")
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// The embedded store. Cheap to clone; clones share one SQLite connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -70,8 +89,10 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> PortResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        let db = Db::open(&dir.join("store.sqlite"), SCHEMA)?;
+        add_holder_column(&db)?;
         Ok(Self {
-            db: Db::open(&dir.join("store.sqlite"), SCHEMA)?,
+            db,
             notify: Arc::new(Notify::new()),
         })
     }
@@ -80,6 +101,23 @@ impl EmbeddedStore {
     /// `dead_letter` (when given) instead of being delivered again.
     pub fn queue(&self, name: &str, dead_letter: Option<&str>, max_receives: u32) -> EmbeddedQueue {
         EmbeddedQueue::new(self.clone(), name, dead_letter, max_receives)
+    }
+
+    /// Tests: ends the lease of `key`'s claim in progress now, as if its holder had outlived
+    /// it (the holder keeps its fence; anyone may claim the key).
+    #[cfg(test)]
+    pub(crate) async fn expire_claim(&self, key: &str) {
+        let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "UPDATE idempotency SET lease_until = 0 WHERE key = ?1 AND state = 'in_progress'",
+                    params![key],
+                )
+                .map_err(unavailable)
+            })
+            .await
+            .expect("expire a claim");
     }
 
     /// Wakes when any message is sent, so in-process consumers need not poll hard.
@@ -331,16 +369,17 @@ impl Idempotency for EmbeddedStore {
                     }
                     _ => {}
                 }
+                let fence = Fence::generate();
                 tx.execute(
-                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
-                     VALUES (?1, 'in_progress', ?2, NULL, NULL)
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at, holder)
+                     VALUES (?1, 'in_progress', ?2, NULL, NULL, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'in_progress', lease_until = ?2,
-                        record = NULL, expires_at = NULL",
-                    params![key, now + lease_ms],
+                        record = NULL, expires_at = NULL, holder = ?3",
+                    params![key, now + lease_ms, fence.as_str()],
                 )
                 .map_err(unavailable)?;
                 tx.commit().map_err(unavailable)?;
-                Ok(Claim::Acquired)
+                Ok(Claim::Acquired(fence))
             })
             .await
     }
@@ -360,10 +399,35 @@ impl Idempotency for EmbeddedStore {
                     "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
                      VALUES (?1, 'done', NULL, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
-                        record = ?2, expires_at = ?3",
+                        record = ?2, expires_at = ?3, holder = NULL",
                     params![key, record, expires],
                 )
                 .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn finish(
+        &self,
+        key: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let key = key.to_owned();
+        let record = record.to_string();
+        let holder = fence.as_str().to_owned();
+        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "UPDATE idempotency SET state = 'done', lease_until = NULL, record = ?2,
+                        expires_at = ?3, holder = NULL
+                     WHERE key = ?1 AND state = 'in_progress' AND holder = ?4",
+                    params![key, record, expires, holder],
+                )
+                .map(|n| n == 1)
                 .map_err(unavailable)
             })
             .await
@@ -392,13 +456,15 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
-    async fn release(&self, key: &str) -> PortResult<()> {
+    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()> {
         let key = key.to_owned();
+        let holder = fence.as_str().to_owned();
         self.db
             .run(move |db| {
                 db.execute(
-                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'",
-                    params![key],
+                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'
+                     AND holder = ?2",
+                    params![key, holder],
                 )
                 .map(|_| ())
                 .map_err(unavailable)

@@ -254,12 +254,16 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
         return Ok(None);
     };
     let used = keys::oauth_state_used(state);
-    if deps.idempotency.claim(&used, STATE_TTL).await? != Claim::Acquired {
+    let Claim::Acquired(fence) = deps.idempotency.claim(&used, STATE_TTL).await? else {
+        return Ok(None);
+    };
+    if !deps
+        .idempotency
+        .finish(&used, &fence, &json!(true), Some(STATE_TTL))
+        .await?
+    {
         return Ok(None);
     }
-    deps.idempotency
-        .complete(&used, &json!(true), Some(STATE_TTL))
-        .await?;
     Ok(serde_json::from_value(record).ok())
 }
 
@@ -474,9 +478,9 @@ async fn claim(
         .filter(|r: &ClaimRecord| r.channel == app.channel)
         .ok_or_else(invalid)?;
     let used = keys::oauth_claim_used(&request.claim);
-    if deps.idempotency.claim(&used, CLAIM_TTL).await? != Claim::Acquired {
+    let Claim::Acquired(fence) = deps.idempotency.claim(&used, CLAIM_TTL).await? else {
         return Err(invalid());
-    }
+    };
     let pending = format!("pending/{}", request.claim);
     let Some(credentials) = deps.vault.get(&pending).await? else {
         return Err(invalid());
@@ -488,7 +492,7 @@ async fn claim(
         .await?;
     deps.vault.delete(&pending).await?;
     deps.idempotency
-        .complete(&used, &json!(true), Some(CLAIM_TTL))
+        .finish(&used, &fence, &json!(true), Some(CLAIM_TTL))
         .await?;
     subscribe(&deps, &app, &connection, &credentials).await;
     let status = if created {

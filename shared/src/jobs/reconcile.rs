@@ -448,6 +448,7 @@ mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
+    use crate::ports::Claim;
     use serde_json::json;
 
     use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
@@ -773,11 +774,15 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        w.deps
+        let Claim::Acquired(fence) = w
+            .deps
             .idempotency
             .claim("reconcile-lock#c_rec", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("the lock is free");
+        };
         let skipped = reconcile_connection(&w.deps, &w.connection).await.unwrap();
         assert!(
             skipped.outcome.starts_with("skipped"),
@@ -786,7 +791,7 @@ mod tests {
         );
         w.deps
             .idempotency
-            .release("reconcile-lock#c_rec")
+            .release("reconcile-lock#c_rec", &fence)
             .await
             .unwrap();
         assert!(matches!(
