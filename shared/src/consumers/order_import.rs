@@ -534,6 +534,16 @@ async fn other_location(
     done
 }
 
+/// When the event happened: the channel's trigger time when it sent one (Shopify's
+/// `X-Shopify-Triggered-At`, kept by its retries), otherwise when the intake received it.
+fn event_time(event: &ChannelEvent) -> DateTime<Utc> {
+    event
+        .triggered_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(event.received_at, |t| t.with_timezone(&Utc))
+}
+
 /// Marks the connection disconnected and deletes its credentials; history (order records,
 /// the connection itself) is kept so a reinstall re-activates it without re-importing.
 async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Disposition {
@@ -542,6 +552,13 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
         Ok(None) => return Disposition::Done("the connection no longer exists".into()),
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    // An uninstall from before the store was (re)connected (a redelivery keeps its original
+    // trigger time; a queued one its arrival) is about the old install: the fresh one stays.
+    let happened = event_time(event);
+    if happened < connection.activated() {
+        tracing::info!(%happened, activated = %connection.activated(), "uninstall from before the store was connected again: ignored");
+        return Disposition::Done("ignored: the uninstall happened before the reinstall".into());
+    }
     // Credentials first: if this is retried, the deletion is idempotent.
     if let Err(e) = deps.vault.delete(&connection.credentials_name()).await {
         return Disposition::Retry(e.to_string());
@@ -976,10 +993,11 @@ mod tests {
         assert_eq!(messages[0]["hold_reasons"][0]["code"], "cancelled");
     }
 
+    /// A lifecycle event received now (after the test's connection was created).
     fn lifecycle_event(topic: &str, delivery: &str, payload: Value) -> String {
         json!({
             "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
-            "topic": topic, "delivery_id": delivery, "received_at": "2026-11-27T09:00:00Z", "payload": payload
+            "topic": topic, "delivery_id": delivery, "received_at": Utc::now(), "payload": payload
         })
         .to_string()
     }
@@ -1058,6 +1076,63 @@ mod tests {
             .await,
             Disposition::Done("duplicate or stale".into())
         );
+    }
+
+    /// Issue 15, item 4: an `app/uninstalled` from before the store was installed again
+    /// (Shopify redelivers it with its original trigger time, or it waited in the queue) must
+    /// not disconnect the fresh install nor delete its new credentials.
+    #[tokio::test]
+    async fn an_uninstall_older_than_the_reinstall_keeps_the_fresh_connection() {
+        use crate::domain::{Channel, Connection};
+        use crate::ports::Secret;
+        let w = world().await;
+        let reinstalled = Utc::now();
+        let connection = Connection {
+            activated_at: Some(reinstalled),
+            ..Connection::fixture("c_1", Channel::Shopify, "demo.myshopify.com")
+        };
+        w.deps.connections.create(&connection).await.unwrap();
+        let secret = Secret::new(r#"{"access_token":"shpat_fake_fresh"}"#);
+        w.deps
+            .vault
+            .put(&connection.credentials_name(), &secret)
+            .await
+            .unwrap();
+        let before = reinstalled - chrono::Duration::minutes(5);
+        let redelivered = json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": "app/uninstalled", "delivery_id": "u-old", "received_at": Utc::now(),
+            "triggered_at": before.to_rfc3339(), "payload": {"id": 1, "domain": "demo.myshopify.com"}
+        });
+        let queued = json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": "app/uninstalled", "delivery_id": "u-queued", "received_at": before,
+            "payload": {"id": 1, "domain": "demo.myshopify.com"}
+        });
+        for late in [redelivered, queued] {
+            let answer = handle(w.deps.clone(), late.to_string()).await;
+            assert!(
+                matches!(&answer, Disposition::Done(reason) if reason.contains("before")),
+                "{answer:?}"
+            );
+        }
+        let stored = w
+            .deps
+            .connections
+            .get(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::Active);
+        assert_eq!(
+            w.deps
+                .vault
+                .get(&connection.credentials_name())
+                .await
+                .unwrap(),
+            Some(secret)
+        );
+        assert!(sent(&w).await.is_empty(), "the WMS is told nothing");
     }
 
     #[tokio::test]
