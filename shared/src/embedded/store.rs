@@ -472,3 +472,46 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written before claims were fenced (no `holder` column) opens, gains the column,
+    /// and its claims are fenced from then on.
+    #[tokio::test]
+    async fn a_store_from_before_fenced_claims_opens_and_fences() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = rusqlite::Connection::open(dir.path().join("store.sqlite")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE idempotency (key TEXT PRIMARY KEY,
+                    state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+                    lease_until INTEGER, record TEXT, expires_at INTEGER);
+                 INSERT INTO idempotency (key, state, lease_until) VALUES ('old', 'in_progress', 0);",
+            )
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        // Reopening finds the column and leaves it.
+        let store = {
+            drop(store);
+            EmbeddedStore::open(dir.path()).unwrap()
+        };
+        // The old, expired claim is taken; a stale fence cannot release the new holder's.
+        let Claim::Acquired(fence) = store.claim("old", Duration::from_secs(30)).await.unwrap()
+        else {
+            panic!("the expired claim is free");
+        };
+        store.release("old", &Fence::generate()).await.unwrap();
+        assert_eq!(
+            store.claim("old", Duration::from_secs(30)).await.unwrap(),
+            Claim::InProgress
+        );
+        store.release("old", &fence).await.unwrap();
+        assert!(matches!(
+            store.claim("old", Duration::from_secs(30)).await.unwrap(),
+            Claim::Acquired(_)
+        ));
+    }
+}
