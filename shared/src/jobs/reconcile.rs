@@ -1278,4 +1278,59 @@ mod tests {
             "{stored}"
         );
     }
+
+    /// The recent window itself larger than its half of the budget (a second bulk edit): the
+    /// backlog still advances every run and ends; the watermark then moves only to what the
+    /// backlog covered, and the recent window becomes the next walk.
+    #[tokio::test]
+    async fn a_backlog_advances_even_when_the_recent_window_does_not_fit() {
+        let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
+        let order = |id: u64| woo_order(id, "processing", "2026-11-27T09:10:00");
+        for p in 1..=3u32 {
+            woo_page(
+                &server,
+                "2026-11-27T08:50:00",
+                "any",
+                p,
+                3,
+                vec![order(u64::from(p))],
+            )
+            .await;
+        }
+        woo_page(&server, "2026-11-27T08:50:00", "trash", 1, 1, vec![]).await;
+        for p in 1..=3u32 {
+            let recent = woo_order(u64::from(p) + 10, "processing", "2026-11-27T09:40:00");
+            woo_page(&server, "2026-11-27T09:00:00", "any", p, 3, vec![recent]).await;
+        }
+        let w = world(&server).await;
+        let woo = crate::channels::testkit::woo_connection(
+            &w.deps.channels,
+            &w.connection,
+            "c_woo_two",
+            "two.example",
+            server.uri(),
+            "whfake",
+        )
+        .await;
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let run = reconcile_with_limit(&w.deps, &woo, 2).await.unwrap();
+            outcomes.push(run.outcome.clone());
+            if run.outcome == "completed" {
+                let covered: DateTime<Utc> = "2026-11-27T09:10:00Z".parse().unwrap();
+                assert_eq!(
+                    run.watermark_after, covered,
+                    "only what the backlog covered"
+                );
+                break;
+            }
+        }
+        assert_eq!(
+            outcomes.last().map(String::as_str),
+            Some("completed"),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    }
 }
