@@ -306,7 +306,11 @@ pub async fn serve(
         system.store.clone(),
         stop_rx.clone(),
     ));
-    let janitor = tokio::spawn(janitor(system.store.clone(), stop_rx.clone()));
+    let janitor = tokio::spawn(janitor(
+        system.store.clone(),
+        system.reconcile.channels.clone(),
+        stop_rx.clone(),
+    ));
     let poller = config
         .reconcile_every
         .map(|every| tokio::spawn(reconcile_timer(system.reconcile.clone(), every, stop_rx)));
@@ -328,13 +332,30 @@ pub async fn serve(
     served.map_err(|e| ConfigError::Invalid(format!("server error: {e}")))
 }
 
-/// Hourly: forget delivery records past their retention.
-async fn janitor(store: EmbeddedStore, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Hourly: forget delivery records past their retention, and delete the credentials of
+/// parked installs whose claim code expired unredeemed.
+async fn janitor(
+    store: EmbeddedStore,
+    channels: Arc<shared::channels::registry::Registry>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         match store.purge_expired().await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency records removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not purge idempotency records"),
+        }
+        let context = channels.context();
+        match shared::http::oauth::purge_parked_installs(
+            &*context.records,
+            &*context.vault,
+            chrono::Utc::now(),
+        )
+        .await
+        {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "unclaimed parked installs deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge parked installs"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -82,6 +82,8 @@ async fn burst() -> Burst {
         },
         created_at: now,
         updated_at: now,
+        activated_at: None,
+        version: 0,
     };
     store.create(&connection).await.unwrap();
     for i in 0..SKUS {

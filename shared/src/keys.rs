@@ -237,6 +237,10 @@ pub mod partition {
 
     /// Run id → connection.
     pub const RUN_INDEX: &str = "run-index";
+
+    /// Installs parked under a claim code (key: the code, version: when it expires, in ms):
+    /// what the purge walks to delete the credentials of codes nobody redeemed.
+    pub const PARKED_INSTALLS: &str = "parked-installs";
 }
 
 #[cfg(test)]

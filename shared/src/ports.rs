@@ -41,13 +41,39 @@ pub enum CreateOutcome {
     ShopTaken(Box<Connection>),
 }
 
+/// What [`Connections::update`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum UpdateOutcome {
+    /// Written; here is the stored copy (its next version).
+    Updated(Box<Connection>),
+    /// Someone wrote the connection since this copy was read: nothing was written.
+    Stale,
+}
+
+impl UpdateOutcome {
+    /// The stored copy, or `PortError::Conflict`-like unavailability for callers that can
+    /// only retry the whole operation.
+    pub fn stored(self) -> PortResult<Connection> {
+        match self {
+            UpdateOutcome::Updated(c) => Ok(*c),
+            UpdateOutcome::Stale => Err(PortError::Unavailable(
+                "the connection changed meanwhile; retry".into(),
+            )),
+        }
+    }
+}
+
 /// Connected stores.
 #[async_trait]
 pub trait Connections: Send + Sync {
     /// Stores a new connection and claims its shop atomically: one shop, one connection.
     async fn create(&self, connection: &Connection) -> PortResult<CreateOutcome>;
-    /// Replaces an existing connection (settings, status).
-    async fn update(&self, connection: &Connection) -> PortResult<()>;
+    /// Replaces an existing connection (settings, status) if its stored version is still
+    /// `connection.version` (the copy the caller read); the stored copy gets the next version.
+    /// A copy read before someone else's write is refused ([`UpdateOutcome::Stale`]): read
+    /// again and decide again. An unknown connection is an error.
+    async fn update(&self, connection: &Connection) -> PortResult<UpdateOutcome>;
     async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>>;
     /// Routes a webhook: the connection that owns `shop` on `channel`.
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;
@@ -69,12 +95,33 @@ pub trait Tenants: Send + Sync {
 /// The answer to a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// The caller owns the key until the lease runs out; it must `complete` or `release`.
-    Acquired,
+    /// The caller owns the key until the lease runs out; it must `finish` or `release` it
+    /// with this fence.
+    Acquired(Fence),
     /// Someone completed this key already; here is what they recorded.
     Done(serde_json::Value),
     /// Someone else holds a live lease on it.
     InProgress,
+}
+
+/// The token of one claim. Finishing or releasing a key checks it, so a holder whose lease
+/// ran out (work that outlived it) cannot complete or delete the claim of whoever took the
+/// key since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence(String);
+
+impl Fence {
+    /// A new, unique token.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+    /// A token read back from storage.
+    pub fn from_stored(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Durable exactly-once decisions by conditional write. Used for webhook deliveries
@@ -84,15 +131,28 @@ pub trait Idempotency: Send + Sync {
     /// Claims `key` for `lease`. Succeeds when the key is new or its previous holder's lease
     /// ran out without completing (a crashed worker).
     async fn claim(&self, key: &str, lease: Duration) -> PortResult<Claim>;
-    /// Marks `key` done with `record`; `retain = None` keeps it forever.
+    /// Marks `key` done with `record`, whoever holds it; `retain = None` keeps it forever. For
+    /// records nobody claims (watermarks, run records, order records written under a lock of
+    /// another key): a claimed key is completed by its holder with [`Idempotency::finish`].
     async fn complete(
         &self,
         key: &str,
         record: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<()>;
-    /// Gives up a claim so that the next attempt can take it at once.
-    async fn release(&self, key: &str) -> PortResult<()>;
+    /// Marks a claimed `key` done with `record`, only if the claim is still `fence`'s (its
+    /// lease may have run out, as long as nobody took the key since). `false`: the claim was
+    /// lost to another holder (or is done); nothing was written.
+    async fn finish(
+        &self,
+        key: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool>;
+    /// Gives up `fence`'s claim so that the next attempt can take it at once. Another
+    /// holder's claim, or a done record, is left alone.
+    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()>;
     /// The record of a completed key (within its retention), without claiming it.
     async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
 }

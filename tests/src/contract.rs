@@ -6,8 +6,8 @@ use shared::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, SyncMode, TenantId,
 };
 use shared::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, OutMessage, Queue, Records, Secret, Tenants,
-    Vault,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, OutMessage, Queue, Records, Secret,
+    Tenants, UpdateOutcome, Vault,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub fn connection(tenant: &str, shop: &str) -> Connection {
         settings: ConnectionSettings::default(),
         created_at: now,
         updated_at: now,
+        activated_at: None,
+        version: 0,
     }
 }
 
@@ -148,7 +150,9 @@ pub async fn connections_update(b: &Backend) {
     b.connections.create(&c).await.unwrap();
     c.status = ConnectionStatus::Disconnected;
     c.settings.inventory_sync = SyncMode::Live;
-    b.connections.update(&c).await.unwrap();
+    let stored = b.connections.update(&c).await.unwrap().stored().unwrap();
+    c.version += 1;
+    assert_eq!(stored, c, "the stored copy has the next version");
     assert_eq!(
         b.connections.get(&c.tenant, &c.id).await.unwrap(),
         Some(c.clone())
@@ -164,6 +168,65 @@ pub async fn connections_update(b: &Backend) {
     assert!(b.connections.update(&ghost).await.is_err());
 }
 
+/// GIVEN two copies of a connection read at the same version WHEN one is written (an
+/// uninstall marks it disconnected) THEN the other, stale copy (a settings PATCH read
+/// before) is refused and cannot bring back the status it read: no connection re-activated
+/// without credentials.
+pub async fn connections_stale_copy_is_not_written_back(b: &Backend) {
+    let c = connection(&crate::unique("t"), &unique_shop());
+    b.connections.create(&c).await.unwrap();
+    let read = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    let mut uninstall = read.clone();
+    let mut patch = read;
+    uninstall.status = ConnectionStatus::Disconnected;
+    let written = b.connections.update(&uninstall).await.unwrap();
+    assert!(matches!(written, UpdateOutcome::Updated(_)));
+    patch.settings.import_unpaid = true;
+    assert_eq!(
+        b.connections.update(&patch).await.unwrap(),
+        UpdateOutcome::Stale
+    );
+    let stored = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Disconnected, "{stored:?}");
+    assert!(!stored.settings.import_unpaid);
+}
+
+/// GIVEN many concurrent writers of one copy of a connection THEN exactly one write lands.
+pub async fn connections_concurrent_updates(b: &Backend) {
+    let c = connection(&crate::unique("t"), &unique_shop());
+    b.connections.create(&c).await.unwrap();
+    let read = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..5u32 {
+        let connections = b.connections.clone();
+        let mut copy = read.clone();
+        copy.settings.safety_buffer = i + 1;
+        tasks.push(tokio::spawn(async move {
+            matches!(
+                connections.update(&copy).await.unwrap(),
+                UpdateOutcome::Updated(_)
+            )
+        }));
+    }
+    let mut landed = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            landed += 1;
+        }
+    }
+    assert_eq!(landed, 1);
+    let stored = b.connections.get(&c.tenant, &c.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, read.version + 1);
+    // The stored copy can be written again.
+    let mut next = stored.clone();
+    next.settings.safety_buffer = 99;
+    let again = b.connections.update(&next).await.unwrap().stored().unwrap();
+    assert_eq!(
+        (again.version, again.settings.safety_buffer),
+        (stored.version + 1, 99)
+    );
+}
+
 /// Token hashes map to tenants; unknown hashes to nothing.
 pub async fn tenants_tokens(b: &Backend) {
     let tenant = TenantId::parse(crate::unique("t")).unwrap();
@@ -176,23 +239,49 @@ pub async fn tenants_tokens(b: &Backend) {
     );
 }
 
+/// The fence of an acquired claim; anything else fails the test.
+fn acquired(claim: Claim) -> Fence {
+    match claim {
+        Claim::Acquired(fence) => fence,
+        other => panic!("expected the claim to be acquired, got {other:?}"),
+    }
+}
+
 /// Claim → in progress for others → done for everyone, with the record.
 pub async fn idempotency_claim_complete(b: &Backend) {
     let key = crate::unique("order#shopify#demo");
     let lease = Duration::from_secs(30);
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
     assert_eq!(
         b.idempotency.claim(&key, lease).await.unwrap(),
         Claim::InProgress
     );
     let record = serde_json::json!({"order_number": "#1001", "note": "a & b / ü"});
-    b.idempotency.complete(&key, &record, None).await.unwrap();
+    assert!(b
+        .idempotency
+        .finish(&key, &fence, &record, None)
+        .await
+        .unwrap());
     assert_eq!(
         b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Done(record)
+        Claim::Done(record.clone())
+    );
+    // Finished once: the same fence cannot finish it again.
+    assert!(!b
+        .idempotency
+        .finish(&key, &fence, &serde_json::json!(0), None)
+        .await
+        .unwrap());
+    assert_eq!(b.idempotency.record(&key).await.unwrap(), Some(record));
+    // An unclaimed record is written by `complete`.
+    let plain = crate::unique("watermark");
+    b.idempotency
+        .complete(&plain, &serde_json::json!(1), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.idempotency.record(&plain).await.unwrap(),
+        Some(serde_json::json!(1))
     );
 }
 
@@ -200,26 +289,21 @@ pub async fn idempotency_claim_complete(b: &Backend) {
 pub async fn idempotency_release(b: &Backend) {
     let key = crate::unique("delivery");
     let lease = Duration::from_secs(30);
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
-    b.idempotency.release(&key).await.unwrap();
-    assert_eq!(
-        b.idempotency.claim(&key, lease).await.unwrap(),
-        Claim::Acquired
-    );
-    b.idempotency
-        .complete(&key, &serde_json::json!(1), None)
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
+    b.idempotency.release(&key, &fence).await.unwrap();
+    let fence = acquired(b.idempotency.claim(&key, lease).await.unwrap());
+    assert!(b
+        .idempotency
+        .finish(&key, &fence, &serde_json::json!(1), None)
         .await
-        .unwrap();
-    b.idempotency.release(&key).await.unwrap();
+        .unwrap());
+    b.idempotency.release(&key, &fence).await.unwrap();
     assert!(matches!(
         b.idempotency.claim(&key, lease).await.unwrap(),
         Claim::Done(_)
     ));
     b.idempotency
-        .release(&crate::unique("never-claimed"))
+        .release(&crate::unique("never-claimed"), &fence)
         .await
         .unwrap();
 }
@@ -227,37 +311,86 @@ pub async fn idempotency_release(b: &Backend) {
 /// A crashed holder's lease runs out and the key can be claimed again.
 pub async fn idempotency_lease_expiry(b: &Backend) {
     let key = crate::unique("lease");
-    assert_eq!(
+    acquired(
         b.idempotency
             .claim(&key, Duration::from_millis(300))
             .await
             .unwrap(),
-        Claim::Acquired
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
+    acquired(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
+}
+
+/// GIVEN a holder whose lease ran out while it still worked, and a second holder since WHEN
+/// the first releases or finishes THEN the second's claim stands: leases are fenced.
+pub async fn idempotency_lease_is_fenced(b: &Backend) {
+    let key = crate::unique("fenced");
+    let first = acquired(
+        b.idempotency
+            .claim(&key, Duration::from_millis(300))
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = acquired(
+        b.idempotency
+            .claim(&key, Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(first, second);
+    // The first holder, late, gives up its (expired) claim.
+    b.idempotency.release(&key, &first).await.unwrap();
     assert_eq!(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
+        Claim::InProgress,
+        "the second holder's claim stands"
+    );
+    // Nor can the first finish it.
+    assert!(!b
+        .idempotency
+        .finish(&key, &first, &serde_json::json!("first"), None)
+        .await
+        .unwrap());
+    assert_eq!(b.idempotency.record(&key).await.unwrap(), None);
+    assert!(b
+        .idempotency
+        .finish(&key, &second, &serde_json::json!("second"), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        b.idempotency.record(&key).await.unwrap(),
+        Some(serde_json::json!("second"))
     );
 }
 
 /// A done record whose retention ran out is claimable again.
 pub async fn idempotency_retention(b: &Backend) {
     let key = crate::unique("retain");
-    assert_eq!(
+    let fence = acquired(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
     );
-    b.idempotency
-        .complete(&key, &serde_json::json!({}), Some(Duration::from_secs(1)))
+    assert!(b
+        .idempotency
+        .finish(
+            &key,
+            &fence,
+            &serde_json::json!({}),
+            Some(Duration::from_secs(1))
+        )
         .await
-        .unwrap();
+        .unwrap());
     assert!(matches!(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
@@ -266,12 +399,11 @@ pub async fn idempotency_retention(b: &Backend) {
         Claim::Done(_)
     ));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
+    acquired(
         b.idempotency
             .claim(&key, Duration::from_secs(30))
             .await
             .unwrap(),
-        Claim::Acquired
     );
 }
 
@@ -291,7 +423,7 @@ pub async fn idempotency_concurrent_claims(b: &Backend) {
     }
     let mut acquired = 0;
     for t in tasks {
-        if t.await.unwrap() == Claim::Acquired {
+        if matches!(t.await.unwrap(), Claim::Acquired(_)) {
             acquired += 1;
         }
     }
@@ -471,8 +603,9 @@ macro_rules! contract_tests {
     ($backend:expr) => {
         $crate::contract_tests!(@each $backend;
             connections_create_get_list, connections_one_per_shop, connections_concurrent_create,
-            connections_update, tenants_tokens, idempotency_claim_complete, idempotency_release,
-            idempotency_lease_expiry, idempotency_retention, idempotency_concurrent_claims,
+            connections_update, connections_stale_copy_is_not_written_back,
+            connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
+            idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
             vault_round_trip, queue_lease_and_ack, queue_dedup, records_versions,
             records_pages_and_batches);
     };

@@ -48,6 +48,47 @@ async fn messages_received_too_often_move_to_the_dead_letter_queue() {
     assert_eq!(dlq[0].body, "poison");
 }
 
+/// Issue 15, item 16 (proven): a message moved to the dead-letter queue kept its dedup id, so
+/// the next poisoned message with the same id (sent again once the first had left the queue)
+/// could not move — `UNIQUE(queue, dedup_id)` failed the whole receive, every time, and the
+/// queue was wedged behind it.
+#[tokio::test]
+async fn a_second_poisoned_message_with_the_same_dedup_id_does_not_wedge_the_queue() {
+    use shared::ports::{OutMessage, Queue};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let queue = store.queue("q", Some("q-dlq"), 1);
+    let send = |body: &str, dedup: Option<&str>| OutMessage {
+        body: body.into(),
+        dedup_id: dedup.map(str::to_owned),
+        ..Default::default()
+    };
+    queue.send(send("first", Some("same"))).await.unwrap();
+    assert_eq!(queue.receive(10, Duration::ZERO).await.unwrap().len(), 1);
+    assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    // The id is free in the queue again: the same message is sent again, and fails again.
+    queue.send(send("second", Some("same"))).await.unwrap();
+    assert_eq!(queue.receive(10, Duration::ZERO).await.unwrap().len(), 1);
+    assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    // The queue still delivers.
+    queue.send(send("third", None)).await.unwrap();
+    let got = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "third");
+    // Both poisoned messages are kept for inspection.
+    let mut dead: Vec<String> = store
+        .queue("q-dlq", None, 5)
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    dead.sort();
+    assert_eq!(dead, ["first", "second"]);
+}
+
 #[cfg(unix)]
 #[test]
 fn the_vault_file_is_owner_only() {

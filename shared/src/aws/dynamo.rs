@@ -3,8 +3,8 @@
 use super::sdk_error;
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Record, RecordPage,
-    Records, Tenants, MAX_FETCH_MANY,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Record,
+    RecordPage, Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
@@ -66,6 +66,7 @@ fn connection_item(c: &Connection) -> PortResult<Item> {
     item.insert("body".into(), s(body));
     item.insert("channel".into(), s(c.channel.as_str()));
     item.insert("shop".into(), s(c.shop.clone()));
+    item.insert("version".into(), AttributeValue::N(c.version.to_string()));
     Ok(item)
 }
 
@@ -166,23 +167,51 @@ impl Connections for DynamoStore {
         }
     }
 
-    async fn update(&self, c: &Connection) -> PortResult<()> {
+    async fn update(&self, c: &Connection) -> PortResult<UpdateOutcome> {
+        let expected = c.version;
+        let mut next = c.clone();
+        next.version = expected
+            .checked_add(1)
+            .ok_or_else(|| PortError::Corrupt(format!("connection {} version", c.id)))?;
+        // Versions count from 0; an item written before versions were kept has none.
+        let condition = if expected == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(#v) OR #v = :v)"
+        } else {
+            "attribute_exists(pk) AND #v = :v"
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(connection_item(&next)?))
+            .condition_expression(condition)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            let conditional = e
+                .as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception());
+            if !conditional {
+                return Err(sdk_error("dynamodb update connection", e));
+            }
+            return match self.get_item(connection_key(&c.tenant, &c.id)).await? {
+                Some(_) => Ok(UpdateOutcome::Stale),
+                None => Err(PortError::Corrupt(format!(
+                    "connection {} does not exist",
+                    c.id
+                ))),
+            };
+        }
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(connection_item(c)?))
-            .condition_expression("attribute_exists(pk)")
+            .set_item(Some(id_index(&next)))
             .send()
             .await
-            .map_err(|e| sdk_error("dynamodb update connection", e))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(id_index(c)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("dynamodb connection id index", e))
+            .map_err(|e| sdk_error("dynamodb connection id index", e))?;
+        Ok(UpdateOutcome::Updated(Box::new(next)))
     }
 
     async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>> {
@@ -300,6 +329,8 @@ impl Idempotency for DynamoStore {
         let mut item = idem_key(k);
         item.insert("state".into(), s("in_progress"));
         item.insert("lease_until".into(), n(now + lease.as_millis() as i64));
+        let fence = Fence::generate();
+        item.insert("holder".into(), s(fence.as_str()));
         let result = self
             .client
             .put_item()
@@ -319,7 +350,7 @@ impl Idempotency for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Acquired),
+            Ok(_) => Ok(Claim::Acquired(fence)),
             Err(e) => {
                 let lost = e
                     .as_service_error()
@@ -361,6 +392,42 @@ impl Idempotency for DynamoStore {
             .map_err(|e| sdk_error("dynamodb complete", e))
     }
 
+    async fn finish(
+        &self,
+        k: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("done"));
+        item.insert("record".into(), s(record.to_string()));
+        if let Some(retain) = retain {
+            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#state = :in_progress AND holder = :holder")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":holder", s(fence.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("dynamodb finish", e)),
+        }
+    }
+
     async fn record(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
         match self.get_item(idem_key(k)).await? {
             Some(item) => done_record(&item),
@@ -368,15 +435,16 @@ impl Idempotency for DynamoStore {
         }
     }
 
-    async fn release(&self, k: &str) -> PortResult<()> {
+    async fn release(&self, k: &str, fence: &Fence) -> PortResult<()> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(idem_key(k)))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND holder = :holder")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":holder", s(fence.as_str()))
             .send()
             .await;
         match result {

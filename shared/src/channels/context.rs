@@ -10,7 +10,8 @@ use crate::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, TenantId,
 };
 use crate::ports::{
-    Connections, CreateOutcome, Idempotency, PortError, Ports, Records, Secret, Vault,
+    Connections, CreateOutcome, Idempotency, PortError, Ports, Records, Secret, UpdateOutcome,
+    Vault,
 };
 use chrono::Utc;
 use std::collections::HashMap;
@@ -235,24 +236,45 @@ impl ChannelContext {
     }
 
     /// Marks `connection` as needing re-authorisation (the channel refused its credentials),
-    /// which stops its jobs until the merchant reconnects. Reads the current record first so
-    /// a settings change made meanwhile is kept.
+    /// which stops its jobs until the merchant reconnects. `connection` is the copy the caller
+    /// worked with: if the connection was reconnected since (new credentials), the refusal was
+    /// of the old ones and nothing is marked. The current record is re-read and written
+    /// conditionally, so a settings change made meanwhile is kept and never overwritten.
     pub async fn mark_needs_reauth(&self, connection: &Connection) -> OpenError {
-        let mut updated = match self
-            .connections
-            .get(&connection.tenant, &connection.id)
-            .await
-        {
-            Ok(Some(current)) => current,
-            _ => connection.clone(),
-        };
-        if updated.status == ConnectionStatus::Active {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = match self
+                .connections
+                .get(&connection.tenant, &connection.id)
+                .await
+            {
+                Ok(Some(current)) => current,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, connection = %connection.id, "could not mark needs_reauth");
+                    break;
+                }
+            };
+            if current.activated() != connection.activated() {
+                tracing::info!(connection = %connection.id, "credentials refused, but the store was reconnected since: not marked");
+                break;
+            }
+            if current.status != ConnectionStatus::Active {
+                break;
+            }
+            let mut updated = current;
             updated.status = ConnectionStatus::NeedsReauth;
             updated.updated_at = Utc::now();
-            if let Err(e) = self.connections.update(&updated).await {
-                tracing::error!(error = %e, connection = %connection.id, "could not mark needs_reauth");
+            match self.connections.update(&updated).await {
+                Ok(UpdateOutcome::Updated(_)) => {
+                    tracing::warn!(connection = %connection.id, channel = %connection.channel, "credentials rejected: connection needs re-authorisation");
+                    break;
+                }
+                Ok(UpdateOutcome::Stale) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, connection = %connection.id, "could not mark needs_reauth");
+                    break;
+                }
             }
-            tracing::warn!(connection = %connection.id, channel = %connection.channel, "credentials rejected: connection needs re-authorisation");
         }
         OpenError::NeedsReauth
     }
@@ -304,6 +326,8 @@ impl ChannelContext {
             settings: new.settings.clone().unwrap_or_default(),
             created_at: now,
             updated_at: now,
+            activated_at: Some(now),
+            version: 0,
         };
         self.vault
             .put(&connection.credentials_name(), credentials)
@@ -335,17 +359,41 @@ impl ChannelContext {
         self.vault
             .put(&existing.credentials_name(), new.credentials)
             .await?;
-        existing.status = ConnectionStatus::Active;
-        existing.display_name = new.display_name.or(existing.display_name);
-        if let Some(settings) = new.settings {
-            existing.settings = settings;
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = Utc::now();
+            let mut updated = existing.clone();
+            updated.status = ConnectionStatus::Active;
+            updated.display_name = new.display_name.clone().or(updated.display_name);
+            if let Some(settings) = &new.settings {
+                updated.settings = settings.clone();
+            }
+            updated.updated_at = now;
+            updated.activated_at = Some(now);
+            match self.connections.update(&updated).await? {
+                UpdateOutcome::Updated(stored) => {
+                    tracing::info!(connection = %stored.id, "store reconnected");
+                    return Ok(*stored);
+                }
+                // Written meanwhile (a job, an uninstall): decide again on the current copy.
+                UpdateOutcome::Stale => {
+                    existing = self
+                        .connections
+                        .get(&existing.tenant, &existing.id)
+                        .await?
+                        .ok_or_else(|| {
+                            ConnectError::Unreachable("the connection disappeared; retry".into())
+                        })?;
+                }
+            }
         }
-        existing.updated_at = Utc::now();
-        self.connections.update(&existing).await?;
-        tracing::info!(connection = %existing.id, "store reconnected");
-        Ok(existing)
+        Err(ConnectError::Unreachable(
+            "the connection keeps changing; retry".into(),
+        ))
     }
 }
+
+/// How often a conditional connection write is tried again on a fresh copy.
+const WRITE_ATTEMPTS: u32 = 5;
 
 struct NewConnection<'a> {
     tenant: &'a TenantId,
@@ -372,4 +420,72 @@ pub fn credential(name: &str, raw: &str) -> Result<String, ConnectError> {
 pub fn form<T: serde::de::DeserializeOwned>(form: serde_json::Value) -> Result<T, ConnectError> {
     serde_json::from_value(form)
         .map_err(|e| ConnectError::Invalid(format!("invalid connection: {e}")))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::testkit::{connection, save_connection, test_registry};
+    use crate::embedded::{EmbeddedStore, EmbeddedVault};
+    use std::sync::Arc;
+
+    /// Issue 15, item 9: a job read the connection, then the channel refused the (old)
+    /// credentials; meanwhile the merchant reconnected. The job's refusal must not flip the
+    /// freshly reconnected connection to `needs_reauth`.
+    #[tokio::test]
+    async fn a_refusal_of_credentials_replaced_since_does_not_mark_the_reconnected_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        let channels = test_registry(&store, vault, None);
+        let c = connection(
+            "c_reauth",
+            Channel::Shopify,
+            "demo.myshopify.com",
+            ConnectionStatus::Active,
+        );
+        save_connection(
+            &channels,
+            &c,
+            &Secret::new(r#"{"access_token":"shpat_fake_old"}"#),
+        )
+        .await;
+        let context = channels.context();
+        let job_copy = context
+            .connections
+            .get(&c.tenant, &c.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let (created, _) = context
+            .upsert_connection(
+                &c.tenant,
+                Channel::Shopify,
+                &c.shop,
+                &Secret::new(r#"{"access_token":"shpat_fake_new"}"#),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(!created);
+        let answer = context.mark_needs_reauth(&job_copy).await;
+        assert!(matches!(answer, OpenError::NeedsReauth));
+        let stored = context
+            .connections
+            .get(&c.tenant, &c.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::Active, "{stored:?}");
+        // A refusal of the current credentials still marks it.
+        context.mark_needs_reauth(&stored).await;
+        let stored = context
+            .connections
+            .get(&c.tenant, &c.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
+    }
 }

@@ -201,8 +201,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00
         // link-local fe80::/10
         || (first & 0xffc0) == 0xfe80
+        // site-local fec0::/10 (deprecated, still routed inside some networks)
+        || (first & 0xffc0) == 0xfec0
         // documentation 2001:db8::/32
         || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        // Teredo 2001::/32 and 6to4 2002::/16 tunnel to an IPv4 address the guard cannot
+        // judge here: refused whole
+        || (first == 0x2001 && ip.segments()[1] == 0)
+        || first == 0x2002
         // IPv4-compatible and NAT64 prefixes carry an IPv4 address: judge that one
         || (ip.segments()[..6] == [0, 0, 0, 0, 0, 0])
         || (first == 0x0064 && ip.segments()[1] == 0xff9b && {
@@ -241,7 +247,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The HTTP client for merchant-supplied stores: rustls, no redirects (a redirect could point
-/// anywhere), timeouts, and the [`GuardedResolver`] unless the test switch is on.
+/// anywhere), timeouts, and unless the test switch is on the [`GuardedResolver`] and no proxy.
 pub fn store_client(policy: UrlPolicy, request_timeout: Duration) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -249,7 +255,9 @@ pub fn store_client(policy: UrlPolicy, request_timeout: Duration) -> reqwest::Cl
         .timeout(request_timeout)
         .user_agent(concat!("channel-sync/", env!("CARGO_PKG_VERSION")));
     if !policy.allow_private {
-        builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        // No proxy from the environment (`HTTPS_PROXY`…): a proxy resolves the host itself,
+        // and the guard would never see the address.
+        builder = builder.no_proxy().dns_resolver(Arc::new(GuardedResolver));
     }
     builder
         .build()
@@ -320,6 +328,26 @@ mod tests {
         assert_eq!(url.identity(), "127.0.0.1:8080");
         assert_eq!(open.check("ftp://x").await, Err(UrlError::NotHttps));
         assert_eq!(open.check("http://u:p@x").await, Err(UrlError::Extra));
+    }
+
+    /// Issue 15, item 14: site-local, 6to4 and Teredo addresses are not public (they tunnel
+    /// to or stand for addresses the guard cannot judge).
+    #[test]
+    fn tunnel_and_site_local_addresses_are_not_public() {
+        for private in [
+            "fec0::1",
+            "feff:ffff::1",
+            "2002:c0a8:0101::1",
+            "2002:0808:0808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:0:ffff::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        // Neighbours of those prefixes stay public.
+        for public in ["2003::1", "2001:4860::8888", "2001:db9::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
     }
 
     #[test]

@@ -92,9 +92,9 @@ pub async fn access_token<R: Refresher>(
     let locks = &refresher.context().locks;
     let lock = crate::keys::refresh_lock(&connection.id);
     match locks.claim(&lock, LOCK_LEASE).await {
-        Ok(Claim::Acquired) => {
+        Ok(Claim::Acquired(fence)) => {
             let result = refresh(refresher, connection).await;
-            if let Err(e) = locks.release(&lock).await {
+            if let Err(e) = locks.release(&lock, &fence).await {
                 tracing::warn!(error = %e, "could not release the refresh lock; it expires");
             }
             result

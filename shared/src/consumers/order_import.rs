@@ -113,15 +113,15 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     }
     // One worker per order at a time: the lock is a lease, so a crashed worker's expires.
     let lock = keys::order_lock(&key);
-    match deps.idempotency.claim(&lock, ORDER_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&lock, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(Claim::Done(_)) | Ok(Claim::InProgress) => {
             return Disposition::Retry("the order is being handled by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let result = decide_and_publish(deps, &event, *order, &key).await;
-    if let Err(e) = deps.idempotency.release(&lock).await {
+    if let Err(e) = deps.idempotency.release(&lock, &fence).await {
         tracing::warn!(error = %e, "could not release the order lock; it expires by itself");
     }
     result
@@ -504,8 +504,8 @@ async fn other_location(
             channel_updated_at: at
         })
     };
-    match deps.idempotency.claim(&once, ORDER_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&once, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(Claim::Done(_)) => {
             let before =
                 elsewhere_updated_at(&*deps.idempotency, &event.connection, channel_order_id).await;
@@ -524,12 +524,12 @@ async fn other_location(
             return Disposition::Retry("the order is being counted by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let key = keys::other_locations(&event.connection);
     let mut record = match other_locations(&*deps.idempotency, &event.connection).await {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => {
-            let _ = deps.idempotency.release(&once).await;
+            let _ = deps.idempotency.release(&once, &fence).await;
             return Disposition::Retry(e.to_string());
         }
     };
@@ -539,17 +539,29 @@ async fn other_location(
     record.last_at = Some(Utc::now());
     let value = serde_json::to_value(&record).unwrap_or_default();
     if let Err(e) = deps.idempotency.complete(&key, &value, None).await {
-        let _ = deps.idempotency.release(&once).await;
+        let _ = deps.idempotency.release(&once, &fence).await;
         return Disposition::Retry(e.to_string());
     }
-    if let Err(e) = deps
+    match deps
         .idempotency
-        .complete(&once, &mark(updated_at), retain)
+        .finish(&once, &fence, &mark(updated_at), retain)
         .await
     {
-        tracing::warn!(error = %e, "could not mark the order counted");
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the count claim was taken over before it was recorded"),
+        Err(e) => tracing::warn!(error = %e, "could not mark the order counted"),
     }
     done
+}
+
+/// When the event happened: the channel's trigger time when it sent one (Shopify's
+/// `X-Shopify-Triggered-At`, kept by its retries), otherwise when the intake received it.
+fn event_time(event: &ChannelEvent) -> DateTime<Utc> {
+    event
+        .triggered_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(event.received_at, |t| t.with_timezone(&Utc))
 }
 
 /// Marks the connection disconnected and deletes its credentials; history (order records,
@@ -560,6 +572,13 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
         Ok(None) => return Disposition::Done("the connection no longer exists".into()),
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    // An uninstall from before the store was (re)connected (a redelivery keeps its original
+    // trigger time; a queued one its arrival) is about the old install: the fresh one stays.
+    let happened = event_time(event);
+    if happened < connection.activated() {
+        tracing::info!(%happened, activated = %connection.activated(), "uninstall from before the store was connected again: ignored");
+        return Disposition::Done("ignored: the uninstall happened before the reinstall".into());
+    }
     // Credentials first: if this is retried, the deletion is idempotent.
     if let Err(e) = deps.vault.delete(&connection.credentials_name()).await {
         return Disposition::Retry(e.to_string());
@@ -568,8 +587,13 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
         let mut updated = connection.clone();
         updated.status = ConnectionStatus::Disconnected;
         updated.updated_at = Utc::now();
-        if let Err(e) = deps.connections.update(&updated).await {
-            return Disposition::Retry(e.to_string());
+        // Over the copy read above only: a write made meanwhile is read again on redelivery.
+        match deps.connections.update(&updated).await {
+            Ok(crate::ports::UpdateOutcome::Updated(_)) => {}
+            Ok(crate::ports::UpdateOutcome::Stale) => {
+                return Disposition::Retry("the connection changed meanwhile".into())
+            }
+            Err(e) => return Disposition::Retry(e.to_string()),
         }
     }
     let message = WmsOutbound::ConnectionDisconnected(ConnectionMessage {
@@ -902,8 +926,21 @@ mod tests {
             }
             self.inner.complete(key, record, retain).await
         }
-        async fn release(&self, key: &str) -> crate::ports::PortResult<()> {
-            self.inner.release(key).await
+        async fn finish(
+            &self,
+            key: &str,
+            fence: &crate::ports::Fence,
+            record: &Value,
+            retain: Option<Duration>,
+        ) -> crate::ports::PortResult<bool> {
+            self.inner.finish(key, fence, record, retain).await
+        }
+        async fn release(
+            &self,
+            key: &str,
+            fence: &crate::ports::Fence,
+        ) -> crate::ports::PortResult<()> {
+            self.inner.release(key, fence).await
         }
         async fn record(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
             self.inner.record(key).await
@@ -1027,10 +1064,11 @@ mod tests {
         assert_eq!(messages[0]["hold_reasons"][0]["code"], "cancelled");
     }
 
+    /// A lifecycle event received now (after the test's connection was created).
     fn lifecycle_event(topic: &str, delivery: &str, payload: Value) -> String {
         json!({
             "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
-            "topic": topic, "delivery_id": delivery, "received_at": "2026-11-27T09:00:00Z", "payload": payload
+            "topic": topic, "delivery_id": delivery, "received_at": Utc::now(), "payload": payload
         })
         .to_string()
     }
@@ -1051,6 +1089,8 @@ mod tests {
             settings: Default::default(),
             created_at: now,
             updated_at: now,
+            activated_at: None,
+            version: 0,
         };
         w.deps.connections.create(&connection).await.unwrap();
         let secret = Secret::new(r#"{"access_token":"shpat_fake"}"#);
@@ -1109,6 +1149,63 @@ mod tests {
         );
     }
 
+    /// Issue 15, item 4: an `app/uninstalled` from before the store was installed again
+    /// (Shopify redelivers it with its original trigger time, or it waited in the queue) must
+    /// not disconnect the fresh install nor delete its new credentials.
+    #[tokio::test]
+    async fn an_uninstall_older_than_the_reinstall_keeps_the_fresh_connection() {
+        use crate::domain::{Channel, Connection};
+        use crate::ports::Secret;
+        let w = world().await;
+        let reinstalled = Utc::now();
+        let connection = Connection {
+            activated_at: Some(reinstalled),
+            ..Connection::fixture("c_1", Channel::Shopify, "demo.myshopify.com")
+        };
+        w.deps.connections.create(&connection).await.unwrap();
+        let secret = Secret::new(r#"{"access_token":"shpat_fake_fresh"}"#);
+        w.deps
+            .vault
+            .put(&connection.credentials_name(), &secret)
+            .await
+            .unwrap();
+        let before = reinstalled - chrono::Duration::minutes(5);
+        let redelivered = json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": "app/uninstalled", "delivery_id": "u-old", "received_at": Utc::now(),
+            "triggered_at": before.to_rfc3339(), "payload": {"id": 1, "domain": "demo.myshopify.com"}
+        });
+        let queued = json!({
+            "v": 1, "channel": "shopify", "tenant": "dev", "connection": "c_1", "shop": "demo.myshopify.com",
+            "topic": "app/uninstalled", "delivery_id": "u-queued", "received_at": before,
+            "payload": {"id": 1, "domain": "demo.myshopify.com"}
+        });
+        for late in [redelivered, queued] {
+            let answer = handle(w.deps.clone(), late.to_string()).await;
+            assert!(
+                matches!(&answer, Disposition::Done(reason) if reason.contains("before")),
+                "{answer:?}"
+            );
+        }
+        let stored = w
+            .deps
+            .connections
+            .get(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, ConnectionStatus::Active);
+        assert_eq!(
+            w.deps
+                .vault
+                .get(&connection.credentials_name())
+                .await
+                .unwrap(),
+            Some(secret)
+        );
+        assert!(sent(&w).await.is_empty(), "the WMS is told nothing");
+    }
+
     #[tokio::test]
     async fn privacy_requests_are_forwarded_once() {
         let w = world().await;
@@ -1135,7 +1232,10 @@ mod tests {
             "demo.myshopify.com",
             "4",
         ));
-        w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap();
+        let Claim::Acquired(fence) = w.deps.idempotency.claim(&lock, ORDER_LEASE).await.unwrap()
+        else {
+            panic!("the lock is free");
+        };
         let result = handle(
             w.deps.clone(),
             event("orders/create", 4, "2026-11-27T09:00:00Z", false),
@@ -1143,7 +1243,7 @@ mod tests {
         .await;
         assert!(matches!(result, Disposition::Retry(_)));
         assert!(sent(&w).await.is_empty());
-        w.deps.idempotency.release(&lock).await.unwrap();
+        w.deps.idempotency.release(&lock, &fence).await.unwrap();
         let result = handle(
             w.deps.clone(),
             event("orders/create", 4, "2026-11-27T09:00:00Z", false),
@@ -1283,6 +1383,8 @@ mod tests {
             settings,
             created_at: now,
             updated_at: now,
+            activated_at: None,
+            version: 0,
         };
         w.deps.connections.create(&connection).await.unwrap();
         let secret = crate::ports::Secret::new(r#"{"access_token":"shpat_fake"}"#);

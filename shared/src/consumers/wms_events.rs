@@ -111,14 +111,14 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
         Ok(None) => return refuse_foreign(deps, &shipment, &key).await,
         Err(e) => return Disposition::Retry(e.to_string()),
     };
-    match deps.idempotency.claim(&key, SHIPMENT_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&key, SHIPMENT_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(Claim::Done(_)) => return Disposition::Done("shipment already handled".into()),
         Ok(Claim::InProgress) => {
             return Disposition::Retry("the shipment is being exported by another worker".into())
         }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let outcome = write_tracking(deps, &shipment, connection).await;
     let (message, record) = match outcome {
         Ok(fulfillments) => (
@@ -130,7 +130,7 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
             json!({"failed": reason}),
         ),
         Err(Failure::Retry(reason)) => {
-            if let Err(e) = deps.idempotency.release(&key).await {
+            if let Err(e) = deps.idempotency.release(&key, &fence).await {
                 tracing::warn!(error = %e, "could not release the shipment claim; it expires");
             }
             return Disposition::Retry(reason);
@@ -146,11 +146,15 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
     if let Err(retry) = tell_wms(deps, &shipment.tenant, &message, &key).await {
         // Tracking is on the channel already; the retry finds it there and reports again.
         // Release so it can.
-        let _ = deps.idempotency.release(&key).await;
+        let _ = deps.idempotency.release(&key, &fence).await;
         return retry;
     }
-    if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
-        return Disposition::Retry(e.to_string());
+    match deps.idempotency.finish(&key, &fence, &record, None).await {
+        Ok(true) => {}
+        // The lease ran out and another worker holds the shipment: it finds the tracking on
+        // the channel and records it.
+        Ok(false) => tracing::warn!("the shipment claim was taken over before it was recorded"),
+        Err(e) => return Disposition::Retry(e.to_string()),
     }
     tracing::info!(order = %shipment.channel_order_id, outcome = kind, "shipment handled");
     Disposition::Done(kind.into())

@@ -133,9 +133,22 @@ pub struct Connection {
     pub settings: ConnectionSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the connection was last (re)connected: credentials stored, status active. `None`
+    /// on records written before it was kept: read as `created_at` ([`Connection::activated`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<DateTime<Utc>>,
+    /// The stored version of this copy: [`crate::ports::Connections::update`] writes a copy
+    /// only while the stored version is still this one, so a stale copy is never written back.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Connection {
+    /// When the connection was last (re)connected.
+    pub fn activated(&self) -> DateTime<Utc> {
+        self.activated_at.unwrap_or(self.created_at)
+    }
+
     /// An active connection of tenant `dev` with default settings, created now: the one
     /// builder tests, sample events and benchmarks share. Panics on an id or tenant that does
     /// not parse, so it is for fixed fixture values only.
@@ -151,6 +164,8 @@ impl Connection {
             settings: ConnectionSettings::default(),
             created_at: now,
             updated_at: now,
+            activated_at: None,
+            version: 0,
         }
     }
 

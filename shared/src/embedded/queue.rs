@@ -155,8 +155,12 @@ impl Queue for EmbeddedQueue {
                 for (seq, body, count) in candidates {
                     if count >= max_receives {
                         if let Some(dlq) = &dlq {
+                            // Without its dedup id: the dead-letter queue keeps every failed
+                            // copy, and an earlier one with the same id must not make this
+                            // move (so every receive of the queue) fail on UNIQUE(queue, dedup_id).
                             tx.execute(
-                                "UPDATE messages SET queue = ?1, visible_at = ?2, receive_count = 0, receipt = NULL
+                                "UPDATE messages SET queue = ?1, visible_at = ?2, receive_count = 0, receipt = NULL,
+                                    dedup_id = NULL
                                  WHERE seq = ?3",
                                 params![dlq, now, seq],
                             )

@@ -3,7 +3,8 @@
 use super::{now_ms, unavailable, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Idempotency, PortError, PortResult, Tenants,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Tenants,
+    UpdateOutcome,
 };
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
     lease_until INTEGER,
     record TEXT,
-    expires_at INTEGER
+    expires_at INTEGER,
+    holder TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +60,23 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 ";
 
+/// A store created before claims were fenced has no `holder` column: add it (its claims in
+/// progress then have no holder and are finished or released by nobody; their leases expire).
+fn add_holder_column(db: &Db) -> PortResult<()> {
+    let conn =
+        db.0.lock()
+            .map_err(|_| PortError::Unavailable("the store's lock is poisoned".into()))?;
+    let has_holder = conn
+        .prepare("SELECT 1 FROM pragma_table_info('idempotency') WHERE name = 'holder'")
+        .and_then(|mut q| q.exists([]))
+        .map_err(unavailable)?;
+    if !has_holder {
+        conn.execute_batch("ALTER TABLE idempotency ADD COLUMN holder TEXT")
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// The embedded store. Cheap to clone; clones share one SQLite connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -70,8 +89,10 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> PortResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
+        let db = Db::open(&dir.join("store.sqlite"), SCHEMA)?;
+        add_holder_column(&db)?;
         Ok(Self {
-            db: Db::open(&dir.join("store.sqlite"), SCHEMA)?,
+            db,
             notify: Arc::new(Notify::new()),
         })
     }
@@ -80,6 +101,23 @@ impl EmbeddedStore {
     /// `dead_letter` (when given) instead of being delivered again.
     pub fn queue(&self, name: &str, dead_letter: Option<&str>, max_receives: u32) -> EmbeddedQueue {
         EmbeddedQueue::new(self.clone(), name, dead_letter, max_receives)
+    }
+
+    /// Tests: ends the lease of `key`'s claim in progress now, as if its holder had outlived
+    /// it (the holder keeps its fence; anyone may claim the key).
+    #[cfg(test)]
+    pub(crate) async fn expire_claim(&self, key: &str) {
+        let key = key.to_owned();
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "UPDATE idempotency SET lease_until = 0 WHERE key = ?1 AND state = 'in_progress'",
+                    params![key],
+                )
+                .map_err(unavailable)
+            })
+            .await
+            .expect("expire a claim");
     }
 
     /// Wakes when any message is sent, so in-process consumers need not poll hard.
@@ -139,23 +177,42 @@ impl Connections for EmbeddedStore {
             .await
     }
 
-    async fn update(&self, connection: &Connection) -> PortResult<()> {
-        let body = to_json(connection)?;
+    async fn update(&self, connection: &Connection) -> PortResult<UpdateOutcome> {
+        let expected = connection.version;
+        let mut next = connection.clone();
+        next.version = expected
+            .checked_add(1)
+            .ok_or_else(|| PortError::Corrupt(format!("connection {} version", connection.id)))?;
+        let body = to_json(&next)?;
         let (id, tenant) = (connection.id.clone(), connection.tenant.clone());
+        let expected = i64::try_from(expected)
+            .map_err(|_| PortError::Corrupt(format!("connection {id} version")))?;
         self.db
             .run(move |db| {
+                // Versions count from 0; a record written before versions were kept has none.
                 let n = db
                     .execute(
-                        "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3",
-                        params![body, id.as_str(), tenant.as_str()],
+                        "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3 \
+                         AND COALESCE(json_extract(body, '$.version'), 0) = ?4",
+                        params![body, id.as_str(), tenant.as_str(), expected],
                     )
                     .map_err(unavailable)?;
                 if n == 1 {
-                    Ok(())
-                } else {
-                    Err(PortError::Corrupt(format!(
+                    return Ok(UpdateOutcome::Updated(Box::new(next)));
+                }
+                let exists: Option<i64> = db
+                    .query_row(
+                        "SELECT 1 FROM connections WHERE id = ?1 AND tenant = ?2",
+                        params![id.as_str(), tenant.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                match exists {
+                    Some(_) => Ok(UpdateOutcome::Stale),
+                    None => Err(PortError::Corrupt(format!(
                         "connection {id} does not exist"
-                    )))
+                    ))),
                 }
             })
             .await
@@ -312,16 +369,17 @@ impl Idempotency for EmbeddedStore {
                     }
                     _ => {}
                 }
+                let fence = Fence::generate();
                 tx.execute(
-                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
-                     VALUES (?1, 'in_progress', ?2, NULL, NULL)
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at, holder)
+                     VALUES (?1, 'in_progress', ?2, NULL, NULL, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'in_progress', lease_until = ?2,
-                        record = NULL, expires_at = NULL",
-                    params![key, now + lease_ms],
+                        record = NULL, expires_at = NULL, holder = ?3",
+                    params![key, now + lease_ms, fence.as_str()],
                 )
                 .map_err(unavailable)?;
                 tx.commit().map_err(unavailable)?;
-                Ok(Claim::Acquired)
+                Ok(Claim::Acquired(fence))
             })
             .await
     }
@@ -341,10 +399,35 @@ impl Idempotency for EmbeddedStore {
                     "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
                      VALUES (?1, 'done', NULL, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
-                        record = ?2, expires_at = ?3",
+                        record = ?2, expires_at = ?3, holder = NULL",
                     params![key, record, expires],
                 )
                 .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn finish(
+        &self,
+        key: &str,
+        fence: &Fence,
+        record: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let key = key.to_owned();
+        let record = record.to_string();
+        let holder = fence.as_str().to_owned();
+        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "UPDATE idempotency SET state = 'done', lease_until = NULL, record = ?2,
+                        expires_at = ?3, holder = NULL
+                     WHERE key = ?1 AND state = 'in_progress' AND holder = ?4",
+                    params![key, record, expires, holder],
+                )
+                .map(|n| n == 1)
                 .map_err(unavailable)
             })
             .await
@@ -373,17 +456,62 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
-    async fn release(&self, key: &str) -> PortResult<()> {
+    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()> {
         let key = key.to_owned();
+        let holder = fence.as_str().to_owned();
         self.db
             .run(move |db| {
                 db.execute(
-                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'",
-                    params![key],
+                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'
+                     AND holder = ?2",
+                    params![key, holder],
                 )
                 .map(|_| ())
                 .map_err(unavailable)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written before claims were fenced (no `holder` column) opens, gains the column,
+    /// and its claims are fenced from then on.
+    #[tokio::test]
+    async fn a_store_from_before_fenced_claims_opens_and_fences() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = rusqlite::Connection::open(dir.path().join("store.sqlite")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE idempotency (key TEXT PRIMARY KEY,
+                    state TEXT NOT NULL CHECK (state IN ('in_progress', 'done')),
+                    lease_until INTEGER, record TEXT, expires_at INTEGER);
+                 INSERT INTO idempotency (key, state, lease_until) VALUES ('old', 'in_progress', 0);",
+            )
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        // Reopening finds the column and leaves it.
+        let store = {
+            drop(store);
+            EmbeddedStore::open(dir.path()).unwrap()
+        };
+        // The old, expired claim is taken; a stale fence cannot release the new holder's.
+        let Claim::Acquired(fence) = store.claim("old", Duration::from_secs(30)).await.unwrap()
+        else {
+            panic!("the expired claim is free");
+        };
+        store.release("old", &Fence::generate()).await.unwrap();
+        assert_eq!(
+            store.claim("old", Duration::from_secs(30)).await.unwrap(),
+            Claim::InProgress
+        );
+        store.release("old", &fence).await.unwrap();
+        assert!(matches!(
+            store.claim("old", Duration::from_secs(30)).await.unwrap(),
+            Claim::Acquired(_)
+        ));
     }
 }

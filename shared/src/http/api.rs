@@ -239,7 +239,16 @@ async fn patch_settings(
         .check_settings(&connection, &connection.settings, &new_locations)
         .await?;
     connection.updated_at = chrono::Utc::now();
-    deps.connections.update(&connection).await?;
+    // Written only over the copy read above: a PATCH racing an uninstall (or any other write)
+    // cannot bring back the status it read.
+    let connection = match deps.connections.update(&connection).await? {
+        crate::ports::UpdateOutcome::Updated(stored) => *stored,
+        crate::ports::UpdateOutcome::Stale => {
+            return Err(ApiError::Conflict(
+                "the connection changed while this request was handled; read it and retry".into(),
+            ))
+        }
+    };
     // Switched on: the store gets every quantity now, not at the next daily push.
     if previous_mode == SyncMode::Disabled
         && connection.settings.inventory_sync != SyncMode::Disabled

@@ -39,6 +39,8 @@ use std::time::Duration;
 
 const STATE_TTL: Duration = Duration::from_secs(600);
 const CLAIM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long one redemption holds a claim code.
+const REDEEM_LEASE: Duration = Duration::from_secs(60);
 
 /// What the install routes need.
 pub struct OAuthDeps {
@@ -254,12 +256,16 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
         return Ok(None);
     };
     let used = keys::oauth_state_used(state);
-    if deps.idempotency.claim(&used, STATE_TTL).await? != Claim::Acquired {
+    let Claim::Acquired(fence) = deps.idempotency.claim(&used, STATE_TTL).await? else {
+        return Ok(None);
+    };
+    if !deps
+        .idempotency
+        .finish(&used, &fence, &json!(true), Some(STATE_TTL))
+        .await?
+    {
         return Ok(None);
     }
-    deps.idempotency
-        .complete(&used, &json!(true), Some(STATE_TTL))
-        .await?;
     Ok(serde_json::from_value(record).ok())
 }
 
@@ -420,7 +426,8 @@ async fn subscribe(deps: &OAuthDeps, app: &App<'_>, connection: &Connection, cre
     tracing::info!(connection = %connection.id, created = ?report.created, "webhook subscriptions ensured");
 }
 
-/// Keeps an install's credentials under a one-time claim code.
+/// Keeps an install's credentials under a one-time claim code, listed for the purge (first,
+/// so credentials are never stored unlisted), and purges the codes that expired unredeemed.
 async fn park(
     deps: &OAuthDeps,
     app: &App<'_>,
@@ -428,6 +435,17 @@ async fn park(
     credentials: &Secret,
 ) -> Result<Redirect, ApiError> {
     let code = random_token();
+    let records = &deps.channels.context().records;
+    let expires = chrono::Utc::now()
+        + chrono::Duration::from_std(CLAIM_TTL).unwrap_or(chrono::Duration::days(1));
+    records
+        .put(
+            keys::partition::PARKED_INSTALLS,
+            &code,
+            expires.timestamp_millis(),
+            &json!({ "shop": shop, "channel": app.channel }),
+        )
+        .await?;
     deps.vault
         .put(&format!("pending/{code}"), credentials)
         .await?;
@@ -440,11 +458,71 @@ async fn park(
         .complete(&keys::oauth_claim(&code), &record, Some(CLAIM_TTL))
         .await?;
     tracing::info!(channel = %app.channel, shop, "install parked until the dashboard claims it");
+    match purge_parked_installs(&**records, &*deps.vault, chrono::Utc::now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "unclaimed parked installs deleted"),
+        Err(e) => tracing::warn!(error = %e, "could not purge parked installs"),
+    }
     Ok(app.dashboard(&[
         (app.channel.as_str(), "claim"),
         ("claim", &code),
         ("shop", shop),
     ]))
+}
+
+/// The work of a redemption: the parked credentials become the tenant's connection.
+async fn redeem(
+    deps: &OAuthDeps,
+    tenant: &TenantId,
+    channel: Channel,
+    code: &str,
+    shop: &str,
+) -> Result<(bool, Connection, Secret), ApiError> {
+    let pending = format!("pending/{code}");
+    let Some(credentials) = deps.vault.get(&pending).await? else {
+        return Err(ApiError::NotFound(
+            "unknown, expired or already used claim".into(),
+        ));
+    };
+    let (created, connection) = deps
+        .channels
+        .context()
+        .upsert_connection(tenant, channel, shop, &credentials, None, None)
+        .await?;
+    deps.vault.delete(&pending).await?;
+    Ok((created, connection, credentials))
+}
+
+/// Deletes the credentials of parked installs whose claim code expired unredeemed (they hold
+/// live tokens of a store nobody connected), and unlists them. Run when an install is parked
+/// and hourly by `serve`. Returns how many were purged.
+pub async fn purge_parked_installs(
+    records: &dyn crate::ports::Records,
+    vault: &dyn Vault,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, crate::ports::PortError> {
+    const PAGES: usize = 10;
+    let partition = keys::partition::PARKED_INSTALLS;
+    let now = now.timestamp_millis();
+    let mut purged = 0;
+    let mut after: Option<String> = None;
+    for _ in 0..PAGES {
+        let page = records.page(partition, "", after.as_deref(), 100).await?;
+        for parked in page.records.iter().filter(|r| r.version <= now) {
+            vault.delete(&format!("pending/{}", parked.key)).await?;
+            if records
+                .remove_if_version(partition, &parked.key, parked.version)
+                .await?
+            {
+                purged += 1;
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(purged)
 }
 
 #[derive(Deserialize)]
@@ -477,23 +555,41 @@ async fn claim(
         .and_then(|r| serde_json::from_value(r).ok())
         .filter(|r: &ClaimRecord| r.channel == app.channel)
         .ok_or_else(invalid)?;
+    // Held only while this request works: a failure gives the code back at once (a crash,
+    // after the lease); only a connected store uses it up.
     let used = keys::oauth_claim_used(&request.claim);
-    if deps.idempotency.claim(&used, CLAIM_TTL).await? != Claim::Acquired {
-        return Err(invalid());
-    }
-    let pending = format!("pending/{}", request.claim);
-    let Some(credentials) = deps.vault.get(&pending).await? else {
-        return Err(invalid());
+    let fence = match deps.idempotency.claim(&used, REDEEM_LEASE).await? {
+        Claim::Acquired(fence) => fence,
+        Claim::Done(_) => return Err(invalid()),
+        Claim::InProgress => {
+            return Err(ApiError::RetryLater {
+                message: "this claim is being redeemed by another request; retry".into(),
+                retry_after: REDEEM_LEASE,
+            })
+        }
     };
-    let (created, connection) = deps
+    let redeemed = redeem(&deps, &tenant, app.channel, &request.claim, &record.shop).await;
+    let (created, connection, credentials) = match redeemed {
+        Ok(done) => done,
+        Err(e) => {
+            if let Err(release) = deps.idempotency.release(&used, &fence).await {
+                tracing::warn!(error = %release, "could not give the claim code back; its lease expires");
+            }
+            return Err(e);
+        }
+    };
+    deps.idempotency
+        .finish(&used, &fence, &json!(true), Some(CLAIM_TTL))
+        .await?;
+    if let Err(e) = deps
         .channels
         .context()
-        .upsert_connection(&tenant, app.channel, &record.shop, &credentials, None, None)
-        .await?;
-    deps.vault.delete(&pending).await?;
-    deps.idempotency
-        .complete(&used, &json!(true), Some(CLAIM_TTL))
-        .await?;
+        .records
+        .remove(keys::partition::PARKED_INSTALLS, &request.claim)
+        .await
+    {
+        tracing::warn!(error = %e, "could not unlist the redeemed install; the purge skips it");
+    }
     subscribe(&deps, &app, &connection, &credentials).await;
     let status = if created {
         StatusCode::CREATED
@@ -626,5 +722,165 @@ mod tests {
         assert_eq!(old.channel, Channel::Shopify);
         assert_eq!(old.shop.as_deref(), Some("a.myshopify.com"));
         assert!(!old.pkce);
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod claim_tests {
+    use super::*;
+    use crate::channels::testkit::test_registry;
+    use crate::embedded::{EmbeddedStore, EmbeddedVault};
+    use crate::ports::PortError;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A vault whose next read of a parked install fails once (the store blinked).
+    struct BlinkingVault {
+        inner: Arc<EmbeddedVault>,
+        blink: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Vault for BlinkingVault {
+        async fn put(&self, name: &str, value: &Secret) -> crate::ports::PortResult<()> {
+            self.inner.put(name, value).await
+        }
+        async fn get(&self, name: &str) -> crate::ports::PortResult<Option<Secret>> {
+            if name.starts_with("pending/") && self.blink.swap(false, Ordering::SeqCst) {
+                return Err(PortError::Unavailable("the vault blinked".into()));
+            }
+            self.inner.get(name).await
+        }
+        async fn delete(&self, name: &str) -> crate::ports::PortResult<()> {
+            self.inner.delete(name).await
+        }
+    }
+
+    struct World {
+        deps: Arc<OAuthDeps>,
+        vault: Arc<BlinkingVault>,
+        _shopify: wiremock::MockServer,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let inner = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+        // Subscriptions after connecting go to a fake that answers nothing (best effort).
+        let shopify = wiremock::MockServer::start().await;
+        let channels = test_registry(&store, inner.clone(), Some(shopify.uri()));
+        let vault = Arc::new(BlinkingVault {
+            inner,
+            blink: AtomicBool::new(false),
+        });
+        let tenant = TenantId::parse("dev").unwrap();
+        store
+            .put_token(&tenant, &crate::http::token_sha256("tok_fake_claim"))
+            .await
+            .unwrap();
+        let deps = Arc::new(OAuthDeps {
+            connections: Arc::new(store.clone()),
+            tenants: Arc::new(store.clone()),
+            vault: vault.clone(),
+            idempotency: Arc::new(store),
+            channels,
+            dashboard_url: "https://dashboard.example".into(),
+        });
+        World {
+            deps,
+            vault,
+            _shopify: shopify,
+            _dir: dir,
+        }
+    }
+
+    /// Parks an install of `shop` and returns its claim code.
+    async fn parked(w: &World, shop: &str) -> String {
+        let app = w.deps.app("shopify").unwrap();
+        let credentials = Secret::new(r#"{"access_token":"shpat_fake_parked"}"#);
+        let redirect = park(&w.deps, &app, shop, &credentials).await.unwrap();
+        let response = redirect.into_response();
+        let location = response.headers()[http::header::LOCATION].to_str().unwrap();
+        let url = url::Url::parse(location).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == "claim")
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    }
+
+    async fn redeem(w: &World, code: &str) -> Result<StatusCode, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Bearer tok_fake_claim".parse().unwrap(),
+        );
+        let body = Bytes::from(json!({ "claim": code }).to_string());
+        claim(
+            State(w.deps.clone()),
+            Path("shopify".into()),
+            headers,
+            Ok(body),
+        )
+        .await
+        .map(|(status, _)| status)
+    }
+
+    /// Issue 15, item 12: a claim whose work fails (the vault blinked) is not used up: the
+    /// dashboard's retry connects the store; once used, the code is gone.
+    #[tokio::test]
+    async fn a_claim_that_fails_midway_can_be_retried_and_is_single_use_once_done() {
+        let w = world().await;
+        let code = parked(&w, "parked.myshopify.com").await;
+        w.vault.blink.store(true, Ordering::SeqCst);
+        let first = redeem(&w, &code).await;
+        assert!(matches!(first, Err(ApiError::Unavailable(_))), "{first:?}");
+        assert_eq!(redeem(&w, &code).await.unwrap(), StatusCode::CREATED);
+        assert!(matches!(
+            redeem(&w, &code).await,
+            Err(ApiError::NotFound(_))
+        ));
+        assert_eq!(w.vault.get(&format!("pending/{code}")).await.unwrap(), None);
+    }
+
+    /// Issue 15, item 12: the credentials of an install nobody claimed (live tokens) are
+    /// deleted once the claim code expired; a redeemed one is no longer listed.
+    #[tokio::test]
+    async fn unclaimed_parked_installs_are_deleted_once_their_code_expired() {
+        let w = world().await;
+        let records = w.deps.channels.context().records.clone();
+        let stale = parked(&w, "stale.myshopify.com").await;
+        let redeemed = parked(&w, "redeemed.myshopify.com").await;
+        assert_eq!(redeem(&w, &redeemed).await.unwrap(), StatusCode::CREATED);
+        let now = chrono::Utc::now();
+        assert_eq!(
+            purge_parked_installs(&*records, &*w.vault, now)
+                .await
+                .unwrap(),
+            0,
+            "nothing expired yet"
+        );
+        assert!(w
+            .vault
+            .get(&format!("pending/{stale}"))
+            .await
+            .unwrap()
+            .is_some());
+        let later = now + chrono::Duration::hours(25);
+        assert_eq!(
+            purge_parked_installs(&*records, &*w.vault, later)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            w.vault.get(&format!("pending/{stale}")).await.unwrap(),
+            None
+        );
+        let left = records
+            .page(keys::partition::PARKED_INSTALLS, "", None, 10)
+            .await
+            .unwrap();
+        assert!(left.records.is_empty(), "{:?}", left.records);
     }
 }

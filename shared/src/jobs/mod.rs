@@ -102,14 +102,14 @@ pub(crate) async fn under_lease<T, Fut>(
 where
     Fut: Future<Output = Result<T, JobError>>,
 {
-    if locks.claim(lock, lease).await? != Claim::Acquired {
+    let Claim::Acquired(fence) = locks.claim(lock, lease).await? else {
         return Ok(None);
-    }
+    };
     let mut result = work.await;
     if let Err(JobError::Channel(ClientError::Unauthorized)) = &result {
         result = Err(channels.mark_needs_reauth(connection).await.into());
     }
-    if let Err(e) = locks.release(lock).await {
+    if let Err(e) = locks.release(lock, &fence).await {
         tracing::warn!(error = %e, lock, "could not release the job's lease; it expires");
     }
     result.map(Some)

@@ -17,7 +17,6 @@ use crate::messages::{ChannelEvent, VERSION};
 use crate::ports::{Connections, Idempotency, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,9 +94,30 @@ pub async fn reconcile_all(
     Ok(results)
 }
 
+/// The poll's durable position: the watermark, and for a channel that lists orders by id
+/// (not by change) the walk of a window larger than one run's page budget, resumed next run.
 #[derive(Serialize, Deserialize)]
 struct Watermark {
     at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backlog: Option<Backlog>,
+}
+
+/// A walk of the window `since` that one run's page budget could not finish: the next run
+/// continues at `cursor` (so any backlog is eventually read whole, the trash pass included),
+/// after first reading the recent window from `mark` minus [`OVERLAP`] (so orders placed
+/// meanwhile, which sort last by id, are not starved by the backlog).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backlog {
+    /// The window being walked.
+    pub since: DateTime<Utc>,
+    /// Where the next run resumes it.
+    pub cursor: String,
+    /// The newest change the walk's first run saw (store time, bounded by the clock): once
+    /// the walk ends, every change before it was read, and the watermark moves here. A change
+    /// made during the walk to an order it already passed is newer, so the recent window
+    /// from `mark` minus the overlap reads it.
+    pub mark: DateTime<Utc>,
 }
 
 /// Polls one connection (if no other run holds it).
@@ -120,8 +140,9 @@ async fn reconcile_with_limit(
         .idempotency
         .record(&watermark_key)
         .await?
-        .and_then(|w| serde_json::from_value::<Watermark>(w).ok())
-        .map_or(connection.created_at, |w| w.at);
+        .and_then(|w| serde_json::from_value::<Watermark>(w).ok());
+    let backlog_before = stored.as_ref().and_then(|w| w.backlog.clone());
+    let stored = stored.map_or(connection.created_at, |w| w.at);
     // Never ahead of the clock: a watermark an earlier version stored from a future-dated
     // order is read as now, and replaced by this run's.
     let before = stored.min(started_at);
@@ -148,17 +169,29 @@ async fn reconcile_with_limit(
         connection,
         &lock,
         LOCK_LEASE,
-        poll(deps, connection, &mut run, max_pages),
+        poll(
+            deps,
+            connection,
+            &mut run,
+            max_pages,
+            backlog_before.clone(),
+        ),
     )
     .await?;
-    if polled.is_none() {
+    let Some(backlog_after) = polled else {
         run.outcome = "skipped: another run holds this connection".into();
         return Ok(run);
-    }
+    };
     run.finished_at = Utc::now();
-    if run.watermark_after > before || stored_in_future {
+    if run.watermark_after > before || stored_in_future || backlog_after != backlog_before {
+        let watermark = Watermark {
+            at: run.watermark_after,
+            backlog: backlog_after,
+        };
+        let watermark =
+            serde_json::to_value(&watermark).map_err(|e| PortError::Corrupt(e.to_string()))?;
         deps.idempotency
-            .complete(&watermark_key, &json!({ "at": run.watermark_after }), None)
+            .complete(&watermark_key, &watermark, None)
             .await?;
     }
     super::record_run(
@@ -215,20 +248,123 @@ async fn record_in_history(
     runs::create(&*deps.records, &history).await
 }
 
+/// Reads the connection's orders and enqueues what the WMS lacks; returns the backlog walk to
+/// resume next run, if any. The watermark moves only over changes every one of which was read.
 async fn poll(
     deps: &ReconcileDeps,
     connection: &Connection,
     run: &mut ReconcileRun,
     max_pages: u32,
-) -> Result<(), ReconcileError> {
+    backlog: Option<Backlog>,
+) -> Result<Option<Backlog>, ReconcileError> {
     let store = deps.channels.open_store(connection).await?;
-    let mut cursor: Option<String> = None;
-    let mut newest = run.watermark_before;
-    loop {
-        let page = store
-            .orders_updated_since(run.since, cursor.as_deref())
+    let sorted = deps
+        .channels
+        .capabilities(connection.channel)
+        .is_some_and(|c| c.sorted_by_change);
+    let before = run.watermark_before;
+    match backlog {
+        Some(backlog) if !sorted => {
+            // The recent window first, with half the budget: orders placed while a backlog
+            // is walked sort last by id and would otherwise wait for the whole backlog.
+            let recent_since = backlog
+                .mark
+                .checked_sub_signed(OVERLAP)
+                .unwrap_or(backlog.mark);
+            let recent = walk(
+                deps,
+                connection,
+                &*store,
+                run,
+                recent_since,
+                None,
+                (max_pages / 2).max(1),
+            )
             .await?;
+            // Then the backlog, from where the last run stopped, with the rest.
+            run.since = backlog.since;
+            let budget = max_pages.saturating_sub(run.pages).max(1);
+            let rest = walk(
+                deps,
+                connection,
+                &*store,
+                run,
+                backlog.since,
+                Some(backlog.cursor.clone()),
+                budget,
+            )
+            .await?;
+            match rest.next {
+                None => {
+                    run.outcome = "completed".into();
+                    let mut after = before.max(backlog.mark);
+                    if recent.next.is_none() {
+                        // The recent window was read whole too.
+                        after = after.max(recent.newest);
+                    }
+                    run.watermark_after = after;
+                    Ok(None)
+                }
+                Some(cursor) => {
+                    run.outcome = "partial: page limit reached, the next run continues".into();
+                    Ok(Some(Backlog { cursor, ..backlog }))
+                }
+            }
+        }
+        _ => {
+            let walked = walk(deps, connection, &*store, run, run.since, None, max_pages).await?;
+            let newest = before.max(walked.newest);
+            match walked.next {
+                None => {
+                    run.outcome = "completed".into();
+                    run.watermark_after = newest;
+                    Ok(None)
+                }
+                Some(cursor) => {
+                    run.outcome = "partial: page limit reached, the next run continues".into();
+                    if sorted {
+                        // Read in order of change: everything up to `newest` is enqueued.
+                        run.watermark_after = newest;
+                        return Ok(None);
+                    }
+                    // Unread pages may hold older changes than `newest`: the watermark stays,
+                    // and the next run resumes the walk where this one stopped.
+                    Ok(Some(Backlog {
+                        since: run.since,
+                        cursor,
+                        mark: newest,
+                    }))
+                }
+            }
+        }
+    }
+}
+
+/// What one walk of a window read.
+struct Walked {
+    /// The newest change read (bounded by the clock), or the minimum time if none.
+    newest: DateTime<Utc>,
+    /// Where the window continues; `None` when it was read to its end.
+    next: Option<String>,
+}
+
+/// Reads the window `since` from `cursor` for at most `budget` pages, enqueuing every order
+/// the WMS lacks or has an older state of.
+async fn walk(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    store: &dyn crate::channels::store::StoreApi,
+    run: &mut ReconcileRun,
+    since: DateTime<Utc>,
+    mut cursor: Option<String>,
+    budget: u32,
+) -> Result<Walked, ReconcileError> {
+    let mut newest = DateTime::<Utc>::MIN_UTC;
+    let mut pages = 0u32;
+    loop {
+        let page = store.orders_updated_since(since, cursor.as_deref()).await?;
         run.pages += 1;
+        pages += 1;
         run.skipped.extend(page.skipped);
         for order in page.orders {
             run.found += 1;
@@ -265,26 +401,13 @@ async fn poll(
             run.enqueued += 1;
         }
         cursor = page.next_cursor;
-        if cursor.is_none() {
-            run.outcome = "completed".into();
-            break;
-        }
-        if run.pages >= max_pages {
-            run.outcome = "partial: page limit reached, the next run continues".into();
-            let sorted = deps
-                .channels
-                .capabilities(connection.channel)
-                .is_some_and(|c| c.sorted_by_change);
-            if !sorted {
-                // Unread pages may hold older changes than `newest`: read the window again.
-                return Ok(());
-            }
-            break;
+        if cursor.is_none() || pages >= budget {
+            return Ok(Walked {
+                newest,
+                next: cursor,
+            });
         }
     }
-    // Everything up to `newest` is enqueued: only now may the watermark move.
-    run.watermark_after = newest;
-    Ok(())
 }
 
 async fn enqueue(
@@ -325,6 +448,8 @@ mod tests {
     use super::*;
     use crate::channels::shopify::oauth::ShopifyCredentials;
     use crate::channels::OpenError;
+    use crate::ports::Claim;
+    use serde_json::json;
 
     use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
     use crate::consumers::order_import::{self, ImportDeps};
@@ -558,7 +683,13 @@ mod tests {
             .await;
         let mut w = world(&server).await;
         w.connection.settings.fulfilment_location = Some("gid://shopify/Location/1".into());
-        w.deps.connections.update(&w.connection).await.unwrap();
+        w.deps
+            .connections
+            .update(&w.connection)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
 
         let first = reconcile_connection(&w.deps, &w.connection).await.unwrap();
         assert_eq!((first.enqueued, first.missed_by_webhooks), (1, 1));
@@ -643,11 +774,15 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        w.deps
+        let Claim::Acquired(fence) = w
+            .deps
             .idempotency
             .claim("reconcile-lock#c_rec", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("the lock is free");
+        };
         let skipped = reconcile_connection(&w.deps, &w.connection).await.unwrap();
         assert!(
             skipped.outcome.starts_with("skipped"),
@@ -656,7 +791,7 @@ mod tests {
         );
         w.deps
             .idempotency
-            .release("reconcile-lock#c_rec")
+            .release("reconcile-lock#c_rec", &fence)
             .await
             .unwrap();
         assert!(matches!(
@@ -817,7 +952,13 @@ mod tests {
         let w = world(&server).await;
         let mut connection = w.connection.clone();
         connection.settings.import_unpaid = true;
-        w.deps.connections.update(&connection).await.unwrap();
+        w.deps
+            .connections
+            .update(&connection)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
         let run = reconcile_connection(&w.deps, &connection).await.unwrap();
         assert_eq!((run.found, run.enqueued, run.not_ready), (1, 1, 0));
         consume(&w).await;
@@ -914,7 +1055,13 @@ mod tests {
         // The Shopify connection of the world is not part of this test.
         let mut shop = w.connection.clone();
         shop.status = ConnectionStatus::Disconnected;
-        w.deps.connections.update(&shop).await.unwrap();
+        w.deps
+            .connections
+            .update(&shop)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
         // Ids in the order `list_all` returns them: the hostile store first.
         for (id, host, server) in [
             ("c_a_hostile", "hostile.example", &hostile),
@@ -980,13 +1127,210 @@ mod tests {
         assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
         assert_eq!((run.found, run.enqueued), (1, 1));
         assert_eq!(run.watermark_after, run.watermark_before);
+        let stored = w
+            .deps
+            .idempotency
+            .record("watermark#c_woo_lim")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored["at"], json!("2026-11-27T09:00:00Z"), "{stored}");
         assert_eq!(
-            w.deps
-                .idempotency
-                .record("watermark#c_woo_lim")
-                .await
-                .unwrap(),
-            None
+            stored["backlog"]["cursor"], "2",
+            "the next run resumes at page 2"
         );
+    }
+
+    fn woo_order(id: u64, status: &str, modified: &str) -> serde_json::Value {
+        json!({"id": id, "number": id.to_string(), "status": status,
+            "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": modified,
+            "shipping": {"first_name": "Ada", "address_1": "1 Main St", "country": "IE"},
+            "line_items": [{"id": id * 10, "sku": "TS-001", "quantity": 1, "name": "Tee"}]})
+    }
+
+    /// One page of a WooCommerce orders window (`modified_after`), pass (`status`) and page.
+    async fn woo_page(
+        server: &MockServer,
+        since: &str,
+        status: &str,
+        page: u32,
+        total: u32,
+        orders: Vec<serde_json::Value>,
+    ) {
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wc/v3/orders"))
+            .and(wiremock::matchers::query_param("modified_after", since))
+            .and(wiremock::matchers::query_param("status", status))
+            .and(wiremock::matchers::query_param("page", page.to_string()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!(orders))
+                    .insert_header("X-WP-TotalPages", total.to_string().as_str()),
+            )
+            .named(format!("{since} {status} page {page}"))
+            .mount(server)
+            .await;
+    }
+
+    /// Issue 15, item 1: a WooCommerce backlog larger than one run's page budget (a connection
+    /// back from days in needs_reauth, a bulk edit) is walked whole across runs: the position
+    /// within the window is kept and resumed, the trash pass is reached, and an order placed
+    /// meanwhile (the newest, at the end of the id order) is enqueued by the next run, not
+    /// after the whole backlog.
+    #[tokio::test]
+    async fn a_woocommerce_backlog_beyond_the_page_limit_is_walked_whole_across_runs() {
+        let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
+        // The backlog window (watermark 09:00 minus the overlap): five pages, then the trash.
+        for p in 1..=5u32 {
+            let id = u64::from(p);
+            let modified = if p == 5 {
+                "2026-11-27T09:20:00"
+            } else {
+                "2026-11-27T09:10:00"
+            };
+            woo_page(
+                &server,
+                "2026-11-27T08:50:00",
+                "any",
+                p,
+                5,
+                vec![woo_order(id, "processing", modified)],
+            )
+            .await;
+        }
+        woo_page(
+            &server,
+            "2026-11-27T08:50:00",
+            "trash",
+            1,
+            1,
+            vec![woo_order(6, "trash", "2026-11-27T09:10:00")],
+        )
+        .await;
+        // The recent window (the newest change the walk's first run saw, minus the overlap):
+        // an order placed while the backlog is walked.
+        woo_page(
+            &server,
+            "2026-11-27T09:00:00",
+            "any",
+            1,
+            1,
+            vec![woo_order(7, "processing", "2026-11-27T09:30:00")],
+        )
+        .await;
+        woo_page(&server, "2026-11-27T09:00:00", "trash", 1, 1, vec![]).await;
+        let w = world(&server).await;
+        let woo = crate::channels::testkit::woo_connection(
+            &w.deps.channels,
+            &w.connection,
+            "c_woo_backlog",
+            "backlog.example",
+            server.uri(),
+            "whfake",
+        )
+        .await;
+        let first = reconcile_with_limit(&w.deps, &woo, 4).await.unwrap();
+        assert!(first.outcome.starts_with("partial"), "{}", first.outcome);
+        assert_eq!(first.enqueued, 4);
+        assert_eq!(first.watermark_after, first.watermark_before);
+        let second = reconcile_with_limit(&w.deps, &woo, 4).await.unwrap();
+        assert_eq!(second.outcome, "completed", "{second:?}");
+        // Page 5 and the newest enqueued; the trashed order (never imported) read and left.
+        assert_eq!(
+            (second.found, second.enqueued, second.not_ready),
+            (3, 2, 1),
+            "{second:?}"
+        );
+        let expected: DateTime<Utc> = "2026-11-27T09:30:00Z".parse().unwrap();
+        assert_eq!(second.watermark_after, expected);
+        // Every order of the backlog and the newest, each enqueued once.
+        let mut ids = Vec::new();
+        while let Some(m) = w
+            .events
+            .receive(1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .pop()
+        {
+            let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+            ids.push(
+                body["payload"]["channel_order_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            w.events.ack(&m.receipt).await.unwrap();
+        }
+        ids.sort();
+        assert_eq!(ids, ["1", "2", "3", "4", "5", "7"]);
+        // The next run starts at the new watermark with no walk left over.
+        let stored = w
+            .deps
+            .idempotency
+            .record("watermark#c_woo_backlog")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored["at"], json!("2026-11-27T09:30:00Z"));
+        assert!(
+            stored.get("backlog").is_none_or(|b| b.is_null()),
+            "{stored}"
+        );
+    }
+
+    /// The recent window itself larger than its half of the budget (a second bulk edit): the
+    /// backlog still advances every run and ends; the watermark then moves only to what the
+    /// backlog covered, and the recent window becomes the next walk.
+    #[tokio::test]
+    async fn a_backlog_advances_even_when_the_recent_window_does_not_fit() {
+        let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
+        let order = |id: u64| woo_order(id, "processing", "2026-11-27T09:10:00");
+        for p in 1..=3u32 {
+            woo_page(
+                &server,
+                "2026-11-27T08:50:00",
+                "any",
+                p,
+                3,
+                vec![order(u64::from(p))],
+            )
+            .await;
+        }
+        woo_page(&server, "2026-11-27T08:50:00", "trash", 1, 1, vec![]).await;
+        for p in 1..=3u32 {
+            let recent = woo_order(u64::from(p) + 10, "processing", "2026-11-27T09:40:00");
+            woo_page(&server, "2026-11-27T09:00:00", "any", p, 3, vec![recent]).await;
+        }
+        let w = world(&server).await;
+        let woo = crate::channels::testkit::woo_connection(
+            &w.deps.channels,
+            &w.connection,
+            "c_woo_two",
+            "two.example",
+            server.uri(),
+            "whfake",
+        )
+        .await;
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let run = reconcile_with_limit(&w.deps, &woo, 2).await.unwrap();
+            outcomes.push(run.outcome.clone());
+            if run.outcome == "completed" {
+                let covered: DateTime<Utc> = "2026-11-27T09:10:00Z".parse().unwrap();
+                assert_eq!(
+                    run.watermark_after, covered,
+                    "only what the backlog covered"
+                );
+                break;
+            }
+        }
+        assert_eq!(
+            outcomes.last().map(String::as_str),
+            Some("completed"),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
     }
 }

@@ -34,6 +34,7 @@ fn answer(lost: Lost, first: bool, ok: ResponseTemplate) -> ResponseTemplate {
 
 struct World {
     deps: Arc<WmsEventsDeps>,
+    store: crate::embedded::EmbeddedStore,
     outbox: EmbeddedQueue,
     like: Connection,
     _dir: tempfile::TempDir,
@@ -67,6 +68,7 @@ async fn world(server: &MockServer) -> World {
     });
     World {
         deps,
+        store,
         outbox,
         like: connection,
         _dir: dir,
@@ -107,7 +109,7 @@ async fn deliver(w: &World, lost: Lost, connection: &str, order: &str, body: &st
             // The lease runs out.
             let key =
                 crate::keys::shipment(&ConnectionId::parse(connection).unwrap(), order, "1Z999");
-            w.deps.idempotency.release(&key).await.unwrap();
+            w.store.expire_claim(&key).await;
         }
     }
     assert_eq!(

@@ -53,13 +53,13 @@ async fn locked<T>(
     f: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
     let lock = crate::keys::push_lock(connection);
-    match deps.idempotency.claim(&lock, PUSH_LEASE).await {
-        Ok(Claim::Acquired) => {}
+    let fence = match deps.idempotency.claim(&lock, PUSH_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
         Ok(_) => return Err("another push holds the connection".into()),
         Err(e) => return Err(e.to_string()),
-    }
+    };
     let result = f.await;
-    if let Err(e) = deps.idempotency.release(&lock).await {
+    if let Err(e) = deps.idempotency.release(&lock, &fence).await {
         tracing::warn!(error = %e, "could not release the push lock; it expires by itself");
     }
     result

@@ -78,7 +78,7 @@ async fn world(mode: SyncMode) -> World {
     .await;
     connection.settings.inventory_sync = mode;
     connection.settings.inventory_location = Some("gid://shopify/Location/1".into());
-    store.update(&connection).await.unwrap();
+    store.update(&connection).await.unwrap().stored().unwrap();
     let settings = EngineSettings {
         window: Duration::from_millis(50),
         settle: Duration::from_secs(900),
@@ -400,9 +400,14 @@ async fn sync_now_runs_in_chunks_reports_failures_and_respects_modes() {
     assert_eq!(calls.len(), 3);
 
     // Disabled: a full push is refused with a reason, nothing reaches Shopify.
-    let mut disabled = w.connection.clone();
+    let mut disabled = w
+        .store
+        .get(&w.connection.tenant, &w.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
     disabled.settings.inventory_sync = SyncMode::Disabled;
-    w.store.update(&disabled).await.unwrap();
+    let disabled = w.store.update(&disabled).await.unwrap().stored().unwrap();
     let run = start_full(
         &w.store,
         &*w.push.push_queue,
@@ -439,7 +444,7 @@ async fn sync_now_runs_in_chunks_reports_failures_and_respects_modes() {
     let mut gone = disabled.clone();
     gone.settings.inventory_sync = SyncMode::Live;
     gone.status = ConnectionStatus::Disconnected;
-    w.store.update(&gone).await.unwrap();
+    w.store.update(&gone).await.unwrap().stored().unwrap();
     w.stock("A", 50, 30).await;
     let run = start_full(
         &w.store,
