@@ -151,9 +151,11 @@ async fn fake_ebay(public_pem: &str) -> MockServer {
 }
 
 fn notification(topic: &str, id: &str, data: Value) -> Vec<u8> {
+    // Dated now: a lifecycle event older than the connection's (re)activation is ignored.
+    let now = chrono::Utc::now();
     json!({"metadata": {"topic": topic, "schemaVersion": "1.0", "deprecated": false},
-        "notification": {"notificationId": id, "eventDate": "2026-11-27T09:00:05.000Z",
-            "publishDate": "2026-11-27T09:00:06.000Z", "publishAttemptCount": 1, "data": data}})
+        "notification": {"notificationId": id, "eventDate": now,
+            "publishDate": now, "publishAttemptCount": 1, "data": data}})
     .to_string()
     .into_bytes()
 }

@@ -146,9 +146,9 @@ impl EtsyTokens {
         let locks = &self.context.locks;
         for _ in 0..20 {
             match locks.claim(&lock, LEASE).await {
-                Ok(Claim::Acquired) => {
+                Ok(Claim::Acquired(fence)) => {
                     let result = self.refresh_under_lock(connection, rejected).await;
-                    if let Err(e) = locks.release(&lock).await {
+                    if let Err(e) = locks.release(&lock, &fence).await {
                         tracing::warn!(error = %e, "could not release the refresh lock; it expires");
                     }
                     return result;
