@@ -24,8 +24,7 @@ use std::time::Duration;
 use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
-pub(crate) const APP_KEY: &str = "fake_app_key";
-pub(crate) const SECRET: &str = "fake_app_secret";
+pub(crate) use crate::channels::testkit::{TIKTOK_APP_KEY as APP_KEY, TIKTOK_SECRET as SECRET};
 const SHOP: &str = "7495540735365777507";
 pub(crate) const CIPHER: &str = "ROW_fake_cipher";
 pub(crate) const TOKEN: &str = "fake_access_token";
@@ -73,13 +72,6 @@ impl Match for NoCipher {
 }
 
 /// The TikTok app of the test registry (`testkit::test_registry`), its API at `api_base`.
-pub(crate) fn test_app(api_base: Option<String>) -> AppCredentials {
-    AppCredentials {
-        client_id: APP_KEY.into(),
-        secrets: vec![Secret::new(SECRET)],
-        api_base,
-    }
-}
 
 pub(crate) fn ok(data: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
