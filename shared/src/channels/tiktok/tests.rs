@@ -71,8 +71,6 @@ impl Match for NoCipher {
     }
 }
 
-/// The TikTok app of the test registry (`testkit::test_registry`), its API at `api_base`.
-
 pub(crate) fn ok(data: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({"code": 0, "message": "Success", "request_id": "r1", "data": data}))
