@@ -165,6 +165,22 @@ impl FakeStore for VeeqoFake {
 
     /// The order (read before and after), then `POST /shipments` for its allocation; the
     /// order shows the shipment once it is recorded.
+    /// Veeqo ships an allocation whole (`POST /shipments` takes an allocation, no lines).
+    fn ships_parts(&self) -> bool {
+        false
+    }
+
+    async fn mount_unshipped_order(&self, server: &MockServer) {
+        on("GET", &format!("/orders/{ORDER_ID}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(order(
+                ORDER_ID.parse().unwrap(),
+                &ORDERED,
+                Value::Null,
+            )))
+            .mount(server)
+            .await;
+    }
+
     async fn mount_tracking_lost_answer(&self, server: &MockServer, shipment: &Shipment) -> String {
         let shipped = Arc::new(Mutex::new(None::<Value>));
         let read = shipped.clone();
