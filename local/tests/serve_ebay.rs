@@ -309,6 +309,112 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
         .await;
     }
 
+    // Stock: 30 Inventory API items; switching inventory sync on reads them, then pushes the
+    // WMS quantities with their offers in bulk calls of at most 25 SKUs.
+    let skus: Vec<String> = (0..30).map(|i| format!("EB-{i:02}")).collect();
+    let items: Vec<Value> = skus
+        .iter()
+        .map(|sku| json!({"sku": sku, "product": {"title": format!("Item {sku}")}}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/sell/inventory/v1/inventory_item"))
+        .and(wiremock::matchers::query_param("offset", "0"))
+        .and(header("authorization", "Bearer user-token-serve"))
+        .respond_with(ok(json!({"total": 30, "inventoryItems": items})))
+        .mount(&ebay)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/sell/inventory/v1/offer"))
+        .and(header("authorization", "Bearer user-token-serve"))
+        .respond_with(|r: &wiremock::Request| {
+            let sku = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "sku")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"offers": [{"offerId": format!("O-{sku}"), "sku": sku}]}))
+        })
+        .mount(&ebay)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/sell/inventory/v1/bulk_update_price_quantity"))
+        .and(header("authorization", "Bearer user-token-serve"))
+        .respond_with(|r: &wiremock::Request| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let responses: Vec<Value> = body["requests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|q| json!({"sku": q["sku"], "statusCode": 200}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"responses": responses}))
+        })
+        .mount(&ebay)
+        .await;
+    for (i, sku) in skus.iter().enumerate() {
+        let answer = client
+            .post(format!("{}/wms/events", runner.base))
+            .bearer_auth(&token)
+            .json(
+                &json!({"type": "stock.changed", "tenant": "dev", "sku": sku,
+                "available": i + 1, "at": "2026-11-28T10:00:00Z"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+    }
+    let patched = client
+        .patch(format!("{}/api/connections/{connection}", runner.base))
+        .bearer_auth(&token)
+        .json(&json!({"settings": {"inventory_sync": "daily"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
+    let bulk_calls = || async {
+        ebay.received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() == "/sell/inventory/v1/bulk_update_price_quantity")
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .collect::<Vec<Value>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let calls = loop {
+        let calls = bulk_calls().await;
+        let sent: usize = calls
+            .iter()
+            .map(|c| c["requests"].as_array().map_or(0, Vec::len))
+            .sum();
+        if sent >= 30 {
+            break calls;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first push never sent every SKU: {calls:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let sizes: Vec<usize> = calls
+        .iter()
+        .map(|c| c["requests"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [25, 5], "bulk calls of at most 25 SKUs");
+    let request = calls
+        .iter()
+        .flat_map(|c| c["requests"].as_array().unwrap().iter())
+        .find(|q| q["sku"] == "EB-07")
+        .unwrap();
+    assert_eq!(
+        request,
+        &json!({"sku": "EB-07", "shipToLocationAvailability": {"quantity": 8},
+            "offers": [{"offerId": "O-EB-07", "availableQuantity": 8}]})
+    );
+
     // The seller deletes their eBay account.
     let body = notification(
         "MARKETPLACE_ACCOUNT_DELETION",
