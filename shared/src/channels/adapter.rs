@@ -5,7 +5,7 @@
 
 use super::inventory::{InventoryChannel, PushError};
 use super::store::{Assigned, ConnectError, StoreApi};
-use super::{EventError, InterpretError, Interpreted, OpenError, WebhookVerifier};
+use super::{InterpretError, Interpreted, OpenError, WebhookVerifier};
 use crate::domain::{Channel, Connection, ConnectionSettings, Order, TenantId};
 use crate::ports::Secret;
 use async_trait::async_trait;
@@ -243,20 +243,6 @@ pub trait ChannelAdapter: Send + Sync {
 
     /// A verified webhook payload into the domain.
     fn interpret(&self, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError>;
-
-    /// A verified event of `connection` into the domain, in the consumer. Channels whose
-    /// webhooks only name what changed (TikTok Shop: an order id and a status) read it from
-    /// the channel here — never in the webhook intake, which must answer at once. The
-    /// default interprets the payload as it is.
-    async fn interpret_for(
-        &self,
-        connection: &Connection,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<Interpreted, EventError> {
-        let _ = connection;
-        Ok(self.interpret(topic, payload)?)
-    }
 
     /// The webhook verifier, built once from the app's secrets (or reading each connection's
     /// own). `None` for a channel without webhooks.

@@ -191,16 +191,3 @@ impl crate::failure::Classify for ClientError {
         }
     }
 }
-
-/// Why a verified event could not be interpreted now (see
-/// [`adapter::ChannelAdapter::interpret_for`]).
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    /// The payload cannot be understood: permanent.
-    #[error(transparent)]
-    Invalid(#[from] InterpretError),
-    /// Reading what the event names from the channel failed: retry later, or the connection
-    /// needs re-authorisation (then it was marked so).
-    #[error(transparent)]
-    Open(#[from] OpenError),
-}

@@ -10,7 +10,7 @@ use super::context::{ChannelContext, OpenError};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
 use super::{ebay, etsy, magento, shopify, tiktok, veeqo, woocommerce};
-use super::{EventError, InterpretError, Interpreted, POLLED_ORDER_TOPIC};
+use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -104,23 +104,6 @@ impl Registry {
             None => Ok(Interpreted::Ignored(format!(
                 "{channel} events are not handled by this build"
             ))),
-        }
-    }
-
-    /// Interprets a verified event of `connection` (`None`: no longer stored), letting its
-    /// channel read what the event only names ([`ChannelAdapter::interpret_for`]).
-    pub async fn interpret_for(
-        &self,
-        connection: Option<&Connection>,
-        channel: Channel,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<Interpreted, EventError> {
-        match (connection, self.adapter(channel)) {
-            (Some(connection), Some(adapter)) if topic != POLLED_ORDER_TOPIC => {
-                adapter.interpret_for(connection, topic, payload).await
-            }
-            _ => Ok(self.interpret(channel, topic, payload)?),
         }
     }
 

@@ -86,6 +86,15 @@ pub enum ShipError {
     Permanent(String),
 }
 
+/// An order an event only names, as the channel shows it now.
+#[derive(Debug)]
+pub enum Reread {
+    Order(Box<Order>),
+    /// The channel has it, but it is not the connection's to fulfil (TikTok's own
+    /// fulfilment…): nothing to import, and why.
+    NotOurs(String),
+}
+
 /// What a connected store offers the jobs.
 #[async_trait]
 pub trait StoreApi: Send + Sync {
@@ -98,8 +107,8 @@ pub trait StoreApi: Send + Sync {
     ) -> Result<OrdersPage, ClientError>;
 
     /// One order by the channel's id, for events that only name it
-    /// ([`super::Interpreted::Fetch`]). `Ok(None)`: the channel does not know it (yet).
-    async fn order(&self, channel_order_id: &str) -> Result<Option<Order>, ClientError> {
+    /// ([`super::Interpreted::Fetch`]). `Ok(None)`: the channel does not show it (yet).
+    async fn order(&self, channel_order_id: &str) -> Result<Option<Reread>, ClientError> {
         Err(ClientError::BadResponse(format!(
             "this channel cannot re-read order {channel_order_id}"
         )))

@@ -12,7 +12,8 @@
 use super::Disposition;
 use crate::channels::registry::Registry;
 use crate::channels::store::Assigned;
-use crate::channels::{EventError, Interpreted, OpenError};
+use crate::channels::store::Reread;
+use crate::channels::{Interpreted, OpenError};
 use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
@@ -61,20 +62,9 @@ pub async fn handle(deps: Arc<ImportDeps>, body: String) -> Disposition {
 }
 
 async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Disposition {
-    // Channels whose events only name the order read it now, for the connection.
-    let connection = match deps.connections.get(&event.tenant, &event.connection).await {
-        Ok(connection) => connection,
-        Err(e) => return Disposition::Retry(e.to_string()),
-    };
-    let interpreted = deps
-        .channels
-        .interpret_for(
-            connection.as_ref(),
-            event.channel,
-            &event.topic,
-            event.payload.get().as_bytes(),
-        )
-        .await;
+    let interpreted =
+        deps.channels
+            .interpret(event.channel, &event.topic, event.payload.get().as_bytes());
     let order = match interpreted {
         Ok(Interpreted::Order(order)) => order,
         Ok(Interpreted::Deleted(id)) => match deleted(&event, &id) {
@@ -94,11 +84,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
             Err(Fetched::Then(disposition)) => return disposition,
             Err(Fetched::Unusable(reason)) => return dead_letter(deps, body, reason).await,
         },
-        Err(EventError::Invalid(e)) => return dead_letter(deps, body, e.to_string()).await,
-        Err(EventError::Open(OpenError::NotActive(ConnectionStatus::Disconnected))) => {
-            return Disposition::Done("the connection is disconnected: not read".into())
-        }
-        Err(EventError::Open(e)) => return Disposition::Retry(e.to_string()),
+        Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
 
     let key = keys::order(event.channel, &event.shop, order.channel_order_id.as_str());
@@ -693,7 +679,11 @@ async fn fetch(deps: &ImportDeps, event: &ChannelEvent, id: &str) -> Result<Orde
         Err(e) => return Err(Disposition::Retry(e.to_string()).into()),
     };
     match store.order(id).await {
-        Ok(Some(order)) => Ok(order),
+        Ok(Some(Reread::Order(order))) => Ok(*order),
+        Ok(Some(Reread::NotOurs(reason))) => {
+            tracing::info!(reason = %reason, "event ignored");
+            Err(Disposition::Done(format!("ignored: {reason}")).into())
+        }
         // A notification can come before the order is readable (eBay): retried, and the
         // queue's redrive bounds it (the poll finds the order meanwhile, if it exists).
         Ok(None) => Err(Disposition::Retry(format!(

@@ -215,11 +215,11 @@ impl StoreApi for EbayStore {
     async fn order(
         &self,
         channel_order_id: &str,
-    ) -> Result<Option<crate::domain::Order>, ClientError> {
+    ) -> Result<Option<crate::channels::store::Reread>, ClientError> {
         let token = self.token().await?;
         match self.client.order(&token, channel_order_id).await {
             Ok(value) => map_order(&value)
-                .map(Some)
+                .map(|order| Some(crate::channels::store::Reread::Order(Box::new(order))))
                 .map_err(|e| ClientError::BadResponse(format!("order {channel_order_id}: {e}"))),
             Err(ClientError::NotFound) => Ok(None),
             Err(e) => Err(e),

@@ -4,10 +4,9 @@
 use super::order::{receipt_id, receipt_to_order};
 use super::tokens::EtsyApi;
 use crate::channels::store::{
-    Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi, Tracking,
+    Listing, ListingsPage, OrdersPage, Reread, ShipError, ShippedSku, StoreApi, Tracking,
 };
 use crate::channels::ClientError;
-use crate::domain::Order;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -159,11 +158,11 @@ impl StoreApi for EtsyStore {
         })
     }
 
-    async fn order(&self, channel_order_id: &str) -> Result<Option<Order>, ClientError> {
+    async fn order(&self, channel_order_id: &str) -> Result<Option<Reread>, ClientError> {
         let path = self.receipt_path(channel_order_id)?;
         match self.api.get(&path, &[]).await {
             Ok(receipt) => receipt_to_order(&receipt)
-                .map(Some)
+                .map(|order| Some(Reread::Order(Box::new(order))))
                 .map_err(ClientError::BadResponse),
             Err(ClientError::NotFound) => Ok(None),
             Err(e) => Err(e),

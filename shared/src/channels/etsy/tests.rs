@@ -299,7 +299,9 @@ async fn an_expired_token_is_refreshed_once_and_the_call_sent_again() {
         .mount(&w.server)
         .await;
     let store = w.adapter.open_store(&w.connection).await.unwrap();
-    let order = store.order("1").await.unwrap().unwrap();
+    let Some(crate::channels::store::Reread::Order(order)) = store.order("1").await.unwrap() else {
+        panic!("the receipt must be read")
+    };
     assert_eq!(order.channel_order_id.as_str(), "1");
     let stored = w.stored().await;
     assert_eq!(

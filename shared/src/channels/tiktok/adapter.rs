@@ -7,7 +7,6 @@ use super::client::{ApiError, ShopAuth, TikTokClient, DEFAULT_API_BASE, DEFAULT_
 use super::credentials::{TikTokCredentials, TikTokTokens};
 use super::install::{TikTokInstall, DEFAULT_AUTHORIZE_URL, US_AUTHORIZE_URL};
 use super::inventory::{TikTokInventory, MAX_BATCH};
-use super::order::{map_order, Mapped};
 use super::store::{path_id, ProviderCache, TikTokStore};
 use super::webhook::{id_text, Envelope, TikTokVerifier, ORDER_TOPICS};
 use crate::channels::adapter::{
@@ -18,9 +17,7 @@ use crate::channels::context::ChannelContext;
 use crate::channels::inventory::{InventoryChannel, PushError};
 use crate::channels::store::{ConnectError, StoreApi};
 use crate::channels::tokens::TokenError;
-use crate::channels::{
-    ClientError, EventError, InterpretError, Interpreted, OpenError, WebhookVerifier,
-};
+use crate::channels::{ClientError, InterpretError, Interpreted, OpenError, WebhookVerifier};
 use crate::domain::{Channel, Connection, ConnectionSettings, TenantId};
 use crate::ports::Secret;
 use async_trait::async_trait;
@@ -166,45 +163,6 @@ impl TikTokAdapter {
             providers: self.providers.clone(),
         })
     }
-
-    /// The order an order event names, read now (TikTok's events carry only its id).
-    async fn reread(
-        &self,
-        connection: &Connection,
-        data: &Value,
-    ) -> Result<Interpreted, EventError> {
-        let invalid = |reason: &str| InterpretError {
-            channel: Channel::Tiktok,
-            topic: "order".into(),
-            reason: reason.to_owned(),
-        };
-        let id = data
-            .get("order_id")
-            .and_then(id_text)
-            .filter(|id| path_id(id).is_some())
-            .ok_or_else(|| invalid("the event names no usable order_id"))?;
-        let store = self.store(connection).await?;
-        let order = match store.order_json(&id).await {
-            Ok(Some(order)) => order,
-            Ok(None) => {
-                return Ok(Interpreted::Ignored(format!(
-                    "TikTok Shop does not return order {id}"
-                )))
-            }
-            Err(e) => {
-                return Err(EventError::Open(
-                    self.context
-                        .call_failed(connection, "reading the order", ClientError::from(e))
-                        .await,
-                ))
-            }
-        };
-        match map_order(&order) {
-            Ok(Mapped::Order(order)) => Ok(Interpreted::Order(order)),
-            Ok(Mapped::NotOurs(reason)) => Ok(Interpreted::Ignored(reason)),
-            Err(reason) => Err(invalid(&reason).into()),
-        }
-    }
 }
 
 fn envelope(topic: &str, payload: &[u8]) -> Result<Envelope, InterpretError> {
@@ -229,8 +187,8 @@ impl ChannelAdapter for TikTokAdapter {
         Some(&self.install)
     }
 
-    /// What an event means without its connection: deauthorization disconnects; order events
-    /// need the connection to re-read the order ([`ChannelAdapter::interpret_for`]).
+    /// Deauthorization disconnects; order events name the order, which the consumer reads
+    /// through the connection's store ([`Interpreted::Fetch`]).
     fn interpret(&self, topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
         let envelope = envelope(topic, payload)?;
         Ok(match topic {
@@ -243,24 +201,22 @@ impl ChannelAdapter for TikTokAdapter {
                     at.unwrap_or_else(|| "?".into())
                 ))
             }
-            t if ORDER_TOPICS.contains(&t) => Interpreted::Ignored(format!(
-                "{t} names an order that can only be read for a stored connection"
-            )),
+            // TikTok's order events carry only the order's id: the consumer reads the order
+            // through the connection's store.
+            t if ORDER_TOPICS.contains(&t) => Interpreted::Fetch(
+                envelope
+                    .data
+                    .get("order_id")
+                    .and_then(id_text)
+                    .filter(|id| path_id(id).is_some())
+                    .ok_or_else(|| InterpretError {
+                        channel: Channel::Tiktok,
+                        topic: t.to_owned(),
+                        reason: "the event names no usable order_id".into(),
+                    })?,
+            ),
             other => Interpreted::Ignored(format!("TikTok topic {other} is not handled")),
         })
-    }
-
-    async fn interpret_for(
-        &self,
-        connection: &Connection,
-        topic: &str,
-        payload: &[u8],
-    ) -> Result<Interpreted, EventError> {
-        if !ORDER_TOPICS.contains(&topic) {
-            return Ok(self.interpret(topic, payload)?);
-        }
-        let envelope = envelope(topic, payload)?;
-        self.reread(connection, &envelope.data).await
     }
 
     fn verifier(&self) -> Option<Arc<dyn WebhookVerifier>> {

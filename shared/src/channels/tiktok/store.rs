@@ -7,7 +7,7 @@ use super::client::{ApiError, ShopAuth, TikTokClient};
 use super::credentials::TikTokCredentials;
 use super::order::{line_items, map_order, order_id, LineItem, Mapped};
 use crate::channels::store::{
-    Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi, Tracking,
+    Listing, ListingsPage, OrdersPage, Reread, ShipError, ShippedSku, StoreApi, Tracking,
 };
 use crate::channels::ClientError;
 use async_trait::async_trait;
@@ -236,6 +236,21 @@ fn ship_error(e: ApiError) -> ShipError {
 
 #[async_trait]
 impl StoreApi for TikTokStore {
+    /// Order detail, for TikTok's order events (they carry only the id). An order fulfilled
+    /// by TikTok is not ours; one TikTok does not return is not readable (yet).
+    async fn order(&self, channel_order_id: &str) -> Result<Option<Reread>, ClientError> {
+        let Some(order) = self.order_json(channel_order_id).await? else {
+            return Ok(None);
+        };
+        match map_order(&order) {
+            Ok(Mapped::Order(order)) => Ok(Some(Reread::Order(order))),
+            Ok(Mapped::NotOurs(reason)) => Ok(Some(Reread::NotOurs(reason))),
+            Err(reason) => Err(ClientError::BadResponse(format!(
+                "order {channel_order_id}: {reason}"
+            ))),
+        }
+    }
+
     async fn orders_updated_since(
         &self,
         since: DateTime<Utc>,

@@ -5,7 +5,7 @@
 //! the delivery (by `shop_id`) and deduplicates it (on `tts_notification_id`).
 //!
 //! Order events name the order and its status only: the consumer re-reads the order
-//! ([`super::adapter::TikTokAdapter`]'s `interpret_for`), never the intake.
+//! (`Interpreted::Fetch`, then the store's `order`), never the intake.
 
 use super::sign::verify_webhook;
 use crate::channels::body_hmac::single_header;
