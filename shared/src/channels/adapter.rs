@@ -213,8 +213,13 @@ pub trait OAuthApp: Send + Sync {
     }
 
     /// Checks what the channel signs on its redirect back (Shopify's query `hmac`) and
-    /// returns the store it names, if any.
-    fn verify_callback(&self, query: &[(String, String)]) -> Result<Option<String>, CallbackError>;
+    /// returns the store it names, if any. The default, for channels that sign nothing there
+    /// (TikTok Shop, Etsy, eBay, Veeqo): the single-use state bound to tenant and channel (and
+    /// PKCE where the channel has it) is the check, and the redirect names no store.
+    fn verify_callback(&self, query: &[(String, String)]) -> Result<Option<String>, CallbackError> {
+        let _ = query;
+        Ok(None)
+    }
 
     /// Exchanges the code for the connection's credentials.
     async fn exchange(&self, code: &str, callback: Callback<'_>)

@@ -647,12 +647,6 @@ mod tests {
                 pkce_challenge.unwrap_or_default()
             )
         }
-        fn verify_callback(
-            &self,
-            _query: &[(String, String)],
-        ) -> Result<Option<String>, CallbackError> {
-            Ok(None)
-        }
         async fn exchange(
             &self,
             _code: &str,

@@ -4,9 +4,7 @@
 //! the channel-neutral refresher ([`crate::channels::tokens`]).
 
 use super::client::{EbayClient, TokenGrant};
-use crate::channels::adapter::{
-    Callback, CallbackError, HealthReport, InstallError, Installed, OAuthApp,
-};
+use crate::channels::adapter::{Callback, HealthReport, InstallError, Installed, OAuthApp};
 use crate::channels::context::ChannelContext;
 use crate::channels::tokens::{self, Refresher, TokenError, TokenPair};
 use crate::channels::ClientError;
@@ -261,14 +259,6 @@ impl OAuthApp for EbayOAuth {
             &config.runame,
             state,
         )
-    }
-
-    /// eBay signs nothing on its redirect; a declined consent comes back without a code.
-    fn verify_callback(
-        &self,
-        _query: &[(String, String)],
-    ) -> Result<Option<String>, CallbackError> {
-        Ok(None)
     }
 
     async fn exchange(

@@ -6,9 +6,7 @@
 
 use super::client::EtsyClient;
 use super::tokens::EtsyCredentials;
-use crate::channels::adapter::{
-    Callback, CallbackError, HealthReport, InstallError, Installed, OAuthApp,
-};
+use crate::channels::adapter::{Callback, HealthReport, InstallError, Installed, OAuthApp};
 use crate::channels::tokens::TokenPair;
 use crate::domain::Connection;
 use crate::ports::Secret;
@@ -63,14 +61,6 @@ impl OAuthApp for EtsyOAuth {
         let base = &self.client.config.authorize_url;
         let sep = if base.contains('?') { '&' } else { '?' };
         format!("{base}{sep}{}", query.finish())
-    }
-
-    /// Etsy signs nothing on its redirect; the state and the PKCE verifier protect it.
-    fn verify_callback(
-        &self,
-        _query: &[(String, String)],
-    ) -> Result<Option<String>, CallbackError> {
-        Ok(None)
     }
 
     async fn exchange(

@@ -9,9 +9,7 @@
 use super::client::{ApiError, AuthorizedShop, TikTokClient};
 use super::credentials::TikTokCredentials;
 use super::events::ensure_events;
-use crate::channels::adapter::{
-    Callback, CallbackError, HealthReport, InstallError, Installed, OAuthApp,
-};
+use crate::channels::adapter::{Callback, HealthReport, InstallError, Installed, OAuthApp};
 use crate::channels::context::ChannelContext;
 use crate::domain::{Channel, Connection};
 use crate::ports::Secret;
@@ -86,14 +84,6 @@ impl OAuthApp for TikTokInstall {
             encode(&self.service_id),
             encode(state)
         )
-    }
-
-    /// TikTok does not sign its redirect; the single-use state is the check.
-    fn verify_callback(
-        &self,
-        _query: &[(String, String)],
-    ) -> Result<Option<String>, CallbackError> {
-        Ok(None)
     }
 
     async fn exchange(

@@ -10,8 +10,8 @@ use super::limiter::Limiter;
 use super::store::VeeqoStore;
 use super::{VeeqoClient, VeeqoCredentials, UNAUTHORIZED_HINT};
 use crate::channels::adapter::{
-    Callback, CallbackError, Capabilities, ChannelAdapter, Connected, HealthReport, InstallError,
-    Installed, Location, LocationKind, OAuthApp, TokenLifetime, Webhooks,
+    Callback, Capabilities, ChannelAdapter, Connected, HealthReport, InstallError, Installed,
+    Location, LocationKind, OAuthApp, TokenLifetime, Webhooks,
 };
 use crate::channels::context::{credential, form, AppCredentials, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, PushError};
@@ -404,14 +404,6 @@ impl OAuthApp for VeeqoOAuth {
             .append_pair("state", state)
             .finish();
         format!("{}?{query}", self.authorize_url)
-    }
-
-    /// Veeqo signs nothing on its redirect; the state is what binds it.
-    fn verify_callback(
-        &self,
-        _query: &[(String, String)],
-    ) -> Result<Option<String>, CallbackError> {
-        Ok(None)
     }
 
     /// Exchanges the code for a token, then reads the account it belongs to (its identity
