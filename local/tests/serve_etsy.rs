@@ -116,9 +116,13 @@ async fn an_etsy_shop_end_to_end() {
         .expect(1)
         .mount(&etsy)
         .await;
+    // Read at install (its name) and at the first tracking (its country, for Etsy's carriers).
     on("GET", &format!("/shops/{SHOP}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"shop_name": "AdaMakes"})))
-        .expect(1)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"shop_name": "AdaMakes", "shipping_from_country_iso": "US"})),
+        )
+        .expect(2)
         .mount(&etsy)
         .await;
     let started: Value = client
@@ -188,8 +192,16 @@ async fn an_etsy_shop_end_to_end() {
     assert_eq!(imported["lines"][0]["sku"], "MUG-BLUE");
 
     // The shipment, twice: tracking posted once (the retry finds it on the receipt).
+    on("GET", "/shipping-carriers")
+        .and(query_param("origin_country_iso", "US"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2, "results": [
+            {"shipping_carrier_id": 1, "name": "USPS", "domestic_classes": [], "international_classes": []},
+            {"shipping_carrier_id": 2, "name": "UPS", "domestic_classes": [], "international_classes": []}]})))
+        .expect(1)
+        .mount(&etsy)
+        .await;
     let shipped =
-        json!([{"receipt_shipping_id": 777, "carrier_name": "ups", "tracking_code": "1Z999"}]);
+        json!([{"receipt_shipping_id": 777, "carrier_name": "UPS", "tracking_code": "1Z999"}]);
     on("GET", &format!("/shops/{SHOP}/receipts/54321"))
         .respond_with(ResponseTemplate::new(200).set_body_json(receipt(shipped.clone())))
         .with_priority(2)
@@ -197,7 +209,7 @@ async fn an_etsy_shop_end_to_end() {
         .await;
     on("POST", &format!("/shops/{SHOP}/receipts/54321/tracking"))
         .and(body_json(
-            json!({"tracking_code": "1Z999", "carrier_name": "ups", "send_bcc": false}),
+            json!({"tracking_code": "1Z999", "carrier_name": "UPS", "send_bcc": false}),
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(receipt(shipped)))
         .expect(1)

@@ -202,10 +202,25 @@ impl FakeStore for EtsyFake {
             .with_priority(1)
             .mount(server)
             .await;
+        // The carrier is sent as Etsy's list for the shop's country spells it.
+        on("GET", &format!("/shops/{SHOP}"))
+            .respond_with(reply(
+                json!({"shop_name": "Fake", "shipping_from_country_iso": "US"}),
+            ))
+            .mount(server)
+            .await;
+        on("GET", "/shipping-carriers")
+            .and(query_param("origin_country_iso", "US"))
+            .respond_with(reply(json!({"count": 2, "results": [
+                {"shipping_carrier_id": 1, "name": "USPS", "domestic_classes": [], "international_classes": []},
+                {"shipping_carrier_id": 2, "name": "UPS", "domestic_classes": [], "international_classes": []}
+            ]})))
+            .mount(server)
+            .await;
         let number = shipment.tracking.number.clone();
         on("POST", &format!("{receipt_path}/tracking"))
             .and(body_json(
-                json!({"tracking_code": number, "carrier_name": "ups", "send_bcc": false}),
+                json!({"tracking_code": number, "carrier_name": "UPS", "send_bcc": false}),
             ))
             .respond_with(ResponseTemplate::new(503))
             .mount(server)

@@ -5,6 +5,7 @@
 //! errors); this module adds Etsy's error body (`{"error", "error_description"}`), its rate
 //! limit headers (§3.7) and the token endpoint.
 
+use super::carriers::Carriers;
 use crate::channels::context::AppCredentials;
 use crate::channels::rest::{self, snippet, Reply};
 use crate::channels::ClientError;
@@ -147,6 +148,8 @@ pub struct EtsyClient {
     http: reqwest::Client,
     pub config: Arc<EtsyConfig>,
     rate: Arc<Mutex<RateState>>,
+    /// Shop countries and Etsy's carrier lists, shared by every connection of the adapter.
+    pub carriers: Arc<Carriers>,
 }
 
 impl EtsyClient {
@@ -160,6 +163,7 @@ impl EtsyClient {
             http,
             config,
             rate: Arc::default(),
+            carriers: Arc::default(),
         })
     }
 

@@ -7,6 +7,7 @@
 //! inventory ([`inventory`]).
 
 pub mod adapter;
+pub mod carriers;
 pub mod client;
 pub mod inventory;
 pub mod oauth;

@@ -48,11 +48,11 @@ fn page(body: &Value, offset: u64) -> Result<(&[Value], Option<u64>), ClientErro
     Ok((results.as_slice(), next))
 }
 
-/// What the WMS calls a carrier, as Etsy spells it (lower-case slugs as in the reference's
+/// The fallback when Etsy's carrier list cannot be read ([`super::carriers`]): what the WMS
+/// calls a carrier, as Etsy spells it (lower-case slugs as in the reference's
 /// `"carrier_name": "usps"`); `other` for anything else, so the tracking code is still sent
-/// (US orders over $10 need both). A fixed map of common carriers: the slugs beyond
-/// `usps`/`ups`/`fedex`/`dhl` are unconfirmed [U], and reading Etsy's carrier list
-/// (`GET /v3/application/shipping-carriers`) is not built.
+/// (US orders over $10 need both). The slugs beyond `usps`/`ups`/`fedex`/`dhl` are
+/// unconfirmed [U]. The carrier matcher also uses it for aliases ("United Parcel Service").
 pub fn carrier_name(wms: &str) -> &'static str {
     let key: String = wms
         .chars()
@@ -290,9 +290,15 @@ impl StoreApi for EtsyStore {
                 )));
             }
         }
+        let carrier = self
+            .api
+            .client
+            .carriers
+            .name_for(&self.api, self.shop_id, &tracking.company)
+            .await;
         let body = json!({
             "tracking_code": number,
-            "carrier_name": carrier_name(&tracking.company),
+            "carrier_name": carrier,
             "send_bcc": false,
         });
         let answer = self

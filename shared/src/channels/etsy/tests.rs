@@ -667,6 +667,146 @@ async fn tracking_on_a_cancelled_or_unknown_receipt_is_refused_for_good() {
     assert_eq!(posts, 0);
 }
 
+// --- tracking: Etsy's carrier list ----------------------------------------------------------
+
+fn shipped_by(company: &str) -> Tracking {
+    Tracking {
+        company: company.into(),
+        number: "TRK1".into(),
+        url: None,
+    }
+}
+
+/// Receipt `id` without shipments, and its one tracking POST carrying `carrier`.
+async fn mount_receipt_expecting(w: &World, id: u64, carrier: &str) {
+    let receipt_path = format!("/shops/{SHOP}/receipts/{id}");
+    api("GET", &receipt_path, "at_fake")
+        .respond_with(ResponseTemplate::new(200).set_body_json(receipt(id, 1_795_000_100)))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+    let mut shipped = receipt(id, 1_795_000_300);
+    shipped["shipments"] =
+        json!([{"receipt_shipping_id": id * 10, "carrier_name": carrier, "tracking_code": "TRK1"}]);
+    api("POST", &format!("{receipt_path}/tracking"), "at_fake")
+        .and(body_json(
+            json!({"tracking_code": "TRK1", "carrier_name": carrier, "send_bcc": false}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(shipped))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+}
+
+/// The shop (origin GB), read once.
+async fn mount_shop(w: &World) {
+    api("GET", &format!("/shops/{SHOP}"), "at_fake")
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"shop_id": SHOP, "shop_name": "Fake Shop", "shipping_from_country_iso": "GB"}),
+        ))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+}
+
+fn gb_carriers() -> Value {
+    let carrier = |id: u64, name: &str| {
+        json!({"shipping_carrier_id": id, "name": name,
+               "domestic_classes": [{"mail_class_key": "first", "name": "First Class"}],
+               "international_classes": []})
+    };
+    json!({"count": 3, "results": [
+        carrier(1, "Royal Mail"), carrier(2, "Parcelforce Worldwide"), carrier(3, "DPD")
+    ]})
+}
+
+/// The carrier-list requests the server saw: each must be exactly `?origin_country_iso=GB`.
+async fn list_queries(w: &World) -> Vec<String> {
+    w.server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v3/application/shipping-carriers")
+        .map(|r| r.url.query().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// GIVEN a GB shop and Etsy's GB carrier list WHEN two shipments are written, one by a carrier
+/// the list spells differently and one the list lacks THEN the first is sent as the list
+/// names it, the second as `other`, and the shop and list are each read once.
+#[tokio::test]
+async fn carriers_map_through_etsys_list_read_once_and_unknown_ones_are_other() {
+    let w = World::new(pair("at_fake", "rt_fake", 60)).await;
+    mount_shop(&w).await;
+    api("GET", "/shipping-carriers", "at_fake")
+        .and(query_param("origin_country_iso", "GB"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(gb_carriers()))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+    mount_receipt_expecting(&w, 11, "Royal Mail").await;
+    mount_receipt_expecting(&w, 12, "Parcelforce Worldwide").await;
+    mount_receipt_expecting(&w, 13, "other").await;
+    let store = w.adapter.open_store(&w.connection).await.unwrap();
+    let written = [
+        store
+            .write_tracking("11", None, &shipped_by("royal-mail"), true)
+            .await,
+        store
+            .write_tracking("12", None, &shipped_by("PARCELFORCE WORLDWIDE"), true)
+            .await,
+        store
+            .write_tracking("13", None, &shipped_by("Acme Couriers"), true)
+            .await,
+    ];
+    let ids: Vec<Vec<String>> = written.into_iter().map(Result::unwrap).collect();
+    assert_eq!(ids, [["110"], ["120"], ["130"]]);
+    // A second connection's store of the same adapter uses the same hour-long list.
+    let again = w.adapter.open_store(&w.connection).await.unwrap();
+    mount_receipt_expecting(&w, 14, "DPD").await;
+    assert_eq!(
+        again
+            .write_tracking("14", None, &shipped_by("dpd"), true)
+            .await
+            .unwrap(),
+        ["140"]
+    );
+    assert_eq!(list_queries(&w).await, ["origin_country_iso=GB"]);
+}
+
+/// GIVEN Etsy's carrier list answers 5xx WHEN two shipments are written THEN both are still
+/// posted, with the fixed map's names, and the failed list is not asked again for the second.
+#[tokio::test]
+async fn an_unreadable_carrier_list_falls_back_to_the_fixed_map() {
+    let w = World::new(pair("at_fake", "rt_fake", 60)).await;
+    mount_shop(&w).await;
+    api("GET", "/shipping-carriers", "at_fake")
+        .and(query_param("origin_country_iso", "GB"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "down"})))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+    mount_receipt_expecting(&w, 21, "royal-mail").await;
+    mount_receipt_expecting(&w, 22, "other").await;
+    let store = w.adapter.open_store(&w.connection).await.unwrap();
+    assert_eq!(
+        store
+            .write_tracking("21", None, &shipped_by("Royal Mail"), true)
+            .await
+            .unwrap(),
+        ["210"]
+    );
+    assert_eq!(
+        store
+            .write_tracking("22", None, &shipped_by("Acme Couriers"), true)
+            .await
+            .unwrap(),
+        ["220"]
+    );
+    assert_eq!(list_queries(&w).await, ["origin_country_iso=GB"]);
+}
+
 // --- step 5: inventory ------------------------------------------------------------------------
 
 /// A listing with two variations (one ours at 3, one not ours at 9) and a deleted product.
