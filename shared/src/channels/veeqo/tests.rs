@@ -698,3 +698,49 @@ fn credentials_never_print() {
 
 #[cfg(feature = "embedded")]
 mod connect;
+
+// ---------------------------------------------------------------------------------------------
+// Marketplace and Prime
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_veeqo_order_carries_its_marketplace_and_prime_flag() {
+    use crate::domain::Marketplace;
+    let order = map_order(&veeqo_order(11, "2026-11-20T09:00:00.000Z"), WAREHOUSE).unwrap();
+    assert_eq!(order.order_number, "026-11", "the channel order number");
+    assert_eq!(
+        order.marketplace,
+        Some(Marketplace {
+            name: "Amazon UK".into(),
+            prime: true
+        })
+    );
+    // Not Prime (false, absent or not a boolean), on another channel.
+    for prime in [json!(false), Value::Null, json!("yes")] {
+        let mut raw = veeqo_order(12, "2026-11-20T09:00:00.000Z");
+        raw["is_amazon_prime"] = prime;
+        raw["channel"] = json!({"id": 8, "name": "eBay UK", "type_code": "ebay"});
+        let order = map_order(&raw, WAREHOUSE).unwrap();
+        assert_eq!(
+            order.marketplace,
+            Some(Marketplace {
+                name: "eBay UK".into(),
+                prime: false
+            })
+        );
+    }
+    // No channel name: the type code; no channel at all and not Prime: none.
+    let mut raw = veeqo_order(13, "2026-11-20T09:00:00.000Z");
+    raw["channel"] = json!({"id": 9, "type_code": "amazon"});
+    assert_eq!(
+        map_order(&raw, WAREHOUSE)
+            .unwrap()
+            .marketplace
+            .unwrap()
+            .name,
+        "amazon"
+    );
+    raw.as_object_mut().unwrap().remove("channel");
+    raw["is_amazon_prime"] = json!(false);
+    assert_eq!(map_order(&raw, WAREHOUSE).unwrap().marketplace, None);
+}
