@@ -22,6 +22,8 @@ const BUCKET: f64 = 20.0;
 const RATE_LIMIT: &str = "50/20";
 /// Sellables with a SKU (plus one without).
 const SELLABLES: u64 = 300;
+/// A sellable listed only as FBA (after the one without a SKU).
+const FBA_ONLY: u64 = SELLABLES + 2;
 /// Units Veeqo has allocated of every sellable.
 const ALLOCATED: i64 = 1;
 
@@ -52,7 +54,7 @@ fn order(id: u64, fba: bool, warehouse: u64, shipment: Value) -> Value {
     json!({
         "id": id, "number": format!("206-{id}"), "status": "awaiting_fulfillment",
         "created_at": "2026-11-27T08:00:00Z", "updated_at": "2026-11-27T08:05:00Z",
-        "fulfilled_by_amazon": fba, "is_amazon_prime": false,
+        "fulfilled_by_amazon": fba, "is_amazon_prime": id == 31,
         "channel": {"id": 7, "name": "Amazon UK", "type_code": "amazon"},
         "deliver_to": {"first_name": "Ada", "last_name": "L", "address1": "1 High St",
             "city": "Swansea", "zip": "SA1 2BT", "country": "GB"},
@@ -65,8 +67,17 @@ fn order(id: u64, fba: bool, warehouse: u64, shipment: Value) -> Value {
 fn products(page: u64) -> Vec<Value> {
     let first = (page - 1) * 100 + 1;
     (first..first + 100)
-        .filter(|n| *n <= SELLABLES + 1)
+        .filter(|n| *n <= FBA_ONLY)
         .map(|n| {
+            // The one after it is listed only as FBA on Amazon: never written.
+            if n == FBA_ONLY {
+                return json!({"id": n, "title": "Mug", "sellables": [{"id": 100_000 + n,
+                    "sku_code": "SKU-FBA",
+                    "stock_entries": [{"warehouse_id": WAREHOUSE, "infinite": false}],
+                    "channel_sellables": [{"id": 9, "remote_sku": "SKU-FBA",
+                        "fulfilled_by_amazon": true,
+                        "channel": {"id": 7, "name": "Amazon UK", "type_code": "amazon"}}]}]});
+            }
             // The last sellable has no SKU (the audit must flag it).
             let sku = if n == SELLABLES + 1 {
                 String::new()
@@ -288,6 +299,11 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         1,
         "FBA (32) and elsewhere (33) never: {imports:?}"
     );
+    assert_eq!(
+        imports[0]["marketplace"],
+        json!({"name": "Amazon UK", "prime": true}),
+        "the marketplace and Prime travel with the order"
+    );
     assert!(state.lock().unwrap().orders_polls >= 2);
 
     // Tracking: one shipment for our allocation, pushed on to Amazon; a repeat is recognised.
@@ -324,6 +340,11 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .any(|m| m["type"] == "tracking.failed"));
 
     // Stock for 300 sellables: physical = WMS available + Veeqo's allocation, paced.
+    let fba_sent = wms_event(json!({"type": "stock.changed", "tenant": "dev",
+        "sku": "SKU-FBA", "available": 5, "at": "2026-11-27T10:00:00Z"}))
+    .await
+    .unwrap();
+    assert_eq!(fba_sent.status(), 202);
     for n in 1..=SELLABLES {
         let sent = wms_event(json!({"type": "stock.changed", "tenant": "dev",
             "sku": format!("SKU-{n}"), "available": n % 7, "at": "2026-11-27T10:00:00Z"}))
@@ -351,8 +372,15 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     {
         let s = state.lock().unwrap();
+        assert_eq!(
+            s.stock.get(&(100_000 + FBA_ONLY)),
+            None,
+            "the FBA-only sellable is never written"
+        );
+        assert_eq!(s.stock.len() as u64, SELLABLES);
         for n in 1..=SELLABLES {
             // SKU-1: order 31 (2 units) is imported but not yet applied by the WMS, so the
             // listed quantity is 1 − 2 → 0; Veeqo's allocation is added back on top.

@@ -2,7 +2,7 @@
 //! project's `docs/messages.md` documents them and tests round-trip them.
 
 use crate::domain::{
-    Address, Channel, ChannelOrderId, ConnectionId, HoldReason, Order, Sku, TenantId,
+    Address, Channel, ChannelOrderId, ConnectionId, HoldReason, Marketplace, Order, Sku, TenantId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -155,6 +155,10 @@ pub struct OrderSnapshot {
     /// The connection's `order_allocation` setting: the WMS warehouse to allocate the order to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation: Option<String>,
+    /// The marketplace the order was sold on (`{"name": "Amazon UK", "prime": true}`), for
+    /// channels that sell on several (Veeqo). Absent for every other channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<Marketplace>,
 }
 
 /// One line of an order message.
@@ -204,6 +208,7 @@ impl OrderSnapshot {
             ship_to: order.ship_to,
             hold_reasons: order.hold_reasons,
             allocation: None,
+            marketplace: order.marketplace,
         }
     }
 }
@@ -289,5 +294,102 @@ impl WmsInbound {
             | WmsInbound::ProductUpserted { tenant, .. }
             | WmsInbound::ShipmentDispatched { tenant, .. } => tenant,
         }
+    }
+}
+
+#[cfg(test)]
+mod marketplace_tests {
+    use super::*;
+    use crate::domain::{Channel, Marketplace, OrderLine};
+    use chrono::TimeZone;
+
+    fn order(marketplace: Option<Marketplace>) -> Order {
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        Order {
+            channel_order_id: ChannelOrderId::parse("1001").unwrap(),
+            order_number: "#1001".into(),
+            placed_at: at,
+            updated_at: at,
+            financial_status: Some("paid".into()),
+            cancelled: false,
+            currency: Some("GBP".into()),
+            lines: vec![OrderLine {
+                channel_line_id: "1".into(),
+                sku: Some(Sku::parse("SKU-A").unwrap()),
+                quantity: 2,
+                title: None,
+                requires_shipping: true,
+            }],
+            ship_to: None,
+            hold_reasons: vec![],
+            awaiting: None,
+            awaiting_payment: false,
+            fulfilled: false,
+            marketplace,
+        }
+    }
+
+    fn message(channel: Channel, order: Order) -> serde_json::Value {
+        let snapshot = OrderSnapshot::new(
+            TenantId::parse("dev").unwrap(),
+            ConnectionId::parse("c_0123456789abcdef0123").unwrap(),
+            channel,
+            "shop".into(),
+            order,
+        );
+        serde_json::to_value(WmsOutbound::OrderImported(snapshot)).unwrap()
+    }
+
+    #[test]
+    fn an_order_of_another_channel_serialises_exactly_as_before() {
+        assert_eq!(
+            message(Channel::Shopify, order(None)),
+            serde_json::json!({
+                "type": "order.imported", "v": 1, "tenant": "dev",
+                "connection": "c_0123456789abcdef0123", "channel": "shopify", "shop": "shop",
+                "channel_order_id": "1001", "order_number": "#1001",
+                "placed_at": "2026-11-20T09:00:00Z", "channel_updated_at": "2026-11-20T09:00:00Z",
+                "financial_status": "paid", "cancelled": false, "currency": "GBP",
+                "lines": [{"sku": "SKU-A", "quantity": 2, "channel_line_id": "1", "title": null,
+                    "requires_shipping": true}],
+                "ship_to": null, "hold_reasons": []
+            })
+        );
+        // And a stored order without the field reads back as before.
+        let stored = serde_json::to_value(order(None)).unwrap();
+        assert!(stored.get("marketplace").is_none());
+        assert_eq!(
+            serde_json::from_value::<Order>(stored).unwrap(),
+            order(None)
+        );
+    }
+
+    #[test]
+    fn the_marketplace_and_prime_travel_in_the_message() {
+        let sold = Marketplace {
+            name: "Amazon UK".into(),
+            prime: true,
+        };
+        let msg = message(Channel::Veeqo, order(Some(sold.clone())));
+        assert_eq!(
+            msg["marketplace"],
+            serde_json::json!({"name": "Amazon UK", "prime": true})
+        );
+        let back: WmsOutbound = serde_json::from_value(msg).unwrap();
+        let WmsOutbound::OrderImported(snapshot) = back else {
+            panic!("not order.imported");
+        };
+        assert_eq!(snapshot.marketplace, Some(sold));
+        let not_prime = message(
+            Channel::Veeqo,
+            order(Some(Marketplace {
+                name: "eBay UK".into(),
+                prime: false,
+            })),
+        );
+        assert_eq!(
+            not_prime["marketplace"],
+            serde_json::json!({"name": "eBay UK"})
+        );
     }
 }

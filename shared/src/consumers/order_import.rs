@@ -174,6 +174,7 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
         awaiting: Some(format!("deleted on {}", event.channel)),
         awaiting_payment: false,
         fulfilled: false,
+        marketplace: None,
     })
 }
 

@@ -6,4 +6,4 @@ mod order;
 
 pub use connection::{Channel, Connection, ConnectionSettings, ConnectionStatus, SyncMode};
 pub use ids::{ChannelOrderId, ConnectionId, InvalidId, ShopDomain, Sku, TenantId};
-pub use order::{order_holds, Address, HoldCode, HoldReason, Order, OrderLine};
+pub use order::{order_holds, Address, HoldCode, HoldReason, Marketplace, Order, OrderLine};

@@ -37,6 +37,21 @@ pub struct Order {
     /// `awaiting` set this is not a reason to hold an imported order: it left already.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fulfilled: bool,
+    /// The marketplace the order was placed on, for channels that sell on several (Veeqo:
+    /// "Amazon UK", with Amazon's Prime flag). `None` for every other channel, and absent from
+    /// their records and messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<Marketplace>,
+}
+
+/// Where an order was sold, when the channel is itself a hub of marketplaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marketplace {
+    /// The marketplace as the channel names it (`Amazon UK`).
+    pub name: String,
+    /// The buyer ordered with Amazon Prime (ship on the Prime promise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prime: bool,
 }
 
 impl Order {
@@ -238,6 +253,7 @@ mod tests {
             awaiting: awaiting.map(str::to_owned),
             awaiting_payment,
             fulfilled: false,
+            marketplace: None,
         }
     }
 

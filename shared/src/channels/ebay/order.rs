@@ -184,6 +184,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         awaiting,
         awaiting_payment,
         fulfilled,
+        marketplace: None,
     })
 }
 

@@ -124,6 +124,7 @@ pub fn receipt_to_order(receipt: &Value) -> Result<Order, String> {
         awaiting_payment: !paid && !cancelled && !shipped,
         awaiting,
         fulfilled: shipped,
+        marketplace: None,
     })
 }
 

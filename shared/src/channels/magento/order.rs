@@ -218,6 +218,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         awaiting,
         awaiting_payment,
         fulfilled: state == Some("complete"),
+        marketplace: None,
     })
 }
 

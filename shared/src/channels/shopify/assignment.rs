@@ -179,6 +179,7 @@ mod tests {
             awaiting: None,
             awaiting_payment: false,
             fulfilled: false,
+            marketplace: None,
         }
     }
 

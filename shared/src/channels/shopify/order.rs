@@ -255,6 +255,7 @@ pub(super) fn assemble(parts: OrderParts) -> Order {
         awaiting: wait.awaiting,
         awaiting_payment: wait.payment_only,
         fulfilled: false,
+        marketplace: None,
     }
 }
 

@@ -132,6 +132,7 @@ pub fn map_order(v: &Value) -> Result<Mapped, String> {
         awaiting,
         awaiting_payment: false,
         fulfilled,
+        marketplace: None,
     })))
 }
 

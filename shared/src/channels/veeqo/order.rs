@@ -16,7 +16,9 @@
 //!    no allocation of ours keeps all its lines, so a cancellation still reaches the WMS.
 
 use crate::channels::veeqo::client::id_text;
-use crate::domain::{order_holds, Address, ChannelOrderId, HoldReason, Order, OrderLine};
+use crate::domain::{
+    order_holds, Address, ChannelOrderId, HoldReason, Marketplace, Order, OrderLine,
+};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
@@ -178,7 +180,21 @@ pub fn map_order(raw: &Value, warehouse: &str) -> Result<Order, (String, String)
         awaiting,
         awaiting_payment,
         fulfilled: status == "shipped",
+        marketplace: marketplace(raw),
     })
+}
+
+/// The Veeqo channel (store) the order was sold on and Amazon's Prime flag. Reading assumed
+/// ([C] field names, reference §4.3; their semantics [U]): the marketplace is `channel.name`
+/// ("Amazon UK"), else `channel.type_code`; Prime is `is_amazon_prime: true` (anything else,
+/// or absent, is not Prime). An order naming no channel but flagged Prime still says so, as
+/// "Amazon".
+pub fn marketplace(raw: &Value) -> Option<Marketplace> {
+    let prime = raw.get("is_amazon_prime").and_then(Value::as_bool) == Some(true);
+    let name = text(raw.pointer("/channel/name"))
+        .or_else(|| text(raw.pointer("/channel/type_code")))
+        .or_else(|| prime.then(|| "Amazon".to_owned()))?;
+    Some(Marketplace { name, prime })
 }
 
 /// The lines of our allocation.

@@ -168,7 +168,8 @@ impl StoreApi for VeeqoStore {
 
     /// Every sellable of every product, with its SKU. `inventory_item_id` is the sellable id
     /// (stock is written per sellable); a sellable whose stock entry at our warehouse is
-    /// `infinite` is not tracked, so never pushed.
+    /// `infinite`, or which is listed only as FBA ([`fba_only`]), is not tracked, so never
+    /// pushed.
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError> {
         let page = page_number(cursor)?;
         let page_text = page.to_string();
@@ -222,11 +223,15 @@ impl StoreApi for VeeqoStore {
                     .and_then(|e| e.get("infinite"))
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                let fba = fba_only(sellable);
+                if fba {
+                    tracing::info!(sellable = %id, "Veeqo sellable listed only as FBA on Amazon: not tracked, never pushed");
+                }
                 listings.push(Listing {
                     variant_id: id.clone(),
                     sku,
                     inventory_item_id: Some(id),
-                    tracked: !infinite,
+                    tracked: !infinite && !fba,
                     product_id: product_id.clone(),
                     product_title: title.clone(),
                     status: if deleted { "deleted" } else { "active" }.into(),
@@ -336,4 +341,43 @@ impl StoreApi for VeeqoStore {
         })?;
         Ok(vec![id])
     }
+}
+
+/// Whether a sellable is listed only as FBA: it has channel listings (`channel_sellables`),
+/// and every one of them is on an Amazon channel (`channel.type_code` starting with `amazon`)
+/// and fulfilled by Amazon. Such a sellable's stock is Amazon's, so the warehouse never writes
+/// it. One FBM listing, or a listing on any other channel (eBay sells the warehouse's stock),
+/// and it is pushed.
+///
+/// Veeqo documents `channel_sellables[]{id, remote_sku, channel_product_status,
+/// channel{id, name, type_code, …}}` ([C], api-docs orders example) but no FBA field on a
+/// listing [U]. Readings accepted, per listing: `fulfilled_by_amazon: true` or `fba: true`, or
+/// a fulfilment channel string (`fulfillment_channel` / `fulfilment_channel`) of `AFN` or
+/// starting with `AMAZON` (Amazon's own spellings). A listing that says none of these counts
+/// as merchant-fulfilled: a missed FBA listing only gets a harmless write, a missed FBM one
+/// would stay on sale after selling out.
+pub fn fba_only(sellable: &Value) -> bool {
+    let Some(listings) = sellable.get("channel_sellables").and_then(Value::as_array) else {
+        return false;
+    };
+    !listings.is_empty() && listings.iter().all(|l| amazon_channel(l) && listed_fba(l))
+}
+
+fn amazon_channel(listing: &Value) -> bool {
+    listing
+        .pointer("/channel/type_code")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("amazon"))
+}
+
+fn listed_fba(listing: &Value) -> bool {
+    let flag = |name: &str| listing.get(name).and_then(Value::as_bool) == Some(true);
+    let channel = ["fulfillment_channel", "fulfilment_channel"]
+        .iter()
+        .filter_map(|name| listing.get(*name).and_then(Value::as_str))
+        .any(|c| {
+            let c = c.trim().to_ascii_uppercase();
+            c == "AFN" || c.starts_with("AMAZON")
+        });
+    flag("fulfilled_by_amazon") || flag("fba") || channel
 }

@@ -698,3 +698,118 @@ fn credentials_never_print() {
 
 #[cfg(feature = "embedded")]
 mod connect;
+
+// ---------------------------------------------------------------------------------------------
+// Marketplace and Prime
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_veeqo_order_carries_its_marketplace_and_prime_flag() {
+    use crate::domain::Marketplace;
+    let order = map_order(&veeqo_order(11, "2026-11-20T09:00:00.000Z"), WAREHOUSE).unwrap();
+    assert_eq!(order.order_number, "026-11", "the channel order number");
+    assert_eq!(
+        order.marketplace,
+        Some(Marketplace {
+            name: "Amazon UK".into(),
+            prime: true
+        })
+    );
+    // Not Prime (false, absent or not a boolean), on another channel.
+    for prime in [json!(false), Value::Null, json!("yes")] {
+        let mut raw = veeqo_order(12, "2026-11-20T09:00:00.000Z");
+        raw["is_amazon_prime"] = prime;
+        raw["channel"] = json!({"id": 8, "name": "eBay UK", "type_code": "ebay"});
+        let order = map_order(&raw, WAREHOUSE).unwrap();
+        assert_eq!(
+            order.marketplace,
+            Some(Marketplace {
+                name: "eBay UK".into(),
+                prime: false
+            })
+        );
+    }
+    // No channel name: the type code; no channel at all and not Prime: none.
+    let mut raw = veeqo_order(13, "2026-11-20T09:00:00.000Z");
+    raw["channel"] = json!({"id": 9, "type_code": "amazon"});
+    assert_eq!(
+        map_order(&raw, WAREHOUSE)
+            .unwrap()
+            .marketplace
+            .unwrap()
+            .name,
+        "amazon"
+    );
+    raw.as_object_mut().unwrap().remove("channel");
+    raw["is_amazon_prime"] = json!(false);
+    assert_eq!(map_order(&raw, WAREHOUSE).unwrap().marketplace, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FBA-only listings
+// ---------------------------------------------------------------------------------------------
+
+/// A channel listing of a sellable on a channel of `type_code`, with extra fields.
+fn channel_listing(type_code: &str, extra: Value) -> Value {
+    let mut l = json!({"id": 70, "remote_sku": "X", "channel_product_status": "pulled",
+        "channel": {"id": 13, "name": "Store", "type_code": type_code}});
+    if let (Some(l), Some(extra)) = (l.as_object_mut(), extra.as_object()) {
+        l.extend(extra.clone());
+    }
+    l
+}
+
+#[tokio::test]
+async fn sellables_listed_only_as_fba_are_not_tracked_so_never_pushed() {
+    let server = MockServer::start().await;
+    let entry = json!([{"warehouse_id": 22668, "infinite": false}]);
+    let fba = channel_listing("amazon", json!({"fulfilled_by_amazon": true}));
+    let fba_uk = channel_listing("amazon_uk", json!({"fulfillment_channel": "AMAZON_EU"}));
+    let fba_afn = channel_listing("amazon", json!({"fulfilment_channel": "AFN"}));
+    let fbm = channel_listing("amazon", json!({"fulfilled_by_amazon": false}));
+    let unknown = channel_listing("amazon", json!({}));
+    let ebay = channel_listing("ebay", json!({"fulfilled_by_amazon": true}));
+    Mock::given(method("GET"))
+        .and(path("/products"))
+        .and(query_param("page_size", "100"))
+        .and(query_param("page", "1"))
+        .and(header("x-api-key", API_KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 1, "title": "Mug", "sellables": [
+                {"id": 21, "sku_code": "FBA-ONLY", "stock_entries": entry,
+                    "channel_sellables": [fba, fba_uk, fba_afn]},
+                {"id": 22, "sku_code": "FBA-AND-FBM", "stock_entries": entry,
+                    "channel_sellables": [fba, fbm]},
+                {"id": 23, "sku_code": "FBA-AND-EBAY", "stock_entries": entry,
+                    "channel_sellables": [fba, ebay]},
+                {"id": 24, "sku_code": "NO-FLAG", "stock_entries": entry,
+                    "channel_sellables": [unknown]},
+                {"id": 25, "sku_code": "UNLISTED", "stock_entries": entry,
+                    "channel_sellables": []},
+                {"id": 26, "sku_code": "BAD", "stock_entries": entry,
+                    "channel_sellables": [{"fulfilled_by_amazon": true}, "x"]}
+            ]}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let page = store(&server).listings_page(None).await.unwrap();
+    let tracked: Vec<(&str, bool)> = page
+        .listings
+        .iter()
+        .map(|l| (l.sku.as_deref().unwrap_or(""), l.tracked))
+        .collect();
+    assert_eq!(
+        tracked,
+        [
+            ("FBA-ONLY", false),
+            ("FBA-AND-FBM", true),
+            ("FBA-AND-EBAY", true),
+            ("NO-FLAG", true),
+            ("UNLISTED", true),
+            ("BAD", true)
+        ]
+    );
+    // The FBA-only sellable still shows in the SKU audit (it is sellable), only not pushed.
+    assert!(page.listings.iter().all(|l| l.sellable));
+}

@@ -202,6 +202,7 @@ pub fn map_order(value: &Value) -> Result<Order, String> {
         awaiting,
         awaiting_payment,
         fulfilled: status == "completed",
+        marketplace: None,
     })
 }
 
