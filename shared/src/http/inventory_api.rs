@@ -247,7 +247,19 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
                 unknown_to_wms.len()
             ));
         }
+        // Orders imported held, per reason, recently (any channel): the detail says what to
+        // change on the channel so the next ones import clean.
+        let since = chrono::Utc::now() - crate::consumers::order_import::HELD_RECENT;
+        let held =
+            crate::consumers::order_import::held_orders(records, &connection.id, since).await?;
+        for (code, h) in held.iter().filter(|(_, h)| h.count > 0) {
+            not_ready.push(format!(
+                "{} recent order(s) were imported held ({code}): {}",
+                h.count, h.detail
+            ));
+        }
         out.push(json!({
+            "held_orders": held,
             "connection": connection.id,
             "channel": connection.channel,
             "shop": connection.shop,
