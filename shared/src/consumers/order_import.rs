@@ -18,8 +18,8 @@ use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
 use crate::keys;
-use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
 use crate::messages::{AuthorizationExpiring, ConnectionMessage, PrivacyMessage};
+use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -615,9 +615,7 @@ pub async fn held_orders(
     let mut after: Option<String> = None;
     let mut read = 0usize;
     loop {
-        let page = records
-            .page(&partition, "", after.as_deref(), 1000)
-            .await?;
+        let page = records.page(&partition, "", after.as_deref(), 1000).await?;
         read += page.records.len();
         for record in page.records {
             let Some((code, _order)) = record.key.split_once('#') else {
@@ -1973,5 +1971,61 @@ mod tests {
             kinds(&sent(&w).await),
             ["order.imported", "order.cancelled"]
         );
+    }
+
+    #[tokio::test]
+    async fn held_orders_count_each_order_once_per_reason_whatever_is_retried() {
+        use crate::domain::{Channel, HoldCode, HoldReason};
+        let w = world().await;
+        let records = &*w.deps.inventory.records;
+        let connection = ConnectionId::parse("c_1").unwrap();
+        let snapshot = |id: &str, holds: Vec<HoldReason>| {
+            let mut order = deleted_like(id);
+            order.hold_reasons = holds;
+            OrderSnapshot::new(
+                TenantId::parse("dev").unwrap(),
+                connection.clone(),
+                Channel::Shopify,
+                "demo.myshopify.com".into(),
+                order,
+            )
+        };
+        let masked = |d: &str| HoldReason::new(HoldCode::MaskedAddress, d);
+        let no_sku = HoldReason::new(HoldCode::MissingSku, "line 1 has no SKU");
+        let first = snapshot("1", vec![masked("first"), masked("first again"), no_sku]);
+        // A retry after the publish (same order, same holds) writes the same markers.
+        record_held(records, &connection, &first).await.unwrap();
+        record_held(records, &connection, &first).await.unwrap();
+        record_held(records, &connection, &snapshot("2", vec![masked("second")]))
+            .await
+            .unwrap();
+        record_held(records, &connection, &snapshot("3", vec![]))
+            .await
+            .unwrap();
+        let since = Utc::now() - HELD_RECENT;
+        let held = held_orders(records, &connection, since).await.unwrap();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert_eq!(held["masked_address"].count, 2);
+        assert_eq!(held["missing_sku"].count, 1);
+        assert_eq!(held["missing_sku"].detail, "line 1 has no SKU");
+        // Another connection's orders are not ours; orders older than `since` are not recent.
+        let other = ConnectionId::parse("c_2").unwrap();
+        assert!(held_orders(records, &other, since)
+            .await
+            .unwrap()
+            .is_empty());
+        let future = Utc::now() + chrono::Duration::days(1);
+        assert!(held_orders(records, &connection, future)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    /// A plain order numbered `id` (its contents do not matter to the held count).
+    fn deleted_like(id: &str) -> Order {
+        let event: ChannelEvent =
+            serde_json::from_str(&event("orders/create", 1, "2026-11-27T09:00:00Z", false))
+                .unwrap();
+        deleted(&event, id).unwrap()
     }
 }
