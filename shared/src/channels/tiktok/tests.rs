@@ -1532,4 +1532,26 @@ async fn masked_orders_are_counted_once_each_in_the_notes_and_the_sku_audit() {
     assert!(because[0].starts_with("2 recent order(s) were imported held (masked_address): "));
     assert!(because[0].contains("Shipped by Seller shipping template"));
     assert_eq!(ours["ready"], false);
+
+    // An order held only because it was cancelled before we saw it is listed, not a reason.
+    use crate::ports::Records;
+    let marker = json!({"at": chrono::Utc::now(), "detail": "cancelled before import"});
+    w.store
+        .put_if_newer(
+            &crate::keys::partition::held(&w.connection.id),
+            "cancelled#1",
+            1,
+            &marker,
+        )
+        .await
+        .unwrap();
+    let audit = crate::http::inventory_api::audit(&deps, &TenantId::parse("dev").unwrap())
+        .await
+        .unwrap();
+    let ours = &audit["connections"][0];
+    assert_eq!(ours["held_orders"]["cancelled"]["count"], 1);
+    assert!(
+        !ours.to_string().contains("imported held (cancelled)"),
+        "{ours}"
+    );
 }
