@@ -18,6 +18,7 @@
 //! | `product#…` | — | `product.imported` deduplication ids (hashed) |
 //! | `webhook-health-last#{connection}` | forever | the last subscription check |
 //! | `push-lock#{connection}` | 14 min lease | one inventory pusher per connection |
+//! | `authorization-notice#{connection}#{expiry}` | forever | an authorization-expiry notice sent to the WMS once |
 //! | `oauth-state#`, `oauth-state-used#`, `oauth-claim#`, `oauth-claim-used#` | 10 min / 1 day | install states and App Store claims |
 //!
 //! | partition | key | what |
@@ -28,6 +29,8 @@
 //! | `pushed#{connection}`, `dirty#{connection}` | SKU | our model of the channel's quantity; Live marks |
 //! | `imported#{connection}` | order key | an import's inventory records applied (removed once the order key is complete) |
 //! | `unshipped#{connection}` | channel order id | imported, unshipped units (channels that deduct at shipment) |
+//! | `authorization#{connection}` | `expiry` | when the connection's authorization runs out |
+//! | `held#{connection}` | `{hold code}#{channel order id}` | orders imported held (counted per reason) |
 //! | `runs#{connection}`, `run-index`, `run-failures#{run}` | … | inventory runs and their failures |
 //!
 //! The connection id is deliberately absent from order keys: a reconnected store, a duplicate
@@ -116,6 +119,11 @@ pub fn other_locations(connection: &ConnectionId) -> String {
 /// An order counted in [`other_locations`] (so a redelivery is not counted twice).
 pub fn other_location_order(connection: &ConnectionId, channel_order_id: &str) -> String {
     format!("other-location#{connection}#{channel_order_id}")
+}
+
+/// The WMS told once that a connection's authorization expires at `expires_at` (Unix seconds).
+pub fn authorization_notice(connection: &ConnectionId, expires_at: i64) -> String {
+    format!("authorization-notice#{connection}#{expires_at}")
 }
 
 /// One product import per connection at a time.
@@ -233,6 +241,21 @@ pub mod partition {
     /// One run's per-SKU failures.
     pub fn run_failures(run: &str) -> String {
         format!("run-failures#{run}")
+    }
+
+    /// When the connection's authorization of our app runs out, key [`AUTHORIZATION_EXPIRY`]
+    /// (versioned by the expiry: a later one replaces it).
+    pub fn authorization(connection: &ConnectionId) -> String {
+        format!("authorization#{connection}")
+    }
+
+    /// The key of the expiry record in [`authorization`].
+    pub const AUTHORIZATION_EXPIRY: &str = "expiry";
+
+    /// Orders imported held, by `{hold code}#{channel order id}` (written once per order, so a
+    /// redelivery counts once), with when and the hold's detail.
+    pub fn held(connection: &ConnectionId) -> String {
+        format!("held#{connection}")
     }
 
     /// Run id → connection.

@@ -61,6 +61,21 @@ pub enum WmsOutbound {
     /// Tracking could not be written and will not be retried; `reason` says why.
     #[serde(rename = "tracking.failed")]
     TrackingFailed(TrackingResult),
+    /// The merchant's authorization of our app runs out soon (TikTok Shop): once per
+    /// (connection, expiry); the merchant must re-authorize before `expires_at`.
+    #[serde(rename = "connection.authorization_expiring")]
+    ConnectionAuthorizationExpiring(AuthorizationExpiring),
+}
+
+/// `connection.authorization_expiring`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthorizationExpiring {
+    pub v: u32,
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    pub channel: Channel,
+    pub shop: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// `product.imported`: an upsert for the WMS (re-sent by every import on AWS).

@@ -116,6 +116,10 @@ pub enum Interpreted {
     /// `ORDER_CONFIRMATION` an order id): the consumer re-reads it by this channel id through
     /// the connection's store ([`store::StoreApi::order`]), never from a URL the event supplies.
     Fetch(String),
+    /// The merchant's authorization of our app runs out at this time (TikTok Shop's
+    /// upcoming-expiry notice, repeated daily): the connection shows it and the WMS hears of it
+    /// once per (connection, expiry).
+    AuthorizationExpiring(chrono::DateTime<chrono::Utc>),
 }
 
 /// A privacy request from a channel (Shopify's mandatory compliance webhooks).

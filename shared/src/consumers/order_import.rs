@@ -18,8 +18,8 @@ use crate::domain::ConnectionStatus;
 use crate::domain::{ConnectionId, Order, TenantId};
 use crate::inventory::unshipped;
 use crate::keys;
+use crate::messages::{AuthorizationExpiring, ConnectionMessage, PrivacyMessage};
 use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
-use crate::messages::{ConnectionMessage, PrivacyMessage};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,9 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
             Err(Fetched::Then(disposition)) => return disposition,
             Err(Fetched::Unusable(reason)) => return dead_letter(deps, body, reason).await,
         },
+        Ok(Interpreted::AuthorizationExpiring(expires_at)) => {
+            return authorization_expiring(deps, &event, expires_at).await
+        }
         Err(e) => return dead_letter(deps, body, e.to_string()).await,
     };
 
@@ -377,6 +380,14 @@ async fn decide_and_publish(
     if let Err(e) = sent {
         return Disposition::Retry(e.to_string());
     }
+    if let WmsOutbound::OrderImported(imported) = &message {
+        // Before the order key completes: a retry (which re-publishes with the same dedup
+        // id) writes the same per-order markers again, so each order counts once.
+        let records = &*deps.inventory.records;
+        if let Err(e) = record_held(records, &event.connection, imported).await {
+            return Disposition::Retry(format!("could not count the held order: {e}"));
+        }
+    }
     let record = OrderRecord {
         tenant: event.tenant.clone(),
         connection: event.connection.clone(),
@@ -539,6 +550,160 @@ async fn other_location(
         Err(e) => tracing::warn!(error = %e, "could not mark the order counted"),
     }
     done
+}
+
+/// How far back [`held_orders`] counts ("recent orders").
+pub const HELD_RECENT: chrono::Duration = chrono::Duration::days(30);
+
+/// The most held-order markers [`held_orders`] reads for one connection.
+pub const HELD_MAX_SCAN: usize = 10_000;
+
+/// What the per-order "imported held" marker holds.
+#[derive(Serialize, Deserialize)]
+struct HeldMarker {
+    at: DateTime<Utc>,
+    detail: String,
+}
+
+/// Orders imported held for one reason, recently.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HeldCount {
+    pub count: u64,
+    /// The detail of the latest one (what the merchant must do).
+    pub detail: String,
+    #[serde(skip)]
+    latest: Option<DateTime<Utc>>,
+}
+
+/// Marks an imported order under each hold reason it carries, once per (reason, order): a
+/// marker already written is left as it is, so a redelivery or a retry is not counted again.
+async fn record_held(
+    records: &dyn crate::ports::Records,
+    connection: &ConnectionId,
+    order: &OrderSnapshot,
+) -> crate::ports::PortResult<()> {
+    let partition = keys::partition::held(connection);
+    let mut seen = std::collections::BTreeSet::new();
+    for hold in &order.hold_reasons {
+        let code = serde_json::to_value(hold.code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{:?}", hold.code));
+        if !seen.insert(code.clone()) {
+            continue;
+        }
+        let key = format!("{code}#{}", order.channel_order_id.as_str());
+        let marker = serde_json::json!(HeldMarker {
+            at: Utc::now(),
+            detail: hold.detail.chars().take(1000).collect(),
+        });
+        // Version 1 always: an existing marker is never overwritten (its first time stays).
+        records.put_if_newer(&partition, &key, 1, &marker).await?;
+    }
+    Ok(())
+}
+
+/// How many orders the connection imported held, per hold code (`missing_sku`,
+/// `masked_address`, …), among those imported since `since`, with the latest one's detail.
+/// Reads at most [`HELD_MAX_SCAN`] markers.
+pub async fn held_orders(
+    records: &dyn crate::ports::Records,
+    connection: &ConnectionId,
+    since: DateTime<Utc>,
+) -> crate::ports::PortResult<std::collections::BTreeMap<String, HeldCount>> {
+    let partition = keys::partition::held(connection);
+    let mut out: std::collections::BTreeMap<String, HeldCount> = Default::default();
+    let mut after: Option<String> = None;
+    let mut read = 0usize;
+    loop {
+        let page = records.page(&partition, "", after.as_deref(), 1000).await?;
+        read += page.records.len();
+        for record in page.records {
+            let Some((code, _order)) = record.key.split_once('#') else {
+                continue;
+            };
+            let Ok(marker) = serde_json::from_value::<HeldMarker>(record.value) else {
+                continue;
+            };
+            if marker.at < since {
+                continue;
+            }
+            let entry = out.entry(code.to_owned()).or_default();
+            entry.count += 1;
+            if entry.latest.is_none_or(|l| l < marker.at) {
+                entry.latest = Some(marker.at);
+                entry.detail = marker.detail;
+            }
+        }
+        match page.next {
+            Some(next) if read < HELD_MAX_SCAN => after = Some(next),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// When the connection's authorization of our app runs out, as last recorded.
+pub async fn authorization_expiry(
+    records: &dyn crate::ports::Records,
+    connection: &ConnectionId,
+) -> crate::ports::PortResult<Option<DateTime<Utc>>> {
+    let partition = keys::partition::authorization(connection);
+    Ok(records
+        .fetch(&partition, keys::partition::AUTHORIZATION_EXPIRY)
+        .await?
+        .and_then(|r| r.value.get("expires_at").cloned())
+        .and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Records when the connection's authorization runs out (shown with the connection) and
+/// tells the WMS once per (connection, expiry), however often the channel repeats the notice.
+async fn authorization_expiring(
+    deps: &ImportDeps,
+    event: &ChannelEvent,
+    expires_at: DateTime<Utc>,
+) -> Disposition {
+    let records = &*deps.inventory.records;
+    let partition = keys::partition::authorization(&event.connection);
+    let value = serde_json::json!({"expires_at": expires_at, "noticed_at": event_time(event)});
+    // Versioned by the expiry: a later authorization's expiry replaces it, an old notice
+    // arriving late does not bring the old one back.
+    let key = keys::partition::AUTHORIZATION_EXPIRY;
+    let version = expires_at.timestamp();
+    if let Err(e) = records.put_if_newer(&partition, key, version, &value).await {
+        return Disposition::Retry(e.to_string());
+    }
+    let once = keys::authorization_notice(&event.connection, version);
+    let fence = match deps.idempotency.claim(&once, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
+        Ok(Claim::Done(_)) => {
+            return Disposition::Done("authorization expiry already sent to the WMS".into())
+        }
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("the notice is being sent by another worker".into())
+        }
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    let message = WmsOutbound::ConnectionAuthorizationExpiring(AuthorizationExpiring {
+        v: VERSION,
+        tenant: event.tenant.clone(),
+        connection: event.connection.clone(),
+        channel: event.channel,
+        shop: event.shop.clone(),
+        expires_at,
+    });
+    if let Err(e) = publish(deps, event, &message, &once).await {
+        let _ = deps.idempotency.release(&once, &fence).await;
+        return Disposition::Retry(e);
+    }
+    let done = serde_json::json!({"sent_at": Utc::now()});
+    match deps.idempotency.finish(&once, &fence, &done, None).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the notice claim was taken over before it was recorded"),
+        Err(e) => tracing::warn!(error = %e, "could not mark the notice sent"),
+    }
+    tracing::warn!(%expires_at, "authorization expires soon: the merchant must re-authorize");
+    Disposition::Done("authorization expiry sent to the WMS".into())
 }
 
 /// When the event happened: the channel's trigger time when it sent one (Shopify's
@@ -1807,5 +1972,61 @@ mod tests {
             kinds(&sent(&w).await),
             ["order.imported", "order.cancelled"]
         );
+    }
+
+    #[tokio::test]
+    async fn held_orders_count_each_order_once_per_reason_whatever_is_retried() {
+        use crate::domain::{Channel, HoldCode, HoldReason};
+        let w = world().await;
+        let records = &*w.deps.inventory.records;
+        let connection = ConnectionId::parse("c_1").unwrap();
+        let snapshot = |id: &str, holds: Vec<HoldReason>| {
+            let mut order = deleted_like(id);
+            order.hold_reasons = holds;
+            OrderSnapshot::new(
+                TenantId::parse("dev").unwrap(),
+                connection.clone(),
+                Channel::Shopify,
+                "demo.myshopify.com".into(),
+                order,
+            )
+        };
+        let masked = |d: &str| HoldReason::new(HoldCode::MaskedAddress, d);
+        let no_sku = HoldReason::new(HoldCode::MissingSku, "line 1 has no SKU");
+        let first = snapshot("1", vec![masked("first"), masked("first again"), no_sku]);
+        // A retry after the publish (same order, same holds) writes the same markers.
+        record_held(records, &connection, &first).await.unwrap();
+        record_held(records, &connection, &first).await.unwrap();
+        record_held(records, &connection, &snapshot("2", vec![masked("second")]))
+            .await
+            .unwrap();
+        record_held(records, &connection, &snapshot("3", vec![]))
+            .await
+            .unwrap();
+        let since = Utc::now() - HELD_RECENT;
+        let held = held_orders(records, &connection, since).await.unwrap();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert_eq!(held["masked_address"].count, 2);
+        assert_eq!(held["missing_sku"].count, 1);
+        assert_eq!(held["missing_sku"].detail, "line 1 has no SKU");
+        // Another connection's orders are not ours; orders older than `since` are not recent.
+        let other = ConnectionId::parse("c_2").unwrap();
+        assert!(held_orders(records, &other, since)
+            .await
+            .unwrap()
+            .is_empty());
+        let future = Utc::now() + chrono::Duration::days(1);
+        assert!(held_orders(records, &connection, future)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    /// A plain order numbered `id` (its contents do not matter to the held count).
+    fn deleted_like(id: &str) -> Order {
+        let event: ChannelEvent =
+            serde_json::from_str(&event("orders/create", 1, "2026-11-27T09:00:00Z", false))
+                .unwrap();
+        deleted(&event, id).unwrap()
     }
 }

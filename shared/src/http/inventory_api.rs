@@ -28,6 +28,16 @@ use std::sync::Arc;
 /// SKUs listed per category in the audit (totals are exact).
 pub const MAX_AUDIT_LISTED: usize = 1000;
 
+/// Hold codes a change of the merchant's catalogue or channel settings prevents: recent orders
+/// imported held for one of them make a connection not ready in the audit (orders held
+/// cancelled, test orders or a buyer's missing address are only listed in `held_orders`).
+pub const HELD_SETUP_CODES: &[&str] = &[
+    "missing_sku",
+    "invalid_quantity",
+    "no_fulfilment_location",
+    "masked_address",
+];
+
 /// What the inventory routes need.
 pub struct InventoryApiDeps {
     pub connections: Arc<dyn Connections>,
@@ -247,7 +257,20 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
                 unknown_to_wms.len()
             ));
         }
+        // Orders imported held, per reason, recently (any channel): the detail says what to
+        // change on the channel so the next ones import clean.
+        let since = chrono::Utc::now() - crate::consumers::order_import::HELD_RECENT;
+        let held =
+            crate::consumers::order_import::held_orders(records, &connection.id, since).await?;
+        let setup = |code: &str| HELD_SETUP_CODES.contains(&code);
+        for (code, h) in held.iter().filter(|(c, h)| h.count > 0 && setup(c)) {
+            not_ready.push(format!(
+                "{} recent order(s) were imported held ({code}): {}",
+                h.count, h.detail
+            ));
+        }
         out.push(json!({
+            "held_orders": held,
             "connection": connection.id,
             "channel": connection.channel,
             "shop": connection.shop,

@@ -173,6 +173,61 @@ fn envelope(topic: &str, payload: &[u8]) -> Result<Envelope, InterpretError> {
     })
 }
 
+/// `data.expiration_time` of an upcoming-expiry notice: Unix seconds, as a number or a
+/// numeric string [U: the reference names the field, not its unit; TikTok's other times are
+/// Unix seconds]; an RFC 3339 string is read too. Anything else (or a time beyond year 9999)
+/// is `None`.
+pub fn expiration_time(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let seconds = match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => match s.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return chrono::DateTime::parse_from_rfc3339(s.trim())
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            }
+        },
+        _ => None,
+    }?;
+    (seconds > 0)
+        .then(|| chrono::DateTime::from_timestamp(seconds, 0))
+        .flatten()
+        .filter(|t| t.timestamp() < 253_402_300_800)
+}
+
+/// What the connection's status says about TikTok: the authorization's end while it is ahead,
+/// and recent orders held because TikTok masked the address.
+pub async fn tiktok_notes(
+    records: &dyn crate::ports::Records,
+    connection: &Connection,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    use crate::consumers::order_import::{authorization_expiry, held_orders, HELD_RECENT};
+    let mut notes = Vec::new();
+    match authorization_expiry(records, &connection.id).await {
+        Ok(Some(at)) if at > now => notes.push(format!(
+            "TikTok authorization expires at {}: re-authorize in the dashboard",
+            at.to_rfc3339()
+        )),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the authorization expiry"),
+    }
+    match held_orders(records, &connection.id, now - HELD_RECENT).await {
+        Ok(held) => {
+            if let Some(masked) = held.get("masked_address").filter(|h| h.count > 0) {
+                notes.push(format!(
+                    "{} recent orders had a masked address: switch the products to a Shipped by \
+                     Seller shipping template",
+                    masked.count
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count held orders"),
+    }
+    notes
+}
+
 #[async_trait]
 impl ChannelAdapter for TikTokAdapter {
     fn channel(&self) -> Channel {
@@ -193,14 +248,19 @@ impl ChannelAdapter for TikTokAdapter {
         let envelope = envelope(topic, payload)?;
         Ok(match topic {
             "SELLER_DEAUTHORIZATION" => Interpreted::Uninstalled,
-            "UPCOMING_AUTHORIZATION_EXPIRATION" => {
-                let at = envelope.data.get("expiration_time").and_then(id_text);
-                tracing::warn!(shop = ?id_text(&envelope.shop_id), expires = ?at, "TikTok authorization expires soon: the merchant must re-authorize");
-                Interpreted::Ignored(format!(
-                    "the shop's authorization expires at {}: reconnect it on TikTok Shop",
-                    at.unwrap_or_else(|| "?".into())
-                ))
-            }
+            // Sent 30 days before and then daily: the consumer records the expiry for the
+            // connection and tells the WMS once per expiry.
+            "UPCOMING_AUTHORIZATION_EXPIRATION" => Interpreted::AuthorizationExpiring(
+                envelope
+                    .data
+                    .get("expiration_time")
+                    .and_then(expiration_time)
+                    .ok_or_else(|| InterpretError {
+                        channel: Channel::Tiktok,
+                        topic: topic.to_owned(),
+                        reason: "the notice carries no usable expiration_time".into(),
+                    })?,
+            ),
             // TikTok's order events carry only the order's id: the consumer reads the order
             // through the connection's store.
             t if ORDER_TOPICS.contains(&t) => Interpreted::Fetch(
@@ -221,6 +281,10 @@ impl ChannelAdapter for TikTokAdapter {
 
     fn verifier(&self) -> Option<Arc<dyn WebhookVerifier>> {
         Some(self.verifier.clone())
+    }
+
+    async fn notes(&self, connection: &Connection) -> Vec<String> {
+        tiktok_notes(&*self.context.records, connection, chrono::Utc::now()).await
     }
 
     async fn connect(

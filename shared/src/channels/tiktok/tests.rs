@@ -1292,3 +1292,266 @@ fn the_sample_event_is_signed_as_tiktok_signs() {
         ("7495540735365777507", "ORDER_STATUS_CHANGE")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Authorization expiry notices and masked-address counts
+// ---------------------------------------------------------------------------------------------
+
+/// Posts a signed envelope of `kind` and hands it to the consumer; the consumer's outcomes.
+async fn deliver(
+    w: &World,
+    events: &EmbeddedQueue,
+    outbox: &EmbeddedQueue,
+    kind: u64,
+    notification: &str,
+    data: Value,
+) -> Vec<String> {
+    let body = envelope(kind, notification, SHOP, data);
+    let sig = sign_webhook(APP_KEY, SECRET, &body);
+    assert_eq!(post_webhook(w, events, body, Some(sig)).await, 200);
+    consume(w, events, outbox).await
+}
+
+#[tokio::test]
+async fn an_expiry_notice_is_shown_with_the_connection_and_sent_to_the_wms_once() {
+    let w = world().await;
+    let events = w.store.queue("channel-events", None, 5);
+    let outbox = w.store.queue("wms-orders", None, 5);
+    let expires = chrono::DateTime::from_timestamp(
+        (chrono::Utc::now() + chrono::Duration::days(20)).timestamp(),
+        0,
+    )
+    .unwrap();
+    // The first notice, then TikTok's daily repeat of the same expiry (a new notification id,
+    // the time as a numeric string this time).
+    let first = deliver(
+        &w,
+        &events,
+        &outbox,
+        7,
+        "n-exp-1",
+        json!({"expiration_time": expires.timestamp(), "message": "expires soon"}),
+    )
+    .await;
+    assert_eq!(first, [r#"Done("authorization expiry sent to the WMS")"#]);
+    let again = deliver(
+        &w,
+        &events,
+        &outbox,
+        7,
+        "n-exp-2",
+        json!({"expiration_time": expires.timestamp().to_string()}),
+    )
+    .await;
+    assert_eq!(
+        again,
+        [r#"Done("authorization expiry already sent to the WMS")"#]
+    );
+    let messages = sent(&outbox).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0],
+        json!({
+            "type": "connection.authorization_expiring", "v": 1, "tenant": "dev",
+            "connection": "c_tiktok", "channel": "tiktok", "shop": SHOP,
+            "expires_at": expires,
+        })
+    );
+    // The connection's status says when and what to do.
+    let notes = adapter(&w, "svc").notes(&w.connection).await;
+    assert_eq!(
+        notes,
+        [format!(
+            "TikTok authorization expires at {}: re-authorize in the dashboard",
+            expires.to_rfc3339()
+        )]
+    );
+    // Once the expiry has passed, it is no longer announced as ahead.
+    let after = super::adapter::tiktok_notes(
+        &w.store,
+        &w.connection,
+        expires + chrono::Duration::seconds(1),
+    )
+    .await;
+    assert!(after.is_empty(), "{after:?}");
+
+    // A re-authorization's later expiry is a new notice; an old one arriving late changes
+    // nothing (neither the recorded expiry nor a second message).
+    let later = expires + chrono::Duration::days(365);
+    deliver(
+        &w,
+        &events,
+        &outbox,
+        7,
+        "n-exp-3",
+        json!({"expiration_time": later.timestamp()}),
+    )
+    .await;
+    deliver(
+        &w,
+        &events,
+        &outbox,
+        7,
+        "n-exp-4",
+        json!({"expiration_time": expires.timestamp()}),
+    )
+    .await;
+    let messages = sent(&outbox).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[1]["expires_at"], json!(later));
+    let notes = adapter(&w, "svc").notes(&w.connection).await;
+    assert_eq!(
+        notes,
+        [format!(
+            "TikTok authorization expires at {}: re-authorize in the dashboard",
+            later.to_rfc3339()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_notice_without_a_usable_time_is_dead_lettered_not_sent() {
+    let w = world().await;
+    let events = w.store.queue("channel-events", None, 5);
+    let outbox = w.store.queue("wms-orders", None, 5);
+    for (n, data) in [
+        ("n-bad-1", json!({})),
+        ("n-bad-2", json!({"expiration_time": "soon"})),
+        ("n-bad-3", json!({"expiration_time": -5})),
+    ] {
+        deliver(&w, &events, &outbox, 7, n, data).await;
+    }
+    assert!(sent(&outbox).await.is_empty());
+    let dlq = w.store.queue("dlq", None, 5);
+    let dead = dlq.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(dead.len(), 3);
+    assert!(dead
+        .iter()
+        .all(|m| m.body.contains("no usable expiration_time")));
+    assert!(adapter(&w, "svc").notes(&w.connection).await.is_empty());
+}
+
+#[test]
+fn expiration_times_read_as_unix_seconds_or_rfc3339() {
+    use super::adapter::expiration_time;
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    assert_eq!(expiration_time(&json!(1_767_225_600)), Some(at));
+    assert_eq!(expiration_time(&json!(" 1767225600 ")), Some(at));
+    assert_eq!(expiration_time(&json!("2026-01-01T00:00:00Z")), Some(at));
+    assert_eq!(expiration_time(&json!(0)), None);
+    assert_eq!(expiration_time(&json!(1.5)), None);
+    assert_eq!(expiration_time(&json!(i64::MAX)), None);
+    assert_eq!(expiration_time(&json!(null)), None);
+}
+
+#[tokio::test]
+async fn masked_orders_are_counted_once_each_in_the_notes_and_the_sku_audit() {
+    let w = world().await;
+    let events = w.store.queue("channel-events", None, 5);
+    let outbox = w.store.queue("wms-orders", None, 5);
+    let other = "576653688135258999";
+    let mut second = order("AWAITING_SHIPMENT", true, 1764234000);
+    second["id"] = json!(other);
+    Mock::given(method("GET"))
+        .and(path("/order/202507/orders"))
+        .and(query_param("ids", ORDER))
+        .and(signed())
+        .respond_with(ok(
+            json!({"orders": [order("AWAITING_SHIPMENT", true, 1764234000)]}),
+        ))
+        .expect(2)
+        .mount(&w.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/order/202507/orders"))
+        .and(query_param("ids", other))
+        .and(signed())
+        .respond_with(ok(json!({"orders": [second]})))
+        .expect(1)
+        .mount(&w.server)
+        .await;
+    // The first masked order, a second event about the same state, a second masked order.
+    for (n, id) in [("n-m-1", ORDER), ("n-m-2", ORDER), ("n-m-3", other)] {
+        deliver(
+            &w,
+            &events,
+            &outbox,
+            1,
+            n,
+            json!({"order_id": id, "order_status": "AWAITING_SHIPMENT"}),
+        )
+        .await;
+    }
+    let kinds: Vec<Value> = sent(&outbox)
+        .await
+        .iter()
+        .map(|m| m["type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("order.imported"), json!("order.imported")]);
+
+    let notes = adapter(&w, "svc").notes(&w.connection).await;
+    assert_eq!(
+        notes,
+        [
+            "2 recent orders had a masked address: switch the products to a Shipped by Seller \
+          shipping template"
+        ]
+    );
+    // Older than "recent": not counted.
+    let later = super::adapter::tiktok_notes(
+        &w.store,
+        &w.connection,
+        chrono::Utc::now()
+            + crate::consumers::order_import::HELD_RECENT
+            + chrono::Duration::days(1),
+    )
+    .await;
+    assert!(later.is_empty(), "{later:?}");
+
+    let deps = crate::http::inventory_api::InventoryApiDeps {
+        connections: Arc::new(w.store.clone()),
+        tenants: Arc::new(w.store.clone()),
+        records: Arc::new(w.store.clone()),
+        idempotency: Arc::new(w.store.clone()),
+        push_queue: Arc::new(w.store.queue("push", None, 5)),
+    };
+    let audit = crate::http::inventory_api::audit(&deps, &TenantId::parse("dev").unwrap())
+        .await
+        .unwrap();
+    let ours = &audit["connections"][0];
+    assert_eq!(ours["connection"], "c_tiktok");
+    assert_eq!(ours["held_orders"]["masked_address"]["count"], 2);
+    let because: Vec<&str> = ours["not_ready_because"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|r| r.contains("masked_address"))
+        .collect();
+    assert_eq!(because.len(), 1, "{ours}");
+    assert!(because[0].starts_with("2 recent order(s) were imported held (masked_address): "));
+    assert!(because[0].contains("Shipped by Seller shipping template"));
+    assert_eq!(ours["ready"], false);
+
+    // An order held only because it was cancelled before we saw it is listed, not a reason.
+    use crate::ports::Records;
+    let marker = json!({"at": chrono::Utc::now(), "detail": "cancelled before import"});
+    w.store
+        .put_if_newer(
+            &crate::keys::partition::held(&w.connection.id),
+            "cancelled#1",
+            1,
+            &marker,
+        )
+        .await
+        .unwrap();
+    let audit = crate::http::inventory_api::audit(&deps, &TenantId::parse("dev").unwrap())
+        .await
+        .unwrap();
+    let ours = &audit["connections"][0];
+    assert_eq!(ours["held_orders"]["cancelled"]["count"], 1);
+    assert!(
+        !ours.to_string().contains("imported held (cancelled)"),
+        "{ours}"
+    );
+}
