@@ -3,6 +3,7 @@
 //! and the single-machine runner in `local/` only wire these together.
 
 pub mod channels;
+pub mod connection_state;
 pub mod consumers;
 pub mod domain;
 pub mod failure;

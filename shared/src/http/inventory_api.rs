@@ -259,9 +259,8 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
         }
         // Orders imported held, per reason, recently (any channel): the detail says what to
         // change on the channel so the next ones import clean.
-        let since = chrono::Utc::now() - crate::consumers::order_import::HELD_RECENT;
-        let held =
-            crate::consumers::order_import::held_orders(records, &connection.id, since).await?;
+        let since = chrono::Utc::now() - crate::connection_state::HELD_RECENT;
+        let held = crate::connection_state::held_orders(records, &connection.id, since).await?;
         let setup = |code: &str| HELD_SETUP_CODES.contains(&code);
         for (code, h) in held.iter().filter(|(c, h)| h.count > 0 && setup(c)) {
             not_ready.push(format!(

@@ -4,7 +4,7 @@
 //! in `tiktok/tests.rs`. Errors come as HTTP 200 with `code != 0`.
 
 use super::*;
-use crate::channels::tiktok::tests::{ok, refused, NotParam, Signed, CIPHER, TOKEN};
+use crate::channels::tiktok::fake_api::{ok, refused, NotParam, Signed, CIPHER, TOKEN};
 use crate::channels::tiktok::TikTokCredentials;
 use serde_json::json;
 use std::sync::Mutex;

@@ -3,12 +3,11 @@
 //! `GET /shipping-carriers?origin_country_iso=XX` → `results[]{shipping_carrier_id, name, …}`.
 //! Both are kept in memory for an hour (per shop, per country), so a burst of shipments costs
 //! one read of each. A failed read never blocks the tracking: the fixed map
-//! ([`super::store::carrier_name`]) answers instead, the failure is logged once and remembered
+//! ([`carrier_name`]) answers instead, the failure is logged once and remembered
 //! for a few minutes so the burst does not ask again.
 
-use super::store::carrier_name;
-use super::tokens::EtsyApi;
 use crate::channels::ClientError;
+use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,10 +104,51 @@ fn names_of(body: &Value) -> Result<Vec<String>, ClientError> {
         .collect())
 }
 
+/// How the carrier book reads Etsy (the connection's authorised client).
+#[async_trait]
+pub trait EtsyGet: Send + Sync {
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError>;
+}
+
+/// The fallback when Etsy's carrier list cannot be read ([`super::carriers`]): what the WMS
+/// calls a carrier, as Etsy spells it (lower-case slugs as in the reference's
+/// `"carrier_name": "usps"`); `other` for anything else, so the tracking code is still sent
+/// (US orders over $10 need both). The slugs beyond `usps`/`ups`/`fedex`/`dhl` are
+/// unconfirmed [U]. The carrier matcher also uses it for aliases ("United Parcel Service").
+pub fn carrier_name(wms: &str) -> &'static str {
+    let key: String = wms
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match key.as_str() {
+        "usps" | "unitedstatespostalservice" => "usps",
+        "ups" | "unitedparcelservice" => "ups",
+        "fedex" | "federalexpress" => "fedex",
+        "dhl" | "dhlexpress" => "dhl",
+        "dhlecommerce" | "dhlglobalmail" => "dhl-global-mail",
+        "royalmail" => "royal-mail",
+        "parcelforce" | "parcelforceworldwide" => "parcelforce",
+        "canadapost" => "canada-post",
+        "australiapost" => "australia-post",
+        "dpd" => "dpd",
+        "dpduk" => "dpd-uk",
+        "evri" | "hermes" | "hermesuk" => "hermes-uk",
+        "gls" => "gls",
+        "laposte" | "colissimo" => "colissimo",
+        "deutschepost" => "deutsche-post",
+        "postnl" => "postnl",
+        "ontrac" => "ontrac",
+        "purolator" => "purolator",
+        "chronopost" => "chronopost",
+        _ => "other",
+    }
+}
+
 impl Carriers {
     /// Etsy's name for the WMS's carrier `wms`, for the shop `shop_id`. Never fails and never
     /// blank: Etsy's list when it can be read, the fixed map when it cannot.
-    pub async fn name_for(&self, api: &EtsyApi, shop_id: u64, wms: &str) -> String {
+    pub async fn name_for(&self, api: &dyn EtsyGet, shop_id: u64, wms: &str) -> String {
         match self.list(api, shop_id, Instant::now()).await {
             Some(list) => match_carrier(&list, wms),
             None => carrier_name(wms).to_owned(),
@@ -116,7 +156,12 @@ impl Carriers {
     }
 
     /// The carrier list of the shop's country, read at most once an hour (`None`: unreadable).
-    async fn list(&self, api: &EtsyApi, shop_id: u64, now: Instant) -> Option<Arc<Vec<String>>> {
+    async fn list(
+        &self,
+        api: &dyn EtsyGet,
+        shop_id: u64,
+        now: Instant,
+    ) -> Option<Arc<Vec<String>>> {
         let mut book = self.book.lock().await;
         let country = match book.countries.get(&shop_id).and_then(|s| s.usable(now)) {
             Some(known) => known?,

@@ -48,41 +48,6 @@ fn page(body: &Value, offset: u64) -> Result<(&[Value], Option<u64>), ClientErro
     Ok((results.as_slice(), next))
 }
 
-/// The fallback when Etsy's carrier list cannot be read ([`super::carriers`]): what the WMS
-/// calls a carrier, as Etsy spells it (lower-case slugs as in the reference's
-/// `"carrier_name": "usps"`); `other` for anything else, so the tracking code is still sent
-/// (US orders over $10 need both). The slugs beyond `usps`/`ups`/`fedex`/`dhl` are
-/// unconfirmed [U]. The carrier matcher also uses it for aliases ("United Parcel Service").
-pub fn carrier_name(wms: &str) -> &'static str {
-    let key: String = wms
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    match key.as_str() {
-        "usps" | "unitedstatespostalservice" => "usps",
-        "ups" | "unitedparcelservice" => "ups",
-        "fedex" | "federalexpress" => "fedex",
-        "dhl" | "dhlexpress" => "dhl",
-        "dhlecommerce" | "dhlglobalmail" => "dhl-global-mail",
-        "royalmail" => "royal-mail",
-        "parcelforce" | "parcelforceworldwide" => "parcelforce",
-        "canadapost" => "canada-post",
-        "australiapost" => "australia-post",
-        "dpd" => "dpd",
-        "dpduk" => "dpd-uk",
-        "evri" | "hermes" | "hermesuk" => "hermes-uk",
-        "gls" => "gls",
-        "laposte" | "colissimo" => "colissimo",
-        "deutschepost" => "deutsche-post",
-        "postnl" => "postnl",
-        "ontrac" => "ontrac",
-        "purolator" => "purolator",
-        "chronopost" => "chronopost",
-        _ => "other",
-    }
-}
-
 fn same_code(a: &str, b: &str) -> bool {
     let norm = |s: &str| -> String {
         s.chars()
@@ -326,6 +291,7 @@ mod tests {
 
     #[test]
     fn carriers_map_to_etsy_names_and_unknown_ones_to_other() {
+        use super::super::carriers::carrier_name;
         assert_eq!(carrier_name("UPS"), "ups");
         assert_eq!(carrier_name("Royal Mail"), "royal-mail");
         assert_eq!(carrier_name("FedEx"), "fedex");

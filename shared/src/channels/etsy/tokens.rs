@@ -296,3 +296,10 @@ impl EtsyApi {
         self.call(reqwest::Method::GET, path, query, None).await
     }
 }
+
+#[async_trait::async_trait]
+impl super::carriers::EtsyGet for EtsyApi {
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        EtsyApi::get(self, path, query).await
+    }
+}

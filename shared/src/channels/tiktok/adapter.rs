@@ -203,7 +203,7 @@ pub async fn tiktok_notes(
     connection: &Connection,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<String> {
-    use crate::consumers::order_import::{authorization_expiry, held_orders, HELD_RECENT};
+    use crate::connection_state::{authorization_expiry, held_orders, HELD_RECENT};
     let mut notes = Vec::new();
     match authorization_expiry(records, &connection.id).await {
         Ok(Some(at)) if at > now => notes.push(format!(

@@ -8,6 +8,8 @@ mod adapter;
 pub mod client;
 pub mod credentials;
 mod events;
+#[cfg(all(test, feature = "embedded"))]
+pub(crate) mod fake_api;
 mod install;
 mod inventory;
 pub mod order;

@@ -26,40 +26,11 @@ use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 pub(crate) use crate::channels::testkit::{TIKTOK_APP_KEY as APP_KEY, TIKTOK_SECRET as SECRET};
 const SHOP: &str = "7495540735365777507";
-pub(crate) const CIPHER: &str = "ROW_fake_cipher";
-pub(crate) const TOKEN: &str = "fake_access_token";
+pub(crate) use super::fake_api::{ok, refused, NotParam, Signed, CIPHER, TOKEN};
 const ORDER: &str = "576653688135258178";
-
-/// A request signed as TikTok checks it: `sign` is the HMAC of its own path, query and body
-/// bytes with our app secret; `app_key`, a 10-digit `timestamp` and the access token header.
-pub(crate) struct Signed {
-    pub token: &'static str,
-}
 
 fn signed() -> Signed {
     Signed { token: TOKEN }
-}
-
-impl Match for Signed {
-    fn matches(&self, r: &Request) -> bool {
-        let pairs: Vec<(String, String)> = r
-            .url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let Some(sign) = get("sign") else {
-            return false;
-        };
-        sign == sign_request(SECRET, r.url.path(), &pairs, &r.body)
-            && get("app_key") == Some(APP_KEY)
-            && get("timestamp")
-                .is_some_and(|t| t.len() == 10 && t.bytes().all(|b| b.is_ascii_digit()))
-            && get("access_token").is_none()
-            && r.headers
-                .get("x-tts-access-token")
-                .is_some_and(|v| v.as_bytes() == self.token.as_bytes())
-    }
 }
 
 /// No `shop_cipher` on the request.
@@ -69,16 +40,6 @@ impl Match for NoCipher {
     fn matches(&self, r: &Request) -> bool {
         !r.url.query_pairs().any(|(k, _)| k == "shop_cipher")
     }
-}
-
-pub(crate) fn ok(data: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({"code": 0, "message": "Success", "request_id": "r1", "data": data}))
-}
-
-pub(crate) fn refused(code: i64, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({"code": code, "message": message, "request_id": "r1"}))
 }
 
 fn fixed_clock() -> i64 {
@@ -753,14 +714,6 @@ async fn the_poll_walks_pages_oldest_change_first_and_leaves_fbt_out() {
     assert_eq!(page.orders.len(), 1);
     assert!(page.orders[0].awaiting.is_some());
     assert_eq!(page.next_cursor, None);
-}
-
-pub(crate) struct NotParam(pub &'static str);
-
-impl Match for NotParam {
-    fn matches(&self, r: &Request) -> bool {
-        !r.url.query_pairs().any(|(k, _)| k == self.0)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1501,9 +1454,7 @@ async fn masked_orders_are_counted_once_each_in_the_notes_and_the_sku_audit() {
     let later = super::adapter::tiktok_notes(
         &w.store,
         &w.connection,
-        chrono::Utc::now()
-            + crate::consumers::order_import::HELD_RECENT
-            + chrono::Duration::days(1),
+        chrono::Utc::now() + crate::connection_state::HELD_RECENT + chrono::Duration::days(1),
     )
     .await;
     assert!(later.is_empty(), "{later:?}");
