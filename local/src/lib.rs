@@ -23,7 +23,6 @@ use shared::inventory::engine;
 use shared::jobs::products::{import_all, ProductsDeps};
 use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
 use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
-use shared::ports::Tenants;
 use shared::webhooks::IntakeDeps;
 use std::future::Future;
 use std::sync::Arc;
@@ -66,13 +65,44 @@ pub struct System {
     pub push: Arc<engine::PushDeps>,
 }
 
+/// Makes `hash` the `dev` tenant's token and revokes the one an earlier start installed, so a
+/// rotated `CHANNEL_SYNC_DEV_TOKEN` leaves no old token working. Only the token's SHA-256 is
+/// remembered (partition `serve`, key `dev-token`).
+async fn install_dev_token(
+    ports: &shared::ports::Ports,
+    hash: &str,
+) -> shared::ports::PortResult<()> {
+    const PARTITION: &str = "serve";
+    const KEY: &str = "dev-token";
+    let dev =
+        TenantId::parse("dev").map_err(|e| shared::ports::PortError::Corrupt(e.to_string()))?;
+    let before = ports.records.fetch(PARTITION, KEY).await?.and_then(|r| {
+        r.value
+            .get("sha256")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    });
+    ports.tenants.put_token(&dev, hash).await?;
+    if let Some(before) = before.filter(|b| b != hash) {
+        ports.tenants.revoke_token(&before).await?;
+        tracing::info!("the previous dev token was revoked");
+    }
+    ports
+        .records
+        .put(
+            PARTITION,
+            KEY,
+            chrono::Utc::now().timestamp_millis(),
+            &serde_json::json!({"sha256": hash}),
+        )
+        .await
+}
+
 /// Opens the store and wires every route.
 pub async fn build(config: &Config) -> Result<System, ConfigError> {
     let (ports, store) = shared::embedded::ports(&config.data_dir).map_err(ConfigError::Store)?;
     if let Some(token) = &config.dev_token {
-        let dev = TenantId::parse("dev").map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        store
-            .put_token(&dev, &token_sha256(token.expose()))
+        install_dev_token(&ports, &token_sha256(token.expose()))
             .await
             .map_err(ConfigError::Store)?;
     }

@@ -1347,3 +1347,32 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     );
     stop(runner);
 }
+
+/// GIVEN `serve` started with one dev token WHEN it is restarted on the same data with another
+/// (the operator rotated `CHANNEL_SYNC_DEV_TOKEN`) THEN the new token works and the old one is
+/// refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_dev_token_revokes_the_old_one() {
+    let data = tempfile::tempdir().unwrap();
+    let (old, new) = (fake("cs_dev_old"), fake("cs_dev_new"));
+    let runner = spawn(data.path(), &old, &[]);
+    stop(runner);
+    let runner = spawn(data.path(), &new, &[]);
+    let client = reqwest::Client::new();
+    let status = |token: String| {
+        let url = format!("{}/wms/outbox?after=0", runner.base);
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(new.clone()).await, 200);
+    assert_eq!(status(old.clone()).await, 401);
+    stop(runner);
+}

@@ -90,6 +90,8 @@ pub trait Connections: Send + Sync {
 pub trait Tenants: Send + Sync {
     async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()>;
     async fn tenant_for_token(&self, token_sha256: &str) -> PortResult<Option<TenantId>>;
+    /// Makes a token stop working at once (nothing to do for an unknown one).
+    async fn revoke_token(&self, token_sha256: &str) -> PortResult<()>;
 }
 
 /// The answer to a claim.

@@ -235,8 +235,19 @@ pub async fn tenants_tokens(b: &Backend) {
     b.tenants.put_token(&tenant, &hash).await.unwrap();
     assert_eq!(
         b.tenants.tenant_for_token(&hash).await.unwrap(),
+        Some(tenant.clone())
+    );
+    // A revoked token stops working at once; another token of the tenant keeps working, and
+    // revoking an unknown token is not an error.
+    let other = shared::http::token_sha256(&crate::fake_secret("tok"));
+    b.tenants.put_token(&tenant, &other).await.unwrap();
+    b.tenants.revoke_token(&hash).await.unwrap();
+    assert_eq!(b.tenants.tenant_for_token(&hash).await.unwrap(), None);
+    assert_eq!(
+        b.tenants.tenant_for_token(&other).await.unwrap(),
         Some(tenant)
     );
+    b.tenants.revoke_token(&hash).await.unwrap();
 }
 
 /// The fence of an acquired claim; anything else fails the test.

@@ -296,6 +296,17 @@ impl Connections for DynamoStore {
 
 #[async_trait]
 impl Tenants for DynamoStore {
+    async fn revoke_token(&self, token_sha256: &str) -> PortResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("TOKEN#{token_sha256}"), "TOKEN")))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb revoke token", e))
+    }
+
     async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()> {
         let mut item = key(format!("TOKEN#{token_sha256}"), "TOKEN");
         item.insert("tenant".into(), s(tenant.as_str()));

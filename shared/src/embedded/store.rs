@@ -303,6 +303,20 @@ impl Connections for EmbeddedStore {
 
 #[async_trait]
 impl Tenants for EmbeddedStore {
+    async fn revoke_token(&self, token_sha256: &str) -> PortResult<()> {
+        let hash = token_sha256.to_owned();
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "DELETE FROM tenant_tokens WHERE token_sha256 = ?1",
+                    params![hash],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     async fn put_token(&self, tenant: &TenantId, token_sha256: &str) -> PortResult<()> {
         let (tenant, hash) = (tenant.clone(), token_sha256.to_owned());
         self.db
