@@ -55,7 +55,10 @@ pub(crate) fn test_registry(
             },
         )
         // TikTok Shop's API at the same fake (its contract fake answers there).
-        .with(Channel::Tiktok, tiktok_app(shopify_api_base.clone()))
+        .with(
+            Channel::Tiktok,
+            crate::channels::tiktok::fake_api::test_app(shopify_api_base.clone()),
+        )
         .with(
             Channel::Ebay,
             AppCredentials {
@@ -73,19 +76,6 @@ pub(crate) fn test_registry(
         apps,
     );
     Arc::new(Registry::new(context).unwrap())
-}
-
-/// TikTok Shop's fake app key and secret (the TikTok tests sign with them).
-pub(crate) const TIKTOK_APP_KEY: &str = "fake_app_key";
-pub(crate) const TIKTOK_SECRET: &str = "fake_app_secret";
-
-/// TikTok Shop's fake app, its API at `api_base`.
-pub(crate) fn tiktok_app(api_base: Option<String>) -> AppCredentials {
-    AppCredentials {
-        client_id: TIKTOK_APP_KEY.into(),
-        secrets: vec![Secret::new(TIKTOK_SECRET)],
-        api_base,
-    }
 }
 
 /// Connection `id` of tenant `dev` for `shop` on `channel`, created 2026-11-27T09:00:00Z,

@@ -3,9 +3,23 @@
 //! and token.
 
 use super::sign::sign_request;
-use crate::channels::testkit::{TIKTOK_APP_KEY as APP_KEY, TIKTOK_SECRET as SECRET};
+use crate::channels::context::AppCredentials;
+use crate::ports::Secret;
 use serde_json::{json, Value};
 use wiremock::{Match, Request, ResponseTemplate};
+
+/// The fake app's key and secret (the fakes check signatures with them).
+pub(crate) const APP_KEY: &str = "fake_app_key";
+pub(crate) const SECRET: &str = "fake_app_secret";
+
+/// The fake app, its API at `api_base` (the test registry's TikTok app).
+pub(crate) fn test_app(api_base: Option<String>) -> AppCredentials {
+    AppCredentials {
+        client_id: APP_KEY.into(),
+        secrets: vec![Secret::new(SECRET)],
+        api_base,
+    }
+}
 
 pub(crate) const CIPHER: &str = "ROW_fake_cipher";
 pub(crate) const TOKEN: &str = "fake_access_token";

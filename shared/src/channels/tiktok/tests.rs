@@ -24,7 +24,7 @@ use std::time::Duration;
 use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
-pub(crate) use crate::channels::testkit::{TIKTOK_APP_KEY as APP_KEY, TIKTOK_SECRET as SECRET};
+pub(crate) use super::fake_api::{APP_KEY, SECRET};
 const SHOP: &str = "7495540735365777507";
 pub(crate) use super::fake_api::{ok, refused, NotParam, Signed, CIPHER, TOKEN};
 const ORDER: &str = "576653688135258178";
