@@ -105,7 +105,7 @@ impl ConnectionSecrets {
     }
 
     /// Makes every cached entry `by` older (tests of the refresh rules).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "embedded"))]
     pub(crate) fn age_cache(&self, by: Duration) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         for (at, _) in cache.values_mut() {

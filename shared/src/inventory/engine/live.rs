@@ -182,8 +182,6 @@ pub async fn start_daily(
 // ---------------------------------------------------------------------------------------------
 // On the embedded store
 
-/// A [`LiveTrigger`] on the embedded store, pushing to its `inventory-push` queue.
-#[cfg(feature = "embedded")]
 /// The stock handler on the embedded store, with the default Live settings.
 #[cfg(feature = "embedded")]
 pub fn embedded_stock(store: &crate::embedded::EmbeddedStore) -> Arc<super::StockDeps> {
@@ -193,6 +191,8 @@ pub fn embedded_stock(store: &crate::embedded::EmbeddedStore) -> Arc<super::Stoc
     })
 }
 
+/// A [`LiveTrigger`] on the embedded store, pushing to its `inventory-push` queue.
+#[cfg(feature = "embedded")]
 pub fn embedded_live_trigger(
     store: &crate::embedded::EmbeddedStore,
     settings: EngineSettings,

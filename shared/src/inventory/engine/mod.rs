@@ -141,7 +141,9 @@ mod stock_events;
 #[cfg(all(test, feature = "embedded"))]
 mod tests;
 
-pub use live::{embedded_live_trigger, embedded_stock, start_daily, start_full, LiveTrigger};
+#[cfg(feature = "embedded")]
+pub use live::{embedded_live_trigger, embedded_stock};
+pub use live::{start_daily, start_full, LiveTrigger};
 pub use pusher::{handle_push, PushDeps};
 pub use stock_events::{handle_stock, StockDeps};
 
