@@ -6,12 +6,12 @@
 
 use super::store::ConnectError;
 use super::store_url::{StoreUrl, UrlPolicy};
+use super::OpenError;
 use crate::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, TenantId,
 };
 use crate::ports::{
-    Connections, CreateOutcome, Idempotency, PortError, Ports, Records, Secret, UpdateOutcome,
-    Vault,
+    Connections, CreateOutcome, Idempotency, Ports, Records, Secret, UpdateOutcome, Vault,
 };
 use chrono::Utc;
 use std::collections::HashMap;
@@ -123,40 +123,6 @@ impl ChannelApps {
             apps = apps.with(channel, app);
         }
         apps
-    }
-}
-
-/// Why a connection's store cannot be used now.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Disconnected, or already waiting for re-authorisation: no jobs run for it.
-    #[error("the connection is {0:?}: no jobs run for it")]
-    NotActive(ConnectionStatus),
-    /// The channel rejected the stored credentials (the connection is now `needs_reauth`).
-    #[error("the channel rejected the stored credentials: the store must be reconnected")]
-    NeedsReauth,
-    /// A setting or stored value makes the call impossible until someone changes it.
-    #[error("{0}")]
-    Setup(String),
-    /// Try again later.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl crate::failure::Classify for OpenError {
-    fn classify(&self) -> crate::failure::Failure {
-        use crate::failure::Failure;
-        match self {
-            OpenError::NeedsReauth => Failure::NeedsReauth(self.to_string()),
-            OpenError::Unavailable(_) => Failure::Retry(self.to_string()),
-            OpenError::NotActive(_) | OpenError::Setup(_) => Failure::Permanent(self.to_string()),
-        }
-    }
-}
-
-impl From<PortError> for OpenError {
-    fn from(e: PortError) -> Self {
-        OpenError::Unavailable(e.to_string())
     }
 }
 

@@ -6,9 +6,10 @@
 //! ([`Registry::open_inventory`]), its declared [`Capabilities`].
 
 use super::adapter::{Capabilities, ChannelAdapter};
-use super::context::{ChannelContext, OpenError};
+use super::context::ChannelContext;
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
+use super::OpenError;
 use super::{ebay, etsy, magento, shopify, tiktok, veeqo, woocommerce};
 use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
 use crate::domain::{Channel, Connection, ConnectionStatus, Order};
