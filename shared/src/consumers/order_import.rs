@@ -297,6 +297,13 @@ async fn decide_and_publish(
                         let seen = (id.as_str(), number.as_str(), updated_at);
                         return other_location(deps, event, seen, &locations).await;
                     }
+                    Some(_) if previous.as_ref().is_some_and(|p| p.cancelled) => {
+                        // Cancelled for the WMS already (moved away before): nothing to add.
+                        tracing::info!(order = %number, ?locations, "still nothing at our location: already cancelled for the WMS");
+                        return Disposition::Done(
+                            "nothing at our location: already cancelled for the WMS".into(),
+                        );
+                    }
                     Some(original) => {
                         // Everything the WMS had moved away: for the WMS it is cancelled.
                         tracing::info!(order = %number, ?locations, "nothing left at our location: cancelled for the WMS");
