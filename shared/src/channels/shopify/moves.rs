@@ -177,11 +177,8 @@ impl Reference {
         let parts: Vec<&str> = id.split(',').map(str::trim).collect();
         let fos: Vec<String> = parts
             .iter()
-            .filter_map(|p| {
-                p.starts_with(FO_GID)
-                    .then(|| fulfillment_order_gid(&json!(p)))
-            })
-            .flatten()
+            .filter(|p| p.starts_with(FO_GID))
+            .filter_map(|p| fulfillment_order_gid(&json!(p)))
             .collect();
         if !fos.is_empty() && fos.len() == parts.len() && fos.len() <= MAX_FULFILLMENT_ORDER_IDS {
             Reference::FulfillmentOrders(fos)
