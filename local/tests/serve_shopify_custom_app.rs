@@ -152,7 +152,11 @@ async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
             "api_secret_key": secret_a}),
     )
     .await;
-    assert_eq!(a["webhooks"]["created"].as_array().unwrap().len(), 4, "{a}");
+    assert_eq!(
+        a["webhooks"]["created"].as_array().unwrap().len() as u64,
+        4 + fo_topics(),
+        "{a}"
+    );
     let b = connect(
         &client,
         &runner,
@@ -161,7 +165,11 @@ async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
             "api_secret_key": secret_b}),
     )
     .await;
-    assert_eq!(b["webhooks"]["created"].as_array().unwrap().len(), 4, "{b}");
+    assert_eq!(
+        b["webhooks"]["created"].as_array().unwrap().len() as u64,
+        4 + fo_topics(),
+        "{b}"
+    );
     // The key is never shown back.
     assert!(!a.to_string().contains(&secret_a));
 

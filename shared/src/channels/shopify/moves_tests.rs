@@ -553,3 +553,12 @@ async fn cancellation_answers_send_the_exact_mutations() {
         "{denied:?}"
     );
 }
+
+#[test]
+fn subscriptions_are_the_enum_names_of_the_handled_topics() {
+    let from_topics: Vec<String> = FULFILLMENT_ORDER_TOPICS
+        .iter()
+        .map(|t| t.to_ascii_uppercase().replace('/', "_"))
+        .collect();
+    assert_eq!(from_topics, FULFILLMENT_ORDER_SUBSCRIPTIONS);
+}
