@@ -513,23 +513,48 @@ fn fo_at(
         "lineItems": {"nodes": lines, "pageInfo": {"hasNextPage": false, "endCursor": null}}})
 }
 
-/// Answers the fulfillment-order read of `order` with `fos`; a later call with a smaller
-/// `priority` number replaces the answer (Shopify after the move).
-async fn mount_fos_state(env: &Env, order: u64, fos: Vec<Value>, priority: u8) {
+/// Shopify's fulfillment orders of one order as they are now: the test changes them with
+/// [`FoState::set`] (a move), and every read answers the current ones.
+#[derive(Clone)]
+struct FoState {
+    order: String,
+    fos: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl FoState {
+    fn set(&self, fos: Vec<Value>) {
+        *self.fos.lock().unwrap() = fos;
+    }
+}
+
+impl wiremock::Respond for FoState {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let fos = self.fos.lock().unwrap().clone();
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+            "id": self.order,
+            "fulfillmentOrders": {"nodes": fos, "pageInfo": {"hasNextPage": false, "endCursor": null}}
+        }}}))
+    }
+}
+
+/// Answers the fulfillment-order read of `order` with `fos` until the test sets others.
+async fn fo_state(env: &Env, order: u64, fos: Vec<Value>) -> FoState {
     let gid = format!("gid://shopify/Order/{order}");
+    let state = FoState {
+        order: gid.clone(),
+        fos: std::sync::Arc::new(std::sync::Mutex::new(fos)),
+    };
     Mock::given(method("POST"))
         .and(path(GRAPHQL))
         .and(header("X-Shopify-Access-Token", TOKEN))
         .and(body_string_contains("ChannelSyncFulfillmentOrders("))
         .and(body_partial_json(json!({"variables": {"id": gid}})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
-            "id": gid,
-            "fulfillmentOrders": {"nodes": fos, "pageInfo": {"hasNextPage": false, "endCursor": null}}
-        }}})))
-        .with_priority(priority)
-        .named(format!("the fulfillment orders of {order} (priority {priority})"))
+        .respond_with(state.clone())
+        .with_priority(1)
+        .named(format!("the fulfillment orders of {order}"))
         .mount(&env.shopify)
         .await;
+    state
 }
 
 /// The re-read of an event's fulfillment orders: `fos` resolve to `order`, which reads as the
@@ -628,7 +653,7 @@ fn moved(fo: u64, from: &str, to: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
     let env = env(2).await;
-    mount_fos_state(
+    let shopify = fo_state(
         &env,
         7010,
         vec![
@@ -647,7 +672,6 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
                 "2026-11-28T08:30:00Z",
             ),
         ],
-        3,
     )
     .await;
     let client = reqwest::Client::new();
@@ -660,28 +684,22 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
     assert_eq!(lines(&messages[0]), [line("11", "TS-001", 1)]);
 
     // The merchant moves the other location's fulfillment order to ours.
-    mount_fos_state(
-        &env,
-        7010,
-        vec![
-            fo_at(
-                101,
-                HERE,
-                &[(11, "TS-001", 1, 1)],
-                "UNSUBMITTED",
-                "2026-11-28T08:30:00Z",
-            ),
-            fo_at(
-                102,
-                HERE,
-                &[(12, "TS-002", 2, 2)],
-                "UNSUBMITTED",
-                "2026-11-28T10:00:00Z",
-            ),
-        ],
-        2,
-    )
-    .await;
+    shopify.set(vec![
+        fo_at(
+            101,
+            HERE,
+            &[(11, "TS-001", 1, 1)],
+            "UNSUBMITTED",
+            "2026-11-28T08:30:00Z",
+        ),
+        fo_at(
+            102,
+            HERE,
+            &[(12, "TS-002", 2, 2)],
+            "UNSUBMITTED",
+            "2026-11-28T10:00:00Z",
+        ),
+    ]);
     mount_reread(&env, &[102], 7010, &[(11, "TS-001", 1), (12, "TS-002", 2)]).await;
     let event = moved(102, THERE, HERE);
     deliver_topic(
@@ -729,23 +747,21 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
 
 /// GIVEN an order imported whole from our location WHEN its fulfillment order moves to another
 /// location THEN the WMS gets `order.cancelled`; WHEN the order then changes while still
-/// elsewhere THEN nothing more is sent.
+/// elsewhere THEN nothing more is sent; WHEN it moves back THEN `order.updated` brings it back
+/// (`cancelled: false`, its line); WHEN it moves away again THEN `order.cancelled` again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_away_sends_order_cancelled() {
     let env = env(2).await;
-    mount_fos_state(
-        &env,
-        7011,
+    let state = |at: &str, updated: &str| {
         vec![fo_at(
             111,
-            HERE,
+            at,
             &[(21, "TS-001", 1, 1)],
             "UNSUBMITTED",
-            "2026-11-28T08:30:00Z",
-        )],
-        3,
-    )
-    .await;
+            updated,
+        )]
+    };
+    let shopify = fo_state(&env, 7011, state(HERE, "2026-11-28T08:30:00Z")).await;
     let client = reqwest::Client::new();
     let runner = start(&env, "0");
     connect(&client, &runner, &env, json!({"fulfilment_location": HERE})).await;
@@ -759,19 +775,7 @@ async fn a_move_away_sends_order_cancelled() {
     let messages = settled(&client, &runner, &env, 1).await;
     assert_eq!(messages[0]["type"], "order.imported", "{messages:?}");
 
-    mount_fos_state(
-        &env,
-        7011,
-        vec![fo_at(
-            111,
-            THERE,
-            &[(21, "TS-001", 1, 1)],
-            "UNSUBMITTED",
-            "2026-11-28T10:00:00Z",
-        )],
-        2,
-    )
-    .await;
+    shopify.set(state(THERE, "2026-11-28T10:00:00Z"));
     mount_reread(&env, &[111], 7011, &[(21, "TS-001", 1)]).await;
     let event = moved(111, HERE, THERE);
     deliver_topic(
@@ -795,6 +799,40 @@ async fn a_move_away_sends_order_cancelled() {
     deliver_topic(&client, &runner, &env, "orders/updated", &edited, "edit-1").await;
     let after = settled(&client, &runner, &env, 0).await;
     assert_eq!(after, messages);
+
+    // Moved back: the WMS gets the order again, live.
+    shopify.set(state(HERE, "2026-11-28T12:00:00Z"));
+    let back = moved(111, THERE, HERE);
+    deliver_topic(
+        &client,
+        &runner,
+        &env,
+        "fulfillment_orders/moved",
+        &back,
+        "back-1",
+    )
+    .await;
+    let messages = settled(&client, &runner, &env, 3).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[2]["type"], "order.updated");
+    assert_eq!(messages[2]["cancelled"], false);
+    assert_eq!(lines(&messages[2]), [line("21", "TS-001", 1)]);
+
+    // And away again: cancelled again (never left live at the warehouse).
+    shopify.set(state(THERE, "2026-11-28T13:00:00Z"));
+    deliver_topic(
+        &client,
+        &runner,
+        &env,
+        "fulfillment_orders/moved",
+        &event,
+        "away-2",
+    )
+    .await;
+    let messages = settled(&client, &runner, &env, 4).await;
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    assert_eq!(messages[3]["type"], "order.cancelled");
+    assert_eq!(messages[3]["channel_updated_at"], "2026-11-28T13:00:00Z");
     stop(runner);
     env.shopify.verify().await;
 }
@@ -804,7 +842,7 @@ async fn a_move_away_sends_order_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_never_imported_order_moved_to_us_is_imported() {
     let env = env(2).await;
-    mount_fos_state(
+    let shopify = fo_state(
         &env,
         7012,
         vec![fo_at(
@@ -814,7 +852,6 @@ async fn a_never_imported_order_moved_to_us_is_imported() {
             "UNSUBMITTED",
             "2026-11-28T08:30:00Z",
         )],
-        3,
     )
     .await;
     let client = reqwest::Client::new();
@@ -829,19 +866,13 @@ async fn a_never_imported_order_moved_to_us_is_imported() {
     .await;
     assert!(settled(&client, &runner, &env, 0).await.is_empty());
 
-    mount_fos_state(
-        &env,
-        7012,
-        vec![fo_at(
-            121,
-            HERE,
-            &[(31, "TS-003", 1, 1)],
-            "UNSUBMITTED",
-            "2026-11-28T10:00:00Z",
-        )],
-        2,
-    )
-    .await;
+    shopify.set(vec![fo_at(
+        121,
+        HERE,
+        &[(31, "TS-003", 1, 1)],
+        "UNSUBMITTED",
+        "2026-11-28T10:00:00Z",
+    )]);
     mount_reread(&env, &[121], 7012, &[(31, "TS-003", 1)]).await;
     let event = moved(121, THERE, HERE);
     deliver_topic(
@@ -877,20 +908,22 @@ async fn a_never_imported_order_moved_to_us_is_imported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancellation_request_is_answered_or_recorded_for_the_wms() {
     let env = env(2).await;
+    let mut states = Vec::new();
     for (order, fo, item) in [(7013, 131, 41), (7014, 141, 51)] {
-        mount_fos_state(
-            &env,
-            order,
-            vec![fo_at(
-                fo,
-                HERE,
-                &[(item, "TS-004", 1, 1)],
-                "ACCEPTED",
-                "2026-11-28T08:30:00Z",
-            )],
-            3,
-        )
-        .await;
+        states.push(
+            fo_state(
+                &env,
+                order,
+                vec![fo_at(
+                    fo,
+                    HERE,
+                    &[(item, "TS-004", 1, 1)],
+                    "ACCEPTED",
+                    "2026-11-28T08:30:00Z",
+                )],
+            )
+            .await,
+        );
     }
     let client = reqwest::Client::new();
     let runner = start(&env, "0");
@@ -912,20 +945,14 @@ async fn a_cancellation_request_is_answered_or_recorded_for_the_wms() {
     let messages = settled(&client, &runner, &env, 2).await;
     assert_eq!(messages.len(), 2, "{messages:?}");
 
-    for (order, fo, item) in [(7013, 131, 41), (7014, 141, 51)] {
-        mount_fos_state(
-            &env,
-            order,
-            vec![fo_at(
-                fo,
-                HERE,
-                &[(item, "TS-004", 1, 1)],
-                "CANCELLATION_REQUESTED",
-                "2026-11-28T10:00:00Z",
-            )],
-            2,
-        )
-        .await;
+    for ((order, fo, item), state) in [(7013, 131, 41), (7014, 141, 51)].into_iter().zip(&states) {
+        state.set(vec![fo_at(
+            fo,
+            HERE,
+            &[(item, "TS-004", 1, 1)],
+            "CANCELLATION_REQUESTED",
+            "2026-11-28T10:00:00Z",
+        )]);
         mount_reread(&env, &[fo], order, &[(item, "TS-004", 1)]).await;
     }
     Mock::given(method("POST"))

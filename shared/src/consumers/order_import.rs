@@ -401,7 +401,10 @@ async fn decide_and_publish(
         connection: event.connection.clone(),
         order_number: order_number.clone(),
         channel_updated_at: updated_at,
-        cancelled: cancelled || previous.as_ref().is_some_and(|p| p.cancelled),
+        // The state just sent: an order reinstated (a Shopify order moved back to our
+        // location after everything had moved away) is live again, so a later cancellation
+        // or move away is sent again.
+        cancelled,
         imported_at,
         last: kind.to_owned(),
         recorded_at: Some(Utc::now()),
