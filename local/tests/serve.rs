@@ -576,7 +576,7 @@ async fn dashboard_install_creates_the_connection() {
             "webhookSubscription": {"id": "gid://shopify/WebhookSubscription/2", "topic": "ORDERS_CREATE", "uri": hook_url},
             "userErrors": []}}})))
         .with_priority(1)
-        .expect(3)
+        .expect(3 + shared::channels::shopify::FULFILLMENT_ORDER_SUBSCRIPTIONS.len() as u64)
         .mount(&env.shopify)
         .await;
     let started: Value = client

@@ -64,6 +64,11 @@ fn start(env: &Env) -> Runner {
     )
 }
 
+/// The fulfillment-order topics subscribed after the order topics.
+fn fo_topics() -> u64 {
+    shared::channels::shopify::FULFILLMENT_ORDER_SUBSCRIPTIONS.len() as u64
+}
+
 /// Subscriptions listed and created with `token` only (a test fails on drop if the count of
 /// creations differs).
 async fn mount_subscriptions(env: &Env, token: &str, creations: u64) {
@@ -133,8 +138,8 @@ fn delivery(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
     let env = env().await;
-    mount_subscriptions(&env, TOKEN_A, 4).await;
-    mount_subscriptions(&env, TOKEN_B, 4).await;
+    mount_subscriptions(&env, TOKEN_A, 4 + fo_topics()).await;
+    mount_subscriptions(&env, TOKEN_B, 4 + fo_topics()).await;
     let runner = start(&env);
     let client = reqwest::Client::new();
     let secret_a = fake("custom_app_secret_a");
@@ -147,7 +152,11 @@ async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
             "api_secret_key": secret_a}),
     )
     .await;
-    assert_eq!(a["webhooks"]["created"].as_array().unwrap().len(), 4, "{a}");
+    assert_eq!(
+        a["webhooks"]["created"].as_array().unwrap().len() as u64,
+        4 + fo_topics(),
+        "{a}"
+    );
     let b = connect(
         &client,
         &runner,
@@ -156,7 +165,11 @@ async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
             "api_secret_key": secret_b}),
     )
     .await;
-    assert_eq!(b["webhooks"]["created"].as_array().unwrap().len(), 4, "{b}");
+    assert_eq!(
+        b["webhooks"]["created"].as_array().unwrap().len() as u64,
+        4 + fo_topics(),
+        "{b}"
+    );
     // The key is never shown back.
     assert!(!a.to_string().contains(&secret_a));
 

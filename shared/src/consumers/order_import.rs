@@ -297,6 +297,13 @@ async fn decide_and_publish(
                         let seen = (id.as_str(), number.as_str(), updated_at);
                         return other_location(deps, event, seen, &locations).await;
                     }
+                    Some(_) if previous.as_ref().is_some_and(|p| p.cancelled) => {
+                        // Cancelled for the WMS already (moved away before): nothing to add.
+                        tracing::info!(order = %number, ?locations, "still nothing at our location: already cancelled for the WMS");
+                        return Disposition::Done(
+                            "nothing at our location: already cancelled for the WMS".into(),
+                        );
+                    }
                     Some(original) => {
                         // Everything the WMS had moved away: for the WMS it is cancelled.
                         tracing::info!(order = %number, ?locations, "nothing left at our location: cancelled for the WMS");
@@ -394,7 +401,10 @@ async fn decide_and_publish(
         connection: event.connection.clone(),
         order_number: order_number.clone(),
         channel_updated_at: updated_at,
-        cancelled: cancelled || previous.as_ref().is_some_and(|p| p.cancelled),
+        // The state just sent: an order reinstated (a Shopify order moved back to our
+        // location after everything had moved away) is live again, so a later cancellation
+        // or move away is sent again.
+        cancelled,
         imported_at,
         last: kind.to_owned(),
         recorded_at: Some(Utc::now()),

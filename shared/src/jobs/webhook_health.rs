@@ -109,6 +109,7 @@ mod tests {
         let server = MockServer::start().await;
         let existing: Vec<serde_json::Value> = ["ORDERS_CREATE", "ORDERS_UPDATED", "APP_UNINSTALLED"]
             .iter()
+            .chain(crate::channels::shopify::FULFILLMENT_ORDER_SUBSCRIPTIONS)
             .enumerate()
             .map(|(i, t)| json!({"id": format!("gid://shopify/WebhookSubscription/{i}"), "topic": t, "uri": "https://sync.example/webhooks/shopify"}))
             .collect();

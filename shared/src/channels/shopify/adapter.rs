@@ -18,8 +18,8 @@ use crate::channels::adapter::{
 use crate::channels::context::{credential, form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use crate::channels::store::{
-    Assigned, ConnectError, Listing, ListingsPage, OrdersPage, ShipError, ShippedSku, StoreApi,
-    Tracking,
+    Assigned, ConnectError, Listing, ListingsPage, OrdersPage, Reread, ShipError, ShippedSku,
+    StoreApi, Tracking,
 };
 use crate::channels::{ClientError, InterpretError, Interpreted, OpenError, WebhookVerifier};
 use crate::domain::{Channel, Connection, ConnectionSettings, Order, ShopDomain, TenantId};
@@ -386,7 +386,23 @@ impl ChannelAdapter for ShopifyAdapter {
         };
         let id = order.channel_order_id.as_str().to_owned();
         match client.fulfillment_orders(&shop, &token, &id).await {
-            Ok(Some(fos)) => Ok(super::assignment::assign(order, &fos, &location, known)),
+            Ok(Some(mut fos)) => {
+                let holds = self
+                    .answer_cancellations(connection, (&shop, &token), &location, &mut fos)
+                    .await?;
+                // A move is a newer state even when the order's own `updatedAt` is not.
+                let mut order = order;
+                order.updated_at = super::moves::version(order.updated_at, &fos);
+                Ok(
+                    match super::assignment::assign(order, &fos, &location, known) {
+                        Assigned::Ours(mut ours) => {
+                            ours.hold_reasons.extend(holds);
+                            Assigned::Ours(ours)
+                        }
+                        elsewhere => elsewhere,
+                    },
+                )
+            }
             Ok(None) => Err(OpenError::Setup(format!(
                 "Shopify does not show order {id} to the app, so its fulfillment orders cannot \
                  be read"
@@ -431,6 +447,48 @@ impl ChannelAdapter for ShopifyAdapter {
                 .call_failed(connection, "could not check the webhook subscriptions", e)
                 .await),
         }
+    }
+}
+
+impl ShopifyAdapter {
+    /// Answers the cancellation requests pending on fulfillment orders at `location` (see
+    /// `moves.rs`): each answered one gets its new request status in `fos`; the ones Shopify
+    /// would not let us answer come back as holds for the WMS. A transport failure is the
+    /// caller's (retried; a 401 marks the connection `needs_reauth`).
+    async fn answer_cancellations(
+        &self,
+        connection: &Connection,
+        (shop, token): (&ShopDomain, &Secret),
+        location: &str,
+        fos: &mut [super::FulfillmentOrder],
+    ) -> Result<Vec<crate::domain::HoldReason>, OpenError> {
+        let mut holds = Vec::new();
+        for index in super::moves::pending_cancellations(fos, location) {
+            let fo = &mut fos[index];
+            let (accept, message) = super::moves::cancellation_answer(fo);
+            match self
+                .tokens
+                .client
+                .answer_cancellation(shop, token, &fo.id, accept, message)
+                .await
+            {
+                Ok(super::moves::Answer::Answered) => {
+                    tracing::info!(fulfillment_order = %fo.id, accept, "cancellation request answered");
+                    fo.request_status = Some(super::moves::answered_status(accept).to_owned());
+                }
+                Ok(super::moves::Answer::Refused(why)) => {
+                    tracing::warn!(fulfillment_order = %fo.id, %why, "could not answer the cancellation request: recorded for the WMS");
+                    holds.push(super::moves::unanswered_hold(&fo.id, &why));
+                }
+                Err(e) => {
+                    return Err(self
+                        .context
+                        .call_failed(connection, "could not answer a cancellation request", e)
+                        .await)
+                }
+            }
+        }
+        Ok(holds)
     }
 }
 
@@ -494,6 +552,13 @@ impl StoreApi for ShopifyStore {
                 super::ORDERS_PAGE_SIZE_WITHIN_COST,
             )
             .await
+    }
+
+    /// An order a `fulfillment_orders/*` event named through its fulfillment orders (or by
+    /// id), as it is now, versioned with its fulfillment orders (`moves.rs`). Fulfillment
+    /// orders the app cannot see are not this connection's location's: nothing to do.
+    async fn order(&self, id: &str) -> Result<Option<Reread>, ClientError> {
+        self.tokens.client.reread(&self.shop, &self.token, id).await
     }
 
     async fn listings_page(&self, cursor: Option<&str>) -> Result<ListingsPage, ClientError> {

@@ -26,7 +26,7 @@ use crate::domain::{HoldCode, HoldReason, Order};
 use std::collections::BTreeMap;
 
 /// A location id as a gid, so `123` and `gid://shopify/Location/123` compare equal.
-fn location_gid(id: &str) -> String {
+pub(super) fn location_gid(id: &str) -> String {
     let raw = id.trim();
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         format!("gid://shopify/Location/{raw}")
@@ -78,11 +78,18 @@ pub(super) fn assign(
         return Assigned::Ours(Box::new(order));
     }
     let ours = location_gid(location);
-    let counts = |fo: &FulfillmentOrder| match fo.status {
-        FoStatus::Cancelled => false,
-        FoStatus::Closed => known,
-        _ => true,
+    let counts = |fo: &FulfillmentOrder| {
+        // A cancellation request the warehouse accepted: no longer its to ship (moves.rs).
+        if fo.request_status.as_deref() == Some(CANCELLATION_ACCEPTED) {
+            return false;
+        }
+        match fo.status {
+            FoStatus::Cancelled => false,
+            FoStatus::Closed => known,
+            _ => true,
+        }
     };
+    let mut on_hold: Vec<&str> = Vec::new();
     let mut quantities: BTreeMap<String, u32> = BTreeMap::new();
     let mut elsewhere: Vec<String> = Vec::new();
     for fo in fulfillment_orders.iter().filter(|fo| counts(fo)) {
@@ -93,6 +100,9 @@ pub(super) fn assign(
                 elsewhere.push(at);
             }
             continue;
+        }
+        if fo.status == FoStatus::OnHold {
+            on_hold.push(&fo.id);
         }
         for line in &fo.lines {
             let q = if known { line.total } else { line.remaining };
@@ -140,8 +150,19 @@ pub(super) fn assign(
         !(about_dropped && matches!(h.code, HoldCode::MissingSku | HoldCode::InvalidQuantity)
             || h.code == HoldCode::InvalidQuantity)
     });
+    // The merchant (or an app) put our part on hold on Shopify: the WMS must not ship it
+    // until the hold is released (`fulfillment_orders/hold_released` re-reads the order).
+    for id in on_hold {
+        order.hold_reasons.push(HoldReason::new(
+            HoldCode::NotReady,
+            format!("fulfillment order {id} is on hold on Shopify: do not ship it until the hold is released"),
+        ));
+    }
     Assigned::Ours(Box::new(order))
 }
+
+/// `FulfillmentOrderRequestStatus` of a cancellation request the fulfillment service accepted.
+pub(super) const CANCELLATION_ACCEPTED: &str = "CANCELLATION_ACCEPTED";
 
 #[cfg(test)]
 mod tests {
@@ -193,6 +214,8 @@ mod tests {
             id: format!("gid://shopify/FulfillmentOrder/{id}"),
             status,
             location_id: at.map(str::to_owned),
+            request_status: None,
+            updated_at: None,
             lines: lines
                 .iter()
                 .map(|(item, remaining, total)| FoLine {
@@ -307,6 +330,33 @@ mod tests {
         let o = ours(assign(o, &[], HERE, false));
         assert_eq!(o.lines.len(), 1);
         assert_eq!(o.hold_reasons[0].code, HoldCode::NoFulfilmentLocation);
+    }
+
+    #[test]
+    fn an_accepted_cancellation_request_is_no_longer_ours_a_hold_holds_the_order() {
+        let mut accepted = fo("1", FoStatus::Open, Some(HERE), &[("11", 1, 1)]);
+        accepted.request_status = Some(CANCELLATION_ACCEPTED.into());
+        let mut rejected = fo("2", FoStatus::InProgress, Some(HERE), &[("12", 1, 1)]);
+        rejected.request_status = Some("CANCELLATION_REJECTED".into());
+        let o = order(
+            vec![line("11", Some("A"), 1), line("12", Some("B"), 1)],
+            vec![],
+        );
+        let kept = ours(assign(o.clone(), &[accepted.clone(), rejected], HERE, true));
+        assert_eq!(lines(&kept), [("12".to_owned(), 1)]);
+        assert!(kept.hold_reasons.is_empty());
+        // Only the accepted one was ours: nothing left.
+        assert_eq!(
+            assign(o.clone(), &[accepted], HERE, true),
+            Assigned::Elsewhere { locations: vec![] }
+        );
+        // Our part on hold on Shopify: imported or updated with a hold naming it.
+        let held = fo("3", FoStatus::OnHold, Some(HERE), &[("11", 1, 1)]);
+        let o = ours(assign(o, &[held], HERE, false));
+        assert_eq!(lines(&o), [("11".to_owned(), 1)]);
+        assert_eq!(o.hold_reasons.len(), 1);
+        assert_eq!(o.hold_reasons[0].code, HoldCode::NotReady);
+        assert!(o.hold_reasons[0].detail.contains("FulfillmentOrder/3"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod install;
 mod inventory;
 mod lifecycle;
 mod locations;
+mod moves;
 pub mod oauth;
 mod order;
 mod orders_poll;
@@ -29,6 +30,7 @@ pub use fulfillment::{
 pub use inventory::{ItemOutcome, QuantitySet, CODE_NOT_APPLIED, MAX_QUANTITIES_PER_CALL};
 pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
+pub use moves::{FULFILLMENT_ORDER_SUBSCRIPTIONS, FULFILLMENT_ORDER_TOPICS};
 pub use order::interpret;
 pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
 pub use plans::ShipmentPlans;

@@ -22,6 +22,15 @@ pub const SCOPES: &[&str] = &[
     "write_merchant_managed_fulfillment_orders",
 ];
 
+/// Asked for as well, but an install without them still works: a fulfilment location that is
+/// our fulfillment service's has "assigned" fulfillment orders, and answering their
+/// cancellation requests needs the write scope (`moves.rs`). Without them such a request is
+/// recorded for the WMS instead of answered.
+pub const OPTIONAL_SCOPES: &[&str] = &[
+    "read_assigned_fulfillment_orders",
+    "write_assigned_fulfillment_orders",
+];
+
 /// Verifies the `hmac` of an install or callback query: hex HMAC-SHA256 with the app secret
 /// over the other parameters, sorted by key, form-encoded and joined with `&`. Constant time;
 /// any of `secrets` (current, previous) may match.
@@ -90,7 +99,7 @@ pub fn authorize_url(
 ) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
-        .append_pair("scope", &SCOPES.join(","))
+        .append_pair("scope", &[SCOPES, OPTIONAL_SCOPES].concat().join(","))
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("state", state)
         .finish();
@@ -405,6 +414,9 @@ mod tests {
             "st&ate",
         );
         assert!(url.starts_with("https://demo.myshopify.com/admin/oauth/authorize?client_id=client-1&scope=read_orders%2Cread_products"));
+        assert!(url.contains(
+            "write_merchant_managed_fulfillment_orders%2Cread_assigned_fulfillment_orders%2Cwrite_assigned_fulfillment_orders&"
+        ));
         assert!(url.ends_with(
             "&redirect_uri=https%3A%2F%2Fsync.example%2Foauth%2Fshopify%2Fcallback&state=st%26ate"
         ));

@@ -75,6 +75,9 @@ pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretEr
     if let Some(lifecycle) = super::lifecycle::interpret(topic, payload) {
         return lifecycle;
     }
+    if let Some(moved) = super::moves::interpret(topic, payload) {
+        return moved;
+    }
     if !ORDER_TOPICS.contains(&topic) {
         return Ok(Interpreted::Ignored(format!(
             "shopify topic {topic} is not handled"

@@ -224,7 +224,7 @@ fn order_id(gid: &str, legacy: Option<&serde_json::Value>) -> Result<ChannelOrde
 }
 
 /// Maps one order node, or says why it cannot be.
-fn map_order(node: &serde_json::Value) -> Result<Order, String> {
+pub(super) fn map_order(node: &serde_json::Value) -> Result<Order, String> {
     if !node.is_object() {
         return Err(format!("the order node is not an object: {node}"));
     }

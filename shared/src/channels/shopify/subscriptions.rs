@@ -189,8 +189,15 @@ impl ShopifyClient {
         public_url: &str,
     ) -> Result<crate::channels::adapter::HealthReport, ClientError> {
         let uri = format!("{public_url}/webhooks/shopify");
+        // The order lifecycle, then the fulfillment-order topics that move orders between
+        // locations (moves.rs).
+        let topics: Vec<&str> = ORDER_TOPICS
+            .iter()
+            .chain(super::FULFILLMENT_ORDER_SUBSCRIPTIONS)
+            .copied()
+            .collect();
         let report = self
-            .ensure_subscriptions(shop, token, ORDER_TOPICS, &uri)
+            .ensure_subscriptions(shop, token, &topics, &uri)
             .await?;
         Ok(crate::channels::adapter::HealthReport {
             existing: report.existing,

@@ -39,6 +39,12 @@ pub struct FulfillmentOrder {
     /// (the live `location` link is nullable).
     pub location_id: Option<String>,
     pub lines: Vec<FoLine>,
+    /// `FulfillmentOrderRequestStatus` as sent (`UNSUBMITTED`, `CANCELLATION_REQUESTED`…):
+    /// what a fulfillment service was asked; `None` when not read.
+    pub request_status: Option<String>,
+    /// When Shopify last changed it (a move, split, merge, hold or request changes it [U]):
+    /// part of the order's version (see `moves.rs`). `None` when not read.
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One line of a fulfillment order.

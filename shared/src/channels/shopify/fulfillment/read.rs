@@ -12,7 +12,7 @@ use super::*;
 /// [C]); if they were hidden, a finished order would plan to [`PlanError::NoFulfillmentOrders`]
 /// rather than `AlreadyFulfilled` — never to a wrong fulfillment. Only fulfillment orders this
 /// app's scopes allow are returned [C].
-pub(super) const FULFILLMENT_ORDERS_QUERY: &str = "query ChannelSyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { id fulfillmentOrders(first: 10, after: $after) { nodes { id status assignedLocation { location { id } } lineItems(first: 40) { nodes { id remainingQuantity totalQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } pageInfo { hasNextPage endCursor } } } }";
+pub(in crate::channels::shopify) const FULFILLMENT_ORDERS_QUERY: &str = "query ChannelSyncFulfillmentOrders($id: ID!, $after: String) { order(id: $id) { id fulfillmentOrders(first: 10, after: $after) { nodes { id status requestStatus updatedAt assignedLocation { location { id } } lineItems(first: 40) { nodes { id remainingQuantity totalQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } pageInfo { hasNextPage endCursor } } } }";
 
 /// Further lines of one fulfillment order (cost ≈ 1 + 2 + 50 × 2 + 1 = 104).
 pub(super) const FULFILLMENT_ORDER_LINES_QUERY: &str = "query ChannelSyncFulfillmentOrderLines($id: ID!, $after: String) { fulfillmentOrder(id: $id) { lineItems(first: 50, after: $after) { nodes { id remainingQuantity totalQuantity lineItem { id sku } } pageInfo { hasNextPage endCursor } } } }";
@@ -47,6 +47,9 @@ pub(super) struct RawOrder {
 pub(super) struct RawFo {
     id: Option<String>,
     status: Option<String>,
+    /// Absent in answers recorded before it was asked for.
+    request_status: Option<String>,
+    updated_at: Option<String>,
     assigned_location: Option<RawAssignedLocation>,
     line_items: Option<RawConnection<RawLine>>,
 }
@@ -193,12 +196,22 @@ pub(super) fn convert_fo(raw: RawFo) -> Result<(FulfillmentOrder, Option<String>
         .ok_or_else(|| bad(format!("{id}: lineItems.nodes is missing")))?;
     let cursor = next_cursor(lines.page_info, None, &format!("{id} lines"))?;
     let lines = convert_lines(nodes, &id)?;
+    let updated_at = match raw.updated_at.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .map_err(|e| bad(format!("{id}: updatedAt {t:?}: {e}")))?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
     Ok((
         FulfillmentOrder {
             id,
             status: FoStatus::from_api(&status),
             location_id,
             lines,
+            request_status: raw.request_status.filter(|r| !r.is_empty()),
+            updated_at,
         },
         cursor,
     ))

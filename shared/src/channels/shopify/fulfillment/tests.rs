@@ -21,6 +21,8 @@ fn fo(
         id: id.into(),
         status,
         location_id: location.map(Into::into),
+        request_status: None,
+        updated_at: None,
         lines: lines
             .iter()
             .map(|(id, remaining, sku)| FoLine {
@@ -723,6 +725,8 @@ async fn fulfillment_orders_sends_the_exact_query_and_reads_one_page() {
                 id: "gid://shopify/FulfillmentOrder/9".into(),
                 status: FoStatus::Open,
                 location_id: Some("gid://shopify/Location/87516708954".into()),
+                request_status: None,
+                updated_at: None,
                 lines: vec![
                     FoLine {
                         id: "gid://shopify/FulfillmentOrderLineItem/77".into(),
@@ -751,6 +755,8 @@ async fn fulfillment_orders_sends_the_exact_query_and_reads_one_page() {
                 id: "gid://shopify/FulfillmentOrder/10".into(),
                 status: FoStatus::Other("SOMETHING_NEW".into()),
                 location_id: None,
+                request_status: None,
+                updated_at: None,
                 lines: vec![],
             },
         ]
