@@ -124,16 +124,32 @@ async fn record_inventory(
     event: &ChannelEvent,
     message: &WmsOutbound,
     key: &str,
+    reinstated: bool,
 ) -> crate::ports::PortResult<()> {
     let records = &*deps.inventory.records;
     let deducts = deps.channels.deducts_at_shipment(event.channel);
+    let lines_of = |order: &OrderSnapshot| -> Vec<(crate::domain::Sku, u32)> {
+        order
+            .lines
+            .iter()
+            .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
+            .collect()
+    };
     match message {
+        // Cancelled for the WMS before (moved away), live again now: the WMS gave its units
+        // back at the cancellation, so they are reserved again until it applies the update.
+        WmsOutbound::OrderUpdated(order) if reinstated && !order.cancelled => {
+            let lines = lines_of(order);
+            if deducts {
+                let id = order.channel_order_id.as_str();
+                unshipped::imported(records, &event.connection, id, &lines).await?;
+            }
+            deps.inventory
+                .order_reinstated(&event.tenant, key, &lines)
+                .await
+        }
         WmsOutbound::OrderImported(order) if !order.cancelled => {
-            let lines: Vec<(crate::domain::Sku, u32)> = order
-                .lines
-                .iter()
-                .filter_map(|l| l.sku.clone().map(|s| (s, l.quantity)))
-                .collect();
+            let lines = lines_of(order);
             if deducts {
                 let id = order.channel_order_id.as_str();
                 unshipped::imported(records, &event.connection, id, &lines).await?;
@@ -364,7 +380,8 @@ async fn decide_and_publish(
         ),
     };
     // Before the WMS hears of it: from now on no push offers these units again.
-    let reserved = record_inventory(deps, event, &message, key).await;
+    let reinstated = previous.as_ref().is_some_and(|p| p.cancelled) && !cancelled;
+    let reserved = record_inventory(deps, event, &message, key, reinstated).await;
     if let Err(e) = reserved {
         return Disposition::Retry(format!("could not record the order's reservation: {e}"));
     }
@@ -1879,6 +1896,66 @@ mod tests {
             kinds(&sent(&w).await),
             ["order.imported", "order.cancelled"]
         );
+    }
+
+    /// An order moved away (cancelled for the WMS, its reservation released) and then moved
+    /// back is reserved again before the WMS hears `order.updated`: until the WMS re-applies
+    /// it, no push offers its units.
+    #[tokio::test]
+    async fn an_order_moved_back_to_our_location_is_reserved_again() {
+        use wiremock::matchers::{body_string_contains, method};
+        let w = world().await;
+        connect(&w, at_location(HERE)).await;
+        let answer = |location: u64| {
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"data": {"order": {
+                "id": "gid://shopify/Order/35",
+                "fulfillmentOrders": {"nodes": [fo(9, location, vec![fo_line(52, 2)], None)],
+                    "pageInfo": page_info(None)}}}}))
+        };
+        for (priority, location) in [(1, 1), (2, 2), (3, 1)] {
+            wiremock::Mock::given(method("POST"))
+                .and(body_string_contains("ChannelSyncFulfillmentOrders"))
+                .respond_with(answer(location))
+                .up_to_n_times(1)
+                .with_priority(priority)
+                .mount(&w.shopify)
+                .await;
+        }
+        let tenant = TenantId::parse("dev").unwrap();
+        let sku = crate::domain::Sku::parse("TS-001").unwrap();
+        let reserved = || async {
+            crate::inventory::stock::reserved(&*w.deps.inventory.records, &tenant)
+                .await
+                .unwrap()
+                .get(&sku)
+                .copied()
+        };
+        let at = |t: &str| shopify_lines("orders/updated", 35, t, &[(52, "TS-001", 2)]);
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:00:00Z")).await,
+            Disposition::Done("order.imported".into())
+        );
+        assert_eq!(reserved().await, Some(2));
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T09:30:00Z")).await,
+            Disposition::Done("order.cancelled".into())
+        );
+        assert_eq!(
+            reserved().await,
+            None,
+            "released when cancelled for the WMS"
+        );
+        assert_eq!(
+            handle(w.deps.clone(), at("2026-11-27T10:00:00Z")).await,
+            Disposition::Done("order.updated".into())
+        );
+        assert_eq!(reserved().await, Some(2), "reserved again once reinstated");
+        let messages = sent(&w).await;
+        assert_eq!(
+            kinds(&messages),
+            ["order.imported", "order.cancelled", "order.updated"]
+        );
+        assert_eq!(messages[2]["cancelled"], json!(false));
     }
 
     #[tokio::test]

@@ -116,6 +116,21 @@ impl LiveTrigger {
     }
 
     /// An order was cancelled on its channel: its reservation no longer holds.
+    /// An order cancelled for the WMS is live again (a Shopify order moved back to the
+    /// connection's location): its lines are reserved again (an overwrite per SKU, so a retry
+    /// is harmless) and the Live connections re-offer what is left. The channel's model is not
+    /// lowered: the cancellation's push already set it from the WMS's stock.
+    pub async fn order_reinstated(
+        &self,
+        tenant: &TenantId,
+        order_key: &str,
+        lines: &[(Sku, u32)],
+    ) -> PortResult<()> {
+        stock::reserve(&*self.records, tenant, order_key, lines, Utc::now()).await?;
+        let skus: Vec<Sku> = lines.iter().map(|(s, _)| s.clone()).collect();
+        self.changed(tenant, &skus).await.map(|_| ())
+    }
+
     pub async fn order_cancelled(&self, tenant: &TenantId, order_key: &str) -> PortResult<()> {
         let released = stock::release(&*self.records, tenant, order_key).await?;
         self.changed(tenant, &released).await.map(|_| ())
