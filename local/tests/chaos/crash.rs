@@ -247,6 +247,14 @@ impl World {
             })))
             .mount(s)
             .await;
+        // The product import `serve` runs a minute after each start: no variants.
+        Mock::given(method("POST"))
+            .and(header("X-Shopify-Access-Token", SHOPIFY_TOKEN))
+            .and(body_string_contains("ChannelSyncVariants"))
+            .respond_with(ok(json!({"data": {"productVariants": {"nodes": [],
+                "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
+            .mount(s)
+            .await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(401))
             .with_priority(10)
@@ -913,8 +921,15 @@ pub fn spawn(binary: &Path, data: &Path, token: &str, envs: &[(String, String)])
             .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
             .env("CHANNEL_SYNC_DATA", data)
             .env("CHANNEL_SYNC_DEV_TOKEN", token)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
+            .env(
+                "RUST_LOG",
+                std::env::var("CHAOS_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .stdout(if std::env::var_os("CHAOS_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
