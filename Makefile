@@ -53,3 +53,4 @@ CHAOS_ORDERS ?= 20
 chaos:
 	$(CARGO) build --release -p local --bin channel-sync
 	CHAOS_BIN=$${CARGO_TARGET_DIR:-target}/release/channel-sync $(CARGO) run --release -p local --example chaos -- $(CHAOS_ROUNDS) $(CHAOS_ORDERS) 8
+	CHAOS_SEEDS=$(CHAOS_ROUNDS) $(CARGO) test -p shared --features embedded --lib live_push_chaos_many_seeds -- --ignored --nocapture
