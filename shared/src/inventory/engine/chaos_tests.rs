@@ -51,6 +51,8 @@ struct ChaosState {
     timeouts_left: u32,
     /// While false, every call succeeds (the storm is over).
     storm: bool,
+    /// An item the location does not stock: its rows are refused for good.
+    unstocked: Option<String>,
     tally: Tally,
 }
 
@@ -87,6 +89,21 @@ impl ChaosState {
                 .unwrap_or_default()
                 .to_owned()
         };
+        let unstocked: Vec<Value> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| Some(item(r)) == self.unstocked)
+            .map(|(i, _)| {
+                json!({"code": "ITEM_NOT_STOCKED_AT_LOCATION",
+                    "field": ["input", "quantities", i.to_string(), "inventoryItemId"],
+                    "message": "The specified inventory item is not stocked at the location."})
+            })
+            .collect();
+        if !unstocked.is_empty() {
+            let body = answer(unstocked);
+            self.answered.insert(key, body.clone());
+            return body;
+        }
         let errors: Vec<Value> = rows
             .iter()
             .enumerate()
@@ -174,6 +191,7 @@ async fn world(seed: u64, timeouts: u32) -> World {
             answered: HashMap::new(),
             timeouts_left: timeouts,
             storm: true,
+            unstocked: None,
             tally: Tally::default(),
         }),
     });
@@ -467,4 +485,68 @@ async fn live_push_chaos_many_seeds() {
         );
         check(&outcome);
     }
+}
+
+/// Known failure 17 (multi-location: an item not stocked at the connection's location, and
+/// the endless correction loop it caused elsewhere): GIVEN Shopify refuses SKU-3's row with
+/// `ITEM_NOT_STOCKED_AT_LOCATION` [U: the code name; any row-level refusal other than a stale
+/// compare-and-set is handled the same] WHEN a Live push writes SKU-1..3 THEN SKU-1 and SKU-2
+/// are set, SKU-3 fails alone with the reason on the run, the message is done (no retry), and
+/// a later change of SKU-3 costs one more call, not a loop.
+#[tokio::test]
+async fn an_unstocked_item_fails_alone_on_the_run_and_is_not_retried_in_a_loop() {
+    let w = world(17, 0).await;
+    {
+        let mut s = w.fake.state.lock().unwrap();
+        s.storm = false;
+        s.unstocked = Some("1003".into());
+    }
+    for (n, available) in [(1, 5), (2, 6), (3, 7)] {
+        let message = serde_json::from_value(json!({"type": "stock.changed", "tenant": "dev",
+            "sku": format!("SKU-{n}"), "available": available, "at": format!("2026-11-28T10:00:0{n}Z")}))
+        .unwrap();
+        handle_stock(&w.stock, message).await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    while w.pusher_step().await > 0 {}
+    let calls = w.server.received_requests().await.unwrap().len();
+    // The refused call, then the other two rows under a derived key.
+    assert_eq!(calls, 2);
+    {
+        let s = w.fake.state.lock().unwrap();
+        assert_eq!(
+            (
+                s.quantities["1001"],
+                s.quantities["1002"],
+                s.quantities["1003"]
+            ),
+            (5, 6, 0)
+        );
+    }
+    let (history, _) = runs::list(&w.store, &w.connection.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].pushed, history[0].failed), (2, 1));
+    let failures = runs::failures_of(&w.store, &history[0].id).await.unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].sku.as_str(), "SKU-3");
+    assert_eq!(failures[0].code, "ITEM_NOT_STOCKED_AT_LOCATION");
+    assert_eq!(
+        w.dlq
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // SKU-3 moves again: one more attempt, refused again, and that is all.
+    let message = serde_json::from_value(json!({"type": "stock.changed", "tenant": "dev",
+        "sku": "SKU-3", "available": 9, "at": "2026-11-28T10:01:00Z"}))
+    .unwrap();
+    handle_stock(&w.stock, message).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    while w.pusher_step().await > 0 {}
+    assert_eq!(w.server.received_requests().await.unwrap().len(), calls + 1);
 }
