@@ -108,6 +108,9 @@ pub struct RoundReport {
     pub missing: Vec<String>,
 }
 
+/// Signs a body (eBay's notification signature; the key's type stays in the helpers).
+type Signer = Box<dyn Fn(&[u8]) -> String + Send + Sync>;
+
 /// The fakes, the data directory and the environment of one `serve`.
 pub struct World {
     pub binary: PathBuf,
@@ -120,7 +123,7 @@ pub struct World {
     ebay: MockServer,
     etsy: MockServer,
     /// Signs an eBay notification body (the key's type stays inside the signing helpers).
-    ebay_sign: Box<dyn Fn(&[u8]) -> String + Send + Sync>,
+    ebay_sign: Signer,
     ebay_pem: String,
     /// The WooCommerce connection's id and webhook secret, once connected.
     woo_hook: Mutex<Option<(String, String)>>,
@@ -202,7 +205,7 @@ impl World {
         use shared::channels::ebay::notify::signing;
         let key = signing::key();
         let ebay_pem = signing::public_pem(&key);
-        let ebay_sign: Box<dyn Fn(&[u8]) -> String + Send + Sync> =
+        let ebay_sign: Signer =
             Box::new(move |body| signing::header(&key, EBAY_KID, "ecdsa", "SHA1", body));
         let world = World {
             binary,
@@ -413,7 +416,7 @@ impl World {
 
     async fn mount_etsy(&self) {
         let on = |verb: &str| {
-            Mock::given(method(verb.to_owned()))
+            Mock::given(method(verb))
                 .and(header("x-api-key", ETSY_API_KEY))
                 .and(header("authorization", ETSY_BEARER))
         };
