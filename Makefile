@@ -43,3 +43,14 @@ deploy: build
 
 clean:
 	rm -rf target .aws-sam
+
+## Crash and chaos, longer runs (not in `make test`, which runs one round of each):
+## CHAOS_ROUNDS rounds of SIGKILL mid-burst against a release `serve` (every webhook channel),
+## then the Live push under a seeded 429/500/timeout fake for CHAOS_ROUNDS seeds.
+CHAOS_ROUNDS ?= 10
+CHAOS_ORDERS ?= 20
+.PHONY: chaos
+chaos:
+	$(CARGO) build --release -p local --bin channel-sync
+	CHAOS_BIN=$${CARGO_TARGET_DIR:-target}/release/channel-sync $(CARGO) run --release -p local --example chaos -- $(CHAOS_ROUNDS) $(CHAOS_ORDERS) 8
+	CHAOS_SEEDS=$(CHAOS_ROUNDS) $(CARGO) test -p shared --features embedded --lib live_push_chaos_many_seeds -- --ignored --nocapture

@@ -221,6 +221,12 @@ pub mod partition {
         format!("pushed#{connection}")
     }
 
+    /// Inventory batches sent without a definite answer (timeout, cut connection, 5xx), by
+    /// idempotency key: replayed verbatim before the next push of the connection.
+    pub fn push_unanswered(connection: &ConnectionId) -> String {
+        format!("push-unanswered#{connection}")
+    }
+
     /// Imported, unshipped orders' units.
     pub fn unshipped(connection: &ConnectionId) -> String {
         format!("unshipped#{connection}")

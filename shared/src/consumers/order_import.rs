@@ -2014,4 +2014,27 @@ mod tests {
                 .unwrap();
         deleted(&event, id).unwrap()
     }
+
+    /// Known failure 14 (re-connecting re-imports every order): the same order of the same
+    /// shop arriving through a re-created connection (another connection id, as after a
+    /// delete and re-create, or a duplicate subscription with its own delivery id) is not
+    /// imported again — the order key is (channel, shop, order id), not the connection.
+    #[tokio::test]
+    async fn a_recreated_connection_for_the_same_shop_does_not_reimport() {
+        let w = world().await;
+        let first = event("orders/create", 14, "2026-11-27T09:00:00Z", false);
+        assert_eq!(
+            handle(w.deps.clone(), first.clone()).await,
+            Disposition::Done("order.imported".into())
+        );
+        let mut again: Value = serde_json::from_str(&first).unwrap();
+        again["connection"] = json!("c_2");
+        again["delivery_id"] = json!(uuid::Uuid::new_v4().to_string());
+        let outcome = handle(w.deps.clone(), again.to_string()).await;
+        assert!(
+            !matches!(&outcome, Disposition::Done(m) if m.starts_with("order.")),
+            "{outcome:?}"
+        );
+        assert_eq!(kinds(&sent(&w).await), ["order.imported"]);
+    }
 }

@@ -135,6 +135,8 @@ async fn send(queue: &dyn Queue, message: &PushMessage, dedup: String) -> PortRe
         .await
 }
 
+#[cfg(all(test, feature = "embedded"))]
+mod chaos_tests;
 mod live;
 mod pusher;
 mod stock_events;

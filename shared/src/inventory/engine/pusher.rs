@@ -2,6 +2,7 @@
 //! chunked full pushes, each planned, batched to the channel's maximum, written and recorded.
 
 use super::*;
+use serde_json::Value;
 
 /// What the `inventory-push` consumer needs.
 pub struct PushDeps {
@@ -138,7 +139,15 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
     let outcome = push_skus(deps, connection, &mut run, &mapped, &bundles, false).await;
     match outcome {
         Ok(()) => run.finish(None),
-        Err(PushError::Retry(e)) => return Err(e),
+        Err(PushError::Retry(e)) => {
+            // Visible on the run history, though the message is retried (bounded by the
+            // queue's receives); the dirty marks stay for the retry.
+            run.fail(format!("will be retried: {e}"));
+            if let Err(record) = runs::create(records, &run).await {
+                tracing::warn!(error = %record, "could not record the failed Live push");
+            }
+            return Err(e);
+        }
         Err(e) => run.fail(e.to_string()),
     }
     for record in &dirty.records {
@@ -273,8 +282,16 @@ async fn full_locked(
     let before = run.clone();
     match push_skus(deps, connection, &mut run, &entries, &bundles, true).await {
         Ok(()) => {}
-        // Nothing recorded for this chunk: the retry redoes it under the same keys.
-        Err(PushError::Retry(e)) => return Err(e),
+        // Nothing counted for this chunk: the retry redoes it under the same keys. The run
+        // says why it is waiting.
+        Err(PushError::Retry(e)) => {
+            let mut retrying = before;
+            retrying.message = Some(format!("a chunk will be retried: {e}"));
+            if let Err(record) = runs::save(records, &retrying).await {
+                tracing::warn!(error = %record, "could not record the retried chunk");
+            }
+            return Err(e);
+        }
         Err(e) => {
             let mut failed = before;
             failed.fail(e.to_string());
@@ -342,6 +359,10 @@ async fn push_skus(
 ) -> Result<(), PushError> {
     let records = &*deps.records;
     let retry = |e: PortError| PushError::Retry(e.to_string());
+    if !run.dry_run {
+        // Settle what an earlier attempt left unanswered before reading the models.
+        replay_unanswered(deps, connection, run).await?;
+    }
     let skus: Vec<Sku> = entries.iter().map(|(s, _)| s.clone()).collect();
     let reserved = stock::reserved(records, &connection.tenant)
         .await
@@ -390,10 +411,26 @@ async fn push_skus(
     } else if !items.is_empty() {
         let channel = deps.channels.for_connection(connection).await?;
         let reference = format!("gid://channel-sync/SyncRun/{}", run.id);
+        let unanswered = crate::keys::partition::push_unanswered(&connection.id);
         for batch in items.chunks(channel.max_batch().max(1)) {
             let key = batch_key(&run.id, batch);
             run.calls += 1;
-            let results = channel.push(&reference, &key, batch).await?;
+            // Written before the call, removed once the answer is in: a timeout (the channel
+            // may have applied the batch) leaves it for `replay_unanswered`.
+            let pending = Unanswered::of(&reference, batch);
+            records
+                .put(&unanswered, &key, now.timestamp_millis(), &pending)
+                .await
+                .map_err(retry)?;
+            let results = match channel.push(&reference, &key, batch).await {
+                Ok(results) => results,
+                Err(PushError::Retry(e)) => return Err(PushError::Retry(e)),
+                Err(e) => {
+                    // A definite refusal: nothing was applied.
+                    records.remove(&unanswered, &key).await.map_err(retry)?;
+                    return Err(e);
+                }
+            };
             for (item, result) in batch.iter().zip(results) {
                 if matches!(result, ItemResult::Set) {
                     run.pushed += 1;
@@ -415,10 +452,128 @@ async fn push_skus(
                     failures.push(failure);
                 }
             }
+            records.remove(&unanswered, &key).await.map_err(retry)?;
         }
     }
     for failure in failures {
         runs::record_failure(records, run, failure)
+            .await
+            .map_err(retry)?;
+    }
+    Ok(())
+}
+
+/// A batch sent without a definite answer yet (`push-unanswered#{connection}`, by its
+/// idempotency key).
+#[derive(Serialize, Deserialize)]
+struct Unanswered {
+    reference: String,
+    items: Vec<UnansweredItem>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UnansweredItem {
+    sku: String,
+    item: String,
+    quantity: i64,
+    change_from: Option<i64>,
+}
+
+impl Unanswered {
+    fn of(reference: &str, batch: &[PushItem]) -> Value {
+        serde_json::to_value(Unanswered {
+            reference: reference.to_owned(),
+            items: batch
+                .iter()
+                .map(|i| UnansweredItem {
+                    sku: i.sku.as_str().to_owned(),
+                    item: i.item.clone(),
+                    quantity: i.quantity,
+                    change_from: i.change_from,
+                })
+                .collect(),
+        })
+        .unwrap_or(Value::Null)
+    }
+}
+
+/// Replays, verbatim and under the same idempotency key, every batch an earlier attempt sent
+/// without a definite answer (a timeout after the channel applied it, a cut connection, a
+/// 5xx), and records its outcome in the model. Without this, the next attempt plans from a
+/// model that misses the applied write: its compare-and-set is refused as stale and the SKU
+/// is held with the channel showing an old quantity (Shopify), or a later equal quantity is
+/// skipped as unchanged while the channel shows the timed-out one (overwrite channels). A
+/// channel that applied the batch answers the replay as it did then (`@idempotent`); one
+/// that did not applies it now. Retryable failures leave it for the next attempt.
+async fn replay_unanswered(
+    deps: &PushDeps,
+    connection: &Connection,
+    run: &mut Run,
+) -> Result<(), PushError> {
+    let records = &*deps.records;
+    let retry = |e: PortError| PushError::Retry(e.to_string());
+    let unanswered = crate::keys::partition::push_unanswered(&connection.id);
+    let pending = records
+        .page(&unanswered, "", None, LIVE_CHUNK)
+        .await
+        .map_err(retry)?;
+    if pending.records.is_empty() {
+        return Ok(());
+    }
+    let channel = deps.channels.for_connection(connection).await?;
+    let pushed_partition = crate::keys::partition::pushed(&connection.id);
+    for record in pending.records {
+        let batch: Vec<PushItem> = serde_json::from_value::<Unanswered>(record.value.clone())
+            .map(|u| {
+                u.items
+                    .into_iter()
+                    .filter_map(|i| {
+                        Some(PushItem {
+                            sku: Sku::parse(i.sku).ok()?,
+                            item: i.item,
+                            quantity: i.quantity,
+                            change_from: i.change_from,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let reference = record.value["reference"].as_str().unwrap_or_default();
+        if !batch.is_empty() {
+            run.calls += 1;
+            match channel.push(reference, &record.key, &batch).await {
+                Ok(results) => {
+                    let now = Utc::now();
+                    for (item, result) in batch.iter().zip(results) {
+                        let (model, failure) = outcome(item, result, now);
+                        if let Some(model) = model {
+                            let version = records
+                                .fetch(&pushed_partition, item.sku.as_str())
+                                .await
+                                .map_err(retry)?
+                                .map_or(0, |r| r.version)
+                                .max(now.timestamp_millis());
+                            let value = serde_json::to_value(&model)
+                                .map_err(|e| PushError::Retry(e.to_string()))?;
+                            records
+                                .put(&pushed_partition, item.sku.as_str(), version, &value)
+                                .await
+                                .map_err(retry)?;
+                        }
+                        if let Some(failure) = failure {
+                            runs::record_failure(records, run, failure)
+                                .await
+                                .map_err(retry)?;
+                        }
+                    }
+                }
+                Err(PushError::Retry(e)) => return Err(PushError::Retry(e)),
+                // A definite refusal: nothing was applied, the plan decides afresh.
+                Err(e) => tracing::warn!(error = %e, "an unanswered batch was refused on replay"),
+            }
+        }
+        records
+            .remove(&unanswered, &record.key)
             .await
             .map_err(retry)?;
     }
