@@ -16,10 +16,19 @@ use shared::http::token_sha256;
 use shared::ports::{Ports, Queue};
 use std::sync::Arc;
 
-/// The management and operator routes.
+/// The management and operator routes, and the Integrations page (`GET /integrations`).
 pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
+    let page = shared::http::ui::router(
+        Arc::new(shared::http::ui::UiDeps {
+            channels: api.channels.clone(),
+            dev_token: None,
+        }),
+        false,
+    );
     shared::http::with_json_fallbacks(
-        shared::api::router(api).merge(shared::http::admin::router(admin)),
+        shared::api::router(api)
+            .merge(shared::http::admin::router(admin))
+            .merge(page),
     )
 }
 
