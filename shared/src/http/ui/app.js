@@ -495,11 +495,17 @@ function percent(run) {
   return Math.min(100, Math.floor((run.done * 100) / run.total));
 }
 
+const RUN_KINDS = { sync_now: 'Sync now', enabled: 'First sync after switching on', daily: 'Daily sync', live: 'Live sync' };
+
+function runName(run) {
+  return (run.dry_run ? 'Dry run' : '') + (run.dry_run && run.kind === 'sync_now' ? '' : (run.dry_run ? ' · ' : '') + (RUN_KINDS[run.kind] || run.kind));
+}
+
 function showRun(card, run) {
   const box = $('.run', card);
   box.hidden = false;
   const value = percent(run);
-  $('.run-label', card).textContent = (run.dry_run ? 'Dry run' : 'Sync now') + ': ' + run.state.replace(/_/g, ' ');
+  $('.run-label', card).textContent = runName(run) + ': ' + run.state.replace(/_/g, ' ');
   $('.bar', card).value = value;
   $('.percent', card).textContent = value + ' %';
   const result = $('.run-result', card);
@@ -523,6 +529,7 @@ async function syncNow(card, connection, dryRun) {
   const result = await api('POST', '/api/connections/' + encodeURIComponent(connection.id) + '/sync', { dry_run: dryRun });
   if (result.status !== 202) { note.textContent = message(result); return; }
   let run = result.body.run;
+  if (result.body.existing) note.textContent = 'A run was already under way: following it.';
   const until = Date.now() + 30 * 60 * 1000;
   showRun(card, run);
   while (!['succeeded', 'completed_with_failures', 'failed'].includes(run.state) && Date.now() < until) {
@@ -541,7 +548,7 @@ async function loadRuns(card, connection) {
   body.replaceChildren();
   if (result.status !== 200) { body.append(row([message(result)])); return; }
   for (const run of result.body.runs || []) {
-    body.append(row([new Date(run.started_at || run.created_at).toLocaleString(), run.kind + (run.dry_run ? ' (dry run)' : ''),
+    body.append(row([new Date(run.started_at || run.created_at).toLocaleString(), runName(run),
       run.state.replace(/_/g, ' '), run.pushed, run.failed, run.message || '']));
   }
   if (!body.children.length) body.append(row(['No run yet.']));

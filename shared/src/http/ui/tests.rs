@@ -51,7 +51,10 @@ fn the_script_never_writes_markup_and_keeps_the_token_out_of_urls_and_cookies() 
         assert!(!SCRIPT.contains(forbidden), "app.js uses {forbidden}");
     }
     // The token is read from sessionStorage and sent only as the Authorization header.
-    assert_eq!(SCRIPT.matches("sessionStorage.getItem(TOKEN_KEY)").count(), 2);
+    assert_eq!(
+        SCRIPT.matches("sessionStorage.getItem(TOKEN_KEY)").count(),
+        2
+    );
     assert!(SCRIPT.contains("headers.Authorization = 'Bearer ' + token"));
     assert!(!SCRIPT.contains("?token") && !SCRIPT.contains("&token"));
 }
@@ -67,7 +70,12 @@ fn the_policy_allows_this_origin_only_and_nothing_inline() {
 
 #[test]
 fn only_loopback_hosts_are_offered_the_dev_token() {
-    for host in ["127.0.0.1:3000", "localhost:3000", "127.0.0.1", "[::1]:3000"] {
+    for host in [
+        "127.0.0.1:3000",
+        "localhost:3000",
+        "127.0.0.1",
+        "[::1]:3000",
+    ] {
         assert!(loopback_host(host), "{host}");
     }
     for host in [
