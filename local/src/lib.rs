@@ -195,6 +195,9 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         .merge(shared::http::ui::router(
             Arc::new(shared::http::ui::UiDeps {
                 channels: channels.clone(),
+                tenants: ports.tenants.clone(),
+                connections: ports.connections.clone(),
+                idempotency: ports.idempotency.clone(),
                 dev_token: config.dev_token.clone(),
             }),
             true,

@@ -203,6 +203,34 @@ async fn sign_in_refuses_a_wrong_token_and_takes_the_offered_dev_token() {
         !browser.shown("#signin").await,
         "still signed in after a reload"
     );
+    // Readable on a phone: nothing wider than 360 px.
+    browser.client.set_window_size(360, 800).await.unwrap();
+    let widths = until("the narrow layout", || async {
+        let w = browser
+            .js(
+                "return [window.innerWidth, document.documentElement.clientWidth, document.documentElement.scrollWidth];",
+                Value::Null,
+            )
+            .await;
+        (w[0].as_u64().unwrap_or(0) <= 360).then_some(w)
+    })
+    .await;
+    assert_eq!(widths[1], widths[2], "the page scrolls sideways at 360 px");
+    // Usable by keyboard: signing out, the token field has the focus and Enter signs in.
+    browser.click("#sign-out").await;
+    let focused = browser
+        .js("return document.activeElement.id;", Value::Null)
+        .await;
+    assert_eq!(focused, json!("token"));
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&format!("{token}\u{e007}"))
+        .await
+        .unwrap();
+    browser.element("#app").await;
     browser.client.clone().close().await.unwrap();
 }
 
@@ -614,6 +642,20 @@ async fn a_shopify_install_lands_back_connected_and_its_settings_persist() {
         Some("Active")
     );
 
+    // The subscriptions made at install, from the connection's activity.
+    browser
+        .text_until(&format!("{card} .facts"), "shows the webhook check", |t| {
+            t.contains("Webhooks checked")
+                && t.contains("0 in place, ")
+                && !t.contains(" 0 created")
+        })
+        .await;
+    assert!(browser
+        .text(&format!("{card} .facts"))
+        .await
+        .unwrap()
+        .contains("Not polled yet"));
+
     // Settings: Live, stock from the 3PL Warehouse, saved in place.
     browser.click(&format!("{card} .settings summary")).await;
     until("the store's locations", || async {
@@ -689,6 +731,10 @@ async fn a_shopify_install_lands_back_connected_and_its_settings_persist() {
         (n == json!(3)).then_some(())
     })
     .await;
+    browser.client.set_window_size(1280, 1400).await.unwrap();
+    browser
+        .js("window.scrollTo(0, 0); return null;", Value::Null)
+        .await;
     let png = browser.client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("integrations.png");

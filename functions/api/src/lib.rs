@@ -21,6 +21,9 @@ pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
     let page = shared::http::ui::router(
         Arc::new(shared::http::ui::UiDeps {
             channels: api.channels.clone(),
+            tenants: api.tenants.clone(),
+            connections: api.connections.clone(),
+            idempotency: api.inventory.idempotency.clone(),
             dev_token: None,
         }),
         false,

@@ -380,6 +380,28 @@ async function loadDetails(card, connection) {
   for (const note of result.body.notes || []) facts.append(el('li', note));
   const others = result.body.orders_for_other_locations;
   if (others && others.count) facts.append(el('li', others.count + ' order(s) were for other locations'));
+  const activity = await api('GET', '/api/connections/' + encodeURIComponent(connection.id) + '/activity');
+  if (activity.status === 200) for (const line of activityLines(activity.body)) facts.append(el('li', line));
+}
+
+const when = (at) => (at ? new Date(at).toLocaleString() : 'never');
+const count = (x) => (Array.isArray(x) ? x.length : Number(x) || 0);
+
+// The background jobs' last records, in words.
+function activityLines(a) {
+  const lines = [];
+  const poll = a.last_poll;
+  lines.push(poll ? 'Last poll ' + when(poll.finished_at) + ': found ' + poll.found + ', sent ' + poll.enqueued
+    + (poll.missed_by_webhooks ? ' (' + poll.missed_by_webhooks + ' missed by webhooks)' : '')
+    + (poll.outcome && poll.outcome !== 'completed' ? ' — ' + poll.outcome : '') : 'Not polled yet');
+  if (a.orders_up_to && a.orders_up_to.at) lines.push('Orders imported up to ' + when(a.orders_up_to.at));
+  const hooks = a.webhooks;
+  lines.push(hooks ? 'Webhooks checked ' + when(hooks.at) + ': ' + count(hooks.existing) + ' in place, '
+    + count(hooks.created) + ' created, ' + count(hooks.reenabled) + ' re-enabled' : 'Webhooks not checked yet');
+  const products = a.products;
+  if (products) lines.push('Products imported ' + when(products.finished_at) + ': ' + (products.mapped || 0) + ' SKUs mapped'
+    + (products.outcome && products.outcome !== 'completed' ? ' — ' + products.outcome : ''));
+  return lines;
 }
 
 function reconnect(connection) {

@@ -8,11 +8,13 @@
 //! inline script or style, no frames, no other origin reachable from the page. Every string
 //! that came from a store or the WMS is written with `textContent`, never as markup.
 
+use super::{owned_connection, ApiError};
 use crate::channels::adapter::LocationKind;
 use crate::channels::registry::Registry;
 use crate::domain::Channel;
-use crate::ports::Secret;
-use axum::extract::State;
+use crate::keys;
+use crate::ports::{Connections, Idempotency, Secret, Tenants};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -33,6 +35,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 pub struct UiDeps {
     /// Which channels this build speaks and whether their OAuth apps are configured.
     pub channels: Arc<Registry>,
+    /// The connection activity route: whose connection it is, and the jobs' last records.
+    pub tenants: Arc<dyn Tenants>,
+    pub connections: Arc<dyn Connections>,
+    pub idempotency: Arc<dyn Idempotency>,
     /// `serve` only: the `dev` tenant's token, offered to a browser on this machine (see
     /// [`dev_token`]). `None` on AWS.
     pub dev_token: Option<Secret>,
@@ -45,7 +51,8 @@ pub fn router(deps: Arc<UiDeps>, at_root: bool) -> Router {
         .route("/integrations/app.js", get(script))
         .route("/integrations/app.css", get(style))
         .route("/integrations/channels", get(channels))
-        .route("/integrations/dev-token", get(dev_token));
+        .route("/integrations/dev-token", get(dev_token))
+        .route("/api/connections/{id}/activity", get(activity));
     if at_root {
         router = router.route("/", get(index));
     }
@@ -119,6 +126,37 @@ async fn channels(State(deps): State<Arc<UiDeps>>) -> Response {
     let mut response = Json(json!({ "channels": list })).into_response();
     secure(response.headers_mut());
     response
+}
+
+/// `GET /api/connections/{id}/activity` (bearer): what the background jobs last recorded for
+/// the connection, as they recorded it (`null` when a job has not run for it yet):
+/// `last_poll` (the reconciliation poll: when, orders found, enqueued, missed by webhooks…),
+/// `orders_up_to` (the poll's watermark: every order updated before `at` is with the WMS),
+/// `webhooks` (the last subscription check: existing, created, re-enabled) and `products`
+/// (the last product import: when, mapped, outcome).
+async fn activity(
+    State(deps): State<Arc<UiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
+    let record = |key: String| {
+        let idempotency = deps.idempotency.clone();
+        async move { idempotency.record(&key).await }
+    };
+    let products = record(keys::products_last(&connection.id)).await?.map(|p| {
+        json!({"finished_at": p.get("finished_at"), "mapped": p.get("mapped"),
+            "outcome": p.get("outcome")})
+    });
+    let body = json!({
+        "last_poll": record(keys::reconcile_last(&connection.id)).await?,
+        "orders_up_to": record(keys::watermark(&connection.id)).await?,
+        "webhooks": record(keys::webhook_health_last(&connection.id)).await?,
+        "products": products,
+    });
+    let mut response = Json(body).into_response();
+    secure(response.headers_mut());
+    Ok(response)
 }
 
 /// Whether `host` (a Host header) names this machine's loopback interface.
