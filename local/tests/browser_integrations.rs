@@ -231,6 +231,21 @@ async fn sign_in_refuses_a_wrong_token_and_takes_the_offered_dev_token() {
         .await
         .unwrap();
     browser.element("#app").await;
+    // An install that went wrong lands here too: the reason in words, then a clean address.
+    browser
+        .goto(&format!(
+            "{}/integrations?shopify=error&reason=missing_scopes&missing=read_orders",
+            runner.base
+        ))
+        .await;
+    let said = browser
+        .text_until("#notice", "explains the failed install", |t| !t.is_empty())
+        .await;
+    assert_eq!(
+        said,
+        "Shopify was not connected: the app was granted too few permissions (missing: read_orders)."
+    );
+    assert_eq!(browser.url().await, format!("{}/integrations", runner.base));
     browser.client.clone().close().await.unwrap();
 }
 
