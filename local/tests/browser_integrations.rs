@@ -16,6 +16,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const WC: &str = "/wp-json/wc/v3";
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 const SHOP: &str = "demo-ui.myshopify.com";
+const CLAIM_SHOP: &str = "claim-ui.myshopify.com";
 
 fn json_of(request: &Request) -> Value {
     serde_json::from_slice(&request.body).unwrap_or(Value::Null)
@@ -497,6 +498,29 @@ async fn shopify_fake() -> MockServer {
         .mount(&shopify)
         .await;
     Mock::given(method("POST"))
+        .and(path("/admin/oauth/access_token"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"client_id": "fake-client-id", "code": "code-claim"}),
+        ))
+        .respond_with(ok(json!({
+            "access_token": "shpat_fake_claim", "scope": "write_orders,write_products,write_inventory,read_locations,write_merchant_managed_fulfillment_orders",
+            "expires_in": 3600, "refresh_token": "shprt_fake_claim", "refresh_token_expires_in": 7776000
+        })))
+        .expect(1)
+        .mount(&shopify)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("ChannelSyncShop"))
+        .and(wiremock::matchers::header(
+            "X-Shopify-Access-Token",
+            "shpat_fake_claim",
+        ))
+        .respond_with(ok(json!({"data": {"shop": {"name": "Claimed Shop",
+            "myshopifyDomain": CLAIM_SHOP}}})))
+        .with_priority(1)
+        .mount(&shopify)
+        .await;
+    Mock::given(method("POST"))
         .and(body_string_contains("ChannelSyncShop"))
         .respond_with(ok(
             json!({"data": {"shop": {"name": "Demo UI Shop", "myshopifyDomain": SHOP}}}),
@@ -576,7 +600,8 @@ fn percent_decode(raw: &str) -> String {
 /// Shopify does) and lands back on the page with the store connected. WHEN the inventory mode
 /// and the inventory location are changed and saved THEN they are still there after a
 /// reload. Then, with two WooCommerce stores beside it, the page's screenshot is taken (the
-/// README's `docs/integrations.png` is a copy of it).
+/// README's `docs/integrations.png` is a copy of it). Last, an App Store install (no tenant)
+/// lands with a claim code that the signed-in page redeems.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopify_install_lands_back_connected_and_its_settings_persist() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -755,5 +780,53 @@ async fn a_shopify_install_lands_back_connected_and_its_settings_persist() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("integrations.png");
     std::fs::write(&out, &png).unwrap();
     eprintln!("screenshot: {}", out.display());
+
+    // An App Store install names no tenant: it lands here with a claim code, which the
+    // signed-in page redeems for its tenant.
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let hmac = shared::channels::shopify::oauth::sign_query(
+        &secret,
+        &[("shop", CLAIM_SHOP), ("timestamp", ts.as_str())],
+    );
+    browser
+        .follow(&format!(
+            "{}/oauth/shopify/install?shop={CLAIM_SHOP}&timestamp={ts}&hmac={hmac}",
+            runner.base
+        ))
+        .await;
+    let authorize = until("the App Store consent screen", || async {
+        let url = browser.url().await;
+        url.starts_with(&format!("https://{CLAIM_SHOP}/admin/oauth/authorize?"))
+            .then_some(url)
+    })
+    .await;
+    let state = query_value(&authorize, "state").unwrap();
+    let params = [
+        ("code", "code-claim"),
+        ("shop", CLAIM_SHOP),
+        ("state", state.as_str()),
+        ("timestamp", ts.as_str()),
+    ];
+    let hmac = shared::channels::shopify::oauth::sign_query(&secret, &params);
+    browser
+        .goto(&format!(
+            "{redirect}?code=code-claim&hmac={hmac}&shop={CLAIM_SHOP}&state={state}&timestamp={ts}"
+        ))
+        .await;
+    browser
+        .text_until("#notice", "says the claimed store is connected", |t| {
+            t == "Shopify store connected."
+        })
+        .await;
+    until("the claimed store's card", || async {
+        let shops = browser
+            .js(
+                "return [...document.querySelectorAll('#connections .shop')].map(e => e.textContent).join(' ');",
+                Value::Null,
+            )
+            .await;
+        shops.as_str().unwrap_or("").contains(CLAIM_SHOP).then_some(())
+    })
+    .await;
     browser.client.clone().close().await.unwrap();
 }

@@ -131,6 +131,17 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
+    /// Sends the page to `url` as a link would, without waiting for it to load (WebDriver's
+    /// own navigation fails on an address this browser cannot resolve, e.g. a channel's
+    /// consent screen).
+    pub async fn follow(&self, url: &str) {
+        self.js(
+            "window.location.assign(arguments[0]); return null;",
+            json!(url),
+        )
+        .await;
+    }
+
     /// Runs `script` (a function body; `arguments[0]` is `arg`) in the page.
     pub async fn js(&self, script: &str, arg: Value) -> Value {
         self.client.execute(script, vec![arg]).await.unwrap()

@@ -125,8 +125,10 @@ async function signIn(token) {
   if (claim) {
     sessionStorage.removeItem(CLAIM_KEY);
     await redeemClaim(JSON.parse(claim));
+    await refresh(); // the list read above predates the redeemed store
+  } else {
+    await refresh(result.body.connections || []);
   }
-  await refresh(result.body.connections || []);
   return true;
 }
 
