@@ -419,6 +419,47 @@ async fn a_woocommerce_store_connects_through_its_form_and_syncs_to_100_percent(
             t.contains("Sync nowsucceeded") && t.contains("First sync after switching onsucceeded")
         })
         .await;
+    // A dry run shows what it would write, and writes nothing.
+    let batches_before = writes.len();
+    browser.click(&format!("{card} .dry-run")).await;
+    browser
+        .text_until(&format!("{card} .run-label"), "ends the dry run", |t| {
+            t == "Dry run: succeeded"
+        })
+        .await;
+    assert_eq!(
+        browser
+            .text(&format!("{card} .run-failures"))
+            .await
+            .as_deref(),
+        Some("TS-001 → 7")
+    );
+    let batches_after = woo
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == format!("{WC}/products/batch"))
+        .count();
+    assert_eq!(
+        batches_after, batches_before,
+        "a dry run wrote to the store"
+    );
+    // A setting the page can tell is wrong is refused next to its field, and nothing is sent.
+    browser
+        .type_into(&format!("{card} [name=safety_buffer]"), "-2")
+        .await;
+    browser
+        .click(&format!("{card} .settings-form button[type=submit]"))
+        .await;
+    let said = browser
+        .text_until(
+            &format!("{card} [data-setting=safety_buffer] .error"),
+            "refuses the buffer",
+            |t| !t.is_empty(),
+        )
+        .await;
+    assert_eq!(said, "Enter a whole number of units (0 or more).");
     browser.client.clone().close().await.unwrap();
 }
 
