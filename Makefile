@@ -11,11 +11,11 @@ export CHANNEL_SYNC_DATA ?= .channel-sync
 run:
 	$(CARGO) run -p local --bin channel-sync -- serve
 
-## Install what the tests need (moto, cfn-lint), lint, then run every test.
+## Install what the tests need (moto, cfn-lint, chromium), lint, then run every test.
 test: tools lint
 	$(CARGO) test --workspace --all-targets
 
-## Python tools in their own venvs (idempotent, fast when present).
+## Python tools in their own venvs, and the headless browser (idempotent, fast when present).
 tools:
 	bash scripts/install-tools.sh
 

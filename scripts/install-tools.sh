@@ -35,3 +35,6 @@ ensure_venv() {
 
 ensure_venv .venv-moto "moto_server --help" 'moto[server]' boto3
 ensure_venv .venv-sam "cfn-lint --version" cfn-lint aws-sam-cli
+
+# The headless browser of the Integrations page's tests (apt; skipped when present).
+bash "$ROOT/scripts/install-browser.sh"

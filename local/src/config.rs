@@ -24,7 +24,8 @@ pub struct Config {
     /// channels reach us (default `http://{addr}`).
     pub public_url: String,
     /// `CHANNEL_SYNC_DASHBOARD_URL`: where the browser lands after an install (default
-    /// `{public_url}/oauth/done`, a page of `serve` that shows the outcome).
+    /// `{public_url}/integrations`, the Integrations page, which shows the outcome; the JSON
+    /// `{public_url}/oauth/done` still answers for scripts).
     pub dashboard_url: String,
     /// `CHANNEL_SYNC_RECONCILE_SECS`: seconds between reconciliation polls (default 600; 0
     /// turns the timer off).
@@ -148,7 +149,7 @@ impl Config {
             reconcile_every: (reconcile_secs > 0)
                 .then(|| std::time::Duration::from_secs(reconcile_secs)),
             dashboard_url: var("CHANNEL_SYNC_DASHBOARD_URL")
-                .unwrap_or_else(|| format!("{public_url}/oauth/done")),
+                .unwrap_or_else(|| format!("{public_url}/integrations")),
             public_url,
             addr,
             data_dir,

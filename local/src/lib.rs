@@ -191,6 +191,17 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/oauth/done", get(oauth_done))
         .merge(shared::http::oauth::router(Arc::new(oauth)))
+        // The Integrations page at `/` and `/integrations`, offering the dev token locally.
+        .merge(shared::http::ui::router(
+            Arc::new(shared::http::ui::UiDeps {
+                channels: channels.clone(),
+                tenants: ports.tenants.clone(),
+                connections: ports.connections.clone(),
+                idempotency: ports.idempotency.clone(),
+                dev_token: config.dev_token.clone(),
+            }),
+            true,
+        ))
         .merge(shared::webhooks::router(Arc::new(intake)))
         .merge(shared::api::router(Arc::new(api)))
         .merge(wms::router(Arc::new(wms)))

@@ -613,7 +613,7 @@ async fn dashboard_install_creates_the_connection() {
     let landing = location(&done);
     assert!(
         landing.starts_with(&format!(
-            "{}/oauth/done?shopify=connected&connection=c_",
+            "{}/integrations?shopify=connected&connection=c_",
             runner.base
         )),
         "{landing}"

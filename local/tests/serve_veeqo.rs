@@ -512,7 +512,7 @@ async fn veeqo_installs_by_oauth_once_per_account() {
         );
         let back = client.get(&callback).send().await.unwrap();
         assert!(back.status().is_redirection(), "{}", back.status());
-        // The dashboard URL (default `{public}/oauth/done`) with the outcome.
+        // The dashboard URL (default `{public}/integrations`) with the outcome.
         let location = back.headers()["location"].to_str().unwrap().to_owned();
         assert_eq!(
             query_value(&location, "veeqo").as_deref(),

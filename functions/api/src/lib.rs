@@ -16,10 +16,22 @@ use shared::http::token_sha256;
 use shared::ports::{Ports, Queue};
 use std::sync::Arc;
 
-/// The management and operator routes.
+/// The management and operator routes, and the Integrations page (`GET /integrations`).
 pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
+    let page = shared::http::ui::router(
+        Arc::new(shared::http::ui::UiDeps {
+            channels: api.channels.clone(),
+            tenants: api.tenants.clone(),
+            connections: api.connections.clone(),
+            idempotency: api.inventory.idempotency.clone(),
+            dev_token: None,
+        }),
+        false,
+    );
     shared::http::with_json_fallbacks(
-        shared::api::router(api).merge(shared::http::admin::router(admin)),
+        shared::api::router(api)
+            .merge(shared::http::admin::router(admin))
+            .merge(page),
     )
 }
 
@@ -148,5 +160,61 @@ mod tests {
             assert_eq!(body["error"], error, "{body}");
             assert!(body["message"].as_str().unwrap().contains(uri), "{body}");
         }
+    }
+    /// The Integrations page through the Lambda's Router: the page and its assets with the
+    /// strict policy, the channel list, and never the dev token (there is none on AWS), nor
+    /// the page at `/`.
+    #[tokio::test]
+    async fn the_integrations_page_is_served_without_a_dev_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let ports =
+            shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir.path()).unwrap()));
+        let get = |uri: &str| {
+            let (api, admin) = api_deps(
+                &ports,
+                Registry::on(&ports, Default::default(), "", Default::default()).unwrap(),
+                Arc::new(store.queue("inventory-push", None, 5)),
+                None,
+            );
+            let request = lambda_http::http::Request::builder()
+                .uri(uri)
+                .header("host", "127.0.0.1:3000")
+                .header("sec-fetch-site", "same-origin")
+                .body(lambda_http::Body::Empty)
+                .unwrap();
+            app(Arc::new(api), Arc::new(admin)).oneshot(request)
+        };
+        for (uri, kind) in [
+            ("/integrations", "text/html"),
+            ("/integrations/app.js", "text/javascript"),
+            ("/integrations/app.css", "text/css"),
+        ] {
+            let response = get(uri).await.unwrap();
+            assert_eq!(response.status(), 200, "{uri}");
+            let headers = response.headers();
+            assert!(headers["content-type"].to_str().unwrap().starts_with(kind));
+            assert_eq!(
+                headers["content-security-policy"],
+                shared::http::ui::CSP,
+                "{uri}"
+            );
+        }
+        let response = get("/integrations/channels").await.unwrap();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["channels"].as_array().unwrap().len(), 7);
+        assert_eq!(body["channels"][0]["channel"], "shopify");
+        assert_eq!(body["channels"][0]["oauth"]["needs_shop"], true);
+        assert_eq!(body["channels"][1]["locations"], "none");
+        assert_eq!(get("/integrations/dev-token").await.unwrap().status(), 404);
+        assert_eq!(get("/").await.unwrap().status(), 404);
+        assert_eq!(
+            get("/api/connections/c_1/activity").await.unwrap().status(),
+            401
+        );
     }
 }

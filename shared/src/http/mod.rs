@@ -7,6 +7,7 @@ mod auth;
 mod error;
 pub mod inventory_api;
 pub mod oauth;
+pub mod ui;
 pub mod webhooks;
 
 pub use auth::{bearer_tenant, owned_connection, token_sha256};
