@@ -5,7 +5,7 @@ VENV_SAM := .venv-sam/bin
 export CHANNEL_SYNC_ADDR ?= 127.0.0.1:3000
 export CHANNEL_SYNC_DATA ?= .channel-sync
 
-.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean
+.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean demo
 
 ## Run the whole system on one machine, on the embedded store.
 run:
@@ -43,3 +43,8 @@ deploy: build
 
 clean:
 	rm -rf target .aws-sam
+
+## The whole product with no store: serve plus simulated Shopify, WooCommerce and Magento
+## stores on loopback; orders, tracking and stock flow until Ctrl-C (issue 18).
+demo:
+	$(CARGO) run -p local --bin channel-sync -- demo
