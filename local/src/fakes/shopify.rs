@@ -123,10 +123,13 @@ pub fn rest_order(id: u64, lines: &[(u64, &str, u32)]) -> Value {
     })
 }
 
+/// An order's lines: `(line id, sku, quantity)`.
+type Lines = Vec<(u64, String, u32)>;
+
 /// The orders a simulated shop has taken, by order id: what its fulfillment orders hold.
 #[derive(Clone, Default)]
 pub struct OrderBook {
-    orders: Arc<Mutex<HashMap<u64, Vec<(u64, String, u32)>>>>,
+    orders: Arc<Mutex<HashMap<u64, Lines>>>,
 }
 
 impl OrderBook {
@@ -141,7 +144,7 @@ impl OrderBook {
         }
     }
 
-    fn lines(&self, id: u64) -> Option<Vec<(u64, String, u32)>> {
+    fn lines(&self, id: u64) -> Option<Lines> {
         self.orders.lock().ok()?.get(&id).cloned()
     }
 }
