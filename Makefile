@@ -5,7 +5,7 @@ VENV_SAM := .venv-sam/bin
 export CHANNEL_SYNC_ADDR ?= 127.0.0.1:3000
 export CHANNEL_SYNC_DATA ?= .channel-sync
 
-.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean
+.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean demo lambda-local
 
 ## Run the whole system on one machine, on the embedded store.
 run:
@@ -54,3 +54,14 @@ chaos:
 	$(CARGO) build --release -p local --bin channel-sync
 	CHAOS_BIN=$${CARGO_TARGET_DIR:-target}/release/channel-sync $(CARGO) run --release -p local --example chaos -- $(CHAOS_ROUNDS) $(CHAOS_ORDERS) 8
 	CHAOS_SEEDS=$(CHAOS_ROUNDS) $(CARGO) test -p shared --features embedded --lib live_push_chaos_many_seeds -- --ignored --nocapture
+
+## The whole product with no store: serve plus simulated Shopify, WooCommerce and Magento
+## stores on loopback; orders, tracking and stock flow until Ctrl-C (issue 18).
+demo:
+	$(CARGO) run -p local --bin channel-sync -- demo
+
+## Every Lambda function locally: moto with the template's table, queues and secrets, then
+## `cargo lambda watch` with each function's variables (see the README, "Invoking the functions
+## locally").
+lambda-local:
+	bash scripts/lambda-local.sh

@@ -210,6 +210,21 @@ def main():
             "awsRegion": "eu-west-1"})
     with open(EVENTS / "tracking-export-sqs-batch.json", "w") as f:
         json.dump({"Records": records}, f, indent=2)
+    # An SQS batch of one for inventory-push (FIFO, batch size 1): a Live push whose window
+    # has passed, for a connection a fresh local stack does not have (handled, nothing pushed).
+    push = json.dumps({"type": "push.live", "v": 1, "tenant": "dev", "connection": "c_demo0000000000000001",
+                       "window_end": "2026-11-27T10:00:02Z"})
+    with open(EVENTS / "inventory-push-sqs-batch.json", "w") as f:
+        json.dump({"Records": [{
+            "messageId": "00000000-0000-4000-a000-000000000001", "receiptHandle": "receipt-1",
+            "body": push, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795684502500",
+                                         "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795684502600",
+                                         "MessageGroupId": "c_demo0000000000000001",
+                                         "MessageDeduplicationId": "live-c_demo0000000000000001-1"},
+            "messageAttributes": {}, "md5OfBody": hashlib.md5(push.encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:inventory-push.fifo",
+            "awsRegion": "eu-west-1"}]}, f, indent=2)
     print(f"order body: {len(body)} bytes")
 
 

@@ -3,6 +3,10 @@
 
 pub mod cli;
 mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "demo")]
+pub mod fakes;
 mod wms;
 
 pub use config::{Config, ConfigError};
@@ -284,10 +288,19 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConfigError> {
-    let system = build(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .map_err(|e| ConfigError::Invalid(format!("cannot listen on {}: {e}", config.addr)))?;
+    serve_on(config, listener, shutdown).await
+}
+
+/// [`serve`] on a listener already bound (the demo and tests pick a free port this way).
+pub async fn serve_on(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConfigError> {
+    let system = build(&config).await?;
     let local = listener
         .local_addr()
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -10,6 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
 use common::{fake, outbox, spawn, stop, Runner};
+use local::fakes::shopify as fakes;
 
 const SHOP: &str = "demo-shop.myshopify.com";
 
@@ -23,20 +24,10 @@ struct Env {
 async fn env() -> Env {
     let shopify = MockServer::start().await;
     common::mount_one_location(&shopify).await;
-    Mock::given(method("POST"))
-        .and(path("/admin/api/2026-10/graphql.json"))
-        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"shop": {"name": "Demo Shop", "myshopifyDomain": SHOP}}
-        })))
+    fakes::shop_check(SHOP, "shpat_fake_admin_token", "Demo Shop")
         .mount(&shopify)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_string("[API] Invalid API key or access token"),
-        )
-        .mount(&shopify)
-        .await;
+    fakes::refuse_the_rest().mount(&shopify).await;
     Env {
         data: tempfile::tempdir().unwrap(),
         token: fake("cs_dev"),
@@ -1126,33 +1117,14 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
         .with_priority(1)
         .mount(&env.shopify)
         .await;
-    let variant = |n: u32, sku: &str| {
-        json!({"id": format!("gid://shopify/ProductVariant/{n}"), "sku": sku,
-            "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{}", 1000 + n), "tracked": true},
-            "product": {"id": "gid://shopify/Product/1", "status": "ACTIVE", "title": "Tee"}})
-    };
-    Mock::given(method("POST"))
-        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
-        .and(wiremock::matchers::body_string_contains(
-            "ChannelSyncVariants",
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"data": {"productVariants": {
-            "nodes": [variant(1, "TS-001"), variant(3, "TS-001-X3")],
-            "pageInfo": {"hasNextPage": false, "endCursor": null}}}}),
-        ))
-        .with_priority(1)
-        .mount(&env.shopify)
-        .await;
-    Mock::given(method("POST"))
-        .and(header("X-Shopify-Access-Token", "shpat_fake_admin_token"))
-        .and(wiremock::matchers::body_string_contains(
-            "ChannelSyncSetAvailable",
-        ))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": {"inventorySetQuantities": {
-            "inventoryAdjustmentGroup": null, "userErrors": []}}})),
-        )
+    fakes::variants(
+        "shpat_fake_admin_token",
+        vec![fakes::variant(1, "TS-001"), fakes::variant(3, "TS-001-X3")],
+    )
+    .with_priority(1)
+    .mount(&env.shopify)
+    .await;
+    fakes::set_available("shpat_fake_admin_token")
         .with_priority(1)
         .mount(&env.shopify)
         .await;

@@ -5,12 +5,12 @@
 mod common;
 
 use common::{fake, outbox, spawn, stop, wait_for_message, Runner};
+use local::fakes::woocommerce::{order as woo_order, WC};
+use local::fakes::{json_of, magento as magento_fake, requests_to, woocommerce};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use wiremock::matchers::{header_exists, method, path, path_regex};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-const WC: &str = "/wp-json/wc/v3";
 
 fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner {
     let mut envs = vec![
@@ -19,20 +19,6 @@ fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner 
     ];
     envs.extend_from_slice(extra);
     spawn(data, token, &envs)
-}
-
-fn json_of(request: &Request) -> Value {
-    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
-}
-
-async fn requests_to(server: &MockServer, verb: &str, path: &str) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path() == path)
-        .collect()
 }
 
 /// Waits (up to 20 s) until `server` received `verb path` at least `n` times.
@@ -48,122 +34,22 @@ async fn until_requested(server: &MockServer, verb: &str, path: &str, n: usize) 
     }
 }
 
-fn woo_order(id: u64, status: &str, modified: &str, sku: &str) -> Value {
-    json!({
-        "id": id, "number": id.to_string(), "status": status, "currency": "EUR",
-        "date_created_gmt": "2026-11-27T08:00:00", "date_modified_gmt": modified,
-        "date_paid_gmt": if status == "processing" { json!("2026-11-27T08:00:05") } else { Value::Null },
-        "billing": {"email": "buyer@example.com"},
-        "shipping": {"first_name": "Ada", "last_name": "Lovelace", "address_1": "1 Loop Rd",
-            "city": "Dublin", "postcode": "D01", "country": "IE"},
-        "line_items": [{"id": id * 10, "product_id": 93, "variation_id": 94, "quantity": 2,
-            "sku": sku, "name": "Tee - M"}]
-    })
-}
-
+/// The simulated WooCommerce store (TS-001, 3 in stock), whose keys were revoked before order 4
+/// shipped.
 async fn mount_woo(woo: &MockServer) {
-    let json = |v: Value| ResponseTemplate::new(200).set_body_json(v);
-    Mock::given(method("GET"))
-        .and(path("/wp-json/"))
-        .respond_with(json(
-            json!({"name": "Demo Woo", "namespaces": ["wp/v2", "wc/v3"]}),
-        ))
-        .mount(woo)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{WC}/orders")))
-        .respond_with(json(json!([])).insert_header("X-WP-TotalPages", "1"))
-        .mount(woo)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{WC}/webhooks/batch")))
-        .respond_with(json(json!({})))
-        .mount(woo)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{WC}/webhooks")))
-        .respond_with(json(json!([])).insert_header("X-WP-TotalPages", "1"))
-        .mount(woo)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{WC}/webhooks")))
-        .respond_with(|r: &Request| {
-            let mut body = json_of(r);
-            body["id"] = json!(11);
-            ResponseTemplate::new(201).set_body_json(body)
-        })
-        .mount(woo)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{WC}/products")))
-        .respond_with(
-            json(
-                json!([{"id": 10, "name": "Tee", "type": "simple", "sku": "TS-001",
-                "status": "publish", "manage_stock": true, "stock_quantity": 3}]),
-            )
-            .insert_header("X-WP-TotalPages", "1"),
-        )
-        .mount(woo)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{WC}/products/batch")))
-        .respond_with(|r: &Request| {
-            let update: Vec<Value> = json_of(r)["update"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut u| {
-                    u["manage_stock"] = json!(true);
-                    u
-                })
-                .collect();
-            ResponseTemplate::new(200).set_body_json(json!({ "update": update }))
-        })
-        .mount(woo)
-        .await;
-    // Order 3 ships through notes (no Shipment Tracking extension).
-    Mock::given(method("GET"))
-        .and(path(format!("{WC}/orders/3")))
-        .respond_with(json(woo_order(
-            3,
-            "processing",
-            "2026-11-27T08:10:00",
-            "TS-001",
-        )))
-        .mount(woo)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(
-            "/wp-json/wc-shipment-tracking/v3/orders/3/shipment-trackings",
-        ))
-        .respond_with(ResponseTemplate::new(404).set_body_json(
-            json!({"code": "rest_no_route", "message": "No route was found", "data": {"status": 404}}),
-        ))
-        .mount(woo)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{WC}/orders/3/notes")))
-        .respond_with(json(json!([])))
-        .mount(woo)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{WC}/orders/3/notes")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 77})))
-        .mount(woo)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("{WC}/orders/3")))
-        .respond_with(json(json!({"id": 3, "status": "completed"})))
-        .mount(woo)
-        .await;
-    // The keys were revoked before order 4 shipped.
     Mock::given(method("GET"))
         .and(path(format!("{WC}/orders/4")))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({
             "code": "woocommerce_rest_authentication_error", "message": "Invalid signature", "data": {"status": 401}})))
+        .with_priority(1)
         .mount(woo)
         .await;
+    woocommerce::mount(
+        woo,
+        vec![woocommerce::product(10, "TS-001", 3)],
+        woocommerce::Orders::default(),
+    )
+    .await;
 }
 
 fn delivery(
@@ -175,18 +61,14 @@ fn delivery(
     delivery_id: &str,
     body: &Value,
 ) -> reqwest::RequestBuilder {
-    let bytes = serde_json::to_vec(body).unwrap();
-    client
+    let (headers, bytes) = woocommerce::delivery(secret, topic, delivery_id, body);
+    let mut request = client
         .post(format!("{}/webhooks/woocommerce/{connection}", runner.base))
-        .header("X-WC-Webhook-Topic", topic)
-        .header("X-WC-Webhook-Delivery-ID", delivery_id)
-        .header("X-WC-Webhook-Source", "https://shop.example/")
-        .header(
-            "X-WC-Webhook-Signature",
-            shared::channels::woocommerce::sign(secret, &bytes),
-        )
-        .header("Content-Type", "application/json")
-        .body(bytes)
+        .body(bytes);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
 }
 
 /// GIVEN a WooCommerce store WHEN it is connected, its webhooks deliver orders, the WMS ships
@@ -574,21 +456,6 @@ async fn store_urls_are_checked_before_anything_is_called() {
     stop(runner);
 }
 
-fn magento_order() -> Value {
-    json!({
-        "entity_id": 12, "increment_id": "000000012", "state": "processing", "status": "processing",
-        "created_at": "2026-11-27 08:00:00", "updated_at": "2026-11-27 08:05:00",
-        "order_currency_code": "EUR", "customer_email": "buyer@example.com",
-        "items": [
-            {"item_id": 100, "sku": "TS-001-M", "qty_ordered": 2.0, "product_type": "configurable", "name": "Tee"},
-            {"item_id": 101, "parent_item_id": 100, "sku": "TS-001-M", "qty_ordered": 2.0, "product_type": "simple", "name": "Tee M"}
-        ],
-        "extension_attributes": {"shipping_assignments": [{"shipping": {"address": {
-            "firstname": "Ada", "lastname": "Lovelace", "street": ["1 Loop Rd"], "city": "Dublin",
-            "postcode": "D01", "country_id": "IE"}}}]}
-    })
-}
-
 /// GIVEN a Magento 2 store (no webhooks in Open Source) WHEN it is connected with the four
 /// integration credentials THEN every request is OAuth 1.0a HMAC-SHA256 signed, the poll
 /// imports its processing order with the configurable parent/child pair as one line, and a
@@ -596,50 +463,16 @@ fn magento_order() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_magento_store_end_to_end() {
     let magento = MockServer::start().await;
-    let json = |v: Value| ResponseTemplate::new(200).set_body_json(v);
-    let base = "/rest/all/V1";
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/orders")))
-        .and(header_exists("authorization"))
-        .respond_with(json(json!({"items": [magento_order()], "total_count": 1})))
-        .mount(&magento)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/products")))
-        .respond_with(json(
-            json!({"items": [{"id": 5, "sku": "TS-001-M", "name": "Tee M",
-            "type_id": "simple", "status": 1,
-            "extension_attributes": {"stock_item": {"manage_stock": true}}}], "total_count": 1}),
-        ))
-        .mount(&magento)
-        .await;
+    let base = magento_fake::BASE;
     Mock::given(method("POST"))
-        .and(path(format!("{base}/inventory/source-items")))
-        .respond_with(json(json!([])))
+        .and(path(format!("{base}/order/12/ship")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(555)))
+        .with_priority(1)
         .mount(&magento)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/inventory/sources")))
-        .respond_with(json(json!({"items": [
-            {"source_code": "default", "name": "Default Source", "enabled": true},
-            {"source_code": "dublin", "name": "Dublin", "enabled": true}], "total_count": 2})))
-        .mount(&magento)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/shipments")))
-        .respond_with(json(json!({"items": [], "total_count": 0})))
-        .mount(&magento)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{base}/orders/12")))
-        .respond_with(json(magento_order()))
-        .mount(&magento)
-        .await;
-    Mock::given(method("POST"))
-        .and(path_regex(r"^/rest/all/V1/order/12/ship$"))
-        .respond_with(json(json!(555)))
-        .mount(&magento)
-        .await;
+    let orders = magento_fake::Orders::default();
+    orders.add(magento_fake::order(12, "TS-001-M", 2));
+    magento_fake::mount(&magento, vec![magento_fake::product(5, "TS-001-M")], orders).await;
 
     let data = tempfile::tempdir().unwrap();
     let token = fake("cs_dev");

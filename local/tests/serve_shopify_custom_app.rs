@@ -11,6 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
 use common::{fake, outbox, spawn, stop, Runner};
+use local::fakes::shopify as fakes;
 
 const SHOP_A: &str = "custom-a.myshopify.com";
 const SHOP_B: &str = "custom-b.myshopify.com";
@@ -27,14 +28,7 @@ struct Env {
 async fn env() -> Env {
     let shopify = MockServer::start().await;
     for (shop, token, name) in [(SHOP_A, TOKEN_A, "Shop A"), (SHOP_B, TOKEN_B, "Shop B")] {
-        Mock::given(method("POST"))
-            .and(header("X-Shopify-Access-Token", token))
-            .and(body_string_contains("ChannelSyncShop"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "data": {"shop": {"name": name, "myshopifyDomain": shop}}
-            })))
-            .mount(&shopify)
-            .await;
+        fakes::shop_check(shop, token, name).mount(&shopify).await;
     }
     common::mount_one_location(&shopify).await;
     Mock::given(method("POST"))
@@ -235,16 +229,7 @@ async fn a_custom_app_store_gets_its_webhooks_verified_with_its_own_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_location_shop_pushes_stock_on_its_first_sync_now_with_no_settings() {
     let env = env().await;
-    let variant = json!({"id": "gid://shopify/ProductVariant/1", "sku": "TS-001",
-        "inventoryItem": {"id": "gid://shopify/InventoryItem/1001", "tracked": true},
-        "product": {"id": "gid://shopify/Product/1", "status": "ACTIVE", "title": "Tee"}});
-    Mock::given(method("POST"))
-        .and(header("X-Shopify-Access-Token", TOKEN_A))
-        .and(body_string_contains("ChannelSyncVariants"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": {"productVariants": {
-            "nodes": [variant], "pageInfo": {"hasNextPage": false, "endCursor": null}}}})),
-        )
+    fakes::variants(TOKEN_A, vec![fakes::variant(1, "TS-001")])
         .with_priority(1)
         .mount(&env.shopify)
         .await;

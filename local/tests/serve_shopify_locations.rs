@@ -8,6 +8,7 @@
 mod common;
 
 use common::{fake, outbox, spawn, stop, Runner};
+use local::fakes::shopify::{self as fakes, rest_order};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
@@ -30,34 +31,15 @@ struct Env {
 /// (and the test fails on drop if it was asked anything else).
 async fn env(locations: u32) -> Env {
     let shopify = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GRAPHQL))
-        .and(header("X-Shopify-Access-Token", TOKEN))
-        .and(body_string_contains("ChannelSyncShop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"shop": {"name": "Locations Shop", "myshopifyDomain": SHOP}}
-        })))
+    fakes::shop_check(SHOP, TOKEN, "Locations Shop")
         .named("shop check at connect")
         .mount(&shopify)
         .await;
-    let nodes: Vec<Value> = (1..=locations)
-        .map(|n| {
-            json!({"id": format!("gid://shopify/Location/{n}"), "name": format!("Location {n}"),
-                "isActive": true, "fulfillsOnlineOrders": true})
-        })
-        .collect();
-    Mock::given(method("POST"))
-        .and(path(GRAPHQL))
-        .and(body_string_contains("ChannelSyncLocations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {"locations": {"nodes": nodes, "pageInfo": {"hasNextPage": false, "endCursor": null}}}
-        })))
+    fakes::locations(locations)
         .named("the shop's locations")
         .mount(&shopify)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .with_priority(10)
+    fakes::refuse_the_rest()
         .expect(0)
         .named("anything else")
         .mount(&shopify)
@@ -100,26 +82,6 @@ async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env, settings:
     let connection: Value = created.json().await.unwrap();
     assert_eq!(status, 201, "{connection}");
     connection["id"].as_str().unwrap().to_owned()
-}
-
-/// A paid REST order payload with lines `(line id, sku, quantity)`.
-fn rest_order(id: u64, lines: &[(u64, &str, u32)]) -> Value {
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|(line, sku, q)| {
-            json!({"id": line, "sku": sku, "quantity": q, "name": sku, "requires_shipping": true})
-        })
-        .collect();
-    json!({
-        "id": id, "admin_graphql_api_id": format!("gid://shopify/Order/{id}"),
-        "name": format!("#{id}"), "order_number": id,
-        "created_at": "2026-11-27T08:00:00Z", "updated_at": "2026-11-28T09:00:00Z",
-        "cancelled_at": null, "financial_status": "paid",
-        "payment_gateway_names": ["shopify_payments"], "currency": "EUR", "test": false,
-        "email": "ada@example.com", "line_items": items,
-        "shipping_address": {"name": "Ada Lovelace", "address1": "1 Main Street",
-            "city": "Dublin", "zip": "D01", "country_code": "IE"}
-    })
 }
 
 /// Posts one signed `orders/create` webhook.

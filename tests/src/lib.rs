@@ -2,6 +2,7 @@
 //! contract suite that every adapter set must pass.
 
 pub mod contract;
+pub mod stack;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -152,32 +152,23 @@ pub struct ShopifyEnv {
 /// `access_token` exactly once and refuses anything else with 401 — and the test fails on
 /// drop if it was asked anything its test did not mount.
 pub async fn strict_shopify(shop: &str, access_token: &str, name: &str) -> ShopifyEnv {
-    use wiremock::matchers::{body_string_contains, header, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let shopify = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/admin/api/2026-10/graphql.json"))
-        .and(header("X-Shopify-Access-Token", access_token))
-        .and(body_string_contains("ChannelSyncShop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"shop": {"name": name, "myshopifyDomain": shop}}
-        })))
+    use local::fakes::shopify;
+    let server = wiremock::MockServer::start().await;
+    shopify::shop_check(shop, access_token, name)
         .expect(1)
         .named("shop check at connect")
-        .mount(&shopify)
+        .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .with_priority(10)
+    shopify::refuse_the_rest()
         .expect(0)
         .named("anything else")
-        .mount(&shopify)
+        .mount(&server)
         .await;
     ShopifyEnv {
         data: tempfile::tempdir().unwrap(),
         token: fake("cs_dev"),
         secret: fake("shpss"),
-        shopify,
+        shopify: server,
     }
 }
 
@@ -185,19 +176,5 @@ pub async fn strict_shopify(shop: &str, access_token: &str, name: &str) -> Shopi
 /// (`gid://shopify/Location/1`), at priority 2 (a test's own priority-1 answer wins): with no
 /// fulfilment location set and one active location, every order is the connection's.
 pub async fn mount_one_location(shopify: &wiremock::MockServer) {
-    use wiremock::matchers::{body_string_contains, method};
-    wiremock::Mock::given(method("POST"))
-        .and(body_string_contains("ChannelSyncLocations"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "data": {"locations": {"nodes": [
-                    {"id": "gid://shopify/Location/1", "name": "3PL Warehouse", "isActive": true,
-                     "fulfillsOnlineOrders": true}
-                ], "pageInfo": {"hasNextPage": false, "endCursor": null}}}
-            })),
-        )
-        .with_priority(2)
-        .named("the shop's one location")
-        .mount(shopify)
-        .await;
+    local::fakes::shopify::one_location().mount(shopify).await;
 }

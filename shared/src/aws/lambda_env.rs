@@ -28,8 +28,49 @@ pub fn or_exit<T>(function: &str, wired: Result<T, ConfigError>) -> T {
         Err(e) => {
             tracing::error!(function, error = %e, "cannot start");
             eprintln!("{function}: cannot start: {e}");
+            if let Some(api) = env_opt("AWS_LAMBDA_RUNTIME_API") {
+                report_init_error(&api, &format!("{function}: cannot start: {e}"));
+            }
             std::process::exit(1)
         }
+    }
+}
+
+/// Tells the Lambda Runtime API why the function cannot start (`POST
+/// /2018-06-01/runtime/init/error`), so the pending invocation fails at once with that
+/// sentence: on AWS a `Runtime.ConfigError`, and under `cargo lambda watch` the answer to
+/// `cargo lambda invoke` (which would otherwise wait for a process that is gone). `api` is
+/// `AWS_LAMBDA_RUNTIME_API` (`host:port`, possibly followed by a path prefix). Best effort: two
+/// seconds at most, errors ignored (the line on stderr stays).
+pub fn report_init_error(api: &str, message: &str) {
+    use std::io::{Read, Write};
+    let (host, prefix) = match api.split_once('/') {
+        Some((host, prefix)) => (host, format!("/{}", prefix.trim_end_matches('/'))),
+        None => (api, String::new()),
+    };
+    let body = serde_json::json!({"errorMessage": message, "errorType": "Runtime.ConfigError"})
+        .to_string();
+    let request = format!(
+        "POST {prefix}/2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/json\r\nLambda-Runtime-Function-Error-Type: Runtime.ConfigError\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let timeout = std::time::Duration::from_secs(2);
+    let Some(address) = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, timeout) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let mut answer = [0u8; 64];
+        let _ = stream.read(&mut answer);
     }
 }
 
@@ -112,4 +153,68 @@ pub fn live_trigger(
         )),
         settings: crate::inventory::engine::EngineSettings::default(),
     }))
+}
+
+#[cfg(test)]
+mod init_error_tests {
+    use super::report_init_error;
+    use std::io::{Read, Write};
+
+    /// GIVEN a Runtime API (with cargo lambda's per-function path prefix) WHEN a function
+    /// reports why it cannot start THEN it posts that sentence to `…/runtime/init/error` as
+    /// the Runtime API expects it.
+    #[test]
+    fn a_function_that_cannot_start_tells_the_runtime_api_why() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let api = format!("{}/webhooks", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen);
+                if n == 0 || text.contains("}") {
+                    break;
+                }
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8(seen).unwrap()
+        });
+        report_init_error(
+            &api,
+            "webhooks: cannot start: environment variable TABLE_NAME is not set",
+        );
+        let request = server.join().unwrap();
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("POST /webhooks/2018-06-01/runtime/init/error HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("Lambda-Runtime-Function-Error-Type: Runtime.ConfigError"),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errorType": "Runtime.ConfigError",
+                "errorMessage": "webhooks: cannot start: environment variable TABLE_NAME is not set"})
+        );
+    }
+
+    /// Nobody listening: it returns (no hang, no panic).
+    #[test]
+    fn no_runtime_api_listening_is_not_an_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        report_init_error(&format!("127.0.0.1:{port}"), "x");
+        report_init_error("not a host", "x");
+    }
 }
