@@ -300,3 +300,36 @@ mod tests {
         assert_eq!(partition::run_failures("r"), "run-failures#r");
     }
 }
+
+/// The due index of the scheduled jobs (`schedule.rs`, issue 22): which connection's job is
+/// due when, read by the scheduler's ticks instead of a scan.
+pub mod due {
+    use super::*;
+
+    /// One shard of a job's due index: record partition `due#{job}#{shard}`, keys sorted by
+    /// due time, so a tick reads only the front of each shard.
+    pub fn partition(job: &str, shard: u32) -> String {
+        format!("due#{job}#{shard}")
+    }
+
+    /// An entry of the due index: `{due, Unix ms, 13 digits}#{tenant}#{connection}`.
+    pub fn entry(at_ms: i64, tenant: &TenantId, connection: &ConnectionId) -> String {
+        format!("{:013}#{tenant}#{connection}", at_ms.max(0))
+    }
+
+    /// When a connection's job is next due (kept by the job itself): an entry due before it
+    /// is obsolete.
+    pub fn last(job: &str, connection: &ConnectionId) -> String {
+        format!("due-last#{job}#{connection}")
+    }
+
+    /// One run of one job per connection at a time (the jobs worker's fenced lease).
+    pub fn lock(job: &str, connection: &ConnectionId) -> String {
+        format!("job-lock#{job}#{connection}")
+    }
+
+    /// The daily sweep that enrolls connections the index does not know yet.
+    pub fn sweep(job: &str) -> String {
+        format!("due-sweep#{job}")
+    }
+}
