@@ -258,8 +258,16 @@ pub mod partition {
         format!("held#{connection}")
     }
 
-    /// Run id → connection.
+    /// Run id → connection, as written before the index was sharded (still read).
     pub const RUN_INDEX: &str = "run-index";
+
+    /// Run id → connection: one of 16 shards of the run index (a hash of the id), so every
+    /// push's and poll's run does not write one DynamoDB partition (issue 22).
+    pub fn run_index(run_id: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(run_id.as_bytes());
+        format!("run-index#{:x}", digest[0] & 0x0f)
+    }
 
     /// Installs parked under a claim code (key: the code, version: when it expires, in ms):
     /// what the purge walks to delete the credentials of codes nobody redeemed.
