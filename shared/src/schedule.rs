@@ -481,9 +481,10 @@ mod tests {
             assert_eq!(first_due(c, &id(n), now), at);
         }
         // 01:00–05:00: each hour holds roughly a quarter (no burst at the start).
-        for h in 1..5 {
-            assert!((400..=600).contains(&hours[h]), "{hours:?}");
-        }
+        assert!(
+            hours[1..5].iter().all(|n| (400..=600).contains(n)),
+            "{hours:?}"
+        );
         // An interval job is due at once.
         assert_eq!(
             first_due(Job::Reconcile.default_cadence(), &id(1), now),
