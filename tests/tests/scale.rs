@@ -97,8 +97,8 @@ async fn instance(queue: SqsQueue, deps: Arc<shared::jobs::fanout::JobsDeps>) ->
 /// WHEN the reconcile schedule ticks, the simulated `jobs` instances drain the queue, and
 /// the next tick ten minutes on does the same again
 /// THEN each tick enqueued every connection once without calling any store, every store was
-/// polled exactly once per tick, and the hanging store's job failed alone (timed out) and
-/// was rescheduled like the others.
+/// polled exactly once per tick (a message SQS delivered twice is skipped), and the hanging
+/// store's job failed alone (timed out) and was rescheduled like the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_connection_is_reconciled_once_per_tick_at_scale() {
     let n = connections_wanted();
@@ -245,7 +245,9 @@ async fn every_connection_is_reconciled_once_per_tick_at_scale() {
             handled += done.unwrap();
         }
         let drain_took = started.elapsed();
-        assert_eq!(handled, n, "round {round}: every message handled once");
+        // SQS standard queues deliver at least once (moto under load does too): a duplicate
+        // is handled, and skipped by the worker, never run twice (checked below).
+        assert!(handled >= n, "round {round}: every message handled");
 
         let polls = requests_per_token(&server).await;
         assert_eq!(polls.len(), n);
