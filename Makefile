@@ -65,3 +65,9 @@ demo:
 ## locally").
 lambda-local:
 	bash scripts/lambda-local.sh
+
+## Issue 22's simulation at full size: 2,000 connections on moto through the real scheduler
+## and jobs handlers (`make test` runs the same test with 100).
+.PHONY: scale-sim
+scale-sim: tools
+	SCALE_CONNECTIONS=2000 $(CARGO) test -p tests --test scale -- --nocapture

@@ -41,6 +41,9 @@ pub struct Config {
     /// Magento store URLs be plain http on private/loopback addresses (tests and local demos
     /// with a fake store). Off by default.
     pub url_policy: shared::channels::store_url::UrlPolicy,
+    /// `CHANNEL_SYNC_JOB_WORKERS`: scheduled jobs run at once, one connection each (default
+    /// 4, 1 to 64).
+    pub job_workers: usize,
 }
 
 fn number(name: &str, default: u64) -> Result<u64, ConfigError> {
@@ -141,7 +144,17 @@ impl Config {
             settle: std::time::Duration::from_secs(number("CHANNEL_SYNC_SETTLE_SECS", 900)?),
             ..Default::default()
         };
+        let job_workers = number(
+            "CHANNEL_SYNC_JOB_WORKERS",
+            shared::jobs::pool::DEFAULT_WORKERS as u64,
+        )?;
+        if !(1..=64).contains(&job_workers) {
+            return Err(ConfigError::Invalid(
+                "CHANNEL_SYNC_JOB_WORKERS must be between 1 and 64".into(),
+            ));
+        }
         Ok(Self {
+            job_workers: job_workers as usize,
             daily_push_at,
             engine,
             url_policy: shared::channels::store_url::UrlPolicy::from_env(),

@@ -7,6 +7,7 @@ mod config;
 pub mod demo;
 #[cfg(feature = "demo")]
 pub mod fakes;
+pub mod jobs;
 mod wms;
 
 pub use config::{Config, ConfigError};
@@ -24,9 +25,9 @@ use shared::http::inventory_api::InventoryApiDeps;
 use shared::http::token_sha256;
 use shared::inventory::channel::Channels;
 use shared::inventory::engine;
-use shared::jobs::products::{import_all, ProductsDeps};
-use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
-use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
+use shared::jobs::products::ProductsDeps;
+use shared::jobs::reconcile::ReconcileDeps;
+use shared::jobs::webhook_health::WebhookHealthDeps;
 use shared::webhooks::IntakeDeps;
 use std::future::Future;
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub struct System {
     pub channel_events: EmbeddedQueue,
     pub import: Arc<order_import::ImportDeps>,
     pub push: Arc<engine::PushDeps>,
+    /// The scheduled jobs' ticks and worker pool (`jobs.rs`).
+    pub jobs: jobs::Jobs,
 }
 
 /// Makes `hash` the `dev` tenant's token and revokes the one an earlier start installed, so a
@@ -249,6 +252,15 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         wms_orders: wms_events_deps.wms_orders.clone(),
         channels: channels.clone(),
     });
+    let jobs = jobs::build(
+        config,
+        &ports,
+        &store,
+        channels.clone(),
+        Arc::new(channel_events.clone()),
+        wms_events_deps.wms_orders.clone(),
+        push_queue.clone(),
+    );
     let push = Arc::new(engine::PushDeps {
         connections: ports.connections.clone(),
         records: ports.records.clone(),
@@ -262,6 +274,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         settings: config.engine,
     });
     Ok(System {
+        jobs,
         push,
         router,
         products,
@@ -349,25 +362,12 @@ pub async fn serve_on(
         1,
         stop_rx.clone(),
     ));
-    let daily_push = tokio::spawn(daily_push_timer(
-        system.push.clone(),
-        config.daily_push_at,
-        stop_rx.clone(),
-    ));
-    let health = tokio::spawn(daily_jobs(
-        system.health.clone(),
-        system.products.clone(),
-        system.store.clone(),
-        stop_rx.clone(),
-    ));
+    let scheduled = jobs::spawn(&system.jobs, &system.store, stop_rx.clone());
     let janitor = tokio::spawn(janitor(
         system.store.clone(),
         system.reconcile.channels.clone(),
         stop_rx.clone(),
     ));
-    let poller = config
-        .reconcile_every
-        .map(|every| tokio::spawn(reconcile_timer(system.reconcile.clone(), every, stop_rx)));
 
     let served = axum::serve(listener, system.router)
         .with_graceful_shutdown(shutdown)
@@ -377,11 +377,9 @@ pub async fn serve_on(
     let _ = shipments.await;
     let _ = legacy_stock.await;
     let _ = pusher.await;
-    let _ = daily_push.await;
     let _ = janitor.await;
-    let _ = health.await;
-    if let Some(poller) = poller {
-        let _ = poller.await;
+    for task in scheduled {
+        let _ = task.await;
     }
     served.map_err(|e| ConfigError::Invalid(format!("server error: {e}")))
 }
@@ -414,87 +412,6 @@ async fn janitor(
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
-        }
-    }
-}
-
-/// The reconciliation poll, every `every` (first run after one period).
-async fn reconcile_timer(
-    deps: Arc<ReconcileDeps>,
-    every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        match reconcile_all(&deps).await {
-            Ok(results) => {
-                let enqueued: u32 = results
-                    .iter()
-                    .filter_map(|(_, r)| r.as_ref().ok())
-                    .map(|r| r.enqueued)
-                    .sum();
-                tracing::info!(connections = results.len(), enqueued, "reconciliation tick");
-            }
-            Err(e) => tracing::warn!(error = %e, "reconciliation tick failed"),
-        }
-    }
-}
-
-/// The daily jobs — webhook subscription check, product import — first a minute after start.
-async fn daily_jobs(
-    health: Arc<WebhookHealthDeps>,
-    products: Arc<ProductsDeps>,
-    store: EmbeddedStore,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut wait = Duration::from_secs(60);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        wait = Duration::from_secs(24 * 3600);
-        if let Err(e) = check_all(&health).await {
-            tracing::warn!(error = %e, "webhook health check failed");
-        }
-        if let Err(e) = import_all(&products, &store).await {
-            tracing::warn!(error = %e, "product import failed");
-        }
-    }
-}
-
-/// Time until the next `hh:mm` UTC.
-fn until_next(at: (u32, u32), now: chrono::DateTime<chrono::Utc>) -> Duration {
-    let today = now
-        .date_naive()
-        .and_hms_opt(at.0, at.1, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(now);
-    let next = if today > now {
-        today
-    } else {
-        today + chrono::Duration::days(1)
-    };
-    (next - now).to_std().unwrap_or(Duration::from_secs(60))
-}
-
-/// The daily full inventory push at `at` (UTC).
-async fn daily_push_timer(
-    deps: Arc<engine::PushDeps>,
-    at: (u32, u32),
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(until_next(at, chrono::Utc::now())) => {}
-            _ = stop.changed() => return,
-        }
-        match engine::start_daily(&*deps.connections, &*deps.records, &*deps.push_queue).await {
-            Ok(runs) => tracing::info!(runs = runs.len(), "daily inventory push started"),
-            Err(e) => tracing::warn!(error = %e, "daily inventory push could not start"),
         }
     }
 }

@@ -264,8 +264,16 @@ pub mod partition {
         format!("held#{connection}")
     }
 
-    /// Run id → connection.
+    /// Run id → connection, as written before the index was sharded (still read).
     pub const RUN_INDEX: &str = "run-index";
+
+    /// Run id → connection: one of 16 shards of the run index (a hash of the id), so every
+    /// push's and poll's run does not write one DynamoDB partition (issue 22).
+    pub fn run_index(run_id: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(run_id.as_bytes());
+        format!("run-index#{:x}", digest[0] & 0x0f)
+    }
 
     /// Installs parked under a claim code (key: the code, version: when it expires, in ms):
     /// what the purge walks to delete the credentials of codes nobody redeemed.
@@ -304,5 +312,38 @@ mod tests {
         assert_eq!(shipment(&c, "9", "1Z#4"), "shipment#c_1#9#1Z%234");
         assert_eq!(partition::skumap(&c), "skumap#c_1");
         assert_eq!(partition::run_failures("r"), "run-failures#r");
+    }
+}
+
+/// The due index of the scheduled jobs (`schedule.rs`, issue 22): which connection's job is
+/// due when, read by the scheduler's ticks instead of a scan.
+pub mod due {
+    use super::*;
+
+    /// One shard of a job's due index: record partition `due#{job}#{shard}`, keys sorted by
+    /// due time, so a tick reads only the front of each shard.
+    pub fn partition(job: &str, shard: u32) -> String {
+        format!("due#{job}#{shard}")
+    }
+
+    /// An entry of the due index: `{due, Unix ms, 13 digits}#{tenant}#{connection}`.
+    pub fn entry(at_ms: i64, tenant: &TenantId, connection: &ConnectionId) -> String {
+        format!("{:013}#{tenant}#{connection}", at_ms.max(0))
+    }
+
+    /// When a connection's job is next due (kept by the job itself): an entry due before it
+    /// is obsolete.
+    pub fn last(job: &str, connection: &ConnectionId) -> String {
+        format!("due-last#{job}#{connection}")
+    }
+
+    /// One run of one job per connection at a time (the jobs worker's fenced lease).
+    pub fn lock(job: &str, connection: &ConnectionId) -> String {
+        format!("job-lock#{job}#{connection}")
+    }
+
+    /// The daily sweep that enrolls connections the index does not know yet.
+    pub fn sweep(job: &str) -> String {
+        format!("due-sweep#{job}")
     }
 }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod messages;
 pub mod ports;
 pub mod runner;
+pub mod schedule;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -216,6 +216,15 @@ pub trait Queue: Send + Sync {
     /// Up to `max` messages, hidden from other receivers for `visibility`.
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>>;
     async fn ack(&self, receipt: &str) -> PortResult<()>;
+    /// Sends several messages (SQS: `SendMessageBatch`, ten at a time). `Err` when any of
+    /// them was not sent; the ones that were stay sent, so callers send only messages that
+    /// are harmless to send twice.
+    async fn send_batch(&self, messages: Vec<OutMessage>) -> PortResult<()> {
+        for message in messages {
+            self.send(message).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A versioned record of a partition.

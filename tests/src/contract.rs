@@ -514,6 +514,46 @@ pub async fn queue_dedup(b: &Backend) {
     assert_eq!(got.len(), 1);
 }
 
+/// GIVEN 23 messages WHEN sent as one batch (SQS: three `SendMessageBatch` requests) THEN
+/// each is delivered once; on a deduplicating queue, a batch repeating an id delivers it once.
+pub async fn queue_send_batch(b: &Backend) {
+    let messages = (0..23)
+        .map(|n| OutMessage {
+            body: format!(r#"{{"n":{n}}}"#),
+            ..Default::default()
+        })
+        .collect();
+    b.queue.send_batch(messages).await.unwrap();
+    let mut bodies = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let got = b.queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        for m in &got {
+            assert!(bodies.insert(m.body.clone()), "delivered twice: {}", m.body);
+            b.queue.ack(&m.receipt).await.unwrap();
+        }
+        if bodies.len() == 23 {
+            break;
+        }
+    }
+    assert_eq!(bodies.len(), 23);
+    let repeated = ["a", "b", "a"]
+        .iter()
+        .map(|id| OutMessage {
+            body: format!(r#"{{"id":"{id}"}}"#),
+            dedup_id: Some(format!("batch-{id}")),
+            group_id: Some(format!("batch-{id}")),
+            tenant: Some(TenantId::parse("dev").unwrap()),
+        })
+        .collect();
+    b.dedup_queue.send_batch(repeated).await.unwrap();
+    let got = b
+        .dedup_queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+}
+
 /// GIVEN versioned records WHEN written conditionally THEN an older or equal version never
 /// replaces a newer one, and a removal conditional on an old version leaves a newer write.
 pub async fn records_versions(b: &Backend) {
@@ -617,7 +657,7 @@ macro_rules! contract_tests {
             connections_update, connections_stale_copy_is_not_written_back,
             connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
             idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
-            vault_round_trip, queue_lease_and_ack, queue_dedup, records_versions,
+            vault_round_trip, queue_lease_and_ack, queue_dedup, queue_send_batch, records_versions,
             records_pages_and_batches);
     };
     (@each $backend:expr; $($name:ident),*) => {

@@ -1,154 +1,84 @@
 //! Wiring of the `scheduler` Lambda. EventBridge Scheduler invokes it with `{"job": …}`:
 //! `reconcile` (every 10 minutes, the default), `webhook-health`, `products` or
-//! `inventory-daily` (daily; the full push runs are chunked through `inventory-push`).
+//! `inventory-daily` (every 15 minutes; each connection's daily run is due once a day at its
+//! place in the job's window). A tick only enqueues: one `jobs` message per connection whose
+//! job is due, read from the due index (never a scan of every connection, except the daily
+//! sweep that enrolls connections the index does not know yet); the `jobs` function runs them.
 //!
-//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_EVENTS_QUEUE_URL`,
-//! `{CHANNEL}_APP_SECRET_ID` per channel app (client id and secret, for token refresh),
-//! `CHANNEL_SYNC_PUBLIC_URL` (webhook subscriptions point there), `WMS_ORDERS_QUEUE_URL`
-//! (`product.imported`), `INVENTORY_PUSH_QUEUE_URL`, optionally `SHOPIFY_API_BASE`.
+//! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `JOBS_QUEUE_URL`, optionally
+//! `RECONCILE_SCHEDULE` (the poll's `rate(…)`, default 10 minutes).
 
-use shared::aws::lambda_env::{env, ports_and_channels, ConfigError};
+use shared::aws::lambda_env::{env, env_opt, registry, ConfigError};
 use shared::aws::{SdkConfig, SqsQueue};
-use shared::jobs::products::{import_all, ProductsDeps};
-use shared::jobs::reconcile::{reconcile_all, ReconcileDeps};
-use shared::jobs::webhook_health::{check_all, WebhookHealthDeps};
+use shared::jobs::fanout::{every_from_rate, tick, Cadences, TickDeps};
 use shared::jobs::Job;
 use std::sync::Arc;
 
-/// Everything the jobs need.
-pub struct SchedulerDeps {
-    pub reconcile: ReconcileDeps,
-    pub health: WebhookHealthDeps,
-    pub products: ProductsDeps,
-    /// `inventory-push`: the daily full pushes are fanned out there, chunk by chunk.
-    pub push_queue: Arc<dyn shared::ports::Queue>,
+/// The cadences, with the poll's interval from `RECONCILE_SCHEDULE` when it is a `rate(…)`.
+pub fn cadences_from_env() -> Cadences {
+    let mut cadences = Cadences::default();
+    if let Some(every) = env_opt("RECONCILE_SCHEDULE").and_then(|s| every_from_rate(&s)) {
+        cadences.reconcile.every = every;
+    }
+    cadences
 }
 
-/// Everything the jobs need, from the environment.
-pub async fn deps_from_env(config: &SdkConfig) -> Result<SchedulerDeps, ConfigError> {
-    // Webhook subscriptions point at CHANNEL_SYNC_PUBLIC_URL: it must be set here.
-    env("CHANNEL_SYNC_PUBLIC_URL")?;
-    let (ports, channels) = ports_and_channels(config).await?;
-    Ok(scheduler_deps(
+/// Everything a tick needs, from the environment. No channel app secrets: a tick never calls
+/// a channel (the registry only tells which channels take part in which job).
+pub async fn deps_from_env(config: &SdkConfig) -> Result<TickDeps, ConfigError> {
+    let ports = shared::aws::ports(config)?;
+    let channels = registry(&ports, Default::default())?;
+    Ok(tick_deps(
         &ports,
         channels,
-        Arc::new(SqsQueue::from_config(
-            config,
-            env("CHANNEL_EVENTS_QUEUE_URL")?,
-        )),
-        Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
-        Arc::new(SqsQueue::from_config(
-            config,
-            env("INVENTORY_PUSH_QUEUE_URL")?,
-        )),
+        Arc::new(SqsQueue::from_config(config, env("JOBS_QUEUE_URL")?)),
+        cadences_from_env(),
     ))
 }
 
-/// The jobs on `ports` and `channels`, with their queues.
-pub fn scheduler_deps(
+/// A tick's dependencies on `ports`.
+pub fn tick_deps(
     ports: &shared::ports::Ports,
     channels: Arc<shared::channels::registry::Registry>,
-    channel_events: Arc<dyn shared::ports::Queue>,
-    wms_orders: Arc<dyn shared::ports::Queue>,
-    push_queue: Arc<dyn shared::ports::Queue>,
-) -> SchedulerDeps {
-    SchedulerDeps {
-        reconcile: ReconcileDeps {
-            records: ports.records.clone(),
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channel_events,
-            channels: channels.clone(),
-        },
-        health: WebhookHealthDeps {
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channels: channels.clone(),
-        },
-        products: ProductsDeps {
-            idempotency: ports.idempotency.clone(),
-            records: ports.records.clone(),
-            wms_orders,
-            channels,
-        },
-        push_queue,
+    jobs: Arc<dyn shared::ports::Queue>,
+    cadences: Cadences,
+) -> TickDeps {
+    TickDeps {
+        connections: ports.connections.clone(),
+        records: ports.records.clone(),
+        idempotency: ports.idempotency.clone(),
+        channels,
+        jobs,
+        cadences,
     }
 }
 
-/// One scheduled tick. A connection that fails is logged and retried by the next tick, so
-/// the invocation itself fails only when the store cannot be read.
+/// One scheduled tick: the job's due connections enqueued on `jobs`. Fails only when the
+/// index cannot be read or the queue cannot be written (EventBridge retries as configured).
 pub async fn handler(
-    deps: Arc<SchedulerDeps>,
+    deps: Arc<TickDeps>,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let job = Job::from_input(&event)?;
-    let name = job.as_str();
-    match job {
-        Job::Reconcile => {
-            let results = reconcile_all(&deps.reconcile).await?;
-            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-            let enqueued: u32 = results
-                .iter()
-                .filter_map(|(_, r)| r.as_ref().ok())
-                .map(|r| r.enqueued)
-                .sum();
-            tracing::info!(
-                connections = results.len(),
-                failed,
-                enqueued,
-                "reconciliation tick"
-            );
-            Ok(
-                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "enqueued": enqueued}),
-            )
-        }
-        Job::WebhookHealth => {
-            let results = check_all(&deps.health).await?;
-            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-            let recreated: usize = results
-                .iter()
-                .filter_map(|(_, r)| r.as_ref().ok().and_then(|r| r.as_ref()))
-                .map(|r| r.created.len() + r.reenabled.len())
-                .sum();
-            tracing::info!(
-                connections = results.len(),
-                failed,
-                recreated,
-                "webhook health check"
-            );
-            Ok(
-                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "recreated": recreated}),
-            )
-        }
-        Job::Products => {
-            let results = import_all(&deps.products, &*deps.reconcile.connections).await?;
-            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-            let published: u32 = results
-                .iter()
-                .filter_map(|(_, r)| r.as_ref().ok())
-                .map(|r| r.published)
-                .sum();
-            tracing::info!(
-                connections = results.len(),
-                failed,
-                published,
-                "product import"
-            );
-            Ok(
-                serde_json::json!({"job": name, "connections": results.len(), "failed": failed, "published": published}),
-            )
-        }
-        Job::InventoryDaily => {
-            let runs = shared::inventory::engine::start_daily(
-                &*deps.reconcile.connections,
-                &*deps.products.records,
-                &*deps.push_queue,
-            )
-            .await?;
-            tracing::info!(runs = runs.len(), "daily inventory push fanned out");
-            Ok(serde_json::json!({"job": name, "runs": runs.len()}))
-        }
-    }
+    let report = tick(&deps, job, chrono_now_ms()).await?;
+    tracing::info!(
+        job = job.as_str(),
+        enqueued = report.enqueued,
+        enrolled = ?report.enrolled,
+        "tick"
+    );
+    Ok(serde_json::json!({
+        "job": job.as_str(),
+        "enqueued": report.enqueued,
+        "enrolled": report.enrolled,
+    }))
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -156,10 +86,17 @@ mod tests {
     use super::*;
     use shared::channels::registry::Registry;
     use shared::embedded::{EmbeddedStore, EmbeddedVault};
+    use shared::ports::Queue;
 
-    fn deps(dir: &std::path::Path) -> Arc<SchedulerDeps> {
-        let store = EmbeddedStore::open(dir).unwrap();
-        let ports = shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir).unwrap()));
+    /// GIVEN a connection the index does not know WHEN each schedule input ticks THEN the
+    /// job is chosen by the input, the reconcile tick enrolls and enqueues the connection
+    /// (and only enqueues), and an unknown job is refused.
+    #[tokio::test]
+    async fn ticks_enqueue_due_connections_by_the_schedule_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let ports =
+            shared::embedded::ports_of(&store, Arc::new(EmbeddedVault::open(dir.path()).unwrap()));
         let channels = Registry::on(
             &ports,
             Default::default(),
@@ -167,31 +104,55 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        Arc::new(scheduler_deps(
+        let c = shared::domain::Connection::fixture(
+            "c_tick",
+            shared::domain::Channel::Shopify,
+            "tick.myshopify.com",
+        );
+        ports.connections.create(&c).await.unwrap();
+        let jobs = store.queue("jobs", None, 5);
+        let deps = Arc::new(tick_deps(
             &ports,
             channels,
-            Arc::new(store.queue("channel-events", None, 5)),
-            Arc::new(store.queue("wms-orders", None, 5)),
-            Arc::new(store.queue("inventory-push", None, 5)),
-        ))
-    }
-
-    #[tokio::test]
-    async fn jobs_are_chosen_by_the_schedule_input() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = deps(dir.path());
+            Arc::new(jobs.clone()),
+            Cadences::default(),
+        ));
         let r = handler(deps.clone(), serde_json::json!({})).await.unwrap();
-        assert_eq!(r["job"], "reconcile");
+        assert_eq!(
+            (
+                r["job"].as_str(),
+                r["enqueued"].as_u64(),
+                r["enrolled"].as_u64()
+            ),
+            (Some("reconcile"), Some(1), Some(1))
+        );
+        let sent = jobs
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(sent.len(), 1);
+        let message: serde_json::Value = serde_json::from_str(&sent[0].body).unwrap();
+        assert_eq!(message["entry"]["connection"], "c_tick");
+        assert_eq!(message["entry"]["job"], "reconcile");
         let r = handler(deps.clone(), serde_json::json!({"job": "webhook-health"}))
             .await
             .unwrap();
-        assert_eq!(
-            (r["job"].as_str(), r["connections"].as_u64()),
-            (Some("webhook-health"), Some(0))
-        );
+        assert_eq!(r["job"], "webhook-health");
         assert!(handler(deps, serde_json::json!({"job": "mine-bitcoin"}))
             .await
             .is_err());
+    }
+
+    #[test]
+    fn the_poll_interval_follows_a_rate_schedule() {
+        // Only this test touches the variable.
+        std::env::set_var("RECONCILE_SCHEDULE", "rate(5 minutes)");
+        let every = cadences_from_env().reconcile.every;
+        std::env::set_var("RECONCILE_SCHEDULE", "cron(0 3 * * ? *)");
+        let fallback = cadences_from_env().reconcile.every;
+        std::env::remove_var("RECONCILE_SCHEDULE");
+        assert_eq!(every, std::time::Duration::from_secs(300));
+        assert_eq!(fallback, std::time::Duration::from_secs(600));
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `scheduler` Lambda: EventBridge schedules → the reconciliation poll.
+//! The `scheduler` Lambda: EventBridge schedules → one `jobs` message per due connection.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::sync::Arc;

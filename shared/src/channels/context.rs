@@ -301,6 +301,11 @@ impl ChannelContext {
         match self.connections.create(&connection).await? {
             CreateOutcome::Created => {
                 tracing::info!(connection = %connection.id, %channel, shop, "store connected");
+                // Due at once for the poll (issue 22). If this write fails the connection
+                // still is: the scheduler's daily sweep enrolls it.
+                if let Err(e) = crate::schedule::enroll_new(&*self.records, &connection).await {
+                    tracing::warn!(connection = %connection.id, error = %e, "not enrolled in the job schedule yet; the daily sweep will");
+                }
                 Ok((true, connection))
             }
             CreateOutcome::ShopTaken(existing) => {

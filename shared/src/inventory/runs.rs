@@ -4,7 +4,7 @@
 //! | partition | key | value |
 //! |---|---|---|
 //! | `runs#{connection}` | `{inverted ms}#{run id}` (newest first) | [`Run`] |
-//! | `run-index` | run id | [`RunPointer`] |
+//! | `run-index#{0-f}` (16 shards by a hash of the id; `run-index` before) | run id | [`RunPointer`] |
 //! | `run-failures#{run id}` | SKU | [`SkuFailure`] |
 
 use crate::domain::{ConnectionId, Sku, TenantId};
@@ -173,7 +173,7 @@ pub async fn create(records: &dyn Records, run: &Run) -> PortResult<()> {
     .map_err(corrupt)?;
     records
         .put(
-            crate::keys::partition::RUN_INDEX,
+            &crate::keys::partition::run_index(&run.id),
             &run.id,
             run.created_at.timestamp_millis(),
             &pointer,
@@ -197,7 +197,15 @@ pub async fn save(records: &dyn Records, run: &Run) -> PortResult<()> {
 
 /// A run by id, if it belongs to `tenant`.
 pub async fn get(records: &dyn Records, tenant: &TenantId, id: &str) -> PortResult<Option<Run>> {
-    let Some(pointer) = records.fetch(crate::keys::partition::RUN_INDEX, id).await? else {
+    let sharded = records
+        .fetch(&crate::keys::partition::run_index(id), id)
+        .await?;
+    let pointer = match sharded {
+        Some(p) => Some(p),
+        // Runs created before the index was sharded.
+        None => records.fetch(crate::keys::partition::RUN_INDEX, id).await?,
+    };
+    let Some(pointer) = pointer else {
         return Ok(None);
     };
     let pointer: RunPointer = serde_json::from_value(pointer.value).map_err(corrupt)?;
@@ -269,6 +277,9 @@ pub async fn prune(
                         .remove(&crate::keys::partition::run_failures(&run.id), &failure.key)
                         .await?;
                 }
+                records
+                    .remove(&crate::keys::partition::run_index(&run.id), &run.id)
+                    .await?;
                 records
                     .remove(crate::keys::partition::RUN_INDEX, &run.id)
                     .await?;
@@ -373,5 +384,45 @@ mod tests {
         assert_eq!(get(&store, &tenant, &ids[0]).await.unwrap(), None);
         assert!(failures_of(&store, &ids[0]).await.unwrap().is_empty());
         assert!(get(&store, &tenant, &ids[4]).await.unwrap().is_some());
+    }
+
+    /// Issue 22: the run index is sharded; a run whose pointer an earlier version wrote to
+    /// the single `run-index` partition is still found, and pruned from there.
+    #[tokio::test]
+    async fn runs_indexed_before_the_sharding_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let tenant = TenantId::parse("dev").unwrap();
+        let connection = ConnectionId::parse("c_legacy").unwrap();
+        let run = Run::new(tenant.clone(), connection.clone(), RunKind::Daily, false);
+        create(&store, &run).await.unwrap();
+        let sharded = crate::keys::partition::run_index(&run.id);
+        assert!(sharded.starts_with("run-index#"));
+        let pointer = store.fetch(&sharded, &run.id).await.unwrap().unwrap();
+        // As an earlier version stored it.
+        store.remove(&sharded, &run.id).await.unwrap();
+        store
+            .put(
+                crate::keys::partition::RUN_INDEX,
+                &run.id,
+                pointer.version,
+                &pointer.value,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&store, &tenant, &run.id).await.unwrap().unwrap().id,
+            run.id
+        );
+        let newer = Run::new(tenant.clone(), connection.clone(), RunKind::Daily, false);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        create(&store, &newer).await.unwrap();
+        assert_eq!(prune(&store, &connection, 1).await.unwrap(), 1);
+        assert_eq!(get(&store, &tenant, &run.id).await.unwrap(), None);
+        assert!(store
+            .fetch(crate::keys::partition::RUN_INDEX, &run.id)
+            .await
+            .unwrap()
+            .is_none());
     }
 }

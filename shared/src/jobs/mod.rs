@@ -5,6 +5,8 @@
 //! the run recorded as the connection's last and, for a while, in its history
 //! ([`record_run`]).
 
+pub mod fanout;
+pub mod pool;
 pub mod products;
 pub mod reconcile;
 pub mod webhook_health;
@@ -17,52 +19,7 @@ use crate::ports::{Claim, Idempotency, PortError};
 use std::future::Future;
 use std::time::Duration;
 
-/// A scheduled job, as the schedule names it (`{"job": "reconcile"}`): parsed once at the
-/// edge (the scheduler function), never compared as a string inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Job {
-    /// The reconciliation poll (every 10 minutes; the default when no job is named).
-    Reconcile,
-    /// The daily webhook subscription check.
-    WebhookHealth,
-    /// The daily product import (SKU map and audit).
-    Products,
-    /// The daily full inventory push, fanned out through `inventory-push`.
-    InventoryDaily,
-}
-
-impl Job {
-    /// Every job, as the schedules name them.
-    pub const ALL: [Job; 4] = [
-        Job::Reconcile,
-        Job::WebhookHealth,
-        Job::Products,
-        Job::InventoryDaily,
-    ];
-
-    /// The job a schedule's input names: `{"job": …}`; `{}` is the reconciliation poll.
-    pub fn from_input(input: &serde_json::Value) -> Result<Self, String> {
-        match input.get("job") {
-            None | Some(serde_json::Value::Null) => Ok(Job::Reconcile),
-            Some(name) => serde_json::from_value(name.clone()).map_err(|_| {
-                format!(
-                    "unknown job {name}: expected one of {}",
-                    Job::ALL.map(Job::as_str).join(", ")
-                )
-            }),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Job::Reconcile => "reconcile",
-            Job::WebhookHealth => "webhook-health",
-            Job::Products => "products",
-            Job::InventoryDaily => "inventory-daily",
-        }
-    }
-}
+pub use crate::schedule::Job;
 
 /// How long a run's record is kept in the history.
 pub const RUN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);

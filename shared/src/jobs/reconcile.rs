@@ -128,6 +128,17 @@ pub async fn reconcile_connection(
     reconcile_with_limit(deps, connection, MAX_PAGES).await
 }
 
+/// Polls one connection reading at most `max_pages` pages: a run that stops there keeps its
+/// position (the watermark, or the backlog cursor) and reports `partial`, so the jobs worker
+/// continues it in a fresh message instead of outliving its invocation.
+pub async fn reconcile_connection_pages(
+    deps: &ReconcileDeps,
+    connection: &Connection,
+    max_pages: u32,
+) -> Result<ReconcileRun, ReconcileError> {
+    reconcile_with_limit(deps, connection, max_pages.max(1)).await
+}
+
 async fn reconcile_with_limit(
     deps: &ReconcileDeps,
     connection: &Connection,
