@@ -138,7 +138,7 @@ impl Queue for EmbeddedQueue {
             .db
             .run(move |db| {
                 let now = now_ms();
-                let tx = db.transaction().map_err(unavailable)?;
+                let tx = db.savepoint().map_err(unavailable)?;
                 let candidates: Vec<(i64, String, u32)> = {
                     let mut stmt = tx
                         .prepare(
