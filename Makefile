@@ -33,6 +33,7 @@ cfn-lint: tools
 ## Criterion benchmarks (numbers go in the issue notes, never into test assertions).
 bench:
 	$(CARGO) bench -p shared --features embedded
+	$(CARGO) bench -p local --bench end_to_end
 
 ## Lambda artifacts (release, arm64) through SAM and cargo-lambda.
 build: tools
