@@ -233,9 +233,14 @@ async fn main() {
                 if n >= total {
                     break;
                 }
-                // Re-sent until answered 200 (as the channels do), at most 50 times.
+                // Re-sent until answered 200 (as the channels do), for at most 90 s (a
+                // delivery in flight at a kill is "in progress" until its 30 s lease ends).
                 let mut accepted = false;
-                for attempt in 0..50 {
+                let give_up = Instant::now() + Duration::from_secs(90);
+                for attempt in 0.. {
+                    if Instant::now() > give_up {
+                        break;
+                    }
                     let request = target.request(&client, &base, &run, n, first_id + n);
                     let t = Instant::now();
                     let response = {
@@ -250,7 +255,7 @@ async fn main() {
                         }
                         _ => {
                             resent += u64::from(attempt == 0);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
                 }
