@@ -91,8 +91,10 @@ impl Spawned {
         let connected = client
             .post(format!("http://{}/api/connections", spawned.addr))
             .bearer_auth(&spawned.token)
-            .json(&serde_json::json!({"channel": "shopify", "shop_domain": SHOP,
-                "access_token": "shpat_load_fake"}))
+            .json(
+                &serde_json::json!({"channel": "shopify", "shop_domain": SHOP,
+                "access_token": "shpat_load_fake"}),
+            )
             .send()
             .await
             .expect("connect the shop");
@@ -167,13 +169,19 @@ async fn main() {
         .clamp(1, 100);
     let kill = std::env::var("LOAD_KILL").is_ok_and(|v| v == "1");
     let spawned = match std::env::var("LOAD_SERVE") {
-        Ok(bin) => Some(Arc::new(tokio::sync::Mutex::new(Spawned::start(&bin).await))),
+        Ok(bin) => Some(Arc::new(tokio::sync::Mutex::new(
+            Spawned::start(&bin).await,
+        ))),
         Err(_) => None,
     };
     let (base, token, shopify_secret) = match &spawned {
         Some(s) => {
             let s = s.lock().await;
-            (format!("http://{}", s.addr), s.token.clone(), Some(s.secret.clone()))
+            (
+                format!("http://{}", s.addr),
+                s.token.clone(),
+                Some(s.secret.clone()),
+            )
         }
         None => (
             std::env::var("LOAD_BASE").unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
@@ -208,7 +216,15 @@ async fn main() {
     // The outbox before the run: only what comes after it is counted.
     let mut cursor = "0".to_owned();
     let (mut seen, mut per_order) = (0u64, std::collections::HashMap::new());
-    read_outbox(&client, &base, &token, &mut cursor, &mut seen, &mut per_order).await;
+    read_outbox(
+        &client,
+        &base,
+        &token,
+        &mut cursor,
+        &mut seen,
+        &mut per_order,
+    )
+    .await;
 
     let first_id = 9_000_000_000_000u64 + (u64::from_str_radix(&run[..8], 16).unwrap() << 20);
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -307,7 +323,15 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(300);
     let (mut imported, mut copies) = (0, 0);
     while Instant::now() < deadline {
-        read_outbox(&client, &base, &token, &mut cursor, &mut seen, &mut per_order).await;
+        read_outbox(
+            &client,
+            &base,
+            &token,
+            &mut cursor,
+            &mut seen,
+            &mut per_order,
+        )
+        .await;
         let ours: Vec<u64> = per_order
             .iter()
             .filter(|(id, _)| (first_id..first_id + total).contains(*id))
@@ -357,8 +381,10 @@ fn shopify_template(lines: usize) -> String {
             let mut l = line.clone();
             l["id"] = serde_json::json!(466_157_049u64 + i as u64);
             l["sku"] = serde_json::json!(format!("LOAD-{i:03}"));
-            l["admin_graphql_api_id"] =
-                serde_json::json!(format!("gid://shopify/LineItem/{}", 466_157_049u64 + i as u64));
+            l["admin_graphql_api_id"] = serde_json::json!(format!(
+                "gid://shopify/LineItem/{}",
+                466_157_049u64 + i as u64
+            ));
             l
         })
         .collect();
@@ -397,7 +423,10 @@ async fn read_outbox(
         *seen += messages.len() as u64;
         for body in &messages {
             if body["type"] == "order.imported" {
-                if let Some(id) = body["channel_order_id"].as_str().and_then(|i| i.parse().ok()) {
+                if let Some(id) = body["channel_order_id"]
+                    .as_str()
+                    .and_then(|i| i.parse().ok())
+                {
                     *per_order.entry(id).or_default() += 1;
                 }
             }

@@ -282,8 +282,11 @@ pub trait Records: Send + Sync {
     /// transaction). Not atomic on DynamoDB: on an error some may be written, and a retry
     /// writes them again (callers use it for overwrites that are safe to repeat). One `put`
     /// each by default.
-    async fn put_many(&self, partition: &str, items: &[(String, i64, serde_json::Value)])
-        -> PortResult<()> {
+    async fn put_many(
+        &self,
+        partition: &str,
+        items: &[(String, i64, serde_json::Value)],
+    ) -> PortResult<()> {
         for (key, version, value) in items {
             self.put(partition, key, *version, value).await?;
         }

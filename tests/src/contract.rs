@@ -627,9 +627,15 @@ pub async fn records_put_many(b: &Backend) {
     for (i, rec) in all.records.iter().enumerate() {
         assert_eq!(rec.key, format!("k#{i:03}"));
         if i == 7 {
-            assert_eq!((rec.version, &rec.value), (70, &serde_json::json!({"i": "last"})));
+            assert_eq!(
+                (rec.version, &rec.value),
+                (70, &serde_json::json!({"i": "last"}))
+            );
         } else {
-            assert_eq!((rec.version, &rec.value), (i as i64, &serde_json::json!({"i": i})));
+            assert_eq!(
+                (rec.version, &rec.value),
+                (i as i64, &serde_json::json!({"i": i}))
+            );
         }
     }
     r.put_many(&p, &[]).await.unwrap();

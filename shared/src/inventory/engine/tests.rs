@@ -568,7 +568,9 @@ async fn an_orders_inventory_work_is_flat_in_its_lines() {
         calls.push(counting.calls.load(std::sync::atomic::Ordering::Relaxed) - before);
         // One wake of the pusher per window, however many lines and orders.
         assert_eq!(w.queue.depth().await.unwrap(), 1, "one wake per window");
-        let reserved = stock::reserved(&w.store, &w.connection.tenant).await.unwrap();
+        let reserved = stock::reserved(&w.store, &w.connection.tenant)
+            .await
+            .unwrap();
         for (i, sku) in skus.iter().enumerate() {
             let units = if i == 0 { 3 } else { 1 };
             assert_eq!(reserved.get(sku), Some(&units), "{sku} reserved");
@@ -579,6 +581,12 @@ async fn an_orders_inventory_work_is_flat_in_its_lines() {
             assert!(w.store.fetch(&dirty, sku.as_str()).await.unwrap().is_some());
         }
     }
-    assert_eq!(calls[0], calls[1], "12 lines cost the calls of 1: {calls:?}");
-    assert_eq!(calls[0], calls[2], "50 lines cost the calls of 1: {calls:?}");
+    assert_eq!(
+        calls[0], calls[1],
+        "12 lines cost the calls of 1: {calls:?}"
+    );
+    assert_eq!(
+        calls[0], calls[2],
+        "50 lines cost the calls of 1: {calls:?}"
+    );
 }
