@@ -33,6 +33,7 @@ cfn-lint: tools
 ## Criterion benchmarks (numbers go in the issue notes, never into test assertions).
 bench:
 	$(CARGO) bench -p shared --features embedded
+	$(CARGO) bench -p local --bench end_to_end
 
 ## Lambda artifacts (release, arm64) through SAM and cargo-lambda.
 build: tools
@@ -71,3 +72,19 @@ lambda-local:
 .PHONY: scale-sim
 scale-sim: tools
 	SCALE_CONNECTIONS=2000 $(CARGO) test -p tests --test scale -- --nocapture
+
+## Load (issue 17): release `serve` on a fresh data dir with a fake Shopify, 3,000 signed
+## orders of 1, 12 and 50 lines from 32 clients, then a run with a kill -9 mid-burst and a
+## restart. Prints accepted/s, p50/p99, end-to-end orders/s, lost and duplicated (exits 1 on
+## any loss or duplicate). Not part of `make test`: its figures go in docs/performance.md.
+LOAD_ORDERS ?= 3000
+LOAD_CLIENTS ?= 32
+.PHONY: load
+load:
+	$(CARGO) build --release -p local --bin channel-sync --example load
+	for lines in 1 12 50; do \
+	  LOAD_SERVE=target/release/channel-sync LOAD_LINES=$$lines \
+	    target/release/examples/load $(LOAD_ORDERS) $(LOAD_CLIENTS) || exit 1; \
+	done
+	LOAD_SERVE=target/release/channel-sync LOAD_LINES=12 LOAD_KILL=1 \
+	  target/release/examples/load $(LOAD_ORDERS) $(LOAD_CLIENTS)

@@ -216,12 +216,20 @@ pub trait Queue: Send + Sync {
     /// Up to `max` messages, hidden from other receivers for `visibility`.
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>>;
     async fn ack(&self, receipt: &str) -> PortResult<()>;
-    /// Sends several messages (SQS: `SendMessageBatch`, ten at a time). `Err` when any of
-    /// them was not sent; the ones that were stay sent, so callers send only messages that
-    /// are harmless to send twice.
-    async fn send_batch(&self, messages: Vec<OutMessage>) -> PortResult<()> {
+    /// Sends every message, in order (SQS: `SendMessageBatch`, ten per request; embedded: one
+    /// transaction). On an error some may have been sent: a retry sends them again, which the
+    /// deduplication id absorbs on queues that deduplicate. One `send` each by default.
+    async fn send_many(&self, messages: Vec<OutMessage>) -> PortResult<()> {
         for message in messages {
             self.send(message).await?;
+        }
+        Ok(())
+    }
+    /// Acks every receipt (SQS: `DeleteMessageBatch`; embedded: one statement). One `ack`
+    /// each by default.
+    async fn ack_many(&self, receipts: &[String]) -> PortResult<()> {
+        for receipt in receipts {
+            self.ack(receipt).await?;
         }
         Ok(())
     }
@@ -269,6 +277,21 @@ pub trait Records: Send + Sync {
         version: i64,
         value: &serde_json::Value,
     ) -> PortResult<bool>;
+    /// Writes every `(key, version, value)` of one partition whatever is stored, like `put`
+    /// each (DynamoDB: `BatchWriteItem`, 25 per request; embedded: one statement in one
+    /// transaction). Not atomic on DynamoDB: on an error some may be written, and a retry
+    /// writes them again (callers use it for overwrites that are safe to repeat). One `put`
+    /// each by default.
+    async fn put_many(
+        &self,
+        partition: &str,
+        items: &[(String, i64, serde_json::Value)],
+    ) -> PortResult<()> {
+        for (key, version, value) in items {
+            self.put(partition, key, *version, value).await?;
+        }
+        Ok(())
+    }
     async fn fetch(&self, partition: &str, key: &str) -> PortResult<Option<Record>>;
     /// The records found among `keys` (at most [`MAX_FETCH_MANY`]).
     async fn fetch_many(&self, partition: &str, keys: &[String]) -> PortResult<Vec<Record>>;

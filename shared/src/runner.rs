@@ -132,14 +132,19 @@ where
         let deps = deps.clone();
         tasks.spawn(async move { (message.receipt, handle(deps, message.body).await) });
     }
+    // Acked together once the batch is handled (one statement embedded, one
+    // `DeleteMessageBatch` per ten on SQS); a crash before it redelivers the batch, which
+    // every handler tolerates.
+    let mut done = Vec::with_capacity(received);
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((receipt, Disposition::Done(_))) => queue.ack(&receipt).await?,
+            Ok((receipt, Disposition::Done(_))) => done.push(receipt),
             Ok((_, Disposition::Retry(reason))) => {
                 tracing::warn!(reason = %reason, "message will be retried")
             }
             Err(e) => tracing::error!(error = %e, "message task failed"),
         }
     }
+    queue.ack_many(&done).await?;
     Ok(received)
 }

@@ -516,14 +516,14 @@ pub async fn queue_dedup(b: &Backend) {
 
 /// GIVEN 23 messages WHEN sent as one batch (SQS: three `SendMessageBatch` requests) THEN
 /// each is delivered once; on a deduplicating queue, a batch repeating an id delivers it once.
-pub async fn queue_send_batch(b: &Backend) {
+pub async fn queue_send_many_in_requests_of_ten(b: &Backend) {
     let messages = (0..23)
         .map(|n| OutMessage {
             body: format!(r#"{{"n":{n}}}"#),
             ..Default::default()
         })
         .collect();
-    b.queue.send_batch(messages).await.unwrap();
+    b.queue.send_many(messages).await.unwrap();
     let mut bodies = std::collections::BTreeSet::new();
     for _ in 0..20 {
         let got = b.queue.receive(10, Duration::from_secs(30)).await.unwrap();
@@ -545,7 +545,7 @@ pub async fn queue_send_batch(b: &Backend) {
             tenant: Some(TenantId::parse("dev").unwrap()),
         })
         .collect();
-    b.dedup_queue.send_batch(repeated).await.unwrap();
+    b.dedup_queue.send_many(repeated).await.unwrap();
     let got = b
         .dedup_queue
         .receive(10, Duration::from_secs(30))
@@ -648,6 +648,100 @@ pub async fn records_pages_and_batches(b: &Backend) {
     assert!(r.fetch_many(&p, &[]).await.unwrap().is_empty());
 }
 
+/// GIVEN 30 records of one partition (more than one DynamoDB batch, one key twice) WHEN they
+/// are written with `put_many` THEN each reads back with its last version and value, records
+/// already stored are overwritten, and nothing lands in another partition.
+pub async fn records_put_many(b: &Backend) {
+    let p = crate::unique("reserved");
+    let r = &b.records;
+    r.put(&p, "k#000", 99, &serde_json::json!("old"))
+        .await
+        .unwrap();
+    let mut items: Vec<(String, i64, serde_json::Value)> = (0..30)
+        .map(|i| (format!("k#{i:03}"), i, serde_json::json!({"i": i})))
+        .collect();
+    items.push(("k#007".into(), 70, serde_json::json!({"i": "last"})));
+    r.put_many(&p, &items).await.unwrap();
+    let all = r.page(&p, "k#", None, 100).await.unwrap();
+    assert_eq!(all.records.len(), 30);
+    for (i, rec) in all.records.iter().enumerate() {
+        assert_eq!(rec.key, format!("k#{i:03}"));
+        if i == 7 {
+            assert_eq!(
+                (rec.version, &rec.value),
+                (70, &serde_json::json!({"i": "last"}))
+            );
+        } else {
+            assert_eq!(
+                (rec.version, &rec.value),
+                (i as i64, &serde_json::json!({"i": i}))
+            );
+        }
+    }
+    r.put_many(&p, &[]).await.unwrap();
+    assert!(r
+        .page(&crate::unique("reserved"), "", None, 10)
+        .await
+        .unwrap()
+        .records
+        .is_empty());
+}
+
+/// GIVEN 13 messages (more than one SQS batch) WHEN sent with `send_many` THEN every one is
+/// received once, and `ack_many` removes every received one; on a deduplicating queue a
+/// repeated id in the batch is delivered once.
+pub async fn queue_send_many_and_ack_many(b: &Backend) {
+    let messages: Vec<OutMessage> = (0..13)
+        .map(|i| OutMessage {
+            body: format!(r#"{{"n":{i}}}"#),
+            ..Default::default()
+        })
+        .collect();
+    b.queue.send_many(messages).await.unwrap();
+    let mut bodies = Vec::new();
+    let mut receipts = Vec::new();
+    for _ in 0..10 {
+        for m in b.queue.receive(10, Duration::from_secs(30)).await.unwrap() {
+            bodies.push(m.body);
+            receipts.push(m.receipt);
+        }
+        if bodies.len() >= 13 {
+            break;
+        }
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..13).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    b.queue.ack_many(&receipts).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(b
+        .queue
+        .receive(10, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+    let tenant = TenantId::parse("dev").unwrap();
+    let dup = |id: &str| OutMessage {
+        body: format!(r#"{{"id":"{id}"}}"#),
+        dedup_id: Some(id.to_owned()),
+        group_id: Some("g".into()),
+        tenant: Some(tenant.clone()),
+    };
+    b.dedup_queue
+        .send_many(vec![dup("a"), dup("b"), dup("a")])
+        .await
+        .unwrap();
+    let got = b
+        .dedup_queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = got.into_iter().map(|m| m.body).collect();
+    got.sort();
+    assert_eq!(got, [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+}
+
 /// Runs one contract test per `#[tokio::test]`, for a backend constructor.
 #[macro_export]
 macro_rules! contract_tests {
@@ -657,8 +751,8 @@ macro_rules! contract_tests {
             connections_update, connections_stale_copy_is_not_written_back,
             connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
             idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
-            vault_round_trip, queue_lease_and_ack, queue_dedup, queue_send_batch, records_versions,
-            records_pages_and_batches);
+            vault_round_trip, queue_lease_and_ack, queue_dedup, queue_send_many_in_requests_of_ten, records_versions,
+            records_pages_and_batches, records_put_many, queue_send_many_and_ack_many);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

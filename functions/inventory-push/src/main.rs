@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "inventory-push",
         inventory_push::deps_from_env(&config).await,
     ));
+    shared::aws::warm_up(&config, "inventory-push").await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         inventory_push::handler(deps.clone(), event.payload)
     }))

@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "order-import",
         order_import::deps_from_env(&config).await,
     ));
+    shared::aws::warm_up(&config, "order-import").await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         order_import::handler(deps.clone(), event.payload)
     }))

@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "scheduler",
         scheduler::deps_from_env(&config).await,
     ));
+    shared::aws::warm_up(&config, "scheduler").await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         scheduler::handler(deps.clone(), event.payload)
     }))

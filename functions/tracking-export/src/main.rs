@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "tracking-export",
         tracking_export::deps_from_env(&config).await,
     ));
+    shared::aws::warm_up(&config, "tracking-export").await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         tracking_export::handler(deps.clone(), event.payload)
     }))

@@ -7,7 +7,9 @@ use crate::ports::{
     RecordPage, Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -514,6 +516,10 @@ where
 
 /// How many times unprocessed keys of a `BatchGetItem` are asked for again.
 const BATCH_GET_ATTEMPTS: u32 = 5;
+/// Items per `BatchWriteItem` request (DynamoDB's limit).
+const BATCH_WRITE_MAX: usize = 25;
+/// How many times unprocessed items of a `BatchWriteItem` are sent again.
+const BATCH_WRITE_ATTEMPTS: u32 = 5;
 
 #[async_trait]
 impl Records for DynamoStore {
@@ -555,6 +561,58 @@ impl Records for DynamoStore {
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_error("dynamodb put record if newer", e)),
         }
+    }
+
+    async fn put_many(
+        &self,
+        partition: &str,
+        items: &[(String, i64, serde_json::Value)],
+    ) -> PortResult<()> {
+        // One request per 25 items (BatchWriteItem's limit); a key twice in one request is
+        // refused by DynamoDB, so the last value of a key wins, as with `put` in order.
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, (key, _, _)) in items.iter().enumerate() {
+            last.insert(key.as_str(), i);
+        }
+        let mut writes = Vec::with_capacity(last.len());
+        for (i, (key, version, value)) in items.iter().enumerate() {
+            if last.get(key.as_str()) != Some(&i) {
+                continue;
+            }
+            let put = PutRequest::builder()
+                .set_item(Some(record_item(partition, key, *version, value)))
+                .build()
+                .map_err(|e| PortError::Unavailable(format!("batch write request: {e}")))?;
+            writes.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in writes.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..BATCH_WRITE_ATTEMPTS {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb batch write", e))?;
+                if let Some(mut left) = answer.unprocessed_items {
+                    pending = left.remove(&self.table).unwrap_or_default();
+                }
+            }
+            if !pending.is_empty() {
+                return Err(PortError::Unavailable(format!(
+                    "dynamodb batch write: {} items still unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn fetch(&self, partition: &str, key: &str) -> PortResult<Option<Record>> {

@@ -67,3 +67,30 @@ pub fn ports_of(
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+/// Issue 17: warms the function's connection to DynamoDB at init, while Lambda's init phase
+/// runs (not billed against the first request's deadline): one `GetItem` of a key nobody
+/// writes (`REC#warm-up`), through a client on the same `SdkConfig`, whose HTTP client (and
+/// so its connection pool, TLS sessions included) every client built from it shares. The
+/// first webhook then finds a TLS connection open instead of paying the handshake within
+/// the channel's answer deadline (TikTok 3 s, Shopify 5 s). Never fails: a warm-up that
+/// cannot reach the table only logs, and the first request pays as before.
+pub async fn warm_up(config: &SdkConfig, function: &str) {
+    use crate::ports::Records;
+    let Ok(table) = std::env::var("TABLE_NAME") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let store = DynamoStore::from_config(config, table);
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        store.fetch("warm-up", "-"),
+    )
+    .await;
+    let ms = started.elapsed().as_millis() as u64;
+    match read {
+        Ok(Ok(_)) => tracing::info!(function, ms, "connection to the table warmed at init"),
+        Ok(Err(e)) => tracing::warn!(function, ms, error = %e, "warm-up read failed"),
+        Err(_) => tracing::warn!(function, ms, "warm-up read timed out"),
+    }
+}

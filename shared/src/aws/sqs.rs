@@ -3,9 +3,17 @@
 use super::sdk_error;
 use crate::ports::{OutMessage, PortResult, Queue, Received};
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 use std::time::Duration;
+
+/// Entries per `SendMessageBatch` / `DeleteMessageBatch` request (SQS's limit).
+const SQS_BATCH_MAX: usize = 10;
+/// Bytes of message bodies per `SendMessageBatch` request (SQS's classic limit, kept for
+/// queues whose maximum message size was not raised).
+const SQS_BATCH_BYTES: usize = 256 * 1024;
 
 /// One SQS queue.
 #[derive(Debug, Clone)]
@@ -30,45 +38,7 @@ impl SqsQueue {
     pub fn url(&self) -> &str {
         &self.url
     }
-
-    /// One `SendMessageBatch` request; the entries it refused, by their index in `entries`,
-    /// with SQS's code and whether the fault is ours.
-    async fn send_chunk(
-        &self,
-        entries: &[(usize, &OutMessage)],
-    ) -> PortResult<Vec<(usize, String, bool)>> {
-        let mut request = self.client.send_message_batch().queue_url(&self.url);
-        for (i, m) in entries {
-            let mut entry = SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(m.body.clone());
-            if self.fifo {
-                entry = entry
-                    .message_group_id(m.group_id.clone().unwrap_or_else(|| "default".into()))
-                    .set_message_deduplication_id(m.dedup_id.clone());
-            }
-            let entry = entry
-                .build()
-                .map_err(|e| crate::ports::PortError::Unavailable(e.to_string()))?;
-            request = request.entries(entry);
-        }
-        let out = request
-            .send()
-            .await
-            .map_err(|e| sdk_error("sqs send batch", e))?;
-        Ok(out
-            .failed()
-            .iter()
-            .filter_map(|f| {
-                let i = f.id().parse().ok()?;
-                Some((i, f.code().to_owned(), f.sender_fault()))
-            })
-            .collect())
-    }
 }
-
-/// The most entries one `SendMessageBatch` takes.
-pub const MAX_BATCH: usize = 10;
 
 #[async_trait]
 impl Queue for SqsQueue {
@@ -88,6 +58,87 @@ impl Queue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(|e| sdk_error("sqs send", e))
+    }
+
+    async fn send_many(&self, messages: Vec<OutMessage>) -> PortResult<()> {
+        // Ten entries and 256 KiB of bodies per request (SQS's limits). A FIFO batch keeps its
+        // order within a group.
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            let mut entries = Vec::with_capacity(SQS_BATCH_MAX);
+            let mut bytes = 0usize;
+            while let Some(m) = messages.next_if(|m| {
+                entries.is_empty()
+                    || (entries.len() < SQS_BATCH_MAX
+                        && bytes.saturating_add(m.body.len()) <= SQS_BATCH_BYTES)
+            }) {
+                let i = entries.len();
+                bytes = bytes.saturating_add(m.body.len());
+                let mut entry = SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(m.body);
+                if self.fifo {
+                    entry = entry
+                        .message_group_id(m.group_id.unwrap_or_else(|| "default".into()))
+                        .set_message_deduplication_id(m.dedup_id);
+                }
+                entries.push(
+                    entry
+                        .build()
+                        .map_err(|e| sdk_error("sqs send batch entry", e))?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("sqs send batch", e))?;
+            if let Some(failed) = out.failed.first() {
+                // Never a silent drop: the caller retries the whole batch.
+                return Err(crate::ports::PortError::Unavailable(format!(
+                    "sqs send batch: {} of the batch failed (first: {} {})",
+                    out.failed.len(),
+                    failed.code,
+                    failed.message.as_deref().unwrap_or("")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ack_many(&self, receipts: &[String]) -> PortResult<()> {
+        for chunk in receipts.chunks(SQS_BATCH_MAX) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .map_err(|e| sdk_error("sqs delete batch entry", e))
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("sqs delete batch", e))?;
+            if let Some(failed) = out.failed.first() {
+                return Err(crate::ports::PortError::Unavailable(format!(
+                    "sqs delete batch: {} of the batch failed (first: {})",
+                    out.failed.len(),
+                    failed.code
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>> {
@@ -120,34 +171,6 @@ impl Queue for SqsQueue {
                 })
             })
             .collect())
-    }
-
-    /// `SendMessageBatch`, ten entries a request; entries SQS refuses for a reason of its
-    /// own (throttling, an internal error) are sent once more, then reported.
-    async fn send_batch(&self, messages: Vec<OutMessage>) -> PortResult<()> {
-        for chunk in messages.chunks(MAX_BATCH) {
-            let mut pending: Vec<(usize, &OutMessage)> = chunk.iter().enumerate().collect();
-            for attempt in 0..2 {
-                let failed = self.send_chunk(&pending).await?;
-                if failed.is_empty() {
-                    break;
-                }
-                let retryable = failed.iter().all(|(_, _, sender_fault)| !sender_fault);
-                if attempt == 1 || !retryable {
-                    let reasons: Vec<String> =
-                        failed.into_iter().map(|(_, code, _)| code).collect();
-                    return Err(crate::ports::PortError::Unavailable(format!(
-                        "sqs send batch: {} message(s) not sent: {}",
-                        reasons.len(),
-                        reasons.join(", ")
-                    )));
-                }
-                let again: std::collections::HashSet<usize> =
-                    failed.iter().map(|(i, _, _)| *i).collect();
-                pending.retain(|(i, _)| again.contains(i));
-            }
-        }
-        Ok(())
     }
 
     async fn ack(&self, receipt: &str) -> PortResult<()> {

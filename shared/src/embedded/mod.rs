@@ -6,7 +6,8 @@
 //! - `vault.sqlite`: credentials, in a separate file created with mode 0600, so that the
 //!   store can be copied or inspected without exposing secrets.
 //!
-//! WAL mode; every "exactly once" decision is one SQLite transaction.
+//! WAL mode; every "exactly once" decision is one SQLite transaction (a savepoint within a
+//! group commit, see [`Db`]).
 
 mod queue;
 mod records;
@@ -18,7 +19,7 @@ pub use store::EmbeddedStore;
 pub use vault::EmbeddedVault;
 
 use crate::ports::{PortError, PortResult, Ports};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Every port on the data directory `dir` (`store.sqlite`, `vault.sqlite`), and the store
 /// itself for its named queues.
@@ -39,19 +40,93 @@ pub fn ports_of(store: &EmbeddedStore, vault: Arc<EmbeddedVault>) -> Ports {
     }
 }
 
-/// Shared handle to one SQLite connection; calls run on the blocking pool.
+/// Shared handle to one SQLite connection, owned by one writer thread that commits in groups.
+///
+/// Every [`Db::run`] call is a job for that thread. The thread takes every job waiting (up to
+/// [`MAX_GROUP`]), runs each inside its own savepoint within one transaction (a job that fails
+/// rolls back only its own writes), commits once, and only then answers every caller of the
+/// group. So a caller hears "done" only after its writes are in the WAL (as before: no weaker
+/// guarantee), but under load one commit carries many callers' claims, records and messages
+/// (group commit) instead of one each. With a single caller it is one transaction per call,
+/// like before.
 #[derive(Clone)]
-pub(crate) struct Db(Arc<Mutex<rusqlite::Connection>>);
+pub(crate) struct Db {
+    jobs: std::sync::mpsc::Sender<Box<dyn Job>>,
+}
+
+/// The most jobs one transaction carries (bounds how long the first caller waits).
+const MAX_GROUP: usize = 256;
+
+/// One caller's closure and the way back to it.
+trait Job: Send {
+    /// Runs the closure; whether it succeeded (a failure rolls back its savepoint).
+    fn run(&mut self, conn: &mut rusqlite::Connection) -> bool;
+    /// Answers the caller once the group's commit is known (`Err`: nothing was written).
+    fn answer(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Typed<T, F> {
+    work: Option<F>,
+    outcome: Option<PortResult<T>>,
+    reply: tokio::sync::oneshot::Sender<PortResult<T>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut rusqlite::Connection) -> Result<T, PortError> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut rusqlite::Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        // A panicking job fails alone; SQLite stays consistent (its savepoint is rolled back).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(PortError::Unavailable("store task failed".into())));
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), String>) {
+        let outcome = match committed {
+            Ok(()) => self
+                .outcome
+                .unwrap_or_else(|| Err(PortError::Unavailable("store task did not run".into()))),
+            Err(e) => Err(PortError::Unavailable(format!("sqlite commit: {e}"))),
+        };
+        // A caller that went away (a dropped request) needs no answer.
+        let _ = self.reply.send(outcome);
+    }
+}
 
 impl Db {
     pub(crate) fn open(path: &std::path::Path, schema: &str) -> PortResult<Self> {
+        Self::open_migrated(path, schema, |_| Ok(()))
+    }
+
+    /// Opens `path`, applies `schema`, then `migrate`, before the writer thread starts.
+    pub(crate) fn open_migrated(
+        path: &std::path::Path,
+        schema: &str,
+        migrate: impl FnOnce(&rusqlite::Connection) -> PortResult<()>,
+    ) -> PortResult<Self> {
         let conn = rusqlite::Connection::open(path).map_err(unavailable)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
         )
         .map_err(unavailable)?;
         conn.execute_batch(schema).map_err(unavailable)?;
-        Ok(Self(Arc::new(Mutex::new(conn))))
+        migrate(&conn)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name(format!(
+                "sqlite-{}",
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("db")
+            ))
+            .spawn(move || writer(conn, queue))
+            .map_err(|e| PortError::Unavailable(format!("store thread: {e}")))?;
+        Ok(Self { jobs })
     }
 
     pub(crate) async fn run<T, F>(&self, f: F) -> PortResult<T>
@@ -59,15 +134,70 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T, PortError> + Send + 'static,
     {
-        let db = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves SQLite itself consistent (transactions
-            // roll back on drop), so a poisoned lock is safe to take over.
-            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| PortError::Unavailable(format!("store task failed: {e}")))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Typed {
+            work: Some(f),
+            outcome: None,
+            reply,
+        };
+        self.jobs
+            .send(Box::new(job))
+            .map_err(|_| PortError::Unavailable("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| PortError::Unavailable("store task failed".into()))?
+    }
+}
+
+/// The writer thread: groups of jobs, one transaction each. Ends when every handle is gone.
+fn writer(mut conn: rusqlite::Connection, queue: std::sync::mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&mut conn, group);
+    }
+}
+
+fn run_group(conn: &mut rusqlite::Connection, mut group: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Could not open the group's transaction: every job is told so, none ran.
+        let e = e.to_string();
+        for job in group {
+            job.answer(Err(e.clone()));
+        }
+        return;
+    }
+    for job in &mut group {
+        let step = conn
+            .execute_batch("SAVEPOINT job")
+            .and_then(|()| {
+                if job.run(conn) {
+                    conn.execute_batch("RELEASE job")
+                } else {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                }
+            })
+            .map_err(|e| e.to_string());
+        if let Err(e) = step {
+            // The savepoint machinery itself failed: nothing of the group is trusted.
+            let _ = conn.execute_batch("ROLLBACK");
+            for job in group {
+                job.answer(Err(e.clone()));
+            }
+            return;
+        }
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if committed.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in group {
+        job.answer(committed.clone());
     }
 }
 

@@ -127,6 +127,61 @@ impl Queue for EmbeddedQueue {
         Ok(())
     }
 
+    async fn send_many(&self, messages: Vec<OutMessage>) -> PortResult<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let queue = self.name.clone();
+        self.store
+            .db
+            .run(move |db| {
+                let now = now_ms();
+                let tx = db.savepoint().map_err(unavailable)?;
+                {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                        )
+                        .map_err(unavailable)?;
+                    for m in messages {
+                        stmt.execute(params![
+                            queue,
+                            m.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                            m.body,
+                            m.dedup_id,
+                            m.group_id,
+                            now
+                        ])
+                        .map_err(unavailable)?;
+                    }
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await?;
+        self.store.notify.notify_one();
+        Ok(())
+    }
+
+    async fn ack_many(&self, receipts: &[String]) -> PortResult<()> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let receipts = receipts.to_vec();
+        self.store
+            .db
+            .run(move |db| {
+                let mut stmt = db
+                    .prepare_cached("DELETE FROM messages WHERE receipt = ?1")
+                    .map_err(unavailable)?;
+                for receipt in receipts {
+                    stmt.execute(params![receipt]).map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn receive(&self, max: u32, visibility: Duration) -> PortResult<Vec<Received>> {
         let (queue, dlq, max_receives) = (
             self.name.clone(),
@@ -138,7 +193,7 @@ impl Queue for EmbeddedQueue {
             .db
             .run(move |db| {
                 let now = now_ms();
-                let tx = db.transaction().map_err(unavailable)?;
+                let tx = db.savepoint().map_err(unavailable)?;
                 let candidates: Vec<(i64, String, u32)> = {
                     let mut stmt = tx
                         .prepare(

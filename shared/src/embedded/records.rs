@@ -65,6 +65,39 @@ impl Records for EmbeddedStore {
             .await
     }
 
+    async fn put_many(
+        &self,
+        partition: &str,
+        items: &[(String, i64, serde_json::Value)],
+    ) -> PortResult<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let partition = partition.to_owned();
+        let rows: Vec<(String, i64, String)> = items
+            .iter()
+            .map(|(key, version, value)| (key.clone(), *version, body(value)))
+            .collect();
+        self.db
+            .run(move |db| {
+                let tx = db.savepoint().map_err(unavailable)?;
+                {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "INSERT INTO records (partition, key, version, body) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (partition, key) DO UPDATE SET version = ?3, body = ?4",
+                        )
+                        .map_err(unavailable)?;
+                    for (key, version, body) in &rows {
+                        stmt.execute(params![partition, key, version, body])
+                            .map_err(unavailable)?;
+                    }
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
     async fn fetch(&self, partition: &str, key: &str) -> PortResult<Option<Record>> {
         let (partition, key) = (partition.to_owned(), key.to_owned());
         self.db

@@ -62,10 +62,7 @@ CREATE TABLE IF NOT EXISTS records (
 
 /// A store created before claims were fenced has no `holder` column: add it (its claims in
 /// progress then have no holder and are finished or released by nobody; their leases expire).
-fn add_holder_column(db: &Db) -> PortResult<()> {
-    let conn =
-        db.0.lock()
-            .map_err(|_| PortError::Unavailable("the store's lock is poisoned".into()))?;
+fn add_holder_column(conn: &rusqlite::Connection) -> PortResult<()> {
     let has_holder = conn
         .prepare("SELECT 1 FROM pragma_table_info('idempotency') WHERE name = 'holder'")
         .and_then(|mut q| q.exists([]))
@@ -89,8 +86,7 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> PortResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
-        let db = Db::open(&dir.join("store.sqlite"), SCHEMA)?;
-        add_holder_column(&db)?;
+        let db = Db::open_migrated(&dir.join("store.sqlite"), SCHEMA, add_holder_column)?;
         Ok(Self {
             db,
             notify: Arc::new(Notify::new()),
@@ -154,7 +150,7 @@ impl Connections for EmbeddedStore {
         let c = connection.clone();
         self.db
             .run(move |db| {
-                let tx = db.transaction().map_err(unavailable)?;
+                let tx = db.savepoint().map_err(unavailable)?;
                 let existing: Option<String> = tx
                     .query_row(
                         "SELECT body FROM connections WHERE channel = ?1 AND shop = ?2",
@@ -359,7 +355,7 @@ impl Idempotency for EmbeddedStore {
         self.db
             .run(move |db| {
                 let now = now_ms();
-                let tx = db.transaction().map_err(unavailable)?;
+                let tx = db.savepoint().map_err(unavailable)?;
                 let row: Option<(String, Option<i64>, Option<String>, Option<i64>)> = tx
                     .query_row(
                         "SELECT state, lease_until, record, expires_at FROM idempotency WHERE key = ?1",

@@ -234,6 +234,9 @@ pub async fn reserve(
         *n = n.saturating_add(*quantity);
     }
     let partition = reserved_partition(tenant);
+    // One batch per order, whatever its number of lines (one transaction embedded,
+    // `BatchWriteItem` on DynamoDB): the cost of an import stays flat in its lines.
+    let mut items = Vec::with_capacity(summed.len());
     for (sku, quantity) in summed {
         if quantity == 0 {
             continue;
@@ -244,16 +247,13 @@ pub async fn reserve(
             imported_at,
         })
         .map_err(|e| PortError::Corrupt(e.to_string()))?;
-        records
-            .put(
-                &partition,
-                &reservation_key(order_key, sku),
-                imported_at.timestamp_millis(),
-                &value,
-            )
-            .await?;
+        items.push((
+            reservation_key(order_key, sku),
+            imported_at.timestamp_millis(),
+            value,
+        ));
     }
-    Ok(())
+    records.put_many(&partition, &items).await
 }
 
 /// Releases every reserved line of an order (the WMS applied it, or it was cancelled).

@@ -173,7 +173,7 @@ pub async fn tick(deps: &TickDeps, job: Job, now_ms: i64) -> Result<TickReport, 
         })
         .collect::<Result<Vec<_>, _>>()?;
     let enqueued = messages.len();
-    deps.jobs.send_batch(messages).await?;
+    deps.jobs.send_many(messages).await?;
     Ok(TickReport {
         job,
         enrolled,

@@ -29,27 +29,29 @@ impl LiveTrigger {
         let now = Utc::now().timestamp_millis();
         let window = self.settings.window.as_millis().max(1) as i64;
         let window_end = (now / window + 1) * window;
+        // One batch of marks per connection, whatever the number of SKUs.
+        let marks: Vec<(String, i64, serde_json::Value)> = skus
+            .iter()
+            .map(|sku| (sku.as_str().to_owned(), now, serde_json::Value::Null))
+            .collect();
+        let mut wakes = Vec::with_capacity(live.len());
         for connection in &live {
             let partition = crate::keys::partition::dirty(&connection.id);
-            for sku in skus {
-                self.records
-                    .put(&partition, sku.as_str(), now, &serde_json::Value::Null)
-                    .await?;
-            }
-            // After the marks: a pusher that starts at the window's end sees them.
+            self.records.put_many(&partition, &marks).await?;
             let message = PushMessage::Live {
                 v: VERSION,
                 tenant: tenant.clone(),
                 connection: connection.id.clone(),
                 window_end: DateTime::from_timestamp_millis(window_end).unwrap_or_default(),
             };
-            send(
-                &*self.push_queue,
+            wakes.push(push_message(
                 &message,
                 format!("live#{}#{window_end}", connection.id),
-            )
-            .await?;
+            )?);
         }
+        // After every mark: a pusher that starts at the window's end sees them. One batch
+        // for all connections (`SendMessageBatch` on SQS).
+        self.push_queue.send_many(wakes).await?;
         Ok(live.len())
     }
 
@@ -88,18 +90,31 @@ impl LiveTrigger {
             // Another attempt got there first; it lowers the model.
             return Ok(());
         }
+        // The channel's model of each SKU, lowered by the order's units: read in batches and
+        // written in one batch per order, whatever its number of lines. A SKU on two lines
+        // is lowered by both.
         let partition = crate::keys::partition::pushed(connection);
+        let mut units: std::collections::HashMap<&str, i64> = Default::default();
         for (sku, quantity) in lines {
-            if let Some(record) = self.records.fetch(&partition, sku.as_str()).await? {
+            let n = units.entry(sku.as_str()).or_default();
+            *n = n.saturating_add(i64::from(*quantity));
+        }
+        let keys: Vec<String> = units.keys().map(|k| (*k).to_owned()).collect();
+        let mut lowered = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(crate::ports::MAX_FETCH_MANY) {
+            for record in self.records.fetch_many(&partition, chunk).await? {
+                let Some(quantity) = units.get(record.key.as_str()) else {
+                    continue;
+                };
                 let mut model: ChannelQuantity =
                     serde_json::from_value(record.value).map_err(corrupt)?;
-                model.quantity -= i64::from(*quantity);
+                model.quantity = model.quantity.saturating_sub(*quantity);
                 let value = serde_json::to_value(&model).map_err(corrupt)?;
-                self.records
-                    .put(&partition, sku.as_str(), record.version + 1, &value)
-                    .await?;
+                let version = record.version.saturating_add(1);
+                lowered.push((record.key, version, value));
             }
         }
+        self.records.put_many(&partition, &lowered).await?;
         let skus: Vec<Sku> = lines.iter().map(|(s, _)| s.clone()).collect();
         self.changed(tenant, &skus).await.map(|_| ())
     }

@@ -117,6 +117,11 @@ fn corrupt(e: impl std::fmt::Display) -> PortError {
 
 /// Sends the message for a connection (FIFO group: the connection).
 async fn send(queue: &dyn Queue, message: &PushMessage, dedup: String) -> PortResult<()> {
+    queue.send(push_message(message, dedup)?).await
+}
+
+/// The queue message of `message`, deduplicated by `dedup`, grouped by its connection.
+fn push_message(message: &PushMessage, dedup: String) -> PortResult<OutMessage> {
     let (tenant, connection) = match message {
         PushMessage::Live {
             tenant, connection, ..
@@ -125,14 +130,12 @@ async fn send(queue: &dyn Queue, message: &PushMessage, dedup: String) -> PortRe
             tenant, connection, ..
         } => (tenant, connection),
     };
-    queue
-        .send(OutMessage {
-            body: serde_json::to_string(message).map_err(corrupt)?,
-            dedup_id: Some(hex::encode(Sha256::digest(dedup.as_bytes()))),
-            group_id: Some(connection.to_string()),
-            tenant: Some(tenant.clone()),
-        })
-        .await
+    Ok(OutMessage {
+        body: serde_json::to_string(message).map_err(corrupt)?,
+        dedup_id: Some(hex::encode(Sha256::digest(dedup.as_bytes()))),
+        group_id: Some(connection.to_string()),
+        tenant: Some(tenant.clone()),
+    })
 }
 
 #[cfg(all(test, feature = "embedded"))]

@@ -464,3 +464,129 @@ async fn sync_now_runs_in_chunks_reports_failures_and_respects_modes() {
         "no call after Disabled / disconnected"
     );
 }
+
+/// Counts every call on the records port (reads and writes), passing each to the store.
+struct CountingRecords {
+    inner: EmbeddedStore,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingRecords {
+    fn tick(&self) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait::async_trait]
+impl Records for CountingRecords {
+    async fn put(&self, p: &str, k: &str, v: i64, value: &Value) -> PortResult<()> {
+        self.tick();
+        self.inner.put(p, k, v, value).await
+    }
+    async fn put_if_newer(&self, p: &str, k: &str, v: i64, value: &Value) -> PortResult<bool> {
+        self.tick();
+        self.inner.put_if_newer(p, k, v, value).await
+    }
+    async fn put_many(&self, p: &str, items: &[(String, i64, Value)]) -> PortResult<()> {
+        self.tick();
+        self.inner.put_many(p, items).await
+    }
+    async fn fetch(&self, p: &str, k: &str) -> PortResult<Option<crate::ports::Record>> {
+        self.tick();
+        self.inner.fetch(p, k).await
+    }
+    async fn fetch_many(&self, p: &str, keys: &[String]) -> PortResult<Vec<crate::ports::Record>> {
+        self.tick();
+        self.inner.fetch_many(p, keys).await
+    }
+    async fn remove(&self, p: &str, k: &str) -> PortResult<()> {
+        self.tick();
+        self.inner.remove(p, k).await
+    }
+    async fn remove_if_version(&self, p: &str, k: &str, v: i64) -> PortResult<bool> {
+        self.tick();
+        self.inner.remove_if_version(p, k, v).await
+    }
+    async fn page(
+        &self,
+        p: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> PortResult<crate::ports::RecordPage> {
+        self.tick();
+        self.inner.page(p, prefix, after, limit).await
+    }
+}
+
+/// Issue 17: an imported order's inventory work is flat in its lines. GIVEN a Live
+/// connection whose channel model holds 20 of each SKU WHEN orders of 1, 12 and 50 lines
+/// (one SKU twice) are imported THEN each takes the same number of storage calls, every line
+/// is reserved (a SKU twice summed), every model is lowered by its units once, every SKU is
+/// marked dirty, and the pusher is woken once per window.
+#[tokio::test]
+async fn an_orders_inventory_work_is_flat_in_its_lines() {
+    let w = world(SyncMode::Live).await;
+    let counting = Arc::new(CountingRecords {
+        inner: w.store.clone(),
+        calls: Default::default(),
+    });
+    let live = LiveTrigger {
+        connections: Arc::new(w.store.clone()),
+        records: counting.clone(),
+        push_queue: w.push.push_queue.clone(),
+        settings: EngineSettings {
+            window: Duration::from_secs(3600),
+            ..EngineSettings::default()
+        },
+    };
+    let pushed = crate::keys::partition::pushed(&w.connection.id);
+    let model = |q: i64| json!({"quantity": q, "at": "2026-11-27T09:00:00Z"});
+    let mut calls = Vec::new();
+    for (n, size) in [1usize, 12, 50].into_iter().enumerate() {
+        let skus: Vec<Sku> = (0..size)
+            .map(|i| Sku::parse(format!("O{n}-{i:03}")).unwrap())
+            .collect();
+        let models: Vec<(String, i64, Value)> = skus
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 5, model(20)))
+            .collect();
+        w.store.put_many(&pushed, &models).await.unwrap();
+        let mut lines: Vec<(Sku, u32)> = skus.iter().map(|s| (s.clone(), 1)).collect();
+        lines.push((skus[0].clone(), 2));
+        let before = counting.calls.load(std::sync::atomic::Ordering::Relaxed);
+        live.order_imported(
+            &w.connection.tenant,
+            &w.connection.id,
+            &format!("order#shopify#demo.myshopify.com#{n}"),
+            &lines,
+            "2026-11-27T10:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        calls.push(counting.calls.load(std::sync::atomic::Ordering::Relaxed) - before);
+        // One wake of the pusher per window, however many lines and orders.
+        assert_eq!(w.queue.depth().await.unwrap(), 1, "one wake per window");
+        let reserved = stock::reserved(&w.store, &w.connection.tenant)
+            .await
+            .unwrap();
+        for (i, sku) in skus.iter().enumerate() {
+            let units = if i == 0 { 3 } else { 1 };
+            assert_eq!(reserved.get(sku), Some(&units), "{sku} reserved");
+            let stored = w.store.fetch(&pushed, sku.as_str()).await.unwrap().unwrap();
+            assert_eq!(stored.version, 6, "{sku} written once");
+            assert_eq!(stored.value["quantity"], json!(20 - units), "{sku} lowered");
+            let dirty = crate::keys::partition::dirty(&w.connection.id);
+            assert!(w.store.fetch(&dirty, sku.as_str()).await.unwrap().is_some());
+        }
+    }
+    assert_eq!(
+        calls[0], calls[1],
+        "12 lines cost the calls of 1: {calls:?}"
+    );
+    assert_eq!(
+        calls[0], calls[2],
+        "50 lines cost the calls of 1: {calls:?}"
+    );
+}
