@@ -143,11 +143,12 @@ fn config(
         dev_token: Some(Secret::new(token)),
         admin_token: None,
         apps,
-        dashboard_url: format!("{public_url}/oauth/done"),
+        dashboard_url: format!("{public_url}/integrations"),
         public_url,
         // The poll is Magento's only order intake: every few seconds here.
         reconcile_every: Some(Duration::from_secs(3)),
         daily_push_at: (3, 0),
+        job_workers: shared::jobs::pool::DEFAULT_WORKERS,
         engine: shared::inventory::engine::EngineSettings {
             window: Duration::from_millis(300),
             ..Default::default()
