@@ -3,8 +3,8 @@
 use super::{now_ms, unavailable, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Tenants,
-    UpdateOutcome,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, RebindOutcome,
+    Tenants, UpdateOutcome,
 };
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -143,6 +143,12 @@ fn to_json(c: &Connection) -> PortResult<String> {
     serde_json::to_string(c).map_err(|e| PortError::Corrupt(e.to_string()))
 }
 
+/// The shop column of a connection whose shop went to another connection: unique per
+/// connection, and never a shop a channel names (`#` is in no store identity we build).
+fn released_shop(id: &ConnectionId, shop: &str) -> String {
+    format!("released#{id}#{shop}")
+}
+
 fn from_json(body: String) -> PortResult<Connection> {
     serde_json::from_str(&body).map_err(|e| PortError::Corrupt(format!("connection: {e}")))
 }
@@ -214,6 +220,46 @@ impl Connections for EmbeddedStore {
                         "connection {id} does not exist"
                     ))),
                 }
+            })
+            .await
+    }
+
+    async fn rebind(&self, released: &Connection, new: &Connection) -> PortResult<RebindOutcome> {
+        crate::ports::check_rebind(released, new)?;
+        let body = to_json(new)?;
+        let (old, n) = (released.clone(), new.clone());
+        let expected = i64::try_from(old.version)
+            .map_err(|_| PortError::Corrupt(format!("connection {} version", old.id)))?;
+        self.db
+            .run(move |db| {
+                let tx = db.transaction().map_err(unavailable)?;
+                // The released row keeps its body (history) under a shop column no lookup
+                // names, so `UNIQUE (channel, shop)` lets the new connection take the shop.
+                let moved = tx
+                    .execute(
+                        "UPDATE connections SET shop = ?1 WHERE id = ?2 AND tenant = ?3 \
+                         AND channel = ?4 AND shop = ?5 \
+                         AND COALESCE(json_extract(body, '$.version'), 0) = ?6",
+                        params![
+                            released_shop(&old.id, &old.shop),
+                            old.id.as_str(),
+                            old.tenant.as_str(),
+                            old.channel.as_str(),
+                            old.shop,
+                            expected
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                if moved != 1 {
+                    return Ok(RebindOutcome::Stale);
+                }
+                tx.execute(
+                    "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![n.id.as_str(), n.tenant.as_str(), n.channel.as_str(), n.shop, body],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(RebindOutcome::Rebound)
             })
             .await
     }
