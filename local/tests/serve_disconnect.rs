@@ -286,8 +286,22 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
     post_order(&client, &runner, &secret, "handover-3", order(8003)).await;
     let m = wait_for_message(&client, &runner, &acme, |m| m["type"] == "order.imported").await;
     assert_eq!(m["connection"], json!(acme_id));
+    // dev's old order, changed after the handover: it is dev's history, not acme's order.
+    let mut changed: Value = serde_json::from_slice(&order(8001)).unwrap();
+    changed["updated_at"] = json!("2026-11-28T12:00:00Z");
+    changed["note"] = json!("changed after the handover");
+    post_order(
+        &client,
+        &runner,
+        &secret,
+        "handover-4",
+        serde_json::to_vec(&changed).unwrap(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(imported(&outbox(&client, &runner, &acme).await), ["8003"]);
+    let acme_outbox = outbox(&client, &runner, &acme).await;
+    assert_eq!(acme_outbox.len(), 1, "{acme_outbox:?}");
+    assert_eq!(imported(&acme_outbox), ["8003"]);
     assert_eq!(imported(&outbox(&client, &runner, &token).await), ["8001"]);
     stop(runner);
 }
