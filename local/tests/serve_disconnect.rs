@@ -303,5 +303,16 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
     assert_eq!(acme_outbox.len(), 1, "{acme_outbox:?}");
     assert_eq!(imported(&acme_outbox), ["8003"]);
     assert_eq!(imported(&outbox(&client, &runner, &token).await), ["8001"]);
+    // Issue 15, item 15: acme's cursor counts acme's one message, not dev's before it.
+    let page: Value = client
+        .get(format!("{}/wms/outbox?after=0", runner.base))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["next"], "t1");
     stop(runner);
 }

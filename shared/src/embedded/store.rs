@@ -51,6 +51,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (queue, dedup_id) W
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages (queue, tenant, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tenant_cursors (
+    queue TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (queue, tenant)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     partition TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -77,6 +83,39 @@ fn add_holder_column(db: &Db) -> PortResult<()> {
     Ok(())
 }
 
+/// A store created before outbox cursors were per tenant has no `tenant_seq` column: add it
+/// and number the messages already there per (queue, tenant) in their order, so readers'
+/// old global cursors map onto the same messages.
+fn add_tenant_positions(db: &Db) -> PortResult<()> {
+    let mut conn =
+        db.0.lock()
+            .map_err(|_| PortError::Unavailable("the store's lock is poisoned".into()))?;
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'tenant_seq'")
+        .and_then(|mut q| q.exists([]))
+        .map_err(unavailable)?;
+    if !has_column {
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN tenant_seq INTEGER;
+             UPDATE messages SET tenant_seq = (
+                 SELECT COUNT(*) FROM messages m WHERE m.queue = messages.queue
+                 AND m.tenant = messages.tenant AND m.seq <= messages.seq)
+             WHERE tenant IS NOT NULL;
+             INSERT OR REPLACE INTO tenant_cursors (queue, tenant, last)
+                 SELECT queue, tenant, MAX(tenant_seq) FROM messages
+                 WHERE tenant IS NOT NULL GROUP BY queue, tenant;",
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS messages_by_tenant_seq ON messages (queue, tenant, tenant_seq)",
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 /// The embedded store. Cheap to clone; clones share one SQLite connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -91,6 +130,7 @@ impl EmbeddedStore {
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
         let db = Db::open(&dir.join("store.sqlite"), SCHEMA)?;
         add_holder_column(&db)?;
+        add_tenant_positions(&db)?;
         Ok(Self {
             db,
             notify: Arc::new(Notify::new()),
