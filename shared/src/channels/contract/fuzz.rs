@@ -52,8 +52,10 @@ fn inputs_per_world(channel: Channel) -> u64 {
     }
 }
 
-/// The inputs for one call of a target: the body, and a status for HTTP answers.
+/// Inputs per target.
 type Counts = BTreeMap<String, u64>;
+/// A webhook delivery of the fixtures: its headers and raw body.
+type WebhookFixture = (Vec<(String, String)>, Vec<u8>);
 
 // ---------------------------------------------------------------------------------------------
 // Mutation
@@ -373,7 +375,7 @@ fn events_dir() -> std::path::PathBuf {
 }
 
 /// An API Gateway event of `events/`: its headers and raw body.
-fn gateway_event(name: &str) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+fn gateway_event(name: &str) -> Option<WebhookFixture> {
     let raw = std::fs::read(events_dir().join(name)).ok()?;
     let event: Value = serde_json::from_slice(&raw).ok()?;
     let headers = event["headers"]
@@ -397,7 +399,7 @@ fn gateway_event(name: &str) -> Option<(Vec<(String, String)>, Vec<u8>)> {
 }
 
 /// Per channel: webhook (headers, body) seeds and the topics its interpreter knows.
-fn webhook_seeds(channel: Channel) -> (Vec<(Vec<(String, String)>, Vec<u8>)>, Vec<&'static str>) {
+fn webhook_seeds(channel: Channel) -> (Vec<WebhookFixture>, Vec<&'static str>) {
     let (files, topics): (&[&str], Vec<&str>) = match channel {
         Channel::Shopify => (
             &[
