@@ -516,7 +516,13 @@ impl Respond for Answer {
 
 /// The answers `server` gave to the requests it received (replayed), as seeds.
 async fn replay_answers(server: &MockServer) -> Vec<Vec<u8>> {
-    let client = reqwest::Client::new();
+    // A fake may hold an answer back on purpose (a lost answer): never wait on it for long.
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    else {
+        return Vec::new();
+    };
     let mut seeds = Vec::new();
     for request in server.received_requests().await.unwrap_or_default() {
         let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
@@ -602,7 +608,16 @@ async fn answer_bytes(template: ResponseTemplate) -> Result<Vec<u8>, reqwest::Er
         .respond_with(template)
         .mount(&server)
         .await;
-    Ok(reqwest::get(server.uri()).await?.bytes().await?.to_vec())
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    Ok(client
+        .get(server.uri())
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .to_vec())
 }
 
 /// One call of `op` on `w`'s connection; whatever it answers is fine, as long as it answers.
@@ -847,12 +862,11 @@ async fn fuzz_store(fake: &dyn FakeStore, m: &mut Mutator, inputs: u64, counts: 
                 }
             }
         }
-        if std::env::var_os("CHANNEL_SYNC_FUZZ_TIMES").is_some() {
-            println!(
-                "  time {channel} {op:?}: seeds {seeded:?}, total {:?}",
-                started.elapsed()
-            );
-        }
+        // Progress on stderr, so a long run shows where it is.
+        eprintln!(
+            "fuzz: {channel} {op:?}: {done} inputs (seeds {seeded:?}, total {:?})",
+            started.elapsed()
+        );
     }
 }
 
@@ -887,6 +901,7 @@ async fn fuzz_every_parser_of_outside_input() {
             &mut counts,
         )
         .await;
+        eprintln!("fuzz: {channel} webhooks done");
         peak_kb = peak_kb.max(resident_kb().unwrap_or(0));
     }
     drop(woo);
