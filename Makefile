@@ -7,6 +7,8 @@ export CHANNEL_SYNC_DATA ?= .channel-sync
 
 .PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean demo lambda-local
 
+.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean fuzz
+
 ## Run the whole system on one machine, on the embedded store.
 run:
 	$(CARGO) run -p local --bin channel-sync -- serve
@@ -88,3 +90,14 @@ load:
 	done
 	LOAD_SERVE=target/release/channel-sync LOAD_LINES=12 LOAD_KILL=1 \
 	  target/release/examples/load $(LOAD_ORDERS) $(LOAD_CLIENTS)
+
+## Fuzzing (issue 15): over a million generated and mutated inputs to every webhook verifier
+## and interpreter, every channel response parser and the WMS message parser; no panic, no
+## hang, bounded memory. `make test` runs a small fixed-seed slice of it. FUZZ_SEED replays.
+FUZZ_SCALE ?= 340
+FUZZ_STORE_SCALE ?= 100
+FUZZ_SEED ?= 15
+fuzz:
+	CHANNEL_SYNC_FUZZ_SCALE=$(FUZZ_SCALE) CHANNEL_SYNC_FUZZ_STORE_SCALE=$(FUZZ_STORE_SCALE) \
+	CHANNEL_SYNC_FUZZ_SEED=$(FUZZ_SEED) \
+	$(CARGO) test -p shared --features embedded --lib channels::contract::fuzz -- --nocapture

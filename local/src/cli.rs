@@ -1,5 +1,5 @@
-//! The client commands: `channel-sync sync CONNECTION [--dry-run]` and `channel-sync
-//! sku-audit`, talking to a running `channel-sync serve` over its HTTP API.
+//! The client commands: `channel-sync sync CONNECTION [--dry-run]`, `channel-sync
+//! sku-audit` and `channel-sync disconnect CONNECTION`, talking to a running `channel-sync serve` over its HTTP API.
 //!
 //! `CHANNEL_SYNC_URL` (default `http://{CHANNEL_SYNC_ADDR}`) and the tenant token
 //! `CHANNEL_SYNC_TOKEN` (default: `CHANNEL_SYNC_DEV_TOKEN`, then `{data}/dev-token`).
@@ -217,4 +217,40 @@ pub async fn sku_audit(json: bool) -> Result<bool, String> {
     Ok(audit["connections"]
         .as_array()
         .is_some_and(|cs| cs.iter().all(|c| c["ready"] == true)))
+}
+
+/// Disconnects a connection and says what the channel revoked (and what the merchant must
+/// still remove in the store's admin). Returns whether our access was revoked or there was
+/// nothing left to revoke.
+pub async fn disconnect(connection: &str) -> Result<bool, String> {
+    let client = Client::from_env()?;
+    let done = client
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/connections/{connection}"),
+            None,
+        )
+        .await?;
+    let revocation = done["revocation"].as_str().unwrap_or("?");
+    println!(
+        "{} {} ({}): {}{}",
+        done["channel"].as_str().unwrap_or("?"),
+        done["shop"].as_str().unwrap_or("?"),
+        done["id"].as_str().unwrap_or(connection),
+        done["status"].as_str().unwrap_or("?"),
+        if done["already_disconnected"] == true {
+            " (already)"
+        } else {
+            ""
+        }
+    );
+    println!("  credentials deleted; orders, runs and messages kept");
+    println!("  access on the channel: {revocation}");
+    if let Some(note) = done["revocation_note"].as_str() {
+        println!("  {note}");
+    }
+    Ok(matches!(
+        revocation,
+        "revoked" | "no_credentials" | "not_revocable"
+    ))
 }

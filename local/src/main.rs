@@ -23,6 +23,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Disconnect a connection: revoke what the channel lets us, delete its credentials,
+    /// keep its history.
+    Disconnect {
+        /// The connection id (`c_…`).
+        connection: String,
+    },
     /// Per connection: blank, duplicate and unmatched SKUs (exit 1 when not ready).
     SkuAudit {
         /// Print the whole audit as JSON.
@@ -73,6 +79,7 @@ async fn main() -> std::process::ExitCode {
         Command::SkuAudit { json } => client(local::cli::sku_audit(json).await),
         #[cfg(feature = "demo")]
         Command::Demo { pace } => demo(pace).await,
+        Command::Disconnect { connection } => client(local::cli::disconnect(&connection).await),
         Command::Serve => {
             let result = match local::Config::from_env() {
                 Ok(config) => local::serve(config, local::shutdown_signal()).await,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::embedded::EmbeddedQueue;
+use shared::embedded::{EmbeddedQueue, OutboxCursor};
 use shared::http::{bearer_tenant, ApiError};
 use shared::messages::WmsInbound;
 use shared::ports::{Connections, OutMessage, Queue, Tenants};
@@ -46,15 +46,16 @@ async fn outbox(
     Query(query): Query<OutboxQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
+    // Cursors count the tenant's own messages (`t…`); a bare number is a cursor handed out
+    // before, when it was the global sequence, and is still read.
     let after = match query.after.as_deref() {
-        None | Some("") => 0,
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        None | Some("") => OutboxCursor::Tenant(0),
+        Some(raw) => OutboxCursor::parse(raw).ok_or_else(|| {
             ApiError::BadRequest("after must be a cursor returned as next".into())
         })?,
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = deps.outbox.read_after(&tenant, after, limit).await?;
-    let next = entries.last().map_or(after, |e| e.seq);
+    let (entries, next) = deps.outbox.read_tenant_after(&tenant, after, limit).await?;
     let messages: Vec<Value> = entries.into_iter().map(|e| e.body).collect();
     Ok(Json(
         json!({ "messages": messages, "next": next.to_string() }),

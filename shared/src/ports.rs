@@ -64,6 +64,36 @@ impl UpdateOutcome {
     }
 }
 
+/// What [`Connections::rebind`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum RebindOutcome {
+    /// The new connection is stored and owns the shop; the released one is kept (history)
+    /// but no longer found by shop.
+    Rebound,
+    /// The released connection was written since this copy was read, or no longer owns the
+    /// shop: nothing was written. Read again and decide again.
+    Stale,
+}
+
+/// What both adapters refuse before writing anything: only a disconnected connection's shop
+/// changes hands, to a new connection of the same channel and shop.
+pub fn check_rebind(released: &Connection, new: &Connection) -> PortResult<()> {
+    if released.status != crate::domain::ConnectionStatus::Disconnected {
+        return Err(PortError::Corrupt(format!(
+            "connection {} is not disconnected: its shop cannot be rebound",
+            released.id
+        )));
+    }
+    if released.channel != new.channel || released.shop != new.shop || released.id == new.id {
+        return Err(PortError::Corrupt(format!(
+            "connection {} cannot take the shop of connection {}",
+            new.id, released.id
+        )));
+    }
+    Ok(())
+}
+
 /// Connected stores.
 #[async_trait]
 pub trait Connections: Send + Sync {
@@ -74,6 +104,13 @@ pub trait Connections: Send + Sync {
     /// A copy read before someone else's write is refused ([`UpdateOutcome::Stale`]): read
     /// again and decide again. An unknown connection is an error.
     async fn update(&self, connection: &Connection) -> PortResult<UpdateOutcome>;
+    /// Gives the shop of `released` (a disconnected connection, as read) to `new` (a new
+    /// connection of the same channel and shop, normally another tenant's), atomically: `new`
+    /// is created and owns the shop, `released` stays stored with its history but is no
+    /// longer found by shop. Only while `released` is stored at its version and still owns the
+    /// shop; otherwise nothing is written. A connection that is not disconnected is refused
+    /// (an error): an active shop never changes hands.
+    async fn rebind(&self, released: &Connection, new: &Connection) -> PortResult<RebindOutcome>;
     async fn get(&self, tenant: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>>;
     /// Routes a webhook: the connection that owns `shop` on `channel`.
     async fn find_by_shop(&self, channel: Channel, shop: &str) -> PortResult<Option<Connection>>;

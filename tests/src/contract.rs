@@ -740,6 +740,113 @@ pub async fn queue_send_many_and_ack_many(b: &Backend) {
     let mut got: Vec<String> = got.into_iter().map(|m| m.body).collect();
     got.sort();
     assert_eq!(got, [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+
+/// GIVEN a shop connected to tenant A WHEN tenant B's new connection takes it (`rebind`)
+/// THEN only a disconnected copy read at its stored version gives it up; afterwards the shop
+/// routes to B's connection, and A's connection is kept, disconnected, with its history,
+/// under its tenant and id, but found by shop no more.
+pub async fn connections_rebind_only_a_disconnected_shop(b: &Backend) {
+    let shop = unique_shop();
+    let old = connection(&crate::unique("a"), &shop);
+    b.connections.create(&old).await.unwrap();
+    let new = connection(&crate::unique("b"), &shop);
+    // An active shop never changes hands.
+    assert!(b.connections.rebind(&old, &new).await.is_err());
+    let mut disconnected = old.clone();
+    disconnected.status = ConnectionStatus::Disconnected;
+    let stored = b
+        .connections
+        .update(&disconnected)
+        .await
+        .unwrap()
+        .stored()
+        .unwrap();
+    // A copy read before the disconnect (its version) is stale, even if it says disconnected.
+    assert_eq!(
+        b.connections.rebind(&disconnected, &new).await.unwrap(),
+        shared::ports::RebindOutcome::Stale
+    );
+    assert_eq!(b.connections.get(&new.tenant, &new.id).await.unwrap(), None);
+    assert_eq!(
+        b.connections.rebind(&stored, &new).await.unwrap(),
+        shared::ports::RebindOutcome::Rebound
+    );
+    assert_eq!(
+        b.connections
+            .find_by_shop(Channel::Shopify, &shop)
+            .await
+            .unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(
+        b.connections.find_by_id(&new.id).await.unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(
+        b.connections.list(&new.tenant).await.unwrap(),
+        vec![new.clone()]
+    );
+    // The old tenant keeps its connection, disconnected, by id and in its list.
+    assert_eq!(
+        b.connections.get(&old.tenant, &old.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(
+        b.connections.list(&old.tenant).await.unwrap(),
+        vec![stored.clone()]
+    );
+    assert_eq!(
+        b.connections.find_by_id(&old.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    // The released copy owns nothing any more: a second rebind from it is refused.
+    let third = connection(&crate::unique("c"), &shop);
+    assert_eq!(
+        b.connections.rebind(&stored, &third).await.unwrap(),
+        shared::ports::RebindOutcome::Stale
+    );
+    assert_eq!(
+        b.connections.get(&third.tenant, &third.id).await.unwrap(),
+        None
+    );
+    // And the shop is still one connection's.
+    assert_eq!(
+        b.connections.create(&third).await.unwrap(),
+        CreateOutcome::ShopTaken(Box::new(new.clone()))
+    );
+}
+
+/// GIVEN a disconnected shop WHEN several tenants take it at once THEN exactly one gets it.
+pub async fn connections_concurrent_rebinds(b: &Backend) {
+    let shop = unique_shop();
+    let mut old = connection(&crate::unique("a"), &shop);
+    b.connections.create(&old).await.unwrap();
+    old.status = ConnectionStatus::Disconnected;
+    let old = b.connections.update(&old).await.unwrap().stored().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let connections = b.connections.clone();
+        let (old, new) = (old.clone(), connection(&crate::unique("n"), &shop));
+        tasks.push(tokio::spawn(async move {
+            let outcome = connections.rebind(&old, &new).await.unwrap();
+            (outcome, new)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (outcome, new) = t.await.unwrap();
+        if outcome == shared::ports::RebindOutcome::Rebound {
+            winners.push(new);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(
+        b.connections
+            .find_by_shop(Channel::Shopify, &shop)
+            .await
+            .unwrap(),
+        Some(winners[0].clone())
+    );
 }
 
 /// Runs one contract test per `#[tokio::test]`, for a backend constructor.
@@ -752,7 +859,8 @@ macro_rules! contract_tests {
             connections_concurrent_updates, tenants_tokens, idempotency_claim_complete, idempotency_release,
             idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
             vault_round_trip, queue_lease_and_ack, queue_dedup, queue_send_many_in_requests_of_ten, records_versions,
-            records_pages_and_batches, records_put_many, queue_send_many_and_ack_many);
+            records_pages_and_batches, records_put_many, queue_send_many_and_ack_many,
+            connections_rebind_only_a_disconnected_shop, connections_concurrent_rebinds);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

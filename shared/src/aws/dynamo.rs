@@ -3,12 +3,13 @@
 use super::sdk_error;
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Record,
-    RecordPage, Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, RebindOutcome,
+    Record, RecordPage, Records, Tenants, UpdateOutcome, MAX_FETCH_MANY,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -214,6 +215,70 @@ impl Connections for DynamoStore {
             .await
             .map_err(|e| sdk_error("dynamodb connection id index", e))?;
         Ok(UpdateOutcome::Updated(Box::new(next)))
+    }
+
+    async fn rebind(&self, released: &Connection, new: &Connection) -> PortResult<RebindOutcome> {
+        crate::ports::check_rebind(released, new)?;
+        let built = |e: aws_sdk_dynamodb::error::BuildError| PortError::Unavailable(e.to_string());
+        // The released connection is still the copy read (so still disconnected)…
+        let expected = released.version;
+        let version_condition = if expected == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(#v) OR #v = :v)"
+        } else {
+            "attribute_exists(pk) AND #v = :v"
+        };
+        let unchanged = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(connection_key(&released.tenant, &released.id)))
+            .condition_expression(version_condition)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .build()
+            .map_err(built)?;
+        // …and still owns the shop, which now names the new connection.
+        let mut index = shop_key(new.channel, &new.shop);
+        index.insert("tenant".into(), s(new.tenant.as_str()));
+        index.insert("connection".into(), s(new.id.as_str()));
+        let moved = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(index))
+            .condition_expression("#c = :old")
+            .expression_attribute_names("#c", "connection")
+            .expression_attribute_values(":old", s(released.id.as_str()))
+            .build()
+            .map_err(built)?;
+        let fresh = |item: Item| -> PortResult<TransactWriteItem> {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(built)?;
+            Ok(TransactWriteItem::builder().put(put).build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(unchanged)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(moved).build())
+            .transact_items(fresh(connection_item(new)?)?)
+            .transact_items(fresh(id_index(new))?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RebindOutcome::Rebound),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+            {
+                Ok(RebindOutcome::Stale)
+            }
+            Err(e) => Err(sdk_error("dynamodb rebind connection", e)),
+        }
     }
 
     async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>> {

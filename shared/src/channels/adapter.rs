@@ -135,6 +135,16 @@ pub struct Connected {
     pub extra: Map<String, Value>,
 }
 
+/// What a disconnect could give up on the channel's side ([`ChannelAdapter::revoke`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revocation {
+    /// The channel revoked our access (or had already: our credentials were refused).
+    Revoked,
+    /// Nothing the channel lets us revoke; the sentence says what the merchant can do in the
+    /// store's admin (remove an API key, uninstall a custom app).
+    NotRevocable(String),
+}
+
 /// A store the merchant authorised through a channel's OAuth install.
 pub struct Installed {
     /// The store's identity on the channel (as connections store it).
@@ -337,6 +347,21 @@ pub trait ChannelAdapter: Send + Sync {
     fn missing_settings(&self, connection: &Connection) -> Vec<String> {
         let _ = connection;
         Vec::new()
+    }
+
+    /// A disconnect: gives up our access on the channel where its API lets us, with the
+    /// connection's stored `credentials` (deleted right after, whatever this answers). The
+    /// default: nothing to revoke.
+    async fn revoke(
+        &self,
+        connection: &Connection,
+        credentials: &crate::ports::Secret,
+    ) -> Result<Revocation, super::ClientError> {
+        let _ = credentials;
+        Ok(Revocation::NotRevocable(format!(
+            "{} offers no way for us to revoke the access: remove it in the store's admin",
+            connection.channel
+        )))
     }
 
     /// Makes sure the store's webhook subscriptions exist and point at us (list first, create

@@ -261,7 +261,8 @@ impl ChannelContext {
 
     /// Stores credentials and creates the connection for `shop`, or re-activates the existing
     /// one when the same tenant connects it again (so nothing is imported twice). Another
-    /// tenant's shop → [`ConnectError::Conflict`]. Credentials are written first: a stored
+    /// tenant's shop → [`ConnectError::Conflict`], unless that tenant disconnected it: then
+    /// this tenant gets a new connection of its own (a rebind; the old one keeps its history). Credentials are written first: a stored
     /// connection always has them.
     pub async fn upsert_connection(
         &self,
@@ -279,7 +280,9 @@ impl ChannelContext {
             settings,
         };
         if let Some(existing) = self.connections.find_by_shop(channel, shop).await? {
-            return self.reconnect(existing, new).await.map(|c| (false, c));
+            // Created: the shop went to a new connection of this tenant (a rebind).
+            let id = existing.id.clone();
+            return self.reconnect(existing, new).await.map(|c| (c.id != id, c));
         }
         let now = Utc::now();
         let connection = Connection {
@@ -311,7 +314,10 @@ impl ChannelContext {
             CreateOutcome::ShopTaken(existing) => {
                 // Lost a race with another connect of the same shop.
                 self.vault.delete(&connection.credentials_name()).await?;
-                self.reconnect(*existing, new).await.map(|c| (false, c))
+                let id = existing.id.clone();
+                self.reconnect(*existing, new)
+                    .await
+                    .map(|c| (c.id != id, c))
             }
         }
     }
@@ -322,10 +328,7 @@ impl ChannelContext {
         new: NewConnection<'_>,
     ) -> Result<Connection, ConnectError> {
         if &existing.tenant != new.tenant {
-            return Err(ConnectError::Conflict(format!(
-                "{} is connected to another account",
-                existing.shop
-            )));
+            return self.rebind(existing, new).await;
         }
         self.vault
             .put(&existing.credentials_name(), new.credentials)
@@ -359,6 +362,79 @@ impl ChannelContext {
         }
         Err(ConnectError::Unreachable(
             "the connection keeps changing; retry".into(),
+        ))
+    }
+}
+
+impl ChannelContext {
+    /// Another tenant connects a shop (with credentials that work, or an OAuth install: both
+    /// prove they hold the store). Only a shop its old tenant disconnected changes hands: the
+    /// new tenant gets a new connection, the old one stays disconnected with its history.
+    /// A connected (or `needs_reauth`) shop stays its tenant's: [`ConnectError::Conflict`].
+    async fn rebind(
+        &self,
+        mut existing: Connection,
+        new: NewConnection<'_>,
+    ) -> Result<Connection, ConnectError> {
+        let now = Utc::now();
+        let connection = Connection {
+            id: ConnectionId::generate(),
+            tenant: new.tenant.clone(),
+            channel: existing.channel,
+            shop: existing.shop.clone(),
+            display_name: new.display_name.clone(),
+            status: ConnectionStatus::Active,
+            settings: new.settings.clone().unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+            activated_at: Some(now),
+            version: 0,
+        };
+        let taken = || {
+            ConnectError::Conflict(format!(
+                "{} is connected to another account",
+                connection.shop
+            ))
+        };
+        self.vault
+            .put(&connection.credentials_name(), new.credentials)
+            .await?;
+        for _ in 0..WRITE_ATTEMPTS {
+            if existing.status != ConnectionStatus::Disconnected {
+                self.vault.delete(&connection.credentials_name()).await?;
+                return Err(taken());
+            }
+            match self.connections.rebind(&existing, &connection).await? {
+                crate::ports::RebindOutcome::Rebound => {
+                    tracing::info!(connection = %connection.id, released = %existing.id, "store connected by a new account; the old connection keeps its history");
+                    return Ok(connection);
+                }
+                // Written meanwhile (the old tenant reconnected, someone else took it): decide
+                // again on whoever owns the shop now.
+                crate::ports::RebindOutcome::Stale => {
+                    match self
+                        .connections
+                        .find_by_shop(existing.channel, &existing.shop)
+                        .await?
+                    {
+                        Some(owner) if &owner.tenant == new.tenant => {
+                            self.vault.delete(&connection.credentials_name()).await?;
+                            return Box::pin(self.reconnect(owner, new)).await;
+                        }
+                        Some(owner) => existing = owner,
+                        None => {
+                            self.vault.delete(&connection.credentials_name()).await?;
+                            return Err(ConnectError::Unreachable(
+                                "the store's connection disappeared; retry".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.vault.delete(&connection.credentials_name()).await?;
+        Err(ConnectError::Unreachable(
+            "the store's connection keeps changing; retry".into(),
         ))
     }
 }

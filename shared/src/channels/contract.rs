@@ -16,6 +16,7 @@ mod fake_shopify;
 mod fake_tiktok;
 mod fake_veeqo;
 mod fake_woocommerce;
+mod fuzz;
 
 use super::adapter::{Capabilities, Webhooks};
 use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};

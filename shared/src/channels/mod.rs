@@ -13,6 +13,7 @@ pub mod connection_secrets;
 pub mod context;
 #[cfg(all(test, feature = "embedded"))]
 mod contract;
+pub mod disconnect;
 pub mod ebay;
 pub mod etsy;
 pub mod inventory;

@@ -271,6 +271,23 @@ async fn decide_and_publish(
         Ok(connection) => connection,
         Err(e) => return Disposition::Retry(e.to_string()),
     };
+    // Queued before its tenant disconnected it: history stays, nothing more is imported.
+    if connection
+        .as_ref()
+        .is_some_and(|c| c.status == ConnectionStatus::Disconnected)
+    {
+        return Disposition::Done("the connection is disconnected: not sent".into());
+    }
+    // The shop changed hands (a rebind): an order the previous owner's connection imported
+    // is that tenant's; the new owner's WMS never had it, so it gets no update of it.
+    if let Some(previous) = &previous {
+        if previous.connection != event.connection {
+            tracing::info!(order = %previous.order_number, "order of an earlier connection of this shop: not sent");
+            return Disposition::Done(
+                "the order belongs to an earlier connection of this shop: not sent".into(),
+            );
+        }
+    }
     let settings = connection
         .as_ref()
         .map(|c| c.settings.clone())

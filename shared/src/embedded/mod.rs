@@ -14,7 +14,7 @@ mod records;
 mod store;
 mod vault;
 
-pub use queue::{EmbeddedQueue, OutboxEntry};
+pub use queue::{EmbeddedQueue, OutboxCursor, OutboxEntry};
 pub use store::EmbeddedStore;
 pub use vault::EmbeddedVault;
 

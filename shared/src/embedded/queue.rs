@@ -26,6 +26,40 @@ pub struct OutboxEntry {
     pub body: serde_json::Value,
 }
 
+/// Where a reader of a tenant's outbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxCursor {
+    /// After the tenant's `n`th message (written `t{n}`; `t0` or `0` is the start).
+    Tenant(i64),
+    /// A cursor handed out before positions were per tenant: the global sequence number of
+    /// the last message read (written as a bare number).
+    Global(i64),
+}
+
+impl OutboxCursor {
+    /// `None` for anything that is not a cursor we hand out.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let number = |s: &str| {
+            (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        match raw.strip_prefix('t') {
+            Some(n) => number(n).map(OutboxCursor::Tenant),
+            None => number(raw).map(OutboxCursor::Global),
+        }
+    }
+}
+
+impl std::fmt::Display for OutboxCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutboxCursor::Tenant(n) => write!(f, "t{n}"),
+            OutboxCursor::Global(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 impl EmbeddedQueue {
     pub(super) fn new(
         store: EmbeddedStore,
@@ -79,6 +113,58 @@ impl EmbeddedQueue {
             .await
     }
 
+    /// A page of `tenant`'s messages after `after`, oldest first, and the cursor to continue
+    /// from. Positions count the tenant's own messages only, so a cursor tells a tenant
+    /// nothing about anyone else's traffic. A cursor handed out before positions were per
+    /// tenant (a global sequence number) is still read: it continues after the same message.
+    pub async fn read_tenant_after(
+        &self,
+        tenant: &TenantId,
+        after: OutboxCursor,
+        limit: u32,
+    ) -> PortResult<(Vec<OutboxEntry>, OutboxCursor)> {
+        let (queue, tenant) = (self.name.clone(), tenant.clone());
+        self.store
+            .db
+            .run(move |db| {
+                // An old cursor: the tenant's position of its last message at or before it.
+                let position = match after {
+                    OutboxCursor::Tenant(n) => n,
+                    OutboxCursor::Global(seq) => db
+                        .query_row(
+                            "SELECT COALESCE(MAX(tenant_seq), 0) FROM messages
+                             WHERE queue = ?1 AND tenant = ?2 AND seq <= ?3",
+                            params![queue, tenant.as_str(), seq],
+                            |r| r.get::<_, i64>(0),
+                        )
+                        .map_err(unavailable)?,
+                };
+                let mut stmt = db
+                    .prepare(
+                        "SELECT tenant_seq, body FROM messages
+                         WHERE queue = ?1 AND tenant = ?2 AND tenant_seq > ?3
+                         ORDER BY tenant_seq LIMIT ?4",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![queue, tenant.as_str(), position, limit], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .map_err(unavailable)?;
+                let entries = rows
+                    .map(|r| {
+                        let (seq, body) = r.map_err(unavailable)?;
+                        let body =
+                            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+                        Ok(OutboxEntry { seq, body })
+                    })
+                    .collect::<PortResult<Vec<_>>>()?;
+                let next = entries.last().map_or(position, |e| e.seq);
+                Ok((entries, OutboxCursor::Tenant(next)))
+            })
+            .await
+    }
+
     /// How many messages the queue holds (visible or not).
     pub async fn depth(&self) -> PortResult<u64> {
         let queue = self.name.clone();
@@ -105,21 +191,36 @@ impl Queue for EmbeddedQueue {
             .db
             .run(move |db| {
                 let now = now_ms();
+                let tx = db.transaction().map_err(unavailable)?;
+                let tenant = m.tenant.as_ref().map(|t| t.as_str().to_owned());
+                // The message's position among its tenant's (the outbox cursor): a counter of
+                // its own, never a count of every tenant's messages.
+                let position: Option<i64> = match &tenant {
+                    Some(tenant) => Some(
+                        tx.query_row(
+                            "INSERT INTO tenant_cursors (queue, tenant, last) VALUES (?1, ?2, 1)
+                             ON CONFLICT (queue, tenant) DO UPDATE SET last = last + 1
+                             RETURNING last",
+                            params![queue, tenant],
+                            |r| r.get(0),
+                        )
+                        .map_err(unavailable)?,
+                    ),
+                    None => None,
+                };
                 // A repeated dedup id is dropped, like an SQS FIFO queue (but without a window).
-                db.execute(
-                    "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    params![
-                        queue,
-                        m.tenant.as_ref().map(|t| t.as_str().to_owned()),
-                        m.body,
-                        m.dedup_id,
-                        m.group_id,
-                        now
-                    ],
-                )
-                .map(|_| ())
-                .map_err(unavailable)
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at, tenant_seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                        params![queue, tenant, m.body, m.dedup_id, m.group_id, now, position],
+                    )
+                    .map_err(unavailable)?;
+                // Dropped: the position is not used either (rolled back with the transaction).
+                if inserted == 1 {
+                    tx.commit().map_err(unavailable)?;
+                }
+                Ok(())
             })
             .await?;
         // A stored permit: the consumer wakes even if it was busy at this instant.
@@ -254,5 +355,138 @@ impl Queue for EmbeddedQueue {
                     .map_err(unavailable)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(name: &str) -> TenantId {
+        TenantId::parse(name).unwrap()
+    }
+
+    async fn send(q: &EmbeddedQueue, who: &str, body: &str, dedup: Option<&str>) {
+        q.send(OutMessage {
+            body: format!("\"{body}\""),
+            dedup_id: dedup.map(str::to_owned),
+            tenant: Some(tenant(who)),
+            ..OutMessage::default()
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn page(q: &EmbeddedQueue, who: &str, after: &str) -> (Vec<String>, String) {
+        let after = OutboxCursor::parse(after).unwrap();
+        let (entries, next) = q.read_tenant_after(&tenant(who), after, 100).await.unwrap();
+        let bodies = entries
+            .into_iter()
+            .map(|e| e.body.as_str().unwrap().to_owned())
+            .collect();
+        (bodies, next.to_string())
+    }
+
+    /// Issue 15, item 15 (second half): the cursor counted every tenant's messages, so a
+    /// tenant could watch everyone else's traffic. Now a tenant's cursor moves by its own
+    /// messages only, however busy the others are; a repeated (dropped) message moves nothing.
+    #[tokio::test]
+    async fn outbox_cursors_count_the_tenants_own_messages_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = EmbeddedStore::open(dir.path())
+            .unwrap()
+            .queue("wms-orders", None, 5);
+        send(&q, "a", "a1", Some("a1")).await;
+        for i in 0..50 {
+            send(&q, "b", &format!("b{i}"), None).await;
+        }
+        send(&q, "a", "a1", Some("a1")).await; // a duplicate: dropped
+        send(&q, "a", "a2", None).await;
+        assert_eq!(
+            page(&q, "a", "0").await,
+            (vec!["a1".into(), "a2".into()], "t2".into())
+        );
+        assert_eq!(page(&q, "a", "t1").await, (vec!["a2".into()], "t2".into()));
+        assert_eq!(page(&q, "a", "t2").await, (vec![], "t2".into()));
+        let (b, next) = page(&q, "b", "t0").await;
+        assert_eq!((b.len(), next.as_str()), (50, "t50"));
+        // The rest of the queue (consumers, the dead-letter move) keeps its global order.
+        assert_eq!(q.depth().await.unwrap(), 52);
+    }
+
+    /// A reader holding a cursor from before (a bare global sequence number) continues after
+    /// the same message, and is handed a per-tenant cursor from then on.
+    #[tokio::test]
+    async fn an_old_global_cursor_still_continues_after_the_same_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = EmbeddedStore::open(dir.path())
+            .unwrap()
+            .queue("wms-orders", None, 5);
+        for (who, body) in [
+            ("a", "a1"),
+            ("b", "b1"),
+            ("a", "a2"),
+            ("b", "b2"),
+            ("a", "a3"),
+        ] {
+            send(&q, who, body, None).await;
+        }
+        let global: Vec<i64> = q
+            .read_after(&tenant("a"), 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let after_a2 = global[1].to_string();
+        assert_eq!(
+            page(&q, "a", &after_a2).await,
+            (vec!["a3".into()], "t3".into())
+        );
+        // A global cursor pointing at another tenant's message: after a2 still.
+        let after_b2 = (global[1] + 1).to_string();
+        assert_eq!(
+            page(&q, "a", &after_b2).await,
+            (vec!["a3".into()], "t3".into())
+        );
+        assert_eq!(page(&q, "a", "0").await.0.len(), 3);
+        assert_eq!(OutboxCursor::parse("x1"), None);
+        assert_eq!(OutboxCursor::parse("t"), None);
+        assert_eq!(OutboxCursor::parse("-1"), None);
+        assert_eq!(OutboxCursor::parse(&"9".repeat(30)), None);
+    }
+
+    /// A store written before positions existed: opening it numbers the messages already there
+    /// per tenant, old cursors still read, and new messages continue the numbering.
+    #[tokio::test]
+    async fn a_store_from_before_per_tenant_positions_is_numbered_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = EmbeddedStore::open(dir.path())
+                .unwrap()
+                .queue("wms-orders", None, 5);
+            for (who, body) in [("a", "a1"), ("b", "b1"), ("a", "a2")] {
+                send(&q, who, body, None).await;
+            }
+        }
+        // Back to the old layout: no position column, no counters.
+        let raw = rusqlite::Connection::open(dir.path().join("store.sqlite")).unwrap();
+        raw.execute_batch(
+            "DROP INDEX messages_by_tenant_seq; ALTER TABLE messages DROP COLUMN tenant_seq;
+             DELETE FROM tenant_cursors;",
+        )
+        .unwrap();
+        drop(raw);
+        let q = EmbeddedStore::open(dir.path())
+            .unwrap()
+            .queue("wms-orders", None, 5);
+        assert_eq!(
+            page(&q, "a", "0").await,
+            (vec!["a1".into(), "a2".into()], "t2".into())
+        );
+        assert_eq!(page(&q, "a", "1").await, (vec!["a2".into()], "t2".into()));
+        send(&q, "a", "a3", None).await;
+        assert_eq!(page(&q, "a", "t2").await, (vec!["a3".into()], "t3".into()));
+        assert_eq!(page(&q, "b", "t0").await, (vec!["b1".into()], "t1".into()));
     }
 }

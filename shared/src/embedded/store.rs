@@ -3,8 +3,8 @@
 use super::{now_ms, unavailable, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
-    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, Tenants,
-    UpdateOutcome,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, RebindOutcome,
+    Tenants, UpdateOutcome,
 };
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -51,6 +51,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (queue, dedup_id) W
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages (queue, tenant, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tenant_cursors (
+    queue TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (queue, tenant)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     partition TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -74,6 +80,36 @@ fn add_holder_column(conn: &rusqlite::Connection) -> PortResult<()> {
     Ok(())
 }
 
+/// A store created before outbox cursors were per tenant has no `tenant_seq` column: add it
+/// and number the messages already there per (queue, tenant) in their order, so readers'
+/// old global cursors map onto the same messages.
+fn add_tenant_positions(conn: &rusqlite::Connection) -> PortResult<()> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'tenant_seq'")
+        .and_then(|mut q| q.exists([]))
+        .map_err(unavailable)?;
+    if !has_column {
+        let tx = conn.unchecked_transaction().map_err(unavailable)?;
+        tx.execute_batch(
+            "ALTER TABLE messages ADD COLUMN tenant_seq INTEGER;
+             UPDATE messages SET tenant_seq = (
+                 SELECT COUNT(*) FROM messages m WHERE m.queue = messages.queue
+                 AND m.tenant = messages.tenant AND m.seq <= messages.seq)
+             WHERE tenant IS NOT NULL;
+             INSERT OR REPLACE INTO tenant_cursors (queue, tenant, last)
+                 SELECT queue, tenant, MAX(tenant_seq) FROM messages
+                 WHERE tenant IS NOT NULL GROUP BY queue, tenant;",
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS messages_by_tenant_seq ON messages (queue, tenant, tenant_seq)",
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 /// The embedded store. Cheap to clone; clones share one SQLite connection.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -86,7 +122,10 @@ impl EmbeddedStore {
     pub fn open(dir: &Path) -> PortResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| PortError::Unavailable(format!("create {}: {e}", dir.display())))?;
-        let db = Db::open_migrated(&dir.join("store.sqlite"), SCHEMA, add_holder_column)?;
+        let db = Db::open_migrated(&dir.join("store.sqlite"), SCHEMA, |conn| {
+            add_holder_column(conn)?;
+            add_tenant_positions(conn)
+        })?;
         Ok(Self {
             db,
             notify: Arc::new(Notify::new()),
@@ -137,6 +176,12 @@ impl EmbeddedStore {
 
 fn to_json(c: &Connection) -> PortResult<String> {
     serde_json::to_string(c).map_err(|e| PortError::Corrupt(e.to_string()))
+}
+
+/// The shop column of a connection whose shop went to another connection: unique per
+/// connection, and never a shop a channel names (`#` is in no store identity we build).
+fn released_shop(id: &ConnectionId, shop: &str) -> String {
+    format!("released#{id}#{shop}")
 }
 
 fn from_json(body: String) -> PortResult<Connection> {
@@ -210,6 +255,46 @@ impl Connections for EmbeddedStore {
                         "connection {id} does not exist"
                     ))),
                 }
+            })
+            .await
+    }
+
+    async fn rebind(&self, released: &Connection, new: &Connection) -> PortResult<RebindOutcome> {
+        crate::ports::check_rebind(released, new)?;
+        let body = to_json(new)?;
+        let (old, n) = (released.clone(), new.clone());
+        let expected = i64::try_from(old.version)
+            .map_err(|_| PortError::Corrupt(format!("connection {} version", old.id)))?;
+        self.db
+            .run(move |db| {
+                let tx = db.transaction().map_err(unavailable)?;
+                // The released row keeps its body (history) under a shop column no lookup
+                // names, so `UNIQUE (channel, shop)` lets the new connection take the shop.
+                let moved = tx
+                    .execute(
+                        "UPDATE connections SET shop = ?1 WHERE id = ?2 AND tenant = ?3 \
+                         AND channel = ?4 AND shop = ?5 \
+                         AND COALESCE(json_extract(body, '$.version'), 0) = ?6",
+                        params![
+                            released_shop(&old.id, &old.shop),
+                            old.id.as_str(),
+                            old.tenant.as_str(),
+                            old.channel.as_str(),
+                            old.shop,
+                            expected
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                if moved != 1 {
+                    return Ok(RebindOutcome::Stale);
+                }
+                tx.execute(
+                    "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![n.id.as_str(), n.tenant.as_str(), n.channel.as_str(), n.shop, body],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(RebindOutcome::Rebound)
             })
             .await
     }

@@ -29,7 +29,10 @@ pub fn router(deps: Arc<ApiDeps>) -> Router {
     let inventory = super::inventory_api::router(deps.inventory.clone());
     Router::new()
         .route("/api/connections", get(list).post(create))
-        .route("/api/connections/{id}", get(get_one).patch(patch_settings))
+        .route(
+            "/api/connections/{id}",
+            get(get_one).patch(patch_settings).delete(disconnect),
+        )
         .route("/api/connections/{id}/locations", get(locations))
         .with_state(deps)
         .merge(inventory)
@@ -264,4 +267,34 @@ async fn patch_settings(
         .await?;
     }
     Ok(Json(connection))
+}
+
+/// `DELETE /api/connections/{id}`: disconnects the tenant's connection (see
+/// [`crate::channels::disconnect`]): 200 with the connection, now `disconnected`, and what
+/// the channel revoked. Asking again finishes a disconnect that failed midway, and answers
+/// the same.
+async fn disconnect(
+    State(deps): State<Arc<ApiDeps>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    use crate::channels::disconnect::Revoked;
+    let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
+    let done = crate::channels::disconnect::disconnect(&deps.channels, connection).await?;
+    let (revocation, note) = match &done.revoked {
+        Revoked::Revoked => ("revoked", None),
+        Revoked::NotRevocable(note) => ("not_revocable", Some(note.as_str())),
+        Revoked::Failed(note) => ("failed", Some(note.as_str())),
+        Revoked::NoCredentials => ("no_credentials", None),
+    };
+    let mut body = serde_json::to_value(&done.connection)
+        .map_err(|e| ApiError::Unavailable(format!("serialise the connection: {e}")))?;
+    if let Value::Object(map) = &mut body {
+        map.insert("revocation".into(), json!(revocation));
+        if let Some(note) = note {
+            map.insert("revocation_note".into(), json!(note));
+        }
+        map.insert("already_disconnected".into(), json!(done.already));
+    }
+    Ok(Json(body))
 }

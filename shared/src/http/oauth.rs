@@ -365,13 +365,16 @@ async fn callback(
             return Ok(app.error("missing_scopes", &[("missing", &missing.join(","))]));
         }
     };
-    // A reinstall of a store that is already connected goes back to its owner.
+    // A reinstall of a store that is already connected goes back to its owner. A store its
+    // owner disconnected (or uninstalled) may have changed hands: whoever installs it now is
+    // not known to be that tenant, so the install is parked until a tenant claims it.
     let owner = match state.tenant {
         Some(tenant) => Some(tenant),
         None => deps
             .connections
             .find_by_shop(app.channel, &installed.shop)
             .await?
+            .filter(|c| c.status != crate::domain::ConnectionStatus::Disconnected)
             .map(|c| c.tenant),
     };
     match owner {

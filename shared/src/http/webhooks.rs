@@ -85,6 +85,9 @@ pub enum Accepted {
     Enqueued,
     /// Recorded and enqueued before: nothing more to do.
     Duplicate,
+    /// For a connection its tenant disconnected (or the channel uninstalled): answered so the
+    /// channel stops retrying, never imported. Privacy requests still go through.
+    Disconnected,
 }
 
 async fn receive(
@@ -163,6 +166,7 @@ async fn accept_and_answer(
     let status = match outcome {
         Accepted::Enqueued => "accepted",
         Accepted::Duplicate => "duplicate",
+        Accepted::Disconnected => "ignored: the connection is disconnected",
     };
     Ok(Json(json!({ "status": status })))
 }
@@ -265,6 +269,15 @@ pub async fn accept(
             "topic {} is internal to channel-sync",
             crate::channels::POLLED_ORDER_TOPIC
         )));
+    }
+    if connection.status == crate::domain::ConnectionStatus::Disconnected
+        && !deps
+            .channels
+            .capabilities(connection.channel)
+            .is_some_and(|c| c.is_privacy_topic(&delivery.topic))
+    {
+        tracing::info!("delivery for a disconnected connection: answered, not imported");
+        return Ok(Accepted::Disconnected);
     }
     let key = keys::delivery(connection.channel, &delivery.shop, &delivery.delivery_id);
     let fence = match deps.idempotency.claim(&key, DELIVERY_LEASE).await? {

@@ -147,11 +147,7 @@ async fn reconcile_with_limit(
     let started_at = Utc::now();
     let lock = keys::reconcile_lock(&connection.id);
     let watermark_key = keys::watermark(&connection.id);
-    let stored = deps
-        .idempotency
-        .record(&watermark_key)
-        .await?
-        .and_then(|w| serde_json::from_value::<Watermark>(w).ok());
+    let stored = stored_watermark(deps, &watermark_key).await?;
     let backlog_before = stored.as_ref().and_then(|w| w.backlog.clone());
     let stored = stored.map_or(connection.created_at, |w| w.at);
     // Never ahead of the clock: a watermark an earlier version stored from a future-dated
@@ -201,9 +197,21 @@ async fn reconcile_with_limit(
         };
         let watermark =
             serde_json::to_value(&watermark).map_err(|e| PortError::Corrupt(e.to_string()))?;
-        deps.idempotency
-            .complete(&watermark_key, &watermark, None)
+        // Fenced by the run's start: a run that outlived its lease while a later one polled
+        // (and wrote) cannot put back the older position it computed.
+        let written = deps
+            .records
+            .put_if_newer(
+                &watermark_key,
+                WATERMARK_RECORD,
+                started_at.timestamp_millis(),
+                &watermark,
+            )
             .await?;
+        if !written {
+            tracing::warn!(connection = %connection.id, "a later run moved the watermark meanwhile: this run's is dropped");
+            run.outcome = format!("{}; watermark left to a later run", run.outcome);
+        }
     }
     super::record_run(
         &*deps.idempotency,
@@ -227,6 +235,27 @@ async fn reconcile_with_limit(
     }
     tracing::info!(connection = %connection.id, found = run.found, enqueued = run.enqueued, outcome = %run.outcome, "reconciliation run");
     Ok(run)
+}
+
+/// The watermark's record in its partition (`watermark#{connection}`), versioned by the
+/// start of the run that wrote it.
+const WATERMARK_RECORD: &str = "poll";
+
+/// The poll's stored position: the versioned record, or the unversioned one a version before
+/// fenced writes kept under the same name in the idempotency store (read until the first
+/// fenced write replaces it).
+async fn stored_watermark(
+    deps: &ReconcileDeps,
+    watermark_key: &str,
+) -> Result<Option<Watermark>, PortError> {
+    if let Some(record) = deps.records.fetch(watermark_key, WATERMARK_RECORD).await? {
+        return Ok(serde_json::from_value(record.value).ok());
+    }
+    Ok(deps
+        .idempotency
+        .record(watermark_key)
+        .await?
+        .and_then(|w| serde_json::from_value::<Watermark>(w).ok()))
 }
 
 /// Lists a run in the connection's run history (`GET /api/connections/{id}/runs`). Quiet runs
@@ -483,6 +512,15 @@ mod tests {
         })
     }
 
+    /// The connection's stored watermark as JSON, wherever it is kept.
+    async fn stored(w: &World, id: &str) -> Option<serde_json::Value> {
+        let key = format!("watermark#{id}");
+        stored_watermark(&w.deps, &key)
+            .await
+            .unwrap()
+            .map(|m| serde_json::to_value(m).unwrap())
+    }
+
     fn page(nodes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({"data": {"orders": {"nodes": nodes,
             "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}}}}))
@@ -494,6 +532,7 @@ mod tests {
         events: EmbeddedQueue,
         outbox: EmbeddedQueue,
         connection: Connection,
+        store: crate::embedded::EmbeddedStore,
         _dir: tempfile::TempDir,
     }
 
@@ -529,7 +568,7 @@ mod tests {
             deps: ReconcileDeps {
                 records: Arc::new(store.clone()),
                 connections: Arc::new(store.clone()),
-                idempotency: Arc::new(store),
+                idempotency: Arc::new(store.clone()),
                 channel_events: Arc::new(events.clone()),
                 channels,
             },
@@ -537,6 +576,7 @@ mod tests {
             events,
             outbox,
             connection,
+            store,
             _dir: dir,
         }
     }
@@ -750,11 +790,7 @@ mod tests {
             matches!(result, Err(ReconcileError::Open(OpenError::NeedsReauth))),
             "{result:?}"
         );
-        assert_eq!(
-            w.deps.idempotency.record("watermark#c_rec").await.unwrap(),
-            None,
-            "the watermark stays"
-        );
+        assert_eq!(stored(&w, "c_rec").await, None, "the watermark stays");
         consume(&w).await;
         let tenant = TenantId::parse("dev").unwrap();
         // Page one is not lost: with the connection waiting for re-authorisation the consumer
@@ -809,11 +845,64 @@ mod tests {
             reconcile_connection(&w.deps, &w.connection).await,
             Err(ReconcileError::Channel(_))
         ));
-        assert_eq!(
-            w.deps.idempotency.record("watermark#c_rec").await.unwrap(),
-            None
-        );
+        assert_eq!(stored(&w, "c_rec").await, None);
         assert_eq!(w.events.depth().await.unwrap(), 0);
+    }
+
+    /// Issue 15: the watermark write was unconditional. Run A outlives its lease (a slow
+    /// store); run B takes the connection, reads a newer state and moves the watermark to
+    /// 11:00; then A finishes and wrote back its older 10:00, so the next poll re-read an
+    /// hour. The write is now fenced by the run's start: A's older position is dropped.
+    #[tokio::test]
+    async fn a_run_that_outlived_its_lease_cannot_move_the_watermark_back() {
+        let server = MockServer::start().await;
+        crate::channels::testkit::mount_locations(&server, 1).await;
+        let orders =
+            || Mock::given(method("POST")).and(wiremock::matchers::body_string_contains("orders("));
+        // The first request (A's) is slow; the second (B's) sees a later change.
+        orders()
+            .respond_with(
+                page(vec![node(1, "2026-11-27T10:00:00Z")], None)
+                    .set_delay(Duration::from_millis(1500)),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        orders()
+            .respond_with(page(vec![node(1, "2026-11-27T11:00:00Z")], None))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = Arc::new(world(&server).await);
+        let slow = {
+            let w = w.clone();
+            tokio::spawn(async move { reconcile_connection(&w.deps, &w.connection).await })
+        };
+        // A's request has reached the store: its lease now runs out under it.
+        for _ in 0..200 {
+            let asked = server.received_requests().await.unwrap_or_default();
+            if asked
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body).contains("orders("))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.store.expire_claim("reconcile-lock#c_rec").await;
+        let b = reconcile_connection(&w.deps, &w.connection).await.unwrap();
+        assert_eq!(b.outcome, "completed");
+        assert_eq!(b.watermark_after.to_rfc3339(), "2026-11-27T11:00:00+00:00");
+        let a = slow.await.unwrap().unwrap();
+        assert_eq!(a.watermark_after.to_rfc3339(), "2026-11-27T10:00:00+00:00");
+        assert!(
+            a.outcome.contains("watermark left to a later run"),
+            "{}",
+            a.outcome
+        );
+        let kept = stored(&w, "c_rec").await.unwrap();
+        assert_eq!(kept["at"], json!("2026-11-27T11:00:00Z"), "{kept}");
     }
 
     /// A WooCommerce connection through the same poll: `modified_after` in GMT, only the
@@ -1015,7 +1104,7 @@ mod tests {
             run.since
         );
         assert!(run.watermark_after <= run.finished_at);
-        let stored = w.deps.idempotency.record("watermark#c_rec").await.unwrap();
+        let stored = stored(&w, "c_rec").await;
         let stored: DateTime<Utc> = serde_json::from_value(stored.unwrap()["at"].clone()).unwrap();
         assert!(
             stored <= run.finished_at,
@@ -1138,13 +1227,7 @@ mod tests {
         assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
         assert_eq!((run.found, run.enqueued), (1, 1));
         assert_eq!(run.watermark_after, run.watermark_before);
-        let stored = w
-            .deps
-            .idempotency
-            .record("watermark#c_woo_lim")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = stored(&w, "c_woo_lim").await.unwrap();
         assert_eq!(stored["at"], json!("2026-11-27T09:00:00Z"), "{stored}");
         assert_eq!(
             stored["backlog"]["cursor"], "2",
@@ -1276,13 +1359,7 @@ mod tests {
         ids.sort();
         assert_eq!(ids, ["1", "2", "3", "4", "5", "7"]);
         // The next run starts at the new watermark with no walk left over.
-        let stored = w
-            .deps
-            .idempotency
-            .record("watermark#c_woo_backlog")
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = stored(&w, "c_woo_backlog").await.unwrap();
         assert_eq!(stored["at"], json!("2026-11-27T09:30:00Z"));
         assert!(
             stored.get("backlog").is_none_or(|b| b.is_null()),

@@ -418,6 +418,16 @@ impl ChannelAdapter for ShopifyAdapter {
         }
     }
 
+    /// Stores installed through our app: the app is uninstalled from the shop, which revokes
+    /// its tokens and deletes its webhooks. A merchant's custom app is theirs to remove.
+    async fn revoke(
+        &self,
+        connection: &Connection,
+        credentials: &Secret,
+    ) -> Result<crate::channels::adapter::Revocation, ClientError> {
+        super::revoke::revoke(&self.interactive, connection, credentials).await
+    }
+
     /// Shopify deletes a shop's subscriptions after repeated failed deliveries: list them and
     /// re-create what is missing. Stores installed through our app, and custom-app stores
     /// whose API secret key we hold (without it their deliveries could not be verified).

@@ -16,6 +16,7 @@ mod orders_poll;
 mod payment;
 mod plans;
 mod products;
+mod revoke;
 mod subscriptions;
 pub mod tokens;
 mod webhook;

@@ -1,0 +1,979 @@
+//! The fuzzing harness (issue 15): generated and mutated inputs fed to everything that reads
+//! bytes from outside, asserting that nothing panics, nothing hangs, and memory stays bounded.
+//!
+//! Targets:
+//! - every channel's webhook interpreter (`ChannelAdapter::interpret`), with its topics and
+//!   random ones, and its verifier (`WebhookVerifier::authenticate`) with mutated headers and
+//!   bodies (Shopify and WooCommerce deliveries also validly signed, so the routing headers and
+//!   the body are read past the signature);
+//! - every channel's response parsers, through the store exactly as the jobs use it (the
+//!   contract fakes' connections): orders pages, an order re-read, listings pages, the
+//!   tracking write (its reads and its write), inventory writes; and the token answers of the
+//!   OAuth code exchanges (Shopify, Etsy, eBay, Veeqo; TikTok's token host is not the API
+//!   base, so it is left out);
+//! - the WMS message parser (`WmsInbound`).
+//!
+//! Seeds come from the fixtures (`events/`, the contract fakes' own answers, captured by
+//! replaying the requests the stores make). Each input is a seed mutated one to four times:
+//! structurally (a JSON node replaced by an extreme number, a long or odd string, null, a deep
+//! or empty container; a key dropped), byte-wise (bit flips, insertions, cuts, splices), or
+//! generated from scratch. Inputs are capped at 256 KiB.
+//!
+//! `make test` runs a small fixed-seed slice (about 3,500 inputs); `make fuzz` runs the
+//! whole thing (`CHANNEL_SYNC_FUZZ_SCALE` multiplies the inputs of every target,
+//! `CHANNEL_SYNC_FUZZ_STORE_SCALE` those of the store targets, which go through HTTP; the
+//! seed in `CHANNEL_SYNC_FUZZ_SEED`) and prints the counts per target.
+
+use super::*;
+use crate::channels::adapter::Callback;
+use crate::messages::WmsInbound;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use wiremock::{Mock, Respond};
+
+/// The largest input fed to a target.
+const MAX_INPUT: usize = 256 * 1024;
+/// Longest any one call may take: beyond it, a hang (a finding). A client may wait on
+/// purpose (a throttle a store reported, up to Shopify's 60 s budget).
+const CALL_BUDGET: Duration = Duration::from_secs(90);
+/// A call slower than this starts a fresh connection (a throttle state an answer left).
+const SLOW_CALL: Duration = Duration::from_secs(2);
+/// Resident memory the whole run may add (the Lambdas have 256 MB).
+const MAX_GROWTH_KB: u64 = 192 * 1024;
+/// A fresh connection (registry, limiter, throttle state) every so many store inputs, so a
+/// client-side pacing from earlier inputs does not slow the next (Veeqo's burst is 100).
+fn inputs_per_world(channel: Channel) -> u64 {
+    match channel {
+        Channel::Veeqo => 80,
+        _ => 1000,
+    }
+}
+
+/// Inputs per target.
+type Counts = BTreeMap<String, u64>;
+/// A webhook delivery of the fixtures: its headers and raw body.
+type WebhookFixture = (Vec<(String, String)>, Vec<u8>);
+
+// ---------------------------------------------------------------------------------------------
+// Mutation
+// ---------------------------------------------------------------------------------------------
+
+struct Mutator {
+    rng: StdRng,
+}
+
+const INTERESTING_NUMBERS: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "-0",
+    "0.5",
+    "-0.0",
+    "255",
+    "65536",
+    "2147483647",
+    "-2147483649",
+    "4294967296",
+    "9007199254740993",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999999999",
+    "1e308",
+    "-1e308",
+    "1e-320",
+    "1e400",
+    "8.2e12",
+    "1.7976931348623157e308",
+];
+
+const INTERESTING_STRINGS: &[&str] = &[
+    "",
+    " ",
+    "0",
+    "-1",
+    "null",
+    "NaN",
+    "Infinity",
+    "1e999",
+    "99999999999999999999",
+    "2099-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0000-00-00T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "2026-11-27T09:00:00",
+    "2026-13-45T25:61:61Z",
+    "../../etc/passwd",
+    "gid://shopify/Order/",
+    "gid://shopify/Order/-1",
+    "%00",
+    "\u{0}",
+    "\u{202e}",
+    "é",
+    "😀",
+    "#",
+    "a#b",
+    "<html>",
+    "https://127.0.0.1/",
+];
+
+impl Mutator {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.rng.random_range(0..items.len())]
+    }
+
+    /// One input from `seeds` (or from nothing).
+    fn input(&mut self, seeds: &[Vec<u8>]) -> Vec<u8> {
+        if seeds.is_empty() || self.rng.random_ratio(1, 20) {
+            let value = self.value(0);
+            return serde_json::to_vec(&value).unwrap_or_default();
+        }
+        let mut data = self.pick(seeds).clone();
+        for _ in 0..self.rng.random_range(1..=4) {
+            data = match self.rng.random_range(0..10) {
+                0..=5 => self.structural(&data).unwrap_or_else(|| self.bytes(data)),
+                6..=8 => self.bytes(data),
+                _ => {
+                    let other = self.pick(seeds).clone();
+                    self.splice(data, &other)
+                }
+            };
+        }
+        data.truncate(MAX_INPUT);
+        data
+    }
+
+    fn number(&mut self) -> serde_json::Value {
+        let raw = *self.pick(INTERESTING_NUMBERS);
+        serde_json::from_str(raw).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn string(&mut self) -> String {
+        match self.rng.random_range(0..6) {
+            0 => "x".repeat(self.rng.random_range(1000..20_000)),
+            1 => (0..self.rng.random_range(1..40))
+                .map(|_| char::from_u32(self.rng.random_range(0..0x11_0000)).unwrap_or('?'))
+                .collect(),
+            _ => (*self.pick(INTERESTING_STRINGS)).to_owned(),
+        }
+    }
+
+    /// A random JSON value, at most a few levels deep (and sometimes a very deep one).
+    fn value(&mut self, depth: u32) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let leaf = depth >= 4;
+        match self.rng.random_range(0..if leaf { 5 } else { 8 }) {
+            0 => Value::Null,
+            1 => Value::Bool(self.rng.random()),
+            2 => self.number(),
+            3 => json!(self.rng.random::<i64>()),
+            4 => Value::String(self.string()),
+            5 => Value::Array(
+                (0..self.rng.random_range(0..5))
+                    .map(|_| self.value(depth + 1))
+                    .collect(),
+            ),
+            6 => {
+                let mut depth_bomb = Value::Null;
+                for _ in 0..self.rng.random_range(10..200) {
+                    depth_bomb = Value::Array(vec![depth_bomb]);
+                }
+                depth_bomb
+            }
+            _ => {
+                let mut map = serde_json::Map::new();
+                for _ in 0..self.rng.random_range(0..5) {
+                    let key = match self.rng.random_range(0..3) {
+                        0 => self.string(),
+                        _ => (*self.pick(&[
+                            "id",
+                            "data",
+                            "orders",
+                            "nodes",
+                            "errors",
+                            "code",
+                            "message",
+                            "items",
+                            "next",
+                            "cursor",
+                            "quantity",
+                            "sku",
+                            "updated_at",
+                            "status",
+                        ]))
+                        .to_owned(),
+                    };
+                    map.insert(key, self.value(depth + 1));
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// A JSON mutation: one node of the parsed seed replaced, removed or multiplied.
+    fn structural(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        let mut value: serde_json::Value = serde_json::from_slice(data).ok()?;
+        let mut count = 0usize;
+        count_nodes(&value, &mut count);
+        let target = self.rng.random_range(0..count.max(1));
+        let mut seen = 0usize;
+        let replacement = match self.rng.random_range(0..10) {
+            0..=2 => self.number(),
+            3..=4 => serde_json::Value::String(self.string()),
+            5 => serde_json::Value::Null,
+            6 => serde_json::json!([]),
+            7 => serde_json::json!({}),
+            _ => self.value(1),
+        };
+        let remove = self.rng.random_ratio(1, 6);
+        let duplicate = self.rng.random_ratio(1, 10);
+        mutate_node(
+            &mut value,
+            target,
+            &mut seen,
+            &mut Some(replacement),
+            remove,
+            duplicate,
+        );
+        serde_json::to_vec(&value).ok()
+    }
+
+    fn bytes(&mut self, mut data: Vec<u8>) -> Vec<u8> {
+        if data.is_empty() {
+            data.push(b'{');
+        }
+        let at = self.rng.random_range(0..data.len());
+        match self.rng.random_range(0..7) {
+            0 => data[at] ^= 1 << self.rng.random_range(0..8),
+            1 => data[at] = self.rng.random(),
+            2 => {
+                let token = match self.rng.random_range(0..3) {
+                    0 => (*self.pick(INTERESTING_NUMBERS)).to_owned(),
+                    1 => format!("\"{}\"", self.pick(INTERESTING_STRINGS)),
+                    _ => (*self.pick(&["{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "\u{ff}"]))
+                        .to_owned(),
+                };
+                data.splice(at..at, token.into_bytes());
+            }
+            3 => {
+                let end = (at + self.rng.random_range(1..64)).min(data.len());
+                data.drain(at..end);
+            }
+            4 => data.truncate(at),
+            5 => {
+                let end = (at + self.rng.random_range(1..256)).min(data.len());
+                let chunk = data[at..end].to_vec();
+                data.splice(at..at, chunk);
+            }
+            _ => data.insert(at, self.rng.random()),
+        }
+        data
+    }
+
+    fn splice(&mut self, data: Vec<u8>, other: &[u8]) -> Vec<u8> {
+        if data.is_empty() || other.is_empty() {
+            return data;
+        }
+        let cut = self.rng.random_range(0..data.len());
+        let from = self.rng.random_range(0..other.len());
+        let mut out = data[..cut].to_vec();
+        out.extend_from_slice(&other[from..]);
+        out
+    }
+
+    /// A header value: the seed's, mutated, or an odd one.
+    fn header(&mut self, seed: &str) -> String {
+        match self.rng.random_range(0..4) {
+            0 => String::new(),
+            1 => self.string(),
+            _ => {
+                let bytes = self.bytes(seed.as_bytes().to_vec());
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        }
+    }
+}
+
+fn count_nodes(value: &serde_json::Value, count: &mut usize) {
+    *count += 1;
+    match value {
+        serde_json::Value::Array(items) => items.iter().for_each(|v| count_nodes(v, count)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| count_nodes(v, count)),
+        _ => {}
+    }
+}
+
+/// Replaces (or removes from its parent, or doubles) the `target`th node in pre-order.
+fn mutate_node(
+    value: &mut serde_json::Value,
+    target: usize,
+    seen: &mut usize,
+    replacement: &mut Option<serde_json::Value>,
+    remove: bool,
+    duplicate: bool,
+) -> bool {
+    if *seen == target {
+        if let Some(r) = replacement.take() {
+            if duplicate {
+                let copy = value.clone();
+                *value = serde_json::Value::Array(vec![copy.clone(), copy]);
+            } else {
+                *value = r;
+            }
+        }
+        return true;
+    }
+    *seen += 1;
+    match value {
+        serde_json::Value::Array(items) => {
+            for i in 0..items.len() {
+                let before = *seen;
+                if mutate_node(&mut items[i], target, seen, replacement, remove, duplicate) {
+                    if remove && before == target {
+                        items.remove(i);
+                    }
+                    return true;
+                }
+            }
+        }
+        serde_json::Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                let before = *seen;
+                let Some(child) = map.get_mut(&key) else {
+                    continue;
+                };
+                if mutate_node(child, target, seen, replacement, remove, duplicate) {
+                    if remove && before == target {
+                        map.remove(&key);
+                    }
+                    return true;
+                }
+            }
+        }
+        _ => {}
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds
+// ---------------------------------------------------------------------------------------------
+
+fn events_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// An API Gateway event of `events/`: its headers and raw body.
+fn gateway_event(name: &str) -> Option<WebhookFixture> {
+    let raw = std::fs::read(events_dir().join(name)).ok()?;
+    let event: Value = serde_json::from_slice(&raw).ok()?;
+    let headers = event["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = event["body"].as_str()?;
+    let body = if event["isBase64Encoded"] == true {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .ok()?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    Some((headers, body))
+}
+
+/// Per channel: webhook (headers, body) seeds and the topics its interpreter knows.
+fn webhook_seeds(channel: Channel) -> (Vec<WebhookFixture>, Vec<&'static str>) {
+    let (files, topics): (&[&str], Vec<&str>) = match channel {
+        Channel::Shopify => (
+            &[
+                "webhooks-shopify-orders-create.json",
+                "webhooks-shopify-orders-create-base64.json",
+            ],
+            vec![
+                "orders/create",
+                "orders/updated",
+                "orders/paid",
+                "orders/cancelled",
+                "orders/fulfilled",
+                "app/uninstalled",
+                "customers/data_request",
+                "customers/redact",
+                "shop/redact",
+            ],
+        ),
+        Channel::Woocommerce => (
+            &[
+                "webhooks-woocommerce-order-created.json",
+                "webhooks-woocommerce-ping.json",
+            ],
+            vec![
+                "order.created",
+                "order.updated",
+                "order.deleted",
+                "order.restored",
+                "product.updated",
+            ],
+        ),
+        Channel::Tiktok => (
+            &["webhooks-tiktok-order-status-change.json"],
+            vec![
+                "ORDER_STATUS_CHANGE",
+                "CANCELLATION_STATUS_CHANGE",
+                "RECIPIENT_ADDRESS_UPDATE",
+                "SELLER_DEAUTHORIZATION",
+                "UPCOMING_AUTHORIZATION_EXPIRATION",
+            ],
+        ),
+        Channel::Etsy => (&["webhooks-etsy-order-paid.json"], vec!["order.paid"]),
+        Channel::Ebay => (
+            &["webhooks-ebay-account-deletion.json"],
+            vec!["MARKETPLACE_ACCOUNT_DELETION", "ORDER_CONFIRMATION"],
+        ),
+        Channel::Veeqo | Channel::Magento => (&[], vec![]),
+    };
+    let mut seeds: Vec<_> = files.iter().filter_map(|f| gateway_event(f)).collect();
+    // Every channel's interpreter also gets the others' bodies (and the big Shopify order).
+    if let Ok(order) = std::fs::read(events_dir().join("shopify-order-5kb.json")) {
+        seeds.push((Vec::new(), order));
+    }
+    (seeds, topics)
+}
+
+/// WMS messages of the fixtures and the documented shapes.
+fn wms_seeds() -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = [
+        r#"{"type":"stock.changed","tenant":"dev","sku":"TS-001","available":12,"at":"2026-11-27T10:00:00Z"}"#,
+        r#"{"type":"product.upserted","tenant":"dev","sku":"TS-001-X3","name":"Three pack","components":[{"sku":"TS-001","quantity":3}]}"#,
+        r#"{"type":"shipment.dispatched","tenant":"dev","connection":"c_1","channel_order_id":"5630201856307","lines":[{"sku":"TS-001","quantity":1}],"carrier":"UPS","tracking_number":"1Z999","tracking_url":"https://ups.example/1Z999"}"#,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    if let Ok(raw) = std::fs::read(events_dir().join("tracking-export-sqs-batch.json")) {
+        if let Ok(batch) = serde_json::from_slice::<Value>(&raw) {
+            for record in batch["Records"].as_array().into_iter().flatten() {
+                if let Some(body) = record["body"].as_str() {
+                    seeds.push(body.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    seeds
+}
+
+/// Token answers in the shapes the OAuth channels document.
+fn token_seeds() -> Vec<Vec<u8>> {
+    [
+        r#"{"access_token":"shpat_fake","scope":"write_orders,read_locations","expires_in":3600,"refresh_token":"shprt_fake","refresh_token_expires_in":7776000}"#,
+        r#"{"access_token":"123.fake","token_type":"Bearer","expires_in":3600,"refresh_token":"123.refresh_fake"}"#,
+        r#"{"access_token":"v^1.1#fake","expires_in":7200,"refresh_token":"v^1.1#refresh","refresh_token_expires_in":47304000,"token_type":"User Access Token"}"#,
+        r#"{"access_token":"veeqo_fake","token_type":"Bearer","expires_in":7200,"refresh_token":"veeqo_refresh","scope":"read write","created_at":1764230400}"#,
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake that answers whatever the fuzzer gives it
+// ---------------------------------------------------------------------------------------------
+
+/// Answers every request with the current input.
+#[derive(Clone, Default)]
+struct Answer(Arc<Mutex<(u16, Vec<u8>)>>);
+
+impl Answer {
+    fn set(&self, status: u16, body: Vec<u8>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (status, body);
+    }
+}
+
+impl Respond for Answer {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let (status, body) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        ResponseTemplate::new(status)
+            .insert_header("content-type", "application/json")
+            .set_body_bytes(body)
+    }
+}
+
+/// The answers `server` gave to the requests it received (replayed), as seeds.
+async fn replay_answers(server: &MockServer) -> Vec<Vec<u8>> {
+    // A fake may hold an answer back on purpose (a lost answer): never wait on it for long.
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    else {
+        return Vec::new();
+    };
+    let mut seeds = Vec::new();
+    for request in server.received_requests().await.unwrap_or_default() {
+        let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
+            .unwrap_or(reqwest::Method::GET);
+        let mut builder = client
+            .request(method, request.url.as_str())
+            .body(request.body.clone());
+        for (name, value) in request.headers.iter() {
+            if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+                builder = builder.header(name.as_str(), value.as_bytes());
+            }
+        }
+        if let Ok(answer) = builder.send().await {
+            if let Ok(bytes) = answer.bytes().await {
+                if !bytes.is_empty() {
+                    seeds.push(bytes.to_vec());
+                }
+            }
+        }
+    }
+    seeds.sort();
+    seeds.dedup();
+    seeds
+}
+
+/// What a store target does with one answer.
+#[derive(Debug, Clone, Copy)]
+enum StoreOp {
+    Orders,
+    Reread,
+    Listings,
+    Tracking,
+    Inventory,
+    Token,
+}
+
+const STORE_OPS: [StoreOp; 6] = [
+    StoreOp::Orders,
+    StoreOp::Reread,
+    StoreOp::Listings,
+    StoreOp::Tracking,
+    StoreOp::Inventory,
+    StoreOp::Token,
+];
+
+/// Seeds for one (fake, op): the fake's answers to the op, captured by replay; and the
+/// connection they were captured on, its fake emptied, for the fuzzing to go on with.
+async fn store_seeds(fake: &dyn FakeStore, op: StoreOp) -> (Option<World>, Vec<Vec<u8>>) {
+    if let StoreOp::Token = op {
+        return (None, token_seeds());
+    }
+    let w = World::new(fake).await;
+    match op {
+        StoreOp::Orders | StoreOp::Reread => {
+            fake.mount_orders(&w.server).await;
+        }
+        StoreOp::Listings => {
+            fake.mount_listings(&w.server).await;
+        }
+        StoreOp::Tracking => {
+            fake.mount_tracking_lost_answer(&w.server, &Shipment::whole_order())
+                .await;
+        }
+        StoreOp::Inventory => fake.mount_inventory_accepting(&w.server).await,
+        StoreOp::Token => {}
+    }
+    let _ = tokio::time::timeout(CALL_BUDGET, run_op(&w, fake, op)).await;
+    let mut seeds = replay_answers(&w.server).await;
+    // The fakes' `.expect(n)` are about their own tests, not this capture.
+    w.server.reset().await;
+    if let StoreOp::Orders | StoreOp::Reread = op {
+        if let Ok(bytes) = answer_bytes(fake.one_order_page()).await {
+            seeds.push(bytes);
+        }
+    }
+    (Some(w), seeds)
+}
+
+/// The body of a fake's answer, read back through a throwaway server.
+async fn answer_bytes(template: ResponseTemplate) -> Result<Vec<u8>, reqwest::Error> {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    Ok(client
+        .get(server.uri())
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .to_vec())
+}
+
+/// One call of `op` on `w`'s connection; whatever it answers is fine, as long as it answers.
+/// `false`: the connection could not be opened (an earlier answer marked it `needs_reauth`).
+async fn run_op(w: &World, fake: &dyn FakeStore, op: StoreOp) -> bool {
+    match op {
+        StoreOp::Token => {
+            let Some(app) = w.registry.adapter(fake.channel()).and_then(|a| a.oauth()) else {
+                return true;
+            };
+            let _ = app
+                .exchange(
+                    "fuzz-code",
+                    Callback {
+                        query: &[],
+                        shop: Some(fake.shop()),
+                        redirect_uri: "https://sync.example/oauth/callback",
+                        pkce_verifier: Some("fuzz-verifier-fuzz-verifier-fuzz-verifier-43"),
+                    },
+                )
+                .await;
+        }
+        StoreOp::Inventory => {
+            let Ok(writer) = w.registry.open_inventory(&w.connection).await else {
+                return false;
+            };
+            let _ = writer.push(REFERENCE, KEY, &batch(fake)).await;
+        }
+        _ => {
+            let Ok(store) = w.registry.open_store(&w.connection).await else {
+                return false;
+            };
+            match op {
+                StoreOp::Orders => {
+                    let _ = store.orders_updated_since(since(), None).await;
+                }
+                StoreOp::Reread => {
+                    let _ = store.order(ORDER_ID).await;
+                }
+                StoreOp::Listings => {
+                    let _ = store.listings_page(None).await;
+                }
+                _ => {
+                    let shipment = Shipment::partial();
+                    let _ = store
+                        .write_tracking(
+                            ORDER_ID,
+                            shipment.lines.as_deref(),
+                            &shipment.tracking,
+                            shipment.notify_customer,
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+fn resident_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `call`, failing the harness with the input when it hangs.
+async fn within_budget<F: Future>(target: &str, input: &[u8], call: F) -> F::Output {
+    match tokio::time::timeout(CALL_BUDGET, call).await {
+        Ok(out) => out,
+        Err(_) => panic!(
+            "{target} did not answer within {CALL_BUDGET:?} on input {:?}",
+            String::from_utf8_lossy(&input[..input.len().min(2000)])
+        ),
+    }
+}
+
+/// A header map from (name, value) pairs, skipping what `http` refuses.
+fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// The webhook targets of one channel: interpreter and verifier.
+async fn fuzz_webhooks(
+    registry: &Registry,
+    connection: Option<&Connection>,
+    channel: Channel,
+    m: &mut Mutator,
+    inputs: u64,
+    counts: &mut Counts,
+) {
+    let Some(adapter) = registry.adapter(channel) else {
+        return;
+    };
+    let (seeds, mut topics) = webhook_seeds(channel);
+    topics.push("fuzz/unknown");
+    let bodies: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
+    for _ in 0..inputs {
+        let topic = if m.rng.random_ratio(1, 10) {
+            m.string()
+        } else {
+            (*m.pick(&topics)).to_owned()
+        };
+        let body = m.input(&bodies);
+        let _ = adapter.interpret(&topic, &body);
+        *counts.entry(format!("{channel} interpret")).or_default() += 1;
+    }
+    let Some(verifier) = adapter.verifier() else {
+        return;
+    };
+    for _ in 0..inputs / 4 {
+        let (seed_headers, _) = m.pick(&seeds).clone();
+        let body = m.input(&bodies);
+        let mut pairs: Vec<(String, String)> = seed_headers
+            .iter()
+            .map(|(k, v)| {
+                let value = if m.rng.random_ratio(1, 3) {
+                    m.header(v)
+                } else {
+                    v.clone()
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        let topic = (*m.pick(&topics)).to_owned();
+        // Validly signed, so the rest of the delivery is read past the signature.
+        match channel {
+            Channel::Shopify if m.rng.random_bool(0.5) => {
+                pairs.retain(|(k, _)| !k.eq_ignore_ascii_case("x-shopify-hmac-sha256"));
+                pairs.push((
+                    "x-shopify-hmac-sha256".into(),
+                    crate::channels::shopify::sign("shpss_fake", &body),
+                ));
+                if m.rng.random_bool(0.5) {
+                    pairs.push(("x-shopify-topic".into(), topic.clone()));
+                }
+            }
+            Channel::Woocommerce if m.rng.random_bool(0.5) => {
+                pairs.retain(|(k, _)| !k.eq_ignore_ascii_case("x-wc-webhook-signature"));
+                pairs.push((
+                    "x-wc-webhook-signature".into(),
+                    crate::channels::woocommerce::sign("whsec_contract_fake", &body),
+                ));
+            }
+            _ => {}
+        }
+        let headers = header_map(&pairs);
+        let per_connection = connection.filter(|c| c.channel == channel);
+        let _ = within_budget(
+            "webhook verifier",
+            &body,
+            verifier.authenticate(per_connection, &headers, &body),
+        )
+        .await;
+        *counts.entry(format!("{channel} verify")).or_default() += 1;
+    }
+}
+
+/// The store targets of one fake: each op answered with mutated seeds of its own answers.
+async fn fuzz_store(fake: &dyn FakeStore, m: &mut Mutator, inputs: u64, counts: &mut Counts) {
+    for op in STORE_OPS {
+        let channel = fake.channel();
+        if let StoreOp::Token = op {
+            // TikTok's token host is not its API base (it would leave the machine).
+            if channel == Channel::Tiktok
+                || channel == Channel::Woocommerce
+                || channel == Channel::Magento
+            {
+                continue;
+            }
+        }
+        let started = Instant::now();
+        let (mut world, seeds) = store_seeds(fake, op).await;
+        let seeded = started.elapsed();
+        // TikTok paces each API of a shop 20 ms apart: fewer inputs keep the run short.
+        let inputs = if channel == Channel::Tiktok {
+            inputs / 4
+        } else {
+            inputs
+        };
+        let mut done = 0u64;
+        while done < inputs {
+            let w = match world.take() {
+                Some(w) => w,
+                None => World::new(fake).await,
+            };
+            let answer = Answer::default();
+            Mock::given(wiremock::matchers::any())
+                .respond_with(answer.clone())
+                .mount(&w.server)
+                .await;
+            for _ in 0..inputs_per_world(channel).min(inputs - done) {
+                let body = m.input(&seeds);
+                let status = match m.rng.random_range(0..40) {
+                    0 => 500,
+                    1 => 404,
+                    2 => 400,
+                    3 => 201,
+                    _ => 200,
+                };
+                answer.set(status, body.clone());
+                let call = Instant::now();
+                let opened =
+                    within_budget(&format!("{channel} {op:?}"), &body, run_op(&w, fake, op)).await;
+                done += 1;
+                *counts.entry(format!("{channel} {op:?}")).or_default() += 1;
+                if call.elapsed() > SLOW_CALL {
+                    *counts
+                        .entry(format!("{channel} {op:?} (slow, >2 s)"))
+                        .or_default() += 1;
+                    break;
+                }
+                if !opened {
+                    *counts
+                        .entry(format!("{channel} {op:?} (marked needs_reauth)"))
+                        .or_default() += 1;
+                    break;
+                }
+            }
+        }
+        // Progress on stderr, so a long run shows where it is.
+        eprintln!(
+            "fuzz: {channel} {op:?}: {done} inputs (seeds {seeded:?}, total {:?})",
+            started.elapsed()
+        );
+    }
+}
+
+/// The harness. See the module doc.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_every_parser_of_outside_input() {
+    let scale = env_number("CHANNEL_SYNC_FUZZ_SCALE", 1).max(1);
+    // The store targets go through HTTP and cost ~100 times more per input.
+    let store_scale = env_number("CHANNEL_SYNC_FUZZ_STORE_SCALE", scale).max(1);
+    let seed = env_number("CHANNEL_SYNC_FUZZ_SEED", 15);
+    let mut m = Mutator::new(seed);
+    let mut counts = Counts::new();
+    let start_kb = resident_kb();
+    let mut peak_kb = start_kb.unwrap_or(0);
+
+    // Webhooks, per channel, on a registry whose WooCommerce connection has the fake's secret.
+    let woo = World::new(
+        FAKES
+            .iter()
+            .copied()
+            .find(|f| f.channel() == Channel::Woocommerce)
+            .unwrap_or(FAKES[0]),
+    )
+    .await;
+    for channel in Channel::ALL {
+        fuzz_webhooks(
+            &woo.registry,
+            Some(&woo.connection),
+            channel,
+            &mut m,
+            300 * scale,
+            &mut counts,
+        )
+        .await;
+        eprintln!("fuzz: {channel} webhooks done");
+        peak_kb = peak_kb.max(resident_kb().unwrap_or(0));
+    }
+    drop(woo);
+
+    // The WMS message parser.
+    let seeds = wms_seeds();
+    for _ in 0..600 * scale {
+        let input = m.input(&seeds);
+        let _ = serde_json::from_slice::<WmsInbound>(&input);
+        *counts.entry("wms message".into()).or_default() += 1;
+    }
+
+    // Every channel's response parsers through its store.
+    for fake in FAKES {
+        fuzz_store(*fake, &mut m, 12 * store_scale, &mut counts).await;
+        peak_kb = peak_kb.max(resident_kb().unwrap_or(0));
+    }
+
+    // Notes like "(slow)" are about inputs already counted.
+    let total: u64 = counts
+        .iter()
+        .filter(|(k, _)| !k.contains('('))
+        .map(|(_, n)| n)
+        .sum();
+    let end_kb = resident_kb();
+    println!("fuzz: seed {seed}, scale {scale}, {total} inputs, no panic, no hang");
+    for (target, n) in &counts {
+        println!("  {target:<32} {n:>9}");
+    }
+    println!(
+        "  resident memory: {} KiB at start, {} KiB peak, {} KiB at end",
+        start_kb.unwrap_or(0),
+        peak_kb,
+        end_kb.unwrap_or(0)
+    );
+    if let (Some(start), Some(_)) = (start_kb, end_kb) {
+        assert!(
+            peak_kb.saturating_sub(start) < MAX_GROWTH_KB,
+            "memory grew by {} KiB",
+            peak_kb.saturating_sub(start)
+        );
+    }
+    // Every target was reached.
+    for channel in Channel::ALL {
+        assert!(
+            counts.contains_key(&format!("{channel} interpret")),
+            "{channel}"
+        );
+        assert!(
+            counts.contains_key(&format!("{channel} Orders")),
+            "{channel}"
+        );
+    }
+    assert!(total >= 2_000 * scale, "{total}");
+}
+
+/// The mutator is deterministic for a seed (so a finding can be replayed) and its inputs stay
+/// under the cap.
+#[test]
+fn the_mutator_replays_a_seed_and_caps_its_inputs() {
+    let seeds = vec![br#"{"a":[1,2,{"b":"c"}],"d":null}"#.to_vec()];
+    let run = |seed| {
+        let mut m = Mutator::new(seed);
+        (0..200).map(|_| m.input(&seeds)).collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+    assert!(run(9).iter().all(|i| i.len() <= MAX_INPUT));
+    assert!(run(9)
+        .iter()
+        .any(|i| serde_json::from_slice::<Value>(i).is_ok()));
+    assert!(run(9)
+        .iter()
+        .any(|i| serde_json::from_slice::<Value>(i).is_err()));
+}

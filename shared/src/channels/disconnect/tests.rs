@@ -1,0 +1,237 @@
+//! Disconnect and rebind (issue 15, item 7), on the embedded store with a fake Shopify.
+
+use super::*;
+use crate::channels::shopify::oauth::ShopifyCredentials;
+use crate::channels::testkit::{connection, save_connection, test_registry};
+use crate::channels::OpenError;
+use crate::domain::{Channel, TenantId};
+use crate::embedded::{EmbeddedStore, EmbeddedVault};
+use crate::ports::Secret;
+use std::sync::Arc;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SHOP: &str = "demo.myshopify.com";
+
+struct World {
+    channels: Arc<Registry>,
+    server: MockServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
+    let server = MockServer::start().await;
+    let channels = test_registry(&store, vault, Some(server.uri()));
+    World {
+        channels,
+        server,
+        _dir: dir,
+    }
+}
+
+fn oauth_credentials(token: &str) -> Secret {
+    let mut creds = ShopifyCredentials::static_token(token, "read_orders");
+    creds.via_oauth = true;
+    creds.to_secret()
+}
+
+async fn uninstall_answers(server: &MockServer, token: &str, status: u16, times: u64) {
+    Mock::given(method("DELETE"))
+        .and(path("/admin/api_permissions/current.json"))
+        .and(header("X-Shopify-Access-Token", token))
+        .respond_with(ResponseTemplate::new(status))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// GIVEN an active Shopify connection installed through our app, with an imported order
+/// WHEN its tenant disconnects it THEN the app is uninstalled with its token (once), the
+/// credentials are gone, the connection is kept `disconnected` with the order's record, and
+/// no job can open its store; asking again answers the same without calling Shopify.
+#[tokio::test]
+async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stops_the_jobs() {
+    let w = world().await;
+    uninstall_answers(&w.server, "shpat_fake_gone", 200, 1).await;
+    let c = connection("c_gone", Channel::Shopify, SHOP, ConnectionStatus::Active);
+    save_connection(&w.channels, &c, &oauth_credentials("shpat_fake_gone")).await;
+    let context = w.channels.context();
+    let order_key = crate::keys::order(Channel::Shopify, SHOP, "1001");
+    let history = serde_json::json!({"connection": "c_gone"});
+    context
+        .locks
+        .complete(&order_key, &history, None)
+        .await
+        .unwrap();
+
+    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    assert_eq!(done.revoked, Revoked::Revoked);
+    assert!(!done.already);
+    assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
+    assert_eq!(
+        context.vault.get(&c.credentials_name()).await.unwrap(),
+        None
+    );
+    let stored = context
+        .connections
+        .get(&c.tenant, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Disconnected);
+    assert_eq!(
+        context.locks.record(&order_key).await.unwrap(),
+        Some(history)
+    );
+    assert!(matches!(
+        w.channels.open_store(&stored).await,
+        Err(OpenError::NotActive(ConnectionStatus::Disconnected))
+    ));
+
+    let again = disconnect(&w.channels, stored).await.unwrap();
+    assert!(again.already);
+    assert_eq!(again.revoked, Revoked::NoCredentials);
+}
+
+/// GIVEN Shopify is down WHEN the tenant disconnects THEN the connection is still
+/// disconnected and its credentials deleted, and the answer says the access could not be
+/// revoked (the merchant removes it in the admin).
+#[tokio::test]
+async fn a_channel_outage_still_deletes_the_credentials_and_says_so() {
+    let w = world().await;
+    uninstall_answers(&w.server, "shpat_fake_down", 503, 1).await;
+    let c = connection("c_down", Channel::Shopify, SHOP, ConnectionStatus::Active);
+    save_connection(&w.channels, &c, &oauth_credentials("shpat_fake_down")).await;
+    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    assert!(matches!(done.revoked, Revoked::Failed(ref m) if m.contains("store's admin")));
+    assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
+    let vault = &w.channels.context().vault;
+    assert_eq!(vault.get(&c.credentials_name()).await.unwrap(), None);
+}
+
+/// GIVEN a copy read before a job wrote the connection WHEN the disconnect writes its status
+/// THEN it reads again and disconnects the current copy (no `Stale` surfaces, nothing of the
+/// job's write is lost).
+#[tokio::test]
+async fn a_disconnect_over_a_stale_copy_reads_again() {
+    let w = world().await;
+    let c = connection(
+        "c_stale",
+        Channel::Woocommerce,
+        "shop.example",
+        ConnectionStatus::Active,
+    );
+    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let connections = &w.channels.context().connections;
+    let mut job = c.clone();
+    job.settings.safety_buffer = 3;
+    connections.update(&job).await.unwrap().stored().unwrap();
+    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
+    assert_eq!(done.connection.settings.safety_buffer, 3);
+    assert!(matches!(done.revoked, Revoked::NotRevocable(_)));
+}
+
+/// GIVEN tenant `dev`'s active shop WHEN tenant `acme` connects it THEN 409; once `dev`
+/// disconnected it, `acme`'s connect creates a new connection of its own that the shop routes
+/// to, `dev` keeps its disconnected connection (history) without credentials, and `dev` can
+/// no longer take the shop back.
+#[tokio::test]
+async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
+    let w = world().await;
+    let context = w.channels.context();
+    let dev = connection("c_dev", Channel::Shopify, SHOP, ConnectionStatus::Active);
+    save_connection(
+        &w.channels,
+        &dev,
+        &Secret::new(r#"{"access_token":"shpat_fake_dev"}"#),
+    )
+    .await;
+    let acme = TenantId::parse("acme").unwrap();
+    let theirs = Secret::new(r#"{"access_token":"shpat_fake_acme"}"#);
+    let refused = context
+        .upsert_connection(&acme, Channel::Shopify, SHOP, &theirs, None, None)
+        .await;
+    assert!(
+        matches!(refused, Err(ConnectError::Conflict(_))),
+        "{refused:?}"
+    );
+
+    disconnect(&w.channels, dev.clone()).await.unwrap();
+    let (created, new) = context
+        .upsert_connection(&acme, Channel::Shopify, SHOP, &theirs, None, None)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_ne!(new.id, dev.id);
+    assert_eq!(new.tenant, acme);
+    assert_eq!(new.status, ConnectionStatus::Active);
+    assert_eq!(
+        context
+            .connections
+            .find_by_shop(Channel::Shopify, SHOP)
+            .await
+            .unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(
+        context.vault.get(&new.credentials_name()).await.unwrap(),
+        Some(theirs)
+    );
+    let kept = context
+        .connections
+        .get(&dev.tenant, &dev.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.status, ConnectionStatus::Disconnected);
+    assert_eq!(
+        context.vault.get(&dev.credentials_name()).await.unwrap(),
+        None
+    );
+
+    let back = context
+        .upsert_connection(
+            &dev.tenant,
+            Channel::Shopify,
+            SHOP,
+            &Secret::new(r#"{"access_token":"shpat_fake_dev2"}"#),
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(back, Err(ConnectError::Conflict(_))), "{back:?}");
+}
+
+/// GIVEN a shop its tenant disconnected WHEN the same tenant connects it again THEN its own
+/// connection is re-activated (same id, so nothing is imported twice), not a new one.
+#[tokio::test]
+async fn the_same_tenant_reconnecting_gets_its_connection_back() {
+    let w = world().await;
+    let context = w.channels.context();
+    let dev = connection("c_back", Channel::Shopify, SHOP, ConnectionStatus::Active);
+    save_connection(
+        &w.channels,
+        &dev,
+        &Secret::new(r#"{"access_token":"shpat_fake_a"}"#),
+    )
+    .await;
+    disconnect(&w.channels, dev.clone()).await.unwrap();
+    let (created, again) = context
+        .upsert_connection(
+            &dev.tenant,
+            Channel::Shopify,
+            SHOP,
+            &Secret::new(r#"{"access_token":"shpat_fake_b"}"#),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, dev.id);
+    assert_eq!(again.status, ConnectionStatus::Active);
+}
