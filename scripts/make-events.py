@@ -225,6 +225,19 @@ def main():
             "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:inventory-push.fifo",
             "awsRegion": "eu-west-1"}]}, f, indent=2)
+    # An SQS batch for the jobs worker (issue 22): one connection's reconciliation poll, for a
+    # connection a fresh local stack does not have (its due entry is dropped, nothing polled).
+    job = json.dumps({"v": 1, "entry": {"job": "reconcile", "tenant": "dev",
+                                         "connection": "c_demo0000000000000001", "at_ms": 1795684500000},
+                      "part": 0})
+    with open(EVENTS / "jobs-sqs-batch.json", "w") as f:
+        json.dump({"Records": [{
+            "messageId": "00000000-0000-4000-b000-000000000001", "receiptHandle": "receipt-1",
+            "body": job, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795684502500",
+                                        "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795684502600"},
+            "messageAttributes": {}, "md5OfBody": hashlib.md5(job.encode()).hexdigest(),
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:jobs",
+            "awsRegion": "eu-west-1"}]}, f, indent=2)
     print(f"order body: {len(body)} bytes")
 
 

@@ -740,6 +740,7 @@ pub async fn queue_send_many_and_ack_many(b: &Backend) {
     let mut got: Vec<String> = got.into_iter().map(|m| m.body).collect();
     got.sort();
     assert_eq!(got, [r#"{"id":"a"}"#, r#"{"id":"b"}"#]);
+}
 
 /// GIVEN a shop connected to tenant A WHEN tenant B's new connection takes it (`rebind`)
 /// THEN only a disconnected copy read at its stored version gives it up; afterwards the shop

@@ -49,6 +49,7 @@ pub async fn provision_stack(
     let (wms_events, wms_events_dlq) = queue(format!("{stack}-wms-events"), 300).await?;
     let (wms_orders, _) = queue(format!("{stack}-wms-orders.fifo"), 60).await?;
     let (inventory_push, _) = queue(format!("{stack}-inventory-push.fifo"), 900).await?;
+    let (jobs, jobs_dlq) = queue(format!("{stack}-jobs"), 900).await?;
 
     // App secrets are read by id, outside the connections' prefix.
     let apps = SecretsVault::from_config(config, "");
@@ -100,6 +101,9 @@ pub async fn provision_stack(
         ("WMS_EVENTS_DLQ_URL", wms_events_dlq),
         ("WMS_ORDERS_QUEUE_URL", wms_orders),
         ("INVENTORY_PUSH_QUEUE_URL", inventory_push),
+        ("JOBS_QUEUE_URL", jobs),
+        ("JOBS_DLQ_URL", jobs_dlq),
+        ("RECONCILE_SCHEDULE", "rate(10 minutes)".to_owned()),
         ("SHOPIFY_APP_SECRET_ID", shopify_app),
         ("TIKTOK_APP_SECRET_ID", tiktok_app),
         ("ADMIN_TOKEN_SECRET_ID", admin_token),

@@ -15,6 +15,7 @@ fn function_of(file: &str) -> Option<&'static str> {
     [
         "api",
         "inventory-push",
+        "jobs",
         "oauth",
         "order-import",
         "scheduler",
@@ -66,6 +67,7 @@ async fn every_sample_event_is_accepted_by_its_function() {
     let scheduler = Arc::new(scheduler::deps_from_env(&config).await.unwrap());
     let tracking = Arc::new(tracking_export::deps_from_env(&config).await.unwrap());
     let push = Arc::new(inventory_push::deps_from_env(&config).await.unwrap());
+    let jobs = Arc::new(jobs::deps_from_env(&config).await.unwrap());
 
     // What each HTTP sample gets on a fresh stack (no connection exists yet).
     let expected_status = |file: &str| -> u16 {
@@ -136,6 +138,12 @@ async fn every_sample_event_is_accepted_by_its_function() {
                     .unwrap_or_else(|e| panic!("events/{file}: {e}"));
                 assert!(answer.batch_item_failures.is_empty(), "events/{file}");
             }
+            "jobs" => {
+                let answer = jobs::handler(jobs.clone(), sqs(&raw))
+                    .await
+                    .unwrap_or_else(|e| panic!("events/{file}: {e}"));
+                assert!(answer.batch_item_failures.is_empty(), "events/{file}");
+            }
             "scheduler" => {
                 let input: serde_json::Value = serde_json::from_str(&raw).unwrap();
                 scheduler::handler(scheduler.clone(), input)
@@ -148,6 +156,7 @@ async fn every_sample_event_is_accepted_by_its_function() {
     for function in [
         "api",
         "inventory-push",
+        "jobs",
         "oauth",
         "order-import",
         "scheduler",

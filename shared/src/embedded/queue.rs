@@ -183,6 +183,44 @@ impl EmbeddedQueue {
     }
 }
 
+/// Stores one message unless its dedup id is already there (dropped, like an SQS FIFO queue,
+/// but without a window). A stored message of a tenant takes the tenant's next position (the
+/// outbox cursor): a counter of its own, never a count of every tenant's messages, and a
+/// dropped duplicate takes none.
+fn insert_message(
+    tx: &rusqlite::Connection,
+    queue: &str,
+    m: &OutMessage,
+    now: i64,
+) -> PortResult<()> {
+    let tenant = m.tenant.as_ref().map(|t| t.as_str().to_owned());
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![queue, tenant, m.body, m.dedup_id, m.group_id, now]))
+        .map_err(unavailable)?;
+    if let (1, Some(tenant)) = (inserted, &tenant) {
+        let row = tx.last_insert_rowid();
+        let position: i64 = tx
+            .query_row(
+                "INSERT INTO tenant_cursors (queue, tenant, last) VALUES (?1, ?2, 1)
+                 ON CONFLICT (queue, tenant) DO UPDATE SET last = last + 1
+                 RETURNING last",
+                params![queue, tenant],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        tx.execute(
+            "UPDATE messages SET tenant_seq = ?1 WHERE rowid = ?2",
+            params![position, row],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Queue for EmbeddedQueue {
     async fn send(&self, m: OutMessage) -> PortResult<()> {
@@ -191,35 +229,9 @@ impl Queue for EmbeddedQueue {
             .db
             .run(move |db| {
                 let now = now_ms();
-                let tx = db.transaction().map_err(unavailable)?;
-                let tenant = m.tenant.as_ref().map(|t| t.as_str().to_owned());
-                // The message's position among its tenant's (the outbox cursor): a counter of
-                // its own, never a count of every tenant's messages.
-                let position: Option<i64> = match &tenant {
-                    Some(tenant) => Some(
-                        tx.query_row(
-                            "INSERT INTO tenant_cursors (queue, tenant, last) VALUES (?1, ?2, 1)
-                             ON CONFLICT (queue, tenant) DO UPDATE SET last = last + 1
-                             RETURNING last",
-                            params![queue, tenant],
-                            |r| r.get(0),
-                        )
-                        .map_err(unavailable)?,
-                    ),
-                    None => None,
-                };
-                // A repeated dedup id is dropped, like an SQS FIFO queue (but without a window).
-                let inserted = tx
-                    .execute(
-                        "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at, tenant_seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-                        params![queue, tenant, m.body, m.dedup_id, m.group_id, now, position],
-                    )
-                    .map_err(unavailable)?;
-                // Dropped: the position is not used either (rolled back with the transaction).
-                if inserted == 1 {
-                    tx.commit().map_err(unavailable)?;
-                }
+                let tx = db.savepoint().map_err(unavailable)?;
+                insert_message(&tx, &queue, &m, now)?;
+                tx.commit().map_err(unavailable)?;
                 Ok(())
             })
             .await?;
@@ -238,24 +250,8 @@ impl Queue for EmbeddedQueue {
             .run(move |db| {
                 let now = now_ms();
                 let tx = db.savepoint().map_err(unavailable)?;
-                {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                        )
-                        .map_err(unavailable)?;
-                    for m in messages {
-                        stmt.execute(params![
-                            queue,
-                            m.tenant.as_ref().map(|t| t.as_str().to_owned()),
-                            m.body,
-                            m.dedup_id,
-                            m.group_id,
-                            now
-                        ])
-                        .map_err(unavailable)?;
-                    }
+                for m in &messages {
+                    insert_message(&tx, &queue, m, now)?;
                 }
                 tx.commit().map_err(unavailable)
             })

@@ -267,7 +267,7 @@ impl Connections for EmbeddedStore {
             .map_err(|_| PortError::Corrupt(format!("connection {} version", old.id)))?;
         self.db
             .run(move |db| {
-                let tx = db.transaction().map_err(unavailable)?;
+                let tx = db.savepoint().map_err(unavailable)?;
                 // The released row keeps its body (history) under a shop column no lookup
                 // names, so `UNIQUE (channel, shop)` lets the new connection take the shop.
                 let moved = tx
