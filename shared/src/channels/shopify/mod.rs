@@ -32,7 +32,6 @@ pub use inventory::{ItemOutcome, QuantitySet, CODE_NOT_APPLIED, MAX_QUANTITIES_P
 pub use lifecycle::PRIVACY_TOPICS;
 pub use locations::Location;
 pub use moves::{FULFILLMENT_ORDER_SUBSCRIPTIONS, FULFILLMENT_ORDER_TOPICS};
-pub use order::interpret;
 pub use orders_poll::{updated_since_query, OrdersPage, ORDERS_PAGE_SIZE_WITHIN_COST};
 pub use plans::ShipmentPlans;
 pub use products::{ProductStatus, Variant};
@@ -41,3 +40,18 @@ pub use webhook::{sign, ShopifyVerifier};
 
 /// The one Admin API version this build speaks (GraphQL Admin API).
 pub const API_VERSION: &str = "2026-10";
+
+/// Interprets a verified Shopify webhook payload: app lifecycle and privacy topics, then the
+/// fulfillment-order topics, then the order topics.
+pub fn interpret(
+    topic: &str,
+    payload: &[u8],
+) -> Result<crate::channels::Interpreted, crate::channels::InterpretError> {
+    if let Some(lifecycle) = lifecycle::interpret(topic, payload) {
+        return lifecycle;
+    }
+    if let Some(moved) = moves::interpret(topic, payload) {
+        return moved;
+    }
+    order::interpret(topic, payload)
+}

@@ -70,14 +70,9 @@ struct RawAddress {
     phone: Option<String>,
 }
 
-/// Interprets a verified Shopify webhook payload.
+/// Interprets a verified Shopify order webhook payload (`orders/*`); other topics are
+/// ignored here ([`super::interpret`] routes lifecycle and fulfillment-order topics first).
 pub fn interpret(topic: &str, payload: &[u8]) -> Result<Interpreted, InterpretError> {
-    if let Some(lifecycle) = super::lifecycle::interpret(topic, payload) {
-        return lifecycle;
-    }
-    if let Some(moved) = super::moves::interpret(topic, payload) {
-        return moved;
-    }
     if !ORDER_TOPICS.contains(&topic) {
         return Ok(Interpreted::Ignored(format!(
             "shopify topic {topic} is not handled"
