@@ -7,9 +7,6 @@ use crate::Config;
 use shared::channels::registry::Registry;
 use shared::embedded::EmbeddedStore;
 use shared::jobs::fanout::{self, handle, tick, Cadences, JobsDeps, TickDeps};
-use shared::jobs::products::ProductsDeps;
-use shared::jobs::reconcile::ReconcileDeps;
-use shared::jobs::webhook_health::WebhookHealthDeps;
 use shared::jobs::Job;
 use shared::ports::{Ports, Queue};
 use std::sync::Arc;
@@ -58,39 +55,15 @@ pub fn build(
 ) -> Jobs {
     let jobs: Arc<dyn Queue> = Arc::new(store.queue(JOBS, Some(JOBS_DLQ), 5));
     let cadences = cadences(config);
-    let worker = Arc::new(JobsDeps {
-        reconcile: ReconcileDeps {
-            records: ports.records.clone(),
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channel_events,
-            channels: channels.clone(),
-        },
-        health: WebhookHealthDeps {
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channels: channels.clone(),
-        },
-        products: ProductsDeps {
-            idempotency: ports.idempotency.clone(),
-            records: ports.records.clone(),
-            wms_orders,
-            channels: channels.clone(),
-        },
-        push_queue,
+    let queues = fanout::JobQueues {
+        channel_events,
+        wms_orders,
+        inventory_push: push_queue,
         jobs: jobs.clone(),
-        dead_letter: Arc::new(store.queue(JOBS_DLQ, None, 5)),
-        cadences,
-        reconcile_pages: fanout::RECONCILE_PAGES_PER_MESSAGE,
-    });
-    let tick = Arc::new(TickDeps {
-        connections: ports.connections.clone(),
-        records: ports.records.clone(),
-        idempotency: ports.idempotency.clone(),
-        channels,
-        jobs,
-        cadences,
-    });
+        jobs_dlq: Arc::new(store.queue(JOBS_DLQ, None, 5)),
+    };
+    let worker = Arc::new(JobsDeps::on(ports, channels.clone(), queues, cadences));
+    let tick = Arc::new(TickDeps::on(ports, channels, jobs, cadences));
     Jobs {
         tick,
         worker,

@@ -189,16 +189,16 @@ async fn every_connection_is_reconciled_once_per_tick_at_scale() {
             .unwrap();
     }
 
-    let tick_deps = Arc::new(scheduler::tick_deps(
+    let tick_deps = Arc::new(shared::jobs::fanout::TickDeps::on(
         &ports,
         channels.clone(),
         Arc::new(SqsQueue::new(sqs.clone(), jobs_url.clone())),
         Cadences::default(),
     ));
-    let worker = Arc::new(jobs::jobs_deps(
+    let worker = Arc::new(shared::jobs::fanout::JobsDeps::on(
         &ports,
         channels,
-        jobs::JobQueues {
+        shared::jobs::fanout::JobQueues {
             channel_events: Arc::new(SqsQueue::new(sqs.clone(), events_url)),
             wms_orders: Arc::new(SqsQueue::new(sqs.clone(), wms_url)),
             inventory_push: Arc::new(SqsQueue::new(sqs.clone(), push_url)),

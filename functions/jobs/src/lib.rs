@@ -14,23 +14,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::aws::lambda_env::{env, env_opt, ports_and_channels, ConfigError};
 use shared::aws::{SdkConfig, SqsQueue};
 use shared::consumers::sqs_batch;
-use shared::jobs::fanout::{
-    every_from_rate, handle, Cadences, JobsDeps, RECONCILE_PAGES_PER_MESSAGE,
-};
-use shared::jobs::products::ProductsDeps;
-use shared::jobs::reconcile::ReconcileDeps;
-use shared::jobs::webhook_health::WebhookHealthDeps;
+use shared::jobs::fanout::{handle, Cadences, JobQueues, JobsDeps};
 use shared::ports::Queue;
 use std::sync::Arc;
-
-/// The queues the worker writes to.
-pub struct JobQueues {
-    pub channel_events: Arc<dyn Queue>,
-    pub wms_orders: Arc<dyn Queue>,
-    pub inventory_push: Arc<dyn Queue>,
-    pub jobs: Arc<dyn Queue>,
-    pub jobs_dlq: Arc<dyn Queue>,
-}
 
 /// Everything the worker needs, from the environment.
 pub async fn deps_from_env(config: &SdkConfig) -> Result<JobsDeps, ConfigError> {
@@ -40,10 +26,6 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<JobsDeps, ConfigError> 
     let queue = |name: &'static str| -> Result<Arc<dyn Queue>, ConfigError> {
         Ok(Arc::new(SqsQueue::from_config(config, env(name)?)))
     };
-    let mut cadences = Cadences::default();
-    if let Some(every) = env_opt("RECONCILE_SCHEDULE").and_then(|s| every_from_rate(&s)) {
-        cadences.reconcile.every = every;
-    }
     let queues = JobQueues {
         channel_events: queue("CHANNEL_EVENTS_QUEUE_URL")?,
         wms_orders: queue("WMS_ORDERS_QUEUE_URL")?,
@@ -51,41 +33,12 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<JobsDeps, ConfigError> 
         jobs: queue("JOBS_QUEUE_URL")?,
         jobs_dlq: queue("JOBS_DLQ_URL")?,
     };
-    Ok(jobs_deps(&ports, channels, queues, cadences))
-}
-
-/// The worker on `ports` and `channels`, with its queues.
-pub fn jobs_deps(
-    ports: &shared::ports::Ports,
-    channels: Arc<shared::channels::registry::Registry>,
-    queues: JobQueues,
-    cadences: Cadences,
-) -> JobsDeps {
-    JobsDeps {
-        reconcile: ReconcileDeps {
-            records: ports.records.clone(),
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channel_events: queues.channel_events,
-            channels: channels.clone(),
-        },
-        health: WebhookHealthDeps {
-            connections: ports.connections.clone(),
-            idempotency: ports.idempotency.clone(),
-            channels: channels.clone(),
-        },
-        products: ProductsDeps {
-            idempotency: ports.idempotency.clone(),
-            records: ports.records.clone(),
-            wms_orders: queues.wms_orders,
-            channels,
-        },
-        push_queue: queues.inventory_push,
-        jobs: queues.jobs,
-        dead_letter: queues.jobs_dlq,
-        cadences,
-        reconcile_pages: RECONCILE_PAGES_PER_MESSAGE,
-    }
+    Ok(JobsDeps::on(
+        &ports,
+        channels,
+        queues,
+        Cadences::with_reconcile_schedule(env_opt("RECONCILE_SCHEDULE").as_deref()),
+    ))
 }
 
 /// The SQS handler: every record concurrently, failures reported as `batchItemFailures`.
@@ -126,7 +79,7 @@ mod tests {
             jobs: Arc::new(store.queue("jobs", None, 5)),
             jobs_dlq: Arc::new(dlq.clone()),
         };
-        let deps = Arc::new(jobs_deps(&ports, channels, queues, Cadences::default()));
+        let deps = Arc::new(JobsDeps::on(&ports, channels, queues, Default::default()));
         let gone = serde_json::json!({"v": 1, "entry": {"job": "reconcile", "tenant": "dev",
             "connection": "c_gone", "at_ms": 0}});
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [

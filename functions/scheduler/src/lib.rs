@@ -10,47 +10,21 @@
 
 use shared::aws::lambda_env::{env, env_opt, registry, ConfigError};
 use shared::aws::{SdkConfig, SqsQueue};
-use shared::jobs::fanout::{every_from_rate, tick, Cadences, TickDeps};
+use shared::jobs::fanout::{tick, Cadences, TickDeps};
 use shared::jobs::Job;
 use std::sync::Arc;
-
-/// The cadences, with the poll's interval from `RECONCILE_SCHEDULE` when it is a `rate(…)`.
-pub fn cadences_from_env() -> Cadences {
-    let mut cadences = Cadences::default();
-    if let Some(every) = env_opt("RECONCILE_SCHEDULE").and_then(|s| every_from_rate(&s)) {
-        cadences.reconcile.every = every;
-    }
-    cadences
-}
 
 /// Everything a tick needs, from the environment. No channel app secrets: a tick never calls
 /// a channel (the registry only tells which channels take part in which job).
 pub async fn deps_from_env(config: &SdkConfig) -> Result<TickDeps, ConfigError> {
     let ports = shared::aws::ports(config)?;
     let channels = registry(&ports, Default::default())?;
-    Ok(tick_deps(
+    Ok(TickDeps::on(
         &ports,
         channels,
         Arc::new(SqsQueue::from_config(config, env("JOBS_QUEUE_URL")?)),
-        cadences_from_env(),
+        Cadences::with_reconcile_schedule(env_opt("RECONCILE_SCHEDULE").as_deref()),
     ))
-}
-
-/// A tick's dependencies on `ports`.
-pub fn tick_deps(
-    ports: &shared::ports::Ports,
-    channels: Arc<shared::channels::registry::Registry>,
-    jobs: Arc<dyn shared::ports::Queue>,
-    cadences: Cadences,
-) -> TickDeps {
-    TickDeps {
-        connections: ports.connections.clone(),
-        records: ports.records.clone(),
-        idempotency: ports.idempotency.clone(),
-        channels,
-        jobs,
-        cadences,
-    }
 }
 
 /// One scheduled tick: the job's due connections enqueued on `jobs`. Fails only when the
@@ -111,7 +85,7 @@ mod tests {
         );
         ports.connections.create(&c).await.unwrap();
         let jobs = store.queue("jobs", None, 5);
-        let deps = Arc::new(tick_deps(
+        let deps = Arc::new(TickDeps::on(
             &ports,
             channels,
             Arc::new(jobs.clone()),
@@ -147,9 +121,13 @@ mod tests {
     fn the_poll_interval_follows_a_rate_schedule() {
         // Only this test touches the variable.
         std::env::set_var("RECONCILE_SCHEDULE", "rate(5 minutes)");
-        let every = cadences_from_env().reconcile.every;
+        let every = Cadences::with_reconcile_schedule(env_opt("RECONCILE_SCHEDULE").as_deref())
+            .reconcile
+            .every;
         std::env::set_var("RECONCILE_SCHEDULE", "cron(0 3 * * ? *)");
-        let fallback = cadences_from_env().reconcile.every;
+        let fallback = Cadences::with_reconcile_schedule(env_opt("RECONCILE_SCHEDULE").as_deref())
+            .reconcile
+            .every;
         std::env::remove_var("RECONCILE_SCHEDULE");
         assert_eq!(every, std::time::Duration::from_secs(300));
         assert_eq!(fallback, std::time::Duration::from_secs(600));

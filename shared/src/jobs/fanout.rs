@@ -136,6 +136,38 @@ pub struct TickDeps {
     pub cadences: Cadences,
 }
 
+impl Cadences {
+    /// The default cadences, with the poll's interval from the reconcile schedule when it is
+    /// a `rate(…)` (`RECONCILE_SCHEDULE`, which the `scheduler` and `jobs` functions share).
+    pub fn with_reconcile_schedule(schedule: Option<&str>) -> Self {
+        let mut cadences = Self::default();
+        if let Some(every) = schedule.and_then(every_from_rate) {
+            cadences.reconcile.every = every;
+        }
+        cadences
+    }
+}
+
+impl TickDeps {
+    /// A tick on `ports` and `channels`, enqueueing on `jobs`: the one place the scheduler's
+    /// dependencies are assembled (the `scheduler` Lambda, `serve`, the tests).
+    pub fn on(
+        ports: &crate::ports::Ports,
+        channels: Arc<Registry>,
+        jobs: Arc<dyn Queue>,
+        cadences: Cadences,
+    ) -> Self {
+        Self {
+            connections: ports.connections.clone(),
+            records: ports.records.clone(),
+            idempotency: ports.idempotency.clone(),
+            channels,
+            jobs,
+            cadences,
+        }
+    }
+}
+
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TickReport {
@@ -195,6 +227,52 @@ pub struct JobsDeps {
     pub cadences: Cadences,
     /// Reconciliation pages per message.
     pub reconcile_pages: u32,
+}
+
+/// The queues the jobs worker writes to.
+pub struct JobQueues {
+    pub channel_events: Arc<dyn Queue>,
+    pub wms_orders: Arc<dyn Queue>,
+    pub inventory_push: Arc<dyn Queue>,
+    pub jobs: Arc<dyn Queue>,
+    pub jobs_dlq: Arc<dyn Queue>,
+}
+
+impl JobsDeps {
+    /// The worker on `ports` and `channels`, with its queues: the one place its dependencies
+    /// are assembled (the `jobs` Lambda, `serve`, the tests).
+    pub fn on(
+        ports: &crate::ports::Ports,
+        channels: Arc<Registry>,
+        queues: JobQueues,
+        cadences: Cadences,
+    ) -> Self {
+        Self {
+            reconcile: ReconcileDeps {
+                records: ports.records.clone(),
+                connections: ports.connections.clone(),
+                idempotency: ports.idempotency.clone(),
+                channel_events: queues.channel_events,
+                channels: channels.clone(),
+            },
+            health: WebhookHealthDeps {
+                connections: ports.connections.clone(),
+                idempotency: ports.idempotency.clone(),
+                channels: channels.clone(),
+            },
+            products: ProductsDeps {
+                idempotency: ports.idempotency.clone(),
+                records: ports.records.clone(),
+                wms_orders: queues.wms_orders,
+                channels,
+            },
+            push_queue: queues.inventory_push,
+            jobs: queues.jobs,
+            dead_letter: queues.jobs_dlq,
+            cadences,
+            reconcile_pages: RECONCILE_PAGES_PER_MESSAGE,
+        }
+    }
 }
 
 /// Runs one job message. Unreadable messages are dead-lettered; a message whose bookkeeping
