@@ -943,13 +943,6 @@ async fn locations_and_settings() {
         updated["settings"]["inventory_sync"], "disabled",
         "untouched settings stay"
     );
-    let live = patch(json!({"settings": {"inventory_sync": "live"}}))
-        .await
-        .unwrap();
-    assert_eq!(
-        live.json::<Value>().await.unwrap()["settings"]["fulfilment_location"],
-        "gid://shopify/Location/1"
-    );
     for bad in [
         json!({"settings": {"fulfilment_location": "gid://shopify/Location/2"}}),
         json!({"settings": {"fulfilment_location": "gid://shopify/Location/99"}}),
@@ -957,8 +950,21 @@ async fn locations_and_settings() {
         json!({"settings": {"colour": "blue"}}),
         json!({"status": "active"}),
     ] {
-        assert_eq!(patch(bad.clone()).await.unwrap().status(), 422, "{bad}");
+        let refused = patch(bad.clone()).await.unwrap();
+        let status = refused.status();
+        let why = refused.text().await.unwrap();
+        assert_eq!(status, 422, "{bad}: {why}");
     }
+    // Last: switching inventory sync on starts a push in the background, and this fake store
+    // refuses everything it was not told about, which would mark the connection needs_reauth
+    // (and then a location could not be checked: 409) before the refusals above were asked.
+    let live = patch(json!({"settings": {"inventory_sync": "live"}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        live.json::<Value>().await.unwrap()["settings"]["fulfilment_location"],
+        "gid://shopify/Location/1"
+    );
     let stored: Value = client
         .get(&url)
         .bearer_auth(&env.token)
