@@ -191,12 +191,15 @@ async fn locations(
 
 /// `PATCH /api/connections/{id}` with `{"settings": {...}}`: only the given settings change;
 /// `null` clears a location. Location ids are checked against the store's active locations.
+/// A background write meanwhile (a job marking the connection `needs_reauth`, an uninstall)
+/// is not overwritten: the changes are applied again over the newer copy, a few times.
 async fn patch_settings(
     State(deps): State<Arc<ApiDeps>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Connection>, ApiError> {
+    const ATTEMPTS: usize = 4;
     let mut connection =
         owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
     let body: Value = serde_json::from_slice(&body?)
@@ -211,62 +214,99 @@ async fn patch_settings(
             "expected {\"settings\": {...}}".into(),
         ));
     };
-    let previous_mode = connection.settings.inventory_sync;
-    let mut settings = serde_json::to_value(&connection.settings)
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let mut new_locations = Vec::new();
+    let new_locations = changed_locations(changes)?;
+    let mut checked = false;
+    for _ in 0..ATTEMPTS {
+        let previous_mode = connection.settings.inventory_sync;
+        let mut changed = connection.clone();
+        changed.settings = with_changes(&connection.settings, changes)?;
+        if !checked {
+            adapter(&deps, &changed)?
+                .check_settings(&changed, &changed.settings, &new_locations)
+                .await?;
+            checked = true;
+        }
+        changed.updated_at = chrono::Utc::now();
+        // Written only over the copy read: a PATCH racing an uninstall (or any other write)
+        // cannot bring back the status it read.
+        let stored = match deps.connections.update(&changed).await? {
+            crate::ports::UpdateOutcome::Updated(stored) => *stored,
+            crate::ports::UpdateOutcome::Stale => {
+                connection = deps
+                    .connections
+                    .get(&connection.tenant, &connection.id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no connection {id}")))?;
+                continue;
+            }
+        };
+        // Switched on: the store gets every quantity now, not at the next daily push.
+        if previous_mode == SyncMode::Disabled
+            && stored.settings.inventory_sync != SyncMode::Disabled
+            && stored.status == ConnectionStatus::Active
+        {
+            crate::inventory::engine::start_full(
+                &*deps.inventory.records,
+                &*deps.inventory.push_queue,
+                &stored,
+                crate::inventory::runs::RunKind::Enabled,
+                false,
+            )
+            .await?;
+        }
+        return Ok(Json(stored));
+    }
+    Err(ApiError::Conflict(
+        "the connection kept changing while this request was handled; read it and retry".into(),
+    ))
+}
+
+/// The location ids a settings change names (to be checked against the store), or why a
+/// location value is refused.
+fn changed_locations(changes: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let mut locations = Vec::new();
+    for key in ["fulfilment_location", "inventory_location"] {
+        match changes.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => {
+                locations.push(s.trim().to_owned())
+            }
+            Some(_) => {
+                return Err(ApiError::Unprocessable(format!(
+                    "{key} must be a location id or null"
+                )))
+            }
+        }
+    }
+    Ok(locations)
+}
+
+/// `current` with `changes` applied, or why they are refused (an unknown setting, a value of
+/// the wrong shape).
+fn with_changes(
+    current: &ConnectionSettings,
+    changes: &serde_json::Map<String, Value>,
+) -> Result<ConnectionSettings, ApiError> {
+    let mut settings =
+        serde_json::to_value(current).map_err(|e| ApiError::Unavailable(e.to_string()))?;
     for (key, value) in changes {
         match key.as_str() {
-            "fulfilment_location" | "inventory_location" => match value {
-                Value::Null => {}
-                Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => {
-                    new_locations.push(s.trim().to_owned())
-                }
-                _ => {
-                    return Err(ApiError::Unprocessable(format!(
-                        "{key} must be a location id or null"
-                    )))
-                }
-            },
-            "order_allocation" => {} // checked once the settings are parsed
-            "inventory_sync" | "notify_customer" | "safety_buffer" | "max_listed"
+            "fulfilment_location"
+            | "inventory_location"
+            | "order_allocation"
+            | "inventory_sync"
+            | "notify_customer"
+            | "safety_buffer"
+            | "max_listed"
             | "import_unpaid" => {}
             other => return Err(ApiError::Unprocessable(format!("unknown setting {other}"))),
         }
         settings[key] = value.clone();
     }
-    connection.settings = serde_json::from_value(settings)
+    let settings: ConnectionSettings = serde_json::from_value(settings)
         .map_err(|e| ApiError::Unprocessable(format!("invalid settings: {e}")))?;
-    check_allocation(connection.settings.order_allocation.as_deref())?;
-    adapter(&deps, &connection)?
-        .check_settings(&connection, &connection.settings, &new_locations)
-        .await?;
-    connection.updated_at = chrono::Utc::now();
-    // Written only over the copy read above: a PATCH racing an uninstall (or any other write)
-    // cannot bring back the status it read.
-    let connection = match deps.connections.update(&connection).await? {
-        crate::ports::UpdateOutcome::Updated(stored) => *stored,
-        crate::ports::UpdateOutcome::Stale => {
-            return Err(ApiError::Conflict(
-                "the connection changed while this request was handled; read it and retry".into(),
-            ))
-        }
-    };
-    // Switched on: the store gets every quantity now, not at the next daily push.
-    if previous_mode == SyncMode::Disabled
-        && connection.settings.inventory_sync != SyncMode::Disabled
-        && connection.status == ConnectionStatus::Active
-    {
-        crate::inventory::engine::start_full(
-            &*deps.inventory.records,
-            &*deps.inventory.push_queue,
-            &connection,
-            crate::inventory::runs::RunKind::Enabled,
-            false,
-        )
-        .await?;
-    }
-    Ok(Json(connection))
+    check_allocation(settings.order_allocation.as_deref())?;
+    Ok(settings)
 }
 
 /// `DELETE /api/connections/{id}`: disconnects the tenant's connection (see
@@ -297,4 +337,125 @@ async fn disconnect(
         map.insert("already_disconnected".into(), json!(done.already));
     }
     Ok(Json(body))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::channels::shopify::oauth::ShopifyCredentials;
+    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
+    use crate::domain::{ConnectionId, TenantId};
+    use crate::ports::{CreateOutcome, PortResult, RebindOutcome, UpdateOutcome};
+    use http::Request;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tower::ServiceExt;
+
+    /// The store, except that just before the first update it lets a background job (here:
+    /// credentials refused, `needs_reauth`) write the connection first.
+    struct Racing {
+        inner: crate::embedded::EmbeddedStore,
+        raced: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Connections for Racing {
+        async fn create(&self, c: &Connection) -> PortResult<CreateOutcome> {
+            self.inner.create(c).await
+        }
+        async fn update(&self, c: &Connection) -> PortResult<UpdateOutcome> {
+            if !self.raced.swap(true, Ordering::SeqCst) {
+                let mut background = self.inner.get(&c.tenant, &c.id).await?.unwrap();
+                background.status = ConnectionStatus::NeedsReauth;
+                self.inner.update(&background).await?.stored()?;
+            }
+            self.inner.update(c).await
+        }
+        async fn rebind(&self, old: &Connection, new: &Connection) -> PortResult<RebindOutcome> {
+            self.inner.rebind(old, new).await
+        }
+        async fn get(&self, t: &TenantId, id: &ConnectionId) -> PortResult<Option<Connection>> {
+            self.inner.get(t, id).await
+        }
+        async fn find_by_shop(
+            &self,
+            channel: crate::domain::Channel,
+            shop: &str,
+        ) -> PortResult<Option<Connection>> {
+            self.inner.find_by_shop(channel, shop).await
+        }
+        async fn find_by_id(&self, id: &ConnectionId) -> PortResult<Option<Connection>> {
+            self.inner.find_by_id(id).await
+        }
+        async fn list(&self, t: &TenantId) -> PortResult<Vec<Connection>> {
+            self.inner.list(t).await
+        }
+        async fn list_all(&self) -> PortResult<Vec<Connection>> {
+            self.inner.list_all().await
+        }
+    }
+
+    /// A settings change that meets a background write (a job marking the connection
+    /// `needs_reauth`, an uninstall) is applied over the newer copy: the merchant's change is
+    /// saved, the job's is kept, and nobody gets a 409 for a write they could not see.
+    #[tokio::test]
+    async fn a_settings_change_racing_a_background_write_keeps_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let ShopifyFixture {
+            store,
+            channels,
+            connection,
+            ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_1",
+            ConnectionStatus::Active,
+            &ShopifyCredentials::static_token("shpat_fake", ""),
+            "http://127.0.0.1:9".into(),
+        )
+        .await;
+        store
+            .put_token(
+                &connection.tenant,
+                &crate::http::token_sha256("cs_fake_token"),
+            )
+            .await
+            .unwrap();
+        let racing = Arc::new(Racing {
+            inner: store.clone(),
+            raced: AtomicBool::new(false),
+        });
+        let deps = Arc::new(ApiDeps {
+            connections: racing.clone(),
+            tenants: Arc::new(store.clone()),
+            channels,
+            inventory: Arc::new(super::super::inventory_api::InventoryApiDeps {
+                connections: racing,
+                tenants: Arc::new(store.clone()),
+                records: Arc::new(store.clone()),
+                idempotency: Arc::new(store.clone()),
+                push_queue: Arc::new(store.queue("push", None, 5)),
+            }),
+        });
+        let patch = Request::patch("/api/connections/c_1")
+            .header("Authorization", "Bearer cs_fake_token")
+            .header("Content-Type", "application/json")
+            .body(axum::body::Body::from(
+                r#"{"settings": {"notify_customer": true, "safety_buffer": 3}}"#,
+            ))
+            .unwrap();
+        let answer = router(deps).oneshot(patch).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let stored = store
+            .get(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.settings.notify_customer);
+        assert_eq!(stored.settings.safety_buffer, 3);
+        assert_eq!(
+            stored.status,
+            ConnectionStatus::NeedsReauth,
+            "the background write is not undone"
+        );
+    }
 }
