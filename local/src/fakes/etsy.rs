@@ -89,12 +89,19 @@ pub fn shop(api_key: &str, bearer: &str, shop: u64) -> Mock {
     ))
 }
 
-/// Etsy's carriers from the US: USPS, UPS and DHL.
-pub fn carriers(api_key: &str, bearer: &str) -> Mock {
-    on(api_key, bearer, "GET", "/shipping-carriers").respond_with(ok(json!({"count": 3, "results": [
+/// Etsy's carriers from the US: USPS, UPS and DHL (`/shipping-carriers`).
+pub fn carriers_page() -> Value {
+    json!({"count": 3, "results": [
         {"shipping_carrier_id": 1, "name": "USPS", "domestic_classes": [], "international_classes": []},
         {"shipping_carrier_id": 2, "name": "UPS", "domestic_classes": [], "international_classes": []},
-        {"shipping_carrier_id": 3, "name": "DHL", "domestic_classes": [], "international_classes": []}]})))
+        {"shipping_carrier_id": 3, "name": "DHL", "domestic_classes": [], "international_classes": []}]})
+}
+
+/// The carriers from the shop's country, [`carriers_page`].
+pub fn carriers(api_key: &str, bearer: &str) -> Mock {
+    on(api_key, bearer, "GET", "/shipping-carriers")
+        .and(wiremock::matchers::query_param("origin_country_iso", "US"))
+        .respond_with(ok(carriers_page()))
 }
 
 /// Headers and body of a signed `order.paid` for receipt `receipt_id` of `shop`, sent at
