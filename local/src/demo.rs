@@ -669,6 +669,9 @@ async fn drive(
     .collect();
     let mut cursor = "0".to_owned();
     let mut shipped: BTreeSet<(String, String)> = BTreeSet::new();
+    // Orders the WMS has shipped since its last stock level: the next level accounts for them
+    // (their reservations are released), as a real WMS says.
+    let mut applied: Vec<Value> = Vec::new();
     let mut round: u64 = 0;
     loop {
         round += 1;
@@ -785,11 +788,14 @@ async fn drive(
 
         // The WMS's stock level moves; Live sync pushes it (and the bundle) to every store.
         let level = stock_level(round);
+        let accounts_for = std::mem::take(&mut applied);
+        let named = accounts_for.len();
         api.wms(json!({"type": "stock.changed", "tenant": "dev", "sku": SKU,
-            "available": level, "at": chrono::Utc::now().to_rfc3339()}))
+            "available": level, "at": chrono::Utc::now().to_rfc3339(),
+            "orders": accounts_for}))
             .await?;
         say(format!(
-            "wms          stock {SKU} = {level} (bundle {BUNDLE} = {})",
+            "wms          stock {SKU} = {level} (bundle {BUNDLE} = {}), accounting for {named} shipped order(s)",
             level / 3
         ));
 
@@ -831,6 +837,8 @@ async fn drive(
                     if channel_of.contains_key(connection)
                         && shipped.insert((connection.to_owned(), order.clone()))
                     {
+                        applied.push(json!({"channel": message["channel"],
+                            "shop": message["shop"], "channel_order_id": order}));
                         let number = format!("DEMO{}", order.trim_start_matches('0'));
                         api.wms(json!({"type": "shipment.dispatched", "tenant": "dev",
                             "connection": connection, "channel_order_id": order,
