@@ -14,13 +14,16 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 /// The token endpoint.
 pub const TOKEN: &str = "/identity/v1/oauth2/token";
 
+/// Signs a body into an `X-EBAY-SIGNATURE` header.
+type SignFn = Box<dyn Fn(&[u8]) -> String + Send + Sync>;
+
 /// Signs notifications as eBay does, with a P-256 key made here (never stored) published
 /// under `kid`.
 pub struct Signer {
     pub kid: String,
     /// The public key as the Notification API's `public_key` call answers it.
     pub public_pem: String,
-    sign: Box<dyn Fn(&[u8]) -> String + Send + Sync>,
+    sign: SignFn,
 }
 
 impl Signer {

@@ -140,10 +140,11 @@ impl Respond for FakeVeeqo {
                 ok(Value::Array(s.orders.clone())).insert_header("X-Total-Pages-Count", "1")
             }
             ("GET", ["orders", id]) => {
+                let wanted = id.parse::<u64>().ok();
                 let Some(mut order) = s
                     .orders
                     .iter()
-                    .find(|o| o["id"].to_string() == *id)
+                    .find(|o| wanted.is_some() && o["id"].as_u64() == wanted)
                     .cloned()
                 else {
                     return ResponseTemplate::new(404)
@@ -152,7 +153,7 @@ impl Respond for FakeVeeqo {
                 let shipped = s
                     .shipments
                     .iter()
-                    .position(|b| b["order_id"].to_string() == *id);
+                    .position(|b| b["order_id"].as_u64() == wanted);
                 if let Some(n) = shipped {
                     order["allocations"][0]["shipment"] = json!({"id": 4001 + n,
                         "tracking_number": {"tracking_number":
