@@ -58,8 +58,9 @@ chaos:
 	CHAOS_BIN=$${CARGO_TARGET_DIR:-target}/release/channel-sync $(CARGO) run --release -p local --example chaos -- $(CHAOS_ROUNDS) $(CHAOS_ORDERS) 8
 	CHAOS_SEEDS=$(CHAOS_ROUNDS) $(CARGO) test -p shared --features embedded --lib live_push_chaos_many_seeds -- --ignored --nocapture
 
-## The whole product with no store: serve plus simulated Shopify, WooCommerce and Magento
-## stores on loopback; orders, tracking and stock flow until Ctrl-C (issue 18).
+## The whole product with no store: serve plus simulated Shopify, WooCommerce, Magento, TikTok
+## Shop, Etsy, eBay and Veeqo stores on loopback; orders, tracking and stock flow until Ctrl-C
+## (issue 18).
 demo:
 	$(CARGO) run -p local --bin channel-sync -- demo
 

@@ -1,14 +1,20 @@
 //! `channel-sync demo`: the whole product with no store and no configuration. `serve` runs on
 //! the embedded store in a temporary data directory, next to one simulated store per channel
-//! the [`crate::fakes`] cover (Shopify, WooCommerce, Magento 2), all on loopback. The demo
-//! connects each store through the API as a merchant would, then at a steady pace: the stores
-//! take orders (Shopify and WooCommerce send signed webhooks, Magento is found by the poll), a
-//! tiny simulated WMS reads the outbox, dispatches each imported order (tracking flows back to
-//! the store) and moves stock of TS-001 up and down (the bundle TS-001-X3 = 3 × TS-001 follows),
-//! and Live inventory sync pushes the new quantities to every store. It prints what happens and
-//! where to look. Nothing leaves the machine; Ctrl-C stops it and deletes its data.
+//! (the [`crate::fakes`]: Shopify, WooCommerce, Magento 2, TikTok Shop, Etsy, eBay and Veeqo),
+//! all on loopback. The demo connects each store through the API as a merchant would (TikTok
+//! Shop, Etsy and eBay by their real OAuth start and callback against the fake), then at a
+//! steady pace: the stores take orders (Shopify, WooCommerce, TikTok Shop, Etsy and eBay send
+//! signed webhooks, Magento and Veeqo are found by the poll), a tiny simulated WMS reads the
+//! outbox, dispatches each imported order (tracking flows back to the store) and moves stock of
+//! TS-001 up and down (the bundle TS-001-X3 = 3 × TS-001 follows), and Live inventory sync
+//! pushes the new quantities to every store. It prints what happens and where to look. Nothing
+//! leaves the machine; Ctrl-C stops it and deletes its data.
+//!
+//! The settings the TikTok Shop, Etsy and eBay adapters read from the environment (auth host,
+//! service id, webhook secret, RuName, verification token) are set by [`run`] to the fakes'
+//! values before `serve` starts.
 
-use crate::fakes::{self, json_of, magento, shopify, woocommerce};
+use crate::fakes::{self, ebay, etsy, json_of, magento, shopify, tiktok, veeqo, woocommerce};
 use serde_json::{json, Value};
 use shared::channels::context::{AppCredentials, ChannelApps};
 use shared::domain::Channel;
@@ -23,6 +29,30 @@ const SHOP: &str = "demo-shop.myshopify.com";
 const SHOPIFY_TOKEN: &str = "shpat_demo_fake_token";
 const SHOPIFY_APP_SECRET: &str = "shpss_demo_fake_app_secret";
 const SKU: &str = "TS-001";
+/// TikTok Shop's app and the seller token its code exchange gives.
+const TIKTOK_KEY: &str = "demo_fake_tts_app_key";
+const TIKTOK_SECRET: &str = "demo_fake_tts_app_secret";
+const TIKTOK_TOKEN: &str = "demo_fake_tts_access";
+const TIKTOK_SHOP: &str = "7495540735365777507";
+/// Etsy's app (key string and shared secret), the token its exchange gives, the webhook
+/// secret (Standard Webhooks `whsec_` + base64) and the shop.
+const ETSY_KEYSTRING: &str = "ks_demo_fake";
+const ETSY_SHARED: &str = "ss_demo_fake";
+const ETSY_ACCESS: &str = "7.at_demo_fake";
+const ETSY_WHSEC: &str = "whsec_ZGVtby1ldHN5LXdlYmhvb2stc2VjcmV0LWZha2U=";
+const ETSY_SHOP: u64 = 42;
+/// eBay's app (Basic = base64 of `ebay-cid-fake:ebay-secret-fake`), its tokens, the seller
+/// and the notification endpoint's verification token.
+const EBAY_ID: &str = "ebay-cid-fake";
+const EBAY_SECRET: &str = "ebay-secret-fake";
+const EBAY_BASIC: &str = "Basic ZWJheS1jaWQtZmFrZTplYmF5LXNlY3JldC1mYWtl";
+const EBAY_USER: &str = "demo-ebay-user-token-fake";
+const EBAY_APP: &str = "demo-ebay-app-token-fake";
+const EBAY_SELLER: &str = "demo_seller_uid_fake";
+const EBAY_VERIFICATION: &str = "demo-fake-verification-token-0123456789";
+/// Veeqo's API key and its Amazon location (the Inventory Sync Warehouse).
+const VEEQO_KEY: &str = "veeqo_demo_fake_key";
+const VEEQO_WAREHOUSE: u64 = 22668;
 const BUNDLE: &str = "TS-001-X3";
 
 /// How the demo runs.
@@ -46,8 +76,18 @@ impl Default for DemoOptions {
     }
 }
 
-/// What happened, per channel (`shopify`, `woocommerce`, `magento`), as the stores and the
-/// outbox saw it.
+/// Every channel the demo runs, as the summary names them.
+pub const CHANNELS: [&str; 7] = [
+    "shopify",
+    "woocommerce",
+    "magento",
+    "tiktok",
+    "etsy",
+    "ebay",
+    "veeqo",
+];
+
+/// What happened, per channel (see [`CHANNELS`]), as the stores and the outbox saw it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DemoSummary {
     /// Orders the stores took.
@@ -56,14 +96,17 @@ pub struct DemoSummary {
     pub orders_imported: BTreeMap<String, u32>,
     /// `tracking.exported` messages in the outbox.
     pub tracking_exported: BTreeMap<String, u32>,
-    /// Tracking write calls the stores received (`fulfillmentCreate`, order note, `/ship`).
+    /// Tracking write calls the stores received (`fulfillmentCreate`, order note, `/ship`,
+    /// TikTok's package, Etsy's receipt tracking, eBay's shipping fulfillment, Veeqo's
+    /// shipment).
     pub tracking_calls: BTreeMap<String, u32>,
     /// Stock write calls the stores received (`inventorySetQuantities`, `products/batch`,
-    /// `source-items`).
+    /// `source-items`, TikTok's inventory update, Etsy's listing inventory, eBay's
+    /// `bulk_update_price_quantity`, Veeqo's stock entry).
     pub stock_pushes: BTreeMap<String, u32>,
 }
 
-/// The three simulated stores.
+/// The seven simulated stores.
 struct Stores {
     shopify: MockServer,
     shopify_orders: shopify::OrderBook,
@@ -71,6 +114,16 @@ struct Stores {
     woo_orders: woocommerce::Orders,
     magento: MockServer,
     magento_orders: magento::Orders,
+    tiktok: MockServer,
+    tiktok_app: tiktok::App,
+    tiktok_orders: tiktok::Orders,
+    etsy: MockServer,
+    etsy_receipts: etsy::Receipts,
+    ebay: MockServer,
+    ebay_orders: ebay::Orders,
+    ebay_signer: ebay::Signer,
+    veeqo: MockServer,
+    veeqo_account: veeqo::FakeVeeqo,
 }
 
 async fn start_stores() -> Stores {
@@ -111,6 +164,62 @@ async fn start_stores() -> Stores {
         magento_orders.clone(),
     )
     .await;
+    let tiktok = MockServer::start().await;
+    let tiktok_app = tiktok::App {
+        key: TIKTOK_KEY.into(),
+        secret: TIKTOK_SECRET.into(),
+        token: TIKTOK_TOKEN.into(),
+    };
+    let tiktok_orders = tiktok::Orders::default();
+    tiktok::mount(
+        &tiktok,
+        &tiktok_app,
+        "demo_fake_code",
+        TIKTOK_SHOP,
+        tiktok_orders.clone(),
+        &[SKU, BUNDLE],
+    )
+    .await;
+    let etsy = MockServer::start().await;
+    let etsy_receipts = etsy::Receipts::default();
+    etsy::mount(
+        &etsy,
+        &format!("{ETSY_KEYSTRING}:{ETSY_SHARED}"),
+        ETSY_ACCESS,
+        ETSY_SHOP,
+        etsy_receipts.clone(),
+        &[SKU, BUNDLE],
+    )
+    .await;
+    let ebay = MockServer::start().await;
+    let ebay_orders = ebay::Orders::default();
+    let ebay_signer = ebay::Signer::new("demo-kid-1");
+    ebay::mount(
+        &ebay,
+        EBAY_BASIC,
+        EBAY_USER,
+        EBAY_APP,
+        EBAY_SELLER,
+        EBAY_VERIFICATION,
+        &ebay_signer,
+        ebay_orders.clone(),
+        &[SKU, BUNDLE],
+    )
+    .await;
+    let veeqo = MockServer::start().await;
+    let veeqo_account = veeqo::FakeVeeqo::new(veeqo::Account {
+        key: VEEQO_KEY.into(),
+        // Veeqo's own shape: 5 requests a second, a bucket of 100.
+        rate: 5.0,
+        bucket: 100.0,
+        warehouses: vec![(VEEQO_WAREHOUSE, "Amazon location".into())],
+        products: vec![
+            veeqo::product(1, SKU, VEEQO_WAREHOUSE),
+            veeqo::product(2, BUNDLE, VEEQO_WAREHOUSE),
+        ],
+        allocated: 0,
+    });
+    veeqo::mount(&veeqo, &veeqo_account).await;
     Stores {
         shopify,
         shopify_orders,
@@ -118,6 +227,42 @@ async fn start_stores() -> Stores {
         woo_orders,
         magento,
         magento_orders,
+        tiktok,
+        tiktok_app,
+        tiktok_orders,
+        etsy,
+        etsy_receipts,
+        ebay,
+        ebay_orders,
+        ebay_signer,
+        veeqo,
+        veeqo_account,
+    }
+}
+
+/// The adapters' settings that come from the environment, pointed at the fakes. Set before
+/// `serve` builds its registry (which reads them once).
+fn set_channel_env(stores: &Stores) {
+    for (name, value) in [
+        ("TIKTOK_SERVICE_ID", "7234567890".to_owned()),
+        ("TIKTOK_AUTH_BASE", stores.tiktok.uri()),
+        ("ETSY_WEBHOOK_SECRET", ETSY_WHSEC.to_owned()),
+        (
+            "ETSY_AUTHORIZE_URL",
+            format!("{}/oauth/connect", stores.etsy.uri()),
+        ),
+        ("EBAY_RUNAME", "Demo_Co-DemoApp-PRD-runame".to_owned()),
+        ("EBAY_VERIFICATION_TOKEN", EBAY_VERIFICATION.to_owned()),
+        ("VEEQO_RATE_LIMIT", "5/100".to_owned()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    for name in [
+        "ETSY_PREVIOUS_WEBHOOK_SECRET",
+        "TIKTOK_AUTHORIZE_URL",
+        "TIKTOK_US_AUTHORIZE_URL",
+    ] {
+        std::env::remove_var(name);
     }
 }
 
@@ -129,14 +274,31 @@ fn config(
     stores: &Stores,
 ) -> crate::Config {
     let public_url = format!("http://{addr}");
-    let apps = ChannelApps::default().with(
-        Channel::Shopify,
-        AppCredentials {
-            client_id: "demo-client-id".into(),
-            secrets: vec![Secret::new(SHOPIFY_APP_SECRET)],
-            api_base: Some(stores.shopify.uri()),
+    let app = |id: &str, secret: &str, server: &MockServer| AppCredentials {
+        client_id: id.into(),
+        secrets: if secret.is_empty() {
+            vec![]
+        } else {
+            vec![Secret::new(secret)]
         },
-    );
+        api_base: Some(server.uri()),
+    };
+    let apps = ChannelApps::default()
+        .with(
+            Channel::Shopify,
+            app("demo-client-id", SHOPIFY_APP_SECRET, &stores.shopify),
+        )
+        .with(
+            Channel::Tiktok,
+            app(TIKTOK_KEY, TIKTOK_SECRET, &stores.tiktok),
+        )
+        .with(
+            Channel::Etsy,
+            app(ETSY_KEYSTRING, ETSY_SHARED, &stores.etsy),
+        )
+        .with(Channel::Ebay, app(EBAY_ID, EBAY_SECRET, &stores.ebay))
+        // Veeqo connects with an API key: no app, only its host.
+        .with(Channel::Veeqo, app("", "", &stores.veeqo));
     crate::Config {
         addr: addr.to_string(),
         data_dir: data.to_path_buf(),
@@ -145,7 +307,7 @@ fn config(
         apps,
         dashboard_url: format!("{public_url}/integrations"),
         public_url,
-        // The poll is Magento's only order intake: every few seconds here.
+        // The poll is Magento's and Veeqo's only order intake: every few seconds here.
         reconcile_every: Some(Duration::from_secs(3)),
         daily_push_at: (3, 0),
         job_workers: shared::jobs::pool::DEFAULT_WORKERS,
@@ -238,11 +400,67 @@ impl Api {
     }
 }
 
-/// The connection ids of the three stores.
+/// The connection ids of the seven stores.
 struct Connections {
     shopify: String,
     woo: String,
     magento: String,
+    tiktok: String,
+    etsy: String,
+    ebay: String,
+    veeqo: String,
+}
+
+/// The value of `name` in `url`'s query.
+fn query_value(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl Api {
+    /// Installs `channel` by its OAuth flow as a merchant does: the dashboard's start, then the
+    /// channel's redirect back to our callback with `code` (the consent screen itself is the
+    /// fake's part: it gives the code). Returns the new connection's id.
+    async fn install(&self, channel: &str, start: Value, code: &str) -> Result<String, String> {
+        let started = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/oauth/{channel}/start"),
+                start,
+            )
+            .await?;
+        let url = started["authorize_url"].as_str().unwrap_or_default();
+        let state = query_value(url, "state")
+            .ok_or_else(|| format!("{channel}: the authorize URL has no state: {url}"))?;
+        let callback = reqwest::Url::parse_with_params(
+            &format!("{}/oauth/{channel}/callback", self.base),
+            &[("code", code), ("state", state.as_str())],
+        )
+        .map_err(|e| format!("{channel} callback: {e}"))?;
+        let back = self
+            .http
+            .get(callback)
+            .send()
+            .await
+            .map_err(|e| format!("{channel} callback: {e}"))?;
+        let landed = back
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        match query_value(&landed, channel).as_deref() {
+            Some("connected") => query_value(&landed, "connection")
+                .ok_or_else(|| format!("{channel}: no connection in {landed}")),
+            _ => Err(format!(
+                "{channel} install did not connect ({}): {landed}",
+                back.status()
+            )),
+        }
+    }
 }
 
 async fn connect(api: &Api, stores: &Stores) -> Result<Connections, String> {
@@ -268,6 +486,14 @@ async fn connect(api: &Api, stores: &Stores) -> Result<Connections, String> {
         "settings": {"inventory_location": "dublin"}}),
     )
     .await?)?;
+    let tiktok = api
+        .install("tiktok", json!({"market": "us"}), "demo_fake_code")
+        .await?;
+    let etsy = api.install("etsy", json!({}), "demo_fake_code").await?;
+    let ebay = api
+        .install("ebay", json!({"marketplace": "EBAY_GB"}), "demo_fake_code")
+        .await?;
+    let veeqo = id(post(json!({"channel": "veeqo", "api_key": VEEQO_KEY})).await?)?;
     for (connection, settings) in [
         (
             &shopify,
@@ -276,6 +502,16 @@ async fn connect(api: &Api, stores: &Stores) -> Result<Connections, String> {
         ),
         (&woo, json!({"inventory_sync": "live"})),
         (&magento, json!({"inventory_sync": "live"})),
+        (
+            &tiktok,
+            json!({"inventory_location": "W1", "inventory_sync": "live"}),
+        ),
+        (&etsy, json!({"inventory_sync": "live"})),
+        (&ebay, json!({"inventory_sync": "live"})),
+        (
+            &veeqo,
+            json!({"inventory_location": VEEQO_WAREHOUSE.to_string(), "inventory_sync": "live"}),
+        ),
     ] {
         api.send(
             reqwest::Method::PATCH,
@@ -288,6 +524,10 @@ async fn connect(api: &Api, stores: &Stores) -> Result<Connections, String> {
         shopify,
         woo,
         magento,
+        tiktok,
+        etsy,
+        ebay,
+        veeqo,
     })
 }
 
@@ -312,6 +552,7 @@ pub async fn run(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let token = format!("cs_dev_demo_{}", hex::encode(rand::random::<[u8; 12]>()));
     let stores = start_stores().await;
+    set_channel_env(&stores);
     let config = config(addr, data, &token, &stores);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     // Ctrl-C ends the current round; serve is stopped after it, by its own signal.
@@ -326,6 +567,8 @@ pub async fn run(
     let api = Api {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // The OAuth callbacks answer with a redirect to the dashboard: read, not followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?,
         base: format!("http://{addr}"),
@@ -369,15 +612,25 @@ async fn drive(
     let base = &api.base;
     let token = &api.token;
     say(format!(
-        "\nchannel-sync demo: serving {base} with three simulated stores on loopback \
-         (Shopify {}, WooCommerce {}, Magento {})",
+        "\nchannel-sync demo: serving {base} with seven simulated stores on loopback \
+         (Shopify {}, WooCommerce {}, Magento {}, TikTok Shop {}, Etsy {}, eBay {}, Veeqo {})",
         stores.shopify.uri(),
         stores.woo.uri(),
-        stores.magento.uri()
+        stores.magento.uri(),
+        stores.tiktok.uri(),
+        stores.etsy.uri(),
+        stores.ebay.uri(),
+        stores.veeqo.uri()
     ));
     say(format!(
-        "connections: shopify {}  woocommerce {}  magento {}",
-        connections.shopify, connections.woo, connections.magento
+        "connections: shopify {}  woocommerce {}  magento {}\n             tiktok {}  etsy {}  ebay {}  veeqo {}",
+        connections.shopify,
+        connections.woo,
+        connections.magento,
+        connections.tiktok,
+        connections.etsy,
+        connections.ebay,
+        connections.veeqo
     ));
     say("\nWhile it runs, in another terminal:".into());
     say(format!(
@@ -407,11 +660,18 @@ async fn drive(
         (connections.shopify.as_str(), "shopify"),
         (connections.woo.as_str(), "woocommerce"),
         (connections.magento.as_str(), "magento"),
+        (connections.tiktok.as_str(), "tiktok"),
+        (connections.etsy.as_str(), "etsy"),
+        (connections.ebay.as_str(), "ebay"),
+        (connections.veeqo.as_str(), "veeqo"),
     ]
     .into_iter()
     .collect();
     let mut cursor = "0".to_owned();
     let mut shipped: BTreeSet<(String, String)> = BTreeSet::new();
+    // Orders the WMS has shipped since its last stock level: the next level accounts for them
+    // (their reservations are released), as a real WMS says.
+    let mut applied: Vec<Value> = Vec::new();
     let mut round: u64 = 0;
     loop {
         round += 1;
@@ -452,17 +712,90 @@ async fn drive(
         say(format!(
             "magento      order {magento_id} (1 × {sku}) → waits for the next poll (no webhooks)"
         ));
-        for channel in ["shopify", "woocommerce", "magento"] {
+        let tiktok_id = format!("5766536881352{round:05}");
+        stores
+            .tiktok_orders
+            .add(tiktok::order(&tiktok_id, false, 1764234000, &[sku]));
+        api.deliver(
+            "/webhooks/tiktok",
+            tiktok::webhook(
+                &stores.tiktok_app,
+                1,
+                &format!("demo-{tiktok_id}"),
+                TIKTOK_SHOP,
+                json!({"order_id": tiktok_id, "order_status": "AWAITING_SHIPMENT"}),
+            ),
+        )
+        .await?;
+        say(format!(
+            "tiktok       order {tiktok_id} (1 × {sku}) → signed order status webhook"
+        ));
+
+        let receipt = 54000 + round;
+        stores
+            .etsy_receipts
+            .add(etsy::receipt(receipt, &[(sku, 1)], json!([])));
+        api.deliver(
+            "/webhooks/etsy",
+            etsy::order_paid(
+                ETSY_WHSEC,
+                ETSY_SHOP,
+                receipt,
+                &format!("msg_demo_{receipt}"),
+                chrono::Utc::now().timestamp(),
+            ),
+        )
+        .await?;
+        say(format!(
+            "etsy         receipt {receipt} (1 × {sku}) → signed order.paid webhook"
+        ));
+
+        let ebay_id = format!("12-34567-{round:05}");
+        stores
+            .ebay_orders
+            .add(ebay::order(&ebay_id, &[("L-1", sku, 1)]));
+        let body = ebay::notification(
+            "ORDER_CONFIRMATION",
+            &format!("demo-{ebay_id}"),
+            json!({"orderId": ebay_id, "sellerId": EBAY_SELLER}),
+        );
+        let signature = stores.ebay_signer.header(&body);
+        api.deliver(
+            "/webhooks/ebay",
+            (
+                vec![
+                    ("content-type", "application/json".to_owned()),
+                    ("x-ebay-signature", signature),
+                ],
+                body,
+            ),
+        )
+        .await?;
+        say(format!(
+            "ebay         order {ebay_id} (1 × {sku}) → signed ORDER_CONFIRMATION notification"
+        ));
+
+        let veeqo_id = 6000 + round;
+        stores
+            .veeqo_account
+            .add_order(veeqo::order(veeqo_id, sku, false, VEEQO_WAREHOUSE, false));
+        say(format!(
+            "veeqo        order {veeqo_id} (2 × {sku}) → waits for the next poll (no webhooks)"
+        ));
+        for channel in CHANNELS {
             *summary.orders_placed.entry(channel.into()).or_default() += 1;
         }
 
         // The WMS's stock level moves; Live sync pushes it (and the bundle) to every store.
         let level = stock_level(round);
+        let accounts_for = std::mem::take(&mut applied);
+        let named = accounts_for.len();
         api.wms(json!({"type": "stock.changed", "tenant": "dev", "sku": SKU,
-            "available": level, "at": chrono::Utc::now().to_rfc3339()}))
+            "available": level, "at": chrono::Utc::now().to_rfc3339(),
+            "orders": accounts_for}))
             .await?;
         say(format!(
-            "wms          stock {SKU} = {level} (bundle {BUNDLE} = {})",
+            "wms          stock {SKU} = {level} (bundle {BUNDLE} = {}), accounting for {named} shipped order(s)",
             level / 3
         ));
 
@@ -504,6 +837,8 @@ async fn drive(
                     if channel_of.contains_key(connection)
                         && shipped.insert((connection.to_owned(), order.clone()))
                     {
+                        applied.push(json!({"channel": message["channel"],
+                            "shop": message["shop"], "channel_order_id": order}));
                         let number = format!("DEMO{}", order.trim_start_matches('0'));
                         api.wms(json!({"type": "shipment.dispatched", "tenant": "dev",
                             "connection": connection, "channel_order_id": order,
@@ -579,10 +914,38 @@ async fn count_store_calls(stores: &Stores, summary: &mut DemoSummary) {
                 && json_of(r)["sourceItems"].is_array()
         })
         .count() as u32;
+    let calls = |requests: &[wiremock::Request], verb: &str, path: &dyn Fn(&str) -> bool| {
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == verb && path(r.url.path()))
+            .count() as u32
+    };
+    let tiktok = stores.tiktok.received_requests().await.unwrap_or_default();
+    let etsy = stores.etsy.received_requests().await.unwrap_or_default();
+    let ebay = stores.ebay.received_requests().await.unwrap_or_default();
+    let veeqo = stores.veeqo.received_requests().await.unwrap_or_default();
     summary.tracking_calls = [
         ("shopify", operation("ChannelSyncFulfillmentCreate")),
         ("woocommerce", woo_notes),
         ("magento", ships),
+        (
+            "tiktok",
+            calls(&tiktok, "POST", &|p| {
+                p.starts_with("/fulfillment/202309/orders/") && p.ends_with("/packages")
+            }),
+        ),
+        (
+            "etsy",
+            calls(&etsy, "POST", &|p| {
+                p.starts_with(&format!("/v3/application/shops/{ETSY_SHOP}/receipts/"))
+                    && p.ends_with("/tracking")
+            }),
+        ),
+        (
+            "ebay",
+            calls(&ebay, "POST", &|p| p.ends_with("/shipping_fulfillment")),
+        ),
+        ("veeqo", calls(&veeqo, "POST", &|p| p == "/shipments")),
     ]
     .into_iter()
     .map(|(c, n)| (c.to_owned(), n))
@@ -591,6 +954,30 @@ async fn count_store_calls(stores: &Stores, summary: &mut DemoSummary) {
         ("shopify", operation("ChannelSyncSetAvailable")),
         ("woocommerce", woo_batches),
         ("magento", source_items),
+        (
+            "tiktok",
+            calls(&tiktok, "POST", &|p| {
+                p.starts_with("/product/202309/products/") && p.ends_with("/inventory/update")
+            }),
+        ),
+        (
+            "etsy",
+            calls(&etsy, "PUT", &|p| {
+                p.starts_with("/v3/application/listings/") && p.ends_with("/inventory")
+            }),
+        ),
+        (
+            "ebay",
+            calls(&ebay, "POST", &|p| {
+                p == "/sell/inventory/v1/bulk_update_price_quantity"
+            }),
+        ),
+        (
+            "veeqo",
+            calls(&veeqo, "PUT", &|p| {
+                p.starts_with("/sellables/") && p.ends_with("/stock_entry")
+            }),
+        ),
     ]
     .into_iter()
     .map(|(c, n)| (c.to_owned(), n))

@@ -35,8 +35,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The whole product with no store: serve plus simulated Shopify, WooCommerce and Magento
-    /// stores on loopback, orders, tracking and stock flowing until Ctrl-C.
+    /// The whole product with no store: serve plus simulated Shopify, WooCommerce, Magento,
+    /// TikTok Shop, Etsy, eBay and Veeqo stores on loopback, orders, tracking and stock flowing
+    /// until Ctrl-C.
     #[cfg(feature = "demo")]
     Demo {
         /// Seconds between two rounds of orders.

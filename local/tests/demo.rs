@@ -1,12 +1,10 @@
-//! `channel-sync demo` in-process: serve plus the simulated Shopify, WooCommerce and Magento
-//! stores, run until every channel has had orders imported, tracking written back to its store
+//! `channel-sync demo` in-process: serve plus the seven simulated stores (Shopify, WooCommerce,
+//! Magento, TikTok Shop, Etsy, eBay, Veeqo), run until every channel has had orders imported, tracking written back to its store
 //! and stock pushed to it (or a generous deadline passes, and the test fails saying what is
 //! missing).
 
-use local::demo::{run, DemoOptions, DemoSummary};
+use local::demo::{run, DemoOptions, DemoSummary, CHANNELS};
 use std::time::Duration;
-
-const CHANNELS: [&str; 3] = ["shopify", "woocommerce", "magento"];
 
 fn complete(s: &DemoSummary) -> bool {
     CHANNELS.iter().all(|c| {

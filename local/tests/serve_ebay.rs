@@ -2,15 +2,17 @@
 //! `wiremock` eBay behind `EBAY_API_BASE` that asserts every request it answers. Install by
 //! OAuth (Basic client credentials, the seller read), notification subscriptions, the
 //! deletion endpoint's challenge, two signed `ORDER_CONFIRMATION`s of a two-line order (one
-//! import, the key fetched once), and an account deletion of the seller (disconnected).
+//! import, the key fetched once), and an account deletion of the seller (disconnected). The
+//! simulated eBay is `local::fakes::ebay` (the demo's), with this test's expectations.
 
 mod common;
 
 use common::{fake, outbox, spawn, stop, wait_for_message};
+use local::fakes::ebay::{self as fake, notification, Signer};
 use serde_json::{json, Value};
-use shared::channels::ebay::notify::{challenge_response, signing};
+use shared::channels::ebay::notify::challenge_response;
 use std::time::Duration;
-use wiremock::matchers::{body_string, body_string_contains, header, method, path};
+use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const VERIFICATION: &str = "fake-verification-token-serve-0123456789";
@@ -24,94 +26,34 @@ fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
-async fn fake_ebay(public_pem: &str) -> MockServer {
+async fn fake_ebay(signer: &Signer) -> MockServer {
     let ebay = MockServer::start().await;
-    let token = "/identity/v1/oauth2/token";
-    Mock::given(method("POST"))
-        .and(path(token))
-        .and(header("authorization", BASIC))
-        .and(body_string(
+    let (user, app) = ("user-token-serve", "app-token-serve");
+    let [destinations, create_destination] = fake::destination(app, VERIFICATION);
+    let [subscriptions, subscribe] = fake::subscription(user);
+    for mock in [
+        fake::code_exchange(
+            BASIC,
             "grant_type=authorization_code&code=v%5E1.1%23fake-code&redirect_uri=Fake_Co-FakeApp-PRD-runame",
-        ))
-        .respond_with(ok(json!({"access_token": "user-token-serve", "expires_in": 7200,
-            "refresh_token": "refresh-token-serve", "refresh_token_expires_in": 47304000})))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(token))
-        .and(header("authorization", BASIC))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .respond_with(ok(
-            json!({"access_token": "app-token-serve", "expires_in": 7200}),
-        ))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/commerce/identity/v1/user/"))
-        .and(header("authorization", "Bearer user-token-serve"))
-        .respond_with(ok(json!({"userId": SELLER, "username": "serve_seller"})))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/commerce/notification/v1/destination"))
-        .and(header("authorization", "Bearer app-token-serve"))
-        .respond_with(ok(json!({"destinations": []})))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/commerce/notification/v1/destination"))
-        .and(body_string_contains(VERIFICATION))
-        .respond_with(ResponseTemplate::new(201).insert_header(
-            "location",
-            "https://api.ebay.com/commerce/notification/v1/destination/D-serve",
-        ))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/commerce/notification/v1/subscription"))
-        .and(header("authorization", "Bearer user-token-serve"))
-        .respond_with(ok(json!({"subscriptions": []})))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/commerce/notification/v1/subscription"))
-        .and(body_string_contains("\"destinationId\":\"D-serve\""))
-        .and(body_string_contains("ORDER_CONFIRMATION"))
-        .respond_with(ResponseTemplate::new(201))
-        .expect(1)
-        .mount(&ebay)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/commerce/notification/v1/public_key/{KID}")))
-        .and(header("authorization", "Bearer app-token-serve"))
-        .respond_with(ok(
-            json!({"key": public_pem, "algorithm": "ECDSA", "digest": "SHA1"}),
-        ))
-        .expect(1)
-        .mount(&ebay)
-        .await;
+            user,
+        ),
+        fake::app_token(BASIC, app),
+        fake::seller(user, SELLER),
+        destinations,
+        create_destination,
+        subscriptions,
+        subscribe,
+        fake::public_key(app, signer),
+    ] {
+        mock.expect(1).mount(&ebay).await;
+    }
     Mock::given(method("GET"))
         .and(path(format!("/sell/fulfillment/v1/order/{ORDER}")))
         .and(header("authorization", "Bearer user-token-serve"))
-        .respond_with(ok(json!({
-            "orderId": ORDER, "creationDate": "2026-11-27T09:00:00.000Z",
-            "lastModifiedDate": "2026-11-27T09:01:00.000Z",
-            "orderFulfillmentStatus": "NOT_STARTED", "orderPaymentStatus": "PAID",
-            "cancelStatus": {"cancelState": "NONE_REQUESTED", "cancelRequests": []},
-            "fulfillmentStartInstructions": [{"shippingStep": {"shipTo": {"fullName": "Ada Buyer",
-                "contactAddress": {"addressLine1": "1 High St", "city": "Leeds", "postalCode": "LS1 1AA",
-                    "countryCode": "GB"}}}}],
-            "lineItems": [
-                {"lineItemId": "L-1", "sku": "TS-001", "quantity": 2, "title": "Tee"},
-                {"lineItemId": "L-2", "sku": "MUG-1", "quantity": 1, "title": "Mug"}
-            ]
-        })))
+        .respond_with(ok(fake::order(
+            ORDER,
+            &[("L-1", "TS-001", 2), ("L-2", "MUG-1", 1)],
+        )))
         // The confirmation's re-read, then once per parcel.
         .expect(3)
         .mount(&ebay)
@@ -150,20 +92,10 @@ async fn fake_ebay(public_pem: &str) -> MockServer {
     ebay
 }
 
-fn notification(topic: &str, id: &str, data: Value) -> Vec<u8> {
-    // Dated now: a lifecycle event older than the connection's (re)activation is ignored.
-    let now = chrono::Utc::now();
-    json!({"metadata": {"topic": topic, "schemaVersion": "1.0", "deprecated": false},
-        "notification": {"notificationId": id, "eventDate": now,
-            "publishDate": now, "publishAttemptCount": 1, "data": data}})
-    .to_string()
-    .into_bytes()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_deleted() {
-    let key = signing::key();
-    let ebay = fake_ebay(&signing::public_pem(&key)).await;
+    let signer = Signer::new(KID);
+    let ebay = fake_ebay(&signer).await;
     let data = tempfile::tempdir().unwrap();
     let token = fake("devtoken");
     let api_base = ebay.uri();
@@ -256,10 +188,7 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
         let answer = client
             .post(&endpoint)
             .header("content-type", "application/json")
-            .header(
-                "x-ebay-signature",
-                signing::header(&key, KID, "ecdsa", "SHA1", &body),
-            )
+            .header("x-ebay-signature", signer.header(&body))
             .body(body)
             .send()
             .await
@@ -277,7 +206,7 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
         "n-forged",
         json!({"orderId": ORDER, "sellerId": SELLER}),
     );
-    let forged = signing::header(&signing::key(), KID, "ecdsa", "SHA1", &body);
+    let forged = Signer::new(KID).header(&body);
     let answer = client
         .post(&endpoint)
         .header("x-ebay-signature", forged)
@@ -323,36 +252,8 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
         .respond_with(ok(json!({"total": 30, "inventoryItems": items})))
         .mount(&ebay)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/sell/inventory/v1/offer"))
-        .and(header("authorization", "Bearer user-token-serve"))
-        .respond_with(|r: &wiremock::Request| {
-            let sku = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "sku")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"offers": [{"offerId": format!("O-{sku}"), "sku": sku}]}))
-        })
-        .mount(&ebay)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/sell/inventory/v1/bulk_update_price_quantity"))
-        .and(header("authorization", "Bearer user-token-serve"))
-        .respond_with(|r: &wiremock::Request| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            let responses: Vec<Value> = body["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|q| json!({"sku": q["sku"], "statusCode": 200}))
-                .collect();
-            ResponseTemplate::new(200).set_body_json(json!({"responses": responses}))
-        })
-        .mount(&ebay)
-        .await;
+    fake::offers("user-token-serve").mount(&ebay).await;
+    fake::bulk_update("user-token-serve").mount(&ebay).await;
     for (i, sku) in skus.iter().enumerate() {
         let answer = client
             .post(format!("{}/wms/events", runner.base))
@@ -423,10 +324,7 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
     );
     let answer = client
         .post(&endpoint)
-        .header(
-            "x-ebay-signature",
-            signing::header(&key, KID, "ecdsa", "SHA1", &body),
-        )
+        .header("x-ebay-signature", signer.header(&body))
         .body(body)
         .send()
         .await

@@ -2,16 +2,17 @@
 //! that answers only the exact requests mounted (app key and bearer on each), driven over HTTP
 //! as the dashboard, Etsy and the WMS would: install with PKCE → a signed `order.paid` (twice)
 //! → the receipt imported once → a shipment sent twice → tracking posted once → Live stock
-//! pushed with every other field of the listing unchanged.
+//! pushed with every other field of the listing unchanged. The simulated Etsy is
+//! `local::fakes::etsy` (the demo's), with this test's expectations.
 
 mod common;
 
 use common::{fake, spawn, stop, wait_for_message};
+use local::fakes::etsy as fake;
 use serde_json::{json, Value};
-use shared::channels::etsy::webhook::sign;
 use std::time::{Duration, Instant};
-use wiremock::matchers::{body_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{body_json, query_param};
+use wiremock::{MockServer, Request, ResponseTemplate};
 
 const API_KEY: &str = "ks_fake:ss_fake";
 const BEARER: &str = "Bearer 7.at_serve_fake";
@@ -19,46 +20,22 @@ const WHSEC: &str = "whsec_ZmFrZS1ldHN5LXdlYmhvb2stc2VjcmV0LWZvci10ZXN0cw==";
 const SHOP: u64 = 42;
 
 fn on(verb: &str, p: &str) -> wiremock::MockBuilder {
-    Mock::given(method(verb))
-        .and(path(format!("/v3/application{p}")))
-        .and(header("x-api-key", API_KEY))
-        .and(header("authorization", BEARER))
+    fake::on(API_KEY, BEARER, verb, p)
 }
 
 fn receipt(shipments: Value) -> Value {
-    json!({
-        "receipt_id": 54321, "status": "Paid", "is_paid": true, "is_shipped": shipments.as_array().is_some_and(|s| !s.is_empty()),
-        "name": "Ada Buyer", "first_line": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701",
-        "country_iso": "US", "create_timestamp": 1_795_000_000, "update_timestamp": 1_795_000_100,
-        "shipments": shipments,
-        "transactions": [{"transaction_id": 1, "title": "Mug", "sku": "MUG-BLUE", "quantity": 2}]
-    })
+    fake::receipt(54321, &[("MUG-BLUE", 2)], shipments)
 }
 
 fn inventory() -> Value {
-    json!({
-        "products": [
-            {"product_id": 1, "sku": "MUG-BLUE", "is_deleted": false,
-             "property_values": [{"property_id": 200, "property_name": "Colour", "scale_id": null, "scale_name": null, "value_ids": [1], "values": ["Blue"]}],
-             "offerings": [{"offering_id": 11, "quantity": 3, "is_enabled": true, "is_deleted": false, "readiness_state_id": 55,
-                            "price": {"amount": 1250, "divisor": 100, "currency_code": "USD"}}]},
-            {"product_id": 2, "sku": "MUG-RED", "is_deleted": false,
-             "property_values": [{"property_id": 200, "property_name": "Colour", "scale_id": null, "scale_name": null, "value_ids": [2], "values": ["Red"]}],
-             "offerings": [{"offering_id": 12, "quantity": 9, "is_enabled": false, "is_deleted": false, "readiness_state_id": 56,
-                            "price": {"amount": 1300, "divisor": 100, "currency_code": "USD"}}]}
-        ],
-        "price_on_property": [200], "quantity_on_property": [200], "sku_on_property": [200], "readiness_state_on_property": [200]
-    })
+    fake::inventory(vec![
+        fake::product(1, "MUG-BLUE", (1, "Blue"), 11, 3, true, 55, 1250),
+        fake::product(2, "MUG-RED", (2, "Red"), 12, 9, false, 56, 1300),
+    ])
 }
 
 async fn requests_to(server: &MockServer, verb: &str, p: &str) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path() == format!("/v3/application{p}"))
-        .collect()
+    local::fakes::requests_to(server, verb, &format!("/v3/application{p}")).await
 }
 
 async fn until_requested(server: &MockServer, verb: &str, p: &str, n: usize) -> Vec<Request> {
@@ -101,27 +78,13 @@ async fn an_etsy_shop_end_to_end() {
         .unwrap();
 
     // Install: start → consent (skipped) → callback with the code.
-    Mock::given(method("POST"))
-        .and(path("/v3/public/oauth/token"))
-        .and(header("x-api-key", API_KEY))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "7.at_serve_fake", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "7.rt_serve_fake"})))
+    fake::token_exchange(API_KEY, "7.at_serve_fake")
         .expect(1)
         .mount(&etsy)
         .await;
-    on("GET", "/users/me")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"user_id": 7, "shop_id": SHOP})),
-        )
-        .expect(1)
-        .mount(&etsy)
-        .await;
+    fake::me(API_KEY, BEARER, SHOP).expect(1).mount(&etsy).await;
     // Read at install (its name) and at the first tracking (its country, for Etsy's carriers).
-    on("GET", &format!("/shops/{SHOP}"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"shop_name": "AdaMakes", "shipping_from_country_iso": "US"})),
-        )
+    fake::shop(API_KEY, BEARER, SHOP)
         .expect(2)
         .mount(&etsy)
         .await;
@@ -167,24 +130,16 @@ async fn an_etsy_shop_end_to_end() {
         .with_priority(1)
         .mount(&etsy)
         .await;
-    let body = format!(
-        r#"{{"event_type":"order.paid","resource_url":"https://openapi.etsy.com/v3/application/shops/{SHOP}/receipts/54321","shop_id":{SHOP}}}"#
-    );
     for _ in 0..2 {
         let now = chrono::Utc::now().timestamp();
-        let answer = client
+        let (headers, body) = fake::order_paid(WHSEC, SHOP, 54321, "msg_serve_1", now);
+        let mut request = client
             .post(format!("{}/webhooks/etsy", runner.base))
-            .header("webhook-id", "msg_serve_1")
-            .header("webhook-timestamp", now.to_string())
-            .header(
-                "webhook-signature",
-                sign(WHSEC, "msg_serve_1", now, body.as_bytes()),
-            )
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
     }
     let imported =
         wait_for_message(&client, &runner, &token, |m| m["type"] == "order.imported").await;
@@ -192,14 +147,7 @@ async fn an_etsy_shop_end_to_end() {
     assert_eq!(imported["lines"][0]["sku"], "MUG-BLUE");
 
     // The shipment, twice: tracking posted once (the retry finds it on the receipt).
-    on("GET", "/shipping-carriers")
-        .and(query_param("origin_country_iso", "US"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 2, "results": [
-            {"shipping_carrier_id": 1, "name": "USPS", "domestic_classes": [], "international_classes": []},
-            {"shipping_carrier_id": 2, "name": "UPS", "domestic_classes": [], "international_classes": []}]})))
-        .expect(1)
-        .mount(&etsy)
-        .await;
+    fake::carriers(API_KEY, BEARER).expect(1).mount(&etsy).await;
     let shipped =
         json!([{"receipt_shipping_id": 777, "carrier_name": "UPS", "tracking_code": "1Z999"}]);
     on("GET", &format!("/shops/{SHOP}/receipts/54321"))

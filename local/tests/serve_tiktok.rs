@@ -2,13 +2,15 @@
 //! `wiremock` TikTok (API and auth hosts) that checks every request's signature, driven over
 //! HTTP as the dashboard, TikTok and the WMS would: install → signed webhook → masked order
 //! held → unmasked update released → shipment → package shipped with TikTok's provider id →
-//! stock pushed for our warehouse with the other warehouse unchanged → deauthorization.
+//! stock pushed for our warehouse with the other warehouse unchanged → deauthorization. The
+//! simulated TikTok is `local::fakes::tiktok` (the demo's), with this test's expectations.
 
+use local::fakes::tiktok::{self as fake, ok, App};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wiremock::matchers::{body_json, method, path, query_param};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{body_json, query_param};
+use wiremock::{MockServer, Request};
 
 mod common;
 use common::{fake, outbox, spawn, stop, wait_for_message};
@@ -20,49 +22,20 @@ const CIPHER: &str = "ROW_fake_cipher";
 const TOKEN: &str = "fake_tts_access";
 const ORDER: &str = "576653688135258178";
 
-/// Signed as TikTok checks it, with the app's key and the seller's token.
-struct Signed;
-
-impl Match for Signed {
-    fn matches(&self, r: &Request) -> bool {
-        let pairs: Vec<(String, String)> = r.url.query_pairs().into_owned().collect();
-        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        get("sign").is_some_and(|sign| {
-            sign == shared::channels::tiktok::sign_request(SECRET, r.url.path(), &pairs, &r.body)
-        }) && get("app_key") == Some(APP_KEY)
-            && r.headers
-                .get("x-tts-access-token")
-                .is_some_and(|v| v.as_bytes() == TOKEN.as_bytes())
+fn app() -> App {
+    App {
+        key: APP_KEY.into(),
+        secret: SECRET.into(),
+        token: TOKEN.into(),
     }
 }
 
-fn ok(data: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"code": 0, "message": "Success", "data": data}))
-}
-
 fn on(verb: &str, p: &str) -> wiremock::MockBuilder {
-    Mock::given(method(verb))
-        .and(path(p.to_owned()))
-        .and(Signed)
+    fake::on(&app(), verb, p)
 }
 
 fn order(masked: bool, update_time: i64) -> Value {
-    let (name, line1) = if masked {
-        ("J*** D**", "***")
-    } else {
-        ("Jane Doe", "1 Main St")
-    };
-    json!({
-        "id": ORDER, "status": "AWAITING_SHIPMENT", "create_time": 1764230400, "update_time": update_time,
-        "shipping_type": "SELLER", "fulfillment_type": "FULFILLMENT_BY_SELLER",
-        "delivery_option_id": "7091146663229654785",
-        "recipient_address": {"name": name, "address_line1": line1, "postal_code": "90001",
-            "region_code": "US", "phone_number": "(+1)213-555-1234"},
-        "line_items": [
-            {"id": "li1", "sku_id": "sku-a", "seller_sku": "TS-001"},
-            {"id": "li2", "sku_id": "sku-a", "seller_sku": "TS-001"}
-        ]
-    })
+    fake::order(ORDER, masked, update_time, &["TS-001", "TS-001"])
 }
 
 fn signed_webhook(
@@ -72,15 +45,12 @@ fn signed_webhook(
     notification: &str,
     data: Value,
 ) -> reqwest::RequestBuilder {
-    let body = serde_json::to_vec(&json!({"type": kind, "tts_notification_id": notification,
-        "shop_id": SHOP, "timestamp": 1764234000, "data": data}))
-    .unwrap();
-    let sig = shared::channels::tiktok::sign_webhook(APP_KEY, SECRET, &body);
-    client
-        .post(format!("{base}/webhooks/tiktok"))
-        .header("content-type", "application/json")
-        .header("authorization", sig)
-        .body(body)
+    let (headers, body) = fake::webhook(&app(), kind, notification, SHOP, data);
+    let mut request = client.post(format!("{base}/webhooks/tiktok")).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
 }
 
 fn query(url: &str, name: &str) -> Option<String> {
@@ -95,34 +65,17 @@ fn query(url: &str, name: &str) -> Option<String> {
 async fn install_masked_order_release_shipment_stock_and_deauthorization() {
     let tiktok = MockServer::start().await;
     // Install: the code exchange, the authorized shop, its subscriptions.
-    Mock::given(method("GET"))
-        .and(path("/api/v2/token/get"))
-        .and(query_param("app_key", APP_KEY))
-        .and(query_param("app_secret", SECRET))
-        .and(query_param("auth_code", "fake_code"))
-        .respond_with(ok(json!({"access_token": TOKEN,
-            "access_token_expire_in": chrono_now() + 7 * 86400,
-            "refresh_token": "fake_tts_refresh", "refresh_token_expire_in": chrono_now() + 365 * 86400,
-            "seller_name": "Demo Seller"})))
+    fake::token_exchange(&app(), "fake_code", chrono_now())
         .expect(1)
         .mount(&tiktok)
         .await;
-    on("GET", "/authorization/202309/shops")
-        .respond_with(ok(
-            json!({"shops": [{"id": SHOP, "name": "Demo TikTok Shop", "region": "US",
-            "seller_type": "LOCAL", "cipher": CIPHER, "code": "USDEMO"}]}),
-        ))
+    fake::authorized_shop(&app(), SHOP, CIPHER)
         .expect(1)
         .mount(&tiktok)
         .await;
-    on("GET", "/event/202309/webhooks")
-        .respond_with(ok(json!({"webhooks": []})))
-        .mount(&tiktok)
-        .await;
-    on("PUT", "/event/202309/webhooks")
-        .respond_with(ok(json!({})))
-        .mount(&tiktok)
-        .await;
+    for mock in fake::subscriptions(&app()) {
+        mock.mount(&tiktok).await;
+    }
 
     let data = tempfile::tempdir().unwrap();
     let token = fake("cs_dev");
@@ -235,15 +188,7 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
     assert_eq!(updated["ship_to"]["address1"], "1 Main St");
 
     // 4. The WMS ships both units: the package is marked shipped with UPS's provider id.
-    on(
-        "GET",
-        "/logistics/202309/delivery_options/7091146663229654785/shipping_providers",
-    )
-    .respond_with(ok(
-        json!({"shipping_providers": [{"id": "6617675021119438849", "name": "UPS"}]}),
-    ))
-    .mount(&tiktok)
-    .await;
+    fake::shipping_providers(&app()).mount(&tiktok).await;
     on(
         "POST",
         &format!("/fulfillment/202309/orders/{ORDER}/packages"),
@@ -273,26 +218,13 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
     assert_eq!(exported["fulfillments"], json!(["pkg-77"]));
 
     // 5. Stock: listings read, then CAP-1 pushed to our warehouse W1, W2 resent unchanged.
-    on("POST", "/product/202502/products/search")
-        .respond_with(ok(
-            json!({"products": [{"id": "1729", "title": "Cap", "status": "ACTIVATE",
-            "skus": [{"id": "1729001", "seller_sku": "CAP-1"}]}], "next_page_token": ""}),
-        ))
+    fake::product_search(&app(), "1729", &[("1729001", "CAP-1")])
         .mount(&tiktok)
         .await;
-    on("GET", "/product/202309/products/1729")
-        .respond_with(ok(
-            json!({"id": "1729", "skus": [{"id": "1729001", "inventory": [
-            {"warehouse_id": "W1", "quantity": 3}, {"warehouse_id": "W2", "quantity": 8}]}]}),
-        ))
+    fake::product_inventory(&app(), "1729", &[("1729001", 3, 8)])
         .mount(&tiktok)
         .await;
-    on("GET", "/logistics/202309/warehouses")
-        .respond_with(ok(json!({"warehouses": [
-            {"id": "W1", "name": "3PL", "effect_status": "ENABLED", "type": "SALES_WAREHOUSE"},
-            {"id": "W2", "name": "Seller", "effect_status": "ENABLED", "type": "SALES_WAREHOUSE"}]})))
-        .mount(&tiktok)
-        .await;
+    fake::warehouses(&app()).mount(&tiktok).await;
     let pushed = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let seen = pushed.clone();
     on("POST", "/product/202309/products/1729/inventory/update")

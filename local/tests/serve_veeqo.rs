@@ -1,24 +1,22 @@
 //! Black-box test of `channel-sync serve` with Veeqo: a `wiremock` Veeqo API (set by
 //! `VEEQO_API_BASE`) that enforces a leaky bucket like Veeqo's (answering 429 with
-//! `Retry-After` when it overflows), driven over HTTP as a WMS and its dashboard would.
+//! `Retry-After` when it overflows), driven over HTTP as a WMS and its dashboard would. The
+//! simulated Veeqo is `local::fakes::veeqo` (the demo's), with this test's account.
 
 mod common;
 
 use common::{fake, outbox, spawn, stop, wait_for_message};
+use local::fakes::veeqo::{self as fake, Account, FakeVeeqo};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wiremock::matchers::header;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "veeqo_key_fake_serve";
 const WAREHOUSE: u64 = 22668;
 const ELSEWHERE: u64 = 99001;
-/// Requests per second and bucket size of the fake, and of the client (`VEEQO_RATE_LIMIT`):
-/// Veeqo's 5/100 shape, faster so the test takes seconds.
-const RATE: f64 = 50.0;
-const BUCKET: f64 = 20.0;
+/// Requests per second and bucket size of the fake (50/20), and of the client
+/// (`VEEQO_RATE_LIMIT`): Veeqo's 5/100 shape, faster so the test takes seconds.
 const RATE_LIMIT: &str = "50/20";
 /// Sellables with a SKU (plus one without).
 const SELLABLES: u64 = 300;
@@ -27,49 +25,12 @@ const FBA_ONLY: u64 = SELLABLES + 2;
 /// Units Veeqo has allocated of every sellable.
 const ALLOCATED: i64 = 1;
 
-#[derive(Default)]
-struct State {
-    /// Leaky bucket: level and when it was last drained.
-    level: f64,
-    drained_at: Option<Instant>,
-    throttled: u32,
-    orders_polls: u32,
-    shipments: Vec<Value>,
-    /// Sellable id → physical level last written.
-    stock: BTreeMap<u64, i64>,
-    /// `orders_polls` when the first and the last stock write arrived.
-    polls_at_first_write: Option<u32>,
-    unexpected: Vec<String>,
-}
-
-#[derive(Clone)]
-struct FakeVeeqo(Arc<Mutex<State>>);
-
-fn line(id: u64, sku: &str, qty: u64) -> Value {
-    json!({"id": id, "quantity": qty, "sellable": {"id": id + 1000, "sku_code": sku, "product_title": "Tee"}})
-}
-
-fn order(id: u64, fba: bool, warehouse: u64, shipment: Value) -> Value {
-    let lines = vec![line(id * 10, "SKU-1", 2)];
-    json!({
-        "id": id, "number": format!("206-{id}"), "status": "awaiting_fulfillment",
-        "created_at": "2026-11-27T08:00:00Z", "updated_at": "2026-11-27T08:05:00Z",
-        "fulfilled_by_amazon": fba, "is_amazon_prime": id == 31,
-        "channel": {"id": 7, "name": "Amazon UK", "type_code": "amazon"},
-        "deliver_to": {"first_name": "Ada", "last_name": "L", "address1": "1 High St",
-            "city": "Swansea", "zip": "SA1 2BT", "country": "GB"},
-        "line_items": lines.clone(),
-        "allocations": [{"id": id + 500, "warehouse": {"id": warehouse, "name": "W"},
-            "line_items": lines, "shipment": shipment}],
-    })
-}
-
-fn products(page: u64) -> Vec<Value> {
-    let first = (page - 1) * 100 + 1;
-    (first..first + 100)
-        .filter(|n| *n <= FBA_ONLY)
+/// Every product of the account: 300 sellables with a SKU, one without, one listed only as
+/// FBA on Amazon.
+fn products() -> Vec<Value> {
+    (1..=FBA_ONLY)
         .map(|n| {
-            // The one after it is listed only as FBA on Amazon: never written.
+            // Listed only as FBA on Amazon: never written.
             if n == FBA_ONLY {
                 return json!({"id": n, "title": "Mug", "sellables": [{"id": 100_000 + n,
                     "sku_code": "SKU-FBA",
@@ -84,102 +45,31 @@ fn products(page: u64) -> Vec<Value> {
             } else {
                 format!("SKU-{n}")
             };
-            json!({"id": n, "title": "Tee", "sellables": [{"id": 100_000 + n, "sku_code": sku,
-                "stock_entries": [{"warehouse_id": WAREHOUSE, "infinite": false}]}]})
+            fake::product(n, &sku, WAREHOUSE)
         })
         .collect()
-}
-
-impl Respond for FakeVeeqo {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut s = self.0.lock().unwrap();
-        let now = Instant::now();
-        let elapsed = s.drained_at.map_or(0.0, |t| (now - t).as_secs_f64());
-        s.level = (s.level - elapsed * RATE).max(0.0);
-        s.drained_at = Some(now);
-        if s.level + 1.0 > BUCKET {
-            s.throttled += 1;
-            return ResponseTemplate::new(429).insert_header("Retry-After", "1");
-        }
-        s.level += 1.0;
-        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
-        let query: BTreeMap<String, String> = request.url.query_pairs().into_owned().collect();
-        let verb = request.method.as_str();
-        let path = request.url.path().to_owned();
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match (verb, parts.as_slice()) {
-            ("GET", ["current_company"]) => ok(json!({"id": 555, "name": "Acme Ltd"})),
-            ("GET", ["warehouses"]) => ok(json!([
-                {"id": WAREHOUSE, "name": "Amazon location"}, {"id": ELSEWHERE, "name": "Other"}])),
-            ("GET", ["channels"]) => ok(json!([
-                {"id": 7, "name": "Amazon UK", "type_code": "amazon", "with_fba": false}])),
-            ("GET", ["orders"]) => {
-                s.orders_polls += 1;
-                ok(json!([
-                    order(31, false, WAREHOUSE, Value::Null),
-                    order(32, true, WAREHOUSE, Value::Null),
-                    order(33, false, ELSEWHERE, Value::Null),
-                ]))
-                .insert_header("X-Total-Pages-Count", "1")
-            }
-            ("GET", ["orders", "31"]) => {
-                let shipment = s.shipments.first().map_or(Value::Null, |b| {
-                    json!({"id": 4001, "tracking_number": {"tracking_number":
-                        b["shipment"]["tracking_number_attributes"]["tracking_number"]}})
-                });
-                ok(order(31, false, WAREHOUSE, shipment))
-            }
-            ("POST", ["shipments"]) => {
-                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-                if !s.shipments.is_empty() {
-                    return ResponseTemplate::new(422)
-                        .set_body_json(json!({"error_messages": ["Order already shipped"]}));
-                }
-                s.shipments.push(body);
-                ResponseTemplate::new(201).set_body_json(json!({"id": 4001}))
-            }
-            ("GET", ["products"]) => {
-                let page: u64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-                ok(json!(products(page))).insert_header("X-Total-Pages-Count", "4")
-            }
-            ("GET", ["sellables", id, "warehouses", w, "stock_entry"]) if *w == "22668" => {
-                let _ = id;
-                ok(json!({"physical_stock_level": 0, "allocated_stock_level": ALLOCATED}))
-            }
-            ("PUT", ["sellables", id, "warehouses", w, "stock_entry"]) if *w == "22668" => {
-                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-                let level = body["stock_entry"]["physical_stock_level"]
-                    .as_i64()
-                    .unwrap_or(-1);
-                if s.polls_at_first_write.is_none() {
-                    s.polls_at_first_write = Some(s.orders_polls);
-                }
-                s.stock.insert(id.parse().unwrap_or(0), level);
-                ok(json!({"physical_stock_level": level}))
-            }
-            _ => {
-                s.unexpected.push(format!("{verb} {path}"));
-                ResponseTemplate::new(404).set_body_json(json!({"error_messages": "Not found"}))
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn veeqo_end_to_end_under_its_rate_limit() {
     let veeqo = MockServer::start().await;
-    let state = Arc::new(Mutex::new(State::default()));
-    Mock::given(header("x-api-key", KEY))
-        .respond_with(FakeVeeqo(state.clone()))
-        .mount(&veeqo)
-        .await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(json!({"error_messages": "Unauthorized"})),
-        )
-        .with_priority(10)
-        .mount(&veeqo)
-        .await;
+    let account = FakeVeeqo::new(Account {
+        key: KEY.into(),
+        rate: 50.0,
+        bucket: 20.0,
+        warehouses: vec![
+            (WAREHOUSE, "Amazon location".into()),
+            (ELSEWHERE, "Other".into()),
+        ],
+        products: products(),
+        allocated: ALLOCATED,
+    });
+    // FBM at our warehouse (Prime), FBA, and FBM allocated elsewhere.
+    account.add_order(fake::order(31, "SKU-1", false, WAREHOUSE, true));
+    account.add_order(fake::order(32, "SKU-1", true, WAREHOUSE, false));
+    account.add_order(fake::order(33, "SKU-1", false, ELSEWHERE, false));
+    fake::mount(&veeqo, &account).await;
+    let state = account.state.clone();
 
     let data = tempfile::tempdir().unwrap();
     let token = fake("cs_dev");

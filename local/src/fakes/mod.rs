@@ -7,8 +7,12 @@
 //! Each function returns a [`wiremock::Mock`] not yet mounted (so a test can add `expect`,
 //! `named` or a priority) or mounts a group of them.
 
+pub mod ebay;
+pub mod etsy;
 pub mod magento;
 pub mod shopify;
+pub mod tiktok;
+pub mod veeqo;
 pub mod woocommerce;
 
 use serde_json::Value;
