@@ -173,6 +173,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: ports.connections.clone(),
         tenants: ports.tenants.clone(),
         channels: channels.clone(),
+        wms_orders: Arc::new(wms_orders.clone()),
     };
     let wms = wms::WmsDeps {
         tenants: ports.tenants.clone(),

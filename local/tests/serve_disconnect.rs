@@ -194,6 +194,13 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
     let again = cli(&["disconnect", &dev_id]);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("(already)"));
+    // The WMS hears of the merchant's disconnect (once, however often it is asked).
+    let told = wait_for_message(&client, &runner, &token, |m| {
+        m["type"] == "connection.disconnected"
+    })
+    .await;
+    assert_eq!(told["reason"], "merchant_disconnected", "{told}");
+    assert_eq!(told["connection"], json!(dev_id));
 
     // Disconnected: the webhook is answered (so Shopify stops retrying) and not imported.
     let answer = post_order(&client, &runner, &secret, "handover-2", order(8002)).await;
@@ -302,7 +309,13 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
     let acme_outbox = outbox(&client, &runner, &acme).await;
     assert_eq!(acme_outbox.len(), 1, "{acme_outbox:?}");
     assert_eq!(imported(&acme_outbox), ["8003"]);
-    assert_eq!(imported(&outbox(&client, &runner, &token).await), ["8001"]);
+    let dev_outbox = outbox(&client, &runner, &token).await;
+    assert_eq!(imported(&dev_outbox), ["8001"]);
+    let told = dev_outbox
+        .iter()
+        .filter(|m| m["type"] == "connection.disconnected")
+        .count();
+    assert_eq!(told, 1, "{dev_outbox:?}");
     // Issue 15, item 15: acme's cursor counts acme's one message, not dev's before it.
     let page: Value = client
         .get(format!("{}/wms/outbox?after=0", runner.base))

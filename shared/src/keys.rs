@@ -59,6 +59,13 @@ pub fn disconnect(delivery_id: &str) -> String {
     format!("disconnect#{delivery_id}")
 }
 
+/// The WMS told once that a connection stopped being connected, per (re)activation
+/// (`activated_ms`: [`crate::domain::Connection::activated`] in Unix milliseconds), whoever
+/// disconnected it (an uninstall, or the merchant's `DELETE /api/connections/{id}`).
+pub fn disconnected_notice(connection: &ConnectionId, activated_ms: i64) -> String {
+    format!("disconnected-notice#{connection}#{activated_ms}")
+}
+
 /// A privacy request, forwarded once.
 pub fn privacy(delivery_id: &str) -> String {
     format!("privacy#{delivery_id}")

@@ -2,7 +2,8 @@
 //!
 //! Environment: `TABLE_NAME`, `SECRETS_PREFIX`, `CHANNEL_SYNC_PUBLIC_URL`,
 //! `{CHANNEL}_APP_SECRET_ID` per channel app (client id and secret, for token refresh),
-//! `INVENTORY_PUSH_QUEUE_URL` (Sync now), optionally `ADMIN_TOKEN_SECRET_ID` (a secret holding
+//! `INVENTORY_PUSH_QUEUE_URL` (Sync now), `WMS_ORDERS_QUEUE_URL` (a disconnect tells the WMS),
+//! optionally `ADMIN_TOKEN_SECRET_ID` (a secret holding
 //! the operator's admin token; without it `/api/admin/tenants` answers 404) and
 //! `{CHANNEL}_API_BASE`.
 
@@ -35,11 +36,13 @@ pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
     )
 }
 
-/// The routes on `ports` and `channels`; Sync now queues on `push_queue`.
+/// The routes on `ports` and `channels`; Sync now queues on `push_queue`, a disconnect tells
+/// the WMS on `wms_orders`.
 pub fn api_deps(
     ports: &Ports,
     channels: Arc<Registry>,
     push_queue: Arc<dyn Queue>,
+    wms_orders: Arc<dyn Queue>,
     admin_token_sha256: Option<String>,
 ) -> (ApiDeps, AdminDeps) {
     (
@@ -54,6 +57,7 @@ pub fn api_deps(
             connections: ports.connections.clone(),
             tenants: ports.tenants.clone(),
             channels,
+            wms_orders,
         },
         AdminDeps {
             tenants: ports.tenants.clone(),
@@ -83,6 +87,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<(ApiDeps, AdminDeps), C
             config,
             env("INVENTORY_PUSH_QUEUE_URL")?,
         )),
+        Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
         admin_token_sha256,
     ))
 }
@@ -111,6 +116,7 @@ mod tests {
             &ports,
             channels,
             Arc::new(store.queue("inventory-push", None, 5)),
+            Arc::new(store.queue("wms-orders", None, 5)),
             None,
         );
         let raw = std::fs::read_to_string(concat!(
@@ -145,6 +151,7 @@ mod tests {
                 &ports,
                 Registry::on(&ports, Default::default(), "", Default::default()).unwrap(),
                 Arc::new(store.queue("inventory-push", None, 5)),
+                Arc::new(store.queue("wms-orders", None, 5)),
                 None,
             );
             let response = app(Arc::new(api), Arc::new(admin))
@@ -175,6 +182,7 @@ mod tests {
                 &ports,
                 Registry::on(&ports, Default::default(), "", Default::default()).unwrap(),
                 Arc::new(store.queue("inventory-push", None, 5)),
+                Arc::new(store.queue("wms-orders", None, 5)),
                 None,
             );
             let request = lambda_http::http::Request::builder()

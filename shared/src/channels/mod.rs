@@ -88,6 +88,14 @@ pub trait WebhookVerifier: Send + Sync {
     fn refusal_status(&self) -> http::StatusCode {
         http::StatusCode::UNAUTHORIZED
     }
+    /// The shop a delivery's headers name, read WITHOUT verifying anything: only to answer a
+    /// delivery that failed its signature for a shop whose connection was disconnected (its
+    /// per-connection secret went with the credentials) with 200 "ignored" instead of 401, so
+    /// the channel stops retrying. Channels whose stores may sign with a secret of their own
+    /// on the app-wide route (a Shopify custom app) name it; `None` elsewhere.
+    fn unverified_shop(&self, _headers: &HeaderMap) -> Option<String> {
+        None
+    }
     /// Verifies the signature over the exact `body` bytes and reads the routing headers.
     async fn authenticate(
         &self,

@@ -689,6 +689,21 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
             Err(e) => return Disposition::Retry(e.to_string()),
         }
     }
+    // The WMS hears of it once per activation: not again after the merchant's own
+    // disconnect of this activation told it (`DELETE /api/connections/{id}`).
+    let notice =
+        keys::disconnected_notice(&connection.id, connection.activated().timestamp_millis());
+    match deps.idempotency.record(&notice).await {
+        Ok(Some(_)) => {
+            tracing::info!(
+                reason,
+                "connection disconnected, credentials deleted; the WMS was told before"
+            );
+            return Disposition::Done("disconnected (the WMS was told before)".into());
+        }
+        Ok(None) => {}
+        Err(e) => return Disposition::Retry(e.to_string()),
+    }
     let message = WmsOutbound::ConnectionDisconnected(ConnectionMessage {
         v: VERSION,
         tenant: event.tenant.clone(),
@@ -699,6 +714,10 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
     });
     match publish(deps, event, &message, &keys::disconnect(&event.delivery_id)).await {
         Ok(()) => {
+            let record = serde_json::json!({"sent_at": Utc::now(), "reason": reason});
+            if let Err(e) = deps.idempotency.complete(&notice, &record, None).await {
+                tracing::warn!(error = %e, "could not record the disconnect notice as sent");
+            }
             tracing::info!(reason, "connection disconnected, credentials deleted");
             Disposition::Done("disconnected".into())
         }
@@ -1202,7 +1221,7 @@ mod tests {
         )
         .await;
 
-        for _ in 0..2 {
+        for expected in ["disconnected", "disconnected (the WMS was told before)"] {
             let uninstall = lifecycle_event(
                 "app/uninstalled",
                 "u-1",
@@ -1210,7 +1229,7 @@ mod tests {
             );
             assert_eq!(
                 handle(w.deps.clone(), uninstall).await,
-                Disposition::Done("disconnected".into())
+                Disposition::Done(expected.into())
             );
         }
         let stored = w
@@ -1243,6 +1262,52 @@ mod tests {
             )
             .await,
             Disposition::Done("duplicate or stale".into())
+        );
+    }
+
+    /// Issue 15, item 7: the merchant disconnected the store (`DELETE /api/connections/{id}`
+    /// told the WMS) while an `app/uninstalled` waited in the queue: the uninstall finishes
+    /// the disconnect without telling the WMS a second time.
+    #[tokio::test]
+    async fn an_uninstall_after_the_merchants_disconnect_does_not_tell_the_wms_again() {
+        use crate::domain::{Channel, Connection};
+        use crate::ports::Secret;
+        let w = world().await;
+        let connection = Connection {
+            created_at: "2026-11-27T08:00:00Z".parse().unwrap(),
+            ..Connection::fixture("c_1", Channel::Shopify, "demo.myshopify.com")
+        };
+        w.deps.connections.create(&connection).await.unwrap();
+        let secret = Secret::new(r#"{"access_token":"shpat_fake"}"#);
+        w.deps
+            .vault
+            .put(&connection.credentials_name(), &secret)
+            .await
+            .unwrap();
+        let notice =
+            keys::disconnected_notice(&connection.id, connection.activated().timestamp_millis());
+        w.deps
+            .idempotency
+            .complete(&notice, &json!({"reason": "merchant_disconnected"}), None)
+            .await
+            .unwrap();
+        let uninstall = lifecycle_event(
+            "app/uninstalled",
+            "u-after-delete",
+            json!({"id": 1, "domain": "demo.myshopify.com"}),
+        );
+        assert_eq!(
+            handle(w.deps.clone(), uninstall).await,
+            Disposition::Done("disconnected (the WMS was told before)".into())
+        );
+        assert!(sent(&w).await.is_empty());
+        assert_eq!(
+            w.deps
+                .vault
+                .get(&connection.credentials_name())
+                .await
+                .unwrap(),
+            None
         );
     }
 

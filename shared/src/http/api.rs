@@ -22,6 +22,8 @@ pub struct ApiDeps {
     pub channels: Arc<Registry>,
     /// Sync now, runs, SKU audit (and the first push when inventory sync is switched on).
     pub inventory: Arc<super::inventory_api::InventoryApiDeps>,
+    /// `wms-orders`: a disconnect tells the WMS (`connection.disconnected`).
+    pub wms_orders: Arc<dyn crate::ports::Queue>,
 }
 
 /// The management routes.
@@ -320,7 +322,9 @@ async fn disconnect(
 ) -> Result<Json<Value>, ApiError> {
     use crate::channels::disconnect::Revoked;
     let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
-    let done = crate::channels::disconnect::disconnect(&deps.channels, connection).await?;
+    let done =
+        crate::channels::disconnect::disconnect(&deps.channels, connection, &*deps.wms_orders)
+            .await?;
     let (revocation, note) = match &done.revoked {
         Revoked::Revoked => ("revoked", None),
         Revoked::NotRevocable(note) => ("not_revocable", Some(note.as_str())),

@@ -6,7 +6,7 @@
 use super::ApiError;
 use crate::channels::adapter::Webhooks;
 use crate::channels::registry::Registry;
-use crate::channels::{Delivery, WebhookVerifier};
+use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
 use crate::domain::{Channel, Connection};
 use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
@@ -101,18 +101,54 @@ async fn receive(
         .verifier(&channel, Webhooks::AppSecret)
         .ok_or_else(unknown)?;
     let body = body?;
+    let verified = match authenticate(&deps, verifier.as_ref(), &headers, &body).await {
+        Ok(verified) => verified,
+        Err(e @ ApiError::Unauthorized(_)) => {
+            if disconnected_shop(&deps, verifier.as_ref(), &headers).await {
+                return Ok(ignored_disconnected());
+            }
+            return Err(refused(verifier.as_ref(), e));
+        }
+        Err(e) => return Err(refused(verifier.as_ref(), e)),
+    };
     let Verified {
         delivery,
         connection,
         payload,
-    } = authenticate(&deps, verifier.as_ref(), &headers, &body)
-        .await
-        .map_err(|e| refused(verifier.as_ref(), e))?;
+    } = verified;
     let Some(connection) = connection else {
         tracing::info!(shop = %delivery.shop, topic = %delivery.topic, "privacy webhook for a shop we hold nothing about");
         return Ok(Json(json!({ "status": "nothing held" })));
     };
     accept_and_answer(&deps, &connection, &delivery, payload).await
+}
+
+/// The answer to a delivery for a disconnected connection: 200, so the channel stops
+/// retrying (and does not disable the webhook the merchant would have to repair on
+/// reconnect), nothing recorded or imported.
+fn ignored_disconnected() -> Json<Value> {
+    tracing::info!("delivery for a disconnected connection: answered, not imported");
+    Json(json!({ "status": DISCONNECTED_STATUS }))
+}
+
+const DISCONNECTED_STATUS: &str = "ignored: the connection is disconnected";
+
+/// Whether a delivery that failed its signature names (in headers no one verified) a shop
+/// whose connection is disconnected: its per-connection secret was deleted with the
+/// credentials, so nothing can verify it, and nothing is imported for it either way. A live
+/// connection's failed signature stays a refusal.
+async fn disconnected_shop(
+    deps: &IntakeDeps,
+    verifier: &dyn WebhookVerifier,
+    headers: &HeaderMap,
+) -> bool {
+    let Some(shop) = verifier.unverified_shop(headers) else {
+        return false;
+    };
+    matches!(
+        deps.connections.find_by_shop(verifier.channel(), &shop).await,
+        Ok(Some(c)) if c.status == crate::domain::ConnectionStatus::Disconnected
+    )
 }
 
 /// A refused signature with the status the channel expects (eBay: 412).
@@ -166,7 +202,7 @@ async fn accept_and_answer(
     let status = match outcome {
         Accepted::Enqueued => "accepted",
         Accepted::Duplicate => "duplicate",
-        Accepted::Disconnected => "ignored: the connection is disconnected",
+        Accepted::Disconnected => DISCONNECTED_STATUS,
     };
     Ok(Json(json!({ "status": status })))
 }
@@ -196,9 +232,22 @@ async fn receive_for_connection(
         .await?
         .filter(|c| c.channel == parsed)
         .ok_or_else(no_connection)?;
-    let mut delivery = verifier
+    let mut delivery = match verifier
         .authenticate(Some(&connection), &headers, &body)
-        .await?;
+        .await
+    {
+        Ok(delivery) => delivery,
+        // Its secret went with the credentials at the disconnect: nothing can verify it, and
+        // nothing would be imported anyway.
+        Err(
+            WebhookRejection::MissingSignature
+            | WebhookRejection::BadSignature
+            | WebhookRejection::NoSecret(_),
+        ) if connection.status == crate::domain::ConnectionStatus::Disconnected => {
+            return Ok(ignored_disconnected());
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The connection in the URL is the route; the channel's own idea of the store (a home
     // URL) is only informative.
     delivery.shop = connection.shop.clone();
@@ -490,5 +539,136 @@ mod tests {
             "duplicate"
         );
         assert_eq!(queue.depth().await.unwrap(), 1, "enqueued exactly once");
+    }
+
+    /// Marks `id` disconnected and deletes its credentials, as a disconnect does.
+    async fn disconnect_it(channels: &Registry, id: &str) {
+        let context = channels.context();
+        let id = crate::domain::ConnectionId::parse(id).unwrap();
+        let mut c = context.connections.find_by_id(&id).await.unwrap().unwrap();
+        c.status = ConnectionStatus::Disconnected;
+        context
+            .connections
+            .update(&c)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
+        context.vault.delete(&c.credentials_name()).await.unwrap();
+    }
+
+    async fn answer(
+        deps: &Arc<IntakeDeps>,
+        request: Request<axum::body::Body>,
+    ) -> (http::StatusCode, Value) {
+        let response = router(deps.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// Issue 15, item 7: a disconnect deletes a per-connection webhook secret (WooCommerce's,
+    /// a Shopify custom app's) with the credentials. GIVEN such a disconnected connection WHEN
+    /// its store keeps delivering THEN 200 "ignored", nothing enqueued (the channel stops
+    /// retrying, and does not disable the webhook). GIVEN a live connection WHEN a delivery's
+    /// signature fails THEN still 401.
+    #[tokio::test]
+    async fn a_disconnected_connections_unverifiable_deliveries_are_ignored_with_200() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = ShopifyCredentials {
+            api_secret_key: Some("custom_key_fake".into()),
+            ..ShopifyCredentials::static_token("shpat_fake", "")
+        };
+        let ShopifyFixture {
+            store,
+            channels,
+            connection,
+            ..
+        } = shopify_fixture(
+            dir.path(),
+            "c_1",
+            ConnectionStatus::Active,
+            &credentials,
+            "http://127.0.0.1:9".into(),
+        )
+        .await;
+        for (id, shop, secret) in [
+            ("c_woo_gone", "gone.example", "whsecret_gone_fake"),
+            ("c_woo_live", "live.example", "whsecret_live_fake"),
+        ] {
+            crate::channels::testkit::woo_connection(
+                &channels,
+                &connection,
+                id,
+                shop,
+                "http://127.0.0.1:9".into(),
+                secret,
+            )
+            .await;
+        }
+        disconnect_it(&channels, "c_woo_gone").await;
+        let queue = store.queue("channel-events", None, 5);
+        let deps = Arc::new(IntakeDeps::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(queue.clone()),
+            channels.clone(),
+        ));
+        let body = br#"{"id":77,"date_modified_gmt":"2026-11-27T10:00:00"}"#;
+        let woo = |id: &str, shop: &str, signature: String| {
+            Request::post(format!("/webhooks/woocommerce/{id}"))
+                .header("X-WC-Webhook-Signature", signature)
+                .header("X-WC-Webhook-Source", format!("https://{shop}/"))
+                .header("X-WC-Webhook-Topic", "order.created")
+                .header("X-WC-Webhook-Delivery-ID", "d-1")
+                .body(axum::body::Body::from(&body[..]))
+                .unwrap()
+        };
+        for signature in [sign_with("whsecret_gone_fake", body), "forged".into()] {
+            let (status, said) = answer(&deps, woo("c_woo_gone", "gone.example", signature)).await;
+            assert_eq!(status, http::StatusCode::OK, "{said}");
+            assert_eq!(said["status"], DISCONNECTED_STATUS);
+        }
+        let forged = woo(
+            "c_woo_live",
+            "live.example",
+            sign_with("whsecret_gone_fake", body),
+        );
+        let (status, said) = answer(&deps, forged).await;
+        assert_eq!(status, http::StatusCode::UNAUTHORIZED, "{said}");
+
+        let shopify = |secret: &str| {
+            Request::post("/webhooks/shopify")
+                .header("X-Shopify-Hmac-Sha256", sign_with(secret, body))
+                .header("X-Shopify-Shop-Domain", "demo.myshopify.com")
+                .header("X-Shopify-Topic", "orders/create")
+                .header("X-Shopify-Webhook-Id", "wh-custom")
+                .body(axum::body::Body::from(&body[..]))
+                .unwrap()
+        };
+        let (status, said) = answer(&deps, shopify("not_the_custom_key")).await;
+        assert_eq!(status, http::StatusCode::UNAUTHORIZED, "live: {said}");
+        disconnect_it(&channels, "c_1").await;
+        for secret in ["custom_key_fake", "not_the_custom_key"] {
+            let (status, said) = answer(&deps, shopify(secret)).await;
+            assert_eq!(status, http::StatusCode::OK, "{secret}: {said}");
+            assert_eq!(said["status"], DISCONNECTED_STATUS);
+        }
+        // An unknown shop's failed signature stays a refusal.
+        let unknown = Request::post("/webhooks/shopify")
+            .header("X-Shopify-Hmac-Sha256", sign_with("whatever", body))
+            .header("X-Shopify-Shop-Domain", "other.myshopify.com")
+            .header("X-Shopify-Topic", "orders/create")
+            .header("X-Shopify-Webhook-Id", "wh-other")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        assert_eq!(
+            answer(&deps, unknown).await.0,
+            http::StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(queue.depth().await.unwrap(), 0, "nothing enqueued");
     }
 }

@@ -6,7 +6,7 @@ use crate::channels::testkit::{connection, save_connection, test_registry};
 use crate::channels::OpenError;
 use crate::domain::{Channel, TenantId};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
-use crate::ports::Secret;
+use crate::ports::{Queue, Secret};
 use std::sync::Arc;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -16,6 +16,8 @@ const SHOP: &str = "demo.myshopify.com";
 struct World {
     channels: Arc<Registry>,
     server: MockServer,
+    /// The WMS's `wms-orders` queue.
+    wms: Arc<dyn Queue>,
     _dir: tempfile::TempDir,
 }
 
@@ -24,10 +26,12 @@ async fn world() -> World {
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
     let server = MockServer::start().await;
+    let wms = Arc::new(store.queue("wms-orders", None, 5));
     let channels = test_registry(&store, vault, Some(server.uri()));
     World {
         channels,
         server,
+        wms,
         _dir: dir,
     }
 }
@@ -67,7 +71,7 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
         .await
         .unwrap();
 
-    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
     assert_eq!(done.revoked, Revoked::Revoked);
     assert!(!done.already);
     assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
@@ -91,7 +95,7 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
         Err(OpenError::NotActive(ConnectionStatus::Disconnected))
     ));
 
-    let again = disconnect(&w.channels, stored).await.unwrap();
+    let again = disconnect(&w.channels, stored, &*w.wms).await.unwrap();
     assert!(again.already);
     assert_eq!(again.revoked, Revoked::NoCredentials);
 }
@@ -105,7 +109,7 @@ async fn a_channel_outage_still_deletes_the_credentials_and_says_so() {
     uninstall_answers(&w.server, "shpat_fake_down", 503, 1).await;
     let c = connection("c_down", Channel::Shopify, SHOP, ConnectionStatus::Active);
     save_connection(&w.channels, &c, &oauth_credentials("shpat_fake_down")).await;
-    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
     assert!(matches!(done.revoked, Revoked::Failed(ref m) if m.contains("store's admin")));
     assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
     let vault = &w.channels.context().vault;
@@ -129,7 +133,7 @@ async fn a_disconnect_over_a_stale_copy_reads_again() {
     let mut job = c.clone();
     job.settings.safety_buffer = 3;
     connections.update(&job).await.unwrap().stored().unwrap();
-    let done = disconnect(&w.channels, c.clone()).await.unwrap();
+    let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
     assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
     assert_eq!(done.connection.settings.safety_buffer, 3);
     assert!(matches!(done.revoked, Revoked::NotRevocable(_)));
@@ -160,7 +164,7 @@ async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
         "{refused:?}"
     );
 
-    disconnect(&w.channels, dev.clone()).await.unwrap();
+    disconnect(&w.channels, dev.clone(), &*w.wms).await.unwrap();
     let (created, new) = context
         .upsert_connection(&acme, Channel::Shopify, SHOP, &theirs, None, None)
         .await
@@ -219,7 +223,7 @@ async fn the_same_tenant_reconnecting_gets_its_connection_back() {
         &Secret::new(r#"{"access_token":"shpat_fake_a"}"#),
     )
     .await;
-    disconnect(&w.channels, dev.clone()).await.unwrap();
+    disconnect(&w.channels, dev.clone(), &*w.wms).await.unwrap();
     let (created, again) = context
         .upsert_connection(
             &dev.tenant,
@@ -234,4 +238,164 @@ async fn the_same_tenant_reconnecting_gets_its_connection_back() {
     assert!(!created);
     assert_eq!(again.id, dev.id);
     assert_eq!(again.status, ConnectionStatus::Active);
+}
+
+/// A `wms-orders` queue that is down until `up` is set, then sends to `inner`.
+struct Flaky {
+    inner: Arc<dyn Queue>,
+    up: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Queue for Flaky {
+    async fn send(&self, message: crate::ports::OutMessage) -> crate::ports::PortResult<()> {
+        if !self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::ports::PortError::Unavailable("queue down".into()));
+        }
+        self.inner.send(message).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        visibility: std::time::Duration,
+    ) -> crate::ports::PortResult<Vec<crate::ports::Received>> {
+        self.inner.receive(max, visibility).await
+    }
+    async fn ack(&self, receipt: &str) -> crate::ports::PortResult<()> {
+        self.inner.ack(receipt).await
+    }
+}
+
+/// Every message on the WMS queue, parsed.
+async fn wms_messages(wms: &dyn Queue) -> Vec<serde_json::Value> {
+    wms.receive(100, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
+}
+
+/// GIVEN an active connection WHEN its tenant disconnects it, twice THEN the WMS gets one
+/// `connection.disconnected` (reason `merchant_disconnected`) naming it. WHEN it is
+/// reconnected and disconnected again THEN the WMS hears of that second disconnect too (once).
+#[tokio::test]
+async fn a_disconnect_tells_the_wms_once_per_activation() {
+    let w = world().await;
+    let c = connection(
+        "c_tell",
+        Channel::Woocommerce,
+        "shop.example",
+        ConnectionStatus::Active,
+    );
+    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
+    disconnect(&w.channels, done.connection, &*w.wms)
+        .await
+        .unwrap();
+    let sent = wms_messages(&*w.wms).await;
+    assert_eq!(
+        sent,
+        [serde_json::json!({
+            "type": "connection.disconnected", "v": 1, "tenant": "dev", "connection": "c_tell",
+            "channel": "woocommerce", "shop": "shop.example", "reason": MERCHANT_DISCONNECTED,
+        })]
+    );
+
+    let context = w.channels.context();
+    let (created, again) = context
+        .upsert_connection(
+            &c.tenant,
+            Channel::Woocommerce,
+            "shop.example",
+            &Secret::new("{}"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert!(again.activated() > c.activated(), "re-activated");
+    disconnect(&w.channels, again.clone(), &*w.wms)
+        .await
+        .unwrap();
+    disconnect(&w.channels, again, &*w.wms).await.unwrap();
+    let sent = wms_messages(&*w.wms).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["reason"], MERCHANT_DISCONNECTED);
+}
+
+/// GIVEN the WMS queue is down WHEN the tenant disconnects THEN the connection is
+/// disconnected and its credentials deleted but the request fails (retry); WHEN it asks again
+/// with the queue back THEN the WMS is told, once.
+#[tokio::test]
+async fn a_disconnect_whose_notice_failed_is_finished_by_asking_again() {
+    let w = world().await;
+    let flaky = Flaky {
+        inner: w.wms.clone(),
+        up: std::sync::atomic::AtomicBool::new(false),
+    };
+    let c = connection(
+        "c_flaky",
+        Channel::Woocommerce,
+        "flaky.example",
+        ConnectionStatus::Active,
+    );
+    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let failed = disconnect(&w.channels, c.clone(), &flaky).await;
+    assert!(
+        matches!(failed, Err(ConnectError::Unavailable(ref m)) if m.contains("tell the WMS")),
+        "{failed:?}"
+    );
+    let context = w.channels.context();
+    let stored = context
+        .connections
+        .get(&c.tenant, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ConnectionStatus::Disconnected);
+    assert_eq!(
+        context.vault.get(&c.credentials_name()).await.unwrap(),
+        None
+    );
+    assert!(wms_messages(&*w.wms).await.is_empty());
+
+    flaky.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = disconnect(&w.channels, stored.clone(), &flaky)
+        .await
+        .unwrap();
+    assert!(done.already);
+    disconnect(&w.channels, stored, &flaky).await.unwrap();
+    let sent = wms_messages(&*w.wms).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["connection"], "c_flaky");
+}
+
+/// GIVEN a store whose uninstall already told the WMS (the uninstall consumer completes the
+/// same notice key) WHEN its tenant then disconnects it THEN the WMS is not told again.
+#[tokio::test]
+async fn a_disconnect_after_an_uninstall_does_not_tell_the_wms_twice() {
+    let w = world().await;
+    let c = connection(
+        "c_gone_before",
+        Channel::Woocommerce,
+        "gone.example",
+        ConnectionStatus::Disconnected,
+    );
+    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let key = crate::keys::disconnected_notice(&c.id, c.activated().timestamp_millis());
+    w.channels
+        .context()
+        .locks
+        .complete(
+            &key,
+            &serde_json::json!({"reason": "app_uninstalled"}),
+            None,
+        )
+        .await
+        .unwrap();
+    let done = disconnect(&w.channels, c, &*w.wms).await.unwrap();
+    assert!(done.already);
+    assert!(wms_messages(&*w.wms).await.is_empty());
 }

@@ -99,6 +99,12 @@ impl WebhookVerifier for ShopifyVerifier {
         Channel::Shopify
     }
 
+    /// Custom-app stores sign with their own secret, deleted with the credentials at a
+    /// disconnect.
+    fn unverified_shop(&self, headers: &HeaderMap) -> Option<String> {
+        read_delivery(headers).ok().map(|d| d.shop)
+    }
+
     /// Our app's secret first (the connection is found afterwards, by the shop the headers
     /// name). Failing that, the custom-app secret stored for that shop's connection.
     async fn authenticate(

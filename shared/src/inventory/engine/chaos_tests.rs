@@ -51,6 +51,8 @@ struct ChaosState {
     timeouts_left: u32,
     /// While false, every call succeeds (the storm is over).
     storm: bool,
+    /// While true, every call answers 500 (an outage longer than a message's receives).
+    down: bool,
     /// An item the location does not stock: its rows are refused for good.
     unstocked: Option<String>,
     tally: Tally,
@@ -136,6 +138,10 @@ impl Respond for ChaosShopify {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let mut s = self.state.lock().unwrap();
+        if s.down {
+            s.tally.errors += 1;
+            return ResponseTemplate::new(500).set_body_string("Internal Server Error");
+        }
         let roll: f64 = if s.storm { s.rng.random() } else { 1.0 };
         if roll < 0.2 {
             s.tally.throttled += 1;
@@ -191,6 +197,7 @@ async fn world(seed: u64, timeouts: u32) -> World {
             answered: HashMap::new(),
             timeouts_left: timeouts,
             storm: true,
+            down: false,
             unstocked: None,
             tally: Tally::default(),
         }),
@@ -549,4 +556,52 @@ async fn an_unstocked_item_fails_alone_on_the_run_and_is_not_retried_in_a_loop()
     tokio::time::sleep(Duration::from_millis(30)).await;
     while w.pusher_step().await > 0 {}
     assert_eq!(w.server.received_requests().await.unwrap().len(), calls + 1);
+}
+
+/// Issue 15 (a Live push that exhausts its receives): GIVEN Shopify down for longer than a
+/// Live message's 5 receives WHEN SKU-1 changes THEN its message ends on the dead-letter queue
+/// with SKU-1 still marked dirty (nothing forgotten); WHEN Shopify is back and any other SKU
+/// of the tenant changes THEN that Live push writes SKU-1 too, without the daily push, and
+/// nothing is left dirty.
+#[tokio::test]
+async fn a_live_message_that_exhausted_its_receives_is_pushed_by_the_next_live_trigger() {
+    let w = world(7, 0).await;
+    {
+        let mut s = w.fake.state.lock().unwrap();
+        s.storm = false;
+        s.down = true;
+    }
+    let change = |sku: &str, available: i64, at: &str| {
+        serde_json::from_value::<crate::messages::WmsInbound>(json!({"type": "stock.changed",
+            "tenant": "dev", "sku": sku, "available": available, "at": at}))
+        .unwrap()
+    };
+    handle_stock(&w.stock, change("SKU-1", 5, "2026-11-28T10:00:00Z")).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut receives = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if w.pusher_step().await == 0 {
+            break;
+        }
+        receives += 1;
+        assert!(receives <= 5, "at most 5 receives");
+    }
+    assert_eq!(receives, 5);
+    let dead = w.dlq.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(dead.len(), 1, "the message is dead-lettered");
+    let dirty = crate::keys::partition::dirty(&w.connection.id);
+    assert!(w.store.fetch(&dirty, "SKU-1").await.unwrap().is_some());
+    assert_eq!(w.fake.state.lock().unwrap().quantities["1001"], 0);
+
+    w.fake.state.lock().unwrap().down = false;
+    handle_stock(&w.stock, change("SKU-2", 6, "2026-11-28T10:05:00Z")).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    while w.pusher_step().await > 0 {}
+    {
+        let s = w.fake.state.lock().unwrap();
+        assert_eq!((s.quantities["1001"], s.quantities["1002"]), (5, 6));
+    }
+    let left = w.store.page(&dirty, "", None, 10).await.unwrap();
+    assert!(left.records.is_empty(), "{left:?}");
 }
