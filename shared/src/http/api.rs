@@ -439,6 +439,7 @@ mod tests {
                 idempotency: Arc::new(store.clone()),
                 push_queue: Arc::new(store.queue("push", None, 5)),
             }),
+            wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
         });
         let patch = Request::patch("/api/connections/c_1")
             .header("Authorization", "Bearer cs_fake_token")
