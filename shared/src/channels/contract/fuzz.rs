@@ -1093,6 +1093,28 @@ async fn fuzz_every_parser_of_outside_input() {
     }
 }
 
+/// The target filter picks targets by parts of their names, case-insensitively, and a count
+/// applies to every chosen target; unset, each target keeps its own slice.
+#[test]
+fn the_settings_pick_targets_by_name_and_count_each() {
+    let all = Settings {
+        per_target: None,
+        only: Vec::new(),
+        seed: 15,
+    };
+    assert_eq!(all.inputs("veeqo Inventory", 12), 12);
+    assert_eq!(all.inputs("wms message", 600), 600);
+    let some = Settings {
+        per_target: Some(1_000_000),
+        only: vec!["veeqo inventory".into(), "etsy".into()],
+        seed: 15,
+    };
+    assert_eq!(some.inputs("veeqo Inventory", 12), 1_000_000);
+    assert_eq!(some.inputs("etsy verify", 75), 1_000_000);
+    assert_eq!(some.inputs("veeqo Orders", 12), 0);
+    assert_eq!(some.inputs("wms message", 600), 0);
+}
+
 /// The mutator is deterministic for a seed (so a finding can be replayed) and its inputs stay
 /// under the cap.
 #[test]
