@@ -24,7 +24,7 @@
 //! `CHANNEL_SYNC_FUZZ_TARGETS` narrows it to some targets (comma-separated parts of their
 //! names), `CHANNEL_SYNC_FUZZ_SEED` replays a run. Each target's line on stderr has its count,
 //! its rate and the process's memory, threads and open files at its end (and every 10,000
-//! inputs of a store target), so a leak shows while it grows; the summary is a table.
+//! inputs), so a leak shows while it grows; the summary is a table.
 
 use super::*;
 use crate::channels::adapter::Callback;
@@ -787,8 +787,13 @@ struct Report {
 }
 
 impl Report {
+    /// One more input of `target`; every [`PROGRESS_EVERY`] a line on stderr.
     fn count(&mut self, target: &str) {
-        *self.counts.entry(target.to_owned()).or_default() += 1;
+        let n = self.counts.entry(target.to_owned()).or_default();
+        *n += 1;
+        if n.is_multiple_of(PROGRESS_EVERY) && !target.contains('(') {
+            eprintln!("fuzz: {target}: {n} inputs so far, {}", Probe::now());
+        }
     }
 
     /// Closes a target: its line on stderr, so a long run shows where it is.
@@ -914,7 +919,7 @@ async fn fuzz_webhooks(
     report.done(&target, started);
 }
 
-/// Progress of a long store target every so many inputs (with the process's fds, threads and
+/// Progress of a long target every so many inputs (with the process's fds, threads and
 /// memory, so a leak shows while it grows).
 const PROGRESS_EVERY: u64 = 10_000;
 
@@ -970,13 +975,6 @@ async fn fuzz_store(
                 let opened = within_budget(&target, &body, run_op(&w, fake, op)).await;
                 done += 1;
                 report.count(&target);
-                if done % PROGRESS_EVERY == 0 {
-                    eprintln!(
-                        "fuzz: {target}: {done} of {inputs} in {:.1?}, {}",
-                        started.elapsed(),
-                        Probe::now()
-                    );
-                }
                 if call.elapsed() > SLOW_CALL {
                     report.count(&format!("{target} (slow, >2 s)"));
                     break;
