@@ -92,13 +92,15 @@ load:
 	LOAD_SERVE=target/release/channel-sync LOAD_LINES=12 LOAD_KILL=1 \
 	  target/release/examples/load $(LOAD_ORDERS) $(LOAD_CLIENTS)
 
-## Fuzzing (issue 15): over a million generated and mutated inputs to every webhook verifier
-## and interpreter, every channel response parser and the WMS message parser; no panic, no
-## hang, bounded memory. `make test` runs a small fixed-seed slice of it. FUZZ_SEED replays.
-FUZZ_SCALE ?= 340
-FUZZ_STORE_SCALE ?= 100
+## Fuzzing (issue 15): generated and mutated inputs to every webhook verifier and interpreter,
+## every channel response parser and the WMS message parser; no panic, no hang, bounded
+## memory. FUZZ_INPUTS per target (default a million each), FUZZ_TARGETS a comma-separated
+## filter on target names ("veeqo inventory,etsy"), FUZZ_SEED replays. Veeqo's client-side
+## pacing (5 requests/s) is lifted for the run. `make test` runs a small fixed-seed slice of it.
+FUZZ_INPUTS ?= 1000000
+FUZZ_TARGETS ?=
 FUZZ_SEED ?= 15
 fuzz:
-	CHANNEL_SYNC_FUZZ_SCALE=$(FUZZ_SCALE) CHANNEL_SYNC_FUZZ_STORE_SCALE=$(FUZZ_STORE_SCALE) \
-	CHANNEL_SYNC_FUZZ_SEED=$(FUZZ_SEED) \
+	CHANNEL_SYNC_FUZZ_INPUTS=$(FUZZ_INPUTS) CHANNEL_SYNC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
+	CHANNEL_SYNC_FUZZ_SEED=$(FUZZ_SEED) VEEQO_RATE_LIMIT=1000/10000 \
 	$(CARGO) test -p shared --features embedded --lib channels::contract::fuzz -- --nocapture
