@@ -252,6 +252,7 @@ impl JobsDeps {
                 records: ports.records.clone(),
                 connections: ports.connections.clone(),
                 idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 channel_events: queues.channel_events,
                 channels: channels.clone(),
             },
@@ -262,6 +263,7 @@ impl JobsDeps {
             },
             products: ProductsDeps {
                 idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 records: ports.records.clone(),
                 wms_orders: queues.wms_orders,
                 channels,

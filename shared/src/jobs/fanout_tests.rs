@@ -50,6 +50,7 @@ async fn world(server: &MockServer, ids: &[&str]) -> World {
             records: Arc::new(store.clone()),
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             channel_events: Arc::new(store.queue("channel-events", None, 5)),
             channels: channels.clone(),
         },
@@ -60,6 +61,7 @@ async fn world(server: &MockServer, ids: &[&str]) -> World {
         },
         products: ProductsDeps {
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             records: Arc::new(store.clone()),
             wms_orders,
             channels: channels.clone(),
