@@ -249,7 +249,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     });
     let health = Arc::new(WebhookHealthDeps {
         connections: ports.connections.clone(),
-        idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         channels: channels.clone(),
     });
     let products = Arc::new(ProductsDeps {
