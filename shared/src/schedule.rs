@@ -348,16 +348,26 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// the index existed are due. Bookkeeping only (one read and at most one write per
 /// connection, 32 at a time); returns how many were enrolled, or `None`
 /// when the sweep is not due (done within the day, or running elsewhere).
+/// What a [`sweep`] writes to: the due index, its daily claim, the connections' last runs.
+pub struct SweepStores {
+    pub records: Arc<dyn Records>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub values: Arc<dyn KeyValue>,
+}
+
 pub async fn sweep(
     connections: &dyn Connections,
-    records: Arc<dyn Records>,
-    idempotency: Arc<dyn Idempotency>,
-    values: Arc<dyn KeyValue>,
+    stores: SweepStores,
     job: Job,
     cadence: Cadence,
     now_ms: i64,
     eligible: impl Fn(&Connection) -> bool,
 ) -> PortResult<Option<usize>> {
+    let SweepStores {
+        records,
+        idempotency,
+        values,
+    } = stores;
     let marker = keys::sweep(job.as_str());
     let Claim::Acquired(fence) = idempotency
         .claim(&marker, Duration::from_secs(15 * 60))

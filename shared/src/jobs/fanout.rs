@@ -188,9 +188,11 @@ pub async fn tick(deps: &TickDeps, job: Job, now_ms: i64) -> Result<TickReport, 
     let channels = deps.channels.clone();
     let enrolled = schedule::sweep(
         &*deps.connections,
-        deps.records.clone(),
-        deps.idempotency.clone(),
-        deps.values.clone(),
+        schedule::SweepStores {
+            records: deps.records.clone(),
+            idempotency: deps.idempotency.clone(),
+            values: deps.values.clone(),
+        },
         job,
         deps.cadences.of(job),
         now_ms,
