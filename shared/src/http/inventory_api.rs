@@ -220,8 +220,8 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
             }
         }
         let last = deps
-            .idempotency
-            .record(&crate::keys::products_last(&connection.id))
+            .values
+            .get(&crate::keys::products_last(&connection.id))
             .await?;
         let duplicates: BTreeSet<String> = last
             .as_ref()
