@@ -168,6 +168,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
             tenants: ports.tenants.clone(),
             records: ports.records.clone(),
             idempotency: ports.idempotency.clone(),
+            values: ports.values.clone(),
             push_queue: push_queue.clone(),
         }),
         connections: ports.connections.clone(),
@@ -231,6 +232,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         records: ports.records.clone(),
         connections: ports.connections.clone(),
         idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         channel_events: Arc::new(channel_events.clone()),
         channels: channels.clone(),
     });
@@ -248,11 +250,12 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
     });
     let health = Arc::new(WebhookHealthDeps {
         connections: ports.connections.clone(),
-        idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         channels: channels.clone(),
     });
     let products = Arc::new(ProductsDeps {
         idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         records: ports.records.clone(),
         wms_orders: wms_events_deps.wms_orders.clone(),
         channels: channels.clone(),
@@ -270,6 +273,7 @@ pub async fn build(config: &Config) -> Result<System, ConfigError> {
         connections: ports.connections.clone(),
         records: ports.records.clone(),
         idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         channels: Arc::new(Channels {
             registry: channels.clone(),
             records: ports.records.clone(),

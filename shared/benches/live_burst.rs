@@ -135,6 +135,7 @@ async fn burst() -> Burst {
         connections: Arc::new(store.clone()),
         records: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
+        values: Arc::new(store.clone()),
         channels: Arc::new(Handle(counting.clone())),
         push_queue: live.push_queue.clone(),
         products: None,

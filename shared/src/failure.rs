@@ -1,7 +1,8 @@
 //! One vocabulary for failures, whatever raised them: a channel call, a port, a setting.
 //! Every error type of the lower layers says which [`Failure`] it is ([`Classify`]); queue
 //! dispositions and job outcomes are derived from that, never re-decided per call site.
-//! HTTP statuses stay with `http::ApiError`, which maps the same errors once.
+//! Errors that reach an HTTP caller say which [`Kind`] they are ([`Kinded`]): `http::ApiError`
+//! derives the status from the kind, in one place, and the kind derives the [`Failure`].
 
 use crate::ports::{OutMessage, Queue};
 
@@ -40,12 +41,61 @@ pub trait Classify {
     fn classify(&self) -> Failure;
 }
 
+/// The same classification, fine enough to answer a caller with: who must act, and how.
+/// [`Kind::failure`] folds it into a [`Failure`]; `http::ApiError` maps it to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The input is malformed (a missing or unreadable header): the sender must fix it.
+    Malformed,
+    /// The sender did not prove who it is (no signature, a wrong one, nothing to check it with).
+    Unauthenticated,
+    /// It clashes with what is stored (the store belongs to another account, or its stored
+    /// credentials must be renewed first).
+    Conflict,
+    /// Well-formed but refused as it stands (wrong credentials, no API, an invalid setting).
+    Refused,
+    /// The channel refused our stored credentials: the merchant must reconnect.
+    NeedsReauth,
+    /// A channel we called failed or could not be reached: try again later.
+    Upstream,
+    /// Our own storage or queue failed: try again later.
+    Unavailable,
+    /// Something we stored cannot be read back: retrying does not help.
+    Corrupt,
+}
+
+impl Kind {
+    /// The failure this kind is, with its reason.
+    pub fn failure(self, reason: String) -> Failure {
+        match self {
+            Kind::Upstream | Kind::Unavailable => Failure::Retry(reason),
+            Kind::NeedsReauth => Failure::NeedsReauth(reason),
+            Kind::Malformed
+            | Kind::Unauthenticated
+            | Kind::Conflict
+            | Kind::Refused
+            | Kind::Corrupt => Failure::Permanent(reason),
+        }
+    }
+}
+
+/// An error that knows which [`Kind`] it is; its message is the reason.
+pub trait Kinded: std::fmt::Display {
+    fn kind(&self) -> Kind;
+}
+
+impl Kinded for crate::ports::PortError {
+    fn kind(&self) -> Kind {
+        match self {
+            crate::ports::PortError::Unavailable(_) => Kind::Unavailable,
+            crate::ports::PortError::Corrupt(_) => Kind::Corrupt,
+        }
+    }
+}
+
 impl Classify for crate::ports::PortError {
     fn classify(&self) -> Failure {
-        match self {
-            crate::ports::PortError::Unavailable(_) => Failure::Retry(self.to_string()),
-            crate::ports::PortError::Corrupt(_) => Failure::Permanent(self.to_string()),
-        }
+        self.kind().failure(self.to_string())
     }
 }
 

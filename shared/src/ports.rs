@@ -17,6 +17,7 @@ pub struct Ports {
     pub idempotency: std::sync::Arc<dyn Idempotency>,
     pub records: std::sync::Arc<dyn Records>,
     pub vault: std::sync::Arc<dyn Vault>,
+    pub values: std::sync::Arc<dyn KeyValue>,
 }
 
 /// A failure of a port. All of them are worth retrying except `Corrupt`.
@@ -194,6 +195,32 @@ pub trait Idempotency: Send + Sync {
     async fn release(&self, key: &str, fence: &Fence) -> PortResult<()>;
     /// The record of a completed key (within its retention), without claiming it.
     async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
+}
+
+/// Small named values, read and replaced whole: a connection's last runs, the SKU map's
+/// committed generation. Not for exactly-once decisions (that is [`Idempotency`]). Both
+/// adapters keep them in the same rows as [`Idempotency::complete`]'s done records, so values
+/// written before this port existed read back unchanged (no migration).
+#[async_trait]
+pub trait KeyValue: Send + Sync {
+    /// The value under `key`, if one was put and its retention has not run out.
+    async fn get(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
+    /// Replaces the value under `key`; `retain = None` keeps it forever.
+    async fn put(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()>;
+    /// Replaces the value under `key` only if it is still `expected` (`None`: there is none),
+    /// as one atomic step. `false`: someone else wrote it since; nothing was written.
+    async fn put_if(
+        &self,
+        key: &str,
+        expected: Option<&serde_json::Value>,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool>;
 }
 
 /// A secret value. `Debug` and `Display` never show it.

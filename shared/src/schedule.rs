@@ -20,7 +20,7 @@
 
 use crate::domain::{Connection, ConnectionId, TenantId};
 use crate::keys::due as keys;
-use crate::ports::{Claim, Connections, Idempotency, PortError, PortResult, Records};
+use crate::ports::{Claim, Connections, Idempotency, KeyValue, PortError, PortResult, Records};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -200,19 +200,19 @@ pub struct LastRun {
 
 /// The last run of `job` for `connection`, if any was recorded.
 pub async fn last_run(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     job: Job,
     connection: &ConnectionId,
 ) -> PortResult<Option<LastRun>> {
-    Ok(idempotency
-        .record(&keys::last(job.as_str(), connection))
+    Ok(values
+        .get(&keys::last(job.as_str(), connection))
         .await?
         .and_then(|v| serde_json::from_value(v).ok()))
 }
 
 /// Whether `entry` was superseded: the connection's job already ran for it (or a later one).
-pub async fn is_obsolete(idempotency: &dyn Idempotency, entry: &DueEntry) -> PortResult<bool> {
-    Ok(last_run(idempotency, entry.job, &entry.connection)
+pub async fn is_obsolete(values: &dyn KeyValue, entry: &DueEntry) -> PortResult<bool> {
+    Ok(last_run(values, entry.job, &entry.connection)
         .await?
         .is_some_and(|last| last.next_ms > entry.at_ms))
 }
@@ -222,7 +222,7 @@ pub async fn is_obsolete(idempotency: &dyn Idempotency, entry: &DueEntry) -> Por
 /// Returns the next entry.
 pub async fn reschedule(
     records: &dyn Records,
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     entry: &DueEntry,
     cadence: Cadence,
     now_ms: i64,
@@ -239,8 +239,8 @@ pub async fn reschedule(
         outcome: outcome.to_owned(),
     };
     let last = serde_json::to_value(&last).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    idempotency
-        .complete(
+    values
+        .put(
             &keys::last(entry.job.as_str(), &entry.connection),
             &last,
             None,
@@ -254,7 +254,7 @@ pub async fn reschedule(
 /// with no next run, keeps the sweep from enrolling it again).
 pub async fn park(
     records: &dyn Records,
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     entry: &DueEntry,
     now_ms: i64,
     why: &str,
@@ -265,8 +265,8 @@ pub async fn park(
         outcome: why.to_owned(),
     };
     let last = serde_json::to_value(&last).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    idempotency
-        .complete(
+    values
+        .put(
             &keys::last(entry.job.as_str(), &entry.connection),
             &last,
             None,
@@ -348,15 +348,26 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// the index existed are due. Bookkeeping only (one read and at most one write per
 /// connection, 32 at a time); returns how many were enrolled, or `None`
 /// when the sweep is not due (done within the day, or running elsewhere).
+/// What a [`sweep`] writes to: the due index, its daily claim, the connections' last runs.
+pub struct SweepStores {
+    pub records: Arc<dyn Records>,
+    pub idempotency: Arc<dyn Idempotency>,
+    pub values: Arc<dyn KeyValue>,
+}
+
 pub async fn sweep(
     connections: &dyn Connections,
-    records: Arc<dyn Records>,
-    idempotency: Arc<dyn Idempotency>,
+    stores: SweepStores,
     job: Job,
     cadence: Cadence,
     now_ms: i64,
     eligible: impl Fn(&Connection) -> bool,
 ) -> PortResult<Option<usize>> {
+    let SweepStores {
+        records,
+        idempotency,
+        values,
+    } = stores;
     let marker = keys::sweep(job.as_str());
     let Claim::Acquired(fence) = idempotency
         .claim(&marker, Duration::from_secs(15 * 60))
@@ -364,16 +375,7 @@ pub async fn sweep(
     else {
         return Ok(None);
     };
-    let swept = enroll_unknown(
-        connections,
-        records,
-        idempotency.clone(),
-        job,
-        cadence,
-        now_ms,
-        eligible,
-    )
-    .await;
+    let swept = enroll_unknown(connections, records, values, job, cadence, now_ms, eligible).await;
     match swept {
         Ok(enrolled) => {
             let record = serde_json::json!({"at_ms": now_ms, "enrolled": enrolled});
@@ -394,7 +396,7 @@ pub async fn sweep(
 async fn enroll_unknown(
     connections: &dyn Connections,
     records: Arc<dyn Records>,
-    idempotency: Arc<dyn Idempotency>,
+    values: Arc<dyn KeyValue>,
     job: Job,
     cadence: Cadence,
     now_ms: i64,
@@ -410,12 +412,9 @@ async fn enroll_unknown(
     for chunk in candidates.chunks(32) {
         let mut tasks = tokio::task::JoinSet::new();
         for connection in chunk.iter().cloned() {
-            let (records, idempotency) = (records.clone(), idempotency.clone());
+            let (records, values) = (records.clone(), values.clone());
             tasks.spawn(async move {
-                if last_run(&*idempotency, job, &connection.id)
-                    .await?
-                    .is_some()
-                {
+                if last_run(&*values, job, &connection.id).await?.is_some() {
                     return Ok(false);
                 }
                 // An entry written at creation and not run yet may exist: the same phase

@@ -6,8 +6,8 @@ use shared::domain::{
     Channel, Connection, ConnectionId, ConnectionSettings, ConnectionStatus, SyncMode, TenantId,
 };
 use shared::ports::{
-    Claim, Connections, CreateOutcome, Fence, Idempotency, OutMessage, Queue, Records, Secret,
-    Tenants, UpdateOutcome, Vault,
+    Claim, Connections, CreateOutcome, Fence, Idempotency, KeyValue, OutMessage, Queue, Records,
+    Secret, Tenants, UpdateOutcome, Vault,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ pub struct Backend {
     pub idempotency: Arc<dyn Idempotency>,
     pub records: Arc<dyn Records>,
     pub vault: Arc<dyn Vault>,
+    pub values: Arc<dyn KeyValue>,
     /// A standard queue.
     pub queue: Arc<dyn Queue>,
     /// A queue that deduplicates (SQS FIFO; the embedded queue always does).
@@ -850,6 +851,94 @@ pub async fn connections_concurrent_rebinds(b: &Backend) {
     );
 }
 
+/// A value is read back as put; a conditional put writes only over the value it expects
+/// (`None`: none yet); values written by `Idempotency::complete` before the port existed read
+/// back unchanged (the same rows).
+pub async fn key_value_put_get_and_put_if(b: &Backend) {
+    let key = crate::unique("last");
+    let first = serde_json::json!({"generation": 1, "note": "a & b / ü", "list": [1, 2.5]});
+    let second = serde_json::json!({"generation": 2});
+    assert_eq!(b.values.get(&key).await.unwrap(), None);
+    assert!(b.values.put_if(&key, None, &first, None).await.unwrap());
+    // There is one now: "none yet" no longer holds.
+    assert!(!b.values.put_if(&key, None, &second, None).await.unwrap());
+    assert_eq!(b.values.get(&key).await.unwrap(), Some(first.clone()));
+    // Another value than the stored one: nothing written.
+    assert!(!b
+        .values
+        .put_if(&key, Some(&second), &serde_json::json!(3), None)
+        .await
+        .unwrap());
+    // The value as read back is what it expects.
+    let read = b.values.get(&key).await.unwrap().unwrap();
+    assert!(b
+        .values
+        .put_if(&key, Some(&read), &second, None)
+        .await
+        .unwrap());
+    assert_eq!(b.values.get(&key).await.unwrap(), Some(second));
+    b.values
+        .put(&key, &serde_json::json!("plain"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.values.get(&key).await.unwrap(),
+        Some(serde_json::json!("plain"))
+    );
+    let older = crate::unique("last");
+    b.idempotency
+        .complete(&older, &serde_json::json!({"run": 7}), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.values.get(&older).await.unwrap(),
+        Some(serde_json::json!({"run": 7}))
+    );
+}
+
+/// Many conditional puts over the same value at once: exactly one writes.
+pub async fn key_value_concurrent_put_if(b: &Backend) {
+    let key = crate::unique("generation");
+    let start = serde_json::json!({"generation": 0});
+    b.values.put(&key, &start, None).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 1..=8 {
+        let values = b.values.clone();
+        let (key, start) = (key.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let next = serde_json::json!({ "generation": i });
+            values
+                .put_if(&key, Some(&start), &next, None)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert_ne!(b.values.get(&key).await.unwrap(), Some(start));
+}
+
+/// A value whose retention ran out is gone: read as none, and "none yet" holds again.
+pub async fn key_value_retention(b: &Backend) {
+    let key = crate::unique("state");
+    let value = serde_json::json!({"tenant": "t_1"});
+    b.values
+        .put(&key, &value, Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(b.values.get(&key).await.unwrap(), Some(value.clone()));
+    assert!(!b.values.put_if(&key, None, &value, None).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(b.values.get(&key).await.unwrap(), None);
+    assert!(b.values.put_if(&key, None, &value, None).await.unwrap());
+    assert_eq!(b.values.get(&key).await.unwrap(), Some(value));
+}
+
 /// Runs one contract test per `#[tokio::test]`, for a backend constructor.
 #[macro_export]
 macro_rules! contract_tests {
@@ -861,7 +950,8 @@ macro_rules! contract_tests {
             idempotency_lease_expiry, idempotency_lease_is_fenced, idempotency_retention, idempotency_concurrent_claims,
             vault_round_trip, queue_lease_and_ack, queue_dedup, queue_send_many_in_requests_of_ten, records_versions,
             records_pages_and_batches, records_put_many, queue_send_many_and_ack_many,
-            connections_rebind_only_a_disconnected_shop, connections_concurrent_rebinds);
+            connections_rebind_only_a_disconnected_shop, connections_concurrent_rebinds,
+            key_value_put_get_and_put_if, key_value_concurrent_put_if, key_value_retention);
     };
     (@each $backend:expr; $($name:ident),*) => {
         $(

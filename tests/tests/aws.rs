@@ -27,7 +27,8 @@ async fn backend() -> Backend {
         connections: store.clone(),
         tenants: store.clone(),
         idempotency: store.clone(),
-        records: store,
+        records: store.clone(),
+        values: store,
         vault: Arc::new(SecretsVault::from_config(
             &config,
             unique("channel-sync") + "/",
@@ -405,6 +406,7 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
         connections: store.clone(),
         records: store.clone(),
         idempotency: store.clone(),
+        values: store.clone(),
         channels: Arc::new(Channels {
             registry,
             records: store.clone(),

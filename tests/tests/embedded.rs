@@ -14,6 +14,7 @@ async fn backend() -> Backend {
         idempotency: Arc::new(store.clone()),
         records: Arc::new(store.clone()),
         vault: Arc::new(EmbeddedVault::open(dir.path()).unwrap()),
+        values: Arc::new(store.clone()),
         queue: Arc::new(store.queue("q", Some("q-dlq"), 5)),
         dedup_queue: Arc::new(store.queue("wms-orders", None, 5)),
     }

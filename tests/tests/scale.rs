@@ -257,7 +257,7 @@ async fn every_connection_is_reconciled_once_per_tick_at_scale() {
         );
         for id in [&ids[0], &ids[n - 1]] {
             let last = shared::schedule::last_run(
-                &*ports.idempotency,
+                &*ports.values,
                 Job::Reconcile,
                 &ConnectionId::parse(id.as_str()).unwrap(),
             )
@@ -267,7 +267,7 @@ async fn every_connection_is_reconciled_once_per_tick_at_scale() {
             assert_eq!(last.outcome, "completed");
         }
         let hang = shared::schedule::last_run(
-            &*ports.idempotency,
+            &*ports.values,
             Job::Reconcile,
             &ConnectionId::parse(HANG).unwrap(),
         )

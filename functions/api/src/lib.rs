@@ -52,6 +52,7 @@ pub fn api_deps(
                 tenants: ports.tenants.clone(),
                 records: ports.records.clone(),
                 idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 push_queue,
             }),
             connections: ports.connections.clone(),

@@ -21,6 +21,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> 
         connections: ports.connections.clone(),
         records: ports.records.clone(),
         idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         channels: Arc::new(Channels {
             registry: channels.clone(),
             records: ports.records.clone(),
@@ -31,6 +32,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<PushDeps, ConfigError> 
         )),
         products: Some(Arc::new(ProductsDeps {
             idempotency: ports.idempotency.clone(),
+            values: ports.values.clone(),
             records: ports.records.clone(),
             wms_orders: Arc::new(SqsQueue::from_config(config, env("WMS_ORDERS_QUEUE_URL")?)),
             channels,

@@ -538,6 +538,73 @@ impl Idempotency for DynamoStore {
     }
 }
 
+/// The same items as [`Idempotency::complete`] and [`Idempotency::record`] (`IDEM#{key}`,
+/// see [`KeyValue`]): values written before the port existed read back unchanged.
+#[async_trait]
+impl crate::ports::KeyValue for DynamoStore {
+    async fn get(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
+        Idempotency::record(self, k).await
+    }
+
+    async fn put(
+        &self,
+        k: &str,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()> {
+        Idempotency::complete(self, k, value, retain).await
+    }
+
+    async fn put_if(
+        &self,
+        k: &str,
+        expected: Option<&serde_json::Value>,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("done"));
+        item.insert("record".into(), s(value.to_string()));
+        if let Some(retain) = retain {
+            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+        }
+        // "Live" as `done_record` reads it: done, and its ttl (if any) not passed. The stored
+        // text is compared: values are written by `to_string`, which is deterministic, so a
+        // value read back and re-serialised gives the same text.
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":now", n(now_ms() / 1000));
+        let request = match expected {
+            None => request.condition_expression(
+                "attribute_not_exists(#state) OR #state <> :done OR #ttl < :now",
+            ),
+            Some(expected) => request
+                .condition_expression(
+                    "#state = :done AND #record = :expected \
+                     AND (attribute_not_exists(#ttl) OR #ttl >= :now)",
+                )
+                .expression_attribute_names("#record", "record")
+                .expression_attribute_values(":expected", s(expected.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("dynamodb put_if", e)),
+        }
+    }
+}
+
 fn record_key(partition: &str, key: &str) -> Item {
     self::key(format!("REC#{partition}"), key)
 }

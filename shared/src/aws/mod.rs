@@ -58,8 +58,9 @@ pub fn ports_of(
         connections: store.clone(),
         tenants: store.clone(),
         idempotency: store.clone(),
-        records: store,
+        records: store.clone(),
         vault,
+        values: store,
     }
 }
 

@@ -64,6 +64,21 @@ pub enum WebhookRejection {
     Unavailable(String),
 }
 
+impl crate::failure::Kinded for WebhookRejection {
+    fn kind(&self) -> crate::failure::Kind {
+        use crate::failure::Kind;
+        match self {
+            WebhookRejection::MissingSignature
+            | WebhookRejection::BadSignature
+            | WebhookRejection::NoSecret(_) => Kind::Unauthenticated,
+            WebhookRejection::MissingHeader(_) | WebhookRejection::InvalidHeader(..) => {
+                Kind::Malformed
+            }
+            WebhookRejection::Unavailable(_) => Kind::Unavailable,
+        }
+    }
+}
+
 /// A channel's webhook verifier, constructed once. One trait for both kinds of secret:
 /// an app-wide secret (deliveries routed by the shop the headers name, `connection` is
 /// `None`) and a secret per connection (routed by the URL, `connection` is the one it names;

@@ -179,6 +179,22 @@ pub enum ConnectError {
     Unavailable(String),
 }
 
+impl crate::failure::Kinded for ConnectError {
+    fn kind(&self) -> crate::failure::Kind {
+        use crate::failure::Kind;
+        match self {
+            ConnectError::Unreachable(_) => Kind::Upstream,
+            ConnectError::Conflict(_) => Kind::Conflict,
+            ConnectError::Unavailable(_) => Kind::Unavailable,
+            ConnectError::NotTheChannel(_)
+            | ConnectError::NoApi(_)
+            | ConnectError::WrongCredentials(_)
+            | ConnectError::InsufficientPermissions(_)
+            | ConnectError::Invalid(_) => Kind::Refused,
+        }
+    }
+}
+
 impl From<crate::ports::PortError> for ConnectError {
     fn from(e: crate::ports::PortError) -> Self {
         ConnectError::Unavailable(e.to_string())

@@ -37,6 +37,7 @@ pub fn ports_of(store: &EmbeddedStore, vault: Arc<EmbeddedVault>) -> Ports {
         idempotency: Arc::new(store.clone()),
         records: Arc::new(store.clone()),
         vault,
+        values: Arc::new(store.clone()),
     }
 }
 

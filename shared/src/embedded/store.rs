@@ -568,6 +568,75 @@ impl Idempotency for EmbeddedStore {
     }
 }
 
+/// The same rows as [`Idempotency::complete`] and [`Idempotency::record`] (see [`crate::ports::KeyValue`]).
+#[async_trait]
+impl crate::ports::KeyValue for EmbeddedStore {
+    async fn get(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
+        Idempotency::record(self, key).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<()> {
+        Idempotency::complete(self, key, value, retain).await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        expected: Option<&serde_json::Value>,
+        value: &serde_json::Value,
+        retain: Option<Duration>,
+    ) -> PortResult<bool> {
+        let key = key.to_owned();
+        let expected = expected.cloned();
+        let value = value.to_string();
+        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
+        // One closure on the writer thread: nothing else writes between the read and the write.
+        self.db
+            .run(move |db| {
+                let row: Option<(String, Option<String>, Option<i64>)> = db
+                    .query_row(
+                        "SELECT state, record, expires_at FROM idempotency WHERE key = ?1",
+                        params![key],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                let now = now_ms();
+                let current = match row {
+                    Some((state, record, expires_at))
+                        if state == "done" && expires_at.is_none_or(|e| e >= now) =>
+                    {
+                        Some(match record {
+                            Some(r) => serde_json::from_str(&r).map_err(|e| {
+                                PortError::Corrupt(format!("key-value record: {e}"))
+                            })?,
+                            None => serde_json::Value::Null,
+                        })
+                    }
+                    _ => None,
+                };
+                if current != expected {
+                    return Ok(false);
+                }
+                db.execute(
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
+                     VALUES (?1, 'done', NULL, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
+                        record = ?2, expires_at = ?3, holder = NULL",
+                    params![key, value, expires],
+                )
+                .map(|_| true)
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

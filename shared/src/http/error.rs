@@ -5,6 +5,8 @@ use axum::Json;
 use http::StatusCode;
 use serde_json::json;
 
+use crate::failure::{Kind, Kinded};
+
 /// An HTTP failure. The message is for the caller; internal causes are logged, never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -79,34 +81,40 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The one place a classified failure becomes a status: the message is the error's own
+    /// (for `Unavailable` and `Corrupt` it is only logged; the caller reads "retry").
+    pub fn classified(kind: Kind, message: String) -> Self {
+        match kind {
+            Kind::Malformed => ApiError::BadRequest(message),
+            Kind::Unauthenticated => ApiError::Unauthorized(message),
+            Kind::Conflict | Kind::NeedsReauth => ApiError::Conflict(message),
+            Kind::Refused => ApiError::Unprocessable(message),
+            Kind::Upstream => ApiError::BadGateway(message),
+            Kind::Unavailable | Kind::Corrupt => ApiError::Unavailable(message),
+        }
+    }
+
+    fn from_kinded(e: &impl Kinded) -> Self {
+        ApiError::classified(e.kind(), e.to_string())
+    }
+}
+
 impl From<crate::ports::PortError> for ApiError {
     fn from(e: crate::ports::PortError) -> Self {
-        ApiError::Unavailable(e.to_string())
+        ApiError::from_kinded(&e)
     }
 }
 
 impl From<crate::channels::store::ConnectError> for ApiError {
     fn from(e: crate::channels::store::ConnectError) -> Self {
-        use crate::channels::store::ConnectError as E;
-        match e {
-            E::Unreachable(m) => ApiError::BadGateway(m),
-            E::Conflict(m) => ApiError::Conflict(m),
-            E::Unavailable(m) => ApiError::Unavailable(m),
-            other => ApiError::Unprocessable(other.to_string()),
-        }
+        ApiError::from_kinded(&e)
     }
 }
 
 impl From<crate::channels::WebhookRejection> for ApiError {
     fn from(r: crate::channels::WebhookRejection) -> Self {
-        use crate::channels::WebhookRejection as R;
-        match r {
-            R::MissingSignature | R::BadSignature | R::NoSecret(_) => {
-                ApiError::Unauthorized(r.to_string())
-            }
-            R::MissingHeader(_) | R::InvalidHeader(..) => ApiError::BadRequest(r.to_string()),
-            R::Unavailable(m) => ApiError::Unavailable(m),
-        }
+        ApiError::from_kinded(&r)
     }
 }
 
@@ -139,5 +147,158 @@ impl IntoResponse for ApiError {
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::store::ConnectError as C;
+    use crate::channels::WebhookRejection as R;
+    use crate::failure::{Classify, Failure};
+    use crate::ports::PortError as P;
+
+    fn answer(e: ApiError) -> (u16, &'static str, String) {
+        (e.status().as_u16(), e.code(), e.to_string())
+    }
+
+    fn text(s: &str) -> String {
+        s.to_string()
+    }
+
+    #[test]
+    fn connect_errors_keep_their_statuses_and_messages() {
+        let cases = [
+            (
+                C::NotTheChannel(text("not woo")),
+                422,
+                "unprocessable",
+                "not woo",
+            ),
+            (C::NoApi(text("no api")), 422, "unprocessable", "no api"),
+            (
+                C::WrongCredentials(text("bad key")),
+                422,
+                "unprocessable",
+                "bad key",
+            ),
+            (
+                C::InsufficientPermissions(text("read only")),
+                422,
+                "unprocessable",
+                "read only",
+            ),
+            (C::Invalid(text("bad url")), 422, "unprocessable", "bad url"),
+            (
+                C::Unreachable(text("timed out")),
+                502,
+                "bad_gateway",
+                "timed out",
+            ),
+            (C::Conflict(text("owned")), 409, "conflict", "owned"),
+            (
+                C::Unavailable(text("db down")),
+                503,
+                "unavailable",
+                "temporarily unavailable, retry",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            assert_eq!(answer(error.into()), (status, code, text(message)));
+        }
+    }
+
+    #[test]
+    fn webhook_rejections_keep_their_statuses_and_messages() {
+        let cases = [
+            (
+                R::MissingSignature,
+                401,
+                "unauthorized",
+                "missing signature header",
+            ),
+            (
+                R::BadSignature,
+                401,
+                "unauthorized",
+                "signature does not match",
+            ),
+            (
+                R::NoSecret(text("no secret")),
+                401,
+                "unauthorized",
+                "no secret",
+            ),
+            (
+                R::MissingHeader("X-Topic"),
+                400,
+                "bad_request",
+                "missing header X-Topic",
+            ),
+            (
+                R::InvalidHeader("X-Topic", text("empty")),
+                400,
+                "bad_request",
+                "invalid header X-Topic: empty",
+            ),
+            (
+                R::Unavailable(text("vault down")),
+                503,
+                "unavailable",
+                "temporarily unavailable, retry",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            assert_eq!(answer(error.into()), (status, code, text(message)));
+        }
+    }
+
+    #[test]
+    fn port_errors_answer_retry_but_keep_their_cause_for_the_log() {
+        for error in [P::Unavailable(text("down")), P::Corrupt(text("bad json"))] {
+            let cause = error.to_string();
+            let api = ApiError::from(error);
+            assert!(
+                matches!(&api, ApiError::Unavailable(c) if *c == cause),
+                "{api:?}"
+            );
+            assert_eq!(
+                answer(api),
+                (503, "unavailable", text("temporarily unavailable, retry"))
+            );
+        }
+    }
+
+    #[test]
+    fn the_status_and_the_failure_come_from_the_same_kind() {
+        // Whatever the HTTP caller is told, a queue consumer meeting the same error reacts
+        // the same way: a 502/503 is retried, a refusal (4xx) is not.
+        let port_down = P::Unavailable(text("down"));
+        assert_eq!(port_down.classify(), Failure::Retry(port_down.to_string()));
+        let corrupt = P::Corrupt(text("bad json"));
+        assert_eq!(corrupt.classify(), Failure::Permanent(corrupt.to_string()));
+        let all = [
+            Kind::Malformed,
+            Kind::Unauthenticated,
+            Kind::Conflict,
+            Kind::Refused,
+            Kind::NeedsReauth,
+            Kind::Upstream,
+            Kind::Unavailable,
+        ];
+        for kind in all {
+            let status = ApiError::classified(kind, text("why")).status();
+            let failure = kind.failure(text("why"));
+            assert_eq!(failure.reason(), "why");
+            assert_eq!(
+                failure.is_retryable(),
+                status.is_server_error(),
+                "{kind:?} answers {status} but classifies as {failure:?}"
+            );
+        }
+        assert_eq!(
+            Kind::NeedsReauth.failure(text("revoked")),
+            Failure::NeedsReauth(text("revoked"))
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::inventory::engine::start_full;
 use crate::inventory::runs::{self, RunKind};
 use crate::inventory::skumap;
 use crate::inventory::stock;
-use crate::ports::{Connections, Idempotency, Queue, Records, Tenants};
+use crate::ports::{Connections, Idempotency, KeyValue, Queue, Records, Tenants};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -44,6 +44,8 @@ pub struct InventoryApiDeps {
     pub tenants: Arc<dyn Tenants>,
     pub records: Arc<dyn Records>,
     pub idempotency: Arc<dyn Idempotency>,
+    /// Small named values: the SKU map's committed generation, last runs.
+    pub values: Arc<dyn KeyValue>,
     pub push_queue: Arc<dyn Queue>,
 }
 
@@ -204,7 +206,7 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
 
     let mut out = Vec::new();
     for connection in deps.connections.list(tenant).await? {
-        let committed = skumap::committed_generation(&*deps.idempotency, &connection.id).await?;
+        let committed = skumap::committed_generation(&*deps.values, &connection.id).await?;
         let mut channel: BTreeSet<Sku> = BTreeSet::new();
         let mut after: Option<String> = None;
         loop {
@@ -218,8 +220,8 @@ pub async fn audit(deps: &InventoryApiDeps, tenant: &TenantId) -> Result<Value, 
             }
         }
         let last = deps
-            .idempotency
-            .record(&crate::keys::products_last(&connection.id))
+            .values
+            .get(&crate::keys::products_last(&connection.id))
             .await?;
         let duplicates: BTreeSet<String> = last
             .as_ref()

@@ -7,7 +7,7 @@
 
 use crate::domain::{Connection, ConnectionId, Sku};
 use crate::keys;
-use crate::ports::{Idempotency, PortError, Records};
+use crate::ports::{KeyValue, PortError, Records};
 use serde::{Deserialize, Serialize};
 
 /// Refreshes a connection's SKU map from its store (the product import), for a first push
@@ -40,19 +40,17 @@ pub(crate) struct MapGeneration {
 
 /// The generation of the last complete map (0: none yet).
 pub async fn committed_generation(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
 ) -> Result<i64, PortError> {
-    Ok(
-        match idempotency.record(&keys::products_map(connection)).await? {
-            Some(raw) => {
-                serde_json::from_value::<MapGeneration>(raw)
-                    .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
-                    .generation
-            }
-            None => 0,
-        },
-    )
+    Ok(match values.get(&keys::products_map(connection)).await? {
+        Some(raw) => {
+            serde_json::from_value::<MapGeneration>(raw)
+                .map_err(|e| PortError::Corrupt(format!("SKU map generation: {e}")))?
+                .generation
+        }
+        None => 0,
+    })
 }
 
 fn current_entry(
@@ -68,7 +66,7 @@ fn current_entry(
 /// last complete import no longer wrote (duplicate now, renamed, deleted).
 pub async fn sku_entry(
     records: &dyn Records,
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
     sku: &Sku,
 ) -> Result<Option<SkuMapEntry>, PortError> {
@@ -78,7 +76,7 @@ pub async fn sku_entry(
     else {
         return Ok(None);
     };
-    current_entry(record, committed_generation(idempotency, connection).await?)
+    current_entry(record, committed_generation(values, connection).await?)
 }
 
 /// One page of the current map in SKU order, after `after`: the entries and the key to go on
@@ -135,11 +133,11 @@ pub async fn entries_for(
 /// keeps no count for it, so there is nothing to push).
 pub async fn inventory_item_for(
     records: &dyn Records,
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
     sku: &Sku,
 ) -> Result<Option<String>, PortError> {
-    Ok(sku_entry(records, idempotency, connection, sku)
+    Ok(sku_entry(records, values, connection, sku)
         .await?
         .filter(|e| e.tracked)
         .map(|e| e.inventory_item_id))
@@ -164,23 +162,114 @@ pub async fn put(
 }
 
 /// Only after every entry is written. Never moves backwards: an overlapping older run (its
-/// lease expired) finishing last must not revive entries the newer run dropped.
+/// lease expired) finishing last must not revive entries the newer run dropped. The write is
+/// conditional on the value read, so a run committing between the read and the write is seen;
+/// each lost round means another run moved the generation, so a few rounds settle it.
 pub async fn commit_generation(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
     generation: i64,
 ) -> Result<(), PortError> {
+    const ROUNDS: usize = 4;
     let key = keys::products_map(connection);
-    // An unreadable record is replaced (the map heals) rather than blocking every run.
-    let current = idempotency
-        .record(&key)
-        .await?
-        .and_then(|raw| serde_json::from_value::<MapGeneration>(raw).ok())
-        .map_or(0, |g| g.generation);
-    if generation > current {
-        let record = serde_json::to_value(MapGeneration { generation })
-            .map_err(|e| PortError::Corrupt(e.to_string()))?;
-        idempotency.complete(&key, &record, None).await?;
+    let record = serde_json::to_value(MapGeneration { generation })
+        .map_err(|e| PortError::Corrupt(e.to_string()))?;
+    for _ in 0..ROUNDS {
+        let current = values.get(&key).await?;
+        // An unreadable record is replaced (the map heals) rather than blocking every run.
+        let committed = current
+            .clone()
+            .and_then(|raw| serde_json::from_value::<MapGeneration>(raw).ok())
+            .map_or(0, |g| g.generation);
+        if generation <= committed {
+            return Ok(());
+        }
+        if values.put_if(&key, current.as_ref(), &record, None).await? {
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(PortError::Unavailable(format!(
+        "the SKU map generation of {connection} kept moving during {ROUNDS} attempts"
+    )))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// The store, where another run commits `newer` right after the first read.
+    struct RacedBy {
+        store: EmbeddedStore,
+        newer: i64,
+        raced: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl KeyValue for RacedBy {
+        async fn get(&self, key: &str) -> Result<Option<serde_json::Value>, PortError> {
+            let read = KeyValue::get(&self.store, key).await?;
+            if !self.raced.swap(true, Ordering::SeqCst) {
+                let newer = serde_json::json!({ "generation": self.newer });
+                KeyValue::put(&self.store, key, &newer, None).await?;
+            }
+            Ok(read)
+        }
+        async fn put(
+            &self,
+            key: &str,
+            value: &serde_json::Value,
+            retain: Option<Duration>,
+        ) -> Result<(), PortError> {
+            KeyValue::put(&self.store, key, value, retain).await
+        }
+        async fn put_if(
+            &self,
+            key: &str,
+            expected: Option<&serde_json::Value>,
+            value: &serde_json::Value,
+            retain: Option<Duration>,
+        ) -> Result<bool, PortError> {
+            self.store.put_if(key, expected, value, retain).await
+        }
+    }
+
+    fn raced(newer: i64) -> (tempfile::TempDir, RacedBy) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let raced = RacedBy {
+            store,
+            newer,
+            raced: AtomicBool::new(false),
+        };
+        (dir, raced)
+    }
+
+    #[tokio::test]
+    async fn an_older_run_committing_last_does_not_move_the_generation_back() {
+        let id = ConnectionId::parse("c_map").unwrap();
+        let (_dir, values) = raced(9);
+        // This run read "none yet"; a newer run committed 9 before this one wrote.
+        commit_generation(&values, &id, 5).await.unwrap();
+        assert_eq!(committed_generation(&values.store, &id).await.unwrap(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_newer_run_racing_an_older_one_still_commits_its_generation() {
+        let id = ConnectionId::parse("c_map").unwrap();
+        let (_dir, values) = raced(3);
+        commit_generation(&values, &id, 5).await.unwrap();
+        assert_eq!(committed_generation(&values.store, &id).await.unwrap(), 5);
+        // Never backwards, and an unreadable generation is healed.
+        commit_generation(&values.store, &id, 4).await.unwrap();
+        assert_eq!(committed_generation(&values.store, &id).await.unwrap(), 5);
+        let key = keys::products_map(&id);
+        KeyValue::put(&values.store, &key, &serde_json::json!("garbled"), None)
+            .await
+            .unwrap();
+        commit_generation(&values.store, &id, 2).await.unwrap();
+        assert_eq!(committed_generation(&values.store, &id).await.unwrap(), 2);
+    }
 }

@@ -25,7 +25,9 @@ use crate::failure::{dead_letter, Disposition};
 use crate::inventory::engine::start_full;
 use crate::inventory::runs::{self, RunKind};
 use crate::keys;
-use crate::ports::{Claim, Connections, Idempotency, OutMessage, PortError, Queue, Records};
+use crate::ports::{
+    Claim, Connections, Idempotency, KeyValue, OutMessage, PortError, Queue, Records,
+};
 use crate::schedule::{self, Cadence, DueEntry};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -130,6 +132,8 @@ pub struct TickDeps {
     pub connections: Arc<dyn Connections>,
     pub records: Arc<dyn Records>,
     pub idempotency: Arc<dyn Idempotency>,
+    /// Each connection's last run per job.
+    pub values: Arc<dyn KeyValue>,
     pub channels: Arc<Registry>,
     /// The `jobs` queue.
     pub jobs: Arc<dyn Queue>,
@@ -161,6 +165,7 @@ impl TickDeps {
             connections: ports.connections.clone(),
             records: ports.records.clone(),
             idempotency: ports.idempotency.clone(),
+            values: ports.values.clone(),
             channels,
             jobs,
             cadences,
@@ -183,8 +188,11 @@ pub async fn tick(deps: &TickDeps, job: Job, now_ms: i64) -> Result<TickReport, 
     let channels = deps.channels.clone();
     let enrolled = schedule::sweep(
         &*deps.connections,
-        deps.records.clone(),
-        deps.idempotency.clone(),
+        schedule::SweepStores {
+            records: deps.records.clone(),
+            idempotency: deps.idempotency.clone(),
+            values: deps.values.clone(),
+        },
         job,
         deps.cadences.of(job),
         now_ms,
@@ -252,16 +260,18 @@ impl JobsDeps {
                 records: ports.records.clone(),
                 connections: ports.connections.clone(),
                 idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 channel_events: queues.channel_events,
                 channels: channels.clone(),
             },
             health: WebhookHealthDeps {
                 connections: ports.connections.clone(),
-                idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 channels: channels.clone(),
             },
             products: ProductsDeps {
                 idempotency: ports.idempotency.clone(),
+                values: ports.values.clone(),
                 records: ports.records.clone(),
                 wms_orders: queues.wms_orders,
                 channels,
@@ -318,8 +328,8 @@ async fn run(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortError>
 
 async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortError> {
     let entry = &message.entry;
-    let (records, idempotency) = (&*deps.reconcile.records, &*deps.reconcile.idempotency);
-    if schedule::is_obsolete(idempotency, entry).await? {
+    let (records, values) = (&*deps.reconcile.records, &*deps.reconcile.values);
+    if schedule::is_obsolete(values, entry).await? {
         schedule::drop_entry(records, entry).await?;
         return Ok("skipped: already run for this due time".into());
     }
@@ -338,7 +348,7 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
             "parked: {} does not take part in this job",
             connection.channel
         );
-        schedule::park(records, idempotency, entry, now(), &why).await?;
+        schedule::park(records, values, entry, now(), &why).await?;
         return Ok(why);
     }
     let outcome = match entry.job {
@@ -379,7 +389,7 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
     };
     schedule::reschedule(
         records,
-        idempotency,
+        values,
         entry,
         deps.cadences.of(entry.job),
         now(),

@@ -50,16 +50,18 @@ async fn world(server: &MockServer, ids: &[&str]) -> World {
             records: Arc::new(store.clone()),
             connections: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             channel_events: Arc::new(store.queue("channel-events", None, 5)),
             channels: channels.clone(),
         },
         health: WebhookHealthDeps {
             connections: Arc::new(store.clone()),
-            idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             channels: channels.clone(),
         },
         products: ProductsDeps {
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             records: Arc::new(store.clone()),
             wms_orders,
             channels: channels.clone(),
@@ -74,6 +76,7 @@ async fn world(server: &MockServer, ids: &[&str]) -> World {
         connections: Arc::new(store.clone()),
         records: Arc::new(store.clone()),
         idempotency: Arc::new(store.clone()),
+        values: Arc::new(store.clone()),
         channels,
         jobs: Arc::new(jobs.clone()),
         cadences: Cadences::default(),
@@ -268,14 +271,11 @@ async fn a_long_poll_continues_in_a_new_message() {
         handle(w.worker.clone(), continuation[0].body.clone()).await,
         Disposition::Done("completed".into())
     );
-    let last = crate::schedule::last_run(
-        &*w.tick.idempotency,
-        Job::Reconcile,
-        &message.entry.connection,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let last =
+        crate::schedule::last_run(&*w.tick.values, Job::Reconcile, &message.entry.connection)
+            .await
+            .unwrap()
+            .unwrap();
     assert!(last.next_ms > message.entry.at_ms);
 }
 

@@ -15,7 +15,7 @@ use crate::channels::registry::Registry;
 use crate::channels::{ClientError, OpenError};
 use crate::domain::Connection;
 use crate::failure::{Classify, Failure};
-use crate::ports::{Claim, Idempotency, PortError};
+use crate::ports::{Claim, Idempotency, KeyValue, PortError};
 use std::future::Future;
 use std::time::Duration;
 
@@ -75,16 +75,14 @@ where
 /// Records a finished run as the connection's last (`last_key`, kept) and under `run_key`
 /// (kept [`RUN_RETENTION`]).
 pub(crate) async fn record_run(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     run_key: &str,
     last_key: &str,
     run: &impl serde::Serialize,
 ) -> Result<(), PortError> {
     let record = serde_json::to_value(run).map_err(|e| PortError::Corrupt(e.to_string()))?;
-    idempotency
-        .complete(run_key, &record, Some(RUN_RETENTION))
-        .await?;
-    idempotency.complete(last_key, &record, None).await
+    values.put(run_key, &record, Some(RUN_RETENTION)).await?;
+    values.put(last_key, &record, None).await
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use crate::domain::{Connection, ConnectionStatus, Sku};
 use crate::inventory::skumap::{self, SkuMapEntry};
 use crate::keys;
 use crate::messages::VERSION;
-use crate::ports::{Idempotency, OutMessage, PortError, Queue, Records};
+use crate::ports::{Idempotency, KeyValue, OutMessage, PortError, Queue, Records};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -60,6 +60,8 @@ pub const MAX_LISTED_VARIANTS_PER_SKU: usize = 10;
 /// What the import needs.
 pub struct ProductsDeps {
     pub idempotency: Arc<dyn Idempotency>,
+    /// Small named values: the SKU map's committed generation, last runs.
+    pub values: Arc<dyn KeyValue>,
     /// The SKU map.
     pub records: Arc<dyn Records>,
     pub wms_orders: Arc<dyn Queue>,
@@ -162,7 +164,7 @@ async fn import_and_record(
     import(deps, connection, run, max_pages).await?;
     run.finished_at = Utc::now();
     super::record_run(
-        &*deps.idempotency,
+        &*deps.values,
         &keys::products_run(&connection.id, run.started_at.timestamp_millis()),
         &keys::products_last(&connection.id),
         &*run,
@@ -258,7 +260,7 @@ async fn import(
         skumap::put(&*deps.records, &connection.id, sku, &entry).await?;
         run.mapped += 1;
     }
-    skumap::commit_generation(&*deps.idempotency, &connection.id, generation).await?;
+    skumap::commit_generation(&*deps.values, &connection.id, generation).await?;
     run.outcome = "completed".into();
     Ok(())
 }
@@ -458,6 +460,7 @@ mod tests {
         World {
             deps: ProductsDeps {
                 idempotency: Arc::new(store.clone()),
+                values: Arc::new(store.clone()),
                 records: Arc::new(store.clone()),
                 wms_orders: Arc::new(outbox.clone()),
                 channels,
@@ -483,7 +486,7 @@ mod tests {
         async fn item(&self, s: &str) -> Option<String> {
             skumap::inventory_item_for(
                 &*self.deps.records,
-                &*self.deps.idempotency,
+                &*self.deps.values,
                 &self.connection.id,
                 &sku(s),
             )
@@ -576,7 +579,7 @@ mod tests {
         assert_eq!(w.item("TS-002").await, None);
         let ts2 = skumap::sku_entry(
             &*w.deps.records,
-            &*w.deps.idempotency,
+            &*w.deps.values,
             &w.connection.id,
             &sku("TS-002"),
         )

@@ -14,7 +14,7 @@ use crate::consumers::order_import::{elsewhere_updated_at, known_updated_at};
 use crate::domain::{Connection, ConnectionStatus};
 use crate::keys;
 use crate::messages::{ChannelEvent, VERSION};
-use crate::ports::{Connections, Idempotency, OutMessage, PortError, Queue};
+use crate::ports::{Connections, Idempotency, KeyValue, OutMessage, PortError, Queue};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -30,6 +30,8 @@ const LOCK_LEASE: Duration = Duration::from_secs(300);
 pub struct ReconcileDeps {
     pub connections: Arc<dyn Connections>,
     pub idempotency: Arc<dyn Idempotency>,
+    /// Small named values: the SKU map's committed generation, last runs.
+    pub values: Arc<dyn KeyValue>,
     pub channel_events: Arc<dyn Queue>,
     /// Opens the connection's store, whatever its channel.
     pub channels: Arc<Registry>,
@@ -214,7 +216,7 @@ async fn reconcile_with_limit(
         }
     }
     super::record_run(
-        &*deps.idempotency,
+        &*deps.values,
         &keys::reconcile_run(&connection.id, started_at.timestamp_millis()),
         &keys::reconcile_last(&connection.id),
         &run,
@@ -569,6 +571,7 @@ mod tests {
                 records: Arc::new(store.clone()),
                 connections: Arc::new(store.clone()),
                 idempotency: Arc::new(store.clone()),
+                values: Arc::new(store.clone()),
                 channel_events: Arc::new(events.clone()),
                 channels,
             },

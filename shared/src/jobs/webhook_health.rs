@@ -10,7 +10,7 @@ use crate::channels::adapter::HealthReport;
 use crate::channels::registry::Registry;
 use crate::domain::{Connection, ConnectionStatus};
 pub use crate::keys;
-use crate::ports::{Connections, Idempotency, PortError};
+use crate::ports::{Connections, KeyValue, PortError};
 use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use std::sync::Arc;
 /// What the check needs.
 pub struct WebhookHealthDeps {
     pub connections: Arc<dyn Connections>,
-    pub idempotency: Arc<dyn Idempotency>,
+    /// The last check's report.
+    pub values: Arc<dyn KeyValue>,
     /// Each connection's channel checks its own subscriptions (they point at the registry's
     /// public URL).
     pub channels: Arc<Registry>,
@@ -42,8 +43,8 @@ pub async fn ensure_for(
         return Ok(None);
     };
     let record = json!({"at": Utc::now(), "existing": report.existing, "created": report.created, "reenabled": report.reenabled, "updated": report.updated});
-    deps.idempotency
-        .complete(&keys::webhook_health_last(&connection.id), &record, None)
+    deps.values
+        .put(&keys::webhook_health_last(&connection.id), &record, None)
         .await?;
     if !report.created.is_empty() || !report.reenabled.is_empty() {
         tracing::warn!(connection = %connection.id, created = ?report.created, reenabled = ?report.reenabled, "missing or disabled webhook subscriptions repaired");
@@ -98,7 +99,7 @@ mod tests {
         .await;
         let deps = WebhookHealthDeps {
             connections: Arc::new(store.clone()),
-            idempotency: Arc::new(store),
+            values: Arc::new(store),
             channels,
         };
         (deps, connection)
@@ -137,8 +138,8 @@ mod tests {
         let report = results[0].1.as_ref().unwrap().as_ref().unwrap();
         assert_eq!(report.created, vec!["ORDERS_CANCELLED"]);
         let record = deps
-            .idempotency
-            .record("webhook-health-last#c_hook")
+            .values
+            .get("webhook-health-last#c_hook")
             .await
             .unwrap()
             .unwrap();
@@ -211,8 +212,8 @@ mod tests {
         assert_eq!(report.existing, vec!["order.updated", "order.deleted"]);
         assert!(report.created.is_empty());
         let record = deps
-            .idempotency
-            .record("webhook-health-last#c_woo_hook")
+            .values
+            .get("webhook-health-last#c_woo_hook")
             .await
             .unwrap()
             .unwrap();

@@ -1464,6 +1464,7 @@ async fn masked_orders_are_counted_once_each_in_the_notes_and_the_sku_audit() {
         tenants: Arc::new(w.store.clone()),
         records: Arc::new(w.store.clone()),
         idempotency: Arc::new(w.store.clone()),
+        values: Arc::new(w.store.clone()),
         push_queue: Arc::new(w.store.queue("push", None, 5)),
     };
     let audit = crate::http::inventory_api::audit(&deps, &TenantId::parse("dev").unwrap())

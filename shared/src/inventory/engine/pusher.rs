@@ -9,6 +9,8 @@ pub struct PushDeps {
     pub connections: Arc<dyn Connections>,
     pub records: Arc<dyn Records>,
     pub idempotency: Arc<dyn Idempotency>,
+    /// Small named values: the SKU map's committed generation, last runs.
+    pub values: Arc<dyn crate::ports::KeyValue>,
     pub channels: Arc<dyn ChannelInventory>,
     pub push_queue: Arc<dyn Queue>,
     /// Refreshes a connection's SKU map before its first full push (none yet).
@@ -129,7 +131,7 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
         .await
         .map_err(|e| e.to_string())?;
     let affected = stock::affected(&changed, &bundles);
-    let committed = skumap::committed_generation(&*deps.idempotency, &connection.id)
+    let committed = skumap::committed_generation(&*deps.values, &connection.id)
         .await
         .map_err(|e| e.to_string())?;
     let mapped = skumap::entries_for(records, committed, &connection.id, &affected)
@@ -243,7 +245,7 @@ async fn full_locked(
 ) -> Result<String, String> {
     let records = &*deps.records;
     let id = &connection.id;
-    let mut committed = skumap::committed_generation(&*deps.idempotency, id)
+    let mut committed = skumap::committed_generation(&*deps.values, id)
         .await
         .map_err(|e| e.to_string())?;
     if after.is_none() {
@@ -253,7 +255,7 @@ async fn full_locked(
                 if let Err(e) = products_deps.refresh(connection).await {
                     tracing::warn!(error = %e, connection = %id, "product import before the first push failed");
                 }
-                committed = skumap::committed_generation(&*deps.idempotency, id)
+                committed = skumap::committed_generation(&*deps.values, id)
                     .await
                     .map_err(|e| e.to_string())?;
             }

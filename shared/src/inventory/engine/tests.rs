@@ -95,6 +95,7 @@ async fn world(mode: SyncMode) -> World {
             connections: Arc::new(store.clone()),
             records: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             channels: Arc::new(Channels {
                 registry: channels,
                 records: Arc::new(store.clone()),
