@@ -437,6 +437,7 @@ mod tests {
                 tenants: Arc::new(store.clone()),
                 records: Arc::new(store.clone()),
                 idempotency: Arc::new(store.clone()),
+                values: Arc::new(store.clone()),
                 push_queue: Arc::new(store.queue("push", None, 5)),
             }),
             wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
