@@ -346,6 +346,15 @@ impl ChannelContext {
             match self.connections.update(&updated).await? {
                 UpdateOutcome::Updated(stored) => {
                     tracing::info!(connection = %stored.id, "store reconnected");
+                    // Back in the job schedule it left while inactive (issue 22). If this
+                    // write fails the daily sweep enrolls it.
+                    let now = Utc::now().timestamp_millis();
+                    if let Err(e) =
+                        crate::schedule::reactivate(&*self.records, &*self.locks, &stored, now)
+                            .await
+                    {
+                        tracing::warn!(connection = %stored.id, error = %e, "not re-enrolled in the job schedule yet; the daily sweep will");
+                    }
                     return Ok(*stored);
                 }
                 // Written meanwhile (a job, an uninstall): decide again on the current copy.
