@@ -525,3 +525,118 @@ async fn the_sweep_enrolls_an_active_connection_still_parked_as_inactive() {
     let report = tick(&w.tick, Job::Reconcile, now).await.unwrap();
     assert_eq!((report.enrolled, report.enqueued), (Some(1), 1));
 }
+
+/// Issue 22, item 1: GIVEN a store whose catalogue is three pages and a budget of one page
+/// per message WHEN its product import is due THEN the job continues itself twice, reads
+/// each page once, maps the SKUs only in the last part, and only then moves the entry on.
+#[tokio::test]
+async fn a_large_product_import_continues_in_new_messages() {
+    let server = MockServer::start().await;
+    let variant = |n: u32| {
+        json!({"id": format!("gid://shopify/ProductVariant/{n}"), "sku": format!("S-{n}"),
+        "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{n}"), "tracked": true},
+        "product": {"id": format!("gid://shopify/Product/{n}"), "status": "ACTIVE", "title": "T"}})
+    };
+    for (after, n, next) in [
+        (None, 1, Some("v2")),
+        (Some("v2"), 2, Some("v3")),
+        (Some("v3"), 3, None),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(GRAPHQL))
+            .and(header("X-Shopify-Access-Token", token("c_big").as_str()))
+            .and(body_partial_json(
+                json!({"variables": {"first": 250, "after": after}}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+                "productVariants": {"nodes": [variant(n)],
+                "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}}}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let mut w = world(&server, &["c_big"]).await;
+    Arc::get_mut(&mut w.worker).unwrap().products_pages = 1;
+    let connection = w
+        .store
+        .get(
+            &crate::domain::TenantId::parse("dev").unwrap(),
+            &crate::domain::ConnectionId::parse("c_big").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let now = now_ms();
+    let due_now = crate::schedule::Cadence {
+        every: Duration::from_secs(24 * 3600),
+        window: None,
+    };
+    let entry = crate::schedule::enroll(&*w.tick.records, Job::Products, due_now, &connection, now)
+        .await
+        .unwrap();
+    let report = tick(&w.tick, Job::Products, now).await.unwrap();
+    assert_eq!(report.enqueued, 1);
+    let item = |sku: &'static str| {
+        let (records, idempotency) = (w.tick.records.clone(), w.tick.idempotency.clone());
+        let id = connection.id.clone();
+        async move {
+            crate::inventory::skumap::inventory_item_for(
+                &*records,
+                &*idempotency,
+                &id,
+                &crate::domain::Sku::parse(sku).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut outcomes = Vec::new();
+    loop {
+        let messages = receive_all(&w.jobs).await;
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let Disposition::Done(outcome) = handle(w.worker.clone(), m.body.clone()).await else {
+                panic!("not done");
+            };
+            if outcome != "completed" {
+                assert_eq!(
+                    item("S-1").await,
+                    None,
+                    "no SKU is mapped before the walk ends"
+                );
+                let last = crate::schedule::last_run(
+                    &*w.tick.idempotency,
+                    Job::Products,
+                    &entry.connection,
+                )
+                .await
+                .unwrap();
+                assert_eq!(last, None, "the entry stays until the walk ends");
+            }
+            outcomes.push(outcome);
+            w.jobs.ack(&m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "partial after 1 page(s): continued in part 1",
+            "partial after 2 page(s): continued in part 2",
+            "completed"
+        ]
+    );
+    for (sku, gid) in [("S-1", 1), ("S-2", 2), ("S-3", 3)] {
+        assert_eq!(
+            item(sku).await,
+            Some(format!("gid://shopify/InventoryItem/{gid}"))
+        );
+    }
+    let last = crate::schedule::last_run(&*w.tick.idempotency, Job::Products, &entry.connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.outcome, "completed");
+    assert!(last.next_ms > entry.at_ms);
+}
