@@ -15,6 +15,7 @@
 //! | `refresh#{connection}` | 30 s lease | one token refresher per connection |
 //! | `reconcile-lock#`, `watermark#`, `reconcile-last#`, `reconcile-run#{connection}#{at}` | lease / forever / forever / 30 days | the reconciliation poll |
 //! | `products-lock#`, `products-last#`, `products-map#`, `products-run#{connection}#{at}` | lease / forever / forever / 30 days | the product import and the committed SKU-map generation |
+//! | `products-stage#{connection}#{generation}#{part}#{chunk}` | 3 days | listings an unfinished import walk read in an earlier job message |
 //! | `product#…` | — | `product.imported` deduplication ids (hashed) |
 //! | `webhook-health-last#{connection}` | forever | the last subscription check |
 //! | `push-lock#{connection}` | 14 min lease | one inventory pusher per connection |
@@ -25,6 +26,7 @@
 //! |---|---|---|
 //! | `stock#{tenant}`, `products#{tenant}`, `bundles#{tenant}` | SKU | WMS stock, products, bundle definitions |
 //! | `reserved#{tenant}` | `{order key}␟{SKU}` | units of imported orders the WMS has not applied |
+//! | `products-walk#{connection}` | `walk` | an unfinished product import walk's cursor (fenced by its part's start) |
 //! | `skumap#{connection}` | SKU | channel item per SKU (generation-stamped) |
 //! | `pushed#{connection}`, `dirty#{connection}` | SKU | our model of the channel's quantity; Live marks |
 //! | `imported#{connection}` | order key | an import's inventory records applied (removed once the order key is complete) |
@@ -153,6 +155,17 @@ pub fn products_run(connection: &ConnectionId, at: impl Display) -> String {
     format!("products-run#{connection}#{at}")
 }
 
+/// The pages a product import walk read in an earlier job message, staged until the walk
+/// ends: one chunk of listings, written by the part that started at `part` (Unix ms).
+pub fn products_stage(
+    connection: &ConnectionId,
+    generation: i64,
+    part: i64,
+    chunk: usize,
+) -> String {
+    format!("products-stage#{connection}#{generation}#{part}#{chunk}")
+}
+
 /// The last webhook subscription check.
 pub fn webhook_health_last(connection: &ConnectionId) -> String {
     format!("webhook-health-last#{connection}")
@@ -186,6 +199,11 @@ pub fn oauth_claim_used(code: &str) -> String {
 /// Record partitions.
 pub mod partition {
     use super::*;
+
+    /// A connection's product import walk checkpoint (one record, key `walk`).
+    pub fn products_walk(connection: &ConnectionId) -> String {
+        format!("products-walk#{connection}")
+    }
 
     /// WMS stock levels of a tenant, by SKU.
     pub fn stock(tenant: &TenantId) -> String {

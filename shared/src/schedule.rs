@@ -18,7 +18,7 @@
 //!   connection the index does not know (created before the index existed) is enrolled by the
 //!   daily sweep ([`sweep`]), so a connection without a due entry is due.
 
-use crate::domain::{Connection, ConnectionId, TenantId};
+use crate::domain::{Connection, ConnectionId, ConnectionStatus, TenantId};
 use crate::keys::due as keys;
 use crate::ports::{Claim, Connections, Idempotency, KeyValue, PortError, PortResult, Records};
 use serde::{Deserialize, Serialize};
@@ -196,6 +196,11 @@ pub struct LastRun {
     /// When the last run finished (Unix ms).
     pub at_ms: i64,
     pub outcome: String,
+    /// Parked because the connection was not active (disconnected, needs re-authorization):
+    /// [`reactivate`] enrolls it again when it is reconnected, and the daily sweep does if
+    /// that write was lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inactive: bool,
 }
 
 /// The last run of `job` for `connection`, if any was recorded.
@@ -237,6 +242,7 @@ pub async fn reschedule(
         next_ms: next.at_ms,
         at_ms: now_ms,
         outcome: outcome.to_owned(),
+        inactive: false,
     };
     let last = serde_json::to_value(&last).map_err(|e| PortError::Corrupt(e.to_string()))?;
     values
@@ -259,10 +265,36 @@ pub async fn park(
     now_ms: i64,
     why: &str,
 ) -> PortResult<()> {
+    park_as(records, values, entry, now_ms, why, false).await
+}
+
+/// Takes a connection that is not active (disconnected, needs re-authorization) out of a
+/// job's index, like [`park`], marked so that [`reactivate`] (on reconnect) and the daily
+/// sweep (if that was lost) enroll it again. Until then no tick enqueues it: every entry
+/// still in the index is obsolete and dropped unrun.
+pub async fn park_inactive(
+    records: &dyn Records,
+    values: &dyn KeyValue,
+    entry: &DueEntry,
+    now_ms: i64,
+    why: &str,
+) -> PortResult<()> {
+    park_as(records, values, entry, now_ms, why, true).await
+}
+
+async fn park_as(
+    records: &dyn Records,
+    values: &dyn KeyValue,
+    entry: &DueEntry,
+    now_ms: i64,
+    why: &str,
+    inactive: bool,
+) -> PortResult<()> {
     let last = LastRun {
         next_ms: i64::MAX,
         at_ms: now_ms,
         outcome: why.to_owned(),
+        inactive,
     };
     let last = serde_json::to_value(&last).map_err(|e| PortError::Corrupt(e.to_string()))?;
     values
@@ -291,6 +323,63 @@ pub async fn enroll(
     let entry = DueEntry::new(job, connection, first_due(cadence, &connection.id, now_ms));
     entry.write(records).await?;
     Ok(entry)
+}
+
+/// Enrolls a connection that became active again (reconnected) in every job it was parked
+/// from for being inactive ([`park_inactive`]), first due per [`first_due`] at the default
+/// cadences. The entry is written before the last-run record stops making it obsolete, so a
+/// crash between leaves the connection marked inactive and the daily sweep enrolls it.
+/// Returns the jobs it was enrolled in.
+pub async fn reactivate(
+    records: &dyn Records,
+    values: &dyn KeyValue,
+    connection: &Connection,
+    now_ms: i64,
+) -> PortResult<Vec<Job>> {
+    let mut enrolled = Vec::new();
+    for job in Job::ALL {
+        if let Some(entry) = reenroll_if_parked_inactive(
+            records,
+            values,
+            job,
+            job.default_cadence(),
+            connection,
+            now_ms,
+        )
+        .await?
+        {
+            enrolled.push(entry.job);
+        }
+    }
+    Ok(enrolled)
+}
+
+async fn reenroll_if_parked_inactive(
+    records: &dyn Records,
+    values: &dyn KeyValue,
+    job: Job,
+    cadence: Cadence,
+    connection: &Connection,
+    now_ms: i64,
+) -> PortResult<Option<DueEntry>> {
+    let Some(last) = last_run(values, job, &connection.id).await? else {
+        return Ok(None);
+    };
+    if !last.inactive {
+        return Ok(None);
+    }
+    let entry = enroll(records, job, cadence, connection, now_ms).await?;
+    let last = LastRun {
+        next_ms: entry.at_ms,
+        at_ms: now_ms,
+        outcome: "re-enrolled: the connection is active again".into(),
+        inactive: false,
+    };
+    let last = serde_json::to_value(&last).map_err(|e| PortError::Corrupt(e.to_string()))?;
+    values
+        .put(&keys::last(job.as_str(), &connection.id), &last, None)
+        .await?;
+    Ok(Some(entry))
 }
 
 /// Enrolls a newly created connection in every job's index, at the default cadences.
@@ -345,7 +434,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// Once a day per job (a fenced claim on `due-sweep#{job}`, kept a day): enrolls every
 /// connection `eligible` for the job that has never run it, so connections created before
-/// the index existed are due. Bookkeeping only (one read and at most one write per
+/// the index existed are due, and every active one still parked as inactive (its
+/// re-enrolment on reconnect was lost). Bookkeeping only (one read and at most one write per
 /// connection, 32 at a time); returns how many were enrolled, or `None`
 /// when the sweep is not due (done within the day, or running elsewhere).
 /// What a [`sweep`] writes to: the due index, its daily claim, the connections' last runs.
@@ -414,7 +504,19 @@ async fn enroll_unknown(
         for connection in chunk.iter().cloned() {
             let (records, values) = (records.clone(), values.clone());
             tasks.spawn(async move {
-                if last_run(&*values, job, &connection.id).await?.is_some() {
+                if let Some(last) = last_run(&*values, job, &connection.id).await? {
+                    if last.inactive && connection.status == ConnectionStatus::Active {
+                        return reenroll_if_parked_inactive(
+                            &*records,
+                            &*values,
+                            job,
+                            cadence,
+                            &connection,
+                            now_ms,
+                        )
+                        .await
+                        .map(|entry| entry.is_some());
+                    }
                     return Ok(false);
                 }
                 // An entry written at creation and not run yet may exist: the same phase

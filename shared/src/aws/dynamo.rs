@@ -888,3 +888,56 @@ impl Records for DynamoStore {
         }
     }
 }
+
+/// Bulk loading for simulations (issue 22's `make scale-sim`): moto copies every table on each
+/// `TransactWriteItems`, so creating thousands of connections one transaction at a time grows
+/// quadratically. Behind the `seed` feature, never in a Lambda binary.
+#[cfg(feature = "seed")]
+impl DynamoStore {
+    /// Writes the same three items per connection as [`Connections::create`] (shop claim,
+    /// connection, id index) by `BatchWriteItem`, **without** `create`'s condition that the
+    /// shop is unclaimed: only for connections known not to collide with any stored one.
+    pub async fn seed_connections(&self, connections: &[Connection]) -> PortResult<()> {
+        let mut writes = Vec::with_capacity(connections.len() * 3);
+        for c in connections {
+            let mut index = shop_key(c.channel, &c.shop);
+            index.insert("tenant".into(), s(c.tenant.as_str()));
+            index.insert("connection".into(), s(c.id.as_str()));
+            for item in [index, connection_item(c)?, id_index(c)] {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| PortError::Unavailable(format!("batch write request: {e}")))?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+        }
+        for chunk in writes.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..BATCH_WRITE_ATTEMPTS {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb batch write", e))?;
+                if let Some(mut left) = answer.unprocessed_items {
+                    pending = left.remove(&self.table).unwrap_or_default();
+                }
+            }
+            if !pending.is_empty() {
+                return Err(PortError::Unavailable(format!(
+                    "dynamodb seed: {} items still unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

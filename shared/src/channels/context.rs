@@ -135,6 +135,8 @@ pub struct ChannelContext {
     /// Records a channel keeps for itself (Shopify: what each shipment planned, so a retry
     /// re-sends the same plan).
     pub records: Arc<dyn Records>,
+    /// Small named values (the jobs' last runs: a reconnect enrolls the connection again).
+    pub values: Arc<dyn crate::ports::KeyValue>,
     /// For merchant-hosted stores (WooCommerce, Magento): built by
     /// [`super::store_url::store_client`], so it never reaches private addresses (outside the
     /// documented test switch) and never follows redirects.
@@ -154,6 +156,7 @@ impl ChannelContext {
             vault: ports.vault.clone(),
             locks: ports.idempotency.clone(),
             records: ports.records.clone(),
+            values: ports.values.clone(),
             http: super::store_url::store_client(policy, super::store_url::REQUEST_TIMEOUT),
             policy,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -346,6 +349,15 @@ impl ChannelContext {
             match self.connections.update(&updated).await? {
                 UpdateOutcome::Updated(stored) => {
                     tracing::info!(connection = %stored.id, "store reconnected");
+                    // Back in the job schedule it left while inactive (issue 22). If this
+                    // write fails the daily sweep enrolls it.
+                    let now = Utc::now().timestamp_millis();
+                    if let Err(e) =
+                        crate::schedule::reactivate(&*self.records, &*self.values, &stored, now)
+                            .await
+                    {
+                        tracing::warn!(connection = %stored.id, error = %e, "not re-enrolled in the job schedule yet; the daily sweep will");
+                    }
                     return Ok(*stored);
                 }
                 // Written meanwhile (a job, an uninstall): decide again on the current copy.

@@ -9,13 +9,16 @@
 //!   connection, one job, under the fenced lease `job-lock#{job}#{connection}`. An entry that
 //!   was already run (a tick enqueued it twice) is dropped unrun; otherwise the job runs and
 //!   the entry moves to its next due time ([`crate::schedule::reschedule`]) whatever the run's
-//!   outcome (a failed run is retried at its next slot, as before). A reconciliation that
+//!   outcome (a failed run is retried at its next slot, as before). A connection that is not
+//!   active (disconnected, needs re-authorization) is parked out of the index instead: the
+//!   tick stops enqueuing it until a reconnect enrolls it again. A reconciliation that
 //!   stops at its page budget keeps its cursor (the backlog walk in `watermark#`) and sends
-//!   itself again as a continuation, so no run outlives its invocation.
+//!   itself again as a continuation, so no run outlives its invocation; so does a product
+//!   import walk of a large catalogue (its cursor and staged pages in `products-walk#`).
 //! - Channel rate limits stay with each connection's client: runs of different connections
 //!   share nothing but the queue.
 
-use super::products::{import_products, ProductsDeps};
+use super::products::{import_products_pages, ProductsDeps};
 use super::reconcile::{reconcile_connection_pages, ReconcileDeps};
 use super::webhook_health::{ensure_for, WebhookHealthDeps};
 use super::Job;
@@ -116,8 +119,9 @@ pub fn every_from_rate(expression: &str) -> Option<Duration> {
 }
 
 /// Whether a connection of this channel takes part in `job` at all (a channel without an
-/// orders poll is never reconciled). Status is not asked: a connection that needs
-/// re-authorization stays enrolled and runs again once reconnected.
+/// orders poll is never reconciled). Status is not asked here: the worker parks an inactive
+/// connection's entry ([`schedule::park_inactive`]) and a reconnect enrolls it again
+/// ([`schedule::reactivate`]).
 pub fn eligible(channels: &Registry, job: Job, connection: &Connection) -> bool {
     match job {
         Job::Reconcile => channels
@@ -235,6 +239,8 @@ pub struct JobsDeps {
     pub cadences: Cadences,
     /// Reconciliation pages per message.
     pub reconcile_pages: u32,
+    /// Product import pages per message.
+    pub products_pages: u32,
 }
 
 /// The queues the jobs worker writes to.
@@ -281,6 +287,7 @@ impl JobsDeps {
             dead_letter: queues.jobs_dlq,
             cadences,
             reconcile_pages: RECONCILE_PAGES_PER_MESSAGE,
+            products_pages: super::products::PAGES_PER_MESSAGE,
         }
     }
 }
@@ -343,6 +350,16 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
         return Ok("dropped: the connection no longer exists".into());
     };
     let now = || chrono::Utc::now().timestamp_millis();
+    if connection.status != ConnectionStatus::Active {
+        // Disconnected or needing re-authorization: no job can run, so the entry leaves the
+        // index instead of being enqueued every tick; a reconnect enrolls it again.
+        let why = format!(
+            "parked: the connection is {}",
+            status_name(connection.status)
+        );
+        schedule::park_inactive(records, values, entry, now(), &why).await?;
+        return Ok(why);
+    }
     if !eligible(&deps.reconcile.channels, entry.job, &connection) {
         let why = format!(
             "parked: {} does not take part in this job",
@@ -356,17 +373,7 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
             let pages = deps.reconcile_pages.max(1);
             match reconcile_connection_pages(&deps.reconcile, &connection, pages).await {
                 Ok(run) if run.outcome.starts_with("partial") && message.part < MAX_PARTS => {
-                    let next = JobMessage {
-                        part: message.part + 1,
-                        ..message.clone()
-                    };
-                    deps.jobs.send(next.out()?).await?;
-                    // The entry stays: the continuation (or, if it is lost, the next tick)
-                    // runs it.
-                    return Ok(format!(
-                        "partial after {} page(s): continued in part {}",
-                        run.pages, next.part
-                    ));
+                    return continue_in_next_message(deps, message, run.pages).await;
                 }
                 Ok(run) => run.outcome,
                 Err(e) => failed(entry, &e),
@@ -381,10 +388,16 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
             Ok(None) => "skipped: subscriptions not managed here".into(),
             Err(e) => failed(entry, &e),
         },
-        Job::Products => match import_products(&deps.products, &connection).await {
-            Ok(run) => run.outcome,
-            Err(e) => failed(entry, &e),
-        },
+        Job::Products => {
+            let pages = deps.products_pages.max(1);
+            match import_products_pages(&deps.products, &connection, pages).await {
+                Ok(run) if run.more && message.part < MAX_PARTS => {
+                    return continue_in_next_message(deps, message, run.pages).await;
+                }
+                Ok(run) => run.outcome,
+                Err(e) => failed(entry, &e),
+            }
+        }
         Job::InventoryDaily => daily_push(deps, &connection).await?,
     };
     schedule::reschedule(
@@ -397,6 +410,32 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
     )
     .await?;
     Ok(outcome)
+}
+
+/// Sends the next part of a run that stopped at its page budget (its cursor is kept). The
+/// entry stays: the continuation (or, if it is lost, the next tick) runs it.
+async fn continue_in_next_message(
+    deps: &JobsDeps,
+    message: &JobMessage,
+    pages: u32,
+) -> Result<String, PortError> {
+    let next = JobMessage {
+        part: message.part + 1,
+        ..message.clone()
+    };
+    deps.jobs.send(next.out()?).await?;
+    Ok(format!(
+        "partial after {pages} page(s): continued in part {}",
+        next.part
+    ))
+}
+
+fn status_name(status: ConnectionStatus) -> &'static str {
+    match status {
+        ConnectionStatus::Active => "active",
+        ConnectionStatus::NeedsReauth => "needs_reauth",
+        ConnectionStatus::Disconnected => "disconnected",
+    }
 }
 
 fn failed(entry: &DueEntry, e: &super::JobError) -> String {

@@ -71,6 +71,7 @@ async fn world(server: &MockServer, ids: &[&str]) -> World {
         dead_letter: Arc::new(dlq.clone()),
         cadences: Cadences::default(),
         reconcile_pages: RECONCILE_PAGES_PER_MESSAGE,
+        products_pages: crate::jobs::products::PAGES_PER_MESSAGE,
     });
     let tick = TickDeps {
         connections: Arc::new(store.clone()),
@@ -406,4 +407,230 @@ async fn a_hanging_store_holds_one_worker_not_the_others() {
     );
     let _ = stop_tx.send(true);
     pool.abort();
+}
+
+/// Issue 22: disconnected and needs_reauth connections stayed enrolled and every tick
+/// enqueued them again. GIVEN one of each, enrolled WHEN their entries run THEN both are
+/// parked and later ticks enqueue nothing, without a call to either store; WHEN the
+/// needs_reauth one is reconnected THEN it is due again and its next run polls its store.
+#[tokio::test]
+async fn inactive_connections_leave_the_index_until_they_are_reconnected() {
+    let server = MockServer::start().await;
+    // Only after the reconnect, and only the reconnected store.
+    mount_poll(&server, "c_back", empty_page(), 1).await;
+    mount_poll(&server, "c_off", empty_page(), 0).await;
+    let w = world(&server, &["c_back", "c_off"]).await;
+    let channels = &w.worker.reconcile.channels;
+    let now = now_ms();
+    for (id, status) in [
+        ("c_back", ConnectionStatus::NeedsReauth),
+        ("c_off", ConnectionStatus::Disconnected),
+    ] {
+        let mut c = crate::ports::Connections::get(
+            &w.store,
+            &crate::domain::TenantId::parse("dev").unwrap(),
+            &crate::domain::ConnectionId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        c.status = status;
+        let crate::ports::UpdateOutcome::Updated(_) = w.store.update(&c).await.unwrap() else {
+            panic!("the status change was not written");
+        };
+    }
+    let first = tick(&w.tick, Job::Reconcile, now).await.unwrap();
+    assert_eq!((first.enrolled, first.enqueued), (Some(2), 2));
+    let mut outcomes = Vec::new();
+    for m in receive_all(&w.jobs).await {
+        match handle(w.worker.clone(), m.body).await {
+            Disposition::Done(outcome) => outcomes.push(outcome),
+            other => panic!("{other:?}"),
+        }
+        w.jobs.ack(&m.receipt).await.unwrap();
+    }
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            "parked: the connection is disconnected",
+            "parked: the connection is needs_reauth"
+        ]
+    );
+    for later in [now + 3_600_000, now + 2 * 24 * 3_600_000] {
+        let report = tick(&w.tick, Job::Reconcile, later).await.unwrap();
+        assert_eq!(report.enqueued, 0, "an inactive connection is not enqueued");
+    }
+    assert!(receive_all(&w.jobs).await.is_empty());
+
+    // The merchant reconnects c_back (same tenant, same shop): due again at once.
+    let credentials = ShopifyCredentials::static_token(&token("c_back"), "").to_secret();
+    let (created, back) = channels
+        .context()
+        .upsert_connection(
+            &crate::domain::TenantId::parse("dev").unwrap(),
+            Channel::Shopify,
+            "c-back.myshopify.com",
+            &credentials,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (back.id.as_str(), back.status),
+        ("c_back", ConnectionStatus::Active)
+    );
+    let report = tick(&w.tick, Job::Reconcile, now_ms()).await.unwrap();
+    assert_eq!(report.enqueued, 1, "only the reconnected connection");
+    let messages = receive_all(&w.jobs).await;
+    assert_eq!(messages.len(), 1);
+    let Disposition::Done(outcome) = handle(w.worker.clone(), messages[0].body.clone()).await
+    else {
+        panic!("not done");
+    };
+    assert_eq!(outcome, "completed");
+    assert!(last_reconcile(&w.store, "c_back").await.is_some());
+    assert_eq!(last_reconcile(&w.store, "c_off").await, None);
+}
+
+/// GIVEN a connection parked as inactive whose re-enrolment on reconnect was lost (it is
+/// active again but has no entry) WHEN the daily sweep runs THEN it is enrolled again.
+#[tokio::test]
+async fn the_sweep_enrolls_an_active_connection_still_parked_as_inactive() {
+    let server = MockServer::start().await;
+    let w = world(&server, &["c_lost"]).await;
+    let c = crate::ports::Connections::get(
+        &w.store,
+        &crate::domain::TenantId::parse("dev").unwrap(),
+        &crate::domain::ConnectionId::parse("c_lost").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let now = now_ms();
+    let entry = crate::schedule::DueEntry::new(Job::Reconcile, &c, now);
+    crate::schedule::park_inactive(
+        &*w.tick.records,
+        &*w.tick.values,
+        &entry,
+        now,
+        "parked: the connection is needs_reauth",
+    )
+    .await
+    .unwrap();
+    let report = tick(&w.tick, Job::Reconcile, now).await.unwrap();
+    assert_eq!((report.enrolled, report.enqueued), (Some(1), 1));
+}
+
+/// Issue 22, item 1: GIVEN a store whose catalogue is three pages and a budget of one page
+/// per message WHEN its product import is due THEN the job continues itself twice, reads
+/// each page once, maps the SKUs only in the last part, and only then moves the entry on.
+#[tokio::test]
+async fn a_large_product_import_continues_in_new_messages() {
+    let server = MockServer::start().await;
+    let variant = |n: u32| {
+        json!({"id": format!("gid://shopify/ProductVariant/{n}"), "sku": format!("S-{n}"),
+        "inventoryItem": {"id": format!("gid://shopify/InventoryItem/{n}"), "tracked": true},
+        "product": {"id": format!("gid://shopify/Product/{n}"), "status": "ACTIVE", "title": "T"}})
+    };
+    for (after, n, next) in [
+        (None, 1, Some("v2")),
+        (Some("v2"), 2, Some("v3")),
+        (Some("v3"), 3, None),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(GRAPHQL))
+            .and(header("X-Shopify-Access-Token", token("c_big").as_str()))
+            .and(body_partial_json(
+                json!({"variables": {"first": 250, "after": after}}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+                "productVariants": {"nodes": [variant(n)],
+                "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}}}})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let mut w = world(&server, &["c_big"]).await;
+    Arc::get_mut(&mut w.worker).unwrap().products_pages = 1;
+    let connection = crate::ports::Connections::get(
+        &w.store,
+        &crate::domain::TenantId::parse("dev").unwrap(),
+        &crate::domain::ConnectionId::parse("c_big").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let now = now_ms();
+    let due_now = crate::schedule::Cadence {
+        every: Duration::from_secs(24 * 3600),
+        window: None,
+    };
+    let entry = crate::schedule::enroll(&*w.tick.records, Job::Products, due_now, &connection, now)
+        .await
+        .unwrap();
+    let report = tick(&w.tick, Job::Products, now).await.unwrap();
+    assert_eq!(report.enqueued, 1);
+    let item = |sku: &'static str| {
+        let (records, values) = (w.tick.records.clone(), w.tick.values.clone());
+        let id = connection.id.clone();
+        async move {
+            crate::inventory::skumap::inventory_item_for(
+                &*records,
+                &*values,
+                &id,
+                &crate::domain::Sku::parse(sku).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut outcomes = Vec::new();
+    loop {
+        let messages = receive_all(&w.jobs).await;
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let Disposition::Done(outcome) = handle(w.worker.clone(), m.body.clone()).await else {
+                panic!("not done");
+            };
+            if outcome != "completed" {
+                assert_eq!(
+                    item("S-1").await,
+                    None,
+                    "no SKU is mapped before the walk ends"
+                );
+                let last =
+                    crate::schedule::last_run(&*w.tick.values, Job::Products, &entry.connection)
+                        .await
+                        .unwrap();
+                assert_eq!(last, None, "the entry stays until the walk ends");
+            }
+            outcomes.push(outcome);
+            w.jobs.ack(&m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "partial after 1 page(s): continued in part 1",
+            "partial after 2 page(s): continued in part 2",
+            "completed"
+        ]
+    );
+    for (sku, gid) in [("S-1", 1), ("S-2", 2), ("S-3", 3)] {
+        assert_eq!(
+            item(sku).await,
+            Some(format!("gid://shopify/InventoryItem/{gid}"))
+        );
+    }
+    let last = crate::schedule::last_run(&*w.tick.values, Job::Products, &entry.connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.outcome, "completed");
+    assert!(last.next_ms > entry.at_ms);
 }

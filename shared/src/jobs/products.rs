@@ -23,13 +23,21 @@
 //!   [`sku_entry`] ignores entries older than the committed generation. So a SKU that became a
 //!   duplicate, was renamed or whose variant was deleted stops resolving after the next complete
 //!   run, while the entries of a run still writing (newer) keep resolving.
+//! - **Long walks.** The jobs worker reads [`PAGES_PER_MESSAGE`] pages per message
+//!   ([`import_products_pages`]); a catalogue with more keeps its walk in
+//!   `products-walk#{connection}` (the cursor, written `put_if_newer` with the run's start as
+//!   fence, like the reconciliation watermark, so a run that outlived its lease cannot move
+//!   it back) and its listings staged in `products-stage#…` chunks (3 days), and continues in
+//!   a new message. Only the run that reads the last page writes the map, over every staged
+//!   listing plus its own: a half walk maps nothing and so hides no SKU it has not seen. A
+//!   walk older than [`WALK_MAX_AGE`] starts over.
 //! - **Run record.** `products-run#{connection}#{millis}` (30 days) and `products-last#{connection}`
 //!   (forever), like the reconciliation poll. Blank and duplicate SKUs are logged as warnings
 //!   and listed in the run (capped so the record stays far below 400 KB; totals are exact).
 
 use crate::channels::registry::Registry;
 use crate::channels::store::{sku_report, Listing};
-use crate::domain::{Connection, ConnectionStatus, Sku};
+use crate::domain::{Connection, ConnectionId, ConnectionStatus, Sku};
 use crate::inventory::skumap::{self, SkuMapEntry};
 use crate::keys;
 use crate::messages::VERSION;
@@ -42,12 +50,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pages per run (250 variants each, so 100,000 variants). A run that hits it publishes what
-/// it read but leaves the SKU map alone: duplicates on unread pages would go unseen.
+/// Pages per walk of the catalogue (250 variants each, so 100,000 variants), over all its
+/// runs. A walk that hits it publishes what it read but leaves the SKU map alone: duplicates
+/// on unread pages would go unseen.
 pub const MAX_PAGES: u32 = 400;
-/// The per-connection lease. Longer than the reconciliation poll's because a full run can
-/// take long: each page costs ~752 points and Shopify restores 50–200 points/s depending on
-/// the plan, so 400 pages can take up to ~1 h. A crashed run blocks the next one this long.
+/// Pages one job message reads before the walk continues in a new message: each page costs
+/// ~752 points and Shopify restores 50–200 points/s depending on the plan, so up to ~15 s a
+/// page and 40 pages in ≤ 10 minutes, inside the `jobs` function's 15-minute invocation.
+pub const PAGES_PER_MESSAGE: u32 = 40;
+/// The per-connection lease. Longer than the reconciliation poll's because a whole walk in
+/// one call ([`import_products`], for a first push) can take up to ~1 h. A crashed run blocks
+/// the next one this long.
 const LOCK_LEASE: Duration = Duration::from_secs(60 * 60);
 /// At most this many blank-SKU variants are listed in a run record (the total is exact).
 pub const MAX_LISTED_BLANK: usize = 1000;
@@ -94,8 +107,17 @@ pub struct ProductsRun {
     pub duplicate_skus: BTreeMap<String, Vec<String>>,
     /// How many SKUs `duplicate_skus` would list without the cap.
     pub duplicate_total: u32,
-    /// `completed`, `partial: …` (page limit; map not updated), or `skipped: …` (why nothing ran).
+    /// `completed`, `partial: …` (page limit, or the walk continues; map not updated), or
+    /// `skipped: …` (why nothing ran).
     pub outcome: String,
+    /// Runs (job messages) of this walk so far, this one included. `pages`, `variants` and
+    /// `published` count the whole walk so far.
+    #[serde(default)]
+    pub parts: u32,
+    /// The run's page budget ran out before the catalogue's end: the cursor is kept and the
+    /// walk continues in the next run ([`import_products_pages`]).
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// Why a connection's import did not complete.
@@ -108,13 +130,41 @@ pub async fn import_products(
     deps: &ProductsDeps,
     connection: &Connection,
 ) -> Result<ProductsRun, ProductsError> {
-    import_with_limit(deps, connection, MAX_PAGES).await
+    import_with_limit(
+        deps,
+        connection,
+        Budget {
+            part_pages: MAX_PAGES,
+            walk_pages: MAX_PAGES,
+        },
+    )
+    .await
+}
+
+/// Like [`import_products`], reading at most `pages` pages in this run: a walk that needs
+/// more keeps its cursor (`products-walk#{connection}`, fenced by the run's start) and its
+/// listings staged, and reports `more`, so the jobs worker continues it in a new message.
+/// The SKU map changes only when a walk reaches the catalogue's end.
+pub async fn import_products_pages(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    pages: u32,
+) -> Result<ProductsRun, ProductsError> {
+    import_with_limit(
+        deps,
+        connection,
+        Budget {
+            part_pages: pages.max(1),
+            walk_pages: MAX_PAGES,
+        },
+    )
+    .await
 }
 
 async fn import_with_limit(
     deps: &ProductsDeps,
     connection: &Connection,
-    max_pages: u32,
+    budget: Budget,
 ) -> Result<ProductsRun, ProductsError> {
     let started_at = Utc::now();
     let mut run = ProductsRun {
@@ -130,6 +180,8 @@ async fn import_with_limit(
         duplicate_skus: BTreeMap::new(),
         duplicate_total: 0,
         outcome: String::new(),
+        parts: 0,
+        more: false,
     };
     if connection.status != ConnectionStatus::Active {
         let status = match connection.status {
@@ -146,7 +198,7 @@ async fn import_with_limit(
         connection,
         &keys::products_lock(&connection.id),
         LOCK_LEASE,
-        import_and_record(deps, connection, &mut run, max_pages),
+        import_and_record(deps, connection, &mut run, budget),
     )
     .await?;
     if imported.is_none() {
@@ -159,9 +211,9 @@ async fn import_and_record(
     deps: &ProductsDeps,
     connection: &Connection,
     run: &mut ProductsRun,
-    max_pages: u32,
+    budget: Budget,
 ) -> Result<(), ProductsError> {
-    import(deps, connection, run, max_pages).await?;
+    import(deps, connection, run, budget).await?;
     run.finished_at = Utc::now();
     super::record_run(
         &*deps.values,
@@ -201,21 +253,36 @@ async fn import(
     deps: &ProductsDeps,
     connection: &Connection,
     run: &mut ProductsRun,
-    max_pages: u32,
+    budget: Budget,
 ) -> Result<(), ProductsError> {
+    let checkpoint = Checkpoint::load(&*deps.records, &connection.id).await?;
+    let started_ms = run.started_at.timestamp_millis();
+    // This part's fence: after every earlier part's, even one that started in the same ms.
+    let fence = started_ms.max(checkpoint.version.saturating_add(1));
+    let mut walk = match checkpoint.walk {
+        Some(walk) if started_ms.saturating_sub(walk.generation) < ms(WALK_MAX_AGE) => walk,
+        Some(old) => {
+            tracing::warn!(connection = %connection.id, generation = old.generation, "an unfinished product import walk is too old: it starts over");
+            Walk::new(started_ms)
+        }
+        None => Walk::new(started_ms),
+    };
+    walk.parts = walk.parts.saturating_add(1);
     let store = deps.channels.open_store(connection).await?;
     let mut variants = Vec::new();
-    let mut cursor: Option<String> = None;
+    let mut cursor = walk.cursor.clone();
+    let mut part_pages = 0u32;
     let complete = loop {
         let page = store.listings_page(cursor.as_deref()).await?;
         let next = page.next_cursor;
-        run.pages += 1;
+        part_pages += 1;
+        walk.pages = walk.pages.saturating_add(1);
         for variant in page.listings {
-            run.variants += 1;
+            walk.variants = walk.variants.saturating_add(1);
             let variant = usable_sku(variant);
             if let Some(sku) = &variant.sku {
                 publish(deps, connection, &variant, sku).await?;
-                run.published += 1;
+                walk.published = walk.published.saturating_add(1);
             }
             variants.push(variant);
         }
@@ -223,25 +290,69 @@ async fn import(
         if cursor.is_none() {
             break true;
         }
-        if run.pages >= max_pages {
+        if walk.pages >= budget.walk_pages || part_pages >= budget.part_pages {
             break false;
         }
     };
+    (run.pages, run.variants, run.published, run.parts) =
+        (walk.pages, walk.variants, walk.published, walk.parts);
 
-    let report = sku_report(&variants);
-    let plan = plan_map(&variants);
+    let (Some(next), false) = (cursor, walk.pages >= budget.walk_pages) else {
+        // The walk ends here (its last page, or the page limit): the checkpoint is cleared
+        // first, fenced, so that a part that outlived its lease cannot also finish the walk.
+        let cleared = Checkpoint::save(&*deps.records, &connection.id, fence, None).await?;
+        if !cleared {
+            run.outcome = "skipped: a later run moved this walk on; nothing mapped".into();
+            return Ok(());
+        }
+        let Some(mut all) = walk.unstage(&*deps.values).await? else {
+            run.outcome =
+                "partial: pages staged by earlier parts expired; the next run walks again".into();
+            return Ok(());
+        };
+        all.append(&mut variants);
+        return finish_walk(deps, connection, run, &all, walk.generation, complete).await;
+    };
+
+    // The part's budget ran out before the catalogue's end: its listings are staged, the
+    // cursor kept, and the job continues in a new message. Nothing of the map changes.
+    walk.stage(&*deps.values, &connection.id, fence, &variants)
+        .await?;
+    walk.cursor = Some(next);
+    let pages = walk.pages;
+    if !Checkpoint::save(&*deps.records, &connection.id, fence, Some(&walk)).await? {
+        run.outcome = "skipped: a later run moved this walk on".into();
+        return Ok(());
+    }
+    run.more = true;
+    run.outcome = format!("partial: {pages} page(s) read so far; the walk continues");
+    Ok(())
+}
+
+/// The end of a walk over `variants` (every page it read): problems listed and, when the
+/// walk reached the catalogue's end, the SKU map written and its generation committed.
+async fn finish_walk(
+    deps: &ProductsDeps,
+    connection: &Connection,
+    run: &mut ProductsRun,
+    variants: &[Listing],
+    generation: i64,
+    complete: bool,
+) -> Result<(), ProductsError> {
+    let report = sku_report(variants);
+    let plan = plan_map(variants);
     let mut duplicates = report.duplicates;
     duplicates.extend(plan.ambiguous_unsellable);
     list_problems(run, report.blank, duplicates);
 
     if !complete {
         run.outcome = format!(
-            "partial: page limit ({max_pages}) reached; messages sent, SKU map not updated"
+            "partial: page limit ({}) reached; messages sent, SKU map not updated",
+            run.pages
         );
         tracing::warn!(connection = %connection.id, pages = run.pages, "product import hit the page limit");
         return Ok(());
     }
-    let generation = run.started_at.timestamp_millis();
     for (sku, variant) in plan.mapped {
         let Some(inventory_item_id) = variant.inventory_item_id.clone() else {
             // The schema says every variant has an inventory item; without one there is
@@ -263,6 +374,188 @@ async fn import(
     skumap::commit_generation(&*deps.values, &connection.id, generation).await?;
     run.outcome = "completed".into();
     Ok(())
+}
+
+/// How many pages a run reads.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// In this run (one job message) …
+    part_pages: u32,
+    /// … and in the whole walk, over all its runs (the page limit).
+    walk_pages: u32,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The record `walk` in partition `products-walk#{connection}`, versioned by the fence of the
+/// part that wrote it: `None` when no walk is under way.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointRecord {
+    walk: Option<Walk>,
+}
+
+struct Checkpoint {
+    /// The stored record's version (0: none).
+    version: i64,
+    walk: Option<Walk>,
+}
+
+const CHECKPOINT_KEY: &str = "walk";
+
+impl Checkpoint {
+    /// The stored checkpoint. One that cannot be read is logged and read as none (the walk
+    /// starts over: costs pages, loses nothing), keeping its version so the fence still
+    /// moves forward.
+    async fn load(records: &dyn Records, connection: &ConnectionId) -> Result<Self, PortError> {
+        let partition = keys::partition::products_walk(connection);
+        let Some(record) = records.fetch(&partition, CHECKPOINT_KEY).await? else {
+            return Ok(Self {
+                version: 0,
+                walk: None,
+            });
+        };
+        let walk = match serde_json::from_value::<CheckpointRecord>(record.value) {
+            Ok(r) => r.walk,
+            Err(e) => {
+                tracing::warn!(%connection, error = %e, "unreadable product import checkpoint: the walk starts over");
+                None
+            }
+        };
+        Ok(Self {
+            version: record.version,
+            walk,
+        })
+    }
+
+    /// Writes the checkpoint if no later part wrote one: `false` when one did (this part
+    /// outlived its lease and must not move the walk).
+    async fn save(
+        records: &dyn Records,
+        connection: &ConnectionId,
+        fence: i64,
+        walk: Option<&Walk>,
+    ) -> Result<bool, PortError> {
+        let value = serde_json::to_value(CheckpointRecord {
+            walk: walk.cloned(),
+        })
+        .map_err(|e| PortError::Corrupt(e.to_string()))?;
+        records
+            .put_if_newer(
+                &keys::partition::products_walk(connection),
+                CHECKPOINT_KEY,
+                fence,
+                &value,
+            )
+            .await
+    }
+}
+
+/// A walk of the catalogue that spans several runs (job messages).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Walk {
+    /// When its first run started (Unix ms): the SKU map generation it writes.
+    generation: i64,
+    /// Where the next run resumes (`None` before the first page).
+    cursor: Option<String>,
+    pages: u32,
+    variants: u32,
+    published: u32,
+    /// Runs so far.
+    parts: u32,
+    /// The idempotency keys of the staged listings of earlier runs, in page order.
+    staged: Vec<String>,
+}
+
+/// Listings per staged chunk: 200 × (255-byte SKU + 3 × ~50-byte ids + status) ≈ 85 KB,
+/// far below DynamoDB's 400 KB item limit.
+const STAGE_CHUNK: usize = 200;
+/// Staged chunks are kept this long (the idempotency store's expiry removes them; nothing
+/// else deletes them) …
+const STAGE_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+/// … and a walk older than this starts over, so its chunks are always still there.
+pub const WALK_MAX_AGE: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// A listing as staged between runs (its title is only needed for the message, sent already).
+#[derive(Debug, Serialize, Deserialize)]
+struct StagedListing {
+    variant_id: String,
+    sku: Option<String>,
+    inventory_item_id: Option<String>,
+    tracked: bool,
+    product_id: String,
+    status: String,
+    sellable: bool,
+}
+
+impl Walk {
+    fn new(generation: i64) -> Self {
+        Self {
+            generation,
+            cursor: None,
+            pages: 0,
+            variants: 0,
+            published: 0,
+            parts: 0,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Stages `variants` under this part's fence (a part that outlived its lease writes
+    /// other keys, never over this walk's).
+    async fn stage(
+        &mut self,
+        values: &dyn KeyValue,
+        connection: &ConnectionId,
+        fence: i64,
+        variants: &[Listing],
+    ) -> Result<(), PortError> {
+        for (n, chunk) in variants.chunks(STAGE_CHUNK).enumerate() {
+            let staged: Vec<StagedListing> = chunk
+                .iter()
+                .map(|l| StagedListing {
+                    variant_id: l.variant_id.clone(),
+                    sku: l.sku.clone(),
+                    inventory_item_id: l.inventory_item_id.clone(),
+                    tracked: l.tracked,
+                    product_id: l.product_id.clone(),
+                    status: l.status.clone(),
+                    sellable: l.sellable,
+                })
+                .collect();
+            let key = keys::products_stage(connection, self.generation, fence, n);
+            let value =
+                serde_json::to_value(&staged).map_err(|e| PortError::Corrupt(e.to_string()))?;
+            values.put(&key, &value, Some(STAGE_RETENTION)).await?;
+            self.staged.push(key);
+        }
+        Ok(())
+    }
+
+    /// Every listing earlier runs staged, in page order; `None` when a chunk is gone.
+    async fn unstage(&self, values: &dyn KeyValue) -> Result<Option<Vec<Listing>>, PortError> {
+        let mut out = Vec::new();
+        for key in &self.staged {
+            let Some(value) = values.get(key).await? else {
+                tracing::warn!(key, "a staged product import chunk is gone");
+                return Ok(None);
+            };
+            let chunk: Vec<StagedListing> = serde_json::from_value(value)
+                .map_err(|e| PortError::Corrupt(format!("staged listings {key}: {e}")))?;
+            out.extend(chunk.into_iter().map(|l| Listing {
+                variant_id: l.variant_id,
+                sku: l.sku,
+                inventory_item_id: l.inventory_item_id,
+                tracked: l.tracked,
+                product_id: l.product_id,
+                product_title: String::new(),
+                status: l.status,
+                sellable: l.sellable,
+            }));
+        }
+        Ok(Some(out))
+    }
 }
 
 /// A SKU the domain refuses (control characters, too long) is no SKU, as for order lines.
@@ -740,7 +1033,16 @@ mod tests {
             .mount(&server)
             .await;
         let w = world(&server).await;
-        let run = import_with_limit(&w.deps, &w.connection, 1).await.unwrap();
+        let run = import_with_limit(
+            &w.deps,
+            &w.connection,
+            Budget {
+                part_pages: 1,
+                walk_pages: 1,
+            },
+        )
+        .await
+        .unwrap();
         assert!(run.outcome.starts_with("partial"), "{}", run.outcome);
         assert_eq!((run.pages, run.published, run.mapped), (1, 1, 0));
         assert_eq!(w.outbox.depth().await.unwrap(), 1);
@@ -752,6 +1054,350 @@ mod tests {
             .await
             .unwrap()
             .is_some());
+    }
+
+    /// The SKU map as the inventory engine sees it for `skus`.
+    async fn mapped(w: &World, skus: &[&str]) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for s in skus {
+            out.push((s.to_string(), w.item(s).await));
+        }
+        out
+    }
+
+    /// Issue 22, item 1: a catalogue larger than one job message's budget. GIVEN a committed
+    /// map holding `GONE` and a five-page store read two pages per run WHEN the walk runs
+    /// THEN each page is read exactly once over three runs, the first two keep the old map
+    /// whole (a half walk hides no SKU it has not seen yet, and maps none) and report
+    /// `more`, and the third maps every page: a duplicate split between the first and the
+    /// last page is left out, and `GONE`, on no page, stops resolving.
+    #[tokio::test]
+    async fn a_large_catalogue_is_walked_over_several_runs_and_mapped_once_whole() {
+        let server = MockServer::start().await;
+        let pages = [
+            (
+                None,
+                vec![
+                    node(1, Some("A"), "ACTIVE", true),
+                    node(2, Some("DUP"), "ACTIVE", true),
+                ],
+                Some("vc-1"),
+            ),
+            (
+                Some("vc-1"),
+                vec![node(3, Some("B"), "ACTIVE", true)],
+                Some("vc-2"),
+            ),
+            (
+                Some("vc-2"),
+                vec![node(4, None, "ACTIVE", true)],
+                Some("vc-3"),
+            ),
+            (
+                Some("vc-3"),
+                vec![node(5, Some("C"), "DRAFT", false)],
+                Some("vc-4"),
+            ),
+            (
+                Some("vc-4"),
+                vec![
+                    node(6, Some("DUP"), "ACTIVE", true),
+                    node(7, Some("Z"), "ACTIVE", true),
+                ],
+                None,
+            ),
+        ];
+        for (after, nodes, next) in pages {
+            request(after)
+                .respond_with(page(nodes, next))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let w = world(&server).await;
+        // An earlier complete import mapped GONE and Z.
+        for (s, n) in [("GONE", 90), ("Z", 7)] {
+            let entry = SkuMapEntry {
+                inventory_item_id: format!("gid://shopify/InventoryItem/{}", 1000 + n),
+                variant_id: gid(n),
+                product_id: format!("gid://shopify/Product/{}", 500 + n),
+                tracked: true,
+                product_status: "active".into(),
+                generation: 1,
+            };
+            skumap::put(&*w.deps.records, &w.connection.id, s, &entry)
+                .await
+                .unwrap();
+        }
+        skumap::commit_generation(&*w.deps.values, &w.connection.id, 1)
+            .await
+            .unwrap();
+        let before = mapped(&w, &["A", "B", "DUP", "GONE", "Z"]).await;
+
+        let one = import_products_pages(&w.deps, &w.connection, 2)
+            .await
+            .unwrap();
+        assert!(one.more, "{}", one.outcome);
+        assert!(one.outcome.starts_with("partial"), "{}", one.outcome);
+        assert_eq!(
+            (
+                one.pages,
+                one.variants,
+                one.published,
+                one.mapped,
+                one.parts
+            ),
+            (2, 3, 3, 0, 1)
+        );
+        assert_eq!(mapped(&w, &["A", "B", "DUP", "GONE", "Z"]).await, before);
+        assert_eq!(
+            skumap::committed_generation(&*w.deps.values, &w.connection.id)
+                .await
+                .unwrap(),
+            1
+        );
+
+        let two = import_products_pages(&w.deps, &w.connection, 2)
+            .await
+            .unwrap();
+        assert!(two.more);
+        assert_eq!(
+            (
+                two.pages,
+                two.variants,
+                two.published,
+                two.mapped,
+                two.parts
+            ),
+            (4, 5, 4, 0, 2)
+        );
+        assert_eq!(mapped(&w, &["A", "B", "DUP", "GONE", "Z"]).await, before);
+
+        let three = import_products_pages(&w.deps, &w.connection, 2)
+            .await
+            .unwrap();
+        assert!(!three.more);
+        assert_eq!(three.outcome, "completed");
+        assert_eq!(
+            (three.pages, three.variants, three.published, three.parts),
+            (5, 7, 6, 3)
+        );
+        // A, B, C (the lone draft), Z: the split duplicate is seen across runs.
+        assert_eq!(three.mapped, 4);
+        assert_eq!(
+            three.duplicate_skus,
+            BTreeMap::from([("DUP".to_owned(), vec![gid(2), gid(6)])])
+        );
+        assert_eq!(
+            (three.blank_total, three.blank_skus.clone()),
+            (1, vec![gid(4)])
+        );
+        assert_eq!(
+            mapped(&w, &["A", "B", "DUP", "GONE", "Z"]).await,
+            vec![
+                (
+                    "A".to_owned(),
+                    Some("gid://shopify/InventoryItem/1001".to_owned())
+                ),
+                (
+                    "B".to_owned(),
+                    Some("gid://shopify/InventoryItem/1003".to_owned())
+                ),
+                ("DUP".to_owned(), None),
+                ("GONE".to_owned(), None),
+                (
+                    "Z".to_owned(),
+                    Some("gid://shopify/InventoryItem/1007".to_owned())
+                ),
+            ]
+        );
+        let c = skumap::sku_entry(
+            &*w.deps.records,
+            &*w.deps.values,
+            &w.connection.id,
+            &sku("C"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.variant_id, c.tracked), (gid(5), false));
+        // The map's generation is the walk's start (its first run), not its last run's.
+        assert_eq!(
+            skumap::committed_generation(&*w.deps.values, &w.connection.id)
+                .await
+                .unwrap(),
+            one.started_at.timestamp_millis()
+        );
+        assert_eq!(
+            w.bodies().await.len(),
+            6,
+            "every variant with a SKU published once"
+        );
+        // The walk is over: the next run starts at page one (which answers no more here).
+        let record = w
+            .store
+            .fetch("products-walk#c_prod", "walk")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.value, json!({"walk": null}));
+    }
+
+    /// One run of the walk without the lease (as a run that outlived it would be).
+    async fn one_run(w: &World, budget: Budget) -> ProductsRun {
+        let mut run = ProductsRun {
+            connection: "c_prod".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            pages: 0,
+            variants: 0,
+            published: 0,
+            mapped: 0,
+            blank_skus: vec![],
+            blank_total: 0,
+            duplicate_skus: BTreeMap::new(),
+            duplicate_total: 0,
+            outcome: String::new(),
+            parts: 0,
+            more: false,
+        };
+        import(&w.deps, &w.connection, &mut run, budget)
+            .await
+            .unwrap();
+        run
+    }
+
+    /// GIVEN two runs of one walk at once (the first outlived its lease: its page answer
+    /// hangs) WHEN the later one checkpoints first THEN the earlier one cannot move the walk:
+    /// it reports so and stages nothing the walk reads, and the next run continues from the
+    /// later run's cursor.
+    #[tokio::test]
+    async fn a_run_that_outlived_its_lease_cannot_move_the_walk() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(
+                page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1"))
+                    .set_delay(Duration::from_millis(400)),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        request(None)
+            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        request(Some("vc-1"))
+            .respond_with(page(vec![node(2, Some("B"), "ACTIVE", true)], None))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let budget = Budget {
+            part_pages: 1,
+            walk_pages: MAX_PAGES,
+        };
+        // The stale run starts first and gets the hanging answer; the later one starts a
+        // few milliseconds on (a later fence) and checkpoints first.
+        let stale = one_run(&w, budget);
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            one_run(&w, budget).await
+        };
+        let (stale, later) = tokio::join!(stale, later);
+        assert!(later.more, "{}", later.outcome);
+        assert!(!stale.more);
+        assert_eq!(stale.outcome, "skipped: a later run moved this walk on");
+        let last = import_products_pages(&w.deps, &w.connection, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (last.outcome.as_str(), last.pages, last.parts),
+            ("completed", 2, 2)
+        );
+        assert_eq!(last.mapped, 2);
+        assert_eq!(
+            w.item("A").await.as_deref(),
+            Some("gid://shopify/InventoryItem/1001")
+        );
+        assert_eq!(
+            w.item("B").await.as_deref(),
+            Some("gid://shopify/InventoryItem/1002")
+        );
+    }
+
+    /// GIVEN a walk whose staged pages are gone (expired) WHEN its last page is read THEN
+    /// nothing is mapped (a map of the last pages alone would hide the first pages' SKUs) and
+    /// the next run walks from page one.
+    #[tokio::test]
+    async fn a_walk_whose_staged_pages_are_gone_maps_nothing_and_starts_over() {
+        let server = MockServer::start().await;
+        request(None)
+            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
+            .expect(2)
+            .mount(&server)
+            .await;
+        request(Some("vc-1"))
+            .respond_with(page(vec![node(2, Some("B"), "ACTIVE", true)], None))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let w = world(&server).await;
+        let one = import_products_pages(&w.deps, &w.connection, 1)
+            .await
+            .unwrap();
+        assert!(one.more);
+        // The staged chunk disappears (its retention ran out).
+        let record = w
+            .store
+            .fetch("products-walk#c_prod", "walk")
+            .await
+            .unwrap()
+            .unwrap();
+        let key = record.value["walk"]["staged"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(key.starts_with("products-stage#c_prod#"), "{key}");
+        assert!(w.store.record(&key).await.unwrap().is_some());
+        let mut broken = record.value.clone();
+        broken["walk"]["staged"][0] = json!("products-stage#c_prod#0#0#0");
+        crate::ports::Records::put(
+            &w.store,
+            "products-walk#c_prod",
+            "walk",
+            record.version,
+            &broken,
+        )
+        .await
+        .unwrap();
+        let two = import_products_pages(&w.deps, &w.connection, 1)
+            .await
+            .unwrap();
+        assert!(!two.more);
+        assert!(two.outcome.contains("expired"), "{}", two.outcome);
+        assert_eq!(
+            (two.mapped, w.item("A").await, w.item("B").await),
+            (0, None, None)
+        );
+        assert_eq!(
+            skumap::committed_generation(&*w.deps.values, &w.connection.id)
+                .await
+                .unwrap(),
+            0
+        );
+        // Walked again from the start, in two runs.
+        assert!(
+            import_products_pages(&w.deps, &w.connection, 1)
+                .await
+                .unwrap()
+                .more
+        );
+        let four = import_products_pages(&w.deps, &w.connection, 1)
+            .await
+            .unwrap();
+        assert_eq!((four.outcome.as_str(), four.mapped), ("completed", 2));
     }
 
     #[tokio::test]
@@ -933,6 +1579,8 @@ mod tests {
             duplicate_skus: BTreeMap::new(),
             duplicate_total: 0,
             outcome: String::new(),
+            parts: 0,
+            more: false,
         };
         let blank: Vec<String> = (0..MAX_LISTED_BLANK as u32 + 5).map(gid).collect();
         let duplicates: BTreeMap<String, Vec<String>> = (0..MAX_LISTED_DUPLICATES + 3)
