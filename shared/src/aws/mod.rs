@@ -189,6 +189,6 @@ mod tests {
             warm_up_queue(vars.clone().into_iter()).as_deref(),
             Some("http://q/events")
         );
-        assert_eq!(warm_up_queue(vars[..1].to_vec().into_iter()), None);
+        assert_eq!(warm_up_queue(vars[..1].iter().cloned()), None);
     }
 }
