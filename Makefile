@@ -104,3 +104,19 @@ fuzz:
 	CHANNEL_SYNC_FUZZ_INPUTS=$(FUZZ_INPUTS) CHANNEL_SYNC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
 	CHANNEL_SYNC_FUZZ_SEED=$(FUZZ_SEED) VEEQO_RATE_LIMIT=1000/10000 \
 	$(CARGO) test -p shared --features embedded --lib channels::contract::fuzz -- --nocapture
+
+## Lambda sizes and init times (issue 17): each function's arm64 release binary and zip
+## (cargo-lambda: `pip install cargo-lambda`, `rustup target add aarch64-unknown-linux-gnu`),
+## then each function's init time (exec → first runtime-API `next`, median of 7) from the
+## host release binaries on a local moto stack. Slow (two release builds); not in `make test`.
+FUNCTIONS := webhooks order-import api oauth scheduler jobs tracking-export inventory-push
+.PHONY: lambda-size init-time
+lambda-size:
+	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	cd $${CARGO_TARGET_DIR:-target}/lambda && for f in $(FUNCTIONS); do \
+	  zip -q -j -9 /tmp/$$f.zip $$f/bootstrap; \
+	  printf '%-16s %9d bytes  zip %9d bytes\n' $$f $$(stat -c %s $$f/bootstrap) $$(stat -c %s /tmp/$$f.zip); \
+	  rm -f /tmp/$$f.zip; done
+init-time: tools
+	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
+	bash scripts/init-time.sh

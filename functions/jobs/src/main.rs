@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "jobs",
         jobs::deps_from_env(&config).await,
     ));
+    shared::aws::warm_up(&config, "jobs").await;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         jobs::handler(deps.clone(), event.payload)
     }))

@@ -182,21 +182,36 @@ impl Connections for DynamoStore {
         } else {
             "attribute_exists(pk) AND #v = :v"
         };
-        let result = self
-            .client
-            .put_item()
+        // The connection and its id index in one transaction (one round trip, and never one
+        // without the other).
+        let built = |e: aws_sdk_dynamodb::error::BuildError| PortError::Unavailable(e.to_string());
+        let connection = Put::builder()
             .table_name(&self.table)
             .set_item(Some(connection_item(&next)?))
             .condition_expression(condition)
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .build()
+            .map_err(built)?;
+        let index = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(id_index(&next)))
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(connection).build())
+            .transact_items(TransactWriteItem::builder().put(index).build())
             .send()
             .await;
         if let Err(e) = result {
-            let conditional = e
+            // Cancelled: the version condition failed, or another transaction held the item
+            // at that moment; either way this copy was not written, and a re-read decides.
+            let cancelled = e
                 .as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception());
-            if !conditional {
+                .is_some_and(|se| se.is_transaction_canceled_exception());
+            if !cancelled {
                 return Err(sdk_error("dynamodb update connection", e));
             }
             return match self.get_item(connection_key(&c.tenant, &c.id)).await? {
@@ -207,13 +222,6 @@ impl Connections for DynamoStore {
                 ))),
             };
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(id_index(&next)))
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb connection id index", e))?;
         Ok(UpdateOutcome::Updated(Box::new(next)))
     }
 
