@@ -122,7 +122,7 @@ pub struct PrivacyMessage {
     pub shop: String,
     /// The channel delivery that carried it (also the message's dedup key).
     pub delivery_id: String,
-    pub request: crate::channels::PrivacyRequest,
+    pub request: PrivacyRequest,
 }
 
 /// `connection.disconnected`.
@@ -310,6 +310,32 @@ impl WmsInbound {
             | WmsInbound::ShipmentDispatched { tenant, .. } => tenant,
         }
     }
+}
+
+/// A privacy request from a channel (Shopify's mandatory compliance webhooks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PrivacyRequest {
+    pub kind: PrivacyKind,
+    /// The channel's customer id, when the request is about one customer.
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_phone: Option<String>,
+    /// Channel order ids concerned (requested or to redact).
+    pub orders: Vec<String>,
+    /// The channel's id for a data request, to quote when answering it.
+    pub request_id: Option<String>,
+}
+
+/// The kinds of privacy request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyKind {
+    /// The customer asked for their data.
+    CustomerDataRequest,
+    /// Erase one customer's data.
+    CustomerRedact,
+    /// Erase everything about the shop (48 h after uninstall).
+    ShopRedact,
 }
 
 #[cfg(test)]
