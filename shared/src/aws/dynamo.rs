@@ -102,6 +102,38 @@ fn now_ms() -> i64 {
 }
 
 impl DynamoStore {
+    /// `writes` by `BatchWriteItem`, 25 at a time, unprocessed items retried with backoff a
+    /// few times; what is still unprocessed after that is an error (retry the whole step).
+    async fn batch_write(&self, writes: Vec<WriteRequest>) -> PortResult<()> {
+        for chunk in writes.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..BATCH_WRITE_ATTEMPTS {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb batch write", e))?;
+                if let Some(mut left) = answer.unprocessed_items {
+                    pending = left.remove(&self.table).unwrap_or_default();
+                }
+            }
+            if !pending.is_empty() {
+                return Err(PortError::Unavailable(format!(
+                    "dynamodb batch write: {} items still unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
     /// A client from the shared SDK configuration.
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(aws_sdk_dynamodb::Client::new(config), table)
@@ -725,34 +757,7 @@ impl Records for DynamoStore {
                 .map_err(|e| PortError::Unavailable(format!("batch write request: {e}")))?;
             writes.push(WriteRequest::builder().put_request(put).build());
         }
-        for chunk in writes.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..BATCH_WRITE_ATTEMPTS {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let answer = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("dynamodb batch write", e))?;
-                if let Some(mut left) = answer.unprocessed_items {
-                    pending = left.remove(&self.table).unwrap_or_default();
-                }
-            }
-            if !pending.is_empty() {
-                return Err(PortError::Unavailable(format!(
-                    "dynamodb batch write: {} items still unprocessed",
-                    pending.len()
-                )));
-            }
-        }
-        Ok(())
+        self.batch_write(writes).await
     }
 
     async fn fetch(&self, partition: &str, key: &str) -> PortResult<Option<Record>> {
@@ -919,33 +924,6 @@ impl DynamoStore {
                 writes.push(WriteRequest::builder().put_request(put).build());
             }
         }
-        for chunk in writes.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..BATCH_WRITE_ATTEMPTS {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let answer = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("dynamodb batch write", e))?;
-                if let Some(mut left) = answer.unprocessed_items {
-                    pending = left.remove(&self.table).unwrap_or_default();
-                }
-            }
-            if !pending.is_empty() {
-                return Err(PortError::Unavailable(format!(
-                    "dynamodb seed: {} items still unprocessed",
-                    pending.len()
-                )));
-            }
-        }
-        Ok(())
+        self.batch_write(writes).await
     }
 }
