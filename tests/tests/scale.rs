@@ -26,6 +26,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Concurrent simulated `jobs` invocations (the template's MaximumConcurrency is 50).
 const INSTANCES: usize = 25;
+/// How long a received job message stays invisible: longer than a job takes here (the
+/// hanging store's call times out first), short enough that a message handed back for a retry
+/// is run again within the test.
+const REDELIVERY: Duration = Duration::from_secs(60);
 const GRAPHQL: &str = "/admin/api/2026-10/graphql.json";
 const HANG: &str = "c-hang";
 
@@ -59,13 +63,45 @@ async fn requests_per_token(server: &MockServer) -> HashMap<String, usize> {
 }
 
 /// One simulated Lambda instance: polls the jobs queue until it stays empty.
-async fn instance(queue: SqsQueue, deps: Arc<shared::jobs::fanout::JobsDeps>) -> usize {
+/// Whether the queue holds no message, visible or in flight.
+async fn queue_is_drained(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let answer = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attributes = answer.attributes.unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .all(|name| attributes.get(name).is_none_or(|n| n == "0"))
+}
+
+/// One simulated `jobs` instance: receives (a message handed back by a partial batch
+/// response comes back after `REDELIVERY`, as SQS would after its visibility timeout) and
+/// stops only once the queue holds nothing, visible or in flight, three polls in a row.
+async fn instance(
+    queue: SqsQueue,
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    deps: Arc<shared::jobs::fanout::JobsDeps>,
+) -> usize {
     let mut handled = 0;
     let mut empty = 0;
     while empty < 3 {
-        let batch = queue.receive(10, Duration::from_secs(900)).await.unwrap();
+        let batch = queue.receive(10, REDELIVERY).await.unwrap();
         if batch.is_empty() {
-            empty += 1;
+            if queue_is_drained(&sqs, &url).await {
+                empty += 1;
+            } else {
+                empty = 0;
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
@@ -257,6 +293,8 @@ async fn every_connection_is_reconciled_once_per_tick_at_scale() {
         for _ in 0..INSTANCES {
             instances.spawn(instance(
                 SqsQueue::new(sqs.clone(), jobs_url.clone()),
+                sqs.clone(),
+                jobs_url.clone(),
                 worker.clone(),
             ));
         }
