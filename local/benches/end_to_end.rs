@@ -44,28 +44,8 @@ struct Bench {
 }
 
 async fn setup() -> Bench {
-    use wiremock::matchers::{body_string_contains, method};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let shopify = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("ChannelSyncShop"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"shop": {"name": "Bench Shop", "myshopifyDomain": SHOP}}})))
-        .mount(&shopify)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("ChannelSyncLocations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": {"locations": {"nodes": [{"id": "gid://shopify/Location/1",
-                "name": "3PL", "isActive": true, "fulfillsOnlineOrders": true}],
-            "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
-        .mount(&shopify)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}})))
-        .with_priority(10)
-        .mount(&shopify)
-        .await;
+    let shopify =
+        local::fakes::shopify::accepting_store(SHOP, "shpat_bench_fake", "Bench Shop").await;
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("CHANNEL_SYNC_DATA", dir.path());
     std::env::set_var("CHANNEL_SYNC_DEV_TOKEN", TOKEN);

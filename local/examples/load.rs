@@ -51,28 +51,8 @@ impl Drop for Spawned {
 
 impl Spawned {
     async fn start(bin: &str) -> Self {
-        use wiremock::matchers::{body_string_contains, method};
-        use wiremock::{Mock, MockServer, ResponseTemplate};
-        let shopify = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(body_string_contains("ChannelSyncShop"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "data": {"shop": {"name": "Load Shop", "myshopifyDomain": SHOP}}})))
-            .mount(&shopify)
-            .await;
-        Mock::given(method("POST"))
-            .and(body_string_contains("ChannelSyncLocations"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "data": {"locations": {"nodes": [{"id": "gid://shopify/Location/1",
-                    "name": "3PL", "isActive": true, "fulfillsOnlineOrders": true}],
-                "pageInfo": {"hasNextPage": false, "endCursor": null}}}})))
-            .mount(&shopify)
-            .await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}})))
-            .with_priority(10)
-            .mount(&shopify)
-            .await;
+        let shopify =
+            local::fakes::shopify::accepting_store(SHOP, "shpat_load_fake", "Load Shop").await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())

@@ -228,3 +228,17 @@ pub fn order_delivery(
     ];
     (headers, body)
 }
+
+/// A Shopify that accepts everything, for load runs and benchmarks: the connect check of
+/// `shop` (named `name`) for `token`, one location, and `{"data": {}}` for any other call.
+pub async fn accepting_store(shop: &str, token: &str, name: &str) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    shop_check(shop, token, name).mount(&server).await;
+    one_location().mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(data(json!({})))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
