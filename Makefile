@@ -5,7 +5,7 @@ VENV_SAM := .venv-sam/bin
 export CHANNEL_SYNC_ADDR ?= 127.0.0.1:3000
 export CHANNEL_SYNC_DATA ?= .channel-sync
 
-.PHONY: run test tools lint fmt clippy cfn-lint unit bench build deploy clean demo lambda-local fuzz
+.PHONY: run test tools lint fmt clippy cfn-lint bench build deploy clean demo lambda-local fuzz
 
 
 ## Run the whole system on one machine, on the embedded store.
