@@ -25,7 +25,7 @@ use super::Job;
 use crate::channels::registry::Registry;
 use crate::domain::{Connection, ConnectionStatus, SyncMode};
 use crate::failure::{dead_letter, Disposition};
-use crate::inventory::engine::start_full;
+use crate::inventory::engine::{start_full, wake_stale_live};
 use crate::inventory::runs::{self, RunKind};
 use crate::keys;
 use crate::ports::{
@@ -375,7 +375,10 @@ async fn run_held(deps: &JobsDeps, message: &JobMessage) -> Result<String, PortE
                 Ok(run) if run.outcome.starts_with("partial") && message.part < MAX_PARTS => {
                     return continue_in_next_message(deps, message, run.pages).await;
                 }
-                Ok(run) => run.outcome,
+                Ok(run) => {
+                    wake_stale_pushes(deps, &connection).await;
+                    run.outcome
+                }
                 Err(e) => failed(entry, &e),
             }
         }
@@ -441,6 +444,21 @@ fn status_name(status: ConnectionStatus) -> &'static str {
 fn failed(entry: &DueEntry, e: &super::JobError) -> String {
     tracing::warn!(job = entry.job.as_str(), connection = %entry.connection, error = %e, "job failed; retried at its next slot");
     format!("failed: {e}")
+}
+
+/// With the poll, a Live connection's old dirty marks (a push that failed through all its
+/// retries, a SKU held for the settle period) get their pusher woken: a quantity the channel
+/// still shows wrongly waits at most a poll interval, not until the daily push. Never fails
+/// the poll; a failure is logged and the next poll tries again.
+async fn wake_stale_pushes(deps: &JobsDeps, connection: &Connection) {
+    let records = &*deps.reconcile.records;
+    match wake_stale_live(records, &*deps.push_queue, connection, chrono::Utc::now()).await {
+        Ok(true) => tracing::info!(connection = %connection.id, "old dirty marks: Live push woken"),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "could not check the dirty marks")
+        }
+    }
 }
 
 /// One connection's share of the daily push (what `engine::start_daily` does per connection):

@@ -634,3 +634,53 @@ async fn a_large_product_import_continues_in_new_messages() {
     assert_eq!(last.outcome, "completed");
     assert!(last.next_ms > entry.at_ms);
 }
+
+/// GIVEN two connections with a dirty mark older than `STALE_MARK` (a Live push that failed
+/// through all its retries), one Live and one Daily WHEN their reconcile jobs run THEN the
+/// Live connection's pusher is woken once, the Daily one's is not.
+#[tokio::test]
+async fn the_poll_wakes_the_pusher_of_a_live_connections_old_dirty_marks() {
+    use crate::domain::SyncMode;
+    use crate::inventory::engine::{PushMessage, STALE_MARK};
+    let server = MockServer::start().await;
+    for id in ["c_live", "c_daily"] {
+        mount_poll(&server, id, empty_page(), 1).await;
+    }
+    let w = world(&server, &["c_live", "c_daily"]).await;
+    let old = now_ms() - STALE_MARK.as_millis() as i64 - 60_000;
+    for (id, mode) in [("c_live", SyncMode::Live), ("c_daily", SyncMode::Daily)] {
+        let mut c = crate::ports::Connections::find_by_id(
+            &w.store,
+            &crate::domain::ConnectionId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        c.settings.inventory_sync = mode;
+        crate::ports::Connections::update(&w.store, &c)
+            .await
+            .unwrap()
+            .stored()
+            .unwrap();
+        let dirty = crate::keys::partition::dirty(&c.id);
+        crate::ports::Records::put(&w.store, &dirty, "TS-001", old, &serde_json::Value::Null)
+            .await
+            .unwrap();
+    }
+    tick(&w.tick, Job::Reconcile, now_ms()).await.unwrap();
+    for m in receive_all(&w.jobs).await {
+        assert_eq!(
+            handle(w.worker.clone(), m.body.clone()).await,
+            Disposition::Done("completed".into())
+        );
+    }
+    let pushes = receive_all(&w.store.queue("inventory-push", None, 5)).await;
+    let woken: Vec<String> = pushes
+        .iter()
+        .map(|m| match serde_json::from_str(&m.body).unwrap() {
+            PushMessage::Live { connection, .. } => connection.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(woken, ["c_live"]);
+}

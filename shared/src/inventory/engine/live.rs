@@ -152,6 +152,56 @@ impl LiveTrigger {
     }
 }
 
+/// How old a Live connection's dirty mark must be before [`wake_stale_live`] wakes its
+/// pusher again: well past a coalescing window and a message's retries.
+pub const STALE_MARK: Duration = Duration::from_secs(5 * 60);
+
+/// Wakes the pusher of a Live connection that still has a dirty mark older than
+/// [`STALE_MARK`]. Such a mark is left by a Live push that failed through every receive of its
+/// message (the channel was down for longer), or by a SKU held for the settle period; without
+/// a wake it would wait for the next stock change or the daily push while the channel shows
+/// a stale quantity. The reconciliation poll calls it for every connection it polls. One
+/// wake per connection and [`STALE_MARK`] slot; `Ok(true)` when a wake was sent.
+pub async fn wake_stale_live(
+    records: &dyn Records,
+    push_queue: &dyn Queue,
+    connection: &Connection,
+    now: DateTime<Utc>,
+) -> PortResult<bool> {
+    if connection.status != ConnectionStatus::Active
+        || connection.settings.inventory_sync != SyncMode::Live
+    {
+        return Ok(false);
+    }
+    let stale_ms = STALE_MARK.as_millis() as i64;
+    let before = now.timestamp_millis().saturating_sub(stale_ms);
+    let marks = records
+        .page(
+            &crate::keys::partition::dirty(&connection.id),
+            "",
+            None,
+            LIVE_CHUNK,
+        )
+        .await?;
+    if !marks.records.iter().any(|mark| mark.version <= before) {
+        return Ok(false);
+    }
+    let message = PushMessage::Live {
+        v: VERSION,
+        tenant: connection.tenant.clone(),
+        connection: connection.id.clone(),
+        window_end: now,
+    };
+    let slot = now.timestamp_millis() / stale_ms;
+    send(
+        push_queue,
+        &message,
+        format!("live-stale#{}#{slot}", connection.id),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Starts a full push: records the run and queues its first chunk.
 pub async fn start_full(
     records: &dyn Records,

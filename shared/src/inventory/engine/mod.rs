@@ -148,7 +148,7 @@ mod tests;
 
 #[cfg(feature = "embedded")]
 pub use live::{embedded_live_trigger, embedded_stock};
-pub use live::{start_daily, start_full, LiveTrigger};
+pub use live::{start_daily, start_full, wake_stale_live, LiveTrigger, STALE_MARK};
 pub use pusher::{handle_push, PushDeps};
 pub use stock_events::{handle_stock, StockDeps};
 

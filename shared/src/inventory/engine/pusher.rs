@@ -139,8 +139,12 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
         .map_err(|e| e.to_string())?;
     run.total = Some(mapped.len() as u64);
     let outcome = push_skus(deps, connection, &mut run, &mapped, &bundles, false).await;
+    let mut held = Vec::new();
     match outcome {
-        Ok(()) => run.finish(None),
+        Ok(settling) => {
+            held = settling;
+            run.finish(None)
+        }
         Err(PushError::Retry(e)) => {
             // Visible on the run history, though the message is retried (bounded by the
             // queue's receives); the dirty marks stay for the retry.
@@ -159,6 +163,20 @@ async fn live_locked(deps: &PushDeps, connection: &Connection) -> Result<String,
                 &record.key,
                 record.version,
             )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if !held.is_empty() {
+        // Held for the settle period: marked dirty again (after the removals above), so that
+        // once the period is over the SKU is pushed even if nothing else changes (the
+        // reconciliation poll wakes the pusher of old marks: `wake_stale_live`).
+        let now = Utc::now().timestamp_millis();
+        let marks: Vec<(String, i64, serde_json::Value)> = held
+            .iter()
+            .map(|sku| (sku.as_str().to_owned(), now, serde_json::Value::Null))
+            .collect();
+        records
+            .put_many(&crate::keys::partition::dirty(&connection.id), &marks)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -282,7 +300,10 @@ async fn full_locked(
         .await
         .map_err(|e| e.to_string())?;
     let before = run.clone();
-    match push_skus(deps, connection, &mut run, &entries, &bundles, true).await {
+    match push_skus(deps, connection, &mut run, &entries, &bundles, true)
+        .await
+        .map(|_held| ())
+    {
         Ok(()) => {}
         // Nothing counted for this chunk: the retry redoes it under the same keys. The run
         // says why it is waiting.
@@ -358,7 +379,7 @@ async fn push_skus(
     entries: &[(Sku, SkuMapEntry)],
     bundles: &HashMap<Sku, Vec<Component>>,
     full: bool,
-) -> Result<(), PushError> {
+) -> Result<Vec<Sku>, PushError> {
     let records = &*deps.records;
     let retry = |e: PortError| PushError::Retry(e.to_string());
     if !run.dry_run {
@@ -457,13 +478,21 @@ async fn push_skus(
             records.remove(&unanswered, &key).await.map_err(retry)?;
         }
     }
+    let mut held = Vec::new();
     for failure in failures {
+        if SETTLING.contains(&failure.code.as_str()) {
+            held.push(failure.sku.clone());
+        }
         runs::record_failure(records, run, failure)
             .await
             .map_err(retry)?;
     }
-    Ok(())
+    Ok(held)
 }
+
+/// The failure codes of a SKU not written because the channel's quantity moved and is
+/// settling: it is to be written once the settle period is over.
+const SETTLING: [&str; 2] = ["held", "channel_changed"];
 
 /// A batch sent without a definite answer yet (`push-unanswered#{connection}`, by its
 /// idempotency key).

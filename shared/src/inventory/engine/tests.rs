@@ -591,3 +591,77 @@ async fn an_orders_inventory_work_is_flat_in_its_lines() {
         "50 lines cost the calls of 1: {calls:?}"
     );
 }
+
+/// GIVEN a Live SKU held for the settle period (the channel's quantity moved unexpectedly)
+/// WHEN its Live push holds it THEN it stays marked dirty; a fresh mark wakes nothing, but
+/// once the mark is older than `STALE_MARK` and the settle period is over, the poll's wake
+/// pushes the WMS's quantity with no further stock change, and the mark is gone.
+#[tokio::test]
+async fn a_held_sku_is_pushed_after_its_settle_period_without_another_change() {
+    let w = world(SyncMode::Live).await;
+    w.map(&[("TS-001", 1001)]).await;
+    let pushed = crate::keys::partition::pushed(&w.connection.id);
+    let dirty = crate::keys::partition::dirty(&w.connection.id);
+    let model = |stale_minutes: i64| {
+        let since = Utc::now() - chrono::Duration::minutes(stale_minutes);
+        serde_json::to_value(ChannelQuantity {
+            quantity: 7,
+            at: since,
+            stale_since: Some(since),
+        })
+        .unwrap()
+    };
+    w.store.put(&pushed, "TS-001", 1, &model(1)).await.unwrap();
+    w.stock("TS-001", 12, 10).await;
+    w.drain().await;
+    assert!(w.server.received_requests().await.unwrap().is_empty());
+    let marks = w.store.page(&dirty, "", None, 10).await.unwrap().records;
+    assert_eq!(
+        marks.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+        ["TS-001"],
+        "a held SKU stays dirty"
+    );
+    // A fresh mark: nothing to wake.
+    assert!(
+        !wake_stale_live(&w.store, &*w.push.push_queue, &w.connection, Utc::now())
+            .await
+            .unwrap()
+    );
+    // Sixteen minutes on: the settle period is over and the mark is old.
+    w.store.put(&pushed, "TS-001", 2, &model(16)).await.unwrap();
+    let old = (Utc::now() - chrono::Duration::minutes(6)).timestamp_millis();
+    w.store
+        .put(&dirty, "TS-001", old, &Value::Null)
+        .await
+        .unwrap();
+    assert!(
+        wake_stale_live(&w.store, &*w.push.push_queue, &w.connection, Utc::now())
+            .await
+            .unwrap()
+    );
+    // Twice in the same slot: one wake.
+    wake_stale_live(&w.store, &*w.push.push_queue, &w.connection, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(w.drain().await, 1);
+    assert_eq!(w.calls().await, [vec![row("1001", 12, Value::Null)]]);
+    assert!(w
+        .store
+        .page(&dirty, "", None, 10)
+        .await
+        .unwrap()
+        .records
+        .is_empty());
+    // A connection that is not Live is never woken.
+    let mut daily = w.connection.clone();
+    daily.settings.inventory_sync = SyncMode::Daily;
+    w.store
+        .put(&dirty, "TS-001", old, &Value::Null)
+        .await
+        .unwrap();
+    assert!(
+        !wake_stale_live(&w.store, &*w.push.push_queue, &daily, Utc::now())
+            .await
+            .unwrap()
+    );
+}
