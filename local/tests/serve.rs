@@ -9,7 +9,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{
+    connections, fake, outbox, patch_settings, post_connection, shopify_form, spawn, spawn_shopify,
+    stop, Runner,
+};
 use local::fakes::shopify as fakes;
 
 const SHOP: &str = "demo-shop.myshopify.com";
@@ -42,13 +45,7 @@ fn start(env: &Env) -> Runner {
 
 fn start_with(env: &Env, extra: &[(&str, &str)]) -> Runner {
     let api_base = env.shopify.uri();
-    let mut envs: Vec<(&str, &str)> = vec![
-        ("SHOPIFY_CLIENT_SECRET", &env.secret),
-        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-        ("SHOPIFY_API_BASE", &api_base),
-    ];
-    envs.extend_from_slice(extra);
-    spawn(env.data.path(), &env.token, &envs)
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, extra)
 }
 
 fn order_body() -> Vec<u8> {
@@ -115,13 +112,8 @@ async fn settled_outbox(
 }
 
 async fn connect(client: &reqwest::Client, runner: &Runner, token: &str) -> reqwest::Response {
-    client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_fake_admin_token"}))
-        .send()
-        .await
-        .unwrap()
+    let form = shopify_form(SHOP, "shpat_fake_admin_token");
+    post_connection(client, runner, token, &form).await
 }
 
 /// GIVEN `serve` with a connected Shopify store WHEN one signed `orders/create` is posted five
@@ -212,15 +204,7 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
 
     // The connection survived too, and reconnecting the same shop does not duplicate it.
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, &env.token).await;
     assert_eq!(list["connections"].as_array().unwrap().len(), 1);
     stop(runner);
 }
@@ -616,15 +600,7 @@ async fn dashboard_install_creates_the_connection() {
         .unwrap();
     assert_eq!(replay.status(), 400, "a state is single-use");
 
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, &env.token).await;
     assert_eq!(list["connections"][0]["shop"], SHOP);
     assert_eq!(list["connections"][0]["status"], "active");
     stop(runner);
@@ -979,13 +955,7 @@ async fn locations_and_settings() {
         stored["settings"]["fulfilment_location"],
         "gid://shopify/Location/1"
     );
-    let other = client
-        .patch(&url)
-        .bearer_auth("cs_wrong_fake")
-        .json(&json!({"settings": {}}))
-        .send()
-        .await
-        .unwrap();
+    let other = patch_settings(&client, &runner, "cs_wrong_fake", id, json!({})).await;
     assert_eq!(other.status(), 401);
     stop(runner);
 }
@@ -1022,15 +992,7 @@ async fn tenants_are_isolated() {
     let issued: Value = issue(&admin).await.unwrap().json().await.unwrap();
     let acme = issued["token"].as_str().unwrap();
 
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(acme)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, acme).await;
     assert_eq!(list["connections"], json!([]));
     let id = created["id"].as_str().unwrap();
     let theirs = client
@@ -1040,13 +1002,14 @@ async fn tenants_are_isolated() {
         .await
         .unwrap();
     assert_eq!(theirs.status(), 404);
-    let patch = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(acme)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patch = patch_settings(
+        &client,
+        &runner,
+        acme,
+        id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patch.status(), 404);
     assert!(outbox(&client, &runner, acme).await.is_empty());
     let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "A", "available": 1, "at": "2026-11-27T10:00:00Z"});
@@ -1161,16 +1124,9 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    let patched = client
-        .patch(&url)
-        .bearer_auth(&env.token)
-        .json(
-            &json!({"settings": {"inventory_location": "gid://shopify/Location/1",
-            "inventory_sync": "live", "safety_buffer": 1}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let settings = json!({"inventory_location": "gid://shopify/Location/1",
+        "inventory_sync": "live", "safety_buffer": 1});
+    let patched = patch_settings(&client, &runner, &env.token, &id, settings).await;
     assert_eq!(patched.status(), 200);
     let wms = |body: Value| {
         client

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fake, spawn, stop, wait_for_message};
+use common::{fake, patch_settings, spawn, stop, wait_for_message};
 use local::fakes::etsy as fake;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -208,13 +208,14 @@ async fn an_etsy_shop_end_to_end() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let patched = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200);
     let writes = until_requested(&etsy, "PUT", "/listings/900/inventory", 1).await;
     let written: Value = serde_json::from_slice(&writes[0].body).unwrap();

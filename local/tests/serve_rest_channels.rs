@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message, Runner};
+use common::{fake, outbox, patch_settings, spawn, stop, wait_for_message, Runner};
 use local::fakes::woocommerce::{order as woo_order, WC};
 use local::fakes::{json_of, magento as magento_fake, requests_to, woocommerce};
 use serde_json::{json, Value};
@@ -241,21 +241,23 @@ async fn a_woocommerce_store_end_to_end() {
     assert_eq!(imported["hold_reasons"], json!([]));
 
     // The merchant allocates this store's orders to a WMS warehouse from now on.
-    let allocated = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"order_allocation": "DUB-1"}}))
-        .send()
-        .await
-        .unwrap();
+    let allocated = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"order_allocation": "DUB-1"}),
+    )
+    .await;
     assert_eq!(allocated.status(), 200);
-    let refused = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"order_allocation": ""}}))
-        .send()
-        .await
-        .unwrap();
+    let refused = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"order_allocation": ""}),
+    )
+    .await;
     assert_eq!(refused.status(), 422);
 
     // Pending (unpaid): accepted, never imported. Then order 3, ready.
@@ -361,22 +363,24 @@ async fn a_woocommerce_store_end_to_end() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let patched = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200);
     // A location makes no sense on WooCommerce: refused with the reason.
-    let located = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "1"}}))
-        .send()
-        .await
-        .unwrap();
+    let located = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "1"}),
+    )
+    .await;
     assert_eq!(located.status(), 422);
     let batches = until_requested(&woo, "POST", &format!("{WC}/products/batch"), 1).await;
     // TS-001 is 7 in the WMS, and the two imported (not yet shipped) units of order 3 are
@@ -494,13 +498,14 @@ async fn a_magento_store_end_to_end() {
     assert_eq!(connected["msi"], true);
     assert_eq!(connected["settings"]["inventory_location"], "dublin");
     // An unknown source is refused against the store's list.
-    let bad_source = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "nowhere"}}))
-        .send()
-        .await
-        .unwrap();
+    let bad_source = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "nowhere"}),
+    )
+    .await;
     assert_eq!(bad_source.status(), 422);
     assert!(bad_source.text().await.unwrap().contains("nowhere"));
 
@@ -530,13 +535,14 @@ async fn a_magento_store_end_to_end() {
     )
     .await
     .unwrap();
-    let live = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let live = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(live.status(), 200);
     let source_items = format!("{base}/inventory/source-items");
     let pushed = until_requested(&magento, "POST", &source_items, 1).await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{connected_id, fake, outbox, shopify_form, spawn_shopify, stop, Runner};
 use local::fakes::shopify::{self as fakes, rest_order};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -54,34 +54,15 @@ async fn env(locations: u32) -> Env {
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {
     let api_base = env.shopify.uri();
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &env.secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs),
-        ],
-    )
+    let extra = [("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs)];
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, &extra)
 }
 
 /// Connects the store with `settings`; returns the connection id.
 async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env, settings: Value) -> String {
-    let created = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(
-            &json!({"channel": "shopify", "shop_domain": SHOP, "access_token": TOKEN,
-            "settings": settings}),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = created.status();
-    let connection: Value = created.json().await.unwrap();
-    assert_eq!(status, 201, "{connection}");
-    connection["id"].as_str().unwrap().to_owned()
+    let mut form = shopify_form(SHOP, TOKEN);
+    form["settings"] = settings;
+    connected_id(client, runner, &env.token, &form).await
 }
 
 /// Posts one signed `orders/create` webhook.

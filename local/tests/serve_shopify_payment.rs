@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{outbox, spawn, stop, strict_shopify, wait_for_message, Runner, ShopifyEnv};
+use common::{
+    connected_id, outbox, patch_settings, shopify_form, spawn_shopify, stop, strict_shopify,
+    wait_for_message, Runner, ShopifyEnv,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -25,30 +28,13 @@ async fn env() -> Env {
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {
     let api_base = env.shopify.uri();
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &env.secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs),
-        ],
-    )
+    let extra = [("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs)];
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, &extra)
 }
 
 /// Connects the store; returns the connection id.
 async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env) -> String {
-    let created = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let connection: Value = created.json().await.unwrap();
-    connection["id"].as_str().unwrap().to_owned()
+    connected_id(client, runner, &env.token, &shopify_form(SHOP, TOKEN)).await
 }
 
 /// A REST order payload as Shopify's order webhooks send it.
@@ -305,20 +291,10 @@ async fn with_import_unpaid_on_pending_orders_import_as_pending() {
         Vec::<Value>::new()
     );
 
-    let patch = |body: Value| {
-        client
-            .patch(&url)
-            .bearer_auth(&env.token)
-            .json(&body)
-            .send()
-    };
-    let bad = patch(json!({"settings": {"import_unpaid": "yes"}}))
-        .await
-        .unwrap();
+    let patch = |settings: Value| patch_settings(&client, &runner, &env.token, &id, settings);
+    let bad = patch(json!({"import_unpaid": "yes"})).await;
     assert_eq!(bad.status(), 422);
-    let ok = patch(json!({"settings": {"import_unpaid": true}}))
-        .await
-        .unwrap();
+    let ok = patch(json!({"import_unpaid": true})).await;
     assert_eq!(ok.status(), 200);
     let updated: Value = ok.json().await.unwrap();
     assert_eq!(updated["settings"]["import_unpaid"], true);

@@ -13,7 +13,7 @@ use wiremock::matchers::{body_json, query_param};
 use wiremock::{MockServer, Request};
 
 mod common;
-use common::{fake, outbox, spawn, stop, wait_for_message};
+use common::{fake, outbox, patch_settings, spawn, stop, wait_for_message};
 
 const APP_KEY: &str = "fake_app_key";
 const SECRET: &str = "fake_app_secret";
@@ -236,13 +236,14 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
         })
         .mount(&tiktok)
         .await;
-    let patched = client
-        .patch(format!("{}/api/connections/{connection}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "W1", "inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &connection,
+        json!({"inventory_location": "W1", "inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200, "{:?}", patched.text().await);
     let want = json!({"skus": [{"id": "1729001", "inventory": [
         {"warehouse_id": "W1", "quantity": 13}, {"warehouse_id": "W2", "quantity": 8}]}]});

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message};
+use common::{fake, outbox, patch_settings, spawn, stop, wait_for_message};
 use local::fakes::veeqo::{self as fake, Account, FakeVeeqo};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -154,13 +154,14 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .any(|m| m["type"] == "order.imported"));
 
     // Choose the Amazon location: the FBM order allocated to it is imported, once.
-    let chosen = client
-        .patch(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "22668"}}))
-        .send()
-        .await
-        .unwrap();
+    let chosen = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "22668"}),
+    )
+    .await;
     assert_eq!(chosen.status(), 200);
     let shown: Value = client
         .get(api(&format!("/api/connections/{id}")))
@@ -242,13 +243,14 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .unwrap();
         assert_eq!(sent.status(), 202);
     }
-    let daily = client
-        .patch(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "daily"}}))
-        .send()
-        .await
-        .unwrap();
+    let daily = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "daily"}),
+    )
+    .await;
     assert_eq!(daily.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod process;
+#[allow(unused_imports)]
 pub use process::{stop, Runner};
 
 pub fn fake(prefix: &str) -> String {
@@ -103,3 +104,98 @@ pub async fn mount_one_location(shopify: &wiremock::MockServer) {
     local::fakes::shopify::one_location().mount(shopify).await;
 }
 
+/// Starts `serve` with the Shopify app configured (`app_secret`, a fake client id, the fake
+/// Shopify at `api_base`) and `extra` environment.
+pub fn spawn_shopify(
+    data: &Path,
+    token: &str,
+    app_secret: &str,
+    api_base: &str,
+    extra: &[(&str, &str)],
+) -> Runner {
+    let mut envs: Vec<(&str, &str)> = vec![
+        ("SHOPIFY_CLIENT_SECRET", app_secret),
+        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
+        ("SHOPIFY_API_BASE", api_base),
+    ];
+    envs.extend_from_slice(extra);
+    spawn(data, token, &envs)
+}
+
+/// The connect form of Shopify store `shop` with its Admin API `access_token`.
+pub fn shopify_form(shop: &str, access_token: &str) -> Value {
+    serde_json::json!({"channel": "shopify", "shop_domain": shop, "access_token": access_token})
+}
+
+/// `POST /api/connections` with `form` as `token`; the answer, whatever it is.
+pub async fn post_connection(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/api/connections", runner.base))
+        .bearer_auth(token)
+        .json(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Connects with `form` as `token`, checks the answer is 201 and returns the connection.
+pub async fn connected(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> Value {
+    let response = post_connection(client, runner, token, form).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Connects with `form` as `token` (201 checked); the connection's id.
+pub async fn connected_id(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> String {
+    connected(client, runner, token, form).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET /api/connections` as `token`: the listing's body.
+pub async fn connections(client: &reqwest::Client, runner: &Runner, token: &str) -> Value {
+    client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `PATCH /api/connections/{id}` with `{"settings": settings}` as `token`; the answer.
+pub async fn patch_settings(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    id: &str,
+    settings: Value,
+) -> reqwest::Response {
+    client
+        .patch(format!("{}/api/connections/{id}", runner.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "settings": settings }))
+        .send()
+        .await
+        .unwrap()
+}
