@@ -10,8 +10,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
 use common::{
-    connections, fake, outbox, patch_settings, post_connection, shopify_form, spawn, spawn_shopify,
-    stop, Runner,
+    connections, fake, get_json, outbox, patch_settings, post_connection, query_param, settled,
+    shopify_form, spawn, spawn_shopify, stop, Runner,
 };
 use local::fakes::shopify as fakes;
 
@@ -92,25 +92,6 @@ fn signed(
         .body(body)
 }
 
-/// Waits until the outbox has at least `n` messages, then a little longer so that a
-/// duplicate would have time to show up.
-async fn settled_outbox(
-    client: &reqwest::Client,
-    runner: &Runner,
-    token: &str,
-    n: usize,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if outbox(client, runner, token).await.len() >= n {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return outbox(client, runner, token).await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the outbox never reached {n} messages");
-}
-
 async fn connect(client: &reqwest::Client, runner: &Runner, token: &str) -> reqwest::Response {
     let form = shopify_form(SHOP, "shpat_fake_admin_token");
     post_connection(client, runner, token, &form).await
@@ -168,7 +149,7 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
         }
         assert_eq!(status, 200);
     }
-    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["type"], "order.imported");
     assert_eq!(messages[0]["order_number"], "#1042");
@@ -442,7 +423,7 @@ async fn privacy_and_uninstall_webhooks() {
     );
     assert_eq!(uninstall.send().await.unwrap().status(), 200);
 
-    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     // The consumer handles a batch concurrently: the two may come out in either order.
     let mut kinds: Vec<&str> = messages
         .iter()
@@ -456,15 +437,12 @@ async fn privacy_and_uninstall_webhooks() {
         .unwrap();
     assert_eq!(privacy["request"]["orders"], json!(["5630201856307"]));
     let id = created["id"].as_str().unwrap();
-    let connection: Value = client
-        .get(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let connection = get_json(
+        &client,
+        format!("{}/api/connections/{id}", runner.base),
+        &env.token,
+    )
+    .await;
     assert_eq!(connection["status"], "disconnected");
     // Reconnecting re-activates the same connection.
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
@@ -494,14 +472,6 @@ fn callback_url(runner: &Runner, secret: &str, shop: &str, state: &str, code: &s
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
 }
 
 async fn mount_token_endpoint(env: &Env, code: &str, scope: &str) {
@@ -746,7 +716,7 @@ async fn the_reconciliation_poll_imports_a_missed_order_once() {
     let client = reqwest::Client::new();
     let runner = start_with(&env, &[("CHANNEL_SYNC_RECONCILE_SECS", "1")]);
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 201);
-    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let messages_later = outbox(&client, &runner, &env.token).await;
     assert_eq!(messages_later, messages, "later polls add nothing");
@@ -831,7 +801,7 @@ async fn install_order_shipment_fulfillment() {
     // 2. The order arrives by webhook.
     let order = webhook(&client, &runner, &env.secret, SHOP, "d-9", order_body());
     assert_eq!(order.send().await.unwrap().status(), 200);
-    settled_outbox(&client, &runner, &env.token, 1).await;
+    settled(&client, &runner, &env.token, 1).await;
 
     // 3. The WMS dispatches part of it (twice: a retried message).
     let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
@@ -848,7 +818,7 @@ async fn install_order_shipment_fulfillment() {
             .unwrap();
         assert_eq!(posted.status(), 202);
     }
-    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     let kinds: Vec<&str> = messages
         .iter()
         .map(|m| m["type"].as_str().unwrap())
@@ -888,15 +858,7 @@ async fn locations_and_settings() {
     let id = created["id"].as_str().unwrap();
     let url = format!("{}/api/connections/{id}", runner.base);
 
-    let locations: Value = client
-        .get(format!("{url}/locations"))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let locations = get_json(&client, format!("{url}/locations"), &env.token).await;
     assert_eq!(locations["locations"][0]["name"], "3PL Warehouse");
     assert_eq!(locations["locations"][1]["active"], false);
 
@@ -941,15 +903,7 @@ async fn locations_and_settings() {
         live.json::<Value>().await.unwrap()["settings"]["fulfilment_location"],
         "gid://shopify/Location/1"
     );
-    let stored: Value = client
-        .get(&url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = get_json(&client, &url, &env.token).await;
     assert_eq!(stored["settings"]["inventory_sync"], "live");
     assert_eq!(
         stored["settings"]["fulfilment_location"],
@@ -975,7 +929,7 @@ async fn tenants_are_isolated() {
         .unwrap();
     let order = webhook(&client, &runner, &env.secret, SHOP, "iso-1", order_body());
     assert_eq!(order.send().await.unwrap().status(), 200);
-    settled_outbox(&client, &runner, &env.token, 1).await;
+    settled(&client, &runner, &env.token, 1).await;
 
     let issue = |auth: &str| {
         client
@@ -1139,15 +1093,7 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     let runs_url = format!("{url}/runs");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let runs: Value = client
-            .get(&runs_url)
-            .bearer_auth(&env.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let runs = get_json(&client, &runs_url, &env.token).await;
         let enabled = runs["runs"]
             .as_array()
             .unwrap()
@@ -1219,15 +1165,7 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     );
     assert_eq!(inventory_calls(&env.shopify).await.last(), Some(&want));
 
-    let runs: Value = client
-        .get(&runs_url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json(&client, &runs_url, &env.token).await;
     let kinds: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()

@@ -11,8 +11,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
 use common::{
-    connected_id, connections, fake, outbox, post_connection, shopify_form, spawn_shopify, stop,
-    wait_for_message, Runner,
+    connected_id, connections, fake, get_json, outbox, post_connection, query_param, shopify_form,
+    spawn_shopify, stop, wait_for_message, Runner,
 };
 
 const SHOP: &str = "handover-shop.myshopify.com";
@@ -100,14 +100,6 @@ fn imported(outbox: &[Value]) -> Vec<String> {
         .filter(|m| m["type"] == "order.imported")
         .map(|m| m["channel_order_id"].as_str().unwrap_or("?").to_owned())
         .collect()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
 }
 
 /// GIVEN tenant `dev`'s connected store with an imported order WHEN `acme` tries to take it
@@ -233,15 +225,12 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         Some("claim"),
         "{landing}"
     );
-    let dev_view: Value = client
-        .get(format!("{}/api/connections/{dev_id}", runner.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dev_view = get_json(
+        &client,
+        format!("{}/api/connections/{dev_id}", runner.base),
+        &token,
+    )
+    .await;
     assert_eq!(
         dev_view["status"], "disconnected",
         "not re-activated by the install"
@@ -293,15 +282,12 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         .count();
     assert_eq!(told, 1, "{dev_outbox:?}");
     // Issue 15, item 15: acme's cursor counts acme's one message, not dev's before it.
-    let page: Value = client
-        .get(format!("{}/wms/outbox?after=0", runner.base))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(
+        &client,
+        format!("{}/wms/outbox?after=0", runner.base),
+        &acme,
+    )
+    .await;
     assert_eq!(page["next"], "t1");
     stop(runner);
 }

@@ -10,7 +10,6 @@ mod common;
 use common::{fake, patch_settings, spawn, stop, wait_for_message};
 use local::fakes::etsy as fake;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 use wiremock::matchers::{body_json, query_param};
 use wiremock::{MockServer, Request, ResponseTemplate};
 
@@ -34,20 +33,8 @@ fn inventory() -> Value {
     ])
 }
 
-async fn requests_to(server: &MockServer, verb: &str, p: &str) -> Vec<Request> {
-    local::fakes::requests_to(server, verb, &format!("/v3/application{p}")).await
-}
-
 async fn until_requested(server: &MockServer, verb: &str, p: &str, n: usize) -> Vec<Request> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = requests_to(server, verb, p).await;
-        if seen.len() >= n {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "never saw {n} × {verb} {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::until_requested(server, verb, &format!("/v3/application{p}"), n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

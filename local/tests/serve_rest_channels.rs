@@ -4,13 +4,15 @@
 
 mod common;
 
-use common::{fake, outbox, patch_settings, spawn, stop, wait_for_message, Runner};
+use common::{
+    fake, get_json, outbox, patch_settings, spawn, stop, until_requested, wait_for_message, Runner,
+};
 use local::fakes::woocommerce::{order as woo_order, WC};
 use local::fakes::{json_of, magento as magento_fake, requests_to, woocommerce};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner {
     let mut envs = vec![
@@ -22,18 +24,6 @@ fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner 
 }
 
 /// Waits (up to 20 s) until `server` received `verb path` at least `n` times.
-async fn until_requested(server: &MockServer, verb: &str, path: &str, n: usize) -> Vec<Request> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = requests_to(server, verb, path).await;
-        if seen.len() >= n {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "never saw {n} × {verb} {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The simulated WooCommerce store (TS-001, 3 in stock), whose keys were revoked before order 4
 /// shipped.
 async fn mount_woo(woo: &MockServer) {
@@ -403,15 +393,7 @@ async fn a_woocommerce_store_end_to_end() {
     })
     .await;
     assert!(failed["reason"].as_str().unwrap().contains("reconnected"));
-    let now: Value = client
-        .get(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now = get_json(&client, api(&format!("/connections/{id}")), &token).await;
     assert_eq!(now["status"], "needs_reauth");
     stop(runner);
 }

@@ -10,7 +10,7 @@ use wiremock::matchers::{body_string_contains, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{connected, fake, outbox, patch_settings, spawn_shopify, stop, Runner};
+use common::{connected, fake, get_json, outbox, patch_settings, spawn_shopify, stop, Runner};
 use local::fakes::shopify as fakes;
 
 const SHOP_A: &str = "custom-a.myshopify.com";
@@ -243,15 +243,7 @@ async fn a_one_location_shop_pushes_stock_on_its_first_sync_now_with_no_settings
     );
     let id = created["id"].as_str().unwrap();
     let url = format!("{}/api/connections/{id}", runner.base);
-    let shown: Value = client
-        .get(&url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = get_json(&client, &url, &env.token).await;
     let notes = shown["notes"].as_array().unwrap();
     assert!(
         notes

@@ -199,3 +199,79 @@ pub async fn patch_settings(
         .await
         .unwrap()
 }
+
+/// `GET url` as `token`: the answer's JSON body (whatever the status).
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The raw (not percent-decoded) value of `name` in `url`'s query.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// The percent-decoded value of `name` in `url`'s query.
+pub fn query_value(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The outbox once it holds at least `wanted` messages, read again a little later so that a
+/// duplicate would show (15 s at most); with `wanted` 0, the outbox after 3 s.
+pub async fn settled(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    wanted: usize,
+) -> Vec<Value> {
+    if wanted == 0 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return outbox(client, runner, token).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if outbox(client, runner, token).await.len() >= wanted {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            return outbox(client, runner, token).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the outbox never reached {wanted} messages: {:?}",
+        outbox(client, runner, token).await
+    );
+}
+
+/// The requests `server` received with method `verb` on exactly `path`, once there are at
+/// least `n` of them (20 s at most).
+pub async fn until_requested(
+    server: &wiremock::MockServer,
+    verb: &str,
+    path: &str,
+    n: usize,
+) -> Vec<wiremock::Request> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = local::fakes::requests_to(server, verb, path).await;
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "never saw {n} × {verb} {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
