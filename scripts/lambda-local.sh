@@ -13,30 +13,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 MOTO_PORT="${MOTO_PORT:-5050}"
-MOTO="$ROOT/.venv-moto/bin/moto_server"
 ENV_FILE="$ROOT/.lambda-local.env"
 
 if ! cargo lambda --version >/dev/null 2>&1; then
   echo "cargo lambda is not installed: pip install cargo-lambda (or cargo install --locked cargo-lambda), then run make lambda-local again" >&2
   exit 1
 fi
-if [[ ! -x "$MOTO" ]]; then
-  bash scripts/install-tools.sh
-fi
+# shellcheck source=scripts/moto-stack.sh
+source "$ROOT/scripts/moto-stack.sh"
+trap moto_stop EXIT
+moto_start
 
-"$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >/dev/null 2>&1 &
-MOTO_PID=$!
-trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  if curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; then break; fi
-  if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-    echo "moto_server did not start on port $MOTO_PORT (in use? set MOTO_PORT)" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-
-cargo run -q -p tests --bin local-stack -- "http://127.0.0.1:$MOTO_PORT" local >"$ENV_FILE"
+moto_provision local >"$ENV_FILE"
 echo "moto on http://127.0.0.1:$MOTO_PORT; the functions' environment is in $ENV_FILE:"
 sed 's/^/  /' "$ENV_FILE"
 echo "invoke with e.g.: cargo lambda invoke webhooks --data-file events/webhooks-woocommerce-ping.json"

@@ -9,7 +9,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{
+    connections, fake, get_json, outbox, patch_settings, post_connection, query_param, settled,
+    shopify_form, spawn, spawn_shopify, stop, Runner,
+};
 use local::fakes::shopify as fakes;
 
 const SHOP: &str = "demo-shop.myshopify.com";
@@ -42,13 +45,7 @@ fn start(env: &Env) -> Runner {
 
 fn start_with(env: &Env, extra: &[(&str, &str)]) -> Runner {
     let api_base = env.shopify.uri();
-    let mut envs: Vec<(&str, &str)> = vec![
-        ("SHOPIFY_CLIENT_SECRET", &env.secret),
-        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-        ("SHOPIFY_API_BASE", &api_base),
-    ];
-    envs.extend_from_slice(extra);
-    spawn(env.data.path(), &env.token, &envs)
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, extra)
 }
 
 fn order_body() -> Vec<u8> {
@@ -95,33 +92,9 @@ fn signed(
         .body(body)
 }
 
-/// Waits until the outbox has at least `n` messages, then a little longer so that a
-/// duplicate would have time to show up.
-async fn settled_outbox(
-    client: &reqwest::Client,
-    runner: &Runner,
-    token: &str,
-    n: usize,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if outbox(client, runner, token).await.len() >= n {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return outbox(client, runner, token).await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the outbox never reached {n} messages");
-}
-
 async fn connect(client: &reqwest::Client, runner: &Runner, token: &str) -> reqwest::Response {
-    client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": "shpat_fake_admin_token"}))
-        .send()
-        .await
-        .unwrap()
+    let form = shopify_form(SHOP, "shpat_fake_admin_token");
+    post_connection(client, runner, token, &form).await
 }
 
 /// GIVEN `serve` with a connected Shopify store WHEN one signed `orders/create` is posted five
@@ -176,7 +149,7 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
         }
         assert_eq!(status, 200);
     }
-    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["type"], "order.imported");
     assert_eq!(messages[0]["order_number"], "#1042");
@@ -212,15 +185,7 @@ async fn a_signed_order_reaches_the_outbox_exactly_once_and_survives_a_restart()
 
     // The connection survived too, and reconnecting the same shop does not duplicate it.
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, &env.token).await;
     assert_eq!(list["connections"].as_array().unwrap().len(), 1);
     stop(runner);
 }
@@ -458,7 +423,7 @@ async fn privacy_and_uninstall_webhooks() {
     );
     assert_eq!(uninstall.send().await.unwrap().status(), 200);
 
-    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     // The consumer handles a batch concurrently: the two may come out in either order.
     let mut kinds: Vec<&str> = messages
         .iter()
@@ -472,15 +437,12 @@ async fn privacy_and_uninstall_webhooks() {
         .unwrap();
     assert_eq!(privacy["request"]["orders"], json!(["5630201856307"]));
     let id = created["id"].as_str().unwrap();
-    let connection: Value = client
-        .get(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let connection = get_json(
+        &client,
+        format!("{}/api/connections/{id}", runner.base),
+        &env.token,
+    )
+    .await;
     assert_eq!(connection["status"], "disconnected");
     // Reconnecting re-activates the same connection.
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 200);
@@ -510,14 +472,6 @@ fn callback_url(runner: &Runner, secret: &str, shop: &str, state: &str, code: &s
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
 }
 
 async fn mount_token_endpoint(env: &Env, code: &str, scope: &str) {
@@ -616,15 +570,7 @@ async fn dashboard_install_creates_the_connection() {
         .unwrap();
     assert_eq!(replay.status(), 400, "a state is single-use");
 
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, &env.token).await;
     assert_eq!(list["connections"][0]["shop"], SHOP);
     assert_eq!(list["connections"][0]["status"], "active");
     stop(runner);
@@ -770,7 +716,7 @@ async fn the_reconciliation_poll_imports_a_missed_order_once() {
     let client = reqwest::Client::new();
     let runner = start_with(&env, &[("CHANNEL_SYNC_RECONCILE_SECS", "1")]);
     assert_eq!(connect(&client, &runner, &env.token).await.status(), 201);
-    let messages = settled_outbox(&client, &runner, &env.token, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let messages_later = outbox(&client, &runner, &env.token).await;
     assert_eq!(messages_later, messages, "later polls add nothing");
@@ -855,7 +801,7 @@ async fn install_order_shipment_fulfillment() {
     // 2. The order arrives by webhook.
     let order = webhook(&client, &runner, &env.secret, SHOP, "d-9", order_body());
     assert_eq!(order.send().await.unwrap().status(), 200);
-    settled_outbox(&client, &runner, &env.token, 1).await;
+    settled(&client, &runner, &env.token, 1).await;
 
     // 3. The WMS dispatches part of it (twice: a retried message).
     let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
@@ -872,7 +818,7 @@ async fn install_order_shipment_fulfillment() {
             .unwrap();
         assert_eq!(posted.status(), 202);
     }
-    let messages = settled_outbox(&client, &runner, &env.token, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     let kinds: Vec<&str> = messages
         .iter()
         .map(|m| m["type"].as_str().unwrap())
@@ -912,15 +858,7 @@ async fn locations_and_settings() {
     let id = created["id"].as_str().unwrap();
     let url = format!("{}/api/connections/{id}", runner.base);
 
-    let locations: Value = client
-        .get(format!("{url}/locations"))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let locations = get_json(&client, format!("{url}/locations"), &env.token).await;
     assert_eq!(locations["locations"][0]["name"], "3PL Warehouse");
     assert_eq!(locations["locations"][1]["active"], false);
 
@@ -965,27 +903,13 @@ async fn locations_and_settings() {
         live.json::<Value>().await.unwrap()["settings"]["fulfilment_location"],
         "gid://shopify/Location/1"
     );
-    let stored: Value = client
-        .get(&url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = get_json(&client, &url, &env.token).await;
     assert_eq!(stored["settings"]["inventory_sync"], "live");
     assert_eq!(
         stored["settings"]["fulfilment_location"],
         "gid://shopify/Location/1"
     );
-    let other = client
-        .patch(&url)
-        .bearer_auth("cs_wrong_fake")
-        .json(&json!({"settings": {}}))
-        .send()
-        .await
-        .unwrap();
+    let other = patch_settings(&client, &runner, "cs_wrong_fake", id, json!({})).await;
     assert_eq!(other.status(), 401);
     stop(runner);
 }
@@ -1005,7 +929,7 @@ async fn tenants_are_isolated() {
         .unwrap();
     let order = webhook(&client, &runner, &env.secret, SHOP, "iso-1", order_body());
     assert_eq!(order.send().await.unwrap().status(), 200);
-    settled_outbox(&client, &runner, &env.token, 1).await;
+    settled(&client, &runner, &env.token, 1).await;
 
     let issue = |auth: &str| {
         client
@@ -1022,15 +946,7 @@ async fn tenants_are_isolated() {
     let issued: Value = issue(&admin).await.unwrap().json().await.unwrap();
     let acme = issued["token"].as_str().unwrap();
 
-    let list: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(acme)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = connections(&client, &runner, acme).await;
     assert_eq!(list["connections"], json!([]));
     let id = created["id"].as_str().unwrap();
     let theirs = client
@@ -1040,13 +956,14 @@ async fn tenants_are_isolated() {
         .await
         .unwrap();
     assert_eq!(theirs.status(), 404);
-    let patch = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(acme)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patch = patch_settings(
+        &client,
+        &runner,
+        acme,
+        id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patch.status(), 404);
     assert!(outbox(&client, &runner, acme).await.is_empty());
     let stock = json!({"type": "stock.changed", "tenant": "dev", "sku": "A", "available": 1, "at": "2026-11-27T10:00:00Z"});
@@ -1161,16 +1078,9 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    let patched = client
-        .patch(&url)
-        .bearer_auth(&env.token)
-        .json(
-            &json!({"settings": {"inventory_location": "gid://shopify/Location/1",
-            "inventory_sync": "live", "safety_buffer": 1}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let settings = json!({"inventory_location": "gid://shopify/Location/1",
+        "inventory_sync": "live", "safety_buffer": 1});
+    let patched = patch_settings(&client, &runner, &env.token, &id, settings).await;
     assert_eq!(patched.status(), 200);
     let wms = |body: Value| {
         client
@@ -1183,15 +1093,7 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     let runs_url = format!("{url}/runs");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let runs: Value = client
-            .get(&runs_url)
-            .bearer_auth(&env.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let runs = get_json(&client, &runs_url, &env.token).await;
         let enabled = runs["runs"]
             .as_array()
             .unwrap()
@@ -1263,15 +1165,7 @@ async fn inventory_live_sync_now_and_audit_through_serve_and_the_cli() {
     );
     assert_eq!(inventory_calls(&env.shopify).await.last(), Some(&want));
 
-    let runs: Value = client
-        .get(&runs_url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json(&client, &runs_url, &env.token).await;
     let kinds: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@ use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{fake, spawn};
+use common::{connected, fake, shopify_form, spawn_shopify};
 
 const SHOP: &str = "crash-shop.myshopify.com";
 const ORDERS: u64 = 240;
@@ -97,22 +97,10 @@ async fn a_kill_9_mid_burst_loses_and_duplicates_nothing() {
     let token = fake("cs_dev");
     let secret = fake("shpss");
     let api_base = shopify.uri();
-    let envs = [
-        ("SHOPIFY_CLIENT_SECRET", secret.as_str()),
-        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-        ("SHOPIFY_API_BASE", api_base.as_str()),
-    ];
-    let runner = spawn(data.path(), &token, &envs);
+    let runner = spawn_shopify(data.path(), &token, &secret, &api_base, &[]);
     let client = reqwest::Client::new();
-    let connected = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP,
-            "access_token": "shpat_fake_crash"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(connected.status(), 201);
+    let form = shopify_form(SHOP, "shpat_fake_crash");
+    connected(&client, &runner, &token, &form).await;
 
     // The burst: 16 clients; the ids answered 200 are remembered.
     let base = runner.base.clone();
@@ -150,7 +138,7 @@ async fn a_kill_9_mid_burst_loses_and_duplicates_nothing() {
         c.await.unwrap();
     }
 
-    let runner = spawn(data.path(), &token, &envs);
+    let runner = spawn_shopify(data.path(), &token, &secret, &api_base, &[]);
     // The channel re-sends every delivery it got no 200 for, until it does (those in flight at
     // the kill are answered 503 until their 30 s delivery lease runs out).
     let done: std::collections::HashSet<u64> = answered.lock().unwrap().iter().copied().collect();

@@ -10,7 +10,10 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{fake, outbox, spawn, stop, wait_for_message, Runner};
+use common::{
+    connected_id, connections, fake, get_json, outbox, post_connection, query_param, shopify_form,
+    spawn_shopify, stop, wait_for_message, Runner,
+};
 
 const SHOP: &str = "handover-shop.myshopify.com";
 
@@ -99,14 +102,6 @@ fn imported(outbox: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_owned())
-    })
-}
-
 /// GIVEN tenant `dev`'s connected store with an imported order WHEN `acme` tries to take it
 /// THEN 409 (and acme cannot disconnect dev's connection: 404). WHEN dev runs `channel-sync
 /// disconnect` THEN the connection is disconnected with its history, a new order's webhook is
@@ -119,33 +114,14 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
     let data = tempfile::tempdir().unwrap();
     let (token, secret, admin) = (fake("cs_dev"), fake("shpss"), fake("cs_admin"));
     let api_base = shopify.uri();
-    let runner = spawn(
-        data.path(),
-        &token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_ADMIN_TOKEN", &admin),
-        ],
-    );
+    let extra = [("CHANNEL_SYNC_ADMIN_TOKEN", admin.as_str())];
+    let runner = spawn_shopify(data.path(), &token, &secret, &api_base, &extra);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let connect = |bearer: String, access: &'static str| {
-        client
-            .post(format!("{}/api/connections", runner.base))
-            .bearer_auth(bearer)
-            .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": access}))
-            .send()
-    };
-    let created = connect(token.clone(), "shpat_fake_first_owner")
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let created: Value = created.json().await.unwrap();
-    let dev_id = created["id"].as_str().unwrap().to_owned();
+    let first_owner = shopify_form(SHOP, "shpat_fake_first_owner");
+    let dev_id = connected_id(&client, &runner, &token, &first_owner).await;
     post_order(&client, &runner, &secret, "handover-1", order(8001)).await;
     wait_for_message(&client, &runner, &token, |m| m["type"] == "order.imported").await;
 
@@ -160,9 +136,7 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         .await
         .unwrap();
     let acme = issued["token"].as_str().unwrap().to_owned();
-    let taken = connect(acme.clone(), "shpat_fake_first_owner")
-        .await
-        .unwrap();
+    let taken = post_connection(&client, &runner, &acme, &first_owner).await;
     assert_eq!(taken.status(), 409, "an active store stays its tenant's");
     let foreign = client
         .delete(format!("{}/api/connections/{dev_id}", runner.base))
@@ -251,15 +225,12 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         Some("claim"),
         "{landing}"
     );
-    let dev_view: Value = client
-        .get(format!("{}/api/connections/{dev_id}", runner.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dev_view = get_json(
+        &client,
+        format!("{}/api/connections/{dev_id}", runner.base),
+        &token,
+    )
+    .await;
     assert_eq!(
         dev_view["status"], "disconnected",
         "not re-activated by the install"
@@ -273,17 +244,11 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         .await
         .unwrap();
     assert_eq!(claimed.status(), 201);
-    let list = |bearer: String| {
-        client
-            .get(format!("{}/api/connections", runner.base))
-            .bearer_auth(bearer)
-            .send()
-    };
-    let theirs: Value = list(acme.clone()).await.unwrap().json().await.unwrap();
+    let theirs = connections(&client, &runner, &acme).await;
     let acme_id = theirs["connections"][0]["id"].as_str().unwrap().to_owned();
     assert_ne!(acme_id, dev_id);
     assert_eq!(theirs["connections"][0]["status"], "active");
-    let ours: Value = list(token.clone()).await.unwrap().json().await.unwrap();
+    let ours = connections(&client, &runner, &token).await;
     assert_eq!(ours["connections"].as_array().unwrap().len(), 1);
     assert_eq!(
         ours["connections"][0]["status"], "disconnected",
@@ -317,15 +282,12 @@ async fn a_store_changes_hands_only_through_a_disconnect_and_an_explicit_claim()
         .count();
     assert_eq!(told, 1, "{dev_outbox:?}");
     // Issue 15, item 15: acme's cursor counts acme's one message, not dev's before it.
-    let page: Value = client
-        .get(format!("{}/wms/outbox?after=0", runner.base))
-        .bearer_auth(&acme)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(
+        &client,
+        format!("{}/wms/outbox?after=0", runner.base),
+        &acme,
+    )
+    .await;
     assert_eq!(page["next"], "t1");
     stop(runner);
 }

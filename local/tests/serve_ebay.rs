@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message};
+use common::{fake, outbox, patch_settings, spawn, stop, wait_for_message};
 use local::fakes::ebay::{self as fake, notification, Signer};
 use serde_json::{json, Value};
 use shared::channels::ebay::notify::challenge_response;
@@ -267,13 +267,14 @@ async fn an_ebay_seller_installs_and_a_two_line_order_is_imported_once_then_dele
             .unwrap();
         assert_eq!(answer.status(), 202);
     }
-    let patched = client
-        .patch(format!("{}/api/connections/{connection}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "daily"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &connection,
+        json!({"inventory_sync": "daily"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
     let bulk_calls = || async {
         ebay.received_requests()

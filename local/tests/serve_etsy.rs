@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::{fake, spawn, stop, wait_for_message};
+use common::{fake, patch_settings, spawn, stop, wait_for_message};
 use local::fakes::etsy as fake;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 use wiremock::matchers::{body_json, query_param};
 use wiremock::{MockServer, Request, ResponseTemplate};
 
@@ -34,20 +33,8 @@ fn inventory() -> Value {
     ])
 }
 
-async fn requests_to(server: &MockServer, verb: &str, p: &str) -> Vec<Request> {
-    local::fakes::requests_to(server, verb, &format!("/v3/application{p}")).await
-}
-
 async fn until_requested(server: &MockServer, verb: &str, p: &str, n: usize) -> Vec<Request> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = requests_to(server, verb, p).await;
-        if seen.len() >= n {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "never saw {n} × {verb} {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::until_requested(server, verb, &format!("/v3/application{p}"), n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,13 +195,14 @@ async fn an_etsy_shop_end_to_end() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let patched = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200);
     let writes = until_requested(&etsy, "PUT", "/listings/900/inventory", 1).await;
     let written: Value = serde_json::from_slice(&writes[0].body).unwrap();

@@ -4,13 +4,15 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message, Runner};
+use common::{
+    fake, get_json, outbox, patch_settings, spawn, stop, until_requested, wait_for_message, Runner,
+};
 use local::fakes::woocommerce::{order as woo_order, WC};
 use local::fakes::{json_of, magento as magento_fake, requests_to, woocommerce};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner {
     let mut envs = vec![
@@ -22,18 +24,6 @@ fn start(data: &std::path::Path, token: &str, extra: &[(&str, &str)]) -> Runner 
 }
 
 /// Waits (up to 20 s) until `server` received `verb path` at least `n` times.
-async fn until_requested(server: &MockServer, verb: &str, path: &str, n: usize) -> Vec<Request> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = requests_to(server, verb, path).await;
-        if seen.len() >= n {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "never saw {n} × {verb} {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The simulated WooCommerce store (TS-001, 3 in stock), whose keys were revoked before order 4
 /// shipped.
 async fn mount_woo(woo: &MockServer) {
@@ -241,21 +231,23 @@ async fn a_woocommerce_store_end_to_end() {
     assert_eq!(imported["hold_reasons"], json!([]));
 
     // The merchant allocates this store's orders to a WMS warehouse from now on.
-    let allocated = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"order_allocation": "DUB-1"}}))
-        .send()
-        .await
-        .unwrap();
+    let allocated = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"order_allocation": "DUB-1"}),
+    )
+    .await;
     assert_eq!(allocated.status(), 200);
-    let refused = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"order_allocation": ""}}))
-        .send()
-        .await
-        .unwrap();
+    let refused = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"order_allocation": ""}),
+    )
+    .await;
     assert_eq!(refused.status(), 422);
 
     // Pending (unpaid): accepted, never imported. Then order 3, ready.
@@ -361,22 +353,24 @@ async fn a_woocommerce_store_end_to_end() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let patched = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200);
     // A location makes no sense on WooCommerce: refused with the reason.
-    let located = client
-        .patch(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "1"}}))
-        .send()
-        .await
-        .unwrap();
+    let located = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "1"}),
+    )
+    .await;
     assert_eq!(located.status(), 422);
     let batches = until_requested(&woo, "POST", &format!("{WC}/products/batch"), 1).await;
     // TS-001 is 7 in the WMS, and the two imported (not yet shipped) units of order 3 are
@@ -399,15 +393,7 @@ async fn a_woocommerce_store_end_to_end() {
     })
     .await;
     assert!(failed["reason"].as_str().unwrap().contains("reconnected"));
-    let now: Value = client
-        .get(api(&format!("/connections/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now = get_json(&client, api(&format!("/connections/{id}")), &token).await;
     assert_eq!(now["status"], "needs_reauth");
     stop(runner);
 }
@@ -494,13 +480,14 @@ async fn a_magento_store_end_to_end() {
     assert_eq!(connected["msi"], true);
     assert_eq!(connected["settings"]["inventory_location"], "dublin");
     // An unknown source is refused against the store's list.
-    let bad_source = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "nowhere"}}))
-        .send()
-        .await
-        .unwrap();
+    let bad_source = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "nowhere"}),
+    )
+    .await;
     assert_eq!(bad_source.status(), 422);
     assert!(bad_source.text().await.unwrap().contains("nowhere"));
 
@@ -530,13 +517,14 @@ async fn a_magento_store_end_to_end() {
     )
     .await
     .unwrap();
-    let live = client
-        .patch(format!("{}/api/connections/{id}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let live = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(live.status(), 200);
     let source_items = format!("{base}/inventory/source-items");
     let pushed = until_requested(&magento, "POST", &source_items, 1).await;

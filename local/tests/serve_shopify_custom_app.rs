@@ -10,7 +10,7 @@ use wiremock::matchers::{body_string_contains, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod common;
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{connected, fake, get_json, outbox, patch_settings, spawn_shopify, stop, Runner};
 use local::fakes::shopify as fakes;
 
 const SHOP_A: &str = "custom-a.myshopify.com";
@@ -47,15 +47,7 @@ fn start(env: &Env) -> Runner {
     let api_base = env.shopify.uri();
     // Our public app's secret is configured too: a custom app's delivery must not need it.
     let app_secret = fake("shpss");
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &app_secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-        ],
-    )
+    spawn_shopify(env.data.path(), &env.token, &app_secret, &api_base, &[])
 }
 
 /// The fulfillment-order topics subscribed after the order topics.
@@ -93,15 +85,7 @@ async fn mount_subscriptions(env: &Env, token: &str, creations: u64) {
 }
 
 async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env, form: Value) -> Value {
-    let response = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
+    connected(client, runner, &env.token, &form).await
 }
 
 fn delivery(
@@ -257,20 +241,9 @@ async fn a_one_location_shop_pushes_stock_on_its_first_sync_now_with_no_settings
         created["webhooks"],
         "webhooks off: add the app's API secret key for instant orders"
     );
-    let url = format!(
-        "{}/api/connections/{}",
-        runner.base,
-        created["id"].as_str().unwrap()
-    );
-    let shown: Value = client
-        .get(&url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let url = format!("{}/api/connections/{id}", runner.base);
+    let shown = get_json(&client, &url, &env.token).await;
     let notes = shown["notes"].as_array().unwrap();
     assert!(
         notes
@@ -298,13 +271,14 @@ async fn a_one_location_shop_pushes_stock_on_its_first_sync_now_with_no_settings
         .await
         .unwrap();
     assert_eq!(accepted.status(), 202);
-    let patched = client
-        .patch(&url)
-        .bearer_auth(&env.token)
-        .json(&json!({"settings": {"inventory_sync": "daily"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &env.token,
+        id,
+        json!({"inventory_sync": "daily"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200);
 
     // Sync now until the push went out (the stock message may still be on its way).

@@ -7,10 +7,12 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, Runner};
+use common::{
+    connected_id, fake, get_json, outbox, settled, shopify_form, spawn_shopify, stop, Runner,
+};
 use local::fakes::shopify::{self as fakes, rest_order};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -54,34 +56,15 @@ async fn env(locations: u32) -> Env {
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {
     let api_base = env.shopify.uri();
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &env.secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs),
-        ],
-    )
+    let extra = [("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs)];
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, &extra)
 }
 
 /// Connects the store with `settings`; returns the connection id.
 async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env, settings: Value) -> String {
-    let created = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(
-            &json!({"channel": "shopify", "shop_domain": SHOP, "access_token": TOKEN,
-            "settings": settings}),
-        )
-        .send()
-        .await
-        .unwrap();
-    let status = created.status();
-    let connection: Value = created.json().await.unwrap();
-    assert_eq!(status, 201, "{connection}");
-    connection["id"].as_str().unwrap().to_owned()
+    let mut form = shopify_form(SHOP, TOKEN);
+    form["settings"] = settings;
+    connected_id(client, runner, &env.token, &form).await
 }
 
 /// Posts one signed `orders/create` webhook.
@@ -130,32 +113,6 @@ async fn mount_fulfillment_orders(env: &Env, order: u64, fos: Vec<Value>) {
         .named("the order's fulfillment orders")
         .mount(&env.shopify)
         .await;
-}
-
-/// The outbox once `wanted` messages are there (a little longer, so a duplicate would show),
-/// or after 3 s when none are expected.
-async fn settled(
-    client: &reqwest::Client,
-    runner: &Runner,
-    env: &Env,
-    wanted: usize,
-) -> Vec<Value> {
-    if wanted == 0 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        return outbox(client, runner, &env.token).await;
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if outbox(client, runner, &env.token).await.len() >= wanted {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return outbox(client, runner, &env.token).await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the outbox never reached {wanted} messages: {:?}",
-        outbox(client, runner, &env.token).await
-    );
 }
 
 /// `(channel_line_id, sku, quantity)` of an order message's lines.
@@ -229,7 +186,7 @@ async fn a_split_order_imports_only_our_line_and_tracking_fulfils_only_ours() {
         rest_order(7001, &[(11, "TS-001", 2), (12, "TS-002", 1)]),
     )
     .await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["type"], "order.imported");
     assert_eq!(lines(&messages[0]), [line("11", "TS-001", 2)]);
@@ -246,7 +203,7 @@ async fn a_split_order_imports_only_our_line_and_tracking_fulfils_only_ours() {
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let messages = settled(&client, &runner, &env, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     assert_eq!(messages[1]["type"], "tracking.exported", "{messages:?}");
     assert_eq!(
         messages[1]["fulfillments"],
@@ -291,18 +248,15 @@ async fn an_order_wholly_at_another_location_sends_nothing_and_is_counted() {
     deliver(&client, &runner, &env, order.clone()).await;
     deliver(&client, &runner, &env, order).await;
     assert_eq!(
-        settled(&client, &runner, &env, 0).await,
+        settled(&client, &runner, &env.token, 0).await,
         Vec::<Value>::new()
     );
-    let shown: Value = client
-        .get(format!("{}/api/connections/{connection}", runner.base))
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = get_json(
+        &client,
+        format!("{}/api/connections/{connection}", runner.base),
+        &env.token,
+    )
+    .await;
     let others = &shown["orders_for_other_locations"];
     assert_eq!(others["count"], 1, "{shown}");
     assert_eq!(others["last_order"], "#7002");
@@ -326,7 +280,7 @@ async fn no_location_on_a_two_location_shop_holds_the_order() {
         rest_order(7003, &[(31, "TS-001", 1), (32, "TS-002", 2)]),
     )
     .await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(
         lines(&messages[0]),
@@ -391,7 +345,7 @@ async fn the_poll_imports_only_our_part_of_a_missed_order() {
     let client = reqwest::Client::new();
     let runner = start(&env, "1");
     connect(&client, &runner, &env, json!({"fulfilment_location": HERE})).await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     // Later polls find it known and add nothing.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(outbox(&client, &runner, &env.token).await, messages);
@@ -641,7 +595,7 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
     connect(&client, &runner, &env, json!({"fulfilment_location": HERE})).await;
     let order = rest_order(7010, &[(11, "TS-001", 1), (12, "TS-002", 2)]);
     deliver(&client, &runner, &env, order).await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages[0]["type"], "order.imported", "{messages:?}");
     assert_eq!(lines(&messages[0]), [line("11", "TS-001", 1)]);
 
@@ -673,7 +627,7 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
         "move-1",
     )
     .await;
-    let messages = settled(&client, &runner, &env, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(messages[1]["type"], "order.updated");
     assert_eq!(
@@ -701,7 +655,7 @@ async fn a_move_to_our_location_sends_the_new_line_and_a_redelivery_nothing() {
         "move-2",
     )
     .await;
-    let after = settled(&client, &runner, &env, 0).await;
+    let after = settled(&client, &runner, &env.token, 0).await;
     assert_eq!(after, messages);
     stop(runner);
     env.shopify.verify().await;
@@ -734,7 +688,7 @@ async fn a_move_away_sends_order_cancelled() {
         rest_order(7011, &[(21, "TS-001", 1)]),
     )
     .await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages[0]["type"], "order.imported", "{messages:?}");
 
     shopify.set(state(THERE, "2026-11-28T10:00:00Z"));
@@ -749,7 +703,7 @@ async fn a_move_away_sends_order_cancelled() {
         "away-1",
     )
     .await;
-    let messages = settled(&client, &runner, &env, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(messages[1]["type"], "order.cancelled");
     assert_eq!(messages[1]["channel_order_id"], "7011");
@@ -759,7 +713,7 @@ async fn a_move_away_sends_order_cancelled() {
     let mut edited = rest_order(7011, &[(21, "TS-001", 1)]);
     edited["updated_at"] = json!("2026-11-28T11:00:00Z");
     deliver_topic(&client, &runner, &env, "orders/updated", &edited, "edit-1").await;
-    let after = settled(&client, &runner, &env, 0).await;
+    let after = settled(&client, &runner, &env.token, 0).await;
     assert_eq!(after, messages);
 
     // Moved back: the WMS gets the order again, live.
@@ -774,7 +728,7 @@ async fn a_move_away_sends_order_cancelled() {
         "back-1",
     )
     .await;
-    let messages = settled(&client, &runner, &env, 3).await;
+    let messages = settled(&client, &runner, &env.token, 3).await;
     assert_eq!(messages.len(), 3, "{messages:?}");
     assert_eq!(messages[2]["type"], "order.updated");
     assert_eq!(messages[2]["cancelled"], false);
@@ -791,7 +745,7 @@ async fn a_move_away_sends_order_cancelled() {
         "away-2",
     )
     .await;
-    let messages = settled(&client, &runner, &env, 4).await;
+    let messages = settled(&client, &runner, &env.token, 4).await;
     assert_eq!(messages.len(), 4, "{messages:?}");
     assert_eq!(messages[3]["type"], "order.cancelled");
     assert_eq!(messages[3]["channel_updated_at"], "2026-11-28T13:00:00Z");
@@ -826,7 +780,7 @@ async fn a_never_imported_order_moved_to_us_is_imported() {
         rest_order(7012, &[(31, "TS-003", 1)]),
     )
     .await;
-    assert!(settled(&client, &runner, &env, 0).await.is_empty());
+    assert!(settled(&client, &runner, &env.token, 0).await.is_empty());
 
     shopify.set(vec![fo_at(
         121,
@@ -855,7 +809,7 @@ async fn a_never_imported_order_moved_to_us_is_imported() {
         "here-2",
     )
     .await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["type"], "order.imported");
     assert_eq!(lines(&messages[0]), [line("31", "TS-003", 1)]);
@@ -904,7 +858,7 @@ async fn a_cancellation_request_is_answered_or_recorded_for_the_wms() {
         rest_order(7014, &[(51, "TS-004", 1)]),
     )
     .await;
-    let messages = settled(&client, &runner, &env, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     assert_eq!(messages.len(), 2, "{messages:?}");
 
     for ((order, fo, item), state) in [(7013, 131, 41), (7014, 141, 51)].into_iter().zip(&states) {
@@ -965,7 +919,7 @@ async fn a_cancellation_request_is_answered_or_recorded_for_the_wms() {
         )
         .await;
     }
-    let messages = settled(&client, &runner, &env, 4).await;
+    let messages = settled(&client, &runner, &env.token, 4).await;
     assert_eq!(messages.len(), 4, "{messages:?}");
     let of = |id: &str| -> Vec<&Value> {
         messages[2..]

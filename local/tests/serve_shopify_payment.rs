@@ -5,9 +5,12 @@
 
 mod common;
 
-use common::{outbox, spawn, stop, strict_shopify, wait_for_message, Runner, ShopifyEnv};
+use common::{
+    connected_id, get_json, outbox, patch_settings, settled, shopify_form, spawn_shopify, stop,
+    strict_shopify, wait_for_message, Runner, ShopifyEnv,
+};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -25,30 +28,13 @@ async fn env() -> Env {
 
 fn start(env: &Env, reconcile_secs: &str) -> Runner {
     let api_base = env.shopify.uri();
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &env.secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs),
-        ],
-    )
+    let extra = [("CHANNEL_SYNC_RECONCILE_SECS", reconcile_secs)];
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, &extra)
 }
 
 /// Connects the store; returns the connection id.
 async fn connect(client: &reqwest::Client, runner: &Runner, env: &Env) -> String {
-    let created = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let connection: Value = created.json().await.unwrap();
-    connection["id"].as_str().unwrap().to_owned()
+    connected_id(client, runner, &env.token, &shopify_form(SHOP, TOKEN)).await
 }
 
 /// A REST order payload as Shopify's order webhooks send it.
@@ -101,34 +87,6 @@ async fn deliver(client: &reqwest::Client, runner: &Runner, env: &Env, topic: &s
     assert_eq!(response.status(), 200, "{topic}");
 }
 
-/// The outbox once the consumer had time to act on everything delivered so far: when `wanted`
-/// messages are there, or after 3 s when none are expected (there is no signal for
-/// "processed, nothing to send").
-async fn settled(
-    client: &reqwest::Client,
-    runner: &Runner,
-    env: &Env,
-    wanted: usize,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    if wanted == 0 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        return outbox(client, runner, &env.token).await;
-    }
-    while Instant::now() < deadline {
-        if outbox(client, runner, &env.token).await.len() >= wanted {
-            // A little longer, so that a duplicate would show.
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            return outbox(client, runner, &env.token).await;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the outbox never reached {wanted} messages: {:?}",
-        outbox(client, runner, &env.token).await
-    );
-}
-
 /// `(type, channel_order_id, financial_status)` of each message.
 fn summary(messages: &[Value]) -> Vec<(String, String, String)> {
     messages
@@ -157,14 +115,14 @@ async fn a_pending_bank_transfer_order_waits_and_is_imported_once_when_paid() {
     let created = rest_order(5001, "2026-11-27T08:00:01Z", "pending", &["Bank Deposit"]);
     deliver(&client, &runner, &env, "orders/create", created).await;
     assert_eq!(
-        settled(&client, &runner, &env, 0).await,
+        settled(&client, &runner, &env.token, 0).await,
         Vec::<Value>::new()
     );
 
     let paid = rest_order(5001, "2026-11-28T10:00:00Z", "paid", &["Bank Deposit"]);
     deliver(&client, &runner, &env, "orders/paid", paid.clone()).await;
     deliver(&client, &runner, &env, "orders/updated", paid).await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(
         summary(&messages),
         [row("order.imported", "5001", "paid")],
@@ -221,7 +179,7 @@ async fn the_poll_leaves_a_pending_order_and_imports_it_once_paid() {
     let runner = start(&env, "1");
     connect(&client, &runner, &env).await;
 
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     // Two more polls: they find the order known and add nothing.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(outbox(&client, &runner, &env.token).await, messages);
@@ -240,47 +198,29 @@ async fn the_poll_leaves_a_pending_order_and_imports_it_once_paid() {
 /// with no hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_cash_on_delivery_order_imports_at_once() {
-    let env = env().await;
-    let client = reqwest::Client::new();
-    let runner = start(&env, "0");
-    connect(&client, &runner, &env).await;
-
-    let order = rest_order(
-        5002,
-        "2026-11-27T08:00:01Z",
-        "pending",
-        &["Cash on Delivery (COD)"],
-    );
-    deliver(&client, &runner, &env, "orders/create", order).await;
-    let messages = settled(&client, &runner, &env, 1).await;
-    assert_eq!(
-        summary(&messages),
-        [row("order.imported", "5002", "pending")]
-    );
-    assert_eq!(messages[0]["hold_reasons"], json!([]));
-    stop(runner);
-    env.shopify.verify().await;
+    imported_at_once(5002, "pending", &["Cash on Delivery (COD)"]).await;
 }
 
 /// (d) An authorized order (payment validated, to be captured) imports at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorized_order_imports_at_once() {
+    imported_at_once(5003, "authorized", &["shopify_payments"]).await;
+}
+
+/// GIVEN a connected store WHEN order `id` (`financial_status`, paid through `gateways`) is
+/// delivered THEN it is imported at once, with that financial status and no hold.
+async fn imported_at_once(id: u64, financial_status: &str, gateways: &[&str]) {
     let env = env().await;
     let client = reqwest::Client::new();
     let runner = start(&env, "0");
     connect(&client, &runner, &env).await;
 
-    let order = rest_order(
-        5003,
-        "2026-11-27T08:00:01Z",
-        "authorized",
-        &["shopify_payments"],
-    );
+    let order = rest_order(id, "2026-11-27T08:00:01Z", financial_status, gateways);
     deliver(&client, &runner, &env, "orders/create", order).await;
-    let messages = settled(&client, &runner, &env, 1).await;
+    let messages = settled(&client, &runner, &env.token, 1).await;
     assert_eq!(
         summary(&messages),
-        [row("order.imported", "5003", "authorized")]
+        [row("order.imported", &id.to_string(), financial_status)]
     );
     assert_eq!(messages[0]["hold_reasons"], json!([]));
     stop(runner);
@@ -301,24 +241,14 @@ async fn with_import_unpaid_on_pending_orders_import_as_pending() {
     let waiting = rest_order(5004, "2026-11-27T08:00:01Z", "pending", &["Bank Deposit"]);
     deliver(&client, &runner, &env, "orders/create", waiting).await;
     assert_eq!(
-        settled(&client, &runner, &env, 0).await,
+        settled(&client, &runner, &env.token, 0).await,
         Vec::<Value>::new()
     );
 
-    let patch = |body: Value| {
-        client
-            .patch(&url)
-            .bearer_auth(&env.token)
-            .json(&body)
-            .send()
-    };
-    let bad = patch(json!({"settings": {"import_unpaid": "yes"}}))
-        .await
-        .unwrap();
+    let patch = |settings: Value| patch_settings(&client, &runner, &env.token, &id, settings);
+    let bad = patch(json!({"import_unpaid": "yes"})).await;
     assert_eq!(bad.status(), 422);
-    let ok = patch(json!({"settings": {"import_unpaid": true}}))
-        .await
-        .unwrap();
+    let ok = patch(json!({"import_unpaid": true})).await;
     assert_eq!(ok.status(), 200);
     let updated: Value = ok.json().await.unwrap();
     assert_eq!(updated["settings"]["import_unpaid"], true);
@@ -335,7 +265,7 @@ async fn with_import_unpaid_on_pending_orders_import_as_pending() {
     .await;
     let again = rest_order(5004, "2026-11-27T09:05:00Z", "pending", &["Bank Deposit"]);
     deliver(&client, &runner, &env, "orders/updated", again).await;
-    let messages = settled(&client, &runner, &env, 2).await;
+    let messages = settled(&client, &runner, &env.token, 2).await;
     assert_eq!(
         summary(&messages),
         [
@@ -347,15 +277,7 @@ async fn with_import_unpaid_on_pending_orders_import_as_pending() {
     for m in &messages {
         assert_eq!(m["hold_reasons"], json!([]), "{m}");
     }
-    let stored: Value = client
-        .get(&url)
-        .bearer_auth(&env.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = get_json(&client, &url, &env.token).await;
     assert_eq!(
         stored["settings"]["import_unpaid"], true,
         "the setting is kept"

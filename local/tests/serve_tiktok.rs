@@ -13,7 +13,7 @@ use wiremock::matchers::{body_json, query_param};
 use wiremock::{MockServer, Request};
 
 mod common;
-use common::{fake, outbox, spawn, stop, wait_for_message};
+use common::{fake, get_json, outbox, patch_settings, query_value, spawn, stop, wait_for_message};
 
 const APP_KEY: &str = "fake_app_key";
 const SECRET: &str = "fake_app_secret";
@@ -51,14 +51,6 @@ fn signed_webhook(
         request = request.header(name, value);
     }
     request
-}
-
-fn query(url: &str, name: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +107,7 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
         ),
         "{url}"
     );
-    let state = query(url, "state").unwrap();
+    let state = query_value(url, "state").unwrap();
     let done = client
         .get(format!(
             "{}/oauth/tiktok/callback?code=fake_code&state={state}",
@@ -126,7 +118,7 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
         .unwrap();
     let landed = done.headers()["location"].to_str().unwrap().to_owned();
     assert!(landed.contains("tiktok=connected"), "{landed}");
-    let connection = query(&landed, "connection").expect("a connection");
+    let connection = query_value(&landed, "connection").expect("a connection");
     let replay = client
         .get(format!(
             "{}/oauth/tiktok/callback?code=fake_code&state={state}",
@@ -236,13 +228,14 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
         })
         .mount(&tiktok)
         .await;
-    let patched = client
-        .patch(format!("{}/api/connections/{connection}", runner.base))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "W1", "inventory_sync": "live"}}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &connection,
+        json!({"inventory_location": "W1", "inventory_sync": "live"}),
+    )
+    .await;
     assert_eq!(patched.status(), 200, "{:?}", patched.text().await);
     let want = json!({"skus": [{"id": "1729001", "inventory": [
         {"warehouse_id": "W1", "quantity": 13}, {"warehouse_id": "W2", "quantity": 8}]}]});
@@ -277,15 +270,12 @@ async fn install_masked_order_release_shipment_stock_and_deauthorization() {
     })
     .await;
     assert_eq!(gone["connection"], connection);
-    let stored: Value = client
-        .get(format!("{}/api/connections/{connection}", runner.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = get_json(
+        &client,
+        format!("{}/api/connections/{connection}", runner.base),
+        &token,
+    )
+    .await;
     assert_eq!(stored["status"], "disconnected", "{stored}");
     let kinds: Vec<String> = outbox(&client, &runner, &token)
         .await

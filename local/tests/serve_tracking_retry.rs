@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{outbox, spawn, stop, strict_shopify, Runner, ShopifyEnv};
+use common::{
+    connected_id, outbox, shopify_form, spawn_shopify, stop, strict_shopify, Runner, ShopifyEnv,
+};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,16 +30,8 @@ async fn env() -> Env {
 
 fn start(env: &Env) -> Runner {
     let api_base = env.shopify.uri();
-    spawn(
-        env.data.path(),
-        &env.token,
-        &[
-            ("SHOPIFY_CLIENT_SECRET", &env.secret),
-            ("SHOPIFY_CLIENT_ID", "fake-client-id"),
-            ("SHOPIFY_API_BASE", &api_base),
-            ("CHANNEL_SYNC_RECONCILE_SECS", "0"),
-        ],
-    )
+    let extra = [("CHANNEL_SYNC_RECONCILE_SECS", "0")];
+    spawn_shopify(env.data.path(), &env.token, &env.secret, &api_base, &extra)
 }
 
 /// The order as Shopify shows it: one fulfillment order with two units of `TS-002` and, once
@@ -103,16 +97,8 @@ async fn a_partial_shipment_whose_answer_was_lost_is_fulfilled_once() {
 
     let client = reqwest::Client::new();
     let runner = start(&env);
-    let created_connection = client
-        .post(format!("{}/api/connections", runner.base))
-        .bearer_auth(&env.token)
-        .json(&json!({"channel": "shopify", "shop_domain": SHOP, "access_token": TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created_connection.status(), 201);
-    let connection: Value = created_connection.json().await.unwrap();
-    let connection = connection["id"].as_str().unwrap().to_owned();
+    let form = shopify_form(SHOP, TOKEN);
+    let connection = connected_id(&client, &runner, &env.token, &form).await;
 
     let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
         "channel_order_id": "5630201856307", "lines": [{"sku": "TS-002", "quantity": 1}],

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fake, outbox, spawn, stop, wait_for_message};
+use common::{fake, get_json, outbox, patch_settings, query_value, spawn, stop, wait_for_message};
 use local::fakes::veeqo::{self as fake, Account, FakeVeeqo};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -111,15 +111,12 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
     let id = connected["id"].as_str().unwrap().to_owned();
     assert_eq!(connected["shop"], "company-555");
     assert_eq!(connected["marketplaces"][0]["name"], "Amazon UK");
-    let locations: Value = client
-        .get(api(&format!("/api/connections/{id}/locations")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let locations = get_json(
+        &client,
+        api(&format!("/api/connections/{id}/locations")),
+        &token,
+    )
+    .await;
     let ids: Vec<&str> = locations["locations"]
         .as_array()
         .unwrap()
@@ -130,15 +127,7 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
 
     // No warehouse chosen: the connection says what is missing, the poll reads nothing,
     // nothing is imported.
-    let shown: Value = client
-        .get(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = get_json(&client, api(&format!("/api/connections/{id}")), &token).await;
     assert!(
         shown["missing"][0]
             .as_str()
@@ -154,23 +143,16 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .any(|m| m["type"] == "order.imported"));
 
     // Choose the Amazon location: the FBM order allocated to it is imported, once.
-    let chosen = client
-        .patch(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_location": "22668"}}))
-        .send()
-        .await
-        .unwrap();
+    let chosen = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_location": "22668"}),
+    )
+    .await;
     assert_eq!(chosen.status(), 200);
-    let shown: Value = client
-        .get(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = get_json(&client, api(&format!("/api/connections/{id}")), &token).await;
     assert!(shown.get("missing").is_none(), "{shown}");
     let imported = wait_for_message(&client, &runner, &token, |m| {
         m["type"] == "order.imported" && m["channel_order_id"] == "31"
@@ -242,13 +224,14 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .unwrap();
         assert_eq!(sent.status(), 202);
     }
-    let daily = client
-        .patch(api(&format!("/api/connections/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"settings": {"inventory_sync": "daily"}}))
-        .send()
-        .await
-        .unwrap();
+    let daily = patch_settings(
+        &client,
+        &runner,
+        &token,
+        &id,
+        json!({"inventory_sync": "daily"}),
+    )
+    .await;
     assert_eq!(daily.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -290,15 +273,7 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
     }
 
     // The SKU audit flags the sellable without a SKU.
-    let audit: Value = client
-        .get(api("/api/sku-audit"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = get_json(&client, api("/api/sku-audit"), &token).await;
     let veeqo_audit = audit["connections"]
         .as_array()
         .unwrap()
@@ -308,15 +283,6 @@ async fn veeqo_end_to_end_under_its_rate_limit() {
         .clone();
     assert_eq!(veeqo_audit["blank_skus"]["total"], 1, "{veeqo_audit}");
     stop(runner);
-}
-
-/// The value of `name` in `url`'s query.
-fn query_value(url: &str, name: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,15 +384,7 @@ async fn veeqo_installs_by_oauth_once_per_account() {
         connections[0], connections[1],
         "one connection per Veeqo account"
     );
-    let listed: Value = client
-        .get(format!("{}/api/connections", runner.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(&client, format!("{}/api/connections", runner.base), &token).await;
     let veeqo_connections: Vec<&Value> = listed["connections"]
         .as_array()
         .unwrap()

@@ -11,9 +11,7 @@
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,26 +36,10 @@ const ETSY_WHSEC: &str = "whsec_ZmFrZS1ldHN5LWNyYXNoLXNlY3JldC1mb3ItdGVzdHMtb25s
 const ETSY_SHOP: u64 = 4242;
 const WC: &str = "/wp-json/wc/v3";
 
+#[path = "../common/process.rs"]
+mod process;
 /// A `serve` process; SIGKILLed when dropped.
-pub struct Serve {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    /// SIGKILL: no drain, no shutdown hook, whatever was in flight is cut.
-    pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use process::{stop, Runner as Serve};
 
 /// One signed order delivery, re-buildable (the channels re-send the same delivery id).
 #[derive(Clone)]
@@ -910,80 +892,18 @@ pub async fn order_messages(
 }
 
 /// Starts `binary serve` on a free port with its data in `data` and the `dev` tenant's
-/// `token`; returns once it answers that token (a runner that exits, e.g. because another
-/// process took the port meanwhile, is started again on another one).
+/// `token`; returns once it answers that token. It logs at `CHAOS_LOG` (`error` unless set),
+/// with its stdout shown only when `CHAOS_LOG` is set.
 pub fn spawn(binary: &Path, data: &Path, token: &str, envs: &[(String, String)]) -> Serve {
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(binary)
-            .arg("serve")
-            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
-            .env("CHANNEL_SYNC_DATA", data)
-            .env("CHANNEL_SYNC_DEV_TOKEN", token)
-            .env(
-                "RUST_LOG",
-                std::env::var("CHAOS_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdout(if std::env::var_os("CHAOS_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-        let mut serve = Serve {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if answers(port, token) {
-                return serve;
-            }
-            if let Ok(Some(_)) = serve.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(Instant::now() < deadline, "serve did not start");
-    }
-    panic!("serve kept exiting at start");
-}
-
-fn answers(port: u16, token: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!(
-        "GET /wms/outbox?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-/// Stops `serve` with SIGTERM (an operator's stop) and checks it exits cleanly.
-pub fn stop(mut serve: Serve) {
-    unsafe {
-        libc::kill(serve.child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = serve.child.try_wait() {
-            assert!(status.success(), "serve exited with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("serve did not stop on SIGTERM");
+    let chaos_log = std::env::var("CHAOS_LOG").ok();
+    process::spawn_binary(
+        binary,
+        data,
+        token,
+        envs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &process::Logs {
+            stdout: chaos_log.is_some(),
+            rust_log: chaos_log.unwrap_or_else(|| "error".into()),
+        },
+    )
 }

@@ -3,105 +3,30 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Runner {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod process;
+#[allow(unused_imports)]
+pub use process::{stop, Runner};
 
 pub fn fake(prefix: &str) -> String {
     format!("{prefix}_fake_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Starts `channel-sync serve` on a free port with its data in `data`, the `dev` tenant's
-/// `token`, and `envs`; returns once it answers that tenant's token.
-///
-/// A successful TCP connect alone does not prove the runner is up: between choosing the port
-/// and the runner binding it, another test's listener can hold the port for a moment (and the
-/// runner then fails to bind it). So the runner must answer `GET /wms/outbox` with `token`
-/// (unique per test), and a runner that exits is started again on another port.
+/// `token`, and `envs` (logging at `warn`); returns once it answers that tenant's token.
 pub fn spawn(data: &Path, token: &str, envs: &[(&str, &str)]) -> Runner {
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_channel-sync"))
-            .arg("serve")
-            .envs(envs.iter().copied())
-            .env("CHANNEL_SYNC_ADDR", format!("127.0.0.1:{port}"))
-            .env("CHANNEL_SYNC_DATA", data)
-            .env("CHANNEL_SYNC_DEV_TOKEN", token)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut runner = Runner {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if answers_token(port, token) {
-                return runner;
-            }
-            if let Ok(Some(_)) = runner.child.try_wait() {
-                break; // e.g. the port was taken meanwhile: try another one
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if Instant::now() >= deadline {
-            panic!("channel-sync serve did not start");
-        }
-    }
-    panic!("channel-sync serve kept exiting at start");
-}
-
-/// Whether the server on `port` answers `GET /wms/outbox?after=0` with `token` with a 200.
-fn answers_token(port: u16, token: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!(
-        "GET /wms/outbox?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-/// Stops the runner the way an operator would (SIGTERM) and waits for it to exit.
-pub fn stop(mut runner: Runner) {
-    unsafe {
-        libc::kill(runner.child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = runner.child.try_wait() {
-            assert!(status.success(), "serve exited with {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("serve did not stop on SIGTERM");
+    process::spawn_binary(
+        Path::new(env!("CARGO_BIN_EXE_channel-sync")),
+        data,
+        token,
+        envs.iter().copied(),
+        &process::Logs {
+            rust_log: "warn".into(),
+            stdout: false,
+        },
+    )
 }
 
 pub async fn outbox(client: &reqwest::Client, runner: &Runner, token: &str) -> Vec<Value> {
@@ -177,4 +102,176 @@ pub async fn strict_shopify(shop: &str, access_token: &str, name: &str) -> Shopi
 /// fulfilment location set and one active location, every order is the connection's.
 pub async fn mount_one_location(shopify: &wiremock::MockServer) {
     local::fakes::shopify::one_location().mount(shopify).await;
+}
+
+/// Starts `serve` with the Shopify app configured (`app_secret`, a fake client id, the fake
+/// Shopify at `api_base`) and `extra` environment.
+pub fn spawn_shopify(
+    data: &Path,
+    token: &str,
+    app_secret: &str,
+    api_base: &str,
+    extra: &[(&str, &str)],
+) -> Runner {
+    let mut envs: Vec<(&str, &str)> = vec![
+        ("SHOPIFY_CLIENT_SECRET", app_secret),
+        ("SHOPIFY_CLIENT_ID", "fake-client-id"),
+        ("SHOPIFY_API_BASE", api_base),
+    ];
+    envs.extend_from_slice(extra);
+    spawn(data, token, &envs)
+}
+
+/// The connect form of Shopify store `shop` with its Admin API `access_token`.
+pub fn shopify_form(shop: &str, access_token: &str) -> Value {
+    serde_json::json!({"channel": "shopify", "shop_domain": shop, "access_token": access_token})
+}
+
+/// `POST /api/connections` with `form` as `token`; the answer, whatever it is.
+pub async fn post_connection(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/api/connections", runner.base))
+        .bearer_auth(token)
+        .json(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Connects with `form` as `token`, checks the answer is 201 and returns the connection.
+pub async fn connected(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> Value {
+    let response = post_connection(client, runner, token, form).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Connects with `form` as `token` (201 checked); the connection's id.
+pub async fn connected_id(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    form: &Value,
+) -> String {
+    connected(client, runner, token, form).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET /api/connections` as `token`: the listing's body.
+pub async fn connections(client: &reqwest::Client, runner: &Runner, token: &str) -> Value {
+    client
+        .get(format!("{}/api/connections", runner.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `PATCH /api/connections/{id}` with `{"settings": settings}` as `token`; the answer.
+pub async fn patch_settings(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    id: &str,
+    settings: Value,
+) -> reqwest::Response {
+    client
+        .patch(format!("{}/api/connections/{id}", runner.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "settings": settings }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET url` as `token`: the answer's JSON body (whatever the status).
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The raw (not percent-decoded) value of `name` in `url`'s query.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// The percent-decoded value of `name` in `url`'s query.
+pub fn query_value(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The outbox once it holds at least `wanted` messages, read again a little later so that a
+/// duplicate would show (15 s at most); with `wanted` 0, the outbox after 3 s.
+pub async fn settled(
+    client: &reqwest::Client,
+    runner: &Runner,
+    token: &str,
+    wanted: usize,
+) -> Vec<Value> {
+    if wanted == 0 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return outbox(client, runner, token).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if outbox(client, runner, token).await.len() >= wanted {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            return outbox(client, runner, token).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the outbox never reached {wanted} messages: {:?}",
+        outbox(client, runner, token).await
+    );
+}
+
+/// The requests `server` received with method `verb` on exactly `path`, once there are at
+/// least `n` of them (20 s at most).
+pub async fn until_requested(
+    server: &wiremock::MockServer,
+    verb: &str,
+    path: &str,
+    n: usize,
+) -> Vec<wiremock::Request> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = local::fakes::requests_to(server, verb, path).await;
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "never saw {n} × {verb} {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

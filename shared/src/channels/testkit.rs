@@ -182,3 +182,34 @@ pub(crate) async fn mount_locations(server: &wiremock::MockServer, count: u32) {
         .mount(server)
         .await;
 }
+
+/// Credentials holding just an access token, `{"access_token": token}` (a Shopify custom
+/// app's or a static token's shape).
+pub(crate) fn access_token(token: &str) -> Secret {
+    Secret::new(serde_json::json!({ "access_token": token }).to_string())
+}
+
+/// Stores connection `id` of tenant `dev` (see [`connection`]) with `credentials`; returns it.
+pub(crate) async fn saved_connection(
+    channels: &Registry,
+    id: &str,
+    channel: Channel,
+    shop: &str,
+    status: ConnectionStatus,
+    credentials: &Secret,
+) -> Connection {
+    let connection = connection(id, channel, shop, status);
+    save_connection(channels, &connection, credentials).await;
+    connection
+}
+
+/// `connection` as it is stored now (it must be stored).
+pub(crate) async fn reread(channels: &Registry, connection: &Connection) -> Connection {
+    channels
+        .context()
+        .connections
+        .get(&connection.tenant, &connection.id)
+        .await
+        .unwrap()
+        .expect("the connection is stored")
+}

@@ -717,6 +717,34 @@ mod tests {
         })
     }
 
+    /// An active, tracked variant `n` with SKU `sku` (see [`node`]).
+    fn active(n: u32, sku: &str) -> serde_json::Value {
+        node(n, Some(sku), "ACTIVE", true)
+    }
+
+    /// The variants page after `after` answered with `answer`, asked exactly `times` times.
+    async fn answers(
+        server: &MockServer,
+        after: Option<&str>,
+        answer: ResponseTemplate,
+        times: u64,
+    ) {
+        request(after)
+            .respond_with(answer)
+            .expect(times)
+            .mount(server)
+            .await;
+    }
+
+    /// Any call to the fake fails the test (on drop).
+    async fn no_api_call(server: &MockServer) {
+        Mock::given(method("POST"))
+            .respond_with(page(vec![], None))
+            .expect(0)
+            .mount(server)
+            .await;
+    }
+
     fn gid(n: u32) -> String {
         format!("gid://shopify/ProductVariant/{n}")
     }
@@ -776,6 +804,17 @@ mod tests {
                 .collect()
         }
 
+        /// Whether the products lease of `c_prod` is free (taking it for a second).
+        async fn lease_is_free(&self) -> bool {
+            matches!(
+                self.store
+                    .claim("products-lock#c_prod", Duration::from_secs(1))
+                    .await
+                    .unwrap(),
+                Claim::Acquired(_)
+            )
+        }
+
         async fn item(&self, s: &str) -> Option<String> {
             skumap::inventory_item_for(
                 &*self.deps.records,
@@ -791,34 +830,38 @@ mod tests {
     #[tokio::test]
     async fn two_pages_publish_map_and_report_blank_and_duplicate_skus() {
         let server = MockServer::start().await;
-        request(None)
-            .respond_with(page(
+        answers(
+            &server,
+            None,
+            page(
                 vec![
-                    node(1, Some(" TS-001 "), "ACTIVE", true),
+                    active(1, " TS-001 "),
                     node(2, None, "ACTIVE", true),
-                    node(3, Some("DUP"), "ACTIVE", true),
-                    node(4, Some("BAD\u{7}SKU"), "ACTIVE", true),
+                    active(3, "DUP"),
+                    active(4, "BAD\u{7}SKU"),
                 ],
                 Some("vc-1"),
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-        request(Some("vc-1"))
-            .respond_with(page(
+            ),
+            1,
+        )
+        .await;
+        answers(
+            &server,
+            Some("vc-1"),
+            page(
                 vec![
                     node(5, Some("DUP"), "UNLISTED", true),
                     node(6, Some("TS-002"), "DRAFT", false),
                     node(7, Some("TS-001"), "ARCHIVED", true),
                     node(8, Some("OLD"), "ARCHIVED", true),
                     node(9, Some("OLD"), "DRAFT", true),
-                    node(10, Some(""), "ACTIVE", true),
+                    active(10, ""),
                 ],
                 None,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+            ),
+            1,
+        )
+        .await;
         let w = world(&server).await;
 
         let run = import_products(&w.deps, &w.connection).await.unwrap();
@@ -919,39 +962,29 @@ mod tests {
         assert_eq!(dated, last);
         assert_eq!(serde_json::from_value::<ProductsRun>(last).unwrap(), run);
         // The lease was given back.
-        assert!(matches!(
-            w.store
-                .claim("products-lock#c_prod", Duration::from_secs(1))
-                .await
-                .unwrap(),
-            Claim::Acquired(_)
-        ));
+        assert!(w.lease_is_free().await);
     }
 
     #[tokio::test]
     async fn re_imports_publish_only_changed_variants() {
         let server = MockServer::start().await;
-        let first = vec![
-            node(1, Some("A"), "ACTIVE", true),
-            node(2, Some("B"), "ACTIVE", true),
-        ];
+        let first = vec![active(1, "A"), active(2, "B")];
         request(None)
             .respond_with(page(first, None))
             .up_to_n_times(2)
             .expect(2)
             .mount(&server)
             .await;
-        request(None)
-            .respond_with(page(
-                vec![
-                    node(1, Some("A"), "ACTIVE", true),
-                    node(2, Some("B"), "DRAFT", true),
-                ],
+        answers(
+            &server,
+            None,
+            page(
+                vec![active(1, "A"), node(2, Some("B"), "DRAFT", true)],
                 None,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+            ),
+            1,
+        )
+        .await;
         let w = world(&server).await;
 
         let one = import_products(&w.deps, &w.connection).await.unwrap();
@@ -977,28 +1010,18 @@ mod tests {
     async fn a_sku_that_becomes_a_duplicate_or_disappears_stops_resolving() {
         let server = MockServer::start().await;
         request(None)
-            .respond_with(page(
-                vec![
-                    node(1, Some("A"), "ACTIVE", true),
-                    node(2, Some("B"), "ACTIVE", true),
-                ],
-                None,
-            ))
+            .respond_with(page(vec![active(1, "A"), active(2, "B")], None))
             .up_to_n_times(1)
             .expect(1)
             .mount(&server)
             .await;
-        request(None)
-            .respond_with(page(
-                vec![
-                    node(1, Some("A"), "ACTIVE", true),
-                    node(3, Some("A"), "ACTIVE", true),
-                ],
-                None,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        answers(
+            &server,
+            None,
+            page(vec![active(1, "A"), active(3, "A")], None),
+            1,
+        )
+        .await;
         let w = world(&server).await;
         import_products(&w.deps, &w.connection).await.unwrap();
         assert_eq!(
@@ -1027,11 +1050,7 @@ mod tests {
     #[tokio::test]
     async fn the_page_limit_sends_messages_but_leaves_the_map_alone() {
         let server = MockServer::start().await;
-        request(None)
-            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
-            .expect(1)
-            .mount(&server)
-            .await;
+        answers(&server, None, page(vec![active(1, "A")], Some("vc-1")), 1).await;
         let w = world(&server).await;
         let run = import_with_limit(
             &w.deps,
@@ -1075,19 +1094,8 @@ mod tests {
     async fn a_large_catalogue_is_walked_over_several_runs_and_mapped_once_whole() {
         let server = MockServer::start().await;
         let pages = [
-            (
-                None,
-                vec![
-                    node(1, Some("A"), "ACTIVE", true),
-                    node(2, Some("DUP"), "ACTIVE", true),
-                ],
-                Some("vc-1"),
-            ),
-            (
-                Some("vc-1"),
-                vec![node(3, Some("B"), "ACTIVE", true)],
-                Some("vc-2"),
-            ),
+            (None, vec![active(1, "A"), active(2, "DUP")], Some("vc-1")),
+            (Some("vc-1"), vec![active(3, "B")], Some("vc-2")),
             (
                 Some("vc-2"),
                 vec![node(4, None, "ACTIVE", true)],
@@ -1098,21 +1106,10 @@ mod tests {
                 vec![node(5, Some("C"), "DRAFT", false)],
                 Some("vc-4"),
             ),
-            (
-                Some("vc-4"),
-                vec![
-                    node(6, Some("DUP"), "ACTIVE", true),
-                    node(7, Some("Z"), "ACTIVE", true),
-                ],
-                None,
-            ),
+            (Some("vc-4"), vec![active(6, "DUP"), active(7, "Z")], None),
         ];
         for (after, nodes, next) in pages {
-            request(after)
-                .respond_with(page(nodes, next))
-                .expect(1)
-                .mount(&server)
-                .await;
+            answers(&server, after, page(nodes, next), 1).await;
         }
         let w = world(&server).await;
         // An earlier complete import mapped GONE and Z.
@@ -1276,23 +1273,14 @@ mod tests {
         let server = MockServer::start().await;
         request(None)
             .respond_with(
-                page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1"))
-                    .set_delay(Duration::from_millis(400)),
+                page(vec![active(1, "A")], Some("vc-1")).set_delay(Duration::from_millis(400)),
             )
             .up_to_n_times(1)
             .expect(1)
             .mount(&server)
             .await;
-        request(None)
-            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
-            .expect(1)
-            .mount(&server)
-            .await;
-        request(Some("vc-1"))
-            .respond_with(page(vec![node(2, Some("B"), "ACTIVE", true)], None))
-            .expect(1)
-            .mount(&server)
-            .await;
+        answers(&server, None, page(vec![active(1, "A")], Some("vc-1")), 1).await;
+        answers(&server, Some("vc-1"), page(vec![active(2, "B")], None), 1).await;
         let w = world(&server).await;
         let budget = Budget {
             part_pages: 1,
@@ -1333,16 +1321,8 @@ mod tests {
     #[tokio::test]
     async fn a_walk_whose_staged_pages_are_gone_maps_nothing_and_starts_over() {
         let server = MockServer::start().await;
-        request(None)
-            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
-            .expect(2)
-            .mount(&server)
-            .await;
-        request(Some("vc-1"))
-            .respond_with(page(vec![node(2, Some("B"), "ACTIVE", true)], None))
-            .expect(2)
-            .mount(&server)
-            .await;
+        answers(&server, None, page(vec![active(1, "A")], Some("vc-1")), 2).await;
+        answers(&server, Some("vc-1"), page(vec![active(2, "B")], None), 2).await;
         let w = world(&server).await;
         let one = import_products_pages(&w.deps, &w.connection, 1)
             .await
@@ -1403,11 +1383,7 @@ mod tests {
     #[tokio::test]
     async fn the_lease_blocks_a_concurrent_run() {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(page(vec![], None))
-            .expect(0)
-            .mount(&server)
-            .await;
+        no_api_call(&server).await;
         let w = world(&server).await;
         assert!(matches!(
             w.store
@@ -1425,11 +1401,7 @@ mod tests {
     #[tokio::test]
     async fn inactive_or_other_connections_make_no_api_call() {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(page(vec![], None))
-            .expect(0)
-            .mount(&server)
-            .await;
+        no_api_call(&server).await;
         let w = world(&server).await;
         for (status, channel, outcome) in [
             (
@@ -1452,28 +1424,20 @@ mod tests {
         }
         assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
         // Not even the lease was taken.
-        assert!(matches!(
-            w.store
-                .claim("products-lock#c_prod", Duration::from_secs(1))
-                .await
-                .unwrap(),
-            Claim::Acquired(_)
-        ));
+        assert!(w.lease_is_free().await);
     }
 
     #[tokio::test]
     async fn a_failed_page_is_an_error_that_keeps_the_map_and_frees_the_lease() {
         let server = MockServer::start().await;
-        request(None)
-            .respond_with(page(vec![node(1, Some("A"), "ACTIVE", true)], Some("vc-1")))
-            .expect(1)
-            .mount(&server)
-            .await;
-        request(Some("vc-1"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
-            .expect(1)
-            .mount(&server)
-            .await;
+        answers(&server, None, page(vec![active(1, "A")], Some("vc-1")), 1).await;
+        answers(
+            &server,
+            Some("vc-1"),
+            ResponseTemplate::new(200).set_body_string("<html>oops</html>"),
+            1,
+        )
+        .await;
         let w = world(&server).await;
         let err = import_products(&w.deps, &w.connection).await.unwrap_err();
         assert!(
@@ -1482,23 +1446,13 @@ mod tests {
         );
         assert_eq!(w.item("A").await, None);
         assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
-        assert!(matches!(
-            w.store
-                .claim("products-lock#c_prod", Duration::from_secs(1))
-                .await
-                .unwrap(),
-            Claim::Acquired(_)
-        ));
+        assert!(w.lease_is_free().await);
     }
 
     #[tokio::test]
     async fn missing_credentials_are_a_token_error_without_an_api_call() {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(page(vec![], None))
-            .expect(0)
-            .mount(&server)
-            .await;
+        no_api_call(&server).await;
         let w = world(&server).await;
         w.deps
             .channels
@@ -1534,14 +1488,13 @@ mod tests {
     #[tokio::test]
     async fn messages_carry_the_documented_dedup_and_group_ids() {
         let server = MockServer::start().await;
-        request(None)
-            .respond_with(page(
-                vec![node(7, Some("A/1 x"), "SOMETHING_NEW", true)],
-                None,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
+        answers(
+            &server,
+            None,
+            page(vec![node(7, Some("A/1 x"), "SOMETHING_NEW", true)], None),
+            1,
+        )
+        .await;
         let mut w = world(&server).await;
         let recorder = Arc::new(Recorder::default());
         w.deps.wms_orders = recorder.clone();

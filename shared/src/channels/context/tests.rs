@@ -1,7 +1,7 @@
 //! Tests of the channel context, apart from it (they reach the registry through the testkit).
 
 use super::*;
-use crate::channels::testkit::{connection, save_connection, test_registry};
+use crate::channels::testkit::{access_token, reread, saved_connection, test_registry};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
 use std::sync::Arc;
 
@@ -14,31 +14,23 @@ async fn a_refusal_of_credentials_replaced_since_does_not_mark_the_reconnected_c
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let vault = Arc::new(EmbeddedVault::open(dir.path()).unwrap());
     let channels = test_registry(&store, vault, None);
-    let c = connection(
+    let c = saved_connection(
+        &channels,
         "c_reauth",
         Channel::Shopify,
         "demo.myshopify.com",
         ConnectionStatus::Active,
-    );
-    save_connection(
-        &channels,
-        &c,
-        &Secret::new(r#"{"access_token":"shpat_fake_old"}"#),
+        &access_token("shpat_fake_old"),
     )
     .await;
     let context = channels.context();
-    let job_copy = context
-        .connections
-        .get(&c.tenant, &c.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let job_copy = reread(&channels, &c).await;
     let (created, _) = context
         .upsert_connection(
             &c.tenant,
             Channel::Shopify,
             &c.shop,
-            &Secret::new(r#"{"access_token":"shpat_fake_new"}"#),
+            &access_token("shpat_fake_new"),
             None,
             None,
         )
@@ -47,20 +39,10 @@ async fn a_refusal_of_credentials_replaced_since_does_not_mark_the_reconnected_c
     assert!(!created);
     let answer = context.mark_needs_reauth(&job_copy).await;
     assert!(matches!(answer, OpenError::NeedsReauth));
-    let stored = context
-        .connections
-        .get(&c.tenant, &c.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = reread(&channels, &c).await;
     assert_eq!(stored.status, ConnectionStatus::Active, "{stored:?}");
     // A refusal of the current credentials still marks it.
     context.mark_needs_reauth(&stored).await;
-    let stored = context
-        .connections
-        .get(&c.tenant, &c.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = reread(&channels, &c).await;
     assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::testkit::{connection, save_connection, test_registry};
+use crate::channels::testkit::{access_token, connection, reread, save_connection, test_registry};
 use crate::channels::OpenError;
 use crate::domain::{Channel, TenantId};
 use crate::embedded::{EmbeddedStore, EmbeddedVault};
@@ -36,6 +36,23 @@ async fn world() -> World {
     }
 }
 
+impl World {
+    /// Stores Shopify connection `id` of tenant `dev` for [`SHOP`], active, with `credentials`.
+    async fn shopify(&self, id: &str, credentials: &Secret) -> Connection {
+        let c = connection(id, Channel::Shopify, SHOP, ConnectionStatus::Active);
+        save_connection(&self.channels, &c, credentials).await;
+        c
+    }
+
+    /// Stores WooCommerce connection `id` of tenant `dev` for `shop` with `status` (its
+    /// credentials do not matter here).
+    async fn woo(&self, id: &str, shop: &str, status: ConnectionStatus) -> Connection {
+        let c = connection(id, Channel::Woocommerce, shop, status);
+        save_connection(&self.channels, &c, &Secret::new("{}")).await;
+        c
+    }
+}
+
 fn oauth_credentials(token: &str) -> Secret {
     let mut creds = ShopifyCredentials::static_token(token, "read_orders");
     creds.via_oauth = true;
@@ -60,8 +77,9 @@ async fn uninstall_answers(server: &MockServer, token: &str, status: u16, times:
 async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stops_the_jobs() {
     let w = world().await;
     uninstall_answers(&w.server, "shpat_fake_gone", 200, 1).await;
-    let c = connection("c_gone", Channel::Shopify, SHOP, ConnectionStatus::Active);
-    save_connection(&w.channels, &c, &oauth_credentials("shpat_fake_gone")).await;
+    let c = w
+        .shopify("c_gone", &oauth_credentials("shpat_fake_gone"))
+        .await;
     let context = w.channels.context();
     let order_key = crate::keys::order(Channel::Shopify, SHOP, "1001");
     let history = serde_json::json!({"connection": "c_gone"});
@@ -79,12 +97,7 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
         context.vault.get(&c.credentials_name()).await.unwrap(),
         None
     );
-    let stored = context
-        .connections
-        .get(&c.tenant, &c.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = reread(&w.channels, &c).await;
     assert_eq!(stored.status, ConnectionStatus::Disconnected);
     assert_eq!(
         context.locks.record(&order_key).await.unwrap(),
@@ -107,8 +120,9 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
 async fn a_channel_outage_still_deletes_the_credentials_and_says_so() {
     let w = world().await;
     uninstall_answers(&w.server, "shpat_fake_down", 503, 1).await;
-    let c = connection("c_down", Channel::Shopify, SHOP, ConnectionStatus::Active);
-    save_connection(&w.channels, &c, &oauth_credentials("shpat_fake_down")).await;
+    let c = w
+        .shopify("c_down", &oauth_credentials("shpat_fake_down"))
+        .await;
     let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
     assert!(matches!(done.revoked, Revoked::Failed(ref m) if m.contains("store's admin")));
     assert_eq!(done.connection.status, ConnectionStatus::Disconnected);
@@ -122,13 +136,9 @@ async fn a_channel_outage_still_deletes_the_credentials_and_says_so() {
 #[tokio::test]
 async fn a_disconnect_over_a_stale_copy_reads_again() {
     let w = world().await;
-    let c = connection(
-        "c_stale",
-        Channel::Woocommerce,
-        "shop.example",
-        ConnectionStatus::Active,
-    );
-    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let c = w
+        .woo("c_stale", "shop.example", ConnectionStatus::Active)
+        .await;
     let connections = &w.channels.context().connections;
     let mut job = c.clone();
     job.settings.safety_buffer = 3;
@@ -147,15 +157,9 @@ async fn a_disconnect_over_a_stale_copy_reads_again() {
 async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
     let w = world().await;
     let context = w.channels.context();
-    let dev = connection("c_dev", Channel::Shopify, SHOP, ConnectionStatus::Active);
-    save_connection(
-        &w.channels,
-        &dev,
-        &Secret::new(r#"{"access_token":"shpat_fake_dev"}"#),
-    )
-    .await;
+    let dev = w.shopify("c_dev", &access_token("shpat_fake_dev")).await;
     let acme = TenantId::parse("acme").unwrap();
-    let theirs = Secret::new(r#"{"access_token":"shpat_fake_acme"}"#);
+    let theirs = access_token("shpat_fake_acme");
     let refused = context
         .upsert_connection(&acme, Channel::Shopify, SHOP, &theirs, None, None)
         .await;
@@ -185,12 +189,7 @@ async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
         context.vault.get(&new.credentials_name()).await.unwrap(),
         Some(theirs)
     );
-    let kept = context
-        .connections
-        .get(&dev.tenant, &dev.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let kept = reread(&w.channels, &dev).await;
     assert_eq!(kept.status, ConnectionStatus::Disconnected);
     assert_eq!(
         context.vault.get(&dev.credentials_name()).await.unwrap(),
@@ -202,7 +201,7 @@ async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
             &dev.tenant,
             Channel::Shopify,
             SHOP,
-            &Secret::new(r#"{"access_token":"shpat_fake_dev2"}"#),
+            &access_token("shpat_fake_dev2"),
             None,
             None,
         )
@@ -216,20 +215,14 @@ async fn a_store_changes_hands_only_after_its_old_tenant_disconnected() {
 async fn the_same_tenant_reconnecting_gets_its_connection_back() {
     let w = world().await;
     let context = w.channels.context();
-    let dev = connection("c_back", Channel::Shopify, SHOP, ConnectionStatus::Active);
-    save_connection(
-        &w.channels,
-        &dev,
-        &Secret::new(r#"{"access_token":"shpat_fake_a"}"#),
-    )
-    .await;
+    let dev = w.shopify("c_back", &access_token("shpat_fake_a")).await;
     disconnect(&w.channels, dev.clone(), &*w.wms).await.unwrap();
     let (created, again) = context
         .upsert_connection(
             &dev.tenant,
             Channel::Shopify,
             SHOP,
-            &Secret::new(r#"{"access_token":"shpat_fake_b"}"#),
+            &access_token("shpat_fake_b"),
             None,
             None,
         )
@@ -282,13 +275,9 @@ async fn wms_messages(wms: &dyn Queue) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn a_disconnect_tells_the_wms_once_per_activation() {
     let w = world().await;
-    let c = connection(
-        "c_tell",
-        Channel::Woocommerce,
-        "shop.example",
-        ConnectionStatus::Active,
-    );
-    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let c = w
+        .woo("c_tell", "shop.example", ConnectionStatus::Active)
+        .await;
     let done = disconnect(&w.channels, c.clone(), &*w.wms).await.unwrap();
     disconnect(&w.channels, done.connection, &*w.wms)
         .await
@@ -335,25 +324,16 @@ async fn a_disconnect_whose_notice_failed_is_finished_by_asking_again() {
         inner: w.wms.clone(),
         up: std::sync::atomic::AtomicBool::new(false),
     };
-    let c = connection(
-        "c_flaky",
-        Channel::Woocommerce,
-        "flaky.example",
-        ConnectionStatus::Active,
-    );
-    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let c = w
+        .woo("c_flaky", "flaky.example", ConnectionStatus::Active)
+        .await;
     let failed = disconnect(&w.channels, c.clone(), &flaky).await;
     assert!(
         matches!(failed, Err(ConnectError::Unavailable(ref m)) if m.contains("tell the WMS")),
         "{failed:?}"
     );
     let context = w.channels.context();
-    let stored = context
-        .connections
-        .get(&c.tenant, &c.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = reread(&w.channels, &c).await;
     assert_eq!(stored.status, ConnectionStatus::Disconnected);
     assert_eq!(
         context.vault.get(&c.credentials_name()).await.unwrap(),
@@ -377,13 +357,13 @@ async fn a_disconnect_whose_notice_failed_is_finished_by_asking_again() {
 #[tokio::test]
 async fn a_disconnect_after_an_uninstall_does_not_tell_the_wms_twice() {
     let w = world().await;
-    let c = connection(
-        "c_gone_before",
-        Channel::Woocommerce,
-        "gone.example",
-        ConnectionStatus::Disconnected,
-    );
-    save_connection(&w.channels, &c, &Secret::new("{}")).await;
+    let c = w
+        .woo(
+            "c_gone_before",
+            "gone.example",
+            ConnectionStatus::Disconnected,
+        )
+        .await;
     let key = crate::keys::disconnected_notice(&c.id, c.activated().timestamp_millis());
     w.channels
         .context()

@@ -1075,16 +1075,11 @@ async fn tracking_without_the_extension_is_a_customer_note() {
     let server = MockServer::start().await;
     mount_order(&server, "processing").await;
     no_route(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .and(header("authorization", AUTH))
-        .respond_with(json_reply(
-            200,
-            json!([{"id": 3, "note": "Order status changed from Pending payment to Processing."}]),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_notes(
+        &server,
+        json!([{"id": 3, "note": "Order status changed from Pending payment to Processing."}]),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/wp-json/wc/v3/orders/727/notes"))
         .and(header("authorization", AUTH))
@@ -1133,15 +1128,11 @@ async fn tracking_retry_without_the_extension_adds_nothing() {
     let server = MockServer::start().await;
     mount_order(&server, "completed").await;
     no_route(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .respond_with(json_reply(
-            200,
-            json!([{"id": 44, "note": "Shipped with DHL: tracking number JD0123"}]),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_notes(
+        &server,
+        json!([{"id": 44, "note": "Shipped with DHL: tracking number JD0123"}]),
+    )
+    .await;
     Mock::given(method("POST"))
         .respond_with(json_reply(201, json!({})))
         .expect(0)
@@ -1160,22 +1151,14 @@ async fn partial_shipment_is_noted_but_not_completed() {
     let server = MockServer::start().await;
     mount_order(&server, "processing").await;
     no_route(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .respond_with(json_reply(200, json!([])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .and(body_json(json!({
-            "note": "Partially shipped with DHL: tracking number JD0123",
-            "customer_note": true
-        })))
-        .respond_with(json_reply(201, json!({"id": 45})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_notes(&server, json!([])).await;
+    mount_note_post(
+        &server,
+        "Partially shipped with DHL: tracking number JD0123",
+        true,
+        45,
+    )
+    .await;
     mount_complete(&server, 0).await;
     // The status stays; what this parcel shipped is recorded for the next one.
     mount_order_update(
@@ -1463,23 +1446,8 @@ async fn partial_shipment_with_the_extension_adds_tracking_and_a_private_note() 
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .respond_with(json_reply(200, json!([])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/wp-json/wc/v3/orders/727/notes"))
-        .and(header("authorization", AUTH))
-        .and(body_json(json!({
-            "note": "Partially shipped with DHL: tracking number JD0123. The order stays processing until everything has shipped.",
-            "customer_note": false
-        })))
-        .respond_with(json_reply(201, json!({"id": 46})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_notes(&server, json!([])).await;
+    mount_note_post(&server, "Partially shipped with DHL: tracking number JD0123. The order stays processing until everything has shipped.", false, 46).await;
     mount_complete(&server, 0).await;
     mount_order_update(
         &server,

@@ -10,11 +10,9 @@
 //! `CHAOS_SEEDS=n cargo test -p shared --features embedded --lib live_push_chaos -- --ignored`
 //! runs n more seeds (`make chaos`).
 
+use super::test_world::{engine_world, map_skus};
 use super::*;
-use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
 use crate::embedded::{EmbeddedQueue, EmbeddedStore};
-use crate::inventory::channel::Channels;
 use crate::runner::drain_batch;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -208,85 +206,29 @@ async fn world(seed: u64, timeouts: u32) -> World {
         .respond_with(Shared(fake.clone()))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = ShopifyCredentials::static_token("shpat_fake_chaos", "write_inventory");
-    let ShopifyFixture {
-        store,
-        mut connection,
-        channels,
-        ..
-    } = shopify_fixture(
-        dir.path(),
-        "c_inv",
-        ConnectionStatus::Active,
-        &credentials,
-        server.uri(),
-    )
-    .await;
-    connection.settings.inventory_sync = SyncMode::Live;
-    connection.settings.inventory_location = Some("gid://shopify/Location/1".into());
-    store.update(&connection).await.unwrap().stored().unwrap();
     let settings = EngineSettings {
         window: Duration::from_millis(20),
         settle: Duration::from_secs(900),
         full_chunk: 1000,
     };
-    let live = embedded_live_trigger(&store, settings);
+    let w = engine_world(server.uri(), "shpat_fake_chaos", SyncMode::Live, settings).await;
     // As `serve` has it: at most 5 receives, then the dead-letter queue.
-    let queue = store.queue(INVENTORY_PUSH_QUEUE, Some("inventory-push-dlq"), 5);
-    let dlq = store.queue("inventory-push-dlq", None, 5);
-    for n in 1..=SKUS {
-        let entry = SkuMapEntry {
-            inventory_item_id: format!("gid://shopify/InventoryItem/{}", 1000 + n),
-            variant_id: format!("gid://shopify/ProductVariant/{}", 1000 + n),
-            product_id: "gid://shopify/Product/1".into(),
-            tracked: true,
-            product_status: "active".into(),
-            generation: 1,
-        };
-        store
-            .put(
-                "skumap#c_inv",
-                &format!("SKU-{n}"),
-                1,
-                &serde_json::to_value(entry).unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-    crate::ports::Idempotency::complete(
-        &store,
-        "products-map#c_inv",
-        &json!({"generation": 1}),
-        None,
-    )
-    .await
-    .unwrap();
+    let queue = w
+        .store
+        .queue(INVENTORY_PUSH_QUEUE, Some("inventory-push-dlq"), 5);
+    let dlq = w.store.queue("inventory-push-dlq", None, 5);
+    let skus: Vec<(String, u32)> = (1..=SKUS).map(|n| (format!("SKU-{n}"), 1000 + n)).collect();
+    map_skus(&w.store, &skus).await;
     World {
-        stock: Arc::new(StockDeps {
-            records: Arc::new(store.clone()),
-            live: live.clone(),
-        }),
-        push: Arc::new(PushDeps {
-            connections: Arc::new(store.clone()),
-            records: Arc::new(store.clone()),
-            idempotency: Arc::new(store.clone()),
-            values: Arc::new(store.clone()),
-            channels: Arc::new(Channels {
-                registry: channels,
-                records: Arc::new(store.clone()),
-            }),
-            push_queue: live.push_queue.clone(),
-            products: None,
-            settings,
-        }),
+        stock: w.stock,
+        push: w.push,
         queue,
         dlq,
         server,
         fake,
-        store,
-        connection,
-        _dir: dir,
+        store: w.store,
+        connection: w.connection,
+        _dir: w.dir,
     }
 }
 

@@ -144,6 +144,8 @@ mod live;
 mod pusher;
 mod stock_events;
 #[cfg(all(test, feature = "embedded"))]
+mod test_world;
+#[cfg(all(test, feature = "embedded"))]
 mod tests;
 
 #[cfg(feature = "embedded")]

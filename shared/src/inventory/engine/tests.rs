@@ -1,10 +1,8 @@
 //! The engine end to end on the embedded store and a fake Shopify.
 
+use super::test_world::{engine_world, map_skus};
 use super::*;
-use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
 use crate::embedded::{EmbeddedQueue, EmbeddedStore};
-use crate::inventory::channel::Channels;
 use crate::runner::drain_batch;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -61,87 +59,28 @@ async fn world(mode: SyncMode) -> World {
         .respond_with(FakeInventory)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = ShopifyCredentials::static_token("shpat_fake_engine", "write_inventory");
-    let ShopifyFixture {
-        store,
-        mut connection,
-        channels,
-        ..
-    } = shopify_fixture(
-        dir.path(),
-        "c_inv",
-        ConnectionStatus::Active,
-        &credentials,
-        server.uri(),
-    )
-    .await;
-    connection.settings.inventory_sync = mode;
-    connection.settings.inventory_location = Some("gid://shopify/Location/1".into());
-    store.update(&connection).await.unwrap().stored().unwrap();
     let settings = EngineSettings {
         window: Duration::from_millis(50),
         settle: Duration::from_secs(900),
         full_chunk: 2,
     };
-    let live = embedded_live_trigger(&store, settings);
-    let queue = store.queue(INVENTORY_PUSH_QUEUE, None, 5);
+    let w = engine_world(server.uri(), "shpat_fake_engine", mode, settings).await;
     World {
-        stock: Arc::new(StockDeps {
-            records: Arc::new(store.clone()),
-            live: live.clone(),
-        }),
-        push: Arc::new(PushDeps {
-            connections: Arc::new(store.clone()),
-            records: Arc::new(store.clone()),
-            idempotency: Arc::new(store.clone()),
-            values: Arc::new(store.clone()),
-            channels: Arc::new(Channels {
-                registry: channels,
-                records: Arc::new(store.clone()),
-            }),
-            push_queue: live.push_queue.clone(),
-            products: None,
-            settings,
-        }),
-        queue,
+        queue: w.store.queue(INVENTORY_PUSH_QUEUE, None, 5),
+        stock: w.stock,
+        push: w.push,
         server,
-        store,
-        connection,
-        _dir: dir,
+        store: w.store,
+        connection: w.connection,
+        _dir: w.dir,
     }
 }
 
 impl World {
     /// Maps SKU → inventory item number, as a complete product import would.
     async fn map(&self, skus: &[(&str, u32)]) {
-        for (sku, item) in skus {
-            let entry = SkuMapEntry {
-                inventory_item_id: format!("gid://shopify/InventoryItem/{item}"),
-                variant_id: format!("gid://shopify/ProductVariant/{item}"),
-                product_id: "gid://shopify/Product/1".into(),
-                tracked: true,
-                product_status: "active".into(),
-                generation: 1,
-            };
-            self.store
-                .put(
-                    "skumap#c_inv",
-                    sku,
-                    1,
-                    &serde_json::to_value(entry).unwrap(),
-                )
-                .await
-                .unwrap();
-        }
-        crate::ports::Idempotency::complete(
-            &self.store,
-            "products-map#c_inv",
-            &json!({"generation": 1}),
-            None,
-        )
-        .await
-        .unwrap();
+        let skus: Vec<(String, u32)> = skus.iter().map(|(s, i)| (s.to_string(), *i)).collect();
+        map_skus(&self.store, &skus).await;
     }
 
     async fn run(&self, id: &str) -> Run {
