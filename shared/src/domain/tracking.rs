@@ -10,7 +10,9 @@ use super::InvalidId;
 use std::fmt;
 
 /// A tracking number: surrounding whitespace removed, never blank.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Serialises as the plain string (never read back from the wire: see [`TrackingNumber::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct TrackingNumber(String);
 
 impl TrackingNumber {
