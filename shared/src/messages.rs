@@ -21,7 +21,8 @@ pub struct ChannelEvent {
     pub connection: ConnectionId,
     /// The store's identity on the channel (Shopify: the myshopify.com domain).
     pub shop: String,
-    pub topic: String,
+    /// A plain JSON string on the queue, checked again when read back.
+    pub topic: crate::domain::Topic,
     /// The channel's delivery id, used for delivery-level dedup.
     pub delivery_id: String,
     pub received_at: DateTime<Utc>,
@@ -432,5 +433,36 @@ mod marketplace_tests {
             not_prime["marketplace"],
             serde_json::json!({"name": "eBay UK"})
         );
+    }
+}
+
+#[cfg(test)]
+mod topic_wire_tests {
+    use super::*;
+
+    /// A `channel-events` message as queued before the topic had a type.
+    const QUEUED: &str = r#"{"v":1,"channel":"shopify","tenant":"dev","connection":"c_1","shop":"demo.myshopify.com","topic":"orders/create","delivery_id":"wh-1","received_at":"2026-11-27T10:00:00Z","payload":{"id":5630201856307}}"#;
+
+    #[test]
+    fn a_queued_channel_event_reads_and_writes_back_unchanged() {
+        let event: ChannelEvent = serde_json::from_str(QUEUED).unwrap();
+        assert_eq!(event.topic.as_str(), "orders/create");
+        assert!(!event.topic.is_polled_order());
+        assert_eq!(serde_json::to_string(&event).unwrap(), QUEUED);
+        let polled = QUEUED.replace("orders/create", crate::domain::Topic::POLLED_ORDER);
+        let event: ChannelEvent = serde_json::from_str(&polled).unwrap();
+        assert!(event.topic.is_polled_order());
+        assert_eq!(serde_json::to_string(&event).unwrap(), polled);
+    }
+
+    #[test]
+    fn a_channel_event_with_a_topic_no_intake_accepts_is_unreadable() {
+        for topic in [r#""""#, r#""a\u0000b""#, "null", "7"] {
+            let bad = QUEUED.replace(r#""orders/create""#, topic);
+            assert!(
+                serde_json::from_str::<ChannelEvent>(&bad).is_err(),
+                "{topic}"
+            );
+        }
     }
 }

@@ -90,7 +90,7 @@ impl Shipment {
             lines: None,
             tracking: Tracking {
                 company: CARRIER.into(),
-                number: TRACKING_NUMBER.into(),
+                number: crate::domain::TrackingNumber::parse(TRACKING_NUMBER).unwrap(),
                 url: None,
             },
             notify_customer: true,

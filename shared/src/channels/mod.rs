@@ -30,7 +30,7 @@ pub mod tokens;
 pub mod veeqo;
 pub mod woocommerce;
 
-use crate::domain::{Channel, Connection, ConnectionStatus, Order};
+use crate::domain::{Channel, Connection, ConnectionStatus, Order, Topic};
 use crate::ports::PortError;
 use http::HeaderMap;
 
@@ -39,7 +39,8 @@ use http::HeaderMap;
 pub struct Delivery {
     /// The store's identity on the channel.
     pub shop: String,
-    pub topic: String,
+    /// Parsed by the verifier from the header or signed body that names it.
+    pub topic: Topic,
     /// The channel's id for this delivery (dedup key).
     pub delivery_id: String,
     pub triggered_at: Option<String>,
@@ -158,7 +159,7 @@ pub struct InterpretError {
 
 /// The topic of channel events made by a reconciliation poll: the payload is an already
 /// normalized [`Order`], for any channel.
-pub const POLLED_ORDER_TOPIC: &str = "channel-sync/polled-order";
+pub const POLLED_ORDER_TOPIC: &str = Topic::POLLED_ORDER;
 
 /// A channel API client failure, classified for the caller.
 #[derive(Debug, thiserror::Error)]

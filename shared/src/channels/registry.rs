@@ -11,8 +11,8 @@ use super::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
 use super::store::StoreApi;
 use super::OpenError;
 use super::{ebay, etsy, magento, shopify, tiktok, veeqo, woocommerce};
-use super::{InterpretError, Interpreted, POLLED_ORDER_TOPIC};
-use crate::domain::{Channel, Connection, ConnectionStatus, Order};
+use super::{InterpretError, Interpreted};
+use crate::domain::{Channel, Connection, ConnectionStatus, Order, Topic};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -88,20 +88,20 @@ impl Registry {
     pub fn interpret(
         &self,
         channel: Channel,
-        topic: &str,
+        topic: &Topic,
         payload: &[u8],
     ) -> Result<Interpreted, InterpretError> {
-        if topic == POLLED_ORDER_TOPIC {
+        if topic.is_polled_order() {
             return serde_json::from_slice::<Order>(payload)
                 .map(|o| Interpreted::Order(Box::new(o)))
                 .map_err(|e| InterpretError {
                     channel,
-                    topic: topic.to_owned(),
+                    topic: topic.to_string(),
                     reason: format!("not a polled order: {e}"),
                 });
         }
         match self.adapter(channel) {
-            Some(adapter) => adapter.interpret(topic, payload),
+            Some(adapter) => adapter.interpret(topic.as_str(), payload),
             None => Ok(Interpreted::Ignored(format!(
                 "{channel} events are not handled by this build"
             ))),

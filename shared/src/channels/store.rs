@@ -61,8 +61,8 @@ pub struct Tracking {
     /// The carrier as the WMS names it. Shopify wants its supported-carrier spelling
     /// (case-sensitive); other channels map it (see each channel). Blank → not sent.
     pub company: String,
-    /// Required (a blank number is refused before sending).
-    pub number: String,
+    /// Parsed by the tracking export (trimmed, never blank): channels send it as it is.
+    pub number: crate::domain::TrackingNumber,
     /// For carriers the channel does not know. Blank or `None` → not sent.
     pub url: Option<String>,
 }

@@ -18,7 +18,7 @@ use crate::channels::registry::Registry;
 use crate::channels::store::{ShipError, ShippedSku, Tracking};
 use crate::channels::ClientError;
 use crate::channels::OpenError;
-use crate::domain::{ChannelOrderId, ConnectionId, Sku, TenantId};
+use crate::domain::{ChannelOrderId, ConnectionId, Sku, TenantId, TrackingNumber};
 use crate::inventory::unshipped;
 use crate::messages::{ShippedLine, TrackingResult, WmsInbound, WmsOutbound, VERSION};
 use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue};
@@ -66,11 +66,9 @@ pub async fn handle(deps: Arc<WmsEventsDeps>, body: String) -> Disposition {
                 connection,
                 channel_order_id,
                 lines,
-                tracking: Tracking {
-                    company: carrier,
-                    number: tracking_number,
-                    url: tracking_url,
-                },
+                carrier,
+                tracking_number,
+                tracking_url,
             };
             export_tracking(&deps, shipment).await
         }
@@ -83,7 +81,25 @@ struct Shipment {
     connection: ConnectionId,
     channel_order_id: ChannelOrderId,
     lines: Option<Vec<ShippedLine>>,
-    tracking: Tracking,
+    carrier: String,
+    /// As the WMS sent it: the shipment's key and the number echoed in the result. Parsed
+    /// into a [`TrackingNumber`] under the claim ([`write_tracking`]), so a blank one ends
+    /// as `tracking.failed` with its reason, recorded once.
+    tracking_number: String,
+    tracking_url: Option<String>,
+}
+
+impl Shipment {
+    /// The tracking to write, once its number parses.
+    fn tracking(&self) -> Result<Tracking, String> {
+        let number = TrackingNumber::parse(&self.tracking_number)
+            .map_err(|_| "the tracking number is blank".to_owned())?;
+        Ok(Tracking {
+            company: self.carrier.clone(),
+            number,
+            url: self.tracking_url.clone(),
+        })
+    }
 }
 
 /// Why a shipment ends without tracking on the channel, for good.
@@ -98,7 +114,7 @@ async fn export_tracking(deps: &WmsEventsDeps, shipment: Shipment) -> Dispositio
     let key = crate::keys::shipment(
         &shipment.connection,
         shipment.channel_order_id.as_str(),
-        &shipment.tracking.number,
+        &shipment.tracking_number,
     );
     // Ownership first: a message naming a connection its tenant does not have is answered
     // without claiming, so it cannot burn the owner's (connection, order, tracking) key.
@@ -166,7 +182,7 @@ fn result(s: &Shipment, fulfillments: Vec<String>, reason: Option<String>) -> Tr
         tenant: s.tenant.clone(),
         connection: s.connection.clone(),
         channel_order_id: s.channel_order_id.clone(),
-        tracking_number: s.tracking.number.clone(),
+        tracking_number: s.tracking_number.clone(),
         fulfillments,
         reason,
     }
@@ -215,6 +231,7 @@ async fn write_tracking(
     connection: crate::domain::Connection,
 ) -> Result<Vec<String>, Failure> {
     let permanent = |r: String| Failure::Permanent(Permanent(r));
+    let tracking = shipment.tracking().map_err(permanent)?;
     let store = deps
         .channels
         .open_store(&connection)
@@ -236,7 +253,7 @@ async fn write_tracking(
         .write_tracking(
             shipment.channel_order_id.as_str(),
             lines.as_deref(),
-            &shipment.tracking,
+            &tracking,
             connection.settings.notify_customer,
         )
         .await;
@@ -252,7 +269,7 @@ async fn write_tracking(
                     &*deps.records,
                     &connection.id,
                     shipment.channel_order_id.as_str(),
-                    &shipment.tracking.number,
+                    &shipment.tracking_number,
                     shipped.as_deref(),
                 )
                 .await
@@ -526,6 +543,39 @@ mod tests {
             Disposition::Done("tracking.failed".into())
         );
         assert_eq!(outbox(&w).await[0]["reason"], "the order is cancelled");
+    }
+
+    /// Issue 10, item 5: the message is read leniently and the number parsed under the
+    /// shipment's claim, so a blank one still ends as `tracking.failed` with its reason (the
+    /// number echoed as the WMS sent it), once: never the dead-letter queue, never a call to
+    /// the channel.
+    #[tokio::test]
+    async fn a_blank_tracking_number_is_reported_as_tracking_failed_once() {
+        let server = MockServer::start().await;
+        let w = world(&server, ConnectionStatus::Active).await;
+        for (i, blank) in ["", "   ", "\t\n"].into_iter().enumerate() {
+            let mut m: Value = serde_json::from_str(&shipment()).unwrap();
+            m["tracking_number"] = json!(blank);
+            for _ in 0..2 {
+                let first = outbox(&w).await.len() == i;
+                assert_eq!(
+                    handle(w.deps.clone(), m.to_string()).await,
+                    if first {
+                        Disposition::Done("tracking.failed".into())
+                    } else {
+                        Disposition::Done("shipment already handled".into())
+                    },
+                    "{blank:?}"
+                );
+            }
+            let messages = outbox(&w).await;
+            assert_eq!(messages.len(), i + 1, "told once: {blank:?}");
+            assert_eq!(messages[i]["type"], "tracking.failed");
+            assert_eq!(messages[i]["reason"], "the tracking number is blank");
+            assert_eq!(messages[i]["tracking_number"], blank);
+        }
+        assert_eq!(w.dlq.depth().await.unwrap(), 0);
+        assert!(server.received_requests().await.unwrap().is_empty());
     }
 }
 

@@ -285,7 +285,7 @@ pub async fn authenticate(
     let privacy = deps
         .channels
         .capabilities(verifier.channel())
-        .is_some_and(|c| c.is_privacy_topic(&delivery.topic));
+        .is_some_and(|c| c.is_privacy_topic(delivery.topic.as_str()));
     if connection.is_none() && !privacy {
         return Err(ApiError::NotFound(format!(
             "no connection for shop {}",
@@ -313,7 +313,7 @@ pub async fn accept(
 ) -> Result<Accepted, ApiError> {
     // The poll's own topic carries an already normalized order (holds decided) that the
     // consumer trusts: it never comes from outside, whoever signed it.
-    if delivery.topic == crate::channels::POLLED_ORDER_TOPIC {
+    if delivery.topic.is_polled_order() {
         return Err(ApiError::BadRequest(format!(
             "topic {} is internal to channel-sync",
             crate::channels::POLLED_ORDER_TOPIC
@@ -323,7 +323,7 @@ pub async fn accept(
         && !deps
             .channels
             .capabilities(connection.channel)
-            .is_some_and(|c| c.is_privacy_topic(&delivery.topic))
+            .is_some_and(|c| c.is_privacy_topic(delivery.topic.as_str()))
     {
         tracing::info!("delivery for a disconnected connection: answered, not imported");
         return Ok(Accepted::Disconnected);

@@ -9,7 +9,6 @@
 //! delivered are counted in the run record and logged as a warning.
 
 use crate::channels::registry::Registry;
-use crate::channels::POLLED_ORDER_TOPIC;
 use crate::consumers::order_import::{elsewhere_updated_at, known_updated_at};
 use crate::domain::{Connection, ConnectionStatus};
 use crate::keys;
@@ -465,7 +464,7 @@ async fn enqueue(
         tenant: connection.tenant.clone(),
         connection: connection.id.clone(),
         shop: connection.shop.clone(),
-        topic: POLLED_ORDER_TOPIC.to_owned(),
+        topic: crate::domain::Topic::polled_order(),
         delivery_id: format!(
             "poll:{}:{}",
             order.channel_order_id,

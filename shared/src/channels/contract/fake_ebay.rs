@@ -199,7 +199,7 @@ impl FakeStore for EbayFake {
             .collect();
         let expected = json!({"lineItems": lines, "shippingCarrierCode": "UPS",
             "trackingNumber": shipment.tracking.number});
-        let number = shipment.tracking.number.clone();
+        let number = shipment.tracking.number.to_string();
         on("POST", &fulfillments)
             .and(move |r: &Request| {
                 let Ok(mut body) = serde_json::from_slice::<Value>(&r.body) else {

@@ -217,7 +217,7 @@ impl FakeStore for EtsyFake {
             ]})))
             .mount(server)
             .await;
-        let number = shipment.tracking.number.clone();
+        let number = shipment.tracking.number.to_string();
         on("POST", &format!("{receipt_path}/tracking"))
             .and(body_json(
                 json!({"tracking_code": number, "carrier_name": "UPS", "send_bcc": false}),

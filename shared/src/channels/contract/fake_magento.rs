@@ -288,7 +288,7 @@ impl FakeStore for MagentoFake {
                 })
                 .collect();
         }
-        let number = shipment.tracking.number.clone();
+        let number = shipment.tracking.number.to_string();
         on("POST", &format!("/order/{ORDER_ID}/ship"))
             .and(body_json(body))
             .respond_with(move |_: &Request| {

@@ -240,7 +240,7 @@ impl FakeStore for TikTokFake {
     /// shipping providers, then Mark Package As Shipped with the line items in the parcel.
     async fn mount_tracking_lost_answer(&self, server: &MockServer, shipment: &Shipment) -> String {
         let tracked = Arc::new(Mutex::new(Vec::<String>::new()));
-        let number = shipment.tracking.number.clone();
+        let number = shipment.tracking.number.to_string();
         let read = tracked.clone();
         let shown = number.clone();
         signed_on("GET", "/order/202507/orders")

@@ -196,7 +196,7 @@ impl FakeStore for VeeqoFake {
             .expect(2)
             .mount(server)
             .await;
-        let number = shipment.tracking.number.clone();
+        let number = shipment.tracking.number.to_string();
         on("POST", "/shipments")
             .and(body_json(json!({
                 "shipment": {"tracking_number_attributes": {"tracking_number": number},

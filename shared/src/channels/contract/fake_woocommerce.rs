@@ -284,7 +284,7 @@ impl FakeStore for WooFake {
                 .map(|(sku, q)| ((*sku).to_owned(), json!(q)))
                 .collect();
             let mut record = serde_json::Map::new();
-            record.insert(shipment.tracking.number.clone(), Value::Object(shipped));
+            record.insert(shipment.tracking.number.to_string(), Value::Object(shipped));
             let record = Value::Object(record).to_string();
             json!({"meta_data": [{"key": SHIPPED_META, "value": record}]})
         };

@@ -841,7 +841,7 @@ async fn two_parcels_make_two_fulfillments_with_their_lines_and_carrier_codes() 
             }]),
             &Tracking {
                 company: "Royal Mail".into(),
-                number: "RM1".into(),
+                number: crate::domain::TrackingNumber::parse("RM1").unwrap(),
                 url: None,
             },
             true,
@@ -858,7 +858,7 @@ async fn two_parcels_make_two_fulfillments_with_their_lines_and_carrier_codes() 
             }]),
             &Tracking {
                 company: "Acme Couriers".into(),
-                number: "ACME2".into(),
+                number: crate::domain::TrackingNumber::parse("ACME2").unwrap(),
                 url: None,
             },
             true,
@@ -891,7 +891,7 @@ async fn a_retry_finds_its_fulfillment_and_creates_none_and_a_refusal_is_permane
     let store = store(&f, &server);
     let tracking = Tracking {
         company: "Royal Mail".into(),
-        number: " rm1 ".into(),
+        number: crate::domain::TrackingNumber::parse(" rm1 ").unwrap(),
         url: None,
     };
     assert_eq!(
@@ -903,7 +903,7 @@ async fn a_retry_finds_its_fulfillment_and_creates_none_and_a_refusal_is_permane
     );
     let refused = Tracking {
         company: "UPS".into(),
-        number: "1Z999".into(),
+        number: crate::domain::TrackingNumber::parse("1Z999").unwrap(),
         url: None,
     };
     match store.write_tracking("12-1", None, &refused, true).await {

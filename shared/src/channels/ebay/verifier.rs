@@ -16,7 +16,7 @@
 use super::client::EbayClient;
 use super::notify::{self, KeyCache, SignatureHeader};
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
-use crate::domain::{Channel, Connection};
+use crate::domain::{Channel, Connection, Topic};
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -168,9 +168,11 @@ impl WebhookVerifier for EbayVerifier {
                 ))
             }
         };
+        let topic = Topic::parse(envelope.topic)
+            .map_err(|e| WebhookRejection::InvalidHeader("body", e.to_string()))?;
         Ok(Delivery {
             shop,
-            topic: envelope.topic,
+            topic,
             delivery_id,
             triggered_at: envelope.event_date,
         })

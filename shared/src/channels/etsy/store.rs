@@ -223,8 +223,8 @@ impl StoreApi for EtsyStore {
         tracking: &Tracking,
         _notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() || number.len() > 100 {
+        let number = tracking.number.as_str();
+        if number.len() > 100 {
             return Err(ShipError::Permanent(
                 "a tracking number of 1 to 100 characters is required".into(),
             ));

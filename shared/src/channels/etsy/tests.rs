@@ -584,7 +584,7 @@ fn order_paid_names_a_receipt_by_id_only() {
 fn ups() -> Tracking {
     Tracking {
         company: "UPS".into(),
-        number: "1Z999".into(),
+        number: crate::domain::TrackingNumber::parse("1Z999").unwrap(),
         url: None,
     }
 }
@@ -672,7 +672,7 @@ async fn tracking_on_a_cancelled_or_unknown_receipt_is_refused_for_good() {
 fn shipped_by(company: &str) -> Tracking {
     Tracking {
         company: company.into(),
-        number: "TRK1".into(),
+        number: crate::domain::TrackingNumber::parse("TRK1").unwrap(),
         url: None,
     }
 }

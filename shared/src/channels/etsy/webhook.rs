@@ -8,7 +8,7 @@
 
 use crate::channels::body_hmac::{single_header as header, HmacSha256};
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
-use crate::domain::{Channel, Connection};
+use crate::domain::{Channel, Connection, Topic};
 use crate::ports::{Secret, Vault};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -214,7 +214,7 @@ fn verify_with(
 
 /// `event_type` and `shop_id` of a signed body. Not JSON, or without them → refused as a
 /// bad request (the intake answers 400 for a header problem).
-fn routing(body: &[u8]) -> Result<(String, String), WebhookRejection> {
+fn routing(body: &[u8]) -> Result<(Topic, String), WebhookRejection> {
     #[derive(serde::Deserialize)]
     struct Head {
         event_type: String,
@@ -237,10 +237,12 @@ fn routing(body: &[u8]) -> Result<(String, String), WebhookRejection> {
             ))
         }
     };
-    if head.event_type.is_empty() || head.event_type.len() > 64 {
+    if head.event_type.len() > 64 {
         return Err(WebhookRejection::InvalidHeader("body", "event_type".into()));
     }
-    Ok((head.event_type, shop))
+    let topic = Topic::parse(head.event_type)
+        .map_err(|e| WebhookRejection::InvalidHeader("body", format!("event_type: {e}")))?;
+    Ok((topic, shop))
 }
 
 #[async_trait::async_trait]

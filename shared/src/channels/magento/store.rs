@@ -308,10 +308,7 @@ impl StoreApi for MagentoStore {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() {
-            return Err(ShipError::Permanent("the tracking number is blank".into()));
-        }
+        let number = tracking.number.as_str();
         let id = channel_order_id.trim();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ShipError::Permanent(format!(

@@ -603,10 +603,7 @@ impl StoreApi for ShopifyStore {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() {
-            return Err(ShipError::Permanent("the tracking number is blank".into()));
-        }
+        let number = tracking.number.as_str();
         let client = &self.tokens.client;
         let missing = || ShipError::Permanent("the order does not exist on Shopify".into());
         let existing = client

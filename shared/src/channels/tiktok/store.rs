@@ -368,10 +368,7 @@ impl StoreApi for TikTokStore {
         tracking: &Tracking,
         _notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() {
-            return Err(ShipError::Permanent("the tracking number is blank".into()));
-        }
+        let number = tracking.number.as_str();
         let channel_order_id = path_id(channel_order_id).ok_or_else(|| {
             ShipError::Permanent(format!(
                 "{:?} is not a TikTok Shop order id",

@@ -975,7 +975,7 @@ async fn an_expiring_token_is_refreshed_once_and_a_refused_refresh_needs_reauth(
 fn ups(number: &str) -> Tracking {
     Tracking {
         company: "ups".into(),
-        number: number.into(),
+        number: crate::domain::TrackingNumber::parse(number).unwrap(),
         url: None,
     }
 }
@@ -1068,7 +1068,7 @@ async fn a_carrier_tiktok_does_not_list_fails_naming_the_ones_it_does() {
             None,
             &Tracking {
                 company: "DHL".into(),
-                number: "D1".into(),
+                number: crate::domain::TrackingNumber::parse("D1").unwrap(),
                 url: None,
             },
             true,

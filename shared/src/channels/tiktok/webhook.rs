@@ -10,7 +10,7 @@
 use super::sign::verify_webhook;
 use crate::channels::body_hmac::single_header;
 use crate::channels::{Delivery, WebhookRejection, WebhookVerifier};
-use crate::domain::{Channel, Connection};
+use crate::domain::{Channel, Connection, Topic};
 use crate::ports::Secret;
 use http::HeaderMap;
 use serde::Deserialize;
@@ -123,9 +123,11 @@ impl TikTokVerifier {
         let delivery_id = id_text(&envelope.tts_notification_id).ok_or(
             WebhookRejection::InvalidHeader("body", "tts_notification_id is missing".into()),
         )?;
+        let topic = Topic::parse(topic_of(envelope.kind))
+            .map_err(|e| WebhookRejection::InvalidHeader("body", e.to_string()))?;
         Ok(Delivery {
             shop,
-            topic: topic_of(envelope.kind),
+            topic,
             delivery_id,
             triggered_at: envelope.timestamp.as_ref().and_then(id_text),
         })

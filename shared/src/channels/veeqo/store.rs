@@ -252,12 +252,7 @@ impl StoreApi for VeeqoStore {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() {
-            return Err(ShipError::Permanent(
-                "a shipment needs a tracking number".into(),
-            ));
-        }
+        let number = tracking.number.as_str();
         if channel_order_id.is_empty() || !channel_order_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ShipError::Permanent(format!(
                 "{channel_order_id:?} is not a Veeqo order id"

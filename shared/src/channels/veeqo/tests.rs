@@ -325,7 +325,7 @@ async fn the_orders_poll_asks_by_updated_at_min_and_walks_the_page_headers() {
 fn tracking(company: &str) -> Tracking {
     Tracking {
         company: company.into(),
-        number: "1Z-FAKE-1".into(),
+        number: crate::domain::TrackingNumber::parse("1Z-FAKE-1").unwrap(),
         url: None,
     }
 }
@@ -391,7 +391,7 @@ async fn a_retry_finds_its_own_shipment_and_another_tracking_is_refused() {
         ["9"]
     );
     let mut other = tracking("UPS");
-    other.number = "1Z-OTHER".into();
+    other.number = crate::domain::TrackingNumber::parse("1Z-OTHER").unwrap();
     let err = s
         .write_tracking("22", None, &other, true)
         .await

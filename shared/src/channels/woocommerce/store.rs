@@ -506,10 +506,7 @@ impl StoreApi for WooStore {
         tracking: &Tracking,
         notify_customer: bool,
     ) -> Result<Vec<String>, ShipError> {
-        let number = tracking.number.trim();
-        if number.is_empty() {
-            return Err(ShipError::Permanent("the tracking number is blank".into()));
-        }
+        let number = tracking.number.as_str();
         let order_id = channel_order_id.trim();
         if order_id.is_empty()
             || order_id.len() > 20

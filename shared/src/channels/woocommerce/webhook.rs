@@ -3,6 +3,7 @@
 
 use crate::channels::body_hmac::{self, single_header as header};
 use crate::channels::{Delivery, WebhookRejection};
+use crate::domain::Topic;
 use http::HeaderMap;
 
 const SIGNATURE: &str = "x-wc-webhook-signature";
@@ -52,9 +53,8 @@ pub fn verify(
     let topic = header(headers, TOPIC)?
         .filter(|t| !t.is_empty())
         .ok_or(WebhookRejection::MissingHeader(TOPIC))?;
-    if topic.len() > 128 {
-        return Err(WebhookRejection::InvalidHeader(TOPIC, "too long".into()));
-    }
+    let topic =
+        Topic::parse(topic).map_err(|e| WebhookRejection::InvalidHeader(TOPIC, e.to_string()))?;
     let delivery_id = header(headers, DELIVERY_ID)?
         .filter(|t| !t.is_empty())
         .ok_or(WebhookRejection::MissingHeader(DELIVERY_ID))?;
@@ -70,7 +70,7 @@ pub fn verify(
     }
     Ok(Delivery {
         shop: shop.to_owned(),
-        topic: topic.to_owned(),
+        topic,
         delivery_id: delivery_id.to_owned(),
         triggered_at: None,
     })
@@ -107,7 +107,7 @@ mod tests {
             d,
             Delivery {
                 shop: "https://shop.example.com/".into(),
-                topic: "order.updated".into(),
+                topic: Topic::parse("order.updated").unwrap(),
                 delivery_id: "d41d8cd9".into(),
                 triggered_at: None,
             }
@@ -180,6 +180,16 @@ mod tests {
             verify(&h, VECTOR_BODY, &["hush"]),
             Err(WebhookRejection::InvalidHeader(TOPIC, _))
         ));
+        // The topic is parsed here, once: the longest accepted, one more refused.
+        for (topic, ok) in [("t".repeat(128), true), ("t".repeat(129), false)] {
+            let mut h = headers(Some(VECTOR_SIG));
+            h.insert("X-WC-Webhook-Topic", topic.parse().unwrap());
+            let read = verify(&h, VECTOR_BODY, &["hush"]);
+            match read {
+                Ok(d) => assert!(ok && d.topic.as_str() == topic),
+                Err(e) => assert!(!ok && matches!(e, WebhookRejection::InvalidHeader(TOPIC, _))),
+            }
+        }
     }
 
     #[test]

@@ -90,10 +90,7 @@ pub(super) fn fulfillment_input(
         }
         by_fo.push(json!({ "fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": items }));
     }
-    let number = tracking.number.trim();
-    if number.is_empty() {
-        return invalid("the tracking number is empty".into());
-    }
+    let number = tracking.number.as_str();
     let mut info = Map::new();
     let company = tracking.company.trim();
     if !company.is_empty() {
