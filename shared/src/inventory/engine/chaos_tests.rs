@@ -254,7 +254,7 @@ async fn world(seed: u64, timeouts: u32) -> World {
             .await
             .unwrap();
     }
-    crate::ports::Idempotency::complete(
+    crate::ports::KeyValue::put(
         &store,
         "products-map#c_inv",
         &json!({"generation": 1}),

@@ -134,7 +134,7 @@ impl World {
                 .await
                 .unwrap();
         }
-        crate::ports::Idempotency::complete(
+        crate::ports::KeyValue::put(
             &self.store,
             "products-map#c_inv",
             &json!({"generation": 1}),
