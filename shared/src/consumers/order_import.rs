@@ -904,6 +904,9 @@ mod tests {
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
     use serde_json::{json, Value};
 
+    /// Conditional writes of order records and counts; the claimed disconnect notice.
+    mod values;
+
     struct World {
         deps: Arc<ImportDeps>,
         shopify: wiremock::MockServer,

@@ -204,3 +204,6 @@ async fn dev_token(State(deps): State<Arc<UiDeps>>, headers: HeaderMap) -> Respo
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "embedded"))]
+mod activity_tests;
