@@ -68,10 +68,15 @@ fn bench(c: &mut Criterion) {
     let store = EmbeddedStore::open(dir.path()).unwrap();
     rt.block_on(store.create(&Connection::fixture("c_bench", Channel::Shopify, SHOP)))
         .unwrap();
-    rt.block_on(store.claim("delivery#seen", Duration::from_secs(30)))
-        .unwrap();
-    rt.block_on(store.complete("delivery#seen", &serde_json::json!({}), None))
-        .unwrap();
+    let shared::ports::Claim::Acquired(fence) = rt
+        .block_on(store.claim("delivery#seen", Duration::from_secs(30)))
+        .unwrap()
+    else {
+        panic!("a new delivery is claimed")
+    };
+    assert!(rt
+        .block_on(store.finish("delivery#seen", &fence, &serde_json::json!({}), None))
+        .unwrap());
     group.bench_function("dedup_duplicate", |b| {
         b.iter(|| {
             rt.block_on(store.claim(black_box("delivery#seen"), Duration::from_secs(30)))

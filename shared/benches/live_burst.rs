@@ -16,7 +16,7 @@ use shared::inventory::engine::{
     embedded_live_trigger, handle_push, handle_stock, EngineSettings, PushDeps, StockDeps,
     INVENTORY_PUSH_QUEUE,
 };
-use shared::ports::{Connections, Idempotency, Records};
+use shared::ports::{Connections, KeyValue, Records};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,19 +89,18 @@ async fn burst() -> Burst {
     for i in 0..SKUS {
         let entry = serde_json::json!({"inventory_item_id": format!("gid://shopify/InventoryItem/{i}"),
             "variant_id": "v", "product_id": "p", "tracked": true, "product_status": "active", "generation": 1});
-        store
-            .put("skumap#c_bench", &format!("SKU-{i:03}"), 1, &entry)
+        Records::put(&store, "skumap#c_bench", &format!("SKU-{i:03}"), 1, &entry)
             .await
             .unwrap();
     }
-    store
-        .complete(
-            "products-map#c_bench",
-            &serde_json::json!({"generation": 1}),
-            None,
-        )
-        .await
-        .unwrap();
+    KeyValue::put(
+        &store,
+        "products-map#c_bench",
+        &serde_json::json!({"generation": 1}),
+        None,
+    )
+    .await
+    .unwrap();
     // A 1 ms window: every change gets its own push message, so what is measured is the
     // dirty set's coalescing, not the window's.
     let settings = EngineSettings {

@@ -1,7 +1,10 @@
 //! Every storage key, in one place. Two families:
 //!
-//! - **Idempotency keys** ([`crate::ports::Idempotency`]: claim → complete/release, leases,
-//!   small records). DynamoDB: `pk = IDEM#{key}`, `sk = IDEM`; SQLite: the `idempotency` table.
+//! - **Idempotency keys**: claims ([`crate::ports::Idempotency`]: claim → finish/release,
+//!   leases, sent-once marks) and small values ([`crate::ports::KeyValue`]: order records,
+//!   last runs, install states), in the same rows (docs/architecture.md, "Error kinds and the
+//!   key-value port", says which port owns which family). DynamoDB: `pk = IDEM#{key}`,
+//!   `sk = IDEM`; SQLite: the `idempotency` table.
 //! - **Record partitions** ([`crate::ports::Records`]: versioned records, read by partition).
 //!   DynamoDB: `pk = REC#{partition}`, `sk = key`; SQLite: the `records` table.
 //!

@@ -164,25 +164,22 @@ impl Fence {
     }
 }
 
-/// Durable exactly-once decisions by conditional write. Used for webhook deliveries
-/// (`delivery#…`, kept a week) and order links (`order#channel#shop#id`, kept forever).
+/// Durable exactly-once decisions by conditional write: claim → [`Idempotency::finish`] or
+/// [`Idempotency::release`], and nothing else. Used for webhook deliveries (`delivery#…`, kept
+/// a week), per-order and per-job locks (`lock#…`, `…-lock#…`, leases), and "sent once" marks
+/// (`disconnected-notice#…`, `authorization-notice#…`, `shipment#…`, `oauth-*-used#…`).
+/// Values nobody claims (order records, watermarks, run records, install states) are
+/// [`KeyValue`]'s.
 #[async_trait]
 pub trait Idempotency: Send + Sync {
     /// Claims `key` for `lease`. Succeeds when the key is new or its previous holder's lease
-    /// ran out without completing (a crashed worker).
+    /// ran out without completing (a crashed worker). A done key answers
+    /// [`Claim::Done`] with its record.
     async fn claim(&self, key: &str, lease: Duration) -> PortResult<Claim>;
-    /// Marks `key` done with `record`, whoever holds it; `retain = None` keeps it forever. For
-    /// records nobody claims (watermarks, run records, order records written under a lock of
-    /// another key): a claimed key is completed by its holder with [`Idempotency::finish`].
-    async fn complete(
-        &self,
-        key: &str,
-        record: &serde_json::Value,
-        retain: Option<Duration>,
-    ) -> PortResult<()>;
     /// Marks a claimed `key` done with `record`, only if the claim is still `fence`'s (its
-    /// lease may have run out, as long as nobody took the key since). `false`: the claim was
-    /// lost to another holder (or is done); nothing was written.
+    /// lease may have run out, as long as nobody took the key since); `retain = None` keeps
+    /// it forever. `false`: the claim was lost to another holder (or is done); nothing was
+    /// written.
     async fn finish(
         &self,
         key: &str,
@@ -193,17 +190,23 @@ pub trait Idempotency: Send + Sync {
     /// Gives up `fence`'s claim so that the next attempt can take it at once. Another
     /// holder's claim, or a done record, is left alone.
     async fn release(&self, key: &str, fence: &Fence) -> PortResult<()>;
-    /// The record of a completed key (within its retention), without claiming it.
-    async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
 }
 
-/// Small named values, read and replaced whole: a connection's last runs, the SKU map's
-/// committed generation. Not for exactly-once decisions (that is [`Idempotency`]). Both
-/// adapters keep them in the same rows as [`Idempotency::complete`]'s done records, so values
-/// written before this port existed read back unchanged (no migration).
+/// Small named values, read and replaced whole: order records, a connection's last runs and
+/// run records, the SKU map's committed generation, install states and claims, counters. Not
+/// for exactly-once decisions (that is [`Idempotency`]).
+///
+/// Both adapters keep them in the same rows as [`Idempotency`]'s done records (DynamoDB
+/// `pk = IDEM#{key}`, SQLite's `idempotency` table), so values written before this port
+/// existed read back unchanged (no migration), and [`KeyValue::get`] of a claimed key that is
+/// done reads its record (the reconciliation poll reads the `other-location#…` marks that
+/// way). Never [`KeyValue::put`] a key that is claimed: it would replace a live claim. To
+/// advance a done claim's record, [`KeyValue::put_if`] with the record read (it only writes
+/// over a done record).
 #[async_trait]
 pub trait KeyValue: Send + Sync {
-    /// The value under `key`, if one was put and its retention has not run out.
+    /// The value under `key`, if one was put (or a claim of it finished) and its retention
+    /// has not run out.
     async fn get(&self, key: &str) -> PortResult<Option<serde_json::Value>>;
     /// Replaces the value under `key`; `retain = None` keeps it forever.
     async fn put(

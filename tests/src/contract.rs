@@ -259,7 +259,8 @@ fn acquired(claim: Claim) -> Fence {
     }
 }
 
-/// Claim → in progress for others → done for everyone, with the record.
+/// Claim → in progress for others → done for everyone, with the record (which
+/// `KeyValue::get` reads too, and `KeyValue::put_if` over the record read advances).
 pub async fn idempotency_claim_complete(b: &Backend) {
     let key = crate::unique("order#shopify#demo");
     let lease = Duration::from_secs(30);
@@ -284,16 +285,23 @@ pub async fn idempotency_claim_complete(b: &Backend) {
         .finish(&key, &fence, &serde_json::json!(0), None)
         .await
         .unwrap());
-    assert_eq!(b.idempotency.record(&key).await.unwrap(), Some(record));
-    // An unclaimed record is written by `complete`.
-    let plain = crate::unique("watermark");
-    b.idempotency
-        .complete(&plain, &serde_json::json!(1), None)
+    assert_eq!(b.values.get(&key).await.unwrap(), Some(record.clone()));
+    // A done claim's record advanced over the record read (the other-location marks): still
+    // done for every claimer, with the newer record; a stale expectation writes nothing.
+    let newer = serde_json::json!({"order_number": "#1001", "note": "newer"});
+    assert!(b
+        .values
+        .put_if(&key, Some(&record), &newer, None)
         .await
-        .unwrap();
+        .unwrap());
+    assert!(!b
+        .values
+        .put_if(&key, Some(&record), &serde_json::json!("stale"), None)
+        .await
+        .unwrap());
     assert_eq!(
-        b.idempotency.record(&plain).await.unwrap(),
-        Some(serde_json::json!(1))
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Done(newer)
     );
 }
 
@@ -372,14 +380,14 @@ pub async fn idempotency_lease_is_fenced(b: &Backend) {
         .finish(&key, &first, &serde_json::json!("first"), None)
         .await
         .unwrap());
-    assert_eq!(b.idempotency.record(&key).await.unwrap(), None);
+    assert_eq!(b.values.get(&key).await.unwrap(), None);
     assert!(b
         .idempotency
         .finish(&key, &second, &serde_json::json!("second"), None)
         .await
         .unwrap());
     assert_eq!(
-        b.idempotency.record(&key).await.unwrap(),
+        b.values.get(&key).await.unwrap(),
         Some(serde_json::json!("second"))
     );
 }
@@ -852,8 +860,8 @@ pub async fn connections_concurrent_rebinds(b: &Backend) {
 }
 
 /// A value is read back as put; a conditional put writes only over the value it expects
-/// (`None`: none yet); values written by `Idempotency::complete` before the port existed read
-/// back unchanged (the same rows).
+/// (`None`: none yet); a done claim's record reads back as a value (the same rows), and a
+/// value is not taken by a claim (it is done for claimers).
 pub async fn key_value_put_get_and_put_if(b: &Backend) {
     let key = crate::unique("last");
     let first = serde_json::json!({"generation": 1, "note": "a & b / ü", "list": [1, 2.5]});
@@ -885,14 +893,22 @@ pub async fn key_value_put_get_and_put_if(b: &Backend) {
         b.values.get(&key).await.unwrap(),
         Some(serde_json::json!("plain"))
     );
-    let older = crate::unique("last");
-    b.idempotency
-        .complete(&older, &serde_json::json!({"run": 7}), None)
+    let claimed = crate::unique("last");
+    let lease = Duration::from_secs(30);
+    let fence = acquired(b.idempotency.claim(&claimed, lease).await.unwrap());
+    assert_eq!(b.values.get(&claimed).await.unwrap(), None, "in progress");
+    assert!(b
+        .idempotency
+        .finish(&claimed, &fence, &serde_json::json!({"run": 7}), None)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(
-        b.values.get(&older).await.unwrap(),
+        b.values.get(&claimed).await.unwrap(),
         Some(serde_json::json!({"run": 7}))
+    );
+    assert_eq!(
+        b.idempotency.claim(&key, lease).await.unwrap(),
+        Claim::Done(serde_json::json!("plain"))
     );
 }
 

@@ -320,7 +320,7 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
     use shared::inventory::channel::Channels;
     use shared::inventory::engine::{self, EngineSettings, LiveTrigger, PushDeps, StockDeps};
     use shared::inventory::runs::{self, RunKind, RunState};
-    use shared::ports::{Idempotency, Records};
+    use shared::ports::Records;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -363,14 +363,14 @@ async fn the_inventory_engine_runs_on_the_aws_adapters() {
             "variant_id": "v", "product_id": "p", "tracked": true, "product_status": "active", "generation": 1});
         store.put(&map, sku, 1, &entry).await.unwrap();
     }
-    store
-        .complete(
-            &format!("products-map#{}", connection.id),
-            &serde_json::json!({"generation": 1}),
-            None,
-        )
-        .await
-        .unwrap();
+    shared::ports::KeyValue::put(
+        &*store,
+        &format!("products-map#{}", connection.id),
+        &serde_json::json!({"generation": 1}),
+        None,
+    )
+    .await
+    .unwrap();
 
     let queue = Arc::new(SqsQueue::from_config(&d.config, &d.inventory_push));
     let settings = EngineSettings {

@@ -24,7 +24,6 @@ pub fn app(api: Arc<ApiDeps>, admin: Arc<AdminDeps>) -> axum::Router {
             channels: api.channels.clone(),
             tenants: api.tenants.clone(),
             connections: api.connections.clone(),
-            idempotency: api.inventory.idempotency.clone(),
             dev_token: None,
         }),
         false,

@@ -22,6 +22,7 @@ pub async fn deps_from_env(config: &SdkConfig) -> Result<ImportDeps, ConfigError
         connections: ports.connections.clone(),
         vault: ports.vault.clone(),
         idempotency: ports.idempotency.clone(),
+        values: ports.values.clone(),
         inventory: live_trigger(config, &ports)?,
         // Reading Shopify's fulfillment orders needs the app (token refresh) and its API base.
         channels,
@@ -76,6 +77,7 @@ mod tests {
             .unwrap(),
             vault,
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(dlq.clone()),
             inventory: shared::inventory::engine::embedded_live_trigger(&store, Default::default()),

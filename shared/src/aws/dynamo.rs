@@ -488,28 +488,6 @@ impl Idempotency for DynamoStore {
         }
     }
 
-    async fn complete(
-        &self,
-        k: &str,
-        record: &serde_json::Value,
-        retain: Option<Duration>,
-    ) -> PortResult<()> {
-        let mut item = idem_key(k);
-        item.insert("state".into(), s("done"));
-        item.insert("record".into(), s(record.to_string()));
-        if let Some(retain) = retain {
-            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
-        }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("dynamodb complete", e))
-    }
-
     async fn finish(
         &self,
         k: &str,
@@ -546,13 +524,6 @@ impl Idempotency for DynamoStore {
         }
     }
 
-    async fn record(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
-        match self.get_item(idem_key(k)).await? {
-            Some(item) => done_record(&item),
-            None => Ok(None),
-        }
-    }
-
     async fn release(&self, k: &str, fence: &Fence) -> PortResult<()> {
         let result = self
             .client
@@ -578,12 +549,15 @@ impl Idempotency for DynamoStore {
     }
 }
 
-/// The same items as [`Idempotency::complete`] and [`Idempotency::record`] (`IDEM#{key}`,
-/// see [`KeyValue`]): values written before the port existed read back unchanged.
+/// The same items as [`Idempotency`]'s done records (`IDEM#{key}`, see [`KeyValue`]): values
+/// written before the port existed read back unchanged.
 #[async_trait]
 impl crate::ports::KeyValue for DynamoStore {
     async fn get(&self, k: &str) -> PortResult<Option<serde_json::Value>> {
-        Idempotency::record(self, k).await
+        match self.get_item(idem_key(k)).await? {
+            Some(item) => done_record(&item),
+            None => Ok(None),
+        }
     }
 
     async fn put(
@@ -592,7 +566,20 @@ impl crate::ports::KeyValue for DynamoStore {
         value: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<()> {
-        Idempotency::complete(self, k, value, retain).await
+        let mut item = idem_key(k);
+        item.insert("state".into(), s("done"));
+        item.insert("record".into(), s(value.to_string()));
+        if let Some(retain) = retain {
+            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("dynamodb put", e))
     }
 
     async fn put_if(

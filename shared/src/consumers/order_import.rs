@@ -21,7 +21,7 @@ use crate::inventory::unshipped;
 use crate::keys;
 use crate::messages::{AuthorizationExpiring, ConnectionMessage, PrivacyMessage};
 use crate::messages::{ChannelEvent, OrderCancelled, OrderSnapshot, WmsOutbound, VERSION};
-use crate::ports::{Claim, Connections, Idempotency, OutMessage, Queue, Vault};
+use crate::ports::{Claim, Connections, Idempotency, KeyValue, OutMessage, Queue, Vault};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,7 +36,10 @@ pub const ORDER_LEASE: Duration = Duration::from_secs(60);
 pub struct ImportDeps {
     pub connections: Arc<dyn Connections>,
     pub vault: Arc<dyn Vault>,
+    /// Claims: the per-order lock, counted-once and sent-once marks.
     pub idempotency: Arc<dyn Idempotency>,
+    /// Order records (what the WMS has of each order), the other-locations counter.
+    pub values: Arc<dyn KeyValue>,
     pub wms_orders: Arc<dyn Queue>,
     /// Where messages that can never succeed go, with the reason.
     pub dead_letter: Arc<dyn Queue>,
@@ -94,7 +97,7 @@ async fn import(deps: &ImportDeps, event: ChannelEvent, body: &str) -> Dispositi
     let key = keys::order(event.channel, &event.shop, order.channel_order_id.as_str());
     // Fast path for duplicates: the record only moves forward, so "not newer" read without
     // the lock is still "not newer" under it.
-    if let Ok(Some(previous)) = deps.idempotency.record(&key).await {
+    if let Ok(Some(previous)) = deps.values.get(&key).await {
         if let Ok(previous) = serde_json::from_value::<OrderRecord>(previous) {
             if previous.not_newer(order.updated_at) {
                 return Disposition::Done("duplicate or stale".into());
@@ -202,11 +205,11 @@ fn deleted(event: &ChannelEvent, id: &str) -> Result<Order, String> {
 /// instant after which a state is newer. For a future-dated state (see
 /// [`OrderRecord::not_newer`]) that is when we recorded it, so a later real change is newer.
 pub async fn known_updated_at(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     key: &str,
 ) -> Result<Option<DateTime<Utc>>, crate::ports::PortError> {
-    Ok(idempotency
-        .record(key)
+    Ok(values
+        .get(key)
         .await?
         .and_then(|r| serde_json::from_value::<OrderRecord>(r).ok())
         .map(|r| r.newer_after()))
@@ -258,13 +261,17 @@ async fn decide_and_publish(
     order: Order,
     key: &str,
 ) -> Disposition {
-    let previous: Option<OrderRecord> = match deps.idempotency.record(key).await {
-        Ok(Some(value)) => match serde_json::from_value(value) {
+    // Kept as stored: the record is replaced only if it is still this one.
+    let stored = match deps.values.get(key).await {
+        Ok(stored) => stored,
+        Err(e) => return Disposition::Retry(e.to_string()),
+    };
+    let previous: Option<OrderRecord> = match &stored {
+        Some(value) => match serde_json::from_value(value.clone()) {
             Ok(record) => Some(record),
             Err(e) => return Disposition::Retry(format!("unreadable order record: {e}")),
         },
-        Ok(None) => None,
-        Err(e) => return Disposition::Retry(e.to_string()),
+        None => None,
     };
     // The merchant's settings: whether unpaid orders are wanted, where to allocate orders.
     let connection = match deps.connections.get(&event.tenant, &event.connection).await {
@@ -447,9 +454,20 @@ async fn decide_and_publish(
         Ok(value) => value,
         Err(e) => return Disposition::Retry(format!("serialise order record: {e}")),
     };
-    if let Err(e) = deps.idempotency.complete(key, &record, None).await {
-        // Published already: the retry re-publishes with the same dedup id.
-        return Disposition::Retry(e.to_string());
+    // Only over the record this decision read: a worker that outlived its lock while another
+    // one advanced the record cannot put an older state back. Published already either way:
+    // the retry decides again from the stored record (re-publishing with the same dedup id).
+    match deps
+        .values
+        .put_if(key, stored.as_ref(), &record, None)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(order = %order_number, "the order record changed while this state was sent: deciding again");
+            return Disposition::Retry("the order record changed meanwhile".into());
+        }
+        Err(e) => return Disposition::Retry(e.to_string()),
     }
     if kind == "order.imported" {
         // No redelivery can import it again: the import's inventory marker has done its work.
@@ -498,11 +516,11 @@ pub struct OtherLocations {
 
 /// The connection's "orders for other locations" record, if any.
 pub async fn other_locations(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
 ) -> Result<Option<OtherLocations>, crate::ports::PortError> {
-    Ok(idempotency
-        .record(&keys::other_locations(connection))
+    Ok(values
+        .get(&keys::other_locations(connection))
         .await?
         .and_then(|r| serde_json::from_value(r).ok()))
 }
@@ -511,15 +529,22 @@ pub async fn other_locations(
 /// (so the reconciliation poll does not enqueue that state again, nor report it as missed by
 /// webhooks); `None` when it never was.
 pub async fn elsewhere_updated_at(
-    idempotency: &dyn Idempotency,
+    values: &dyn KeyValue,
     connection: &ConnectionId,
     channel_order_id: &str,
 ) -> Result<Option<DateTime<Utc>>, crate::ports::PortError> {
-    Ok(idempotency
-        .record(&keys::other_location_order(connection, channel_order_id))
+    // The record of the order's counted-once claim (see [`KeyValue`]: a done claim's record
+    // reads through `get`).
+    Ok(values
+        .get(&keys::other_location_order(connection, channel_order_id))
         .await?
-        .and_then(|r| serde_json::from_value::<Elsewhere>(r).ok())
-        .map(|r| r.channel_updated_at))
+        .and_then(elsewhere_at))
+}
+
+fn elsewhere_at(record: serde_json::Value) -> Option<DateTime<Utc>> {
+    serde_json::from_value::<Elsewhere>(record)
+        .ok()
+        .map(|r| r.channel_updated_at)
 }
 
 /// What the per-order "assigned elsewhere" record remembers.
@@ -549,16 +574,22 @@ async fn other_location(
     };
     let fence = match deps.idempotency.claim(&once, ORDER_LEASE).await {
         Ok(Claim::Acquired(fence)) => fence,
-        Ok(Claim::Done(_)) => {
-            let before =
-                elsewhere_updated_at(&*deps.idempotency, &event.connection, channel_order_id).await;
-            if before.is_ok_and(|b| b.is_none_or(|b| b < updated_at)) {
-                if let Err(e) = deps
-                    .idempotency
-                    .complete(&once, &mark(updated_at), retain)
+        Ok(Claim::Done(before)) => {
+            // Counted already; remember the newer state, over the record read only (a
+            // concurrent writer's state is not replaced by an older one).
+            if elsewhere_at(before.clone()).is_none_or(|b| b < updated_at) {
+                match deps
+                    .values
+                    .put_if(&once, Some(&before), &mark(updated_at), retain)
                     .await
                 {
-                    tracing::warn!(error = %e, "could not record the newer state elsewhere");
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!("another worker recorded a state elsewhere meanwhile")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not record the newer state elsewhere")
+                    }
                 }
             }
             return done;
@@ -569,21 +600,37 @@ async fn other_location(
         Err(e) => return Disposition::Retry(e.to_string()),
     };
     let key = keys::other_locations(&event.connection);
-    let mut record = match other_locations(&*deps.idempotency, &event.connection).await {
-        Ok(r) => r.unwrap_or_default(),
+    // Kept as stored: two orders counted at once must not both write `count + 1`.
+    let stored = match deps.values.get(&key).await {
+        Ok(stored) => stored,
         Err(e) => {
             let _ = deps.idempotency.release(&once, &fence).await;
             return Disposition::Retry(e.to_string());
         }
     };
+    let mut record: OtherLocations = stored
+        .clone()
+        .and_then(|r| serde_json::from_value(r).ok())
+        .unwrap_or_default();
     record.count += 1;
     record.last_order = Some(order_number.to_owned());
     record.last_locations = locations.to_vec();
     record.last_at = Some(Utc::now());
     let value = serde_json::to_value(&record).unwrap_or_default();
-    if let Err(e) = deps.idempotency.complete(&key, &value, None).await {
+    let counted = match deps
+        .values
+        .put_if(&key, stored.as_ref(), &value, None)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            Err("the count changed meanwhile (another order counted): counting again".into())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(reason) = counted {
         let _ = deps.idempotency.release(&once, &fence).await;
-        return Disposition::Retry(e.to_string());
+        return Disposition::Retry(reason);
     }
     match deps
         .idempotency
@@ -693,17 +740,21 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
     // disconnect of this activation told it (`DELETE /api/connections/{id}`).
     let notice =
         keys::disconnected_notice(&connection.id, connection.activated().timestamp_millis());
-    match deps.idempotency.record(&notice).await {
-        Ok(Some(_)) => {
+    // Claimed, as the merchant's disconnect claims it: one of the two tells the WMS.
+    let fence = match deps.idempotency.claim(&notice, ORDER_LEASE).await {
+        Ok(Claim::Acquired(fence)) => fence,
+        Ok(Claim::Done(_)) => {
             tracing::info!(
                 reason,
                 "connection disconnected, credentials deleted; the WMS was told before"
             );
             return Disposition::Done("disconnected (the WMS was told before)".into());
         }
-        Ok(None) => {}
+        Ok(Claim::InProgress) => {
+            return Disposition::Retry("the WMS is being told by another worker".into())
+        }
         Err(e) => return Disposition::Retry(e.to_string()),
-    }
+    };
     let message = WmsOutbound::ConnectionDisconnected(ConnectionMessage {
         v: VERSION,
         tenant: event.tenant.clone(),
@@ -715,13 +766,28 @@ async fn disconnect(deps: &ImportDeps, event: &ChannelEvent, reason: &str) -> Di
     match publish(deps, event, &message, &keys::disconnect(&event.delivery_id)).await {
         Ok(()) => {
             let record = serde_json::json!({"sent_at": Utc::now(), "reason": reason});
-            if let Err(e) = deps.idempotency.complete(&notice, &record, None).await {
-                tracing::warn!(error = %e, "could not record the disconnect notice as sent");
+            match deps
+                .idempotency
+                .finish(&notice, &fence, &record, None)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "the disconnect notice claim was taken over before it was recorded"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record the disconnect notice as sent")
+                }
             }
             tracing::info!(reason, "connection disconnected, credentials deleted");
             Disposition::Done("disconnected".into())
         }
-        Err(e) => Disposition::Retry(e),
+        Err(e) => {
+            if let Err(release) = deps.idempotency.release(&notice, &fence).await {
+                tracing::warn!(error = %release, "could not release the disconnect notice; it expires");
+            }
+            Disposition::Retry(e)
+        }
     }
 }
 
@@ -838,6 +904,9 @@ mod tests {
     use crate::embedded::{EmbeddedQueue, EmbeddedStore};
     use serde_json::{json, Value};
 
+    /// Conditional writes of order records and counts; the claimed disconnect notice.
+    mod values;
+
     struct World {
         deps: Arc<ImportDeps>,
         shopify: wiremock::MockServer,
@@ -866,6 +935,7 @@ mod tests {
             ),
             vault,
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
             inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
@@ -1017,7 +1087,7 @@ mod tests {
         }
     }
 
-    /// An idempotency store whose first `complete` of an order key fails (published, then the
+    /// A key-value store whose first write of an order key fails (published, then the
     /// worker died before recording it).
     struct FailFirstComplete {
         inner: EmbeddedStore,
@@ -1025,14 +1095,14 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl Idempotency for FailFirstComplete {
-        async fn claim(&self, key: &str, lease: Duration) -> crate::ports::PortResult<Claim> {
-            self.inner.claim(key, lease).await
+    impl KeyValue for FailFirstComplete {
+        async fn get(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
+            KeyValue::get(&self.inner, key).await
         }
-        async fn complete(
+        async fn put(
             &self,
             key: &str,
-            record: &Value,
+            value: &Value,
             retain: Option<Duration>,
         ) -> crate::ports::PortResult<()> {
             if key.starts_with("order#")
@@ -1040,26 +1110,21 @@ mod tests {
             {
                 return Err(crate::ports::PortError::Unavailable("died".into()));
             }
-            self.inner.complete(key, record, retain).await
+            KeyValue::put(&self.inner, key, value, retain).await
         }
-        async fn finish(
+        async fn put_if(
             &self,
             key: &str,
-            fence: &crate::ports::Fence,
-            record: &Value,
+            expected: Option<&Value>,
+            value: &Value,
             retain: Option<Duration>,
         ) -> crate::ports::PortResult<bool> {
-            self.inner.finish(key, fence, record, retain).await
-        }
-        async fn release(
-            &self,
-            key: &str,
-            fence: &crate::ports::Fence,
-        ) -> crate::ports::PortResult<()> {
-            self.inner.release(key, fence).await
-        }
-        async fn record(&self, key: &str) -> crate::ports::PortResult<Option<Value>> {
-            self.inner.record(key).await
+            if key.starts_with("order#")
+                && self.fail.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(crate::ports::PortError::Unavailable("died".into()));
+            }
+            self.inner.put_if(key, expected, value, retain).await
         }
     }
 
@@ -1078,7 +1143,8 @@ mod tests {
             connections: Arc::new(store.clone()),
             channels: crate::channels::testkit::test_registry(&store, vault.clone(), None),
             vault,
-            idempotency: Arc::new(FailFirstComplete {
+            idempotency: Arc::new(store.clone()),
+            values: Arc::new(FailFirstComplete {
                 inner: store.clone(),
                 fail: true.into(),
             }),
@@ -1093,7 +1159,9 @@ mod tests {
         let tenant = TenantId::parse("dev").unwrap();
         let pushed = keys::partition::pushed(&connection);
         let model = json!({"quantity": 10, "at": "2026-11-27T08:00:00Z"});
-        store.put(&pushed, "TS-001", 1, &model).await.unwrap();
+        Records::put(&store, &pushed, "TS-001", 1, &model)
+            .await
+            .unwrap();
         let quantity = || async {
             store.fetch(&pushed, "TS-001").await.unwrap().unwrap().value["quantity"]
                 .as_i64()
@@ -1286,11 +1354,27 @@ mod tests {
             .unwrap();
         let notice =
             keys::disconnected_notice(&connection.id, connection.activated().timestamp_millis());
-        w.deps
+        // As the merchant's disconnect leaves it: claimed and finished.
+        let Claim::Acquired(fence) = w
+            .deps
             .idempotency
-            .complete(&notice, &json!({"reason": "merchant_disconnected"}), None)
+            .claim(&notice, ORDER_LEASE)
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("the notice is free")
+        };
+        assert!(w
+            .deps
+            .idempotency
+            .finish(
+                &notice,
+                &fence,
+                &json!({"reason": "merchant_disconnected"}),
+                None
+            )
+            .await
+            .unwrap());
         let uninstall = lifecycle_event(
             "app/uninstalled",
             "u-after-delete",
@@ -1850,7 +1934,7 @@ mod tests {
             );
         }
         assert!(sent(&w).await.is_empty());
-        let counted = other_locations(&*w.deps.idempotency, &ConnectionId::parse("c_1").unwrap())
+        let counted = other_locations(&*w.deps.values, &ConnectionId::parse("c_1").unwrap())
             .await
             .unwrap()
             .unwrap();
@@ -1858,13 +1942,10 @@ mod tests {
         assert_eq!(counted.last_order.as_deref(), Some("#31"));
         assert_eq!(counted.last_locations, ["gid://shopify/Location/2"]);
         // The latest state read is remembered (the poll does not enqueue it again).
-        let seen = elsewhere_updated_at(
-            &*w.deps.idempotency,
-            &ConnectionId::parse("c_1").unwrap(),
-            "31",
-        )
-        .await
-        .unwrap();
+        let seen =
+            elsewhere_updated_at(&*w.deps.values, &ConnectionId::parse("c_1").unwrap(), "31")
+                .await
+                .unwrap();
         assert_eq!(seen, Some("2026-11-27T09:05:00Z".parse().unwrap()));
     }
 

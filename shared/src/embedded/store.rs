@@ -479,30 +479,6 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
-    async fn complete(
-        &self,
-        key: &str,
-        record: &serde_json::Value,
-        retain: Option<Duration>,
-    ) -> PortResult<()> {
-        let key = key.to_owned();
-        let record = record.to_string();
-        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
-        self.db
-            .run(move |db| {
-                db.execute(
-                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
-                     VALUES (?1, 'done', NULL, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
-                        record = ?2, expires_at = ?3, holder = NULL",
-                    params![key, record, expires],
-                )
-                .map(|_| ())
-                .map_err(unavailable)
-            })
-            .await
-    }
-
     async fn finish(
         &self,
         key: &str,
@@ -528,7 +504,27 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
-    async fn record(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
+    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()> {
+        let key = key.to_owned();
+        let holder = fence.as_str().to_owned();
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'
+                     AND holder = ?2",
+                    params![key, holder],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+/// The same rows as [`Idempotency`]'s done records (see [`crate::ports::KeyValue`]).
+#[async_trait]
+impl crate::ports::KeyValue for EmbeddedStore {
+    async fn get(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
         let key = key.to_owned();
         self.db
             .run(move |db| {
@@ -551,37 +547,28 @@ impl Idempotency for EmbeddedStore {
             .await
     }
 
-    async fn release(&self, key: &str, fence: &Fence) -> PortResult<()> {
-        let key = key.to_owned();
-        let holder = fence.as_str().to_owned();
-        self.db
-            .run(move |db| {
-                db.execute(
-                    "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'
-                     AND holder = ?2",
-                    params![key, holder],
-                )
-                .map(|_| ())
-                .map_err(unavailable)
-            })
-            .await
-    }
-}
-
-/// The same rows as [`Idempotency::complete`] and [`Idempotency::record`] (see [`crate::ports::KeyValue`]).
-#[async_trait]
-impl crate::ports::KeyValue for EmbeddedStore {
-    async fn get(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
-        Idempotency::record(self, key).await
-    }
-
     async fn put(
         &self,
         key: &str,
         value: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<()> {
-        Idempotency::complete(self, key, value, retain).await
+        let key = key.to_owned();
+        let record = value.to_string();
+        let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
+        self.db
+            .run(move |db| {
+                db.execute(
+                    "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
+                     VALUES (?1, 'done', NULL, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
+                        record = ?2, expires_at = ?3, holder = NULL",
+                    params![key, record, expires],
+                )
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
     }
 
     async fn put_if(

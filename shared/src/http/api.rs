@@ -74,12 +74,10 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
-    let others = crate::consumers::order_import::other_locations(
-        &*deps.inventory.idempotency,
-        &connection.id,
-    )
-    .await?
-    .unwrap_or_default();
+    let others =
+        crate::consumers::order_import::other_locations(&*deps.inventory.values, &connection.id)
+            .await?
+            .unwrap_or_default();
     let notes = match deps.channels.adapter(connection.channel) {
         Some(adapter) => adapter.notes(&connection).await,
         None => Vec::new(),

@@ -47,6 +47,8 @@ pub struct OAuthDeps {
     pub connections: Arc<dyn Connections>,
     pub tenants: Arc<dyn Tenants>,
     pub vault: Arc<dyn Vault>,
+    /// Single use of states and claim codes (the `oauth-*-used#…` claims). The states and
+    /// parked claims themselves are values: the registry context's `values`.
     pub idempotency: Arc<dyn Idempotency>,
     /// Each channel's OAuth app; our public URL (redirects) is the registry's.
     pub channels: Arc<Registry>,
@@ -241,8 +243,10 @@ async fn issue_state(
         pkce: verifier.is_some(),
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    deps.idempotency
-        .complete(&keys::oauth_state(&state), &record, Some(STATE_TTL))
+    deps.channels
+        .context()
+        .values
+        .put(&keys::oauth_state(&state), &record, Some(STATE_TTL))
         .await?;
     Ok(url)
 }
@@ -252,9 +256,11 @@ async fn consume_state(deps: &OAuthDeps, state: &str) -> Result<Option<StateReco
     if state.is_empty() || state.len() > 128 {
         return Ok(None);
     }
-    let Some(record) = deps.idempotency.record(&keys::oauth_state(state)).await? else {
+    let values = &deps.channels.context().values;
+    let Some(record) = values.get(&keys::oauth_state(state)).await? else {
         return Ok(None);
     };
+    // Single use: the state's value is only read; the claim of its `used` key decides.
     let used = keys::oauth_state_used(state);
     let Claim::Acquired(fence) = deps.idempotency.claim(&used, STATE_TTL).await? else {
         return Ok(None);
@@ -423,7 +429,13 @@ async fn subscribe(deps: &OAuthDeps, app: &App<'_>, connection: &Connection, cre
     let record =
         json!({"at": chrono::Utc::now(), "existing": report.existing, "created": report.created});
     let key = keys::webhook_health_last(&connection.id);
-    if let Err(e) = deps.idempotency.complete(&key, &record, None).await {
+    if let Err(e) = deps
+        .channels
+        .context()
+        .values
+        .put(&key, &record, None)
+        .await
+    {
         tracing::warn!(error = %e, "could not record the subscriptions");
     }
     tracing::info!(connection = %connection.id, created = ?report.created, "webhook subscriptions ensured");
@@ -457,8 +469,10 @@ async fn park(
         channel: app.channel,
     })
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    deps.idempotency
-        .complete(&keys::oauth_claim(&code), &record, Some(CLAIM_TTL))
+    deps.channels
+        .context()
+        .values
+        .put(&keys::oauth_claim(&code), &record, Some(CLAIM_TTL))
         .await?;
     tracing::info!(channel = %app.channel, shop, "install parked until the dashboard claims it");
     match purge_parked_installs(&**records, &*deps.vault, chrono::Utc::now()).await {
@@ -552,8 +566,10 @@ async fn claim(
     }
     let key = keys::oauth_claim(&request.claim);
     let record: ClaimRecord = deps
-        .idempotency
-        .record(&key)
+        .channels
+        .context()
+        .values
+        .get(&key)
         .await?
         .and_then(|r| serde_json::from_value(r).ok())
         .filter(|r: &ClaimRecord| r.channel == app.channel)
@@ -696,8 +712,10 @@ mod tests {
             .unwrap()
             .to_owned();
         let record = deps
-            .idempotency
-            .record(&keys::oauth_state(&state))
+            .channels
+            .context()
+            .values
+            .get(&keys::oauth_state(&state))
             .await
             .unwrap()
             .unwrap();

@@ -123,7 +123,9 @@ fn now_ms() -> i64 {
 }
 
 async fn last_reconcile(store: &EmbeddedStore, id: &str) -> Option<serde_json::Value> {
-    store.record(&format!("reconcile-last#{id}")).await.unwrap()
+    crate::ports::KeyValue::get(store, &format!("reconcile-last#{id}"))
+        .await
+        .unwrap()
 }
 
 /// GIVEN three connections the index does not know yet WHEN the reconcile tick fires twice

@@ -944,18 +944,14 @@ mod tests {
         }
 
         // Run records: the dated one and the last one hold the same run.
-        let dated = w
-            .store
-            .record(&format!(
-                "products-run#c_prod#{}",
-                run.started_at.timestamp_millis()
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        let last = w
-            .store
-            .record("products-last#c_prod")
+        let dated = KeyValue::get(
+            &w.store,
+            &format!("products-run#c_prod#{}", run.started_at.timestamp_millis()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let last = KeyValue::get(&w.store, "products-last#c_prod")
             .await
             .unwrap()
             .unwrap();
@@ -1066,10 +1062,13 @@ mod tests {
         assert_eq!((run.pages, run.published, run.mapped), (1, 1, 0));
         assert_eq!(w.outbox.depth().await.unwrap(), 1);
         assert_eq!(w.item("A").await, None);
-        assert_eq!(w.store.record("products-map#c_prod").await.unwrap(), None);
-        assert!(w
-            .store
-            .record("products-last#c_prod")
+        assert_eq!(
+            KeyValue::get(&w.store, "products-map#c_prod")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(KeyValue::get(&w.store, "products-last#c_prod")
             .await
             .unwrap()
             .is_some());
@@ -1340,7 +1339,7 @@ mod tests {
             .unwrap()
             .to_owned();
         assert!(key.starts_with("products-stage#c_prod#"), "{key}");
-        assert!(w.store.record(&key).await.unwrap().is_some());
+        assert!(KeyValue::get(&w.store, &key).await.unwrap().is_some());
         let mut broken = record.value.clone();
         broken["walk"]["staged"][0] = json!("products-stage#c_prod#0#0#0");
         crate::ports::Records::put(
@@ -1394,7 +1393,12 @@ mod tests {
         ));
         let run = import_products(&w.deps, &w.connection).await.unwrap();
         assert_eq!(run.outcome, "skipped: another run holds this connection");
-        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        assert_eq!(
+            KeyValue::get(&w.store, "products-last#c_prod")
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(w.outbox.depth().await.unwrap(), 0);
     }
 
@@ -1422,7 +1426,12 @@ mod tests {
             assert_eq!(run.outcome, outcome);
             assert_eq!(run.pages, 0);
         }
-        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        assert_eq!(
+            KeyValue::get(&w.store, "products-last#c_prod")
+                .await
+                .unwrap(),
+            None
+        );
         // Not even the lease was taken.
         assert!(w.lease_is_free().await);
     }
@@ -1445,7 +1454,12 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(w.item("A").await, None);
-        assert_eq!(w.store.record("products-last#c_prod").await.unwrap(), None);
+        assert_eq!(
+            KeyValue::get(&w.store, "products-last#c_prod")
+                .await
+                .unwrap(),
+            None
+        );
         assert!(w.lease_is_free().await);
     }
 

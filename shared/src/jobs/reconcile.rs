@@ -148,7 +148,9 @@ async fn reconcile_with_limit(
     let started_at = Utc::now();
     let lock = keys::reconcile_lock(&connection.id);
     let watermark_key = keys::watermark(&connection.id);
-    let stored = stored_watermark(deps, &watermark_key).await?;
+    let stored = stored_watermark(&*deps.records, &*deps.values, &connection.id)
+        .await?
+        .and_then(|w| serde_json::from_value::<Watermark>(w).ok());
     let backlog_before = stored.as_ref().and_then(|w| w.backlog.clone());
     let stored = stored.map_or(connection.created_at, |w| w.at);
     // Never ahead of the clock: a watermark an earlier version stored from a future-dated
@@ -242,21 +244,20 @@ async fn reconcile_with_limit(
 /// start of the run that wrote it.
 const WATERMARK_RECORD: &str = "poll";
 
-/// The poll's stored position: the versioned record, or the unversioned one a version before
-/// fenced writes kept under the same name in the idempotency store (read until the first
-/// fenced write replaces it).
-async fn stored_watermark(
-    deps: &ReconcileDeps,
-    watermark_key: &str,
-) -> Result<Option<Watermark>, PortError> {
-    if let Some(record) = deps.records.fetch(watermark_key, WATERMARK_RECORD).await? {
-        return Ok(serde_json::from_value(record.value).ok());
+/// The poll's stored position as stored (`at`, and `backlog` while a walk is unfinished): the
+/// versioned record, or the unversioned value a version before fenced writes kept under the
+/// same name (read until the first fenced write replaces it). The poll and the connection's
+/// activity (`orders_up_to`) read it here.
+pub async fn stored_watermark(
+    records: &dyn crate::ports::Records,
+    values: &dyn KeyValue,
+    connection: &crate::domain::ConnectionId,
+) -> Result<Option<serde_json::Value>, PortError> {
+    let watermark_key = keys::watermark(connection);
+    if let Some(record) = records.fetch(&watermark_key, WATERMARK_RECORD).await? {
+        return Ok(Some(record.value));
     }
-    Ok(deps
-        .idempotency
-        .record(watermark_key)
-        .await?
-        .and_then(|w| serde_json::from_value::<Watermark>(w).ok()))
+    values.get(&watermark_key).await
 }
 
 /// Lists a run in the connection's run history (`GET /api/connections/{id}/runs`). Quiet runs
@@ -417,7 +418,7 @@ async fn walk(
                 &connection.shop,
                 order.channel_order_id.as_str(),
             );
-            let known = known_updated_at(&*deps.idempotency, &key).await?;
+            let known = known_updated_at(&*deps.values, &key).await?;
             if known.is_some_and(|at| at >= order.updated_at) {
                 continue;
             }
@@ -429,8 +430,7 @@ async fn walk(
             }
             if known.is_none() {
                 let id = order.channel_order_id.as_str();
-                let elsewhere =
-                    elsewhere_updated_at(&*deps.idempotency, &connection.id, id).await?;
+                let elsewhere = elsewhere_updated_at(&*deps.values, &connection.id, id).await?;
                 if elsewhere.is_some_and(|at| at >= order.updated_at) {
                     // This state was read already: nothing on it is for our location.
                     run.other_locations += 1;
@@ -515,10 +515,11 @@ mod tests {
 
     /// The connection's stored watermark as JSON, wherever it is kept.
     async fn stored(w: &World, id: &str) -> Option<serde_json::Value> {
-        let key = format!("watermark#{id}");
-        stored_watermark(&w.deps, &key)
+        let id = crate::domain::ConnectionId::parse(id).unwrap();
+        stored_watermark(&*w.deps.records, &*w.deps.values, &id)
             .await
             .unwrap()
+            .and_then(|m| serde_json::from_value::<Watermark>(m).ok())
             .map(|m| serde_json::to_value(m).unwrap())
     }
 
@@ -560,6 +561,7 @@ mod tests {
             connections: Arc::new(store.clone()),
             vault,
             idempotency: Arc::new(store.clone()),
+            values: Arc::new(store.clone()),
             wms_orders: Arc::new(outbox.clone()),
             dead_letter: Arc::new(store.queue("dlq", None, 5)),
             inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
@@ -652,8 +654,8 @@ mod tests {
         assert_eq!(numbers, ["#1", "#2", "#3"], "each order exactly once");
         let last = w
             .deps
-            .idempotency
-            .record("reconcile-last#c_rec")
+            .values
+            .get("reconcile-last#c_rec")
             .await
             .unwrap()
             .unwrap();
@@ -1091,8 +1093,8 @@ mod tests {
         );
         // A watermark an earlier version stored in the future.
         w.deps
-            .idempotency
-            .complete(
+            .values
+            .put(
                 "watermark#c_rec",
                 &json!({"at": "2099-01-01T00:00:00Z"}),
                 None,

@@ -84,8 +84,8 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
     let order_key = crate::keys::order(Channel::Shopify, SHOP, "1001");
     let history = serde_json::json!({"connection": "c_gone"});
     context
-        .locks
-        .complete(&order_key, &history, None)
+        .values
+        .put(&order_key, &history, None)
         .await
         .unwrap();
 
@@ -99,10 +99,7 @@ async fn a_disconnect_revokes_deletes_the_credentials_keeps_the_history_and_stop
     );
     let stored = reread(&w.channels, &c).await;
     assert_eq!(stored.status, ConnectionStatus::Disconnected);
-    assert_eq!(
-        context.locks.record(&order_key).await.unwrap(),
-        Some(history)
-    );
+    assert_eq!(context.values.get(&order_key).await.unwrap(), Some(history));
     assert!(matches!(
         w.channels.open_store(&stored).await,
         Err(OpenError::NotActive(ConnectionStatus::Disconnected))
@@ -365,16 +362,21 @@ async fn a_disconnect_after_an_uninstall_does_not_tell_the_wms_twice() {
         )
         .await;
     let key = crate::keys::disconnected_notice(&c.id, c.activated().timestamp_millis());
-    w.channels
-        .context()
-        .locks
-        .complete(
+    // As the uninstall consumer leaves it: claimed and finished.
+    let locks = &w.channels.context().locks;
+    let lease = std::time::Duration::from_secs(60);
+    let crate::ports::Claim::Acquired(fence) = locks.claim(&key, lease).await.unwrap() else {
+        panic!("the notice is free")
+    };
+    assert!(locks
+        .finish(
             &key,
+            &fence,
             &serde_json::json!({"reason": "app_uninstalled"}),
             None,
         )
         .await
-        .unwrap();
+        .unwrap());
     let done = disconnect(&w.channels, c, &*w.wms).await.unwrap();
     assert!(done.already);
     assert!(wms_messages(&*w.wms).await.is_empty());

@@ -1003,6 +1003,7 @@ fn import_deps(
         connections: Arc::new(f.store.clone()),
         vault: f.vault.clone(),
         idempotency: Arc::new(f.store.clone()),
+        values: Arc::new(f.store.clone()),
         wms_orders: Arc::new(outbox.clone()),
         dead_letter: Arc::new(f.store.queue("dlq", None, 5)),
         inventory: crate::inventory::engine::embedded_live_trigger(&f.store, Default::default()),

@@ -335,6 +335,7 @@ fn import_deps(
         connections: Arc::new(w.store.clone()),
         vault: w.vault.clone(),
         idempotency: Arc::new(w.store.clone()),
+        values: Arc::new(w.store.clone()),
         wms_orders: Arc::new(outbox.clone()),
         dead_letter: Arc::new(w.store.queue("dlq", None, 5)),
         inventory: crate::inventory::engine::embedded_live_trigger(&w.store, Default::default()),

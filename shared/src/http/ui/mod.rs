@@ -13,7 +13,7 @@ use crate::channels::adapter::LocationKind;
 use crate::channels::registry::Registry;
 use crate::domain::Channel;
 use crate::keys;
-use crate::ports::{Connections, Idempotency, Secret, Tenants};
+use crate::ports::{Connections, Secret, Tenants};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,10 +35,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 pub struct UiDeps {
     /// Which channels this build speaks and whether their OAuth apps are configured.
     pub channels: Arc<Registry>,
-    /// The connection activity route: whose connection it is, and the jobs' last records.
+    /// The connection activity route: whose connection it is (the jobs' last records are
+    /// read from the registry context's `values` and `records`).
     pub tenants: Arc<dyn Tenants>,
     pub connections: Arc<dyn Connections>,
-    pub idempotency: Arc<dyn Idempotency>,
     /// `serve` only: the `dev` tenant's token, offered to a browser on this machine (see
     /// [`dev_token`]). `None` on AWS.
     pub dev_token: Option<Secret>,
@@ -140,9 +140,10 @@ async fn activity(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let connection = owned_connection(&*deps.tenants, &*deps.connections, &headers, &id).await?;
+    let context = deps.channels.context();
     let record = |key: String| {
-        let idempotency = deps.idempotency.clone();
-        async move { idempotency.record(&key).await }
+        let values = context.values.clone();
+        async move { values.get(&key).await }
     };
     let products = record(keys::products_last(&connection.id)).await?.map(|p| {
         json!({"finished_at": p.get("finished_at"), "mapped": p.get("mapped"),
@@ -150,7 +151,12 @@ async fn activity(
     });
     let body = json!({
         "last_poll": record(keys::reconcile_last(&connection.id)).await?,
-        "orders_up_to": record(keys::watermark(&connection.id)).await?,
+        "orders_up_to": crate::jobs::reconcile::stored_watermark(
+            &*context.records,
+            &*context.values,
+            &connection.id,
+        )
+        .await?,
         "webhooks": record(keys::webhook_health_last(&connection.id)).await?,
         "products": products,
     });
@@ -198,3 +204,6 @@ async fn dev_token(State(deps): State<Arc<UiDeps>>, headers: HeaderMap) -> Respo
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "embedded"))]
+mod activity_tests;

@@ -47,6 +47,7 @@ async fn flow() -> Flow {
         connections: Arc::new(store.clone()),
         vault,
         idempotency: Arc::new(store.clone()),
+        values: Arc::new(store.clone()),
         wms_orders: Arc::new(outbox.clone()),
         dead_letter: Arc::new(store.queue("dlq", None, 5)),
         inventory: crate::inventory::engine::embedded_live_trigger(&store, Default::default()),
