@@ -4,6 +4,7 @@
 mod adapter;
 mod assignment;
 mod client;
+mod default_location;
 mod fulfillment;
 mod install;
 mod inventory;
