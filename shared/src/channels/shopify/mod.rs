@@ -56,3 +56,6 @@ pub fn interpret(
     }
     order::interpret(topic, payload)
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod default_location_tests;
