@@ -650,18 +650,19 @@ async fn shopify_a_shipment_fulfils_only_the_fulfilment_locations_fulfillment_or
         handle(w.deps.clone(), shipment("c_ship", "42", None)).await,
         Disposition::Done("tracking.exported".into())
     );
-    let s = state.lock().unwrap();
-    assert_eq!(s.creates.len(), 1, "{:?}", s.creates);
-    assert_eq!(
-        s.creates[0]["lineItemsByFulfillmentOrder"][0]["fulfillmentOrderId"],
-        "gid://shopify/FulfillmentOrder/1"
-    );
-    assert_eq!(
-        s.remaining,
-        [0, 1],
-        "location 2's order is left to location 2"
-    );
-    drop(s);
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.creates.len(), 1, "{:?}", s.creates);
+        assert_eq!(
+            s.creates[0]["lineItemsByFulfillmentOrder"][0]["fulfillmentOrderId"],
+            "gid://shopify/FulfillmentOrder/1"
+        );
+        assert_eq!(
+            s.remaining,
+            [0, 1],
+            "location 2's order is left to location 2"
+        );
+    }
     assert_eq!(
         outbox(&w).await[0]["fulfillments"],
         json!(["gid://shopify/Fulfillment/11"])
