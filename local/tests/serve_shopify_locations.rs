@@ -191,6 +191,19 @@ async fn a_split_order_imports_only_our_line_and_tracking_fulfils_only_ours() {
     assert_eq!(messages[0]["type"], "order.imported");
     assert_eq!(lines(&messages[0]), [line("11", "TS-001", 2)]);
     assert_eq!(messages[0]["hold_reasons"], json!([]));
+    // What import by assignment costs: one fulfillment-order read for the order (one page
+    // here), and no read of the shop's locations (the location is the connection's).
+    let bodies: Vec<String> = env
+        .shopify
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    let count = |operation: &str| bodies.iter().filter(|b| b.contains(operation)).count();
+    assert_eq!(count("ChannelSyncFulfillmentOrders"), 1);
+    assert_eq!(count("ChannelSyncLocations"), 0);
 
     let shipment = json!({"type": "shipment.dispatched", "tenant": "dev", "connection": connection,
         "channel_order_id": "7001", "carrier": "DHL Express", "tracking_number": "JD0000701",

@@ -333,8 +333,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let credentials = ShopifyCredentials::static_token("shpat_fake_ship", "");
         let ShopifyFixture {
-            store, channels, ..
+            store,
+            channels,
+            connection,
+            ..
         } = shopify_fixture(dir.path(), "c_ship", status, &credentials, server.uri()).await;
+        at_location_1(&store, connection).await;
         let (outbox, pushes, dlq) = (
             store.queue("wms-orders", None, 5),
             store.queue(crate::inventory::engine::INVENTORY_PUSH_QUEUE, None, 5),
@@ -356,6 +360,17 @@ mod tests {
             dlq,
             _dir: dir,
         }
+    }
+
+    /// The warehouse's location is `gid://shopify/Location/1`: a shipment fulfils only its
+    /// fulfillment orders (with none chosen the shop's locations would be read first).
+    pub(super) async fn at_location_1(
+        store: &crate::embedded::EmbeddedStore,
+        mut connection: crate::domain::Connection,
+    ) {
+        use crate::ports::Connections;
+        connection.settings.fulfilment_location = Some("gid://shopify/Location/1".into());
+        store.update(&connection).await.unwrap().stored().unwrap();
     }
 
     fn shipment() -> String {

@@ -234,6 +234,8 @@ impl FakeStore for ShopifyFake {
     fn settings(&self) -> ConnectionSettings {
         ConnectionSettings {
             inventory_location: Some(LOCATION.into()),
+            // Tracking fulfils only this location's fulfillment orders.
+            fulfilment_location: Some(LOCATION.into()),
             ..ConnectionSettings::default()
         }
     }

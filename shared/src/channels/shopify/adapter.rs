@@ -12,8 +12,8 @@ use super::{
     MAX_QUANTITIES_PER_CALL, PRIVACY_TOPICS,
 };
 use crate::channels::adapter::{
-    sole_active_location, Capabilities, ChannelAdapter, Connected, HealthReport, Location,
-    LocationKind, OAuthApp, TokenLifetime, Webhooks,
+    Capabilities, ChannelAdapter, Connected, HealthReport, Location, LocationKind, OAuthApp,
+    TokenLifetime, Webhooks,
 };
 use crate::channels::context::{credential, form, ChannelContext};
 use crate::channels::inventory::{InventoryChannel, ItemResult, PushError, PushItem};
@@ -267,15 +267,28 @@ impl ChannelAdapter for ShopifyAdapter {
         }
         let settings = &connection.settings;
         if settings.fulfilment_location.is_none() || settings.inventory_location.is_none() {
-            if let Ok(locations) = self.locations(connection).await {
-                notes.push(match sole_active_location(&locations) {
-                    Ok(only) => format!(
-                        "using the shop's only active location, {} ({}), for what is not set \
-                         (fulfilment_location, inventory_location) until you choose another",
+            // Read once: the shop's only active location is kept in the unset settings.
+            if let Ok((shop, token)) = self.token(connection).await {
+                let client = &self.interactive;
+                match super::default_location::default_location(
+                    &self.context,
+                    client,
+                    connection,
+                    (&shop, &token),
+                )
+                .await
+                {
+                    Ok(Ok(only)) => notes.push(format!(
+                        "using the shop's only active location, {} ({}), while \
+                         fulfilment_location is not set (read again each time, so a second \
+                         location holds orders until you choose); it is kept as \
+                         inventory_location if that was not set; change them with PATCH \
+                         /api/connections/{{id}}",
                         only.name, only.id
-                    ),
-                    Err(why) => why,
-                });
+                    )),
+                    Ok(Err(none)) => notes.push(none.why),
+                    Err(_) => {}
+                }
             }
         }
         notes
@@ -284,6 +297,8 @@ impl ChannelAdapter for ShopifyAdapter {
     async fn open_store(&self, connection: &Connection) -> Result<Box<dyn StoreApi>, OpenError> {
         let (shop, token) = self.token(connection).await?;
         Ok(Box::new(ShopifyStore {
+            context: self.context.clone(),
+            connection: connection.clone(),
             tokens: self.tokens.clone(),
             shop,
             token,
@@ -302,25 +317,25 @@ impl ChannelAdapter for ShopifyAdapter {
         })?;
         let location = match &connection.settings.inventory_location {
             Some(location) => location.clone(),
-            // None chosen: the shop's only active location, until the merchant picks another.
+            // None chosen: the shop's only active location, kept on the connection.
             None => {
-                let locations = self
-                    .tokens
-                    .client
-                    .locations(&shop, &token)
-                    .await
-                    .map_err(|e| match e {
-                        ClientError::Unauthorized => PushError::NeedsReauth,
-                        other => PushError::Retry(format!(
-                            "could not read the shop's locations: {other}"
-                        )),
-                    })?;
-                sole_active_location(&locations)
-                    .map_err(|why| {
-                        PushError::Setup(format!("no inventory location is set: {why}"))
-                    })?
-                    .id
-                    .clone()
+                super::default_location::default_location(
+                    &self.context,
+                    &self.tokens.client,
+                    connection,
+                    (&shop, &token),
+                )
+                .await
+                .map_err(|e| match e {
+                    ClientError::Unauthorized => PushError::NeedsReauth,
+                    other => {
+                        PushError::Retry(format!("could not read the shop's locations: {other}"))
+                    }
+                })?
+                .map_err(|none| {
+                    PushError::Setup(format!("no inventory location is set: {}", none.why))
+                })?
+                .id
             }
         };
         Ok(Box::new(ShopifyInventory {
@@ -365,24 +380,29 @@ impl ChannelAdapter for ShopifyAdapter {
         let client = &self.tokens.client;
         let location = match &connection.settings.fulfilment_location {
             Some(location) => location.clone(),
-            None => {
-                let locations = match client.locations(&shop, &token).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        return Err(self
-                            .context
-                            .call_failed(connection, "could not read the shop's locations", e)
-                            .await)
-                    }
-                };
-                let active = locations.iter().filter(|l| l.active).count();
-                if active == 1 {
-                    return Ok(Assigned::Ours(Box::new(order)));
+            // None chosen: with one active location the whole order is ours (read each time:
+            // a second location added later must hold the next order); with several, held.
+            None => match super::default_location::default_location(
+                &self.context,
+                client,
+                connection,
+                (&shop, &token),
+            )
+            .await
+            {
+                Ok(Ok(_)) => return Ok(Assigned::Ours(Box::new(order))),
+                Ok(Err(none)) => {
+                    return Ok(Assigned::Ours(Box::new(
+                        super::assignment::held_without_location(order, none.active),
+                    )));
                 }
-                return Ok(Assigned::Ours(Box::new(
-                    super::assignment::held_without_location(order, active),
-                )));
-            }
+                Err(e) => {
+                    return Err(self
+                        .context
+                        .call_failed(connection, "could not read the shop's locations", e)
+                        .await)
+                }
+            },
         };
         let id = order.channel_order_id.as_str().to_owned();
         match client.fulfillment_orders(&shop, &token, &id).await {
@@ -504,6 +524,9 @@ impl ShopifyAdapter {
 
 /// A Shopify store through the GraphQL Admin API.
 struct ShopifyStore {
+    context: Arc<ChannelContext>,
+    /// The connection as opened (its location settings may be kept on first use).
+    connection: Connection,
     tokens: Arc<ShopifyTokens>,
     shop: ShopDomain,
     token: Secret,
@@ -542,6 +565,36 @@ fn written<'a>(
 fn push_unique(ids: &mut Vec<String>, id: &str) {
     if !ids.iter().any(|i| i == id) {
         ids.push(id.to_owned());
+    }
+}
+
+impl ShopifyStore {
+    /// The location whose fulfillment orders a shipment fulfils: the connection's
+    /// `fulfilment_location`, else the shop's only active location. A shop with several and
+    /// none chosen is refused for good (`tracking.failed` with what to set): the warehouse
+    /// must never fulfil fulfillment orders assigned to another location — an order held
+    /// `no_fulfilment_location` that the WMS ships anyway included.
+    async fn shipping_location(&self) -> Result<String, ShipError> {
+        if let Some(location) = &self.fulfilment_location {
+            return Ok(location.clone());
+        }
+        match super::default_location::default_location(
+            &self.context,
+            &self.tokens.client,
+            &self.connection,
+            (&self.shop, &self.token),
+        )
+        .await?
+        {
+            Ok(only) => Ok(only.id),
+            Err(none) => Err(ShipError::Permanent(format!(
+                "not fulfilled on Shopify: this connection has no fulfilment location, so the \
+                 fulfillment orders the warehouse ships cannot be told from other locations' — \
+                 set settings.fulfilment_location (PATCH /api/connections/{{id}}) and send the \
+                 shipment again ({})",
+                none.why
+            ))),
+        }
     }
 }
 
@@ -630,17 +683,15 @@ impl StoreApi for ShopifyStore {
                     .ok_or_else(missing)?;
                 let shipped: Option<Vec<(String, u32)>> =
                     lines.map(|lines| lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect());
-                let plan = plan_fulfillment(
-                    &orders,
-                    self.fulfilment_location.as_deref(),
-                    shipped.as_deref(),
-                )
-                .map_err(|e| match e {
-                    PlanError::AlreadyFulfilled => {
-                        ShipError::Permanent("the order is already fulfilled on Shopify".into())
-                    }
-                    other => ShipError::Permanent(other.to_string()),
-                })?;
+                let location = self.shipping_location().await?;
+                let plan = plan_fulfillment(&orders, Some(&location), shipped.as_deref()).map_err(
+                    |e| match e {
+                        PlanError::AlreadyFulfilled => {
+                            ShipError::Permanent("the order is already fulfilled on Shopify".into())
+                        }
+                        other => ShipError::Permanent(other.to_string()),
+                    },
+                )?;
                 self.plans
                     .record(channel_order_id, number, &plan.groups)
                     .await?;

@@ -4,6 +4,7 @@
 mod adapter;
 mod assignment;
 mod client;
+mod default_location;
 mod fulfillment;
 mod install;
 mod inventory;
@@ -55,3 +56,6 @@ pub fn interpret(
     }
     order::interpret(topic, payload)
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod default_location_tests;

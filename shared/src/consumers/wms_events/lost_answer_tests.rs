@@ -56,6 +56,7 @@ async fn world(server: &MockServer) -> World {
         server.uri(),
     )
     .await;
+    super::tests::at_location_1(&store, connection.clone()).await;
     let outbox = store.queue("wms-orders", None, 5);
     let deps = Arc::new(WmsEventsDeps {
         connections: Arc::new(store.clone()),
@@ -533,6 +534,25 @@ fn fake_two_locations(state: Arc<Mutex<TwoLocations>>) -> impl wiremock::Respond
     }
 }
 
+/// A plan of two location groups, as an earlier release recorded it when no fulfilment
+/// location was set (today a plan is made for one location only, or refused).
+async fn recorded_two_location_plan(w: &World) {
+    let group = |n: u32| crate::channels::shopify::PlanGroup {
+        location_id: Some(format!("gid://shopify/Location/{n}")),
+        by_fulfillment_order: vec![(
+            format!("gid://shopify/FulfillmentOrder/{n}"),
+            vec![(format!("gid://shopify/FulfillmentOrderLineItem/{n}"), 1)],
+        )],
+    };
+    crate::channels::shopify::ShipmentPlans::new(
+        w.deps.records.clone(),
+        &ConnectionId::parse("c_ship").unwrap(),
+    )
+    .record("42", "1Z999", &[group(1), group(2)])
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
     let server = MockServer::start().await;
@@ -545,10 +565,11 @@ async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
         .mount(&server)
         .await;
     let w = world(&server).await;
+    recorded_two_location_plan(&w).await;
     let body = shipment("c_ship", "42", None);
     let first = handle(w.deps.clone(), body.clone()).await;
     assert!(matches!(first, Disposition::Retry(_)), "{first:?}");
-    // The plan was recorded before sending, and stays until every group is written.
+    // The recorded plan stays until every group is written.
     let plan = w
         .deps
         .records
@@ -592,4 +613,107 @@ async fn shopify_retry_sends_only_the_recorded_groups_not_yet_on_the_order() {
         .await
         .unwrap()
         .is_none());
+}
+
+// ---- Shopify, two locations: only the warehouse's fulfillment orders are fulfilled ------------
+
+/// Mounts the two-location order (no plan recorded) and the shop's `locations` active ones.
+async fn two_location_order(server: &MockServer, locations: u32) -> Arc<Mutex<TwoLocations>> {
+    let state = Arc::new(Mutex::new(TwoLocations {
+        remaining: [1, 1],
+        // Location 2's first create would fail: it must never be sent at all.
+        ..TwoLocations::default()
+    }));
+    crate::channels::testkit::mount_locations(server, locations).await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(fake_two_locations(state.clone()))
+        .mount(server)
+        .await;
+    state
+}
+
+fn location_reads(requests: &[Request]) -> usize {
+    requests
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("ChannelSyncLocations"))
+        .count()
+}
+
+/// An order held `no_fulfilment_location` (or any order) that the WMS ships anyway, on a
+/// connection whose location is set: only that location's fulfillment order is fulfilled.
+#[tokio::test]
+async fn shopify_a_shipment_fulfils_only_the_fulfilment_locations_fulfillment_orders() {
+    let server = MockServer::start().await;
+    let state = two_location_order(&server, 2).await;
+    let w = world(&server).await;
+    assert_eq!(
+        handle(w.deps.clone(), shipment("c_ship", "42", None)).await,
+        Disposition::Done("tracking.exported".into())
+    );
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.creates.len(), 1, "{:?}", s.creates);
+        assert_eq!(
+            s.creates[0]["lineItemsByFulfillmentOrder"][0]["fulfillmentOrderId"],
+            "gid://shopify/FulfillmentOrder/1"
+        );
+        assert_eq!(
+            s.remaining,
+            [0, 1],
+            "location 2's order is left to location 2"
+        );
+    }
+    assert_eq!(
+        outbox(&w).await[0]["fulfillments"],
+        json!(["gid://shopify/Fulfillment/11"])
+    );
+    // The location is the connection's: the shop's locations are not read.
+    assert_eq!(
+        location_reads(&server.received_requests().await.unwrap()),
+        0
+    );
+}
+
+/// No fulfilment location on a shop with two active locations: nothing is fulfilled, and the
+/// WMS hears `tracking.failed` saying what to set — never every location's fulfillment orders.
+#[tokio::test]
+async fn shopify_without_a_fulfilment_location_on_a_two_location_shop_fulfils_nothing() {
+    use crate::ports::Connections;
+    let server = MockServer::start().await;
+    let state = two_location_order(&server, 2).await;
+    let w = world(&server).await;
+    let tenant = TenantId::parse("dev").unwrap();
+    let id = ConnectionId::parse("c_ship").unwrap();
+    let mut connection = w.store.get(&tenant, &id).await.unwrap().unwrap();
+    connection.settings.fulfilment_location = None;
+    w.store.update(&connection).await.unwrap().stored().unwrap();
+
+    let body = shipment("c_ship", "42", None);
+    assert_eq!(
+        handle(w.deps.clone(), body.clone()).await,
+        Disposition::Done("tracking.failed".into())
+    );
+    assert!(
+        state.lock().unwrap().creates.is_empty(),
+        "nothing fulfilled"
+    );
+    let messages = outbox(&w).await;
+    assert_eq!(messages.len(), 1);
+    let reason = messages[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no fulfilment location")
+            && reason.contains("settings.fulfilment_location"),
+        "{reason}"
+    );
+    assert!(reason.contains("2 active locations"), "{reason}");
+    // The claim is settled: a redelivery does not try again.
+    assert_eq!(
+        handle(w.deps.clone(), body).await,
+        Disposition::Done("shipment already handled".into())
+    );
+    assert!(state.lock().unwrap().creates.is_empty());
+    assert_eq!(
+        location_reads(&server.received_requests().await.unwrap()),
+        1
+    );
 }
