@@ -167,7 +167,7 @@ async fn split(b: &Bench, lines: usize, n: u64, next_id: &mut u64) {
     timing::enable(true);
     let (writer0, cpu0) = (timing::snapshot(), cpu());
     let phases = run(b, lines, n, next_id).await;
-    let (writer, cpu) = (timing::snapshot().since(&writer0), cpu() - cpu0);
+    let (writer, used) = (timing::snapshot().since(&writer0), cpu() - cpu0);
     timing::enable(false);
 
     // The same order's CPU work measured alone, one thread.
@@ -237,7 +237,7 @@ async fn split(b: &Bench, lines: usize, n: u64, next_id: &mut u64) {
     let queue = per(writer.queue, n);
     let commit = per(writer.commit, n);
     let (verify, parse) = (per(verify, 1), per(parse, 1));
-    let cpu = per(cpu, n);
+    let cpu = per(used, n);
     let other = cpu - verify - parse - storage - queue - commit;
     let share = |x: f64| 100.0 * x / cpu;
     println!(
