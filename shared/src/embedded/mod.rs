@@ -14,6 +14,8 @@ mod records;
 mod store;
 mod vault;
 
+pub mod timing;
+
 pub use queue::{EmbeddedQueue, OutboxCursor, OutboxEntry};
 pub use store::EmbeddedStore;
 pub use vault::EmbeddedVault;
@@ -60,6 +62,8 @@ const MAX_GROUP: usize = 256;
 
 /// One caller's closure and the way back to it.
 trait Job: Send {
+    /// What the job is, for [`timing`].
+    fn kind(&self) -> timing::Kind;
     /// Runs the closure; whether it succeeded (a failure rolls back its savepoint).
     fn run(&mut self, conn: &mut rusqlite::Connection) -> bool;
     /// Answers the caller once the group's commit is known (`Err`: nothing was written).
@@ -67,6 +71,7 @@ trait Job: Send {
 }
 
 struct Typed<T, F> {
+    kind: timing::Kind,
     work: Option<F>,
     outcome: Option<PortResult<T>>,
     reply: tokio::sync::oneshot::Sender<PortResult<T>>,
@@ -77,6 +82,10 @@ where
     T: Send + 'static,
     F: FnOnce(&mut rusqlite::Connection) -> Result<T, PortError> + Send + 'static,
 {
+    fn kind(&self) -> timing::Kind {
+        self.kind
+    }
+
     fn run(&mut self, conn: &mut rusqlite::Connection) -> bool {
         let Some(work) = self.work.take() else {
             return false;
@@ -119,6 +128,7 @@ impl Db {
         .map_err(unavailable)?;
         conn.execute_batch(schema).map_err(unavailable)?;
         migrate(&conn)?;
+        Tuning::from_env().apply(&conn).map_err(unavailable)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name(format!(
@@ -130,13 +140,24 @@ impl Db {
         Ok(Self { jobs })
     }
 
+    /// A storage job (records, claims, connections, credentials).
     pub(crate) async fn run<T, F>(&self, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, PortError> + Send + 'static,
+    {
+        self.run_as(timing::Kind::Storage, f).await
+    }
+
+    /// A job of a given kind (the queues say [`timing::Kind::Queue`]).
+    pub(crate) async fn run_as<T, F>(&self, kind: timing::Kind, f: F) -> PortResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut rusqlite::Connection) -> Result<T, PortError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Typed {
+            kind,
             work: Some(f),
             outcome: None,
             reply,
@@ -165,7 +186,8 @@ fn writer(mut conn: rusqlite::Connection, queue: std::sync::mpsc::Receiver<Box<d
 }
 
 fn run_group(conn: &mut rusqlite::Connection, mut group: Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    let clock = timing::Clock::start();
+    if let Err(e) = conn.execute_cached("BEGIN IMMEDIATE", []) {
         // Could not open the group's transaction: every job is told so, none ran.
         let e = e.to_string();
         for job in group {
@@ -173,17 +195,21 @@ fn run_group(conn: &mut rusqlite::Connection, mut group: Vec<Box<dyn Job>>) {
         }
         return;
     }
+    let mut clock = clock.lap(timing::Kind::Commit);
     for job in &mut group {
+        let kind = job.kind();
         let step = conn
-            .execute_batch("SAVEPOINT job")
-            .and_then(|()| {
+            .execute_cached("SAVEPOINT job", [])
+            .and_then(|_| {
                 if job.run(conn) {
-                    conn.execute_batch("RELEASE job")
+                    conn.execute_cached("RELEASE job", [])
                 } else {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                    conn.execute_cached("ROLLBACK TO job", [])
+                        .and_then(|_| conn.execute_cached("RELEASE job", []))
                 }
             })
             .map_err(|e| e.to_string());
+        clock = clock.lap(kind);
         if let Err(e) = step {
             // The savepoint machinery itself failed: nothing of the group is trusted.
             let _ = conn.execute_batch("ROLLBACK");
@@ -193,12 +219,82 @@ fn run_group(conn: &mut rusqlite::Connection, mut group: Vec<Box<dyn Job>>) {
             return;
         }
     }
-    let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let committed = conn
+        .execute_cached("COMMIT", [])
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     if committed.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    clock.lap(timing::Kind::Commit).group(group.len());
     for job in group {
         job.answer(committed.clone());
+    }
+}
+
+/// Statements through the connection's statement cache: each SQL text is compiled once per
+/// connection, not once per call (`Connection::execute` and `query_row` compile every time).
+pub(crate) trait Cached {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for rusqlite::Connection {
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+/// How the store's connections are tuned (issue 17). None of it weakens durability: every
+/// commit is in the WAL before its callers hear "done", whatever the values.
+///
+/// Each value can be overridden by an environment variable, only to measure the difference
+/// (docs/performance.md gives the "before" values); nothing else depends on them.
+struct Tuning {
+    /// Distinct statements kept compiled (`CHANNEL_SYNC_STATEMENT_CACHE`; before: `0`, every
+    /// statement compiled at every call).
+    statements: usize,
+    /// SQLite's page cache, in KiB (`CHANNEL_SYNC_SQLITE_CACHE_KIB`; before: SQLite's 2,000).
+    cache_kib: u32,
+    /// WAL pages between automatic checkpoints (`CHANNEL_SYNC_WAL_AUTOCHECKPOINT`; before:
+    /// SQLite's 1,000). A checkpoint syncs the WAL and the database file; fewer of them
+    /// means fewer syncs and each copies a page written many times only once.
+    autocheckpoint: u32,
+}
+
+impl Tuning {
+    fn from_env() -> Self {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        }
+        Tuning {
+            statements: var("CHANNEL_SYNC_STATEMENT_CACHE", 128),
+            cache_kib: var("CHANNEL_SYNC_SQLITE_CACHE_KIB", 32 * 1024),
+            autocheckpoint: var("CHANNEL_SYNC_WAL_AUTOCHECKPOINT", 10_000),
+        }
+    }
+
+    fn apply(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        conn.set_prepared_statement_cache_capacity(self.statements);
+        // Numbers we produced: no SQL text from outside.
+        conn.execute_batch(&format!(
+            "PRAGMA cache_size=-{}; PRAGMA wal_autocheckpoint={};",
+            self.cache_kib, self.autocheckpoint
+        ))
     }
 }
 
@@ -208,4 +304,56 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> PortError {
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 17: the store's connection keeps its statements compiled, a larger page cache
+    /// and fewer checkpoints, with durability unchanged (WAL, `synchronous=NORMAL`).
+    #[tokio::test]
+    async fn the_store_connection_is_tuned_and_as_durable_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite"), "CREATE TABLE t (x INTEGER);").unwrap();
+        let (journal, synchronous, cache, checkpoint) = db
+            .run(|c| {
+                let pragma = |name: &str| {
+                    c.query_row(&format!("PRAGMA {name}"), [], |r| {
+                        r.get::<_, rusqlite::types::Value>(0)
+                    })
+                    .map(|v| match v {
+                        rusqlite::types::Value::Integer(n) => n.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        other => format!("{other:?}"),
+                    })
+                    .map_err(unavailable)
+                };
+                // The same cached statement twice, with different values.
+                c.execute_cached("INSERT INTO t (x) VALUES (?1)", [1])
+                    .map_err(unavailable)?;
+                c.execute_cached("INSERT INTO t (x) VALUES (?1)", [2])
+                    .map_err(unavailable)?;
+                Ok((
+                    pragma("journal_mode")?,
+                    pragma("synchronous")?,
+                    pragma("cache_size")?,
+                    pragma("wal_autocheckpoint")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, "1", "NORMAL, as before");
+        assert_eq!(cache, "-32768");
+        assert_eq!(checkpoint, "10000");
+        let rows = db
+            .run(|c| {
+                c.query_row_cached("SELECT SUM(x) FROM t", [], |r| r.get::<_, i64>(0))
+                    .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
 }

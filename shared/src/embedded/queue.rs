@@ -1,7 +1,8 @@
 //! Queues as rows of `messages`: send, leased receive with a visibility timeout, ack,
 //! redrive to a dead-letter queue after too many receives, and cursor reads of an outbox.
 
-use super::{now_ms, unavailable, EmbeddedStore};
+use super::timing::Kind;
+use super::{now_ms, unavailable, Cached, EmbeddedStore};
 use crate::domain::TenantId;
 use crate::ports::{OutMessage, PortResult, Queue, Received};
 use async_trait::async_trait;
@@ -90,9 +91,9 @@ impl EmbeddedQueue {
         let (queue, tenant) = (self.name.clone(), tenant.clone());
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 let mut stmt = db
-                    .prepare(
+                    .prepare_cached(
                         "SELECT seq, body FROM messages WHERE queue = ?1 AND tenant = ?2 AND seq > ?3
                          ORDER BY seq LIMIT ?4",
                     )
@@ -126,12 +127,12 @@ impl EmbeddedQueue {
         let (queue, tenant) = (self.name.clone(), tenant.clone());
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 // An old cursor: the tenant's position of its last message at or before it.
                 let position = match after {
                     OutboxCursor::Tenant(n) => n,
                     OutboxCursor::Global(seq) => db
-                        .query_row(
+                        .query_row_cached(
                             "SELECT COALESCE(MAX(tenant_seq), 0) FROM messages
                              WHERE queue = ?1 AND tenant = ?2 AND seq <= ?3",
                             params![queue, tenant.as_str(), seq],
@@ -140,7 +141,7 @@ impl EmbeddedQueue {
                         .map_err(unavailable)?,
                 };
                 let mut stmt = db
-                    .prepare(
+                    .prepare_cached(
                         "SELECT tenant_seq, body FROM messages
                          WHERE queue = ?1 AND tenant = ?2 AND tenant_seq > ?3
                          ORDER BY tenant_seq LIMIT ?4",
@@ -170,8 +171,8 @@ impl EmbeddedQueue {
         let queue = self.name.clone();
         self.store
             .db
-            .run(move |db| {
-                db.query_row(
+            .run_as(Kind::Queue, move |db| {
+                db.query_row_cached(
                     "SELECT COUNT(*) FROM messages WHERE queue = ?1",
                     params![queue],
                     |r| r.get::<_, i64>(0),
@@ -204,7 +205,7 @@ fn insert_message(
     if let (1, Some(tenant)) = (inserted, &tenant) {
         let row = tx.last_insert_rowid();
         let position: i64 = tx
-            .query_row(
+            .query_row_cached(
                 "INSERT INTO tenant_cursors (queue, tenant, last) VALUES (?1, ?2, 1)
                  ON CONFLICT (queue, tenant) DO UPDATE SET last = last + 1
                  RETURNING last",
@@ -212,7 +213,7 @@ fn insert_message(
                 |r| r.get(0),
             )
             .map_err(unavailable)?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE messages SET tenant_seq = ?1 WHERE rowid = ?2",
             params![position, row],
         )
@@ -227,7 +228,7 @@ impl Queue for EmbeddedQueue {
         let queue = self.name.clone();
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 let now = now_ms();
                 let tx = db.savepoint().map_err(unavailable)?;
                 insert_message(&tx, &queue, &m, now)?;
@@ -247,7 +248,7 @@ impl Queue for EmbeddedQueue {
         let queue = self.name.clone();
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 let now = now_ms();
                 let tx = db.savepoint().map_err(unavailable)?;
                 for m in &messages {
@@ -267,7 +268,7 @@ impl Queue for EmbeddedQueue {
         let receipts = receipts.to_vec();
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 let mut stmt = db
                     .prepare_cached("DELETE FROM messages WHERE receipt = ?1")
                     .map_err(unavailable)?;
@@ -288,12 +289,12 @@ impl Queue for EmbeddedQueue {
         let visibility_ms = visibility.as_millis() as i64;
         self.store
             .db
-            .run(move |db| {
+            .run_as(Kind::Queue, move |db| {
                 let now = now_ms();
                 let tx = db.savepoint().map_err(unavailable)?;
                 let candidates: Vec<(i64, String, u32)> = {
                     let mut stmt = tx
-                        .prepare(
+                        .prepare_cached(
                             "SELECT seq, body, receive_count FROM messages
                              WHERE queue = ?1 AND visible_at <= ?2 ORDER BY seq LIMIT ?3",
                         )
@@ -310,7 +311,7 @@ impl Queue for EmbeddedQueue {
                             // Without its dedup id: the dead-letter queue keeps every failed
                             // copy, and an earlier one with the same id must not make this
                             // move (so every receive of the queue) fail on UNIQUE(queue, dedup_id).
-                            tx.execute(
+                            tx.execute_cached(
                                 "UPDATE messages SET queue = ?1, visible_at = ?2, receive_count = 0, receipt = NULL,
                                     dedup_id = NULL
                                  WHERE seq = ?3",
@@ -322,7 +323,7 @@ impl Queue for EmbeddedQueue {
                         }
                     }
                     let receipt = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2
                          WHERE seq = ?3",
                         params![now + visibility_ms, receipt, seq],
@@ -345,8 +346,8 @@ impl Queue for EmbeddedQueue {
         let receipt = receipt.to_owned();
         self.store
             .db
-            .run(move |db| {
-                db.execute("DELETE FROM messages WHERE receipt = ?1", params![receipt])
+            .run_as(Kind::Queue, move |db| {
+                db.execute_cached("DELETE FROM messages WHERE receipt = ?1", params![receipt])
                     .map(|_| ())
                     .map_err(unavailable)
             })

@@ -1,7 +1,7 @@
 //! Partitioned, versioned records in `store.sqlite` (`records` table, keyed by partition and
 //! key, so a page is one index range scan).
 
-use super::{unavailable, EmbeddedStore};
+use super::{unavailable, Cached, EmbeddedStore};
 use crate::ports::{PortError, PortResult, Record, RecordPage, Records, MAX_FETCH_MANY};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -32,7 +32,7 @@ impl Records for EmbeddedStore {
         let (partition, key, body) = (partition.to_owned(), key.to_owned(), body(value));
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO records (partition, key, version, body) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (partition, key) DO UPDATE SET version = ?3, body = ?4",
                     params![partition, key, version, body],
@@ -53,7 +53,7 @@ impl Records for EmbeddedStore {
         let (partition, key, body) = (partition.to_owned(), key.to_owned(), body(value));
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO records (partition, key, version, body) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (partition, key) DO UPDATE SET version = ?3, body = ?4
                      WHERE records.version < ?3",
@@ -103,7 +103,7 @@ impl Records for EmbeddedStore {
         self.db
             .run(move |db| {
                 let row: Option<(i64, String)> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT version, body FROM records WHERE partition = ?1 AND key = ?2",
                         params![partition, key],
                         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -150,7 +150,7 @@ impl Records for EmbeddedStore {
         let (partition, key) = (partition.to_owned(), key.to_owned());
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "DELETE FROM records WHERE partition = ?1 AND key = ?2",
                     params![partition, key],
                 )
@@ -169,7 +169,7 @@ impl Records for EmbeddedStore {
         let (partition, key) = (partition.to_owned(), key.to_owned());
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "DELETE FROM records WHERE partition = ?1 AND key = ?2 AND version = ?3",
                     params![partition, key, version],
                 )

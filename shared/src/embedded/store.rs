@@ -1,6 +1,6 @@
 //! Connections, tenants and idempotency records in `store.sqlite`.
 
-use super::{now_ms, unavailable, Db, EmbeddedQueue};
+use super::{now_ms, unavailable, Cached, Db, EmbeddedQueue};
 use crate::domain::{Channel, Connection, ConnectionId, TenantId};
 use crate::ports::{
     Claim, Connections, CreateOutcome, Fence, Idempotency, PortError, PortResult, RebindOutcome,
@@ -145,7 +145,7 @@ impl EmbeddedStore {
         let key = key.to_owned();
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "UPDATE idempotency SET lease_until = 0 WHERE key = ?1 AND state = 'in_progress'",
                     params![key],
                 )
@@ -164,7 +164,7 @@ impl EmbeddedStore {
     pub async fn purge_expired(&self) -> PortResult<usize> {
         self.db
             .run(|c| {
-                c.execute(
+                c.execute_cached(
                     "DELETE FROM idempotency WHERE expires_at IS NOT NULL AND expires_at < ?1",
                     params![now_ms()],
                 )
@@ -197,7 +197,7 @@ impl Connections for EmbeddedStore {
             .run(move |db| {
                 let tx = db.savepoint().map_err(unavailable)?;
                 let existing: Option<String> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT body FROM connections WHERE channel = ?1 AND shop = ?2",
                         params![c.channel.as_str(), c.shop],
                         |r| r.get(0),
@@ -207,7 +207,7 @@ impl Connections for EmbeddedStore {
                 if let Some(body) = existing {
                     return Ok(CreateOutcome::ShopTaken(Box::new(from_json(body)?)));
                 }
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![c.id.as_str(), c.tenant.as_str(), c.channel.as_str(), c.shop, body],
                 )
@@ -232,7 +232,7 @@ impl Connections for EmbeddedStore {
             .run(move |db| {
                 // Versions count from 0; a record written before versions were kept has none.
                 let n = db
-                    .execute(
+                    .execute_cached(
                         "UPDATE connections SET body = ?1 WHERE id = ?2 AND tenant = ?3 \
                          AND COALESCE(json_extract(body, '$.version'), 0) = ?4",
                         params![body, id.as_str(), tenant.as_str(), expected],
@@ -242,7 +242,7 @@ impl Connections for EmbeddedStore {
                     return Ok(UpdateOutcome::Updated(Box::new(next)));
                 }
                 let exists: Option<i64> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT 1 FROM connections WHERE id = ?1 AND tenant = ?2",
                         params![id.as_str(), tenant.as_str()],
                         |r| r.get(0),
@@ -271,7 +271,7 @@ impl Connections for EmbeddedStore {
                 // The released row keeps its body (history) under a shop column no lookup
                 // names, so `UNIQUE (channel, shop)` lets the new connection take the shop.
                 let moved = tx
-                    .execute(
+                    .execute_cached(
                         "UPDATE connections SET shop = ?1 WHERE id = ?2 AND tenant = ?3 \
                          AND channel = ?4 AND shop = ?5 \
                          AND COALESCE(json_extract(body, '$.version'), 0) = ?6",
@@ -288,7 +288,7 @@ impl Connections for EmbeddedStore {
                 if moved != 1 {
                     return Ok(RebindOutcome::Stale);
                 }
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO connections (id, tenant, channel, shop, body) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![n.id.as_str(), n.tenant.as_str(), n.channel.as_str(), n.shop, body],
                 )
@@ -303,7 +303,7 @@ impl Connections for EmbeddedStore {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.db
             .run(move |db| {
-                db.query_row(
+                db.query_row_cached(
                     "SELECT body FROM connections WHERE id = ?1 AND tenant = ?2",
                     params![id.as_str(), tenant.as_str()],
                     |r| r.get::<_, String>(0),
@@ -320,7 +320,7 @@ impl Connections for EmbeddedStore {
         let id = id.clone();
         self.db
             .run(move |db| {
-                db.query_row(
+                db.query_row_cached(
                     "SELECT body FROM connections WHERE id = ?1",
                     params![id.as_str()],
                     |r| r.get::<_, String>(0),
@@ -337,7 +337,7 @@ impl Connections for EmbeddedStore {
         let shop = shop.to_owned();
         self.db
             .run(move |db| {
-                db.query_row(
+                db.query_row_cached(
                     "SELECT body FROM connections WHERE channel = ?1 AND shop = ?2",
                     params![channel.as_str(), shop],
                     |r| r.get::<_, String>(0),
@@ -355,7 +355,7 @@ impl Connections for EmbeddedStore {
         self.db
             .run(move |db| {
                 let mut stmt = db
-                    .prepare("SELECT body FROM connections WHERE tenant = ?1 ORDER BY id")
+                    .prepare_cached("SELECT body FROM connections WHERE tenant = ?1 ORDER BY id")
                     .map_err(unavailable)?;
                 let rows = stmt
                     .query_map(params![tenant.as_str()], |r| r.get::<_, String>(0))
@@ -370,7 +370,7 @@ impl Connections for EmbeddedStore {
         self.db
             .run(move |db| {
                 let mut stmt = db
-                    .prepare("SELECT body FROM connections ORDER BY tenant, id")
+                    .prepare_cached("SELECT body FROM connections ORDER BY tenant, id")
                     .map_err(unavailable)?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))
@@ -388,7 +388,7 @@ impl Tenants for EmbeddedStore {
         let hash = token_sha256.to_owned();
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "DELETE FROM tenant_tokens WHERE token_sha256 = ?1",
                     params![hash],
                 )
@@ -402,7 +402,7 @@ impl Tenants for EmbeddedStore {
         let (tenant, hash) = (tenant.clone(), token_sha256.to_owned());
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO tenant_tokens (token_sha256, tenant) VALUES (?1, ?2)
                      ON CONFLICT (token_sha256) DO UPDATE SET tenant = excluded.tenant",
                     params![hash, tenant.as_str()],
@@ -418,7 +418,7 @@ impl Tenants for EmbeddedStore {
         self.db
             .run(move |db| {
                 let raw: Option<String> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT tenant FROM tenant_tokens WHERE token_sha256 = ?1",
                         params![hash],
                         |r| r.get(0),
@@ -442,7 +442,7 @@ impl Idempotency for EmbeddedStore {
                 let now = now_ms();
                 let tx = db.savepoint().map_err(unavailable)?;
                 let row: Option<(String, Option<i64>, Option<String>, Option<i64>)> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT state, lease_until, record, expires_at FROM idempotency WHERE key = ?1",
                         params![key],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -465,7 +465,7 @@ impl Idempotency for EmbeddedStore {
                     _ => {}
                 }
                 let fence = Fence::generate();
-                tx.execute(
+                tx.execute_cached(
                     "INSERT INTO idempotency (key, state, lease_until, record, expires_at, holder)
                      VALUES (?1, 'in_progress', ?2, NULL, NULL, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'in_progress', lease_until = ?2,
@@ -492,7 +492,7 @@ impl Idempotency for EmbeddedStore {
         let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "UPDATE idempotency SET state = 'done', lease_until = NULL, record = ?2,
                         expires_at = ?3, holder = NULL
                      WHERE key = ?1 AND state = 'in_progress' AND holder = ?4",
@@ -509,7 +509,7 @@ impl Idempotency for EmbeddedStore {
         let holder = fence.as_str().to_owned();
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "DELETE FROM idempotency WHERE key = ?1 AND state = 'in_progress'
                      AND holder = ?2",
                     params![key, holder],
@@ -529,7 +529,7 @@ impl crate::ports::KeyValue for EmbeddedStore {
         self.db
             .run(move |db| {
                 let row: Option<Option<String>> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT record FROM idempotency WHERE key = ?1 AND state = 'done'
                          AND (expires_at IS NULL OR expires_at >= ?2)",
                         params![key, now_ms()],
@@ -558,7 +558,7 @@ impl crate::ports::KeyValue for EmbeddedStore {
         let expires = retain.map(|r| now_ms() + r.as_millis() as i64);
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
                      VALUES (?1, 'done', NULL, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,
@@ -586,7 +586,7 @@ impl crate::ports::KeyValue for EmbeddedStore {
         self.db
             .run(move |db| {
                 let row: Option<(String, Option<String>, Option<i64>)> = db
-                    .query_row(
+                    .query_row_cached(
                         "SELECT state, record, expires_at FROM idempotency WHERE key = ?1",
                         params![key],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -610,7 +610,7 @@ impl crate::ports::KeyValue for EmbeddedStore {
                 if current != expected {
                     return Ok(false);
                 }
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO idempotency (key, state, lease_until, record, expires_at)
                      VALUES (?1, 'done', NULL, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET state = 'done', lease_until = NULL,

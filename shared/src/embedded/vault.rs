@@ -1,6 +1,6 @@
 //! Credentials in `vault.sqlite`, a file only its owner can read (mode 0600).
 
-use super::{unavailable, Db};
+use super::{unavailable, Cached, Db};
 use crate::ports::{PortError, PortResult, Secret, Vault};
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
@@ -52,7 +52,7 @@ impl Vault for EmbeddedVault {
         let (name, value) = (name.to_owned(), value.expose().to_owned());
         self.db
             .run(move |db| {
-                db.execute(
+                db.execute_cached(
                     "INSERT INTO secrets (name, value) VALUES (?1, ?2)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     params![name, value],
@@ -67,7 +67,7 @@ impl Vault for EmbeddedVault {
         let name = name.to_owned();
         self.db
             .run(move |db| {
-                db.query_row(
+                db.query_row_cached(
                     "SELECT value FROM secrets WHERE name = ?1",
                     params![name],
                     |r| r.get::<_, String>(0),
@@ -83,7 +83,7 @@ impl Vault for EmbeddedVault {
         let name = name.to_owned();
         self.db
             .run(move |db| {
-                db.execute("DELETE FROM secrets WHERE name = ?1", params![name])
+                db.execute_cached("DELETE FROM secrets WHERE name = ?1", params![name])
                     .map(|_| ())
                     .map_err(unavailable)
             })

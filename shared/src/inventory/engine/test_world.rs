@@ -92,12 +92,7 @@ pub(super) async fn map_skus(store: &EmbeddedStore, skus: &[(String, u32)]) {
             .await
             .unwrap();
     }
-    crate::ports::KeyValue::put(
-        store,
-        "products-map#c_inv",
-        &json!({"generation": 1}),
-        None,
-    )
-    .await
-    .unwrap();
+    crate::ports::KeyValue::put(store, "products-map#c_inv", &json!({"generation": 1}), None)
+        .await
+        .unwrap();
 }
