@@ -26,6 +26,7 @@ pub mod store_url;
 #[cfg(all(test, feature = "embedded"))]
 pub(crate) mod testkit;
 pub mod tiktok;
+pub mod tls;
 pub mod tokens;
 pub mod veeqo;
 pub mod woocommerce;

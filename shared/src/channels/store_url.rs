@@ -249,7 +249,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The HTTP client for merchant-supplied stores: rustls, no redirects (a redirect could point
 /// anywhere), timeouts, and unless the test switch is on the [`GuardedResolver`] and no proxy.
 pub fn store_client(policy: UrlPolicy, request_timeout: Duration) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::channels::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(request_timeout)

@@ -65,7 +65,7 @@ pub fn ebay_time(at: DateTime<Utc>) -> String {
 
 impl EbayClient {
     pub fn new(config: EbayConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let http = crate::channels::tls::client_builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()

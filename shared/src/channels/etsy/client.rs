@@ -154,7 +154,7 @@ pub struct EtsyClient {
 
 impl EtsyClient {
     pub fn new(config: Arc<EtsyConfig>) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let http = crate::channels::tls::client_builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -64,7 +64,7 @@ const SHOP_QUERY: &str = "query ChannelSyncShop { shop { name myshopifyDomain } 
 impl ShopifyClient {
     /// A client with sane timeouts; `api_base` overrides `https://{shop}`.
     pub fn new(api_base: Option<String>) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        let http = crate::channels::tls::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("channel-sync/", env!("CARGO_PKG_VERSION")))

@@ -140,7 +140,7 @@ impl TikTokClient {
     /// A client for the app `app_key`/`app_secret` at `api_base` and `auth_base` (no trailing
     /// `/` needed).
     pub fn new(api_base: &str, auth_base: &str, app_key: &str, app_secret: Secret) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::channels::tls::client_builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

@@ -43,7 +43,7 @@ impl VeeqoClient {
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(format!("VEEQO_API_BASE {base:?} is not an http(s) URL"));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::channels::tls::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .redirect(reqwest::redirect::Policy::none())
