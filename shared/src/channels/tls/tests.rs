@@ -7,8 +7,7 @@ use crate::channels::tiktok::TikTokClient;
 use crate::channels::veeqo::limiter::Limiter;
 use crate::channels::veeqo::VeeqoClient;
 use crate::ports::Secret;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::PrivateKeyDer;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -99,37 +98,16 @@ fn every_channel_client_starts_from_the_shared_builder() {
     );
 }
 
-// A self-signed certificate for `untrusted.channel-sync.test`, made for this test only; its
-// key protects nothing.
+// A self-signed certificate for `untrusted.channel-sync.test`, generated for each run: no
+// root the client trusts signed it.
 const HOST: &str = "untrusted.channel-sync.test";
-const UNTRUSTED_CERT: &str = "
------BEGIN CERTIFICATE-----
-MIIB3zCCAYWgAwIBAgIUS9o2j+y24A8DET6O6A4Xym6RMTAwCgYIKoZIzj0EAwIw
-JjEkMCIGA1UEAwwbdW50cnVzdGVkLmNoYW5uZWwtc3luYy50ZXN0MCAXDTI2MTEy
-OTAxMjMxMloYDzIxMjYxMTA1MDEyMzEyWjAmMSQwIgYDVQQDDBt1bnRydXN0ZWQu
-Y2hhbm5lbC1zeW5jLnRlc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASUu0kj
-2Cs07Otf7FZUvoJLgtob++2Omj1X7TTTIUaFQ0KB0WLlHM9nKV9R1njmkv+Hz3pw
-yDZSaoDhhZ05UYuLo4GOMIGLMB0GA1UdDgQWBBSqlBS29CI9bbPpQUw9MU/LysbZ
-5DAfBgNVHSMEGDAWgBSqlBS29CI9bbPpQUw9MU/LysbZ5DAmBgNVHREEHzAdght1
-bnRydXN0ZWQuY2hhbm5lbC1zeW5jLnRlc3QwDAYDVR0TAQH/BAIwADATBgNVHSUE
-DDAKBggrBgEFBQcDATAKBggqhkjOPQQDAgNIADBFAiEA1T0JuA8RCdk5VevMfUF4
-iB4lYB/tyBy1lrW6yNp+W60CIB44Ry1Y78VjmGKbS+JmLUmSlXjBJ/qZ5+yJwRCq
-0kvl
------END CERTIFICATE-----
-";
-const UNTRUSTED_KEY: &str = "
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgq/KhE4R6xmoXGwo/
-m1T98gre4xQt1KaIKsWdcUtiqtWhRANCAASUu0kj2Cs07Otf7FZUvoJLgtob++2O
-mj1X7TTTIUaFQ0KB0WLlHM9nKV9R1njmkv+Hz3pwyDZSaoDhhZ05UYuL
------END PRIVATE KEY-----
-";
 
-/// A TLS server on loopback presenting [`UNTRUSTED_CERT`] to one connection; returns how its
-/// handshake ended.
+/// A TLS server on loopback presenting a freshly generated self-signed certificate for
+/// [`HOST`] to one connection; returns how its handshake ended.
 fn untrusted_server() -> (SocketAddr, std::thread::JoinHandle<String>) {
-    let cert = CertificateDer::from_pem_slice(UNTRUSTED_CERT.as_bytes()).unwrap();
-    let key = PrivateKeyDer::from_pem_slice(UNTRUSTED_KEY.as_bytes()).unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec![HOST.to_owned()]).unwrap();
+    let cert = generated.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
