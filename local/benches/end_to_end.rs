@@ -209,7 +209,7 @@ async fn split(b: &Bench, lines: usize, n: u64, next_id: &mut u64) {
             tenant: connection.tenant.clone(),
             connection: connection.id.clone(),
             shop: SHOP.into(),
-            topic: "orders/create".into(),
+            topic: shared::domain::Topic::parse("orders/create").unwrap(),
             delivery_id: "split-1".into(),
             received_at: chrono::Utc::now(),
             triggered_at: None,
