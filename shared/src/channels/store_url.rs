@@ -261,7 +261,7 @@ pub fn store_client(policy: UrlPolicy, request_timeout: Duration) -> reqwest::Cl
     }
     builder
         .build()
-        .expect("a TLS client with the built-in roots always builds")
+        .expect("a client on the shared TLS configuration (or reqwest's own) always builds")
 }
 
 #[cfg(test)]

@@ -57,12 +57,7 @@ impl Idempotency for DynamoStore {
         record: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<bool> {
-        let mut item = idem_key(k);
-        item.insert("state".into(), s("done"));
-        item.insert("record".into(), s(record.to_string()));
-        if let Some(retain) = retain {
-            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
-        }
+        let item = done_item(k, record, retain);
         let result = self
             .client
             .put_item()
@@ -128,12 +123,7 @@ impl crate::ports::KeyValue for DynamoStore {
         value: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<()> {
-        let mut item = idem_key(k);
-        item.insert("state".into(), s("done"));
-        item.insert("record".into(), s(value.to_string()));
-        if let Some(retain) = retain {
-            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
-        }
+        let item = done_item(k, value, retain);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -151,12 +141,7 @@ impl crate::ports::KeyValue for DynamoStore {
         value: &serde_json::Value,
         retain: Option<Duration>,
     ) -> PortResult<bool> {
-        let mut item = idem_key(k);
-        item.insert("state".into(), s("done"));
-        item.insert("record".into(), s(value.to_string()));
-        if let Some(retain) = retain {
-            item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
-        }
+        let item = done_item(k, value, retain);
         // "Live" as `done_record` reads it: done, and its ttl (if any) not passed. The stored
         // text is compared: values are written by `to_string`, which is deterministic, so a
         // value read back and re-serialised gives the same text.

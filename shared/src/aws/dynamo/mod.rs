@@ -70,6 +70,18 @@ fn idem_key(k: &str) -> Item {
     key(format!("IDEM#{k}"), "IDEM")
 }
 
+/// The `IDEM#` item of a done claim or a value: `record`, kept for `retain` (DynamoDB's TTL,
+/// in seconds) or forever.
+fn done_item(k: &str, record: &serde_json::Value, retain: Option<Duration>) -> Item {
+    let mut item = idem_key(k);
+    item.insert("state".into(), s("done"));
+    item.insert("record".into(), s(record.to_string()));
+    if let Some(retain) = retain {
+        item.insert("ttl".into(), n(now_ms() / 1000 + retain.as_secs() as i64));
+    }
+    item
+}
+
 fn connection_item(c: &Connection) -> PortResult<Item> {
     let mut item = connection_key(&c.tenant, &c.id);
     let body = serde_json::to_string(c).map_err(|e| PortError::Corrupt(e.to_string()))?;
