@@ -27,6 +27,14 @@ pub struct OutboxEntry {
     pub body: serde_json::Value,
 }
 
+impl OutboxEntry {
+    /// A stored row: bodies were written by us as JSON; anything else is shown as a string.
+    fn parse((seq, body): (i64, String)) -> Self {
+        let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+        OutboxEntry { seq, body }
+    }
+}
+
 /// Where a reader of a tenant's outbox is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxCursor {
@@ -103,15 +111,10 @@ impl EmbeddedQueue {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
                     .map_err(unavailable)?;
-                rows.map(|r| {
-                    let (seq, body) = r.map_err(unavailable)?;
-                    // Bodies were written by us as JSON; anything else is shown as a string.
-                    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
-                    Ok(OutboxEntry { seq, body })
-                })
-                .collect()
+                rows.map(|r| r.map_err(unavailable)).collect::<PortResult<Vec<_>>>()
             })
             .await
+            .map(|rows| rows.into_iter().map(OutboxEntry::parse).collect())
     }
 
     /// A page of `tenant`'s messages after `after`, oldest first, and the cursor to continue
@@ -152,18 +155,15 @@ impl EmbeddedQueue {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
                     .map_err(unavailable)?;
-                let entries = rows
-                    .map(|r| {
-                        let (seq, body) = r.map_err(unavailable)?;
-                        let body =
-                            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
-                        Ok(OutboxEntry { seq, body })
-                    })
+                let rows = rows
+                    .map(|r| r.map_err(unavailable))
                     .collect::<PortResult<Vec<_>>>()?;
-                let next = entries.last().map_or(position, |e| e.seq);
-                Ok((entries, OutboxCursor::Tenant(next)))
+                let next = rows.last().map_or(position, |(seq, _)| *seq);
+                Ok((rows, OutboxCursor::Tenant(next)))
             })
             .await
+            // Parsed on the caller's thread: the store's writer thread only reads rows.
+            .map(|(rows, next)| (rows.into_iter().map(OutboxEntry::parse).collect(), next))
     }
 
     /// How many messages the queue holds (visible or not).
@@ -183,6 +183,13 @@ impl EmbeddedQueue {
             .await
     }
 }
+
+/// The next visible messages of a queue, in the order of the `messages_ready` index (queue,
+/// visible_at, seq): the longest visible first, and only `max` rows are read. `ORDER BY seq`
+/// made SQLite sort every visible message of the queue, bodies included, at every receive,
+/// so the larger the backlog, the slower each receive (issue 17).
+const RECEIVE_SQL: &str = "SELECT seq, body, receive_count FROM messages
+     WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3";
 
 /// Stores one message unless its dedup id is already there (dropped, like an SQS FIFO queue,
 /// but without a window). A stored message of a tenant takes the tenant's next position (the
@@ -295,9 +302,8 @@ impl Queue for EmbeddedQueue {
                 let candidates: Vec<(i64, String, u32)> = {
                     let mut stmt = tx
                         .prepare_cached(
-                            "SELECT seq, body, receive_count FROM messages
-                             WHERE queue = ?1 AND visible_at <= ?2 ORDER BY seq LIMIT ?3",
-                        )
+                            RECEIVE_SQL,
+                    )
                         .map_err(unavailable)?;
                     let rows = stmt
                         .query_map(params![queue, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -382,6 +388,42 @@ mod tests {
             .map(|e| e.body.as_str().unwrap().to_owned())
             .collect();
         (bodies, next.to_string())
+    }
+
+    /// Issue 17: a receive reads its `max` rows off the index, never sorting the backlog.
+    #[tokio::test]
+    async fn a_receive_walks_its_index_without_sorting_the_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let plan = store
+            .db
+            .run(|db| {
+                let mut stmt = db
+                    .prepare(&format!("EXPLAIN QUERY PLAN {RECEIVE_SQL}"))
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params!["q", 0, 10], |r| r.get::<_, String>(3))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await
+            .unwrap()
+            .join("\n");
+        assert!(plan.contains("USING INDEX messages_ready"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        // Still the oldest first: three messages come back in the order they were sent.
+        let q = store.queue("q", None, 5);
+        for body in ["one", "two", "three"] {
+            send(&q, "a", body, None).await;
+        }
+        let got: Vec<String> = q
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(got, ["\"one\"", "\"two\"", "\"three\""]);
     }
 
     /// Issue 15, item 15 (second half): the cursor counted every tenant's messages, so a

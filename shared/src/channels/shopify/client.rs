@@ -22,6 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// A shop's locations read in flight, by shop domain: the shared answer, or `Err(())` when
+/// the read failed (its caller has the error).
+pub(super) type LocationFlights =
+    Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Vec<super::locations::Location>, ()>>>>>;
+
 /// At most this many requests per [`ShopifyClient::graphql`] call (the first one included).
 pub const MAX_ATTEMPTS: u32 = 5;
 /// At most this much waiting (before sending and between retries) per `graphql` call. A longer
@@ -55,6 +60,9 @@ pub struct ShopifyClient {
     /// Replaces `https://{shop}` (tests and the local fake store).
     api_base: Option<String>,
     throttle: Arc<Mutex<ThrottleState>>,
+    /// Reads of a shop's locations in flight, shared by concurrent callers
+    /// ([`ShopifyClient::locations_shared`]); shared by clones, like the throttle.
+    pub(super) flights: Arc<LocationFlights>,
     backoff_base: Duration,
     max_wait: Duration,
 }
@@ -74,6 +82,7 @@ impl ShopifyClient {
             http,
             api_base: api_base.map(|b| b.trim_end_matches('/').to_owned()),
             throttle: Arc::default(),
+            flights: Arc::default(),
             backoff_base: DEFAULT_BACKOFF_BASE,
             max_wait: MAX_THROTTLE_WAIT,
         })

@@ -45,7 +45,7 @@ pub(super) async fn default_location(
     connection: &Connection,
     (shop, token): (&ShopDomain, &Secret),
 ) -> Result<Result<Location, NoDefault>, ClientError> {
-    let locations = client.locations(shop, token).await?;
+    let locations = client.locations_shared(shop, token).await?;
     let only = match sole_active_location(&locations) {
         Ok(only) => only.clone(),
         Err(why) => {
@@ -61,6 +61,11 @@ pub(super) async fn default_location(
 /// so a merchant's choice made meanwhile is never overwritten). A failure is logged: the
 /// location was still the right one for this call.
 async fn remember(context: &ChannelContext, connection: &Connection, location: &Location) {
+    if connection.settings.inventory_location.is_some() {
+        // Kept already in the copy the caller read (every import has one): nothing to write,
+        // and no read of the connection per order.
+        return;
+    }
     for _ in 0..WRITE_ATTEMPTS {
         let current = match context
             .connections

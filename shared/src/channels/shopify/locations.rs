@@ -10,6 +10,7 @@ use crate::domain::ShopDomain;
 use crate::ports::Secret;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 /// One Shopify location: the channel-neutral [`crate::channels::adapter::Location`], its id
 /// a GID such as `gid://shopify/Location/87516708954`.
@@ -165,6 +166,45 @@ impl ShopifyClient {
         };
         self.all_nodes(shop, token, &paged, |node| location(node.clone()))
             .await
+    }
+
+    /// The shop's locations as [`ShopifyClient::locations`] reads them, with every caller that
+    /// asks while a read of the same shop is in flight sharing that read (one request for a
+    /// burst of imports instead of one each; the answer is at most one round trip older than
+    /// the caller's question). A later caller reads again: nothing is kept once the answer is
+    /// out. A failed shared read gives its own caller its error; the callers that joined it
+    /// read again on their own, so each gets an error of its own call.
+    pub async fn locations_shared(
+        &self,
+        shop: &ShopDomain,
+        token: &Secret,
+    ) -> Result<Vec<Location>, ClientError> {
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            flights.entry(shop.to_string()).or_default().clone()
+        };
+        let mut own_error = None;
+        let shared = flight
+            .get_or_init(|| async {
+                self.locations(shop, token).await.map_err(|e| {
+                    own_error = Some(e);
+                })
+            })
+            .await
+            .clone();
+        {
+            // Done: the next caller reads again (unless a newer flight already replaced it).
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            let key = shop.to_string();
+            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(&key);
+            }
+        }
+        match (shared, own_error) {
+            (Ok(locations), _) => Ok(locations),
+            (Err(()), Some(e)) => Err(e),
+            (Err(()), None) => self.locations(shop, token).await,
+        }
     }
 
     /// Every node of a top-level connection, following cursors (a cursor that does not move
@@ -370,5 +410,73 @@ mod tests {
         assert!(
             matches!(run(&server).await, Err(ClientError::BadResponse(m)) if m.contains("not JSON"))
         );
+    }
+
+    /// `n` shared reads at once, each on its own task and its own clone of the client (clones
+    /// share their reads in flight).
+    async fn concurrently(
+        client: &ShopifyClient,
+        n: usize,
+    ) -> Vec<Result<Vec<Location>, ClientError>> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let client = client.clone();
+            tasks.spawn(async move { client.locations_shared(&shop(), &Secret::new(TOKEN)).await });
+        }
+        tasks.join_all().await
+    }
+
+    fn one_location() -> serde_json::Value {
+        json!({"data": {"locations": {
+            "nodes": [{"id": "gid://shopify/Location/1", "name": "Warehouse", "isActive": true,
+                       "fulfillsOnlineOrders": true}],
+            "pageInfo": {"hasNextPage": false, "endCursor": null}}}})
+    }
+
+    /// Issue 17: a burst of imports of one shop costs one locations read, not one each (every
+    /// read requests ~250 points of the shop's GraphQL bucket).
+    #[tokio::test]
+    async fn concurrent_reads_of_a_shops_locations_share_one_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(body_json(request(None)))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(one_location())
+                    .set_delay(std::time::Duration::from_millis(300)),
+            )
+            .mount(&server)
+            .await;
+        let client = ShopifyClient::new(Some(server.uri())).unwrap();
+        for answer in concurrently(&client, 8).await {
+            assert_eq!(answer.unwrap()[0].id, "gid://shopify/Location/1");
+        }
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        // Nothing is kept once the answer is out: the next caller asks Shopify again.
+        let again = client.locations_shared(&shop(), &Secret::new(TOKEN)).await;
+        assert_eq!(again.unwrap().len(), 1);
+        assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    }
+
+    /// A failed shared read: every caller gets an error of its own call, none a made-up one.
+    #[tokio::test]
+    async fn a_failed_shared_read_gives_every_caller_its_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(401).set_delay(std::time::Duration::from_millis(200)),
+            )
+            .mount(&server)
+            .await;
+        let client = ShopifyClient::new(Some(server.uri())).unwrap();
+        for answer in concurrently(&client, 4).await {
+            assert!(
+                matches!(answer, Err(ClientError::Unauthorized)),
+                "{answer:?}"
+            );
+        }
+        // The shared read, then one read of its own per caller that joined it.
+        let requests = server.received_requests().await.unwrap().len();
+        assert!((2..=4).contains(&requests), "{requests} requests");
     }
 }
