@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::embedded::{EmbeddedQueue, OutboxCursor};
 use shared::http::{bearer_tenant, ApiError};
@@ -44,7 +44,7 @@ async fn outbox(
     State(deps): State<Arc<WmsDeps>>,
     headers: HeaderMap,
     Query(query): Query<OutboxQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutboxPage>, ApiError> {
     let tenant = bearer_tenant(&*deps.tenants, &headers).await?;
     // Cursors count the tenant's own messages (`t…`); a bare number is a cursor handed out
     // before, when it was the global sequence, and is still read.
@@ -56,10 +56,18 @@ async fn outbox(
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let (entries, next) = deps.outbox.read_tenant_after(&tenant, after, limit).await?;
-    let messages: Vec<Value> = entries.into_iter().map(|e| e.body).collect();
-    Ok(Json(
-        json!({ "messages": messages, "next": next.to_string() }),
-    ))
+    // The stored JSON is passed on as it is (checked, never rebuilt as a tree).
+    Ok(Json(OutboxPage {
+        messages: entries.into_iter().map(|e| e.body).collect(),
+        next: next.to_string(),
+    }))
+}
+
+/// One page of `GET /wms/outbox`.
+#[derive(Serialize)]
+struct OutboxPage {
+    messages: Vec<Box<serde_json::value::RawValue>>,
+    next: String,
 }
 
 async fn post_event(

@@ -35,6 +35,30 @@ impl OutboxEntry {
     }
 }
 
+/// A message read from an outbox by cursor, its body as stored: a reader that passes it on
+/// (`GET /wms/outbox`) copies it instead of building and re-serialising a JSON tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawOutboxEntry {
+    /// The cursor value of this message; pass the last one as `after`.
+    pub seq: i64,
+    pub body: Box<serde_json::value::RawValue>,
+}
+
+impl RawOutboxEntry {
+    /// A stored row: its JSON checked (not parsed into a tree); anything else, which we never
+    /// write, is passed on as a JSON string, as [`OutboxEntry`] shows it.
+    fn check((seq, body): (i64, String)) -> Self {
+        use serde_json::value::RawValue;
+        let body = if serde_json::from_str::<&RawValue>(&body).is_ok() {
+            body
+        } else {
+            serde_json::Value::String(body).to_string()
+        };
+        let body = RawValue::from_string(body).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        RawOutboxEntry { seq, body }
+    }
+}
+
 /// Where a reader of a tenant's outbox is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxCursor {
@@ -102,8 +126,10 @@ impl EmbeddedQueue {
             .run_as(Kind::Queue, move |db| {
                 let mut stmt = db
                     .prepare_cached(
-                        "SELECT seq, body FROM messages WHERE queue = ?1 AND tenant = ?2 AND seq > ?3
-                         ORDER BY seq LIMIT ?4",
+                        "SELECT m.seq, COALESCE(b.body, m.body) FROM messages m
+                         LEFT JOIN message_bodies b ON b.seq = m.seq
+                         WHERE m.queue = ?1 AND m.tenant = ?2 AND m.seq > ?3
+                         ORDER BY m.seq LIMIT ?4",
                     )
                     .map_err(unavailable)?;
                 let rows = stmt
@@ -111,7 +137,8 @@ impl EmbeddedQueue {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                     })
                     .map_err(unavailable)?;
-                rows.map(|r| r.map_err(unavailable)).collect::<PortResult<Vec<_>>>()
+                rows.map(|r| r.map_err(unavailable))
+                    .collect::<PortResult<Vec<_>>>()
             })
             .await
             .map(|rows| rows.into_iter().map(OutboxEntry::parse).collect())
@@ -126,7 +153,7 @@ impl EmbeddedQueue {
         tenant: &TenantId,
         after: OutboxCursor,
         limit: u32,
-    ) -> PortResult<(Vec<OutboxEntry>, OutboxCursor)> {
+    ) -> PortResult<(Vec<RawOutboxEntry>, OutboxCursor)> {
         let (queue, tenant) = (self.name.clone(), tenant.clone());
         self.store
             .db
@@ -145,9 +172,10 @@ impl EmbeddedQueue {
                 };
                 let mut stmt = db
                     .prepare_cached(
-                        "SELECT tenant_seq, body FROM messages
-                         WHERE queue = ?1 AND tenant = ?2 AND tenant_seq > ?3
-                         ORDER BY tenant_seq LIMIT ?4",
+                        "SELECT m.tenant_seq, COALESCE(b.body, m.body) FROM messages m
+                         LEFT JOIN message_bodies b ON b.seq = m.seq
+                         WHERE m.queue = ?1 AND m.tenant = ?2 AND m.tenant_seq > ?3
+                         ORDER BY m.tenant_seq LIMIT ?4",
                     )
                     .map_err(unavailable)?;
                 let rows = stmt
@@ -162,8 +190,8 @@ impl EmbeddedQueue {
                 Ok((rows, OutboxCursor::Tenant(next)))
             })
             .await
-            // Parsed on the caller's thread: the store's writer thread only reads rows.
-            .map(|(rows, next)| (rows.into_iter().map(OutboxEntry::parse).collect(), next))
+            // Checked on the caller's thread: the store's writer thread only reads rows.
+            .map(|(rows, next)| (rows.into_iter().map(RawOutboxEntry::check).collect(), next))
     }
 
     /// How many messages the queue holds (visible or not).
@@ -188,13 +216,17 @@ impl EmbeddedQueue {
 /// visible_at, seq): the longest visible first, and only `max` rows are read. `ORDER BY seq`
 /// made SQLite sort every visible message of the queue, bodies included, at every receive,
 /// so the larger the backlog, the slower each receive (issue 17).
-const RECEIVE_SQL: &str = "SELECT seq, body, receive_count FROM messages
-     WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3";
+const RECEIVE_SQL: &str = "SELECT m.seq, COALESCE(b.body, m.body), m.receive_count
+     FROM messages m LEFT JOIN message_bodies b ON b.seq = m.seq
+     WHERE m.queue = ?1 AND m.visible_at <= ?2 ORDER BY m.visible_at, m.seq LIMIT ?3";
 
 /// Stores one message unless its dedup id is already there (dropped, like an SQS FIFO queue,
-/// but without a window). A stored message of a tenant takes the tenant's next position (the
-/// outbox cursor): a counter of its own, never a count of every tenant's messages, and a
-/// dropped duplicate takes none.
+/// but without a window). The body goes to `message_bodies`, so the row's later updates (its
+/// tenant position, each receive's lease) rewrite a small row, not the whole body; rows
+/// stored before that keep their body inline (`messages.body`), and every read takes either.
+/// A stored message of a tenant takes the tenant's next position (the outbox cursor): a
+/// counter of its own, never a count of every tenant's messages, and a dropped duplicate
+/// takes none.
 fn insert_message(
     tx: &rusqlite::Connection,
     queue: &str,
@@ -205,12 +237,20 @@ fn insert_message(
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO messages (queue, tenant, body, dedup_id, group_id, visible_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+             VALUES (?1, ?2, '', ?3, ?4, ?5, ?5)",
         )
-        .and_then(|mut stmt| stmt.execute(params![queue, tenant, m.body, m.dedup_id, m.group_id, now]))
+        .and_then(|mut stmt| stmt.execute(params![queue, tenant, m.dedup_id, m.group_id, now]))
         .map_err(unavailable)?;
-    if let (1, Some(tenant)) = (inserted, &tenant) {
-        let row = tx.last_insert_rowid();
+    if inserted == 0 {
+        return Ok(());
+    }
+    let row = tx.last_insert_rowid();
+    tx.execute_cached(
+        "INSERT INTO message_bodies (seq, body) VALUES (?1, ?2)",
+        params![row, m.body],
+    )
+    .map_err(unavailable)?;
+    if let Some(tenant) = &tenant {
         let position: i64 = tx
             .query_row_cached(
                 "INSERT INTO tenant_cursors (queue, tenant, last) VALUES (?1, ?2, 1)
@@ -385,7 +425,7 @@ mod tests {
         let (entries, next) = q.read_tenant_after(&tenant(who), after, 100).await.unwrap();
         let bodies = entries
             .into_iter()
-            .map(|e| e.body.as_str().unwrap().to_owned())
+            .map(|e| serde_json::from_str::<String>(e.body.get()).unwrap())
             .collect();
         (bodies, next.to_string())
     }
@@ -424,6 +464,106 @@ mod tests {
             .map(|m| m.body)
             .collect();
         assert_eq!(got, ["\"one\"", "\"two\"", "\"three\""]);
+    }
+
+    /// Issue 17: the body is written once. A receive (the lease) and the tenant position
+    /// update a small row; before, each rewrote the whole body, so a 100 KB order went to the
+    /// WAL three times. Measured by the WAL's growth (no checkpoint runs in between).
+    #[tokio::test]
+    async fn a_receive_does_not_write_the_body_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let q = store.queue("q", None, 5);
+        let wal = || {
+            std::fs::metadata(dir.path().join("store.sqlite-wal"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let body = format!("\"{}\"", "x".repeat(100_000));
+        let before = wal();
+        q.send(OutMessage {
+            body: body.clone(),
+            tenant: Some(tenant("a")),
+            ..OutMessage::default()
+        })
+        .await
+        .unwrap();
+        let sent = wal() - before;
+        assert!(sent >= 100_000, "the body is in the WAL once: {sent} bytes");
+        assert!(sent < 150_000, "and only once: {sent} bytes");
+        let got = q
+            .receive(1, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(got[0].body, body);
+        let received = wal() - before - sent;
+        assert!(received < 20_000, "a receive wrote {received} bytes");
+        // The outbox read and an ack see and remove the same message.
+        let (entries, _) = q
+            .read_tenant_after(&tenant("a"), OutboxCursor::Tenant(0), 10)
+            .await
+            .unwrap();
+        assert_eq!(entries[0].body.get(), body);
+        q.ack(&got[0].receipt).await.unwrap();
+        let left = store
+            .db
+            .run(|db| {
+                db.query_row("SELECT COUNT(*) FROM message_bodies", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "the ack removed the body with its row");
+    }
+
+    /// A store written before bodies moved apart: its rows keep their body inline, and are
+    /// received, read from the outbox and acked as before.
+    #[tokio::test]
+    async fn a_message_stored_with_its_body_inline_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store
+            .db
+            .run(|db| {
+                db.execute(
+                    "INSERT INTO messages (queue, tenant, body, visible_at, created_at, tenant_seq)
+                     VALUES ('q', 'a', '\"old\"', 0, 0, 1)",
+                    [],
+                )
+                .map_err(unavailable)?;
+                db.execute(
+                    "INSERT INTO tenant_cursors (queue, tenant, last) VALUES ('q', 'a', 1)",
+                    [],
+                )
+                .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        let q = store.queue("q", None, 5);
+        send(&q, "a", "new", None).await;
+        assert_eq!(page(&q, "a", "t0").await.0, ["old", "new"]);
+        // A body that is not JSON (never written by us) is passed on as a JSON string.
+        store
+            .db
+            .run(|db| {
+                db.execute("UPDATE messages SET body = 'old {' WHERE tenant_seq = 1", [])
+                    .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(page(&q, "a", "t0").await.0, ["old {", "new"]);
+        let got = q
+            .receive(10, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        let bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["old {", "\"new\""]);
+        q.ack_many(&got.iter().map(|m| m.receipt.clone()).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(q.depth().await.unwrap(), 0);
     }
 
     /// Issue 15, item 15 (second half): the cursor counted every tenant's messages, so a

@@ -51,6 +51,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (queue, dedup_id) W
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at, seq);
 CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages (queue, tenant, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages (receipt) WHERE receipt IS NOT NULL;
+-- Bodies apart from their rows: a receive (lease) or a tenant position updates a small row
+-- instead of rewriting a body of up to hundreds of KB. Rows stored before keep theirs inline.
+CREATE TABLE IF NOT EXISTS message_bodies (
+    seq INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS message_bodies_follow AFTER DELETE ON messages
+BEGIN
+    DELETE FROM message_bodies WHERE seq = OLD.seq;
+END;
 CREATE TABLE IF NOT EXISTS tenant_cursors (
     queue TEXT NOT NULL,
     tenant TEXT NOT NULL,
