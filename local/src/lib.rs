@@ -305,6 +305,32 @@ async fn oauth_done(
     axum::Json(outcome)
 }
 
+/// The data directory's lock (`serve.lock`): one `serve` per store, so that what a previous
+/// process had in flight can be freed at start (it is dead: nobody else holds the lock).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, ConfigError> {
+    let cannot = |e: std::io::Error| {
+        ConfigError::Invalid(format!(
+            "cannot lock the data directory {}: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("serve.lock"))
+        .map_err(cannot)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ConfigError::Invalid(format!(
+            "another channel-sync serve is using the data directory {}",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(cannot(e)),
+    }
+}
+
 /// Serves until `shutdown` resolves; consumers and timers stop with it.
 pub async fn serve(
     config: Config,
@@ -322,7 +348,21 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConfigError> {
+    // Held until serve ends; the system releases it when the process dies, however it dies.
+    let _lock = lock_data_dir(&config.data_dir)?;
     let system = build(&config).await?;
+    let (messages, claims) = system
+        .store
+        .end_leases_of_a_previous_process()
+        .await
+        .map_err(ConfigError::Store)?;
+    if messages + claims > 0 {
+        tracing::info!(
+            messages,
+            claims,
+            "what the previous run had in flight is free again"
+        );
+    }
     let local = listener
         .local_addr()
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -447,4 +487,26 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `serve` per data directory: a second is refused with the reason, and the lock is
+    /// free again once the first lets go (a dead process lets go too: the system drops it).
+    #[test]
+    fn a_second_serve_on_the_same_data_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = lock_data_dir(&data).unwrap();
+        match lock_data_dir(&data) {
+            Err(ConfigError::Invalid(why)) => {
+                assert!(why.contains("another channel-sync serve"), "{why}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        drop(first);
+        lock_data_dir(&data).unwrap();
+    }
 }

@@ -548,8 +548,11 @@ mod tests {
         store
             .db
             .run(|db| {
-                db.execute("UPDATE messages SET body = 'old {' WHERE tenant_seq = 1", [])
-                    .map_err(unavailable)
+                db.execute(
+                    "UPDATE messages SET body = 'old {' WHERE tenant_seq = 1",
+                    [],
+                )
+                .map_err(unavailable)
             })
             .await
             .unwrap();

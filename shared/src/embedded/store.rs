@@ -165,6 +165,35 @@ impl EmbeddedStore {
             .expect("expire a claim");
     }
 
+    /// For `serve` at start, while it holds the data directory's lock (so no other process
+    /// uses the store): what a previous process had in flight when it died (kill -9, a power
+    /// cut) is free now instead of when its leases run out. The messages it had received are
+    /// visible again and its claims in progress may be claimed again; their holders' fences
+    /// stay, so nothing that process began could still land. Messages never received (a
+    /// delayed send) keep their time. Returns (messages, claims) freed.
+    pub async fn end_leases_of_a_previous_process(&self) -> PortResult<(usize, usize)> {
+        self.db
+            .run(|db| {
+                let now = now_ms();
+                let messages = db
+                    .execute_cached(
+                        "UPDATE messages SET visible_at = ?1
+                         WHERE receipt IS NOT NULL AND visible_at > ?1",
+                        params![now],
+                    )
+                    .map_err(unavailable)?;
+                let claims = db
+                    .execute_cached(
+                        "UPDATE idempotency SET lease_until = ?1
+                         WHERE state = 'in_progress' AND lease_until > ?1",
+                        params![now],
+                    )
+                    .map_err(unavailable)?;
+                Ok((messages, claims))
+            })
+            .await
+    }
+
     /// Wakes when any message is sent, so in-process consumers need not poll hard.
     pub fn notified(&self) -> Arc<Notify> {
         self.notify.clone()
@@ -637,6 +666,77 @@ impl crate::ports::KeyValue for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17: after a kill -9, the restarted `serve` takes up at once what the dead process
+    /// had in flight (before: only when its 30 s message leases and 60 s order locks ran out),
+    /// and nothing the dead process began can still land.
+    #[tokio::test]
+    async fn a_restart_frees_what_the_previous_process_had_in_flight() {
+        use crate::ports::{OutMessage, Queue};
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let q = store.queue("q", None, 5);
+        q.send(OutMessage {
+            body: "\"in flight\"".into(),
+            ..OutMessage::default()
+        })
+        .await
+        .unwrap();
+        let taken = q.receive(1, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        let Claim::Acquired(old_fence) = store
+            .claim("order-lock", Duration::from_secs(60))
+            .await
+            .unwrap()
+        else {
+            panic!("a free key is claimed");
+        };
+        // Leased: nobody else gets either until the leases run out.
+        assert!(q
+            .receive(1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .claim("order-lock", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::InProgress
+        );
+
+        assert_eq!(
+            store.end_leases_of_a_previous_process().await.unwrap(),
+            (1, 1)
+        );
+        let again = q.receive(1, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].receive_count, 2);
+        assert!(matches!(
+            store
+                .claim("order-lock", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::Acquired(_)
+        ));
+        // The dead holder's fence no longer finishes anything; its receipt acks nothing.
+        store.release("order-lock", &old_fence).await.unwrap();
+        assert_eq!(
+            store
+                .claim("order-lock", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Claim::InProgress
+        );
+        q.ack(&taken[0].receipt).await.unwrap();
+        assert_eq!(q.depth().await.unwrap(), 1);
+        // Nothing left in flight: a second call frees nothing it should not.
+        q.ack(&again[0].receipt).await.unwrap();
+        assert_eq!(
+            store.end_leases_of_a_previous_process().await.unwrap(),
+            (0, 1)
+        );
+    }
 
     /// A store written before claims were fenced (no `holder` column) opens, gains the column,
     /// and its claims are fenced from then on.
