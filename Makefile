@@ -112,10 +112,10 @@ FUNCTIONS := webhooks order-import api oauth scheduler jobs tracking-export inve
 .PHONY: lambda-size init-time
 lambda-size:
 	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
-	cd $${CARGO_TARGET_DIR:-target}/lambda && for f in $(FUNCTIONS); do \
-	  zip -q -j -9 /tmp/$$f.zip $$f/bootstrap; \
-	  printf '%-16s %9d bytes  zip %9d bytes\n' $$f $$(stat -c %s $$f/bootstrap) $$(stat -c %s /tmp/$$f.zip); \
-	  rm -f /tmp/$$f.zip; done
+	zips=$$(mktemp -d) && cd $${CARGO_TARGET_DIR:-target}/lambda && for f in $(FUNCTIONS); do \
+	  zip -q -j -9 $$zips/$$f.zip $$f/bootstrap; \
+	  printf '%-16s %9d bytes  zip %9d bytes\n' $$f $$(stat -c %s $$f/bootstrap) $$(stat -c %s $$zips/$$f.zip); \
+	  done; rm -rf $$zips
 init-time: tools
 	$(CARGO) build --release $(addprefix -p ,$(FUNCTIONS))
 	bash scripts/init-time.sh

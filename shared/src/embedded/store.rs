@@ -682,13 +682,10 @@ mod tests {
         })
         .await
         .unwrap();
+        let lock = || store.claim("order-lock", Duration::from_secs(60));
         let taken = q.receive(1, Duration::from_secs(30)).await.unwrap();
         assert_eq!(taken.len(), 1);
-        let Claim::Acquired(old_fence) = store
-            .claim("order-lock", Duration::from_secs(60))
-            .await
-            .unwrap()
-        else {
+        let Claim::Acquired(old_fence) = lock().await.unwrap() else {
             panic!("a free key is claimed");
         };
         // Leased: nobody else gets either until the leases run out.
@@ -697,13 +694,7 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(
-            store
-                .claim("order-lock", Duration::from_secs(60))
-                .await
-                .unwrap(),
-            Claim::InProgress
-        );
+        assert_eq!(lock().await.unwrap(), Claim::InProgress);
 
         assert_eq!(
             store.end_leases_of_a_previous_process().await.unwrap(),
@@ -712,22 +703,10 @@ mod tests {
         let again = q.receive(1, Duration::from_secs(30)).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].receive_count, 2);
-        assert!(matches!(
-            store
-                .claim("order-lock", Duration::from_secs(60))
-                .await
-                .unwrap(),
-            Claim::Acquired(_)
-        ));
+        assert!(matches!(lock().await.unwrap(), Claim::Acquired(_)));
         // The dead holder's fence no longer finishes anything; its receipt acks nothing.
         store.release("order-lock", &old_fence).await.unwrap();
-        assert_eq!(
-            store
-                .claim("order-lock", Duration::from_secs(60))
-                .await
-                .unwrap(),
-            Claim::InProgress
-        );
+        assert_eq!(lock().await.unwrap(), Claim::InProgress);
         q.ack(&taken[0].receipt).await.unwrap();
         assert_eq!(q.depth().await.unwrap(), 1);
         // Nothing left in flight: a second call frees nothing it should not.
