@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+/// See `local/Cargo.toml` (mimalloc) and docs/performance.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// channel-sync on one machine: every route and consumer in one process, on the embedded
 /// store. Configured from the environment (see the README).
 #[derive(Parser)]
