@@ -341,9 +341,7 @@ impl Queue for EmbeddedQueue {
                 let tx = db.savepoint().map_err(unavailable)?;
                 let candidates: Vec<(i64, String, u32)> = {
                     let mut stmt = tx
-                        .prepare_cached(
-                            RECEIVE_SQL,
-                    )
+                        .prepare_cached(RECEIVE_SQL)
                         .map_err(unavailable)?;
                     let rows = stmt
                         .query_map(params![queue, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -467,8 +465,9 @@ mod tests {
     }
 
     /// Issue 17: the body is written once. A receive (the lease) and the tenant position
-    /// update a small row; before, each rewrote the whole body, so a 100 KB order went to the
-    /// WAL three times. Measured by the WAL's growth (no checkpoint runs in between).
+    /// update a small row; before, a receive rewrote the whole row, so a 100 KB order went to
+    /// the WAL again at every receive. Measured by the WAL's growth (no checkpoint runs in
+    /// between).
     #[tokio::test]
     async fn a_receive_does_not_write_the_body_again() {
         let dir = tempfile::tempdir().unwrap();
