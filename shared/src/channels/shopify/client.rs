@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A shop's locations read in flight, by shop domain: the shared answer, or `Err(())` when
-/// the read failed (its caller has the error).
+/// A shop's locations read in flight, by shop domain and a hash of the token: the shared
+/// answer, or `Err(())` when the read failed (its caller has the error).
 pub(super) type LocationFlights =
     Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Result<Vec<super::locations::Location>, ()>>>>>;
 

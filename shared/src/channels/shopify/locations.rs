@@ -169,7 +169,7 @@ impl ShopifyClient {
     }
 
     /// The shop's locations as [`ShopifyClient::locations`] reads them, with every caller that
-    /// asks while a read of the same shop is in flight sharing that read (one request for a
+    /// asks while a read of the same shop with the same token is in flight sharing that read (one request for a
     /// burst of imports instead of one each; the answer is at most one round trip older than
     /// the caller's question). A later caller reads again: nothing is kept once the answer is
     /// out. A failed shared read gives its own caller its error; the callers that joined it
@@ -179,9 +179,18 @@ impl ShopifyClient {
         shop: &ShopDomain,
         token: &Secret,
     ) -> Result<Vec<Location>, ClientError> {
+        // Shared by callers with the same shop and the same token only (a hash of it: the key
+        // is held in memory, never the token itself).
+        let key = {
+            use sha2::Digest;
+            format!(
+                "{shop}#{}",
+                hex::encode(sha2::Sha256::digest(token.expose()))
+            )
+        };
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.entry(shop.to_string()).or_default().clone()
+            flights.entry(key.clone()).or_default().clone()
         };
         let mut own_error = None;
         let shared = flight
@@ -195,7 +204,6 @@ impl ShopifyClient {
         {
             // Done: the next caller reads again (unless a newer flight already replaced it).
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            let key = shop.to_string();
             if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
                 flights.remove(&key);
             }
@@ -456,6 +464,29 @@ mod tests {
         let again = client.locations_shared(&shop(), &Secret::new(TOKEN)).await;
         assert_eq!(again.unwrap().len(), 1);
         assert_eq!(server.received_requests().await.unwrap().len(), 2);
+        // Another token (another connection of the shop) never shares a read with this one.
+        let (shop, token, other) = (
+            shop(),
+            Secret::new(TOKEN),
+            Secret::new("shpat_fake_other_connection"),
+        );
+        let (mine, theirs) = tokio::join!(
+            client.locations_shared(&shop, &token),
+            client.locations_shared(&shop, &other)
+        );
+        assert!(mine.is_ok() && theirs.is_ok());
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 4);
+        let tokens: std::collections::BTreeSet<_> = requests[2..]
+            .iter()
+            .map(|r| {
+                r.headers["X-Shopify-Access-Token"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(tokens.len(), 2, "each token read for itself");
     }
 
     /// A failed shared read: every caller gets an error of its own call, none a made-up one.
