@@ -78,11 +78,12 @@ pub fn spawn(
     store: &EmbeddedStore,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let queue = store.queue(JOBS, Some(JOBS_DLQ), 5);
     let mut tasks = vec![tokio::spawn(shared::jobs::pool::run_pool(
-        Arc::new(store.queue(JOBS, Some(JOBS_DLQ), 5)) as Arc<dyn Queue>,
+        Arc::new(queue.clone()) as Arc<dyn Queue>,
         jobs.worker.clone(),
         handle,
-        store.notified(),
+        queue.notified(),
         fanout::JOB_LEASE,
         jobs.workers,
         stop.clone(),

@@ -373,7 +373,7 @@ pub async fn serve_on(
         Arc::new(system.channel_events.clone()),
         system.import.clone(),
         order_import::handle,
-        system.store.notified(),
+        system.channel_events.notified(),
         VISIBILITY,
         IMPORT_BATCH,
         stop_rx.clone(),
@@ -382,32 +382,34 @@ pub async fn serve_on(
         Arc::new(system.wms_events.clone()),
         system.wms_events_deps.clone(),
         wms_events::handle,
-        system.store.notified(),
+        system.wms_events.notified(),
         VISIBILITY,
         stop_rx.clone(),
     ));
+    let legacy = system.store.queue(
+        queues::LEGACY_STOCK_EVENTS,
+        Some(queues::LEGACY_STOCK_EVENTS_DLQ),
+        MAX_RECEIVES,
+    );
     let legacy_stock = tokio::spawn(run_loop(
-        Arc::new(system.store.queue(
-            queues::LEGACY_STOCK_EVENTS,
-            Some(queues::LEGACY_STOCK_EVENTS_DLQ),
-            MAX_RECEIVES,
-        )),
+        Arc::new(legacy.clone()),
         system.wms_events_deps.clone(),
         wms_events::handle,
-        system.store.notified(),
+        legacy.notified(),
         VISIBILITY,
         stop_rx.clone(),
     ));
     // One message at a time: one pusher per connection (and per machine).
+    let push = system.store.queue(
+        queues::INVENTORY_PUSH,
+        Some(queues::INVENTORY_PUSH_DLQ),
+        MAX_RECEIVES,
+    );
     let pusher = tokio::spawn(run_loop_with(
-        Arc::new(system.store.queue(
-            queues::INVENTORY_PUSH,
-            Some(queues::INVENTORY_PUSH_DLQ),
-            MAX_RECEIVES,
-        )),
+        Arc::new(push.clone()),
         system.push.clone(),
         engine::handle_push,
-        system.store.notified(),
+        push.notified(),
         PUSH_VISIBILITY,
         1,
         stop_rx.clone(),

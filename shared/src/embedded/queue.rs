@@ -8,6 +8,7 @@ use crate::ports::{OutMessage, PortResult, Queue, Received};
 use async_trait::async_trait;
 use rusqlite::params;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One queue of the embedded store.
@@ -17,6 +18,8 @@ pub struct EmbeddedQueue {
     name: String,
     dead_letter: Option<String>,
     max_receives: u32,
+    /// This queue's wake (shared with every handle on the same queue).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// A message read from an outbox by cursor.
@@ -101,6 +104,7 @@ impl EmbeddedQueue {
         max_receives: u32,
     ) -> Self {
         Self {
+            wake: store.notified_on(name),
             store,
             name: name.to_owned(),
             dead_letter: dead_letter.map(str::to_owned),
@@ -110,6 +114,12 @@ impl EmbeddedQueue {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Notified when a message is sent to this queue (by any handle on it): what its
+    /// in-process consumer loop waits on between empty receives.
+    pub fn notified(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// Messages of `tenant` after cursor `after`, oldest first. The outbox is a log: reading
@@ -283,8 +293,8 @@ impl Queue for EmbeddedQueue {
                 Ok(())
             })
             .await?;
-        // A stored permit: the consumer wakes even if it was busy at this instant.
-        self.store.notify.notify_one();
+        // A stored permit: the queue's consumer wakes even if it was busy at this instant.
+        self.wake.notify_one();
         Ok(())
     }
 
@@ -304,7 +314,7 @@ impl Queue for EmbeddedQueue {
                 tx.commit().map_err(unavailable)
             })
             .await?;
-        self.store.notify.notify_one();
+        self.wake.notify_one();
         Ok(())
     }
 
@@ -426,6 +436,43 @@ mod tests {
             .map(|e| serde_json::from_str::<String>(e.body.get()).unwrap())
             .collect();
         (bodies, next.to_string())
+    }
+
+    /// A send wakes a loop waiting on its own queue, never one waiting on another queue.
+    /// With one wake for every queue, a WMS stock message could wake the order consumer while
+    /// the stock consumer slept until its next poll (half a second), and the other way round.
+    #[tokio::test]
+    async fn a_send_wakes_its_own_queues_consumer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (a, b) = (store.queue("a", None, 5), store.queue("b", None, 5));
+        // Each way round, so that whichever waiter a shared wake picks, one case fails.
+        for (first, second) in [(&a, &b), (&b, &a)] {
+            let waiting = |q: &EmbeddedQueue| {
+                let wake = q.notified();
+                tokio::spawn(async move { wake.notified().await })
+            };
+            let other = waiting(first);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let own = waiting(second);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            // Another handle on the same queue name shares its wake.
+            let sender = store.queue(second.name(), None, 5);
+            send(&sender, "t", "hello", None).await;
+            tokio::time::timeout(std::time::Duration::from_secs(5), own)
+                .await
+                .expect("the queue's own consumer wakes")
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert!(!other.is_finished(), "another queue's consumer was woken");
+            other.abort();
+            // Drained, so the next round starts from empty queues with no stored wake.
+            let got = sender
+                .receive(10, std::time::Duration::from_secs(30))
+                .await
+                .unwrap();
+            sender.ack(&got[0].receipt).await.unwrap();
+        }
     }
 
     /// Issue 17: a receive reads its `max` rows off the index, never sorting the backlog.

@@ -124,7 +124,10 @@ fn add_tenant_positions(conn: &rusqlite::Connection) -> PortResult<()> {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     pub(crate) db: Db,
-    pub(crate) notify: Arc<Notify>,
+    /// One wake per queue name, shared by every handle on that queue: a send wakes a loop
+    /// of its own queue, never another queue's (one `Notify` for all of them woke whichever
+    /// loop waited, and the right one slept until its poll).
+    pub(crate) wakes: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>>,
 }
 
 impl EmbeddedStore {
@@ -138,7 +141,7 @@ impl EmbeddedStore {
         })?;
         Ok(Self {
             db,
-            notify: Arc::new(Notify::new()),
+            wakes: Arc::default(),
         })
     }
 
@@ -194,9 +197,11 @@ impl EmbeddedStore {
             .await
     }
 
-    /// Wakes when any message is sent, so in-process consumers need not poll hard.
-    pub fn notified(&self) -> Arc<Notify> {
-        self.notify.clone()
+    /// The wake of queue `name`: notified when a message is sent to it, so its in-process
+    /// consumers need not poll hard.
+    pub fn notified_on(&self, name: &str) -> Arc<Notify> {
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        wakes.entry(name.to_owned()).or_default().clone()
     }
 
     /// Deletes idempotency records whose retention ran out. Returns how many.

@@ -385,7 +385,7 @@ async fn a_hanging_store_holds_one_worker_not_the_others() {
         Arc::new(w.jobs.clone()) as Arc<dyn Queue>,
         w.worker.clone(),
         handle,
-        w.store.notified(),
+        w.jobs.notified(),
         Duration::from_secs(900),
         2,
         stop_rx,
