@@ -344,8 +344,7 @@ async fn disconnect(
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
-    use crate::channels::shopify::oauth::ShopifyCredentials;
-    use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
+    use crate::channels::testkit::{signed_in_shopify, ShopifyFixture, FAKE_API_TOKEN};
     use crate::domain::{ConnectionId, TenantId};
     use crate::ports::{CreateOutcome, PortResult, RebindOutcome, UpdateOutcome};
     use http::Request;
@@ -407,21 +406,7 @@ mod tests {
             channels,
             connection,
             ..
-        } = shopify_fixture(
-            dir.path(),
-            "c_1",
-            ConnectionStatus::Active,
-            &ShopifyCredentials::static_token("shpat_fake", ""),
-            "http://127.0.0.1:9".into(),
-        )
-        .await;
-        store
-            .put_token(
-                &connection.tenant,
-                &crate::http::token_sha256("cs_fake_token"),
-            )
-            .await
-            .unwrap();
+        } = signed_in_shopify(dir.path()).await;
         let racing = Arc::new(Racing {
             inner: store.clone(),
             raced: AtomicBool::new(false),
@@ -441,7 +426,7 @@ mod tests {
             wms_orders: Arc::new(store.queue("wms-orders", None, 5)),
         });
         let patch = Request::patch("/api/connections/c_1")
-            .header("Authorization", "Bearer cs_fake_token")
+            .header("Authorization", format!("Bearer {FAKE_API_TOKEN}"))
             .header("Content-Type", "application/json")
             .body(axum::body::Body::from(
                 r#"{"settings": {"notify_customer": true, "safety_buffer": 3}}"#,

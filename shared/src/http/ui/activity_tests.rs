@@ -2,16 +2,14 @@
 //! where they are kept.
 
 use super::*;
-use crate::channels::shopify::oauth::ShopifyCredentials;
-use crate::channels::testkit::{shopify_fixture, ShopifyFixture};
-use crate::domain::ConnectionStatus;
+use crate::channels::testkit::{signed_in_shopify, ShopifyFixture, FAKE_API_TOKEN};
 use crate::ports::{KeyValue, Records};
 use http::Request;
 use tower::ServiceExt;
 
 async fn activity_of(deps: Arc<UiDeps>) -> (StatusCode, Value) {
     let request = Request::get("/api/connections/c_1/activity")
-        .header("Authorization", "Bearer cs_fake_token")
+        .header("Authorization", format!("Bearer {FAKE_API_TOKEN}"))
         .body(axum::body::Body::empty())
         .unwrap();
     let answer = router(deps, false).oneshot(request).await.unwrap();
@@ -33,21 +31,7 @@ async fn the_activity_shows_the_fenced_watermark_and_the_last_runs() {
         channels,
         connection,
         ..
-    } = shopify_fixture(
-        dir.path(),
-        "c_1",
-        ConnectionStatus::Active,
-        &ShopifyCredentials::static_token("shpat_fake", ""),
-        "http://127.0.0.1:9".into(),
-    )
-    .await;
-    store
-        .put_token(
-            &connection.tenant,
-            &crate::http::token_sha256("cs_fake_token"),
-        )
-        .await
-        .unwrap();
+    } = signed_in_shopify(dir.path()).await;
     let deps = Arc::new(UiDeps {
         channels,
         tenants: Arc::new(store.clone()),
