@@ -51,13 +51,11 @@ impl RawOutboxEntry {
     /// A stored row: its JSON checked (not parsed into a tree); anything else, which we never
     /// write, is passed on as a JSON string, as [`OutboxEntry`] shows it.
     fn check((seq, body): (i64, String)) -> Self {
-        use serde_json::value::RawValue;
-        let body = if serde_json::from_str::<&RawValue>(&body).is_ok() {
-            body
-        } else {
-            serde_json::Value::String(body).to_string()
-        };
-        let body = RawValue::from_string(body).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        use serde_json::value::{to_raw_value, RawValue};
+        // One pass: checked and copied, or (never written by us) the text as a JSON string.
+        let body = serde_json::from_str::<Box<RawValue>>(&body)
+            .or_else(|_| to_raw_value(&body))
+            .unwrap_or_else(|_| RawValue::NULL.to_owned());
         RawOutboxEntry { seq, body }
     }
 }
