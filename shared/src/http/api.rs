@@ -344,8 +344,9 @@ async fn disconnect(
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
-    use crate::channels::testkit::{signed_in_shopify, ShopifyFixture, FAKE_API_TOKEN};
+    use crate::channels::testkit::ShopifyFixture;
     use crate::domain::{ConnectionId, TenantId};
+    use crate::http::testkit::{signed_in_shopify, FAKE_API_TOKEN};
     use crate::ports::{CreateOutcome, PortResult, RebindOutcome, UpdateOutcome};
     use http::Request;
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,6 +7,8 @@ mod auth;
 mod error;
 pub mod inventory_api;
 pub mod oauth;
+#[cfg(all(test, feature = "embedded"))]
+pub(crate) mod testkit;
 pub mod ui;
 pub mod webhooks;
 

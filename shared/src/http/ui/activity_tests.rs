@@ -2,7 +2,8 @@
 //! where they are kept.
 
 use super::*;
-use crate::channels::testkit::{signed_in_shopify, ShopifyFixture, FAKE_API_TOKEN};
+use crate::channels::testkit::ShopifyFixture;
+use crate::http::testkit::{signed_in_shopify, FAKE_API_TOKEN};
 use crate::ports::{KeyValue, Records};
 use http::Request;
 use tower::ServiceExt;
